@@ -1,0 +1,141 @@
+//! `nodecount` output: a test record plus its allocation plan, computed from the config YAML.
+//! nodecount is the one place that interprets configs: everything later stages need from a
+//! config (servers, their LLM-API settings, client runs, env vars) is in the plan.
+
+use super::test::TestRecord;
+use serde::{Deserialize, Serialize};
+
+/// How the test runs.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    SingleAgg,
+    MultiAgg,
+    Disagg,
+}
+
+/// What kind of server a role is.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleKind {
+    /// Disaggregated context (prefill) server `CTX_i`.
+    Ctx,
+    /// Disaggregated generation (decode) server `GEN_i`.
+    Gen,
+    /// Aggregated server `SERVER_i` (also the ctx worker of a `ctx_only` test).
+    Server,
+}
+
+/// One server of the plan and its place in the allocation.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Role {
+    /// `GEN_0`, `CTX_1`, `SERVER_0`, …
+    pub role: String,
+    pub kind: RoleKind,
+    pub index: u32,
+    /// Aggregated: the `server_configs[].name`; disaggregated: `{mode}-{config}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// GPUs the server uses: tp × pp × cp, or an explicit `gpus`.
+    pub gpus: u32,
+    /// Whole nodes it takes: ceil(gpus / gpus_per_node).
+    pub nodes: u32,
+    /// Ranks per node: min(gpus, gpus_per_node).
+    pub tasks_per_node: u32,
+    /// Index of its first node in `scontrol show hostnames` order.
+    pub first_node: u32,
+    /// `--pack` only: first GPU on its (shared) node, for `CUDA_VISIBLE_DEVICES`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_offset: Option<u32>,
+    /// Model name (`metadata.model_name` or the server's `model_name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The LLM-API settings for `--config extra-llm-api-config.yml` (harness keys removed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_config: Option<serde_json::Value>,
+    /// Environment for the server process, `K=V` words (worker_env_var + role-specific).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+}
+
+/// One benchmark-client run (a client_config, or one value of a disagg `concurrency_list`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ClientRun {
+    /// The role whose endpoint it targets: `SERVER_i` or `DISAGG_SERVER`.
+    pub server: String,
+    pub name: String,
+    pub concurrency: u64,
+    pub iterations: u64,
+    /// concurrency × iterations.
+    pub num_prompts: u64,
+    pub isl: u64,
+    pub osl: u64,
+    pub random_range_ratio: f64,
+    pub backend: String,
+    pub streaming: bool,
+    #[serde(default)]
+    pub use_chat_template: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_file: Option<String>,
+    #[serde(default)]
+    pub warmup: bool,
+    /// `K=V` words for the client process.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+}
+
+/// The allocation plan nodecount adds to a test record.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub mode: Mode,
+    /// The config file the plan was computed from.
+    pub config_path: String,
+    pub gpus_per_node: u32,
+    pub total_nodes: u32,
+    /// total_nodes × gpus_per_node: what the allocation holds.
+    pub total_gpus: u32,
+    /// Σ role GPUs: what the servers use.
+    pub used_gpus: u32,
+    /// Disaggregated only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_ctx_servers: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_gen_servers: Option<u32>,
+    /// Aggregated: `SERVER_i` in config order; disaggregated: `GEN_i` then `CTX_i`.
+    pub roles: Vec<Role>,
+    /// Client runs, in order.
+    #[serde(default)]
+    pub clients: Vec<ClientRun>,
+    /// Seconds the whole test may take (config `slurm.timeout`, else the list's TIMEOUT).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<u64>,
+    /// Disaggregated: extra keys merged into the router's server_config.yaml.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router_extra: Option<serde_json::Value>,
+    /// `--pack` was used.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub packed: bool,
+    /// `--pack`: GPUs saved against the incumbent's whole-node plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpus_saved: Option<u32>,
+}
+
+/// A test record with its plan: nodecount's output line.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct PlannedTest {
+    #[serde(flatten)]
+    pub test: TestRecord,
+    #[serde(flatten)]
+    pub plan: Plan,
+}
+
+/// An example `nodecount` record (the README's worked example: ctx TP1 ×1, gen TP8 ×1, 4 GPUs/node).
+pub const EXAMPLE: &str = r#"{"id":"disagg-e2e-cfg_ctx1_tp1_gen1_tp8","family":"disagg","benchmark_mode":"e2e","config":"cfg_ctx1_tp1_gen1_tp8","select":[],"upload":false,"timeout_s":null,"source":"list.txt:1","mode":"disagg","config_path":"configs/cfg_ctx1_tp1_gen1_tp8.yaml","gpus_per_node":4,"total_nodes":3,"total_gpus":12,"used_gpus":9,"num_ctx_servers":1,"num_gen_servers":1,"roles":[{"role":"GEN_0","kind":"gen","index":0,"name":"e2e-cfg_ctx1_tp1_gen1_tp8","gpus":8,"nodes":2,"tasks_per_node":4,"first_node":0,"model":"m","llm_config":{"tensor_parallel_size":8},"env":["A=1"]},{"role":"CTX_0","kind":"ctx","index":0,"name":"e2e-cfg_ctx1_tp1_gen1_tp8","gpus":1,"nodes":1,"tasks_per_node":1,"first_node":2,"model":"m","llm_config":{"tensor_parallel_size":1}}],"clients":[{"server":"DISAGG_SERVER","name":"con1_iter8_isl1024_osl1024","concurrency":1,"iterations":8,"num_prompts":8,"isl":1024,"osl":1024,"random_range_ratio":0.8,"backend":"openai","streaming":true,"use_chat_template":false,"warmup":false}]}"#;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn example_round_trips() {
+        super::super::assert_round_trip::<super::PlannedTest>(super::EXAMPLE);
+    }
+}

@@ -1,0 +1,47 @@
+//! perfline's automation, run as `cargo xtask <task>` (see the cargo-xtask convention).
+//!
+//! Tasks: `ci` (everything CI runs), `e2e` (the main job), `bench <name>`, `cluster up|down|status`
+//! (a real Slurm test cluster on this host), `db up|down|status` (a private MariaDB).
+
+mod bench;
+mod ci;
+mod cluster;
+mod db;
+mod e2e;
+mod util;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "perfline's automation tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Everything CI runs: set-up, fmt --check, clippy -D warnings, tests, e2e.
+    Ci(ci::Ci),
+    /// The main job: classify | nodecount | launch over a test list, then parse, CSV, upload.
+    E2e(e2e::E2e),
+    /// Benchmarks, each side by side with its baseline.
+    Bench(bench::Bench),
+    /// The Slurm test cluster on this host.
+    Cluster(cluster::Cluster),
+    /// The private MariaDB instance used by upload's tests.
+    Db(db::Db),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(util::project_root());
+    match cli.task {
+        Task::Ci(t) => t.run(&sh),
+        Task::E2e(t) => t.run(&sh),
+        Task::Bench(t) => t.run(&sh),
+        Task::Cluster(t) => t.run(&sh),
+        Task::Db(t) => t.run(&sh),
+    }
+}
