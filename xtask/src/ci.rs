@@ -1,13 +1,26 @@
-//! `cargo xtask ci`: what CI runs, in order, each step timed.
+//! `cargo xtask ci`: what CI runs, in order, each step timed. It brings up the real parts the
+//! tests need (the Slurm test cluster, a private MariaDB, shellcheck) so nothing is skipped.
 
-use crate::util::Section;
+use crate::util::{apt_install_if_missing, Section};
 use xshell::cmd;
 
 #[derive(clap::Args)]
-pub struct Ci {}
+pub struct Ci {
+    /// Skip the set-up step (cluster, database, packages): for a machine already set up.
+    #[arg(long)]
+    no_setup: bool,
+}
 
 impl Ci {
     pub fn run(self, sh: &xshell::Shell) -> anyhow::Result<()> {
+        let xtask = std::env::current_exe()?;
+        if !self.no_setup {
+            let _s = Section::new("set-up: shellcheck, Slurm test cluster, MariaDB");
+            apt_install_if_missing(sh, "shellcheck", &["shellcheck"])?;
+            // The same binary, so set-up runs exactly what `cargo xtask cluster up` runs.
+            cmd!(sh, "{xtask} cluster up").run()?;
+            cmd!(sh, "{xtask} db up").run()?;
+        }
         {
             let _s = Section::new("cargo fmt --check");
             cmd!(sh, "cargo fmt --all -- --check").run()?;
@@ -19,6 +32,14 @@ impl Ci {
         {
             let _s = Section::new("cargo test");
             cmd!(sh, "cargo test --workspace").run()?;
+        }
+        {
+            let _s = Section::new("e2e (local)");
+            cmd!(sh, "{xtask} e2e").run()?;
+        }
+        {
+            let _s = Section::new("e2e (Slurm)");
+            cmd!(sh, "{xtask} e2e --slurm").run()?;
         }
         Ok(())
     }

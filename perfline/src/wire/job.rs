@@ -12,6 +12,12 @@ pub struct PrefixedTest {
     pub sbatch: Vec<String>,
     /// Arguments every `srun` step of the job gets (unquoted words).
     pub srun_args: Vec<String>,
+    /// `NAME=VALUE` exports of the job script (unquoted; launch quotes them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exports: Vec<String>,
+    /// The job directory the header's `--output` points into (launch uses the same one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
 }
 
 /// What launch did with one test: launch's output line.

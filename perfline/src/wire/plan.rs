@@ -50,6 +50,12 @@ pub struct Role {
     /// Model name (`metadata.model_name` or the server's `model_name`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// `trtllm-serve --backend` when the config names one (e.g. `_autodeploy`; default pytorch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    /// A repo-relative LLM-API config file the server config points to (autodeploy configs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_llm_api_config_path: Option<String>,
     /// The LLM-API settings for `--config extra-llm-api-config.yml` (harness keys removed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm_config: Option<serde_json::Value>,
@@ -79,6 +85,12 @@ pub struct ClientRun {
     pub dataset_file: Option<String>,
     #[serde(default)]
     pub warmup: bool,
+    /// Use the SemiAnalysis `benchmark_serving.py` client (`use_nv_sa_benchmark`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub use_nv_sa_benchmark: bool,
+    /// An alternative client named by the config (`benchmark.benchmark_client`, e.g. `agentx`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub benchmark_client: Option<String>,
     /// `K=V` words for the client process.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<String>,
@@ -107,7 +119,8 @@ pub struct Plan {
     #[serde(default)]
     pub clients: Vec<ClientRun>,
     /// Seconds the whole test may take (config `slurm.timeout`, else the list's TIMEOUT).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// On the wire `job_timeout_s`: the flattened test record already has a `timeout_s`.
+    #[serde(rename = "job_timeout_s", default, skip_serializing_if = "Option::is_none")]
     pub timeout_s: Option<u64>,
     /// Disaggregated: extra keys merged into the router's server_config.yaml.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -118,6 +131,47 @@ pub struct Plan {
     /// `--pack`: GPUs saved against the incumbent's whole-node plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpus_saved: Option<u32>,
+    /// `--check`: the plan compared with the counts the test list encodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<Check>,
+}
+
+/// Counts a test list encodes in its name (`…_node2_gpu8`, `…_ctx1_node1_gpu4_gen1_node2_gpu8`,
+/// `…_multi_gpus_…`) and its condition (`ranges.system_gpu_count`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Expected {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_nodes: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_gpus: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_ctx_servers: Option<u32>,
+    /// Nodes and GPUs of each ctx server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ctx_nodes: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ctx_gpus: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_gen_servers: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gen_nodes: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gen_gpus: Option<u32>,
+    /// `condition.ranges.system_gpu_count.gte` / `.lte`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_gpus: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_gpus: Option<u64>,
+}
+
+/// The result of `nodecount --check`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Check {
+    pub ok: bool,
+    pub expected: Expected,
+    /// One sentence per disagreement, e.g. `total_nodes 3, list expects 2`.
+    #[serde(default)]
+    pub mismatches: Vec<String>,
 }
 
 /// A test record with its plan: nodecount's output line.
@@ -130,7 +184,7 @@ pub struct PlannedTest {
 }
 
 /// An example `nodecount` record (the README's worked example: ctx TP1 ×1, gen TP8 ×1, 4 GPUs/node).
-pub const EXAMPLE: &str = r#"{"id":"disagg-e2e-cfg_ctx1_tp1_gen1_tp8","family":"disagg","benchmark_mode":"e2e","config":"cfg_ctx1_tp1_gen1_tp8","select":[],"upload":false,"timeout_s":null,"source":"list.txt:1","mode":"disagg","config_path":"configs/cfg_ctx1_tp1_gen1_tp8.yaml","gpus_per_node":4,"total_nodes":3,"total_gpus":12,"used_gpus":9,"num_ctx_servers":1,"num_gen_servers":1,"roles":[{"role":"GEN_0","kind":"gen","index":0,"name":"e2e-cfg_ctx1_tp1_gen1_tp8","gpus":8,"nodes":2,"tasks_per_node":4,"first_node":0,"model":"m","llm_config":{"tensor_parallel_size":8},"env":["A=1"]},{"role":"CTX_0","kind":"ctx","index":0,"name":"e2e-cfg_ctx1_tp1_gen1_tp8","gpus":1,"nodes":1,"tasks_per_node":1,"first_node":2,"model":"m","llm_config":{"tensor_parallel_size":1}}],"clients":[{"server":"DISAGG_SERVER","name":"con1_iter8_isl1024_osl1024","concurrency":1,"iterations":8,"num_prompts":8,"isl":1024,"osl":1024,"random_range_ratio":0.8,"backend":"openai","streaming":true,"use_chat_template":false,"warmup":false}]}"#;
+pub const EXAMPLE: &str = r#"{"id":"disagg-e2e-cfg_ctx1_tp1_gen1_tp8","family":"disagg","benchmark_mode":"e2e","config":"cfg_ctx1_tp1_gen1_tp8","select":[],"upload":false,"timeout_s":7200,"source":"list.txt:1","mode":"disagg","config_path":"configs/cfg_ctx1_tp1_gen1_tp8.yaml","gpus_per_node":4,"total_nodes":3,"total_gpus":12,"used_gpus":9,"num_ctx_servers":1,"num_gen_servers":1,"roles":[{"role":"GEN_0","kind":"gen","index":0,"name":"e2e-cfg_ctx1_tp1_gen1_tp8","gpus":8,"nodes":2,"tasks_per_node":4,"first_node":0,"model":"m","llm_config":{"tensor_parallel_size":8},"env":["A=1"]},{"role":"CTX_0","kind":"ctx","index":0,"name":"e2e-cfg_ctx1_tp1_gen1_tp8","gpus":1,"nodes":1,"tasks_per_node":1,"first_node":2,"model":"m","llm_config":{"tensor_parallel_size":1}}],"clients":[{"server":"DISAGG_SERVER","name":"con1_iter8_isl1024_osl1024","concurrency":1,"iterations":8,"num_prompts":8,"isl":1024,"osl":1024,"random_range_ratio":0.8,"backend":"openai","streaming":true,"use_chat_template":false,"warmup":false}],"job_timeout_s":3600,"check":{"ok":true,"expected":{"total_nodes":3,"total_gpus":12},"mismatches":[]}}"#;
 
 #[cfg(test)]
 mod tests {

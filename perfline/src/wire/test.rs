@@ -20,7 +20,8 @@ pub enum BenchmarkMode {
     CtxOnly,
 }
 
-/// Informational values parsed from a config name (never used for node counts).
+/// Informational values parsed from a config name, and for aggregated tests from the one
+/// selected server's name (never used for node counts). Sizes are in tokens (`1k` = 1024).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 pub struct Hints {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -31,6 +32,9 @@ pub struct Hints {
     pub osl: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<u64>,
+    /// Aggregated tests: the parallelism token of the (single) selected server (`dep4`, `tp2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ctx_servers: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,20 +1,146 @@
-//! mkprefix: Planned records + cluster profile → records with the sbatch header and srun arguments.
-//! (Skeleton: being built.)
+//! mkprefix: reads planned records (nodecount's JSON Lines) and writes them back with the Slurm
+//! prefix of the chosen cluster profile added: `sbatch` (header lines), `srun_args`, `exports`
+//! and `workdir`. `--write DIR` also writes the old `slurm_launch_prefix.sh` and
+//! `slurm_srun_args.txt` per test.
 
 use clap::Parser;
 use perfline::cli::Result;
-use perfline::Exit;
+use perfline::slurm::{self, Options, Profile};
+use perfline::wire::plan::PlannedTest;
+use perfline::{fsutil, jsonl, Exit, Failure, Reporter};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
 
-/// Planned records + cluster profile → records with the sbatch header and srun arguments.
+/// Add the Slurm prefix (sbatch header, srun arguments, exports) to planned records.
 #[derive(Parser, Debug)]
-#[command(name = "mkprefix", version)]
-struct Args {}
+#[command(
+    name = "mkprefix",
+    version,
+    after_help = "Examples:\n  \
+        classify < list.txt | nodecount | mkprefix --cluster local | launch --dry-run\n  \
+        mkprefix --cluster ci/clusters/gb200-example.yaml --write old-files < planned.jsonl\n  \
+        PERFLINE_CLUSTER=local mkprefix --nodes n1,n2,n3 < planned.jsonl"
+)]
+struct Args {
+    /// Planned records (JSON Lines); `-` or absent: stdin.
+    input: Option<PathBuf>,
+    /// Cluster profile: a name (ci/clusters/NAME.yaml) or a YAML file.
+    #[arg(long, env = slurm::CLUSTER_ENV)]
+    cluster: Option<String>,
+    /// Root of the job directories (overrides the profile's job_root; default ./perfline-jobs).
+    #[arg(long, value_name = "DIR")]
+    job_root: Option<PathBuf>,
+    /// Pin jobs to these nodes, comma-separated (`--nodelist`); fewer than the plan is an error.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    nodes: Vec<String>,
+    /// Also write DIR/<id>/slurm_launch_prefix.sh and slurm_srun_args.txt.
+    #[arg(long, value_name = "DIR")]
+    write: Option<PathBuf>,
+}
 
 fn main() {
     perfline::cli::main("mkprefix", run)
 }
 
 fn run() -> Result<Exit> {
-    let _args = Args::parse();
-    Err(perfline::Failure::software("not implemented yet"))
+    let args = Args::parse();
+    let profile = Profile::select(args.cluster.as_deref())?;
+    let opts = Options { job_root: args.job_root.clone(), nodelist: args.nodes.clone() };
+    let (reader, source) = open_input(args.input.as_deref())?;
+    let mut out = jsonl::stdout();
+    let mut reporter = Reporter::new("mkprefix");
+    for line in jsonl::read::<serde_json::Value, _>(reader, &source) {
+        let result = line.record.and_then(|record| {
+            add_prefix(record, &profile, &opts, args.write.as_deref())
+                .map_err(|f| f.context(format!("{source}:{}", line.line)))
+        });
+        match result {
+            Ok(record) => out.write(&record)?,
+            Err(f) if f.exit == Exit::IoErr && f.message.contains("stdout") => return Err(f),
+            Err(f) => reporter.failure(&f),
+        }
+    }
+    Ok(reporter.exit())
+}
+
+/// Opens the input file, or stdin for `-`/none; returns the reader and its name for errors.
+fn open_input(path: Option<&Path>) -> Result<(Box<dyn BufRead>, String)> {
+    match path {
+        None => Ok((Box::new(std::io::BufReader::new(std::io::stdin())), "-".into())),
+        Some(p) if p == Path::new("-") => {
+            Ok((Box::new(std::io::BufReader::new(std::io::stdin())), "-".into()))
+        }
+        Some(p) => {
+            let f = std::fs::File::open(p).map_err(|e| Failure::io(p.display(), &e))?;
+            Ok((Box::new(std::io::BufReader::new(f)), p.display().to_string()))
+        }
+    }
+}
+
+/// Adds the prefix fields to one record, keeping every field it already has.
+fn add_prefix(
+    mut record: serde_json::Value,
+    profile: &Profile,
+    opts: &Options,
+    write: Option<&Path>,
+) -> Result<serde_json::Value> {
+    let planned: PlannedTest = serde_json::from_value(record.clone())
+        .map_err(|e| Failure::data(format!("not a planned record: {e}")))?;
+    let prefix = slurm::prefix(&planned, profile, opts)?;
+    if let Some(dir) = write {
+        write_old_files(&dir.join(&planned.test.id), &prefix)?;
+    }
+    let obj = record
+        .as_object_mut()
+        .ok_or_else(|| Failure::data("record is not a JSON object"))?;
+    obj.insert("sbatch".into(), prefix.sbatch.into());
+    obj.insert("srun_args".into(), prefix.srun_args.into());
+    obj.insert("exports".into(), prefix.exports.into());
+    obj.insert("workdir".into(), prefix.workdir.into());
+    Ok(record)
+}
+
+/// The files of the old flow, for people used to them.
+fn write_old_files(dir: &Path, prefix: &slurm::Prefix) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Failure::new(Exit::CantCreat, format!("{}: {e}", dir.display())))?;
+    let script = slurm::prefix_script(&prefix.sbatch, &prefix.exports)?;
+    fsutil::write_atomic_mode(&dir.join("slurm_launch_prefix.sh"), script.as_bytes(), 0o755)?;
+    let args = slurm::srun_args_text(&prefix.srun_args)?;
+    fsutil::write_atomic(&dir.join("slurm_srun_args.txt"), args.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_upstream_fields_and_adds_the_prefix() {
+        let mut record: serde_json::Value =
+            serde_json::from_str(perfline::wire::plan::EXAMPLE).unwrap();
+        record["future_field"] = "kept".into();
+        let opts = Options { job_root: Some("/jobs".into()), nodelist: Vec::new() };
+        let out = add_prefix(record, &Profile::default(), &opts, None).unwrap();
+        assert_eq!(out["future_field"], "kept");
+        assert_eq!(out["sbatch"][0], "#SBATCH --nodes=3");
+        assert_eq!(out["workdir"], "/jobs/disagg-e2e-cfg_ctx1_tp1_gen1_tp8");
+        let back: perfline::wire::job::PrefixedTest = serde_json::from_value(out).unwrap();
+        assert_eq!(back.planned.plan.total_nodes, 3);
+    }
+
+    #[test]
+    fn writes_the_old_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = slurm::Prefix {
+            sbatch: vec!["#SBATCH --nodes=1".into()],
+            srun_args: vec!["--container-mounts=/a b:/b".into()],
+            exports: vec!["PERFLINE_JOB_DIR=/j".into()],
+            workdir: "/j".into(),
+        };
+        write_old_files(dir.path(), &prefix).unwrap();
+        let script = std::fs::read_to_string(dir.path().join("slurm_launch_prefix.sh")).unwrap();
+        assert_eq!(script, "#!/bin/bash\n#SBATCH --nodes=1\nexport PERFLINE_JOB_DIR=/j\n");
+        let args = std::fs::read_to_string(dir.path().join("slurm_srun_args.txt")).unwrap();
+        assert_eq!(args, "'--container-mounts=/a b:/b'\n");
+    }
 }

@@ -1,20 +1,125 @@
-//! parse-metrics: Benchmark client output → metric records.
-//! (Skeleton: being built.)
+//! parse-metrics: reads benchmark client output (the `benchmark_serving` text block, its
+//! `--save-result` JSON, JUnit XML, gen-worker logs) and writes one metric record (JSON Lines)
+//! per (test, server, client) run on stdout, each `ok` or `failed` with reasons.
 
 use clap::Parser;
+use parse_metrics::input::{self, Format, GenLog, Sink};
+use parse_metrics::record::Context;
+use parse_metrics::junit;
 use perfline::cli::Result;
 use perfline::Exit;
+use std::path::PathBuf;
 
-/// Benchmark client output → metric records.
+const EXAMPLES: &str = "\
+Examples:
+  # What the role runner calls after each client run (appends to metrics.jsonl):
+  parse-metrics --test-id aggr-cfg-srv --server srv --client con4_iter2_isl128_osl64 \\
+      --concurrency 4 --isl 128 --osl 64 --exit-code $rc trtllm-benchmark.0.0.log >> metrics.jsonl
+
+  # gen_only: add the gen workers' per-iteration device step time
+  parse-metrics --test-id disagg-gen_only-cfg --gen-log gen_server_0.log client.log
+
+  # Context from records on stdin (`id`/`test_id`, and `log`, `source` or `workdir`):
+  launch --local < planned.jsonl | parse-metrics --junit report.xml > metrics.jsonl
+
+Records are `failed` when: the client exit code is non-zero, failed requests > 0, a failure
+marker (!FAILED REQUESTS!, !CHECK LOG FOR ERRORS!) was printed, fewer requests succeeded than
+prompts, zero output tokens, or a required metric is missing. Required by default: the 16
+incumbent metrics except user_throughput (the SA client prints none); gen_only test ids and
+--gen-log add mean_gen_worker_per_iter_device_step_time.
+
+Exit status: 0 all records ok; 1 some record failed (records are still written); 65 an input
+had no result block (a failed record is still written when the test id is known); 66 an input
+could not be read; 64 bad usage.";
+
+/// Benchmark client output → metric records (JSON Lines on stdout).
 #[derive(Parser, Debug)]
-#[command(name = "parse-metrics", version)]
-struct Args {}
+#[command(name = "parse-metrics", version, after_help = EXAMPLES)]
+struct Args {
+    /// Client logs, --save-result JSON or JUnit XML files; none or `-`: stdin (text, JSON,
+    /// or JSON Lines records giving each test's context and log).
+    files: Vec<PathBuf>,
+    /// Input format; `auto` looks at the first bytes.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    format: Format,
+    /// Test id of the run (default: from the stdin record, the JUnit testcase, or the file name).
+    #[arg(long)]
+    test_id: Option<String>,
+    /// Server name (aggregated `server_configs[].name`, or the disagg router).
+    #[arg(long)]
+    server: Option<String>,
+    /// Client name (`client_configs[].name`); default `con{C}_iter{I}_isl{ISL}_osl{OSL}`.
+    #[arg(long)]
+    client: Option<String>,
+    /// Client concurrency (a block's own `max_concurrency=` wins).
+    #[arg(long)]
+    concurrency: Option<u64>,
+    /// Input sequence length.
+    #[arg(long)]
+    isl: Option<u64>,
+    /// Output sequence length.
+    #[arg(long)]
+    osl: Option<u64>,
+    /// The client's exit code; non-zero fails the record.
+    #[arg(long, allow_negative_numbers = true)]
+    exit_code: Option<i32>,
+    /// Gen-worker log(s) to scan for the per-iteration device step time (repeatable).
+    #[arg(long = "gen-log")]
+    gen_log: Vec<PathBuf>,
+    /// Also write a JUnit XML report here (one testcase per test; failure message = reasons).
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Metrics every record must have, comma-separated (replaces the default list; `""`: none).
+    #[arg(long, value_delimiter = ',')]
+    required: Option<Vec<String>>,
+}
 
 fn main() {
     perfline::cli::main("parse-metrics", run)
 }
 
 fn run() -> Result<Exit> {
-    let _args = Args::parse();
-    Err(perfline::Failure::software("not implemented yet"))
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) if e.use_stderr() => {
+            eprint!("{e}");
+            return Ok(Exit::Usage);
+        }
+        Err(e) => {
+            print!("{e}");
+            return Ok(Exit::Ok);
+        }
+    };
+    let ctx = Context {
+        test_id: args.test_id.clone(),
+        server: args.server.clone(),
+        client: args.client.clone(),
+        concurrency: args.concurrency,
+        isl: args.isl,
+        osl: args.osl,
+        exit_code: args.exit_code,
+        required: args
+            .required
+            .as_ref()
+            .map(|r| r.iter().map(|m| m.trim().to_string()).filter(|m| !m.is_empty()).collect()),
+        ..Context::default()
+    };
+    let gen = GenLog::scan(&args.gen_log);
+    let mut sink = Sink::new(std::io::stdout().lock());
+    if args.format == Format::GenLog && !args.files.is_empty() {
+        // Several gen-worker logs are one run: the incumbent averages their values.
+        let scan = GenLog::scan(&args.files);
+        let names: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();
+        input::gen_only_record(&names.join(","), &ctx, &scan, &mut sink)?;
+    } else if args.files.is_empty() {
+        input::stdin(args.format, &ctx, &gen, &mut sink)?;
+    } else {
+        for path in &args.files {
+            input::file(path, args.format, &ctx, &gen, &mut sink)?;
+        }
+    }
+    if let Some(path) = &args.junit {
+        perfline::fsutil::write_atomic(path, junit::report(&sink.summaries).as_bytes())?;
+    }
+    Ok(sink.exit())
 }

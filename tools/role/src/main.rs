@@ -1,20 +1,48 @@
-//! role: Role runner inside a job: CTX/GEN/SERVER workers, DISAGG_SERVER router, BENCHMARK client.
-//! (Skeleton: being built.)
+//! role: runs one role of a perfline job inside its step; reads the job's `plan.json` and
+//! `profile.json`, writes coordination files (`coord/`), server logs (`logs/`) and results
+//! (`results/metrics.jsonl`, `results/status.json`).
+
+mod benchmark;
+mod job;
+mod process;
+mod server;
 
 use clap::Parser;
-use perfline::cli::Result;
+use perfline::cli::{Failure, Result};
 use perfline::Exit;
+use std::path::PathBuf;
 
-/// Role runner inside a job: CTX/GEN/SERVER workers, DISAGG_SERVER router, BENCHMARK client.
+/// Runs one role of a job: every srun step (and every `launch --local` process) runs this.
 #[derive(Parser, Debug)]
-#[command(name = "role", version)]
-struct Args {}
+#[command(
+    name = "role",
+    version,
+    after_help = "Roles:\n  CTX_i, GEN_i     disaggregated context / generation server i\n  SERVER_i         aggregated server i (rank 0 serves; other ranks wait)\n  DISAGG_SERVER    waits for all worker addresses, writes server_config.yaml, starts the router\n  BENCHMARK        waits for /health, runs every client run, parses metrics, writes status\n  FINALIZE         (job failure trap) writes failed records for runs that did not finish\n\nEnvironment: PERFLINE_BIN (binaries), PERFLINE_HOST (advertised host), PERFLINE_READY_TIMEOUT_S,\nPERFLINE_JOB_TIMEOUT_S, PERFLINE_COORD_DIR, PERFLINE_SERVER (BENCHMARK: one server only),\nSLURM_PROCID (rank).\n\nExample:\n  role GEN_0 --plan job/plan.json --job-dir job"
+)]
+struct Args {
+    /// The role to run.
+    role: String,
+    /// The job's plan record (JSON).
+    #[arg(long)]
+    plan: PathBuf,
+    /// The job directory.
+    #[arg(long)]
+    job_dir: PathBuf,
+}
 
 fn main() {
     perfline::cli::main("role", run)
 }
 
 fn run() -> Result<Exit> {
-    let _args = Args::parse();
-    Err(perfline::Failure::software("not implemented yet"))
+    let args = Args::parse();
+    perfline::shell::check_id(&args.role).map_err(|e| Failure::usage(format!("role {:?}: {e}", args.role)))?;
+    let job = job::Job::load(&args.plan, &args.job_dir)?;
+    match args.role.as_str() {
+        "BENCHMARK" => benchmark::run_benchmark(&job),
+        "DISAGG_SERVER" => server::run_router(&job),
+        "FINALIZE" => benchmark::finalize(&job),
+        r if ["CTX_", "GEN_", "SERVER_"].iter().any(|p| r.starts_with(p)) => server::run_worker(&job, r),
+        r => Err(Failure::usage(format!("unknown role {r:?}: expected CTX_i, GEN_i, SERVER_i, DISAGG_SERVER, BENCHMARK or FINALIZE"))),
+    }
 }

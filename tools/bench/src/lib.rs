@@ -1,0 +1,11 @@
+//! bench's library: the load generator ([`client`]), SSE parsing ([`sse`]), prompts and
+//! arrival times ([`dataset`]), benchmark_serving-compatible statistics and output
+//! ([`stats`], [`report`]), and a fixed-timing test server ([`testserver`]) for the tests and
+//! the `cargo xtask bench client` harness.
+
+pub mod client;
+pub mod dataset;
+pub mod report;
+pub mod sse;
+pub mod stats;
+pub mod testserver;

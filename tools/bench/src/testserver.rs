@@ -1,0 +1,275 @@
+//! A fixed-timing OpenAI-compatible SSE server for bench's tests and `cargo xtask bench
+//! client`: the first token leaves `ttft` after the request body was read (on a precise timer
+//! thread, not tokio's millisecond wheel), then one token every `itl`. It answers
+//! `/v1/completions`, `/v1/chat/completions` (streaming or not) and `/health`, and can fail
+//! every Nth request with a 500.
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use std::collections::BinaryHeap;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+
+/// The server's known timing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timing {
+    pub ttft: Duration,
+    pub itl: Duration,
+    /// Answer every Nth request (1-based count) with HTTP 500; 0 = never.
+    pub fail_every: u64,
+}
+
+/// Serves until the listener fails; one task per connection.
+pub async fn serve(listener: TcpListener, timing: Timing) {
+    let state = Arc::new(State { timing, count: AtomicU64::new(0), timer: PreciseTimer::start() });
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let _ = stream.set_nodelay(true);
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| handle(Arc::clone(&state), req));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+struct State {
+    timing: Timing,
+    count: AtomicU64,
+    timer: PreciseTimer,
+}
+
+/// A response body fed through a channel by the task that paces the tokens.
+pub struct ChannelBody(mpsc::Receiver<Bytes>);
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = Infallible;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+fn whole(status: StatusCode, content_type: &str, body: String) -> Response<ChannelBody> {
+    let (tx, rx) = mpsc::channel(1);
+    let _ = tx.try_send(Bytes::from(body));
+    let mut resp = Response::new(ChannelBody(rx));
+    *resp.status_mut() = status;
+    if let Ok(v) = content_type.parse() {
+        resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    resp
+}
+
+async fn handle(
+    state: Arc<State>,
+    req: Request<hyper::body::Incoming>,
+) -> Result<Response<ChannelBody>, Infallible> {
+    let path = req.uri().path().to_string();
+    let chat = path == "/v1/chat/completions";
+    if path == "/health" {
+        return Ok(whole(StatusCode::OK, "text/plain", String::new()));
+    }
+    if path != "/v1/completions" && !chat {
+        return Ok(whole(StatusCode::NOT_FOUND, "text/plain", format!("no route {path}")));
+    }
+    let bytes = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let received = Instant::now();
+    let n = state.count.fetch_add(1, Ordering::Relaxed) + 1;
+    let t = state.timing;
+    if t.fail_every > 0 && n % t.fail_every == 0 {
+        let err = json!({"error": {"message": "injected failure", "code": 500}});
+        return Ok(whole(StatusCode::INTERNAL_SERVER_ERROR, "application/json", err.to_string()));
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&bytes) else {
+        return Ok(whole(StatusCode::BAD_REQUEST, "text/plain", "bad JSON".into()));
+    };
+    let max_tokens = ["max_tokens", "max_completion_tokens"]
+        .iter()
+        .find_map(|k| body.get(k).and_then(Value::as_u64))
+        .unwrap_or(16);
+    let prompt_tokens = match body.get("prompt") {
+        Some(Value::Array(ids)) => ids.len(),
+        Some(Value::String(s)) => s.split_whitespace().count(),
+        _ => body["messages"].as_array().map_or(0, |m| {
+            m.iter()
+                .map(|m| m["content"].as_str().map_or(0, |c| c.split_whitespace().count()))
+                .sum()
+        }),
+    } as u64;
+    let usage = json!({"prompt_tokens": prompt_tokens, "completion_tokens": max_tokens,
+                       "total_tokens": prompt_tokens + max_tokens});
+    let first = received + t.ttft;
+    if !body["stream"].as_bool().unwrap_or(false) {
+        let done = first + t.itl * (max_tokens.saturating_sub(1) as u32);
+        state.timer.sleep_until(done).await;
+        let text = "tok ".repeat(max_tokens as usize);
+        let choice = if chat {
+            json!({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "length"})
+        } else {
+            json!({"index": 0, "text": text, "finish_reason": "length"})
+        };
+        let resp = json!({"id": format!("cmpl-{n}"), "choices": [choice], "usage": usage});
+        return Ok(whole(StatusCode::OK, "application/json", resp.to_string()));
+    }
+    // Every token event is the same bytes: build them once.
+    let choice = if chat {
+        json!({"index": 0, "delta": {"content": "tok "}, "finish_reason": null})
+    } else {
+        json!({"index": 0, "text": "tok ", "finish_reason": null})
+    };
+    let event = Bytes::from(format!(
+        "data: {}\n\n",
+        json!({"id": format!("cmpl-{n}"), "choices": [choice]})
+    ));
+    let include_usage = body["stream_options"]["include_usage"].as_bool().unwrap_or(false);
+    let (tx, rx) = mpsc::channel(4);
+    let timer = state.timer.clone();
+    tokio::spawn(async move {
+        timer.sleep_until(first).await;
+        for i in 0..max_tokens {
+            if i > 0 && !t.itl.is_zero() {
+                tokio::time::sleep_until((first + t.itl * i as u32).into()).await;
+            }
+            if tx.send(event.clone()).await.is_err() {
+                return; // client went away
+            }
+        }
+        if include_usage {
+            let tail = json!({"id": format!("cmpl-{n}"), "choices": [], "usage": usage});
+            let _ = tx.send(Bytes::from(format!("data: {tail}\n\n"))).await;
+        }
+        let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
+    });
+    let mut resp = Response::new(ChannelBody(rx));
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/event-stream"),
+    );
+    Ok(resp)
+}
+
+/// Wakes futures at their deadline from one dedicated thread, with the ~50 µs precision of a
+/// futex wait instead of tokio's 1 ms timer wheel: the server's TTFT is the reference the
+/// clients are judged against.
+#[derive(Clone)]
+pub struct PreciseTimer(Arc<(Mutex<BinaryHeap<Entry>>, Condvar)>);
+
+struct Entry {
+    at: Instant,
+    seq: u64,
+    wake: oneshot::Sender<()>,
+}
+impl PartialEq for Entry {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Entry {
+    // Reversed: BinaryHeap is a max-heap and the earliest deadline must come first.
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (o.at, o.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+impl PreciseTimer {
+    pub fn start() -> PreciseTimer {
+        let timer = PreciseTimer(Arc::new((Mutex::new(BinaryHeap::new()), Condvar::new())));
+        let shared = Arc::clone(&timer.0);
+        std::thread::Builder::new()
+            .name("precise-timer".into())
+            .spawn(move || {
+                // SAFETY: prctl(PR_SET_TIMERSLACK) only changes this thread's timer slack.
+                unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
+                let (heap, cv) = &*shared;
+                let Ok(mut heap) = heap.lock() else { return };
+                loop {
+                    let now = Instant::now();
+                    match heap.peek().map(|e| e.at) {
+                        None => heap = cv.wait(heap).unwrap_or_else(|e| e.into_inner()),
+                        Some(at) if at <= now => {
+                            if let Some(e) = heap.pop() {
+                                let _ = e.wake.send(());
+                            }
+                        }
+                        Some(at) => {
+                            heap = cv
+                                .wait_timeout(heap, at - now)
+                                .map_or_else(|e| e.into_inner().0, |r| r.0)
+                        }
+                    }
+                }
+            })
+            .ok();
+        timer
+    }
+
+    pub async fn sleep_until(&self, at: Instant) {
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        if at <= Instant::now() {
+            return;
+        }
+        let (tx, rx) = oneshot::channel();
+        let (heap, cv) = &*self.0;
+        if let Ok(mut heap) = heap.lock() {
+            heap.push(Entry { at, seq: SEQ.fetch_add(1, Ordering::Relaxed), wake: tx });
+            cv.notify_one();
+        }
+        let _ = rx.await;
+    }
+}
+
+/// Binds 127.0.0.1:0 and serves on a runtime of its own in a background thread (for tests);
+/// returns the bound address.
+pub fn spawn_background(timing: Timing) -> std::io::Result<std::net::SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    std::thread::spawn(move || {
+        rt.block_on(async move {
+            if let Ok(l) = TcpListener::from_std(listener) {
+                serve(l, timing).await;
+            }
+        })
+    });
+    Ok(addr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precise_timer_is_not_early() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let timer = PreciseTimer::start();
+        rt.block_on(async {
+            let start = Instant::now();
+            let at = start + Duration::from_millis(5);
+            timer.sleep_until(at).await;
+            assert!(Instant::now() >= at);
+        });
+    }
+}

@@ -1,0 +1,253 @@
+//! bench against the in-process fixed-timing server (bench::testserver): exact counts and
+//! exit codes, timing only within generous bounds that still fail on a wrong definition.
+
+use assert_cmd::Command;
+use bench::testserver::{spawn_background, Timing};
+use predicates::prelude::*;
+use regex::Regex;
+use std::time::Duration;
+
+fn server(ttft_ms: u64, itl_ms: u64, fail_every: u64) -> String {
+    let timing = Timing {
+        ttft: Duration::from_millis(ttft_ms),
+        itl: Duration::from_millis(itl_ms),
+        fail_every,
+    };
+    let addr = spawn_background(timing).expect("test server starts");
+    format!("http://{addr}")
+}
+
+fn bench(url: &str, extra: &[&str]) -> Command {
+    let mut cmd = Command::cargo_bin("bench").unwrap();
+    cmd.args(["--model", "m", "--base-url", url, "--no-test-input", "--request-timeout", "30"]);
+    cmd.args(extra);
+    cmd.timeout(Duration::from_secs(60));
+    cmd
+}
+
+/// The value of a §5 regex (reference/incumbent.md) applied line by line, first match wins.
+fn metric(out: &str, pattern: &str) -> f64 {
+    let re = Regex::new(pattern).unwrap();
+    out.lines()
+        .find_map(|l| re.captures(l).map(|c| c[1].parse::<f64>().unwrap()))
+        .unwrap_or_else(|| panic!("{pattern} not in:\n{out}"))
+}
+
+const RANDOM: &[&str] = &[
+    "--random-ids",
+    "--random-input-len",
+    "16",
+    "--random-output-len",
+    "8",
+    "--ignore-eos",
+    "--percentile-metrics",
+    "ttft,tpot,itl,e2el",
+];
+
+#[test]
+fn streams_are_counted_exactly_and_timed_from_the_events() {
+    let url = server(30, 3, 0);
+    let out = bench(&url, RANDOM)
+        .args(["--num-prompts", "12", "--max-concurrency", "4"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.lines().next().unwrap().starts_with("Namespace(backend='openai'"));
+    assert!(text.contains(", num_prompts=12, "));
+    for line in [
+        "============ Serving Benchmark Result ============",
+        "Total requests:                          12        ",
+        "Successful requests:                     12        ",
+        "Failed requests:                         0         ",
+        "Total input tokens:                      192       ",
+        "Total generated tokens:                  96        ",
+        "---------------Time to First Token----------------",
+        "----------------End-to-end Latency----------------",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+    }
+    // Every §5 regex finds its line.
+    let ttft = metric(&text, r"Median TTFT \(ms\):\s+(-?[\d\.]+)");
+    let itl = metric(&text, r"Median ITL \(ms\):\s+(-?[\d\.]+)");
+    let tpot = metric(&text, r"Mean TPOT \(ms\):\s+(-?[\d\.]+)");
+    let e2el = metric(&text, r"P99 E2EL \(ms\):\s+(-?[\d\.]+)");
+    for p in [
+        r"Request throughput \(req\/s\):\s+(-?[\d\.]+)",
+        r"Output token throughput \(tok\/s\):\s+(-?[\d\.]+)",
+        r"Total Token throughput \(tok\/s\):\s+(-?[\d\.]+)",
+        r"User throughput \(tok\/s\):\s+(-?[\d\.]+)",
+        r"Mean TTFT \(ms\):\s+(-?[\d\.]+)",
+        r"P99 TTFT \(ms\):\s+(-?[\d\.]+)",
+        r"Mean ITL \(ms\):\s+(-?[\d\.]+)",
+        r"P99 ITL \(ms\):\s+(-?[\d\.]+)",
+        r"Median TPOT \(ms\):\s+(-?[\d\.]+)",
+        r"P99 TPOT \(ms\):\s+(-?[\d\.]+)",
+        r"Mean E2EL \(ms\):\s+(-?[\d\.]+)",
+        r"Median E2EL \(ms\):\s+(-?[\d\.]+)",
+    ] {
+        metric(&text, p);
+    }
+    // The server cannot be faster than its timing; bounds are generous for a loaded CI box.
+    assert!((30.0..80.0).contains(&ttft), "median TTFT {ttft}");
+    assert!((2.5..40.0).contains(&itl), "median ITL {itl}");
+    assert!((2.5..40.0).contains(&tpot), "mean TPOT {tpot}");
+    assert!(e2el >= 30.0 + 7.0 * 3.0, "p99 E2EL {e2el}");
+    assert!(text.contains("--------Dispatch Delay (sent - scheduled)---------"));
+}
+
+#[test]
+fn failed_requests_are_counted_shown_and_gate_the_exit_code() {
+    let url = server(0, 0, 4); // every 4th request answers 500
+    let args = ["--num-prompts", "20", "--max-concurrency", "1"];
+    bench(&url, RANDOM)
+        .args(args)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("Failed requests:                         5         \n"))
+        .stdout(predicate::str::contains("Successful requests:                     15        \n"))
+        .stdout(predicate::str::contains(
+            "=======================!FAILED REQUESTS!=======================\nTotal failed requests: 5\n",
+        ))
+        .stdout(predicate::str::contains("       5 x HTTP 500: "))
+        .stderr(predicate::str::contains(
+            "bench: error: 5 of 20 requests failed, error rate 0.2500 > --max-error-rate 0",
+        ));
+    let url = server(0, 0, 4);
+    bench(&url, RANDOM).args(args).args(["--max-error-rate", "0.25"]).assert().code(0);
+}
+
+#[test]
+fn unreachable_server() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}");
+    // All requests fail: counted, exit 1.
+    bench(&url, RANDOM)
+        .args(["--num-prompts", "3"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("Failed requests:                         3"));
+    // The test request fails first: the server is unavailable (69).
+    Command::cargo_bin("bench")
+        .unwrap()
+        .args(["--model", "m", "--base-url", &url, "--num-prompts", "3"])
+        .assert()
+        .code(69)
+        .stderr(predicate::str::starts_with("bench: error: test request to 127.0.0.1:"));
+}
+
+#[test]
+fn chat_non_streaming_and_dataset_file() {
+    let url = server(20, 1, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("prompts.jsonl");
+    std::fs::write(&data, "{\"prompt\":\"one two three\",\"output_tokens\":4}\n\"a b\"\n").unwrap();
+    let out = bench(&url, &["--backend", "openai-chat", "--non-streaming"])
+        .args(["--dataset-name", "trtllm_custom", "--dataset-path", data.to_str().unwrap()])
+        .args([
+            "--random-output-len",
+            "6",
+            "--num-prompts",
+            "4",
+            "--percentile-metrics",
+            "ttft,e2el",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("Total input tokens:                      10        \n"), "{text}");
+    assert!(text.contains("Total generated tokens:                  20        \n"), "{text}");
+    let ttft = metric(&text, r"Mean TTFT \(ms\):\s+(-?[\d\.]+)");
+    let e2el = metric(&text, r"Mean E2EL \(ms\):\s+(-?[\d\.]+)");
+    assert_eq!(ttft, e2el, "non-streaming: TTFT is the whole response");
+    assert!(ttft >= 23.0, "{ttft}");
+    assert!(!text.contains("Inter-token Latency"));
+}
+
+#[test]
+fn include_queueing_counts_the_wait_for_a_slot() {
+    let url = server(20, 0, 0);
+    let run = |extra: &[&str]| {
+        let out = bench(&url, RANDOM)
+            .args(["--num-prompts", "4", "--max-concurrency", "1"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // One slot, four requests due at once: request k waits for k requests of >= 20 ms each.
+    let plain = run(&[]);
+    let delay = metric(&plain, r"Max dispatch delay \(ms\):\s+(-?[\d\.]+)");
+    assert!(delay >= 60.0, "the dispatch delay shows the queueing: {delay}");
+    let queued = metric(&run(&["--include-queueing"]), r"Mean TTFT \(ms\):\s+(-?[\d\.]+)");
+    assert!(queued >= 20.0 + (20.0 + 40.0 + 60.0) / 4.0, "mean TTFT with queueing {queued}");
+}
+
+#[test]
+fn save_result_writes_benchmark_serving_keys() {
+    let url = server(0, 0, 0);
+    let dir = tempfile::tempdir().unwrap();
+    bench(&url, RANDOM)
+        .args(["--num-prompts", "3", "--max-concurrency", "2", "--request-rate", "50"])
+        .args(["--save-result", "--save-detailed", "--result-dir", dir.path().to_str().unwrap()])
+        .args(["--result-filename", "r.json", "--metadata", "run=7", "--goodput", "ttft:1000"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("Request goodput (req/s):"));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("r.json")).unwrap()).unwrap();
+    for key in [
+        "date",
+        "backend",
+        "model_id",
+        "tokenizer_id",
+        "num_prompts",
+        "run",
+        "duration",
+        "completed",
+        "total_input_tokens",
+        "total_output_tokens",
+        "request_throughput",
+        "request_goodput:",
+        "output_throughput",
+        "total_token_throughput",
+        "user_throughput",
+        "mean_ttft_ms",
+        "median_tpot_ms",
+        "p99_itl_ms",
+        "std_e2el_ms",
+        "request_rate",
+        "burstiness",
+        "max_concurrency",
+        "ttfts",
+        "scheduled_ms",
+        "sent_ms",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key} in {v}");
+    }
+    assert_eq!(v["completed"], 3);
+    assert_eq!(v["total_output_tokens"], 24);
+    assert_eq!(v["request_rate"], 50.0);
+    assert_eq!(v["run"], "7");
+    assert_eq!(v["request_goodput:"].as_f64().map(|g| g > 0.0), Some(true));
+}
+
+#[test]
+fn bad_command_lines_are_usage_errors() {
+    for bad in [
+        &["--request-rate", "fast"][..],
+        &["--backend", "openai-chat", "--random-ids"],
+        &["--percentile-metrics", "ttft,latency"],
+        &["--base-url", "https://x"],
+    ] {
+        Command::cargo_bin("bench")
+            .unwrap()
+            .args(["--model", "m"])
+            .args(bad)
+            .assert()
+            .code(64)
+            .stderr(predicate::str::starts_with("bench: error: "));
+    }
+}

@@ -1,0 +1,248 @@
+//! The two YAML list layouts: upstream test-db lists (`<list>: [{condition, tests}]`,
+//! incumbent.md §10) and grouped lists (`single_agg_tests: [...]`, …).
+//!
+//! serde_yaml keeps no positions, so each test's line is found by scanning the raw text in
+//! document order ([`LineFinder`]).
+
+use crate::{glob, test_at, Filter, Item};
+use perfline::yaml::{self, Mapping, Value};
+use perfline::Failure;
+
+/// True when a mapping is a grouped list (some key ends in `_tests`).
+pub fn is_grouped(doc: &Value) -> bool {
+    doc.as_mapping().is_some_and(|map| map.keys().any(|k| key_text(k).ends_with("_tests")))
+}
+
+/// Test-db: every test of every list, keeping the list name and the block's condition.
+pub fn testdb(doc: &Value, text: &str, source: &str, filter: &Filter) -> Result<Vec<Item>, Failure> {
+    let map = top_mapping(doc, source, "a mapping of list names to {condition, tests} blocks")?;
+    let mut finder = LineFinder::new(text);
+    let mut items = Vec::new();
+    for (key, blocks) in map {
+        let list = key_text(key);
+        if list == "version" {
+            continue;
+        }
+        let Some(blocks) = blocks.as_sequence() else {
+            items.push(Err(layout(source, &finder, &list, "expected a list of {condition, tests} blocks")));
+            continue;
+        };
+        for block in blocks {
+            if !block.is_mapping() {
+                items.push(Err(layout(source, &finder, &list, "expected a list of {condition, tests} blocks")));
+                continue;
+            }
+            let condition = block.get("condition");
+            let keep = filter.keeps(condition);
+            let tests = match block.get("tests") {
+                Some(Value::Sequence(tests)) => tests.as_slice(),
+                None | Some(Value::Null) => &[],
+                Some(_) => {
+                    items.push(Err(layout(source, &finder, &list, "`tests` must be a list")));
+                    continue;
+                }
+            };
+            for test in tests {
+                // Located even when filtered out, so later tests are found after it.
+                let item = test_item(test, source, &mut finder);
+                if keep {
+                    items.push(item.map(|mut record| {
+                        record.list = Some(list.clone());
+                        record.condition = condition.map(yaml::to_json);
+                        record
+                    }));
+                }
+            }
+        }
+    }
+    Ok(items)
+}
+
+/// Grouped: every test of every `*_tests` key, keeping the key as `group`.
+pub fn grouped(doc: &Value, text: &str, source: &str) -> Result<Vec<Item>, Failure> {
+    let map = top_mapping(doc, source, "a mapping of `*_tests` keys to lists of tests")?;
+    let mut finder = LineFinder::new(text);
+    let mut items = Vec::new();
+    for (key, tests) in map {
+        let group = key_text(key);
+        if group == "version" {
+            continue;
+        }
+        if !group.ends_with("_tests") {
+            items.push(Err(layout(source, &finder, &group, "not a `*_tests` group")));
+            continue;
+        }
+        let tests = match tests {
+            Value::Sequence(tests) => tests.as_slice(),
+            Value::Null => &[],
+            _ => {
+                items.push(Err(layout(source, &finder, &group, "expected a list of tests")));
+                continue;
+            }
+        };
+        for test in tests {
+            items.push(test_item(test, source, &mut finder).map(|mut record| {
+                record.group = Some(group.clone());
+                record
+            }));
+        }
+    }
+    Ok(items)
+}
+
+fn top_mapping<'a>(doc: &'a Value, source: &str, expected: &str) -> Result<&'a Mapping, Failure> {
+    static EMPTY: std::sync::OnceLock<Mapping> = std::sync::OnceLock::new();
+    match doc {
+        Value::Mapping(map) => Ok(map),
+        Value::Null => Ok(EMPTY.get_or_init(Mapping::new)),
+        _ => Err(Failure::data(format!("{source}: not a test list: expected {expected}"))),
+    }
+}
+
+fn test_item(test: &Value, source: &str, finder: &mut LineFinder) -> Item {
+    let Some(text) = test.as_str() else {
+        let line = finder.current_line();
+        return Err(Failure::data(format!("{source}:{line}: test must be a string, got {}", yaml::to_json(test))));
+    };
+    let line = finder.find(text.trim()).unwrap_or_else(|| finder.current_line());
+    test_at(text, source, line)
+}
+
+/// A layout error names the key and, when it can be found, its line.
+fn layout(source: &str, finder: &LineFinder, key: &str, reason: &str) -> Failure {
+    match finder.line_of_key(key) {
+        Some(line) => Failure::data(format!("{source}:{line}: {key}: {reason}")),
+        None => Failure::data(format!("{source}: {key}: {reason}")),
+    }
+}
+
+fn key_text(key: &Value) -> String {
+    match key {
+        Value::String(s) => s.clone(),
+        other => yaml::to_json(other).to_string(),
+    }
+}
+
+/// Finds texts in the raw YAML in document order, skipping comment lines (commented-out
+/// tests are not tests). A cursor (line, column) keeps repeated tests apart.
+pub struct LineFinder<'a> {
+    lines: Vec<&'a str>,
+    line: usize,
+    col: usize,
+}
+
+impl<'a> LineFinder<'a> {
+    pub fn new(text: &'a str) -> LineFinder<'a> {
+        LineFinder { lines: text.split('\n').collect(), line: 0, col: 0 }
+    }
+
+    /// The 1-based line of the next occurrence of `needle` at or after the cursor, which then
+    /// moves past it. Falls back to a search from the start (aliases repeat earlier tests)
+    /// without moving the cursor.
+    pub fn find(&mut self, needle: &str) -> Option<usize> {
+        if needle.is_empty() {
+            return None;
+        }
+        for (idx, line) in self.lines.iter().enumerate().skip(self.line) {
+            if is_comment(line) {
+                continue;
+            }
+            let from = if idx == self.line { self.col } else { 0 };
+            if let Some(pos) = line.get(from..).and_then(|rest| rest.find(needle)) {
+                self.line = idx;
+                self.col = from + pos + needle.len();
+                return Some(idx + 1);
+            }
+        }
+        self.lines.iter().position(|line| !is_comment(line) && line.contains(needle)).map(|i| i + 1)
+    }
+
+    pub fn current_line(&self) -> usize {
+        self.line + 1
+    }
+
+    /// The line of a top-level `key:`.
+    pub fn line_of_key(&self, key: &str) -> Option<usize> {
+        self.lines
+            .iter()
+            .position(|line| line.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with(':')))
+            .map(|i| i + 1)
+    }
+}
+
+fn is_comment(line: &str) -> bool {
+    line.trim_start().starts_with('#')
+}
+
+impl Filter {
+    /// Whether a test-db block passes `--stage` and `--gpu`.
+    pub fn keeps(&self, condition: Option<&Value>) -> bool {
+        let field = |path: &str| condition.and_then(|c| yaml::get(c, path));
+        if let Some(stage) = &self.stage {
+            if !strings(field("terms.stage")).iter().any(|s| s == stage) {
+                return false;
+            }
+        }
+        if let Some(gpu) = &self.gpu {
+            let patterns = strings(field("wildcards.gpu"));
+            let gpu = gpu.to_lowercase();
+            // Blocks that do not restrict the GPU run on any.
+            if !patterns.is_empty() && !patterns.iter().any(|p| glob::matches(&p.to_lowercase(), &gpu)) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// A string, or a list's strings.
+fn strings(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Sequence(seq)) => seq.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finder_skips_comments_and_keeps_repeats_apart() {
+        let text = "a:\n  # - t1\n  - t1\n  - t2\nb:\n  - t1\n  tests: [t3, t3]\n";
+        let mut f = LineFinder::new(text);
+        assert_eq!(f.find("t1"), Some(3));
+        assert_eq!(f.find("t2"), Some(4));
+        assert_eq!(f.find("t1"), Some(6));
+        assert_eq!(f.find("t3"), Some(7));
+        assert_eq!(f.find("t3"), Some(7));
+        // Not after the cursor: the first occurrence, cursor unchanged.
+        assert_eq!(f.find("t2"), Some(4));
+        assert_eq!(f.find("nope"), None);
+        assert_eq!(f.current_line(), 7);
+        assert_eq!(f.line_of_key("b"), Some(5));
+    }
+
+    fn filter(stage: Option<&str>, gpu: Option<&str>) -> Filter {
+        Filter { stage: stage.map(str::to_string), gpu: gpu.map(str::to_string) }
+    }
+
+    #[test]
+    fn stage_and_gpu_filters() {
+        let cond = yaml::parse("terms: {stage: post_merge}\nwildcards: {gpu: ['*gb200*']}\n", "t").unwrap();
+        assert!(filter(None, None).keeps(Some(&cond)));
+        assert!(filter(Some("post_merge"), None).keeps(Some(&cond)));
+        assert!(!filter(Some("pre_merge"), None).keeps(Some(&cond)));
+        assert!(filter(None, Some("gb200")).keeps(Some(&cond)));
+        assert!(filter(None, Some("GB200")).keeps(Some(&cond)));
+        assert!(!filter(None, Some("h100")).keeps(Some(&cond)));
+        assert!(filter(Some("post_merge"), Some("gb200")).keeps(Some(&cond)));
+        // No gpu wildcard: any GPU; no stage: no --stage match.
+        let bare = yaml::parse("terms: {backend: pytorch}\n", "t").unwrap();
+        assert!(filter(None, Some("h100")).keeps(Some(&bare)));
+        assert!(!filter(Some("post_merge"), None).keeps(Some(&bare)));
+        assert!(filter(None, Some("h100")).keeps(None));
+        assert!(!filter(Some("x"), None).keeps(None));
+    }
+}

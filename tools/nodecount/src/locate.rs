@@ -1,0 +1,96 @@
+//! Finding a test's config file under the config roots (incumbent.md §1 and §13 folders).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Aggregated config folders of an upstream checkout, in search order.
+pub const AGGR_DIRS: [&str; 3] =
+    ["tests/scripts/perf-sanity/aggregated", "tests/scripts/perf/aggregated", "tests/scripts/perf-sanity"];
+
+/// Disaggregated config folders of an upstream checkout, in search order.
+pub const DISAGG_DIRS: [&str; 5] = [
+    "tests/scripts/perf-sanity/disaggregated",
+    "tests/scripts/perf/disaggregated",
+    "tests/integration/defs/perf/disagg/test_configs/disagg/perf",
+    "tests/integration/defs/perf/disagg/test_configs/wideep/perf",
+    "tests/integration/defs/perf/disagg/test_configs/disagg/perf-sanity",
+];
+
+/// Where configs are searched: for a test, its family's folders under each root, then the
+/// flat `--config-dir` folders, then the other family's folders under each root. The first
+/// match wins, so a name present in two folders resolves to the earlier one.
+#[derive(Debug, Default)]
+pub struct Locator {
+    roots: Vec<PathBuf>,
+    config_dirs: Vec<PathBuf>,
+    found: HashMap<(bool, String), Result<PathBuf, String>>,
+}
+
+impl Locator {
+    pub fn new(roots: Vec<PathBuf>, config_dirs: Vec<PathBuf>) -> Locator {
+        Locator { roots, config_dirs, found: HashMap::new() }
+    }
+
+    /// The folders searched, in order, for a disaggregated (`true`) or aggregated config.
+    pub fn search_dirs(&self, disagg: bool) -> Vec<PathBuf> {
+        let (own, other): (&[&str], &[&str]) =
+            if disagg { (&DISAGG_DIRS, &AGGR_DIRS) } else { (&AGGR_DIRS, &DISAGG_DIRS) };
+        let under = |dirs: &[&str]| -> Vec<PathBuf> {
+            self.roots.iter().flat_map(|r| dirs.iter().map(move |d| r.join(d))).collect()
+        };
+        let mut all = under(own);
+        all.extend(self.config_dirs.iter().cloned());
+        all.extend(under(other));
+        all
+    }
+
+    /// The file of config `name` (`.yaml` added unless present), or a sentence saying where
+    /// it was looked for. Lookups are cached: a list names the same config many times.
+    pub fn find(&mut self, name: &str, disagg: bool) -> Result<PathBuf, String> {
+        let key = (disagg, name.to_string());
+        if let Some(hit) = self.found.get(&key) {
+            return hit.clone();
+        }
+        let file = if name.ends_with(".yaml") { name.to_string() } else { format!("{name}.yaml") };
+        let dirs = self.search_dirs(disagg);
+        let result = dirs.iter().map(|d| d.join(&file)).find(|p| p.is_file()).ok_or_else(|| {
+            let looked: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+            format!("config {file} not found (looked in: {})", looked.join(", "))
+        });
+        self.found.insert(key, result.clone());
+        result
+    }
+}
+
+/// Displays `path` relative to the current directory when it is under it.
+pub fn display(path: &Path) -> String {
+    path.strip_prefix("./").unwrap_or(path).display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn family_folders_first_then_flat_dirs_then_the_other_family() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for d in [DISAGG_DIRS[2], DISAGG_DIRS[0], AGGR_DIRS[0], "flat"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        std::fs::write(root.join(DISAGG_DIRS[2]).join("x.yaml"), "").unwrap();
+        std::fs::write(root.join(DISAGG_DIRS[0]).join("x.yaml"), "").unwrap();
+        std::fs::write(root.join("flat/x.yaml"), "").unwrap();
+        std::fs::write(root.join("flat/y.yaml"), "").unwrap();
+        std::fs::write(root.join(DISAGG_DIRS[0]).join("z.yaml"), "").unwrap();
+        let mut loc = Locator::new(vec![root.to_path_buf()], vec![root.join("flat")]);
+        // Two disagg folders hold x.yaml: the first in the documented order wins.
+        assert_eq!(loc.find("x", true).unwrap(), root.join(DISAGG_DIRS[0]).join("x.yaml"));
+        assert_eq!(loc.find("x.yaml", false).unwrap(), root.join("flat/x.yaml"));
+        // An aggregated lookup falls back to the disagg folders.
+        assert_eq!(loc.find("z", false).unwrap(), root.join(DISAGG_DIRS[0]).join("z.yaml"));
+        let err = loc.find("missing", true).unwrap_err();
+        assert!(err.starts_with("config missing.yaml not found (looked in: "), "{err}");
+        assert_eq!(err.matches(", ").count(), 3 + 1 + 5 - 1, "{err}");
+    }
+}

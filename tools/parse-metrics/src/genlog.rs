@@ -1,0 +1,263 @@
+//! The gen-worker per-iteration device step time (reference/incumbent.md §5), streamed.
+//!
+//! Per file: every line matching `iter\s*=\s*(\d+),.*?prev_device_step_time\s*=\s*([\d.]+)\s*ms`
+//! with iter ≥ 5 is a row; rows are bucketed by `'num_generation_tokens':\s*(\d+)` on the same
+//! line; the bucket with most rows wins (ties → the larger ngen) and its mean is the file's
+//! value; a file with no ngen at all uses the mean of all its rows. The result is the mean
+//! over files that had rows.
+//!
+//! Memory is constant: the file is read in fixed chunks, only lines holding
+//! `prev_device_step_time` are looked at (found with a SIMD substring search), and each bucket
+//! keeps a count and a sum.
+
+use memchr::memmem;
+use std::collections::BTreeMap;
+use std::io::Read;
+
+const CHUNK: usize = 1 << 20;
+/// Longer lines are skipped: no iteration line comes near this.
+const MAX_LINE: usize = 1 << 20;
+const NEEDLE: &[u8] = b"prev_device_step_time";
+
+/// Sum and count of one bucket.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct Acc {
+    n: u64,
+    sum: f64,
+}
+
+impl Acc {
+    fn add(&mut self, v: f64) {
+        self.n += 1;
+        self.sum += v;
+    }
+    fn mean(self) -> Option<f64> {
+        (self.n > 0).then(|| self.sum / self.n as f64)
+    }
+}
+
+/// The scan of one file.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct FileScan {
+    by_ngen: BTreeMap<u64, Acc>,
+    all: Acc,
+}
+
+impl FileScan {
+    /// Rows with iter ≥ 5.
+    pub fn rows(&self) -> u64 {
+        self.all.n
+    }
+
+    /// The mode bucket's mean (ties → larger ngen), else the mean of all rows.
+    pub fn value(&self) -> Option<f64> {
+        let mode = self.by_ngen.iter().max_by_key(|(ngen, acc)| (acc.n, **ngen));
+        match mode {
+            Some((_, acc)) => acc.mean(),
+            None => self.all.mean(),
+        }
+    }
+
+    fn line(&mut self, line: &[u8]) {
+        if let Some((iter, step)) = iter_and_step(line) {
+            if iter < 5 {
+                return;
+            }
+            self.all.add(step);
+            if let Some(ngen) = num_generation_tokens(line) {
+                self.by_ngen.entry(ngen).or_default().add(step);
+            }
+        }
+    }
+}
+
+/// Scans a reader in chunks.
+pub fn scan(mut reader: impl Read) -> std::io::Result<FileScan> {
+    let finder = memmem::Finder::new(NEEDLE);
+    let mut scan = FileScan::default();
+    let mut buf = vec![0u8; CHUNK];
+    // Bytes [0, filled) hold data; [0, start) was already processed.
+    let mut filled = 0;
+    let mut skipping_long_line = false;
+    loop {
+        let n = reader.read(&mut buf[filled..])?;
+        let eof = n == 0;
+        filled += n;
+        // Process only complete lines unless at EOF.
+        let end = if eof {
+            filled
+        } else {
+            match memchr::memrchr(b'\n', &buf[..filled]) {
+                Some(p) => p + 1,
+                None if filled == buf.len() => {
+                    // One line fills the buffer: drop it up to its end.
+                    skipping_long_line = true;
+                    filled = 0;
+                    continue;
+                }
+                None => continue,
+            }
+        };
+        let mut start = 0;
+        if skipping_long_line {
+            start = memchr::memchr(b'\n', &buf[..end]).map_or(end, |p| p + 1);
+            skipping_long_line = false;
+        }
+        let region = &buf[start..end];
+        let mut pos = 0;
+        while let Some(hit) = finder.find(&region[pos..]) {
+            let at = pos + hit;
+            let line_start = memchr::memrchr(b'\n', &region[..at]).map_or(0, |p| p + 1);
+            let line_end = memchr::memchr(b'\n', &region[at..]).map_or(region.len(), |p| at + p);
+            if line_end - line_start <= MAX_LINE {
+                scan.line(&region[line_start..line_end]);
+            }
+            pos = line_end;
+        }
+        if eof {
+            return Ok(scan);
+        }
+        buf.copy_within(end..filled, 0);
+        filled -= end;
+    }
+}
+
+/// Mean over files with rows (the incumbent averages the per-file values).
+pub fn combine(scans: &[FileScan]) -> Option<f64> {
+    let values: Vec<f64> = scans.iter().filter_map(FileScan::value).collect();
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
+/// The first `iter\s*=\s*(\d+),` followed later on the line by
+/// `prev_device_step_time\s*=\s*([\d.]+)\s*ms` (the §5 regex, leftmost match).
+fn iter_and_step(line: &[u8]) -> Option<(u64, f64)> {
+    let mut from = 0;
+    while let Some(hit) = memmem::find(&line[from..], b"iter") {
+        let after_iter = from + hit + 4;
+        if let Some((iter, rest)) = iter_value(&line[after_iter..]) {
+            let rest_at = line.len() - rest.len();
+            if let Some(step) = step_after(&line[rest_at..]) {
+                return Some((iter, step));
+            }
+            // No numeric step time after this `iter`: none after a later one either.
+            return None;
+        }
+        from = after_iter;
+    }
+    None
+}
+
+/// `\s*=\s*(\d+),` → the number and the text after the comma.
+fn iter_value(s: &[u8]) -> Option<(u64, &[u8])> {
+    let s = skip_ws(s).strip_prefix(b"=")?;
+    let s = skip_ws(s);
+    let digits = s.iter().take_while(|b| b.is_ascii_digit()).count();
+    let rest = s[digits..].strip_prefix(b",")?;
+    Some((parse_u64(&s[..digits])?, rest))
+}
+
+/// The first `prev_device_step_time\s*=\s*([\d.]+)\s*ms` in `s`.
+fn step_after(s: &[u8]) -> Option<f64> {
+    let mut from = 0;
+    while let Some(hit) = memmem::find(&s[from..], NEEDLE) {
+        let after = from + hit + NEEDLE.len();
+        if let Some(v) = step_value(&s[after..]) {
+            return Some(v);
+        }
+        from = after;
+    }
+    None
+}
+
+fn step_value(s: &[u8]) -> Option<f64> {
+    let s = skip_ws(skip_ws(s).strip_prefix(b"=")?);
+    let len = s.iter().take_while(|b| b.is_ascii_digit() || **b == b'.').count();
+    if len == 0 || !skip_ws(&s[len..]).starts_with(b"ms") {
+        return None;
+    }
+    // Python's float() rejects `1.2.3`; so does this.
+    std::str::from_utf8(&s[..len]).ok()?.parse().ok()
+}
+
+/// `'num_generation_tokens':\s*(\d+)`.
+fn num_generation_tokens(line: &[u8]) -> Option<u64> {
+    const KEY: &[u8] = b"'num_generation_tokens':";
+    let mut from = 0;
+    while let Some(hit) = memmem::find(&line[from..], KEY) {
+        let after = from + hit + KEY.len();
+        let s = skip_ws(&line[after..]);
+        let digits = s.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits > 0 {
+            return parse_u64(&s[..digits]);
+        }
+        from = after;
+    }
+    None
+}
+
+fn skip_ws(s: &[u8]) -> &[u8] {
+    let n = s.iter().take_while(|b| b.is_ascii_whitespace()).count();
+    &s[n..]
+}
+
+fn parse_u64(digits: &[u8]) -> Option<u64> {
+    digits.iter().try_fold(0u64, |acc, d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(iter: u64, step: &str, ngen: u64) -> String {
+        format!("[TRT-LLM] [I] [_torch][RANK 0] iter = {iter}, global_rank = 0, rank = 0, host_step_time = 6.79ms, prev_device_step_time = {step}ms, timestamp = 2025-01-01 00:00:00, num_scheduled_requests: 4, states = {{'num_ctx_requests': 0, 'num_ctx_tokens': 0, 'num_generation_tokens': {ngen}}}\n")
+    }
+
+    #[test]
+    fn mode_bucket_mean_skips_warmup() {
+        let mut log = String::from("noise line\n");
+        for i in 0..5 {
+            log += &line(i, "1000.0", 512); // warm-up: ignored
+        }
+        log += &line(5, "N/A", 512).replace("N/Ams", "N/A ms");
+        for (i, step) in ["7.0", "8.0", "9.0"].iter().enumerate() {
+            log += &line(6 + i as u64, step, 512);
+        }
+        log += &line(9, "100.0", 256); // tail bucket with fewer rows
+        let scan = scan(log.as_bytes()).unwrap();
+        assert_eq!(scan.rows(), 4);
+        assert_eq!(scan.value(), Some(8.0));
+    }
+
+    #[test]
+    fn ties_go_to_larger_ngen_and_no_ngen_falls_back() {
+        let log = line(5, "2.0", 256) + &line(6, "4.0", 512);
+        assert_eq!(scan(log.as_bytes()).unwrap().value(), Some(4.0));
+        let bare = "iter = 7, prev_device_step_time = 3.0 ms\niter = 8, prev_device_step_time=5ms\n";
+        assert_eq!(scan(bare.as_bytes()).unwrap().value(), Some(4.0));
+    }
+
+    #[test]
+    fn regex_edge_cases() {
+        assert_eq!(iter_and_step(b"max_iter = 9, prev_device_step_time = 1.5ms"), Some((9, 1.5)));
+        assert_eq!(iter_and_step(b"iter = 9 prev_device_step_time = 1.5ms"), None);
+        assert_eq!(iter_and_step(b"iter = 9, prev_device_step_time = 1.2.3ms"), None);
+        assert_eq!(iter_and_step(b"prev_device_step_time = 1.5ms, iter = 9,"), None);
+        assert_eq!(num_generation_tokens(b"'num_generation_tokens': tensor(3)"), None);
+    }
+
+    #[test]
+    fn lines_across_chunk_boundaries_and_combine() {
+        let mut log = String::new();
+        let mut i = 5;
+        while log.len() < 3 * CHUNK {
+            log += &line(i, "2.5", 64);
+            i += 1;
+        }
+        let scan1 = scan(log.as_bytes()).unwrap();
+        assert_eq!(scan1.rows(), i - 5);
+        assert_eq!(scan1.value(), Some(2.5));
+        let scan2 = scan(line(5, "4.5", 1).as_bytes()).unwrap();
+        assert_eq!(combine(&[scan1, scan2, FileScan::default()]), Some(3.5));
+        assert_eq!(combine(&[]), None);
+    }
+}

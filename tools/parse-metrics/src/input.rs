@@ -1,0 +1,456 @@
+//! Inputs → records: format detection, streaming of text logs, stdin context records.
+
+use crate::record::{self, Context, Position};
+use crate::text::{Block, TextParser, STEP_TIME};
+use crate::{genlog, json, junit};
+use perfline::cli::Result;
+use perfline::wire::metrics::{MetricRecord, Status};
+use perfline::{jsonl, Exit, Failure, Reporter};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Input formats (`auto` sniffs the first bytes).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Auto,
+    Text,
+    Json,
+    Junit,
+    GenLog,
+}
+
+/// The `--gen-log` result, added to every record.
+#[derive(Debug, Default, Clone)]
+pub struct GenLog {
+    pub requested: bool,
+    pub value: Option<f64>,
+    pub reasons: Vec<String>,
+}
+
+impl GenLog {
+    pub fn scan(paths: &[PathBuf]) -> GenLog {
+        let mut gen = GenLog { requested: !paths.is_empty(), ..GenLog::default() };
+        let mut scans = Vec::new();
+        for path in paths {
+            match std::fs::File::open(path).and_then(genlog::scan) {
+                Ok(scan) => scans.push(scan),
+                Err(e) => gen.reasons.push(format!("gen log {}: {e}", path.display())),
+            }
+        }
+        gen.value = genlog::combine(&scans);
+        gen
+    }
+    fn apply(&self, block: &mut Block) {
+        if let Some(v) = self.value {
+            block.metrics.insert(STEP_TIME.to_string(), v);
+            block.units.insert(STEP_TIME.to_string(), "ms".to_string());
+        }
+    }
+}
+
+/// Where records go: stdout, one-line diagnostics, the JUnit summaries and the exit class.
+pub struct Sink<W: Write> {
+    out: jsonl::Writer<W>,
+    reporter: Reporter,
+    pub summaries: Vec<junit::Summary>,
+    exit: Exit,
+}
+
+impl<W: Write> Sink<W> {
+    pub fn new(out: W) -> Sink<W> {
+        Sink {
+            out: jsonl::Writer::new(out),
+            reporter: Reporter::new("parse-metrics"),
+            summaries: Vec::new(),
+            exit: Exit::Ok,
+        }
+    }
+    /// Writes a record; a failed one is also reported on stderr.
+    pub fn record(&mut self, rec: &MetricRecord) -> Result<()> {
+        if rec.status == Status::Failed {
+            let source = rec.source.as_deref().unwrap_or("-");
+            self.reporter.error(
+                Exit::Failed,
+                format!("{source}: {}: {}", rec.test_id, rec.reasons.join("; ")),
+            );
+            self.raise(Exit::Failed);
+        }
+        self.summaries.push(junit::Summary::of(rec));
+        self.out.write(rec)
+    }
+    /// Reports a problem with an input (no record, or in addition to a failed one).
+    pub fn problem(&mut self, exit: Exit, message: impl std::fmt::Display) {
+        self.reporter.error(exit, message);
+        self.raise(exit);
+    }
+    /// Raises the exit class: input problems outrank failed records, which outrank ok.
+    pub fn raise(&mut self, exit: Exit) {
+        let rank = |e: Exit| match e {
+            Exit::Ok => 0,
+            Exit::Failed => 1,
+            _ => 2,
+        };
+        if rank(exit) > rank(self.exit) {
+            self.exit = exit;
+        }
+    }
+    pub fn exit(&self) -> Exit {
+        self.exit
+    }
+    pub fn into_inner(self) -> W {
+        self.out.into_inner()
+    }
+}
+
+/// What one input produced, for the caller's no-result handling.
+struct Parsed {
+    blocks: usize,
+    markers: Vec<String>,
+    tail: Vec<String>,
+}
+
+/// Parses one file (or `-`).
+pub fn file<W: Write>(path: &Path, format: Format, ctx: &Context, gen: &GenLog, sink: &mut Sink<W>) -> Result<()> {
+    let name = path.display().to_string();
+    if name == "-" {
+        return stdin(format, ctx, gen, sink);
+    }
+    match std::fs::File::open(path) {
+        Ok(f) => reader(f, &name, format, ctx, gen, sink),
+        Err(e) => {
+            let failure = Failure::io(&name, &e);
+            unreadable(&name, failure, ctx, sink)
+        }
+    }
+}
+
+/// An input that cannot be read: a failed record when the test is known, always a diagnostic.
+fn unreadable<W: Write>(name: &str, failure: Failure, ctx: &Context, sink: &mut Sink<W>) -> Result<()> {
+    if ctx.test_id.is_some() {
+        let why = format!("cannot read client output: {}", failure.message);
+        sink.record(&record::no_result(ctx, name, why, Vec::new(), Vec::new()))?;
+        sink.raise(failure.exit);
+    } else {
+        sink.problem(failure.exit, failure.message);
+    }
+    Ok(())
+}
+
+/// Parses stdin: text (streamed), JSON (save-result, or context records), JUnit.
+pub fn stdin<W: Write>(format: Format, ctx: &Context, gen: &GenLog, sink: &mut Sink<W>) -> Result<()> {
+    let stdin = std::io::stdin().lock();
+    let mut head = Vec::new();
+    let mut input = stdin.take(64 * 1024);
+    input.read_to_end(&mut head).map_err(|e| Failure::io("stdin", &e))?;
+    let rest = input.into_inner();
+    let format = if format == Format::Auto { sniff(&head) } else { format };
+    let all = std::io::Cursor::new(head).chain(rest);
+    if format == Format::Json {
+        let text = read_all(all, "stdin")?;
+        let is_results = serde_json::Deserializer::from_str(&text)
+            .into_iter::<Value>()
+            .next()
+            .and_then(|d| d.ok())
+            .is_some_and(|d| json::is_result(&d) || d.as_array().is_some_and(|a| a.iter().any(json::is_result)));
+        if !is_results {
+            return context_records(&text, ctx, gen, sink);
+        }
+        return json_text(&text, "stdin", ctx, gen, sink);
+    }
+    dispatch(all, "stdin", format, ctx, gen, sink)
+}
+
+fn reader<W: Write>(mut f: impl Read, name: &str, format: Format, ctx: &Context, gen: &GenLog, sink: &mut Sink<W>) -> Result<()> {
+    let mut head = Vec::new();
+    (&mut f).take(64 * 1024).read_to_end(&mut head).map_err(|e| Failure::io(name, &e))?;
+    let format = if format == Format::Auto { sniff(&head) } else { format };
+    dispatch(std::io::Cursor::new(head).chain(f), name, format, ctx, gen, sink)
+}
+
+fn dispatch<W: Write>(input: impl Read, name: &str, format: Format, ctx: &Context, gen: &GenLog, sink: &mut Sink<W>) -> Result<()> {
+    match format {
+        Format::Json => json_text(&read_all(input, name)?, name, ctx, gen, sink),
+        Format::Junit => junit_text(&read_all(input, name)?, name, ctx, gen, sink),
+        Format::GenLog => match genlog::scan(input) {
+            Ok(scan) => {
+                let value = genlog::combine(&[scan]);
+                let gen = GenLog { requested: true, value, reasons: gen.reasons.clone() };
+                gen_only_record(name, ctx, &gen, sink)
+            }
+            Err(e) => unreadable(name, Failure::io(name, &e), ctx, sink),
+        },
+        Format::Text | Format::Auto => {
+            let parsed = text_stream(BufReader::with_capacity(1 << 16, input), name, ctx, gen, sink);
+            match parsed {
+                Ok(p) => no_block_check(p, name, ctx, sink),
+                Err(f) => unreadable(name, f, ctx, sink),
+            }
+        }
+    }
+}
+
+/// `auto`: `{`/`[` → JSON, `<` → JUnit, a gen-worker log without a result block → gen-log.
+pub fn sniff(head: &[u8]) -> Format {
+    let first = head.iter().find(|b| !b.is_ascii_whitespace() && **b != 0xef && **b != 0xbb && **b != 0xbf);
+    match first {
+        Some(b'{') | Some(b'[') => Format::Json,
+        Some(b'<') => Format::Junit,
+        _ => {
+            let has = |needle: &[u8]| memchr::memmem::find(head, needle).is_some();
+            if has(b"prev_device_step_time") && !has(b"Serving Benchmark Result") && !has(b" (ms):") {
+                Format::GenLog
+            } else {
+                Format::Text
+            }
+        }
+    }
+}
+
+fn read_all(mut input: impl Read, name: &str) -> Result<String> {
+    let mut bytes = Vec::new();
+    input.read_to_end(&mut bytes).map_err(|e| Failure::io(name, &e))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Streams a text log, emitting one record per block as soon as the next one starts.
+fn text_stream<W: Write>(mut input: impl BufRead, name: &str, ctx: &Context, gen: &GenLog, sink: &mut Sink<W>) -> Result<Parsed> {
+    let mut parser = TextParser::new();
+    let mut held: Option<Block> = None;
+    let mut index = 0;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = input.read_until(b'\n', &mut line).map_err(|e| Failure::io(name, &e))?;
+        if n == 0 {
+            break;
+        }
+        if let Some(block) = parser.line(&String::from_utf8_lossy(&line)) {
+            if let Some(prev) = held.replace(block) {
+                index += 1;
+                emit(prev, ctx, Position { source: name, index, several: true }, gen, sink)?;
+            }
+        }
+    }
+    if let Some(block) = parser.finish() {
+        if let Some(prev) = held.replace(block) {
+            index += 1;
+            emit(prev, ctx, Position { source: name, index, several: true }, gen, sink)?;
+        }
+    }
+    if let Some(last) = held {
+        index += 1;
+        emit(last, ctx, Position { source: name, index, several: index > 1 }, gen, sink)?;
+    }
+    Ok(Parsed { blocks: parser.blocks(), markers: parser.stray_markers.clone(), tail: parser.tail() })
+}
+
+fn emit<W: Write>(mut block: Block, ctx: &Context, at: Position, gen: &GenLog, sink: &mut Sink<W>) -> Result<()> {
+    gen.apply(&mut block);
+    let mut ctx = ctx.clone();
+    ctx.reasons.extend(gen.reasons.iter().cloned());
+    sink.record(&record::build(block, &ctx, at, gen.requested))
+}
+
+/// No result block: DataErr, and a failed record when the test is known.
+fn no_block_check<W: Write>(parsed: Parsed, name: &str, ctx: &Context, sink: &mut Sink<W>) -> Result<()> {
+    if parsed.blocks > 0 {
+        return Ok(());
+    }
+    let why = format!("no benchmark result block in {name}");
+    if ctx.test_id.is_some() {
+        let markers = parsed.markers.iter().map(|m| format!("failure marker {m}")).collect();
+        sink.record(&record::no_result(ctx, name, why, markers, parsed.tail))?;
+        sink.raise(Exit::DataErr);
+    } else {
+        sink.problem(Exit::DataErr, format!("{name}: no benchmark result block"));
+    }
+    Ok(())
+}
+
+fn json_text<W: Write>(text: &str, name: &str, ctx: &Context, gen: &GenLog, sink: &mut Sink<W>) -> Result<()> {
+    match json::parse(text) {
+        Ok(blocks) => {
+            let several = blocks.len() > 1;
+            let count = blocks.len();
+            for (i, block) in blocks.into_iter().enumerate() {
+                emit(block, ctx, Position { source: name, index: i + 1, several }, gen, sink)?;
+            }
+            let tail = text.lines().rev().take(crate::text::TAIL_LINES).map(str::to_string).collect::<Vec<_>>();
+            let tail = tail.into_iter().rev().collect();
+            no_block_check(Parsed { blocks: count, markers: Vec::new(), tail }, name, ctx, sink)
+        }
+        Err(e) => {
+            if ctx.test_id.is_some() {
+                sink.record(&record::no_result(ctx, name, e, Vec::new(), Vec::new()))?;
+                sink.raise(Exit::DataErr);
+            } else {
+                sink.problem(Exit::DataErr, format!("{name}: {e}"));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn junit_text<W: Write>(text: &str, name: &str, ctx: &Context, gen: &GenLog, sink: &mut Sink<W>) -> Result<()> {
+    let cases = junit::cases(text);
+    if cases.is_empty() {
+        return no_block_check(Parsed { blocks: 0, markers: Vec::new(), tail: Vec::new() }, name, ctx, sink);
+    }
+    for case in cases {
+        let mut case_ctx = ctx.clone();
+        if case_ctx.test_id.is_none() {
+            case_ctx.test_id = case.id.clone();
+        }
+        case_ctx.reasons.extend(case.failures.iter().cloned());
+        let parsed = text_stream(case.system_out.as_bytes(), name, &case_ctx, gen, sink)?;
+        no_block_check(parsed, name, &case_ctx, sink)?;
+    }
+    Ok(())
+}
+
+/// `--format gen-log` inputs: one record holding the step time.
+pub fn gen_only_record<W: Write>(name: &str, ctx: &Context, gen: &GenLog, sink: &mut Sink<W>) -> Result<()> {
+    let mut ctx = ctx.clone();
+    if ctx.required.is_none() {
+        ctx.required = Some(vec![STEP_TIME.to_string()]);
+    }
+    ctx.reasons.extend(gen.reasons.iter().cloned());
+    let mut block = Block::default();
+    gen.apply(&mut block);
+    let rec = record::build(block, &ctx, Position { source: name, index: 1, several: false }, true);
+    sink.record(&rec)?;
+    if gen.value.is_none() {
+        sink.raise(Exit::DataErr);
+    }
+    Ok(())
+}
+
+/// JSON records on stdin: each gives the context and names the client log(s) to parse.
+fn context_records<W: Write>(text: &str, base: &Context, gen: &GenLog, sink: &mut Sink<W>) -> Result<()> {
+    let reader = std::io::Cursor::new(text.as_bytes().to_vec());
+    for line in jsonl::read::<Value, _>(reader, "stdin") {
+        let value = match line.record {
+            Ok(v) => v,
+            Err(f) => {
+                sink.problem(f.exit, f.message);
+                continue;
+            }
+        };
+        let ctx = context_of(&value, base);
+        if ctx.test_id.is_none() {
+            sink.problem(Exit::DataErr, format!("stdin:{}: record has no `id` or `test_id`", line.line));
+            continue;
+        }
+        let logs = logs_of(&value);
+        if !logs.is_empty() {
+            for log in logs {
+                file(&log, Format::Auto, &ctx, gen, sink)?;
+            }
+        } else if let Ok(rec) = serde_json::from_value::<MetricRecord>(value.clone()) {
+            let mut ctx = ctx;
+            ctx.reasons.extend(rec.reasons.iter().cloned());
+            let source = rec.source.clone().unwrap_or_else(|| format!("stdin:{}", line.line));
+            let block = Block {
+                metrics: rec.metrics,
+                units: rec.units,
+                counts: rec.counts,
+                concurrency: rec.concurrency,
+                log_tail: rec.log_tail,
+                ..Block::default()
+            };
+            emit(block, &ctx, Position { source: &source, index: 1, several: false }, gen, sink)?;
+        } else {
+            let why = "no client log: the record names no `log`, `source` or `workdir` with one".to_string();
+            let at = format!("stdin:{}", line.line);
+            sink.record(&record::no_result(&ctx, &at, why, Vec::new(), Vec::new()))?;
+            sink.raise(Exit::NoInput);
+        }
+    }
+    Ok(())
+}
+
+/// Flags win; then the record's fields (`id`/`test_id`, `hints.*` for ISL/OSL/concurrency).
+pub fn context_of(v: &Value, base: &Context) -> Context {
+    let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    let u = |k: &str| {
+        v.get(k).and_then(Value::as_u64).or_else(|| v.get("hints").and_then(|h| h.get(k)).and_then(Value::as_u64))
+    };
+    let mut ctx = base.clone();
+    ctx.test_id = base.test_id.clone().or_else(|| s("test_id")).or_else(|| s("id"));
+    ctx.server = base.server.clone().or_else(|| s("server"));
+    ctx.client = base.client.clone().or_else(|| s("client"));
+    ctx.concurrency = base.concurrency.or_else(|| u("concurrency"));
+    ctx.isl = base.isl.or_else(|| u("isl"));
+    ctx.osl = base.osl.or_else(|| u("osl"));
+    ctx.exit_code = base.exit_code.or_else(|| v.get("exit_code").and_then(Value::as_i64).and_then(|c| i32::try_from(c).ok()));
+    if let Some(extra) = v.get("context").and_then(Value::as_object) {
+        for (k, val) in extra {
+            ctx.extra.entry(k.clone()).or_insert_with(|| val.clone());
+        }
+    }
+    ctx
+}
+
+/// The client logs a record names: `log`/`client_log`/`logs`, an existing `source`, or the
+/// `trtllm-benchmark*.log` files of its `workdir`.
+pub fn logs_of(v: &Value) -> Vec<PathBuf> {
+    for key in ["log", "client_log", "logs"] {
+        match v.get(key) {
+            Some(Value::String(p)) => return vec![PathBuf::from(p)],
+            Some(Value::Array(a)) => return a.iter().filter_map(Value::as_str).map(PathBuf::from).collect(),
+            _ => {}
+        }
+    }
+    if let Some(source) = v.get("source").and_then(Value::as_str) {
+        let path = match source.rsplit_once(':') {
+            Some((p, line)) if line.bytes().all(|b| b.is_ascii_digit()) => p,
+            _ => source,
+        };
+        if v.get("metrics").is_some() && Path::new(path).is_file() {
+            return vec![PathBuf::from(path)];
+        }
+    }
+    if let Some(dir) = v.get("workdir").and_then(Value::as_str) {
+        let mut logs: Vec<PathBuf> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("trtllm-benchmark") && n.ends_with(".log"))
+            })
+            .collect();
+        logs.sort();
+        return logs;
+    }
+    Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_formats() {
+        assert_eq!(sniff(b"  {\"a\":1}"), Format::Json);
+        assert_eq!(sniff(b"\xef\xbb\xbf<?xml"), Format::Junit);
+        assert_eq!(sniff(b"iter = 5, prev_device_step_time = 1ms"), Format::GenLog);
+        assert_eq!(sniff(b"Mean TTFT (ms): 1\nprev_device_step_time"), Format::Text);
+        assert_eq!(sniff(b""), Format::Text);
+    }
+
+    #[test]
+    fn context_prefers_flags_then_record_then_hints() {
+        let v: Value = serde_json::from_str(
+            r#"{"id":"aggr-x","server":"s","hints":{"isl":1024,"osl":8},"osl":16,"exit_code":2,"context":{"gpu":"h200"}}"#,
+        )
+        .unwrap();
+        let base = Context { server: Some("flag".into()), ..Context::default() };
+        let ctx = context_of(&v, &base);
+        assert_eq!(ctx.test_id.as_deref(), Some("aggr-x"));
+        assert_eq!(ctx.server.as_deref(), Some("flag"));
+        assert_eq!((ctx.isl, ctx.osl, ctx.exit_code), (Some(1024), Some(16), Some(2)));
+        assert_eq!(ctx.extra.get("gpu"), Some(&Value::from("h200")));
+    }
+}

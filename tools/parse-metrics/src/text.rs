@@ -1,0 +1,496 @@
+//! The `benchmark_serving` text block (reference/incumbent.md §6), parsed line by line.
+//!
+//! Lines are matched by label, not position: labels padded to 40 columns or not, trailing
+//! spaces, any order, extra or missing lines, and a prefix before the label (`0: ` from
+//! `srun --label`, a logger's timestamp) are all accepted, as the incumbent's unanchored §5
+//! regexes accept them. A log may hold several result blocks; each becomes one [`Block`].
+//!
+//! Block boundaries: the `Serving Benchmark Result` header starts a block; a line of `=` ends
+//! it; a known metric line outside a block, or one already seen in the open block, starts a
+//! new (headerless) block. The `Namespace(... num_prompts=N ... max_concurrency=C ...)` line
+//! and `Maximum request concurrency: C` apply to the next block. Lines that are not known
+//! metrics count only inside a headered block (`Label (unit): number` → snake_case name).
+
+use perfline::wire::metrics::Counts;
+use std::collections::{BTreeMap, VecDeque};
+
+/// How many trailing log lines a block keeps for failed records.
+pub const TAIL_LINES: usize = 20;
+
+/// One result block with everything the verdict needs.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Block {
+    pub metrics: BTreeMap<String, f64>,
+    pub units: BTreeMap<String, String>,
+    pub counts: Counts,
+    /// `max_concurrency=` of the namespace or `Maximum request concurrency:`.
+    pub concurrency: Option<u64>,
+    pub isl: Option<u64>,
+    pub osl: Option<u64>,
+    /// `!FAILED REQUESTS!`, `!CHECK LOG FOR ERRORS!` as found.
+    pub markers: Vec<String>,
+    /// Metrics printed as `nan`/`inf`: name → text.
+    pub not_numbers: BTreeMap<String, String>,
+    /// 1-based line of the block's first line (0 when not from a text log).
+    pub line: usize,
+    /// The log lines before the block was finalised (at most [`TAIL_LINES`]).
+    pub log_tail: Vec<String>,
+}
+
+impl Block {
+    fn is_empty(&self) -> bool {
+        self.metrics.is_empty() && self.counts == Counts::default() && self.not_numbers.is_empty()
+    }
+    fn has(&self, key: &Key) -> bool {
+        match key {
+            Key::Metric(name, _) => {
+                self.metrics.contains_key(name.as_str()) || self.not_numbers.contains_key(name)
+            }
+            Key::Count(c) => c.get(&self.counts).is_some(),
+            Key::Concurrency => false,
+        }
+    }
+}
+
+/// Streaming parser: feed lines with [`TextParser::line`], collect finished blocks, then call
+/// [`TextParser::finish`].
+#[derive(Debug, Default)]
+pub struct TextParser {
+    current: Option<Block>,
+    /// The current block is still open (no closing `=====` rule yet).
+    open: bool,
+    headered: bool,
+    pending: Pending,
+    tail: VecDeque<String>,
+    line_no: usize,
+    blocks: usize,
+    /// Failure markers seen outside any block (reported when no block is found).
+    pub stray_markers: Vec<String>,
+}
+
+/// Context printed before a block, applied to the next one.
+#[derive(Debug, Default, Clone)]
+struct Pending {
+    num_prompts: Option<u64>,
+    concurrency: Option<u64>,
+    isl: Option<u64>,
+    osl: Option<u64>,
+}
+
+impl TextParser {
+    pub fn new() -> TextParser {
+        TextParser::default()
+    }
+
+    /// Blocks finalised so far (including any returned by `finish`).
+    pub fn blocks(&self) -> usize {
+        self.blocks
+    }
+
+    /// The last lines seen, for a record about a log without a result block.
+    pub fn tail(&self) -> Vec<String> {
+        self.tail.iter().cloned().collect()
+    }
+
+    /// Feeds one line (without its newline); returns a block when one is complete.
+    pub fn line(&mut self, raw: &str) -> Option<Block> {
+        self.line_no += 1;
+        let line = raw.trim_end_matches(['\n', '\r']);
+        let done = self.classify(line);
+        if self.tail.len() == TAIL_LINES {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(line.trim_end().to_string());
+        done
+    }
+
+    /// Ends the input; returns the last block, if any.
+    pub fn finish(&mut self) -> Option<Block> {
+        self.finalize()
+    }
+
+    fn classify(&mut self, line: &str) -> Option<Block> {
+        if line.contains("Serving Benchmark Result") {
+            let done = self.finalize();
+            self.start(true);
+            return done;
+        }
+        let trimmed = line.trim();
+        if trimmed.len() >= 10 && trimmed.bytes().all(|b| b == b'=') {
+            if self.current.as_ref().is_some_and(|b| !b.is_empty()) {
+                self.open = false;
+            }
+            return None;
+        }
+        if let Some(marker) = ["!FAILED REQUESTS!", "!CHECK LOG FOR ERRORS!"]
+            .into_iter()
+            .find(|m| line.contains(m))
+        {
+            match &mut self.current {
+                Some(block) => block.markers.push(marker.to_string()),
+                None => self.stray_markers.push(marker.to_string()),
+            }
+            return None;
+        }
+        if line.contains("Namespace(") {
+            let done = if self.current.is_some() { self.finalize() } else { None };
+            self.pending = Pending {
+                num_prompts: namespace_u64(line, "num_prompts="),
+                concurrency: namespace_u64(line, "max_concurrency="),
+                isl: namespace_u64(line, "random_input_len="),
+                osl: namespace_u64(line, "random_output_len="),
+            };
+            return done;
+        }
+        let (label, value) = split_label(line)?;
+        match known_key(label) {
+            Some(Key::Concurrency) => {
+                let c = value.parse::<u64>().ok()?;
+                match &mut self.current {
+                    Some(block) if self.open && block.concurrency.is_none() => {
+                        block.concurrency = Some(c)
+                    }
+                    _ => self.pending.concurrency = Some(c),
+                }
+                None
+            }
+            Some(key) => self.known(key, value),
+            None if self.open && self.headered => {
+                let (name, unit) = generic_name(label)?;
+                let block = self.current.as_mut()?;
+                if !block.metrics.contains_key(&name) {
+                    if let Some(v) = parse_number(value).filter(|v| v.is_finite()) {
+                        block.metrics.insert(name.clone(), v);
+                        if let Some(unit) = unit {
+                            block.units.insert(name, unit);
+                        }
+                    }
+                }
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn known(&mut self, key: Key, value: &str) -> Option<Block> {
+        let number = parse_number(value)?;
+        let mut done = None;
+        let attach_to_closed = !self.open
+            && matches!(&key, Key::Metric(n, _) if n == STEP_TIME)
+            && self.current.as_ref().is_some_and(|b| !b.has(&key));
+        if !attach_to_closed {
+            if !self.open || self.current.as_ref().is_some_and(|b| b.has(&key)) {
+                done = self.finalize();
+                self.start(false);
+            }
+        }
+        let block = self.current.as_mut()?;
+        match key {
+            Key::Metric(name, unit) => {
+                if number.is_finite() {
+                    block.metrics.insert(name.clone(), number);
+                    block.units.insert(name, unit.to_string());
+                } else {
+                    block.not_numbers.insert(name, value.to_string());
+                }
+            }
+            Key::Count(count) => count.set(&mut block.counts, number),
+            Key::Concurrency => {}
+        }
+        done
+    }
+
+    fn start(&mut self, headered: bool) {
+        let pending = std::mem::take(&mut self.pending);
+        self.current = Some(Block {
+            counts: Counts { num_prompts: pending.num_prompts, ..Counts::default() },
+            concurrency: pending.concurrency,
+            isl: pending.isl,
+            osl: pending.osl,
+            line: self.line_no,
+            ..Block::default()
+        });
+        self.open = true;
+        self.headered = headered;
+    }
+
+    fn finalize(&mut self) -> Option<Block> {
+        self.open = false;
+        let mut block = self.current.take()?;
+        if block.is_empty() {
+            // A header with nothing after it: keep its markers for the no-block report.
+            self.stray_markers.append(&mut block.markers);
+            return None;
+        }
+        block.log_tail = self.tail.iter().cloned().collect();
+        self.blocks += 1;
+        Some(block)
+    }
+}
+
+/// The gen-worker device step time line the incumbent appends after the block.
+pub const STEP_TIME: &str = "mean_gen_worker_per_iter_device_step_time";
+
+#[derive(Debug, Clone, PartialEq)]
+enum Key {
+    Metric(String, &'static str),
+    Count(Count),
+    Concurrency,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Count {
+    Total,
+    Successful,
+    Failed,
+    TotalFailed,
+    Duration,
+    Input,
+    Output,
+}
+
+impl Count {
+    fn get(self, c: &Counts) -> Option<f64> {
+        let u = |v: Option<u64>| v.map(|v| v as f64);
+        match self {
+            Count::Total => u(c.total_requests),
+            Count::Successful => u(c.successful_requests),
+            Count::Failed => u(c.failed_requests),
+            // The failure block repeats the count: never a reason to start a new block.
+            Count::TotalFailed => None,
+            Count::Duration => c.duration_s,
+            Count::Input => u(c.total_input_tokens),
+            Count::Output => u(c.total_output_tokens),
+        }
+    }
+    fn set(self, c: &mut Counts, v: f64) {
+        let int = (v.is_finite() && v >= 0.0 && v.fract() == 0.0).then_some(v as u64);
+        match self {
+            Count::Total => c.total_requests = int,
+            Count::Successful => c.successful_requests = int,
+            Count::Failed => c.failed_requests = int,
+            Count::TotalFailed => {
+                c.failed_requests = c.failed_requests.or(int);
+            }
+            Count::Duration => c.duration_s = v.is_finite().then_some(v),
+            Count::Input => c.total_input_tokens = int,
+            Count::Output => c.total_output_tokens = int,
+        }
+    }
+}
+
+/// Labels of the fixed lines (suffix-matched, case-sensitive like the incumbent's regexes).
+const FIXED: &[(&str, Fixed)] = &[
+    ("Total requests", Fixed::Count(Count::Total)),
+    ("Successful requests", Fixed::Count(Count::Successful)),
+    ("Failed requests", Fixed::Count(Count::Failed)),
+    ("Total failed requests", Fixed::Count(Count::TotalFailed)),
+    ("Benchmark duration (s)", Fixed::Count(Count::Duration)),
+    ("Total input tokens", Fixed::Count(Count::Input)),
+    ("Total generated tokens", Fixed::Count(Count::Output)),
+    ("Total output tokens", Fixed::Count(Count::Output)),
+    ("Request throughput (req/s)", Fixed::Metric("seq_throughput", "req/s")),
+    ("Request goodput (req/s)", Fixed::Metric("request_goodput", "req/s")),
+    ("Output token throughput (tok/s)", Fixed::Metric("token_throughput", "tok/s")),
+    ("Total Token throughput (tok/s)", Fixed::Metric("total_token_throughput", "tok/s")),
+    ("User throughput (tok/s)", Fixed::Metric("user_throughput", "tok/s")),
+    ("Average Per Iter Device Step Time (ms)", Fixed::Metric(STEP_TIME, "ms")),
+    ("Maximum request concurrency", Fixed::Concurrency),
+    ("Max request concurrency", Fixed::Concurrency),
+];
+
+#[derive(Debug, Clone, Copy)]
+enum Fixed {
+    Count(Count),
+    Metric(&'static str, &'static str),
+    Concurrency,
+}
+
+/// The incumbent's latency names and their `(ms)` label words.
+const LATENCIES: [(&str, &str); 4] =
+    [("TTFT", "ttft"), ("TPOT", "tpot"), ("ITL", "itl"), ("E2EL", "e2el")];
+
+fn known_key(label: &str) -> Option<Key> {
+    for (text, fixed) in FIXED {
+        if ends_with_word(label, text) {
+            return Some(match *fixed {
+                Fixed::Count(c) => Key::Count(c),
+                Fixed::Metric(name, unit) => Key::Metric(name.to_string(), unit),
+                Fixed::Concurrency => Key::Concurrency,
+            });
+        }
+    }
+    if let Some(rest) = label.strip_suffix(" (ms)") {
+        let (head, word) = rest.rsplit_once(' ')?;
+        let (_, name) = LATENCIES.iter().find(|(w, _)| *w == word)?;
+        let stat = stat_prefix(head)?;
+        return Some(Key::Metric(format!("{stat}_{name}"), "ms"));
+    }
+    if let Some(head) = label.strip_suffix(" Avg Decoded Tokens per Iter") {
+        let stat = stat_prefix(head)?;
+        let name = if stat == "mean" { "al".to_string() } else { format!("{stat}_al") };
+        return Some(Key::Metric(name, "tokens/iter"));
+    }
+    None
+}
+
+/// The statistic word(s) at the end of `head`: `Mean`, `Median`, `Std Dev`, `Min`, `Max`,
+/// `P<p>` (a fractional percentile's `.` becomes `_`: `P99.9` → `p99_9`).
+fn stat_prefix(head: &str) -> Option<String> {
+    if ends_with_word(head, "Std Dev") {
+        return Some("std".into());
+    }
+    let word = head.rsplit(' ').next()?;
+    match word {
+        "Mean" => Some("mean".into()),
+        "Median" => Some("median".into()),
+        "Min" => Some("min".into()),
+        "Max" => Some("max".into()),
+        _ => {
+            let p = word.strip_prefix('P')?;
+            let valid = !p.is_empty()
+                && p.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                && p.parse::<f64>().is_ok_and(|v| v <= 100.0);
+            valid.then(|| format!("p{}", p.replace('.', "_")))
+        }
+    }
+}
+
+/// `label` ends with `word`, which starts at the beginning or after a non-alphanumeric byte.
+fn ends_with_word(label: &str, word: &str) -> bool {
+    label.strip_suffix(word).is_some_and(|head| {
+        head.as_bytes().last().is_none_or(|b| !b.is_ascii_alphanumeric())
+    })
+}
+
+/// Splits `Label: value` at the last colon; the value must be one token.
+fn split_label(line: &str) -> Option<(&str, &str)> {
+    let (label, value) = line.rsplit_once(':')?;
+    let value = value.trim();
+    if value.is_empty() || value.contains(char::is_whitespace) {
+        return None;
+    }
+    Some((label.trim(), value))
+}
+
+/// A number as printed by Python: ints, floats, `nan`, `inf`, `-inf`.
+pub fn parse_number(text: &str) -> Option<f64> {
+    let first = *text.as_bytes().first()?;
+    if !(first.is_ascii_digit() || first == b'-' || first == b'+' || first == b'.') {
+        return match text {
+            "nan" | "NaN" => Some(f64::NAN),
+            "inf" | "Infinity" => Some(f64::INFINITY),
+            _ => None,
+        };
+    }
+    text.parse::<f64>().ok()
+}
+
+/// A generic `Label (unit)` → (`label`, `unit`), snake_case.
+fn generic_name(label: &str) -> Option<(String, Option<String>)> {
+    let (name, unit) = match label.strip_suffix(')').and_then(|l| l.rsplit_once(" (")) {
+        Some((name, unit)) => (name, Some(unit.to_string())),
+        None => (label, None),
+    };
+    let mut snake = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            snake.push(c.to_ascii_lowercase());
+        } else if !snake.ends_with('_') && !snake.is_empty() {
+            snake.push('_');
+        }
+    }
+    let snake = snake.trim_end_matches('_').to_string();
+    (!snake.is_empty() && snake.len() <= 64).then_some((snake, unit))
+}
+
+/// `key=<digits>` inside a printed argparse namespace.
+fn namespace_u64(line: &str, key: &str) -> Option<u64> {
+    let mut from = 0;
+    while let Some(pos) = line[from..].find(key) {
+        let at = from + pos;
+        let boundary = line[..at].bytes().last().is_none_or(|b| !(b.is_ascii_alphanumeric() || b == b'_'));
+        let rest = &line[at + key.len()..];
+        if boundary {
+            let digits: &str = &rest[..rest.bytes().take_while(u8::is_ascii_digit).count()];
+            return digits.parse().ok();
+        }
+        from = at + key.len();
+    }
+    None
+}
+
+/// Parses a whole text.
+pub fn parse_all(text: &str) -> (Vec<Block>, TextParser) {
+    let mut parser = TextParser::new();
+    let mut blocks: Vec<Block> = text.lines().filter_map(|l| parser.line(l)).collect();
+    blocks.extend(parser.finish());
+    (blocks, parser)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_map_to_incumbent_names() {
+        let key = |l: &str| known_key(l);
+        assert_eq!(key("Mean TTFT (ms)"), Some(Key::Metric("mean_ttft".into(), "ms")));
+        assert_eq!(key("0: P99.9 E2EL (ms)"), Some(Key::Metric("p99_9_e2el".into(), "ms")));
+        assert_eq!(key("Std Dev ITL (ms)"), Some(Key::Metric("std_itl".into(), "ms")));
+        assert_eq!(
+            key("Mean Avg Decoded Tokens per Iter"),
+            Some(Key::Metric("al".into(), "tokens/iter"))
+        );
+        assert_eq!(key("Total failed requests"), Some(Key::Count(Count::TotalFailed)));
+        assert_eq!(key("Failed requests"), Some(Key::Count(Count::Failed)));
+        assert_eq!(key("XMean TTFT (ms)"), None);
+        assert_eq!(key("P1000 TTFT (ms)"), None);
+    }
+
+    #[test]
+    fn namespace_values() {
+        let ns = "Namespace(backend='openai', num_prompts=8, max_concurrency=4, random_input_len=128, xnum_prompts=9)";
+        assert_eq!(namespace_u64(ns, "num_prompts="), Some(8));
+        assert_eq!(namespace_u64(ns, "max_concurrency="), Some(4));
+        assert_eq!(namespace_u64("Namespace(max_concurrency=None)", "max_concurrency="), None);
+    }
+
+    #[test]
+    fn generic_lines_inside_headered_block_only() {
+        let (blocks, _) = parse_all(
+            "Peak concurrent requests: 7\n===== Serving Benchmark Result =====\nMean TTFT (ms): 1.5\nTotal Energy (J):   12.5000\nRequest rate configured (RPS): inf\n=====================\nAfter (x): 3\n",
+        );
+        assert_eq!(blocks.len(), 1);
+        let b = &blocks[0];
+        assert_eq!(b.metrics.get("total_energy"), Some(&12.5));
+        assert_eq!(b.units.get("total_energy").map(String::as_str), Some("J"));
+        assert!(!b.metrics.contains_key("request_rate_configured"));
+        assert!(!b.metrics.contains_key("peak_concurrent_requests"));
+        assert!(!b.metrics.contains_key("after"));
+    }
+
+    #[test]
+    fn duplicate_metric_starts_new_headerless_block() {
+        let (blocks, _) = parse_all("Mean TTFT (ms): 1\nMedian TTFT (ms): 2\nMean TTFT (ms): 3\n");
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(blocks[1].metrics.get("mean_ttft"), Some(&3.0));
+        assert_eq!(blocks[1].line, 3);
+    }
+
+    #[test]
+    fn step_time_after_rule_attaches_to_block() {
+        let (blocks, _) = parse_all(
+            "=== Serving Benchmark Result ===\nMean TTFT (ms): 1\n==================\nAverage Per Iter Device Step Time (ms): 7.25\n",
+        );
+        assert_eq!(blocks.len(), 1);
+        assert_eq!(blocks[0].metrics.get(STEP_TIME), Some(&7.25));
+    }
+
+    #[test]
+    fn nan_is_kept_apart() {
+        let (blocks, _) = parse_all("Mean TTFT (ms): nan\nMedian TTFT (ms): 2\n");
+        assert_eq!(blocks[0].not_numbers.get("mean_ttft").map(String::as_str), Some("nan"));
+        assert!(!blocks[0].metrics.contains_key("mean_ttft"));
+    }
+}

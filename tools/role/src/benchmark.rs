@@ -1,0 +1,377 @@
+//! `BENCHMARK`: waits for the router (or each aggregated server) and its `/health`, runs every
+//! client run of the plan, keeps each client log, turns it into metric records with
+//! `parse-metrics`, writes the status file and the done flag so every role exits.
+//! Also `FINALIZE`, run by the job script's failure trap: it makes sure a failed job still
+//! leaves `failed` records naming the role and the cause.
+
+use crate::job::Job;
+use crate::process::{describe, render, spawn, stop};
+use crate::server::{health_url, TICK};
+use perfline::cli::{Failure, Result};
+use perfline::wait::{tail_lines, Condition, Outcome, WaitSpec};
+use perfline::wire::metrics::{MetricRecord, Status};
+use perfline::wire::plan::{ClientRun, RoleKind};
+use perfline::Exit;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const ME: &str = "BENCHMARK";
+
+pub fn run_benchmark(job: &Job) -> Result<Exit> {
+    let only = std::env::var("PERFLINE_SERVER").ok().filter(|s| !s.is_empty());
+    let groups = client_groups(&job.planned.plan.clients, only.as_deref());
+    let mut all_ok = true;
+    let mut reasons = Vec::new();
+    for (server_idx, (server, clients)) in groups.iter().enumerate() {
+        let endpoint = match wait_for_server(job, server) {
+            Ok(endpoint) => endpoint,
+            Err(why) => {
+                // Nothing is lost: every client run that could not happen gets a failed record.
+                for (_, client) in groups.iter().skip(server_idx).flat_map(|(s, cs)| cs.iter().map(move |c| (s, c))) {
+                    append_record(job, &failed_record(job, client, &why, Vec::new()))?;
+                }
+                reasons.push(why);
+                all_ok = false;
+                break;
+            }
+        };
+        for (client_idx, client) in clients.iter().enumerate() {
+            let outcome = run_client(job, server_idx, client_idx, client, &endpoint)?;
+            if let Some(why) = outcome {
+                all_ok = false;
+                reasons.push(why);
+            }
+        }
+        if server != "DISAGG_SERVER" {
+            let _ = perfline::fsutil::write_atomic(&job.server_done_file(server), b"done\n");
+        }
+        if !all_ok && peer_failure(job).is_some() {
+            break;
+        }
+    }
+    finish(job, all_ok, &reasons)?;
+    Ok(if all_ok { Exit::Ok } else { Exit::Failed })
+}
+
+/// `FINALIZE`: when the benchmark did not finish, writes a failed record per client run with
+/// the failed roles' reasons and log tails, and the status file. Idempotent.
+pub fn finalize(job: &Job) -> Result<Exit> {
+    if job.results.join("status.json").exists() {
+        return Ok(Exit::Ok);
+    }
+    let (why, tail) = peer_failure(job).unwrap_or_else(|| ("the job ended before the benchmark finished".into(), Vec::new()));
+    let done = recorded_clients(job);
+    for client in &job.planned.plan.clients {
+        if !done.contains(&(client.server.clone(), client.name.clone())) {
+            append_record(job, &failed_record(job, client, &why, tail.clone()))?;
+        }
+    }
+    finish(job, false, &[why])?;
+    Ok(Exit::Ok)
+}
+
+/// Client runs grouped by target server, in plan order (optionally only one server).
+fn client_groups<'a>(clients: &'a [ClientRun], only: Option<&str>) -> Vec<(String, Vec<&'a ClientRun>)> {
+    let mut groups: Vec<(String, Vec<&ClientRun>)> = Vec::new();
+    for c in clients.iter().filter(|c| only.is_none_or(|o| o == c.server)) {
+        match groups.iter_mut().find(|(s, _)| *s == c.server) {
+            Some((_, list)) => list.push(c),
+            None => groups.push((c.server.clone(), vec![c])),
+        }
+    }
+    groups
+}
+
+/// Waits for `server`'s address and `/health` = 200; returns `host:port`.
+fn wait_for_server(job: &Job, server: &str) -> std::result::Result<(String, u16), String> {
+    let addr = job.addr_file(server);
+    let wait = |condition: Condition| {
+        let spec = WaitSpec {
+            conditions: vec![condition],
+            watches: job.peer_watches(ME),
+            timeout: job.ready_timeout.min(job.remaining()),
+            interval: TICK,
+        };
+        match perfline::wait::wait(&spec, &mut |_| {}) {
+            Outcome::Ready { .. } => Ok(()),
+            Outcome::TimedOut { pending, .. } => {
+                Err(format!("{server} not ready within {}s: {}", spec.timeout.as_secs(), pending.join("; ")))
+            }
+            Outcome::PeerFailed { reason, .. } => Err(peer_reason(job).unwrap_or(reason)),
+        }
+    };
+    wait(Condition::FileHasContent(addr.clone()))?;
+    let (host, port) = perfline::wait::read_addr(&addr).map_err(|f| f.message)?;
+    wait(Condition::Http200(health_url(&host, port)))?;
+    Ok((host, port))
+}
+
+/// Runs one client; `Some(reason)` when its record is failed.
+fn run_client(
+    job: &Job,
+    server_idx: usize,
+    client_idx: usize,
+    client: &ClientRun,
+    (host, port): &(String, u16),
+) -> Result<Option<String>> {
+    let log = job.results.join(format!("trtllm-benchmark.{server_idx}.{client_idx}.log"));
+    let args = client_args(model_of(job, &client.server), client, host, *port);
+    let mut values = BTreeMap::from([
+        ("bin", job.bin.display().to_string()),
+        ("host", host.clone()),
+        ("port", port.to_string()),
+        ("model", model_of(job, &client.server).to_string()),
+    ]);
+    values.insert("job_dir", job.dir.display().to_string());
+    let joined = perfline::shell::join(&args).map_err(Failure::data)?;
+    let command = render(&job.commands.client, &values)?.replace("{client_args}", &joined);
+    eprintln!("role: {ME}: {} → {command}", client.name);
+    let mut child = spawn(&command, &client.env, &log)?;
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break Ok(status);
+        }
+        if let Some(why) = peer_reason(job) {
+            stop(&mut child, Duration::from_secs(1));
+            break Err(why);
+        }
+        if Instant::now() >= job.deadline {
+            stop(&mut child, Duration::from_secs(1));
+            break Err("job deadline passed during the client run".to_string());
+        }
+        std::thread::sleep(TICK);
+    };
+    match status {
+        Err(why) => {
+            append_record(job, &failed_record(job, client, &why, tail_lines(&log, 20)))?;
+            Ok(Some(why))
+        }
+        Ok(status) => {
+            let code = status.code().unwrap_or(-1);
+            if status.code().is_none() {
+                eprintln!("role: {ME}: client {}", describe(status));
+            }
+            parse_metrics(job, client, code, &log)
+        }
+    }
+}
+
+/// Runs `parse-metrics` on a client log and appends its records; `Some(reason)` when failed.
+fn parse_metrics(job: &Job, client: &ClientRun, exit_code: i32, log: &Path) -> Result<Option<String>> {
+    let mut cmd = Command::new(job.bin.join("parse-metrics"));
+    cmd.args(["--test-id", job.id(), "--server", &server_name(job, &client.server), "--client", &client.name]);
+    cmd.args(["--concurrency", &client.concurrency.to_string(), "--isl", &client.isl.to_string()]);
+    cmd.args(["--osl", &client.osl.to_string(), "--exit-code", &exit_code.to_string()]);
+    cmd.arg(log);
+    let out = cmd.output().map_err(|e| Failure::io(job.bin.join("parse-metrics").display(), &e))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let records: Vec<MetricRecord> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    if records.is_empty() {
+        let why = format!(
+            "parse-metrics produced no record ({}): {}",
+            describe(out.status),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        append_record(job, &failed_record(job, client, &why, tail_lines(log, 20)))?;
+        return Ok(Some(why));
+    }
+    let mut failed = None;
+    for r in &records {
+        append_record(job, r)?;
+        if r.status == Status::Failed {
+            failed = Some(format!("{}: {}", client.name, r.reasons.join("; ")));
+        }
+    }
+    Ok(failed)
+}
+
+/// benchmark_serving's arguments as the incumbent builds them (reference/incumbent.md §3).
+fn client_args(model: &str, c: &ClientRun, host: &str, port: u16) -> Vec<String> {
+    let mut a: Vec<String> = vec![
+        "--model".into(),
+        model.into(),
+        "--tokenizer".into(),
+        model.into(),
+        "--num-prompts".into(),
+        c.num_prompts.to_string(),
+        "--max-concurrency".into(),
+        c.concurrency.to_string(),
+        "--percentile-metrics".into(),
+        "ttft,tpot,itl,e2el".into(),
+        "--ignore-eos".into(),
+    ];
+    if !c.warmup {
+        a.push("--no-test-input".into());
+    }
+    match &c.dataset_file {
+        Some(path) if !path.is_empty() => {
+            a.extend(["--dataset-name".into(), "trtllm_custom".into(), "--dataset-path".into(), path.clone()]);
+        }
+        _ => {
+            a.extend(["--dataset-name".into(), "random".into(), "--random-ids".into(), "--tokenize-on-client".into()]);
+            a.extend(["--random-input-len".into(), c.isl.to_string(), "--random-output-len".into(), c.osl.to_string()]);
+            a.extend(["--random-range-ratio".into(), c.random_range_ratio.to_string()]);
+        }
+    }
+    a.extend(["--backend".into(), c.backend.clone()]);
+    if c.use_chat_template {
+        a.push("--use-chat-template".into());
+    }
+    if !c.streaming {
+        a.push("--non-streaming".into());
+    }
+    a.extend(["--host".into(), host.into(), "--port".into(), port.to_string()]);
+    a
+}
+
+/// The model a server role serves (disagg: the gen servers').
+fn model_of<'a>(job: &'a Job, server: &str) -> &'a str {
+    let roles = &job.planned.plan.roles;
+    let role = if server == "DISAGG_SERVER" {
+        roles.iter().find(|r| r.kind == RoleKind::Gen).or_else(|| roles.first())
+    } else {
+        job.role(server)
+    };
+    role.and_then(|r| r.model.as_deref().or(r.name.as_deref())).unwrap_or("model")
+}
+
+/// The server's name in records: the aggregated server_config name, or the disagg `{mode}-{config}`.
+fn server_name(job: &Job, server: &str) -> String {
+    let roles = &job.planned.plan.roles;
+    let role = if server == "DISAGG_SERVER" { roles.iter().find(|r| r.kind != RoleKind::Server) } else { job.role(server) };
+    role.and_then(|r| r.name.clone()).unwrap_or_else(|| server.to_string())
+}
+
+fn failed_record(job: &Job, client: &ClientRun, why: &str, log_tail: Vec<String>) -> MetricRecord {
+    MetricRecord {
+        test_id: job.id().to_string(),
+        server: Some(server_name(job, &client.server)),
+        client: Some(client.name.clone()),
+        concurrency: Some(client.concurrency),
+        isl: Some(client.isl),
+        osl: Some(client.osl),
+        status: Status::Failed,
+        reasons: vec![why.to_string()],
+        metrics: BTreeMap::new(),
+        units: BTreeMap::new(),
+        counts: Default::default(),
+        source: None,
+        log_tail,
+        context: BTreeMap::new(),
+    }
+}
+
+fn metrics_file(job: &Job) -> PathBuf {
+    job.results.join("metrics.jsonl")
+}
+
+fn append_record(job: &Job, record: &MetricRecord) -> Result<()> {
+    let path = metrics_file(job);
+    let mut line = serde_json::to_string(record).map_err(|e| Failure::software(e.to_string()))?;
+    line.push('\n');
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| Failure::io(path.display(), &e))?;
+    f.write_all(line.as_bytes()).map_err(|e| Failure::io(path.display(), &e))
+}
+
+/// (server name, client name) of the records already written.
+fn recorded_clients(job: &Job) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(metrics_file(job)).unwrap_or_default();
+    let names: BTreeMap<String, String> = job
+        .planned
+        .plan
+        .clients
+        .iter()
+        .map(|c| (server_name(job, &c.server), c.server.clone()))
+        .collect();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<MetricRecord>(l).ok())
+        .filter_map(|r| Some((names.get(r.server.as_deref()?)?.clone(), r.client?)))
+        .collect()
+}
+
+/// The first failed peer's reason (first marker line) and its log tail.
+fn peer_failure(job: &Job) -> Option<(String, Vec<String>)> {
+    let mut markers: Vec<PathBuf> = job.peer_markers(ME);
+    markers.sort();
+    markers.into_iter().find(|p| p.exists()).map(|p| {
+        let lines = tail_lines(&p, 40);
+        let why = lines.first().cloned().unwrap_or_else(|| format!("{} appeared", p.display()));
+        (why, lines.into_iter().skip(1).collect())
+    })
+}
+
+fn peer_reason(job: &Job) -> Option<String> {
+    peer_failure(job).map(|(why, _)| why)
+}
+
+/// Writes the status file, then the done flag that lets every role exit.
+fn finish(job: &Job, ok: bool, reasons: &[String]) -> Result<()> {
+    let status = serde_json::json!({
+        "id": job.id(),
+        "status": if ok { "ok" } else { "failed" },
+        "reasons": reasons,
+    });
+    perfline::fsutil::write_atomic(&job.results.join("status.json"), format!("{status}\n").as_bytes())?;
+    perfline::fsutil::write_atomic(&job.done_file(), b"Done\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(server: &str, name: &str) -> ClientRun {
+        ClientRun {
+            server: server.into(),
+            name: name.into(),
+            concurrency: 4,
+            iterations: 2,
+            num_prompts: 8,
+            isl: 128,
+            osl: 32,
+            random_range_ratio: 0.0,
+            backend: "openai".into(),
+            streaming: true,
+            use_chat_template: false,
+            dataset_file: None,
+            warmup: false,
+            use_nv_sa_benchmark: false,
+            benchmark_client: None,
+            env: vec![],
+        }
+    }
+
+    #[test]
+    fn groups_clients_by_server_in_order() {
+        let cs = [client("SERVER_0", "a"), client("SERVER_1", "b"), client("SERVER_0", "c")];
+        let g = client_groups(&cs, None);
+        let names: Vec<(String, Vec<&str>)> =
+            g.iter().map(|(s, v)| (s.clone(), v.iter().map(|c| c.name.as_str()).collect())).collect();
+        assert_eq!(names, vec![("SERVER_0".into(), vec!["a", "c"]), ("SERVER_1".into(), vec!["b"])]);
+        assert_eq!(client_groups(&cs, Some("SERVER_1")).len(), 1);
+    }
+
+    #[test]
+    fn client_args_follow_the_incumbent() {
+        let args = client_args("m", &client("SERVER_0", "a"), "h", 9);
+        assert_eq!(
+            args.join(" "),
+            "--model m --tokenizer m --num-prompts 8 --max-concurrency 4 --percentile-metrics ttft,tpot,itl,e2el \
+             --ignore-eos --no-test-input --dataset-name random --random-ids --tokenize-on-client \
+             --random-input-len 128 --random-output-len 32 --random-range-ratio 0 --backend openai --host h --port 9"
+        );
+        let mut c = client("SERVER_0", "a");
+        c.dataset_file = Some("d.json".into());
+        c.streaming = false;
+        c.warmup = true;
+        let args = client_args("m", &c, "h", 9).join(" ");
+        assert!(args.contains("--dataset-name trtllm_custom --dataset-path d.json"), "{args}");
+        assert!(args.contains("--non-streaming") && !args.contains("--no-test-input"), "{args}");
+    }
+}

@@ -1,0 +1,169 @@
+//! The job directory as the roles see it: paths, the plan, the profile's command templates,
+//! coordination files (addresses, failure markers, the done flag) and deadlines.
+
+use perfline::cli::{Failure, Result};
+use perfline::fsutil::write_atomic;
+use perfline::slurm::{Commands, Profile};
+use perfline::wait::{tail_lines, Watch};
+use perfline::wire::plan::{PlannedTest, Role};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Everything a role needs to know about its job.
+pub struct Job {
+    pub dir: PathBuf,
+    pub coord: PathBuf,
+    pub logs: PathBuf,
+    pub results: PathBuf,
+    pub planned: PlannedTest,
+    pub commands: Commands,
+    /// Directory holding perfline's binaries (`simserve`, `bench`, `parse-metrics`).
+    pub bin: PathBuf,
+    /// The name other nodes reach this one by.
+    pub host: String,
+    /// How long a server may take to answer `/health`.
+    pub ready_timeout: Duration,
+    /// When the whole job must be over.
+    pub deadline: Instant,
+}
+
+/// Default server-ready timeout (the incumbent: 3600 s; a simulated server needs seconds).
+const DEFAULT_READY_TIMEOUT_S: u64 = 3600;
+/// Default whole-job timeout when neither the plan nor the environment says (incumbent: 10800 s).
+const DEFAULT_JOB_TIMEOUT_S: u64 = 10800;
+
+impl Job {
+    pub fn load(plan: &Path, dir: &Path) -> Result<Job> {
+        let text = std::fs::read_to_string(plan).map_err(|e| Failure::io(plan.display(), &e))?;
+        let planned: PlannedTest =
+            perfline::jsonl::parse(&text).map_err(|f| f.context(plan.display()))?;
+        let profile_path = dir.join("profile.json");
+        let commands = match std::fs::read_to_string(&profile_path) {
+            Ok(text) => serde_json::from_str::<Profile>(&text)
+                .map_err(|e| Failure::config(format!("{}: {e}", profile_path.display())))?
+                .commands,
+            Err(_) => Commands::default(),
+        };
+        let env_secs = |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse::<u64>().ok());
+        let job_timeout = env_secs("PERFLINE_JOB_TIMEOUT_S")
+            .or(planned.plan.timeout_s)
+            .or(planned.test.timeout_s)
+            .unwrap_or(DEFAULT_JOB_TIMEOUT_S);
+        let ready_timeout = env_secs("PERFLINE_READY_TIMEOUT_S")
+            .unwrap_or(DEFAULT_READY_TIMEOUT_S)
+            .min(job_timeout);
+        let coord = std::env::var_os("PERFLINE_COORD_DIR").map_or_else(|| dir.join("coord"), PathBuf::from);
+        let job = Job {
+            dir: dir.to_path_buf(),
+            logs: dir.join("logs"),
+            results: dir.join("results"),
+            coord,
+            planned,
+            commands,
+            bin: bin_dir(),
+            host: advertised_host(),
+            ready_timeout: Duration::from_secs(ready_timeout),
+            deadline: Instant::now() + Duration::from_secs(job_timeout),
+        };
+        for d in [&job.coord, &job.logs, &job.results] {
+            std::fs::create_dir_all(d).map_err(|e| Failure::io(d.display(), &e))?;
+        }
+        Ok(job)
+    }
+
+    pub fn id(&self) -> &str {
+        &self.planned.test.id
+    }
+
+    pub fn role(&self, name: &str) -> Option<&Role> {
+        self.planned.plan.roles.iter().find(|r| r.role == name)
+    }
+
+    pub fn addr_file(&self, role: &str) -> PathBuf {
+        self.coord.join(format!("{role}.addr"))
+    }
+
+    pub fn failed_file(&self, role: &str) -> PathBuf {
+        self.coord.join(format!("{role}.failed"))
+    }
+
+    /// Written by BENCHMARK when it is finished: every role then exits.
+    pub fn done_file(&self) -> PathBuf {
+        self.coord.join("benchmark.done")
+    }
+
+    /// Written by BENCHMARK when it has finished with one aggregated server.
+    pub fn server_done_file(&self, role: &str) -> PathBuf {
+        self.coord.join(format!("{role}.done"))
+    }
+
+    /// Publishes `host:port` for `role` atomically.
+    pub fn publish_addr(&self, role: &str, port: u16) -> Result<()> {
+        write_atomic(&self.addr_file(role), format!("{}:{port}", self.host).as_bytes())
+    }
+
+    /// Writes `role`'s failure marker: the reason on the first line, then the log tail.
+    pub fn mark_failed(&self, role: &str, reason: &str, log: Option<&Path>) {
+        let mut text = format!("{role}: {}\n", perfline::cli::one_line(reason));
+        if let Some(log) = log {
+            for line in tail_lines(log, perfline::wait::LOG_TAIL_LINES) {
+                text.push_str(&line);
+                text.push('\n');
+            }
+        }
+        let _ = write_atomic(&self.failed_file(role), text.as_bytes());
+    }
+
+    /// Failure markers of every role of the plan except `me`, plus the router's and the client's.
+    pub fn peer_markers(&self, me: &str) -> Vec<PathBuf> {
+        let mut names: Vec<String> = self.planned.plan.roles.iter().map(|r| r.role.clone()).collect();
+        names.extend(["DISAGG_SERVER".to_string(), "BENCHMARK".to_string()]);
+        names
+            .into_iter()
+            .filter(|n| n != me)
+            .map(|n| self.failed_file(&n))
+            .collect()
+    }
+
+    /// The peers' failure markers as watches for a wait.
+    pub fn peer_watches(&self, me: &str) -> Vec<Watch> {
+        self.peer_markers(me).into_iter().map(Watch::FailureMarker).collect()
+    }
+
+    /// Time left before the job deadline.
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+}
+
+/// The directory of perfline's binaries: `PERFLINE_BIN`, else the running `role`'s directory.
+fn bin_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("PERFLINE_BIN") {
+        return PathBuf::from(p);
+    }
+    std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default()
+}
+
+/// `PERFLINE_HOST`, else this host's name when it resolves, else 127.0.0.1.
+fn advertised_host() -> String {
+    if let Ok(h) = std::env::var("PERFLINE_HOST") {
+        if !h.trim().is_empty() {
+            return h.trim().to_string();
+        }
+    }
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let name = name.trim();
+    let resolves = !name.is_empty()
+        && std::net::ToSocketAddrs::to_socket_addrs(&(name, 0)).map(|mut a| a.next().is_some()).unwrap_or(false);
+    if resolves {
+        name.to_string()
+    } else {
+        "127.0.0.1".to_string()
+    }
+}
+
+/// A free TCP port on this host (bound and released; the server binds it right after).
+pub fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind(("0.0.0.0", 0)).map_err(|e| Failure::io("bind port 0", &e))?;
+    Ok(listener.local_addr().map_err(|e| Failure::io("local_addr", &e))?.port())
+}

@@ -1,0 +1,222 @@
+//! Server roles: `CTX_i`, `GEN_i` and `SERVER_i` start the engine server, `DISAGG_SERVER`
+//! starts the router once every worker has published its address. Each then stays until the
+//! benchmark is done, watching its child: a dead or hung server ends the job in seconds.
+
+use crate::job::{free_port, Job};
+use crate::process::{describe, render, spawn, stop};
+use perfline::cli::{Failure, Result};
+use perfline::wait::{Condition, Outcome, Poll, WaitSpec, Waiter, Watch, DEFAULT_ERROR_KEYWORDS};
+use perfline::wire::plan::RoleKind;
+use perfline::Exit;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+/// How often a role checks its child, its peers and the done flag.
+pub const TICK: Duration = Duration::from_millis(100);
+/// How long a server gets to exit after SIGTERM.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// `CTX_i`, `GEN_i`, `SERVER_i`.
+pub fn run_worker(job: &Job, name: &str) -> Result<Exit> {
+    let role = job.role(name).ok_or_else(|| Failure::usage(format!("{name}: no such role in the plan of {}", job.id())))?;
+    // Only rank 0 of a multi-task step serves HTTP; the other ranks wait with it.
+    let rank = std::env::var("SLURM_PROCID").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
+    if rank != 0 {
+        eprintln!("role: {name}: rank {rank} waits for the benchmark");
+        return Ok(wait_until_done(job, name));
+    }
+    let kind = match role.kind {
+        RoleKind::Ctx => "ctx",
+        RoleKind::Gen => "gen",
+        RoleKind::Server => "aggr",
+    };
+    let label = role.name.clone().unwrap_or_else(|| name.to_string());
+    let config = job.dir.join(format!("extra-llm-api-config.{kind}.{}.yml", file_safe(&label)));
+    let llm = role.llm_config.clone().unwrap_or_else(|| serde_json::json!({}));
+    let yaml = serde_yaml::to_string(&llm).map_err(|e| Failure::software(format!("llm_config: {e}")))?;
+    perfline::fsutil::write_atomic(&config, yaml.as_bytes())?;
+
+    let port = free_port()?;
+    let log = job.logs.join(format!("trtllm-serve.{name}.log"));
+    let mut values = base_values(job, name, port);
+    values.insert("model", role.model.clone().unwrap_or_else(|| label.clone()));
+    values.insert("config", config.display().to_string());
+    let command = render(&job.commands.server, &values)?;
+    let mut env = role.env.clone();
+    if let Some(offset) = role.gpu_offset {
+        let gpus: Vec<String> = (offset..offset + role.gpus).map(|g| g.to_string()).collect();
+        env.push(format!("CUDA_VISIBLE_DEVICES={}", gpus.join(",")));
+    }
+    eprintln!("role: {name}: {command}");
+    let child = spawn(&command, &env, &log)?;
+    job.publish_addr(name, port)?;
+    Ok(supervise(job, name, child, &log, &health_url(&job.host, port)))
+}
+
+/// `DISAGG_SERVER`: waits for the workers' addresses, writes the router config, starts the router.
+pub fn run_router(job: &Job) -> Result<Exit> {
+    const ME: &str = "DISAGG_SERVER";
+    let roles = &job.planned.plan.roles;
+    let ctx: Vec<&str> = roles.iter().filter(|r| r.kind == RoleKind::Ctx).map(|r| r.role.as_str()).collect();
+    let gen: Vec<&str> = roles.iter().filter(|r| r.kind == RoleKind::Gen).map(|r| r.role.as_str()).collect();
+    let spec = WaitSpec {
+        conditions: ctx.iter().chain(&gen).map(|r| Condition::FileHasContent(job.addr_file(r))).collect(),
+        watches: job.peer_watches(ME),
+        timeout: job.ready_timeout,
+        interval: TICK,
+    };
+    match perfline::wait::wait(&spec, &mut |_| {}) {
+        Outcome::Ready { .. } => {}
+        Outcome::TimedOut { pending, .. } => {
+            let why = format!("worker addresses missing after {}s: {}", job.ready_timeout.as_secs(), pending.join("; "));
+            job.mark_failed(ME, &why, None);
+            return Ok(Exit::TempFail);
+        }
+        Outcome::PeerFailed { reason, .. } => {
+            eprintln!("role: {ME}: peer failed: {reason}");
+            return Ok(Exit::PeerFailed);
+        }
+    }
+    let urls = |names: &[&str]| -> Result<Vec<String>> {
+        names
+            .iter()
+            .map(|r| perfline::wait::read_addr(&job.addr_file(r)).map(|(h, p)| format!("{h}:{p}")))
+            .collect()
+    };
+    let port = free_port()?;
+    let mut config = serde_json::json!({
+        "hostname": job.host,
+        "port": port,
+        "backend": "pytorch",
+        "context_servers": {"num_instances": ctx.len(), "urls": urls(&ctx)?},
+        "generation_servers": {"num_instances": gen.len(), "urls": urls(&gen)?},
+    });
+    if let (Some(extra), Some(map)) = (job.planned.plan.router_extra.as_ref().and_then(|e| e.as_object()), config.as_object_mut()) {
+        for (k, v) in extra {
+            map.insert(k.clone(), v.clone());
+        }
+    }
+    let config_path = job.dir.join("server_config.yaml");
+    let yaml = serde_yaml::to_string(&config).map_err(|e| Failure::software(format!("router config: {e}")))?;
+    perfline::fsutil::write_atomic(&config_path, yaml.as_bytes())?;
+
+    let log = job.logs.join("trtllm-serve.DISAGG_SERVER.log");
+    let mut values = base_values(job, ME, port);
+    values.insert("config", config_path.display().to_string());
+    values.insert("timeout", job.ready_timeout.as_secs().to_string());
+    let command = render(&job.commands.router, &values)?;
+    eprintln!("role: {ME}: {command}");
+    let child = spawn(&command, &[], &log)?;
+    job.publish_addr(ME, port)?;
+    Ok(supervise(job, ME, child, &log, &health_url(&job.host, port)))
+}
+
+fn base_values(job: &Job, role: &str, port: u16) -> BTreeMap<&'static str, String> {
+    BTreeMap::from([
+        ("host", job.host.clone()),
+        ("port", port.to_string()),
+        ("role", role.to_string()),
+        ("job_dir", job.dir.display().to_string()),
+        ("bin", job.bin.display().to_string()),
+        ("addr_file", job.coord.join(format!("{role}.reported")).display().to_string()),
+    ])
+}
+
+pub fn health_url(host: &str, port: u16) -> String {
+    format!("http://{host}:{port}/health")
+}
+
+/// Test ids and server names are checked ids; anything else is made file-safe.
+fn file_safe(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || "_-.,+=".contains(c) { c } else { '_' }).collect()
+}
+
+/// Keeps a server running until the benchmark is done. Fails fast (marker + non-zero exit)
+/// when the server dies, logs an error keyword or misses its ready deadline, and stops it
+/// quietly when a peer failed or the job is done.
+fn supervise(job: &Job, name: &str, mut child: Child, log: &Path, health: &str) -> Exit {
+    let ready_deadline = Instant::now() + job.ready_timeout;
+    let keywords = DEFAULT_ERROR_KEYWORDS.iter().map(|k| k.to_string()).collect();
+    let mut readiness = Some(Waiter::new(&WaitSpec {
+        conditions: vec![Condition::Http200(health.to_string())],
+        watches: vec![Watch::LogKeywords { path: log.to_path_buf(), keywords }],
+        timeout: job.ready_timeout,
+        interval: TICK,
+    }));
+    let peers = job.peer_markers(name);
+    let started = Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            let why = format!("server {} ({})", describe(status), log.display());
+            eprintln!("role: {name}: {why}");
+            job.mark_failed(name, &why, Some(log));
+            return Exit::Failed;
+        }
+        if job.done_file().exists() || job.server_done_file(name).exists() {
+            stop(&mut child, STOP_GRACE);
+            return Exit::Ok;
+        }
+        if let Some(peer) = peers.iter().find(|p| p.exists()) {
+            eprintln!("role: {name}: stopping, a peer failed: {}", peer.display());
+            stop(&mut child, STOP_GRACE);
+            return Exit::PeerFailed;
+        }
+        if let Some(waiter) = readiness.as_mut() {
+            match waiter.poll(TICK) {
+                Poll::Done(Outcome::Ready { .. }) => {
+                    eprintln!("role: {name}: ready after {:.1}s", started.elapsed().as_secs_f64());
+                    readiness = None;
+                }
+                Poll::Done(Outcome::PeerFailed { reason, .. }) => {
+                    job.mark_failed(name, &format!("server log: {reason}"), Some(log));
+                    stop(&mut child, STOP_GRACE);
+                    return Exit::Failed;
+                }
+                Poll::Done(Outcome::TimedOut { .. }) | Poll::Pending(_) => {
+                    if Instant::now() >= ready_deadline {
+                        let why = format!("server not ready within {}s ({health})", job.ready_timeout.as_secs());
+                        job.mark_failed(name, &why, Some(log));
+                        stop(&mut child, STOP_GRACE);
+                        return Exit::TempFail;
+                    }
+                }
+            }
+        }
+        if Instant::now() >= job.deadline {
+            job.mark_failed(name, "job deadline passed", Some(log));
+            stop(&mut child, STOP_GRACE);
+            return Exit::TempFail;
+        }
+        std::thread::sleep(TICK);
+    }
+}
+
+/// A non-serving rank: waits for the done flag, a peer failure or the deadline.
+fn wait_until_done(job: &Job, name: &str) -> Exit {
+    let peers = job.peer_markers(name);
+    loop {
+        if job.done_file().exists() || job.server_done_file(name).exists() {
+            return Exit::Ok;
+        }
+        if peers.iter().any(|p| p.exists()) || job.failed_file(name).exists() {
+            return Exit::PeerFailed;
+        }
+        if Instant::now() >= job.deadline {
+            return Exit::TempFail;
+        }
+        std::thread::sleep(TICK);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_safe_names() {
+        assert_eq!(file_safe("e2e-cfg_ccb-UCX"), "e2e-cfg_ccb-UCX");
+        assert_eq!(file_safe("a/b c"), "a_b_c");
+    }
+}

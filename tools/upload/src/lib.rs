@@ -1,0 +1,22 @@
+//! upload's library: metric records → a run batch ([`batch`]) → a store (SQLite, MySQL,
+//! OpenSearch), with retries ([`retry`]) and a local spool ([`spool`]) so nothing is lost.
+//!
+//! Kept as a library so the pure parts (keys, rows, documents, URL parsing) are unit-tested
+//! apart from the command line.
+
+pub mod batch;
+pub mod mysql_store;
+pub mod opensearch;
+pub mod retry;
+pub mod secret;
+pub mod spool;
+pub mod sql;
+pub mod sqlite;
+pub mod store;
+pub mod sysinfo;
+
+/// md5 of `bytes` as 32 lowercase hex digits (run keys, case keys, document ids).
+pub fn md5_hex(bytes: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,387 @@
+//! The SQL stores' shared part: the schema (incumbent names `runs`, `cases`, `perf_result`,
+//! plus `schema_version`), the rows a batch becomes, and the one-transaction delivery that
+//! SQLite and MySQL both run through the small [`Conn`] trait.
+
+use crate::batch::{case_of, Batch, Case};
+use crate::retry::StoreError;
+use perfline::cli::Failure;
+use std::collections::HashMap;
+
+/// The schema this upload writes. A store with a newer version is refused.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// A bound parameter or column value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+impl From<&Option<String>> for Value {
+    fn from(v: &Option<String>) -> Value {
+        v.as_ref().map_or(Value::Null, |s| Value::Text(s.clone()))
+    }
+}
+
+impl Value {
+    fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null => serde_json::Value::Null,
+            Value::Int(i) => (*i).into(),
+            Value::Real(f) => (*f).into(),
+            Value::Text(s) => s.clone().into(),
+        }
+    }
+}
+
+/// What differs between SQL dialects.
+pub struct Dialect {
+    pub name: &'static str,
+    /// `INSERT OR IGNORE` / `INSERT IGNORE`.
+    pub insert_ignore: &'static str,
+    pub begin: &'static str,
+    pub ddl: &'static [&'static str],
+    /// Most bound parameters in one statement.
+    pub max_params: usize,
+}
+
+/// A connection the delivery runs on. `exec` returns the last insert id.
+pub trait Conn {
+    fn dialect(&self) -> &'static Dialect;
+    fn exec(&mut self, sql: &str, params: &[Value]) -> Result<i64, StoreError>;
+    /// Rows of (integer, text) — ids and keys.
+    fn query_pairs(&mut self, sql: &str, params: &[Value]) -> Result<Vec<(i64, String)>, StoreError>;
+}
+
+/// Column names of `runs` after `id`, in insert order (backquoted: `commit` is a keyword).
+const RUN_COLUMNS: [&str; 13] = [
+    "run_key", "job_id", "tensorrt", "trtllm", "driver", "gpu", "cuda", "os", "hostname",
+    "start_time", "end_time", "commit", "notes",
+];
+const CASE_COLUMNS: [&str; 6] =
+    ["case_key", "network", "batch_size", "precision", "framework", "command"];
+const RESULT_COLUMNS: [&str; 6] = ["run_id", "case_id", "metric", "value", "unit", "status"];
+/// Rows per multi-row INSERT (bounded by the dialect's parameter limit too).
+const ROWS_PER_INSERT: usize = 1000;
+
+/// One `perf_result` row before ids are known: index into the cases, metric, value, unit, status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResultRow {
+    pub case: usize,
+    pub metric: String,
+    pub value: f64,
+    pub unit: Option<String>,
+    pub status: &'static str,
+}
+
+/// The rows a batch becomes (the `link` column is filled once the run id is known).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rows {
+    pub run: Vec<Value>,
+    pub cases: Vec<Case>,
+    pub results: Vec<ResultRow>,
+}
+
+pub fn rows(batch: &Batch) -> Rows {
+    let r = &batch.run;
+    let run = vec![
+        Value::Text(r.run_key.clone()),
+        (&r.job_id).into(),
+        (&r.tensorrt).into(),
+        (&r.trtllm).into(),
+        (&r.driver).into(),
+        (&r.gpu).into(),
+        (&r.cuda).into(),
+        (&r.os).into(),
+        (&r.hostname).into(),
+        (&r.start_time).into(),
+        (&r.end_time).into(),
+        (&r.commit).into(),
+        (&r.notes).into(),
+    ];
+    let mut cases: Vec<Case> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut results = Vec::new();
+    for record in &batch.records {
+        let case = case_of(record);
+        let i = *index.entry(case.case_key.clone()).or_insert_with(|| {
+            cases.push(case);
+            cases.len() - 1
+        });
+        let status = match record.status {
+            perfline::wire::metrics::Status::Ok => "ok",
+            perfline::wire::metrics::Status::Failed => "failed",
+        };
+        for (metric, value) in &record.metrics {
+            results.push(ResultRow {
+                case: i,
+                metric: metric.clone(),
+                value: *value,
+                unit: record.units.get(metric).cloned(),
+                status,
+            });
+        }
+    }
+    Rows { run, cases, results }
+}
+
+/// The rows as JSON Lines records `{"table":…,"row":{…}}`, for `--dry-run`.
+pub fn dry_run(rows: &Rows) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    let run: serde_json::Map<_, _> =
+        RUN_COLUMNS.iter().zip(&rows.run).map(|(c, v)| (c.to_string(), v.to_json())).collect();
+    out.push(serde_json::json!({"table": "runs", "row": run}));
+    for case in &rows.cases {
+        out.push(serde_json::json!({"table": "cases", "row": case}));
+    }
+    for r in &rows.results {
+        let case_key = rows.cases.get(r.case).map(|c| c.case_key.as_str());
+        out.push(serde_json::json!({"table": "perf_result", "row": {
+            "run_key": rows.run.first().map(Value::to_json), "case_key": case_key,
+            "metric": r.metric, "value": r.value, "unit": r.unit, "status": r.status,
+        }}));
+    }
+    out
+}
+
+/// Creates the tables when missing and checks the schema version.
+pub fn ensure_schema(conn: &mut dyn Conn) -> Result<(), StoreError> {
+    let d = conn.dialect();
+    for stmt in d.ddl {
+        conn.exec(stmt, &[])?;
+    }
+    let insert = format!("{} INTO schema_version (version) VALUES (?)", d.insert_ignore);
+    let versions = conn.query_pairs("SELECT version, '' FROM schema_version", &[])?;
+    if versions.is_empty() {
+        conn.exec(&insert, &[Value::Int(SCHEMA_VERSION)])?;
+    }
+    if let Some(newer) = versions.iter().map(|(v, _)| *v).filter(|v| *v > SCHEMA_VERSION).max() {
+        return Err(StoreError::Fatal(Failure::config(format!(
+            "store schema version {newer} is newer than this upload's ({SCHEMA_VERSION})"
+        ))));
+    }
+    Ok(())
+}
+
+/// What a delivery did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    pub run_id: i64,
+    /// perf_result rows written (0 when the run was already present).
+    pub rows: usize,
+    pub already_present: bool,
+}
+
+/// A test hook: pause for this long after writing this many result rows, inside the
+/// transaction, so a test can kill the uploader mid-run.
+#[derive(Debug, Clone, Copy)]
+pub struct PauseHook {
+    pub after_rows: usize,
+    pub pause: std::time::Duration,
+}
+
+/// Writes the whole run in one transaction; a run whose key is present already is left alone.
+pub fn deliver(
+    conn: &mut dyn Conn,
+    rows: &Rows,
+    link: Option<&str>,
+    pause: Option<PauseHook>,
+) -> Result<Delivered, StoreError> {
+    let begin = conn.dialect().begin;
+    conn.exec(begin, &[])?;
+    let result = write_run(conn, rows, link, pause);
+    match result {
+        Ok(delivered) if !delivered.already_present => {
+            conn.exec("COMMIT", &[])?;
+            Ok(delivered)
+        }
+        Ok(delivered) => {
+            let _ = conn.exec("ROLLBACK", &[]);
+            Ok(delivered)
+        }
+        Err(StoreError::Duplicate) => {
+            // Another uploader committed the same run key between our look-up and insert.
+            let _ = conn.exec("ROLLBACK", &[]);
+            let run_id = find_run(conn, rows)?.ok_or_else(|| {
+                StoreError::Fatal(Failure::software("duplicate run key but no such run"))
+            })?;
+            Ok(Delivered { run_id, rows: 0, already_present: true })
+        }
+        Err(e) => {
+            let _ = conn.exec("ROLLBACK", &[]);
+            Err(e)
+        }
+    }
+}
+
+fn find_run(conn: &mut dyn Conn, rows: &Rows) -> Result<Option<i64>, StoreError> {
+    let key = rows.run.first().cloned().unwrap_or(Value::Null);
+    let found = conn.query_pairs("SELECT id, run_key FROM runs WHERE run_key = ?", &[key])?;
+    Ok(found.first().map(|(id, _)| *id))
+}
+
+fn placeholders(columns: usize, rows: usize) -> String {
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    vec![row; rows].join(", ")
+}
+
+fn column_list(columns: &[&str]) -> String {
+    columns.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+}
+
+fn write_run(
+    conn: &mut dyn Conn,
+    rows: &Rows,
+    link: Option<&str>,
+    pause: Option<PauseHook>,
+) -> Result<Delivered, StoreError> {
+    if let Some(run_id) = find_run(conn, rows)? {
+        return Ok(Delivered { run_id, rows: 0, already_present: true });
+    }
+    let d = conn.dialect();
+    let insert_run = format!(
+        "INSERT INTO runs ({}) VALUES {}",
+        column_list(&RUN_COLUMNS),
+        placeholders(RUN_COLUMNS.len(), 1)
+    );
+    let run_id = conn.exec(&insert_run, &rows.run)?;
+    if let Some(template) = link {
+        let link = render_link(template, Some(run_id), &rows_key(rows));
+        conn.exec(
+            "UPDATE runs SET link = ? WHERE id = ?",
+            &[Value::Text(link), Value::Int(run_id)],
+        )?;
+    }
+    let case_ids = upsert_cases(conn, &rows.cases)?;
+    let per_insert = ROWS_PER_INSERT.min(d.max_params / RESULT_COLUMNS.len()).max(1);
+    let mut written = 0;
+    for chunk in rows.results.chunks(per_insert) {
+        let mut params = Vec::with_capacity(chunk.len() * RESULT_COLUMNS.len());
+        for r in chunk {
+            let case_id = case_ids.get(r.case).copied().ok_or_else(|| {
+                StoreError::Fatal(Failure::software("result row without its case"))
+            })?;
+            params.extend([
+                Value::Int(run_id),
+                Value::Int(case_id),
+                Value::Text(r.metric.clone()),
+                Value::Real(r.value),
+                r.unit.as_ref().map_or(Value::Null, |u| Value::Text(u.clone())),
+                Value::Text(r.status.to_string()),
+            ]);
+        }
+        let sql = format!(
+            "INSERT INTO perf_result ({}) VALUES {}",
+            column_list(&RESULT_COLUMNS),
+            placeholders(RESULT_COLUMNS.len(), chunk.len())
+        );
+        conn.exec(&sql, &params)?;
+        written += chunk.len();
+        if let Some(hook) = pause.filter(|h| written >= h.after_rows) {
+            eprintln!("upload: test pause: {written} rows written in an open transaction");
+            std::thread::sleep(hook.pause);
+        }
+    }
+    Ok(Delivered { run_id, rows: written, already_present: false })
+}
+
+fn rows_key(rows: &Rows) -> String {
+    match rows.run.first() {
+        Some(Value::Text(k)) => k.clone(),
+        _ => String::new(),
+    }
+}
+
+/// Inserts the cases that are new and returns every case's id, in `cases` order.
+fn upsert_cases(conn: &mut dyn Conn, cases: &[Case]) -> Result<Vec<i64>, StoreError> {
+    let d = conn.dialect();
+    let per_insert = ROWS_PER_INSERT.min(d.max_params / CASE_COLUMNS.len()).max(1);
+    let mut ids: HashMap<String, i64> = HashMap::new();
+    for chunk in cases.chunks(per_insert) {
+        let mut params = Vec::with_capacity(chunk.len() * CASE_COLUMNS.len());
+        for c in chunk {
+            params.extend([
+                Value::Text(c.case_key.clone()),
+                Value::Text(c.network.clone()),
+                Value::Int(c.batch_size),
+                Value::Text(c.precision.clone()),
+                Value::Text(c.framework.clone()),
+                Value::Text(c.command.clone()),
+            ]);
+        }
+        let insert = format!(
+            "{} INTO cases ({}) VALUES {}",
+            d.insert_ignore,
+            column_list(&CASE_COLUMNS),
+            placeholders(CASE_COLUMNS.len(), chunk.len())
+        );
+        conn.exec(&insert, &params)?;
+        let keys: Vec<Value> = chunk.iter().map(|c| Value::Text(c.case_key.clone())).collect();
+        let select = format!(
+            "SELECT id, case_key FROM cases WHERE case_key IN ({})",
+            vec!["?"; keys.len()].join(", ")
+        );
+        ids.extend(conn.query_pairs(&select, &keys)?.into_iter().map(|(id, key)| (key, id)));
+    }
+    cases
+        .iter()
+        .map(|c| {
+            ids.get(&c.case_key).copied().ok_or_else(|| {
+                StoreError::Fatal(Failure::software(format!("case {} not found after insert", c.case_key)))
+            })
+        })
+        .collect()
+}
+
+/// Renders a link template: `{run_id}` and `{run_key}` are replaced, e.g.
+/// `https://perf.example.com/trt/run?run_id={run_id}` (the old perf site's shape).
+pub fn render_link(template: &str, run_id: Option<i64>, run_key: &str) -> String {
+    template
+        .replace("{run_id}", &run_id.map_or_else(String::new, |id| id.to_string()))
+        .replace("{run_key}", run_key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::RunInfo;
+
+    fn batch() -> Batch {
+        let record = perfline::jsonl::parse(perfline::wire::metrics::EXAMPLE).unwrap();
+        Batch {
+            run: RunInfo { run_key: "k1".into(), gpu: Some("H100".into()), ..RunInfo::default() },
+            records: vec![record],
+        }
+    }
+
+    #[test]
+    fn a_record_becomes_one_case_and_a_row_per_metric() {
+        let rows = rows(&batch());
+        assert_eq!(rows.cases.len(), 1);
+        let metrics: Vec<_> =
+            rows.results.iter().map(|r| (r.metric.as_str(), r.value, r.unit.as_deref())).collect();
+        assert_eq!(
+            metrics,
+            [
+                ("mean_ttft", 12.5, Some("ms")),
+                ("seq_throughput", 3.2, Some("req/s")),
+                ("token_throughput", 204.8, Some("tok/s"))
+            ]
+        );
+        let dry = dry_run(&rows);
+        assert_eq!(dry.len(), 5);
+        assert_eq!(dry[0]["row"]["gpu"], "H100");
+        assert_eq!(dry[0]["row"]["commit"], serde_json::Value::Null);
+        assert_eq!(dry[2]["row"]["metric"], "mean_ttft");
+        assert_eq!(dry[2]["row"]["run_key"], "k1");
+    }
+
+    #[test]
+    fn placeholders_and_links() {
+        assert_eq!(placeholders(2, 2), "(?, ?), (?, ?)");
+        assert_eq!(render_link("https://perf/run?run_id={run_id}&k={run_key}", Some(7), "ab"),
+            "https://perf/run?run_id=7&k=ab");
+    }
+}

@@ -1,0 +1,154 @@
+//! The embedded default store: an SQLite file (bundled SQLite).
+
+use crate::retry::StoreError;
+use crate::sql::{Conn, Dialect, Value};
+use perfline::cli::Failure;
+use perfline::Exit;
+use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
+use std::path::Path;
+use std::time::Duration;
+
+pub static DIALECT: Dialect = Dialect {
+    name: "sqlite",
+    insert_ignore: "INSERT OR IGNORE",
+    // IMMEDIATE takes the write lock at once: two uploaders never interleave a run.
+    begin: "BEGIN IMMEDIATE",
+    ddl: &[
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)",
+        "CREATE TABLE IF NOT EXISTS runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_key TEXT NOT NULL UNIQUE,
+            job_id TEXT, tensorrt TEXT, trtllm TEXT, driver TEXT, gpu TEXT, cuda TEXT, os TEXT,
+            hostname TEXT, start_time TEXT, end_time TEXT, `commit` TEXT, link TEXT, notes TEXT,
+            uploaded_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+        "CREATE TABLE IF NOT EXISTS cases (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            case_key TEXT NOT NULL UNIQUE,
+            network TEXT NOT NULL, batch_size INTEGER NOT NULL, `precision` TEXT NOT NULL,
+            framework TEXT NOT NULL, command TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS perf_result (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            case_id INTEGER NOT NULL REFERENCES cases(id),
+            metric TEXT NOT NULL, value REAL NOT NULL, unit TEXT, status TEXT NOT NULL,
+            UNIQUE (run_id, case_id, metric))",
+    ],
+    max_params: 32_766,
+};
+
+pub struct Sqlite {
+    conn: rusqlite::Connection,
+}
+
+impl Sqlite {
+    /// Opens (creating when missing) the database file.
+    pub fn open(path: &Path, busy_timeout: Duration) -> Result<Sqlite, StoreError> {
+        let conn = rusqlite::Connection::open(path).map_err(|e| classify(&path.display(), e))?;
+        conn.busy_timeout(busy_timeout).map_err(|e| classify(&path.display(), e))?;
+        Ok(Sqlite { conn })
+    }
+}
+
+impl ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Null => ValueRef::Null,
+            Value::Int(i) => ValueRef::Integer(*i),
+            Value::Real(f) => ValueRef::Real(*f),
+            Value::Text(s) => ValueRef::Text(s.as_bytes()),
+        }))
+    }
+}
+
+impl Conn for Sqlite {
+    fn dialect(&self) -> &'static Dialect {
+        &DIALECT
+    }
+    fn exec(&mut self, sql: &str, params: &[Value]) -> Result<i64, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| classify(&"sqlite", e))?;
+        stmt.execute(rusqlite::params_from_iter(params)).map_err(|e| classify(&"sqlite", e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+    fn query_pairs(&mut self, sql: &str, params: &[Value]) -> Result<Vec<(i64, String)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| classify(&"sqlite", e))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(params), |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| classify(&"sqlite", e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| classify(&"sqlite", e))
+    }
+}
+
+/// Busy/locked is worth retrying; a unique-key clash on the run key is a duplicate; a file
+/// that cannot be opened or written is final.
+fn classify(what: &dyn std::fmt::Display, e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode as C;
+    let code = e.sqlite_error_code();
+    let message = format!("{what}: {e}");
+    match code {
+        Some(C::DatabaseBusy | C::DatabaseLocked) => StoreError::transient(message),
+        Some(C::ConstraintViolation) if message.contains("runs.run_key") => StoreError::Duplicate,
+        Some(C::CannotOpen) => StoreError::Fatal(Failure::new(Exit::CantCreat, message)),
+        Some(C::ReadOnly | C::PermissionDenied) => {
+            StoreError::Fatal(Failure::new(Exit::NoPerm, message))
+        }
+        Some(C::DiskFull | C::SystemIoFailure) => StoreError::Fatal(Failure::new(Exit::IoErr, message)),
+        Some(C::NotADatabase | C::DatabaseCorrupt) => StoreError::Fatal(Failure::data(message)),
+        _ => StoreError::Fatal(Failure::software(message)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{Batch, RunInfo};
+    use crate::sql;
+
+    fn batch(key: &str, network: &str) -> Batch {
+        let mut record: perfline::wire::metrics::MetricRecord =
+            perfline::jsonl::parse(perfline::wire::metrics::EXAMPLE).unwrap();
+        record.context.insert("network".into(), network.into());
+        Batch { run: RunInfo { run_key: key.into(), ..RunInfo::default() }, records: vec![record] }
+    }
+
+    fn count(db: &Sqlite, table: &str) -> i64 {
+        db.conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn delivers_once_and_shares_cases() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Sqlite::open(&dir.path().join("perf.db"), Duration::from_secs(1)).unwrap();
+        sql::ensure_schema(&mut db).unwrap();
+        sql::ensure_schema(&mut db).unwrap();
+        let nasty = "x'); DROP TABLE runs; --\"SELECT`";
+        let rows = sql::rows(&batch("k1", nasty));
+        let first = sql::deliver(&mut db, &rows, Some("l/{run_id}"), None).unwrap();
+        assert_eq!(first, sql::Delivered { run_id: 1, rows: 3, already_present: false });
+        let again = sql::deliver(&mut db, &rows, None, None).unwrap();
+        assert_eq!(again, sql::Delivered { run_id: 1, rows: 0, already_present: true });
+        let second_run = sql::deliver(&mut db, &sql::rows(&batch("k2", nasty)), None, None).unwrap();
+        assert_eq!(second_run.run_id, 2);
+        assert_eq!(
+            (count(&db, "runs"), count(&db, "cases"), count(&db, "perf_result")),
+            (2, 1, 6)
+        );
+        let network: String =
+            db.conn.query_row("SELECT network FROM cases", [], |r| r.get(0)).unwrap();
+        assert_eq!(network, nasty);
+        let link: String =
+            db.conn.query_row("SELECT link FROM runs WHERE id = 1", [], |r| r.get(0)).unwrap();
+        assert_eq!(link, "l/1");
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Sqlite::open(&dir.path().join("perf.db"), Duration::from_secs(1)).unwrap();
+        sql::ensure_schema(&mut db).unwrap();
+        db.conn.execute("INSERT INTO schema_version VALUES (99)", []).unwrap();
+        match sql::ensure_schema(&mut db) {
+            Err(StoreError::Fatal(f)) => assert_eq!(f.exit, Exit::Config),
+            other => panic!("{other:?}"),
+        }
+    }
+}
