@@ -16,13 +16,10 @@ pub struct Line<T> {
 /// Reads records from `reader`; `source` names the stream in errors (`-` for stdin).
 /// A line that is not valid JSON for `T` yields a `DataErr` naming `source:line` and the
 /// stream goes on; an I/O error ends it.
-pub fn read<T: DeserializeOwned, R: BufRead>(
+pub fn read<T: DeserializeOwned, R: BufRead + 'static>(
     reader: R,
     source: &str,
-) -> impl Iterator<Item = Line<T>> + '_
-where
-    R: 'static,
-{
+) -> impl Iterator<Item = Line<T>> + '_ {
     let source = source.to_string();
     let mut lines = reader.lines().enumerate();
     let mut done = false;

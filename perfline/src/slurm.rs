@@ -465,7 +465,7 @@ pub fn prefix(planned: &PlannedTest, profile: &Profile, opts: &Options) -> Resul
 pub fn forwarded_names(profile: &Profile) -> Vec<String> {
     let own = ["PERFLINE_TEST_ID", "PERFLINE_JOB_DIR", "PERFLINE_COORD_DIR", "PERFLINE_BIN"];
     let mut names: Vec<String> = own.iter().map(|s| s.to_string()).collect();
-    names.push("PERFLINE_ROLE".into());
+    names.extend(["PERFLINE_ROLE".to_string(), "PERFLINE_TARGET".to_string()]);
     names.extend(profile.env.keys().cloned());
     names.extend(profile.env_forward.iter().cloned());
     names

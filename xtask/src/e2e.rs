@@ -1,15 +1,154 @@
-//! `cargo xtask e2e [--slurm]`: the main job (skeleton: being built).
+//! `cargo xtask e2e [--slurm]`: the main job. Runs the whole chain over a test list —
+//! `classify | nodecount | launch` (local processes, or the Slurm test cluster with `--wait`),
+//! where every job's roles start simserve servers and the bench client and parse the results —
+//! then `to-csv` and `upload` into SQLite, and prints a results table and the run id.
+
+use crate::util::{project_root, Section};
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use xshell::cmd;
 
 #[derive(clap::Args)]
 pub struct E2e {
-    /// Run on the Slurm test cluster (brought up when needed) instead of locally.
+    /// Run on the Slurm test cluster (brought up when needed) instead of as local processes.
     #[arg(long)]
     slurm: bool,
+    /// The test list (default: testlists/e2e.txt, or testlists/e2e-slurm.txt with --slurm).
+    #[arg(long)]
+    list: Option<PathBuf>,
 }
 
+/// The tools the chain runs, built before it starts.
+const TOOLS: [&str; 9] = [
+    "classify",
+    "nodecount",
+    "launch",
+    "role",
+    "simserve",
+    "bench",
+    "parse-metrics",
+    "to-csv",
+    "upload",
+];
+
 impl E2e {
-    pub fn run(self, _sh: &xshell::Shell) -> anyhow::Result<()> {
-        let _ = self.slurm;
-        anyhow::bail!("e2e: not implemented yet")
+    pub fn run(self, sh: &xshell::Shell) -> anyhow::Result<()> {
+        let root = project_root();
+        let name = if self.slurm { "e2e-slurm" } else { "e2e" };
+        let list = self.list.unwrap_or_else(|| root.join(format!("testlists/{name}.txt")));
+        let out = root.join("target").join(name);
+        {
+            let _s = Section::new("build the tools");
+            let packages: Vec<String> =
+                TOOLS.iter().flat_map(|t| ["-p".to_string(), t.to_string()]).collect();
+            cmd!(sh, "cargo build --quiet {packages...}").run()?;
+        }
+        if self.slurm {
+            let xtask = std::env::current_exe()?;
+            cmd!(sh, "{xtask} cluster up").run()?;
+        }
+        if out.exists() {
+            std::fs::remove_dir_all(&out).with_context(|| format!("clean {}", out.display()))?;
+        }
+        std::fs::create_dir_all(&out)?;
+        let bin = root.join("target/debug");
+        let tool = |t: &str| bin.join(t);
+        let (classify, nodecount, launch) = (tool("classify"), tool("nodecount"), tool("launch"));
+        let jobs_dir = out.join("jobs");
+        let configs = root.join("testlists/configs");
+
+        let _s =
+            Section::new(format!("{name}: classify | nodecount | launch over {}", list.display()));
+        let tests = cmd!(sh, "{classify} {list}").read()?;
+        let planned = cmd!(sh, "{nodecount} --config-dir {configs}").stdin(&tests).read()?;
+        std::fs::write(out.join("planned.jsonl"), &planned)?;
+        let mode: Vec<&str> = if self.slurm { vec!["--wait"] } else { vec!["--local"] };
+        let launched = cmd!(sh, "{launch} --cluster local --job-root {jobs_dir} {mode...}")
+            .stdin(&planned)
+            .ignore_status()
+            .output()?;
+        let jobs = String::from_utf8_lossy(&launched.stdout).to_string();
+        std::fs::write(out.join("jobs.jsonl"), &jobs)?;
+
+        let metrics = collect_metrics(&jobs)?;
+        let metrics_file = out.join("metrics.jsonl");
+        std::fs::write(&metrics_file, &metrics)?;
+        let to_csv = tool("to-csv");
+        let csv = cmd!(sh, "{to_csv}").stdin(&metrics).ignore_status().read()?;
+        std::fs::write(out.join("results.csv"), &csv)?;
+        print_table(&metrics);
+
+        let upload = tool("upload");
+        let store = format!("sqlite:{}", out.join("perf.db").display());
+        let uploaded = cmd!(sh, "{upload} {store}").stdin(&metrics).ignore_status().output()?;
+        let record = String::from_utf8_lossy(&uploaded.stdout).to_string();
+        let run_id = record
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v.get("run_id").map(|id| id.to_string()))
+            .collect::<Vec<_>>();
+        println!("results: {}", out.join("results.csv").display());
+        println!("uploaded to {store}: run id {}", run_id.join(", "));
+
+        anyhow::ensure!(
+            launched.status.success(),
+            "{name}: launch failed ({}); logs under {}",
+            launched.status,
+            jobs_dir.display()
+        );
+        anyhow::ensure!(uploaded.status.success(), "{name}: upload failed ({})", uploaded.status);
+        let failed = metrics.lines().filter(|l| l.contains("\"status\":\"failed\"")).count();
+        anyhow::ensure!(!metrics.trim().is_empty(), "{name}: no metric records were produced");
+        anyhow::ensure!(
+            failed == 0,
+            "{name}: {failed} failed metric record(s); see {}",
+            metrics_file.display()
+        );
+        Ok(())
+    }
+}
+
+/// Concatenates `results/metrics.jsonl` of every job in launch's output.
+fn collect_metrics(jobs: &str) -> anyhow::Result<String> {
+    let mut all = String::new();
+    for line in jobs.lines().filter(|l| !l.trim().is_empty()) {
+        let job: serde_json::Value =
+            serde_json::from_str(line).context("launch output is not JSON")?;
+        let workdir =
+            job.get("workdir").and_then(|w| w.as_str()).context("job record without workdir")?;
+        let file = Path::new(workdir).join("results/metrics.jsonl");
+        match std::fs::read_to_string(&file) {
+            Ok(text) => all.push_str(&text),
+            Err(e) => eprintln!("e2e: {}: {e}", file.display()),
+        }
+    }
+    Ok(all)
+}
+
+/// One line per metric record: test, server, client, concurrency, status and key numbers.
+fn print_table(metrics: &str) {
+    println!(
+        "{:<46} {:<22} {:>5} {:>7} {:>9} {:>10} {:>10}",
+        "test", "client", "conc", "status", "req/s", "out tok/s", "mean TTFT"
+    );
+    for line in metrics.lines() {
+        let Ok(r) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let s = |k: &str| r.get(k).and_then(|v| v.as_str()).unwrap_or("-").to_string();
+        let m = |k: &str| {
+            r.pointer(&format!("/metrics/{k}"))
+                .and_then(|v| v.as_f64())
+                .map_or("-".into(), |v| format!("{v:.2}"))
+        };
+        let conc = r.get("concurrency").map_or("-".into(), |v| v.to_string());
+        println!(
+            "{:<46} {:<22} {:>5} {:>7} {:>9} {:>10} {:>10}",
+            s("test_id"),
+            s("client"),
+            conc,
+            s("status"),
+            m("seq_throughput"),
+            m("token_throughput"),
+            m("mean_ttft")
+        );
     }
 }

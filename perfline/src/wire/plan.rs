@@ -122,6 +122,9 @@ pub struct Plan {
     /// On the wire `job_timeout_s`: the flattened test record already has a `timeout_s`.
     #[serde(rename = "job_timeout_s", default, skip_serializing_if = "Option::is_none")]
     pub timeout_s: Option<u64>,
+    /// Disaggregated: environment of the router (`DISAGG_SERVER`) process, `K=V` words.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub router_env: Vec<String>,
     /// Disaggregated: extra keys merged into the router's server_config.yaml.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub router_extra: Option<serde_json::Value>,

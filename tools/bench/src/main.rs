@@ -237,10 +237,10 @@ impl Plan {
                 }
             },
         };
-        if !(a.burstiness > 0.0) {
+        if a.burstiness.is_nan() || a.burstiness <= 0.0 {
             return Err(Failure::usage(format!("--burstiness {}: must be > 0", a.burstiness)));
         }
-        if !(a.request_timeout > 0.0 && a.request_timeout < 1e9) {
+        if !(a.request_timeout.is_finite() && a.request_timeout > 0.0 && a.request_timeout < 1e9) {
             return Err(Failure::usage("--request-timeout must be a positive number of seconds"));
         }
         let (authority, prefix) = match &a.base_url {

@@ -124,7 +124,7 @@ impl Results {
                 good += 1;
             }
         }
-        errors.sort_by(|a, b| b.1.cmp(&a.1));
+        errors.sort_by_key(|e| std::cmp::Reverse(e.1));
         let failed = errors.iter().map(|e| e.1).sum();
         let completed = outcomes.len() - failed;
         let per_s = |n: f64| if duration > 0.0 { n / duration } else { 0.0 };

@@ -92,7 +92,7 @@ async fn handle(
     let received = Instant::now();
     let n = state.count.fetch_add(1, Ordering::Relaxed) + 1;
     let t = state.timing;
-    if t.fail_every > 0 && n % t.fail_every == 0 {
+    if t.fail_every > 0 && n.is_multiple_of(t.fail_every) {
         let err = json!({"error": {"message": "injected failure", "code": 500}});
         return Ok(whole(StatusCode::INTERNAL_SERVER_ERROR, "application/json", err.to_string()));
     }
@@ -112,6 +112,7 @@ async fn handle(
                 .sum()
         }),
     } as u64;
+    let model = body["model"].as_str().unwrap_or("model").to_string();
     let usage = json!({"prompt_tokens": prompt_tokens, "completion_tokens": max_tokens,
                        "total_tokens": prompt_tokens + max_tokens});
     let first = received + t.ttft;
@@ -124,7 +125,9 @@ async fn handle(
         } else {
             json!({"index": 0, "text": text, "finish_reason": "length"})
         };
-        let resp = json!({"id": format!("cmpl-{n}"), "choices": [choice], "usage": usage});
+        let object = if chat { "chat.completion" } else { "text_completion" };
+        let resp = json!({"id": format!("cmpl-{n}"), "object": object, "created": 0,
+                          "model": model, "choices": [choice], "usage": usage});
         return Ok(whole(StatusCode::OK, "application/json", resp.to_string()));
     }
     // Every token event is the same bytes: build them once.
@@ -133,9 +136,11 @@ async fn handle(
     } else {
         json!({"index": 0, "text": "tok ", "finish_reason": null})
     };
+    let object = if chat { "chat.completion.chunk" } else { "text_completion" };
+    let id = format!("cmpl-{n}");
     let event = Bytes::from(format!(
         "data: {}\n\n",
-        json!({"id": format!("cmpl-{n}"), "choices": [choice]})
+        json!({"id": id, "object": object, "created": 0, "model": model, "choices": [choice]})
     ));
     let include_usage = body["stream_options"]["include_usage"].as_bool().unwrap_or(false);
     let (tx, rx) = mpsc::channel(4);
@@ -151,7 +156,8 @@ async fn handle(
             }
         }
         if include_usage {
-            let tail = json!({"id": format!("cmpl-{n}"), "choices": [], "usage": usage});
+            let tail = json!({"id": id, "object": object, "created": 0, "model": model,
+                               "choices": [], "usage": usage});
             let _ = tx.send(Bytes::from(format!("data: {tail}\n\n"))).await;
         }
         let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;

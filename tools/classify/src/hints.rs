@@ -145,8 +145,10 @@ mod tests {
                 "eplb":0,"mtp":0,"transport":"DEFAULT"})
         );
         assert_eq!(
-            hints("gb300_deepseek-v32-fp4_32k4k_con2048_ctx1_dep4_gen1_dep32_eplb288_mtp1_ccb-NIXL", &[])
-                ["isl"],
+            hints(
+                "gb300_deepseek-v32-fp4_32k4k_con2048_ctx1_dep4_gen1_dep32_eplb288_mtp1_ccb-NIXL",
+                &[]
+            )["isl"],
             32768
         );
     }
@@ -158,7 +160,10 @@ mod tests {
             serde_json::json!({"isl":8192,"osl":1024,"parallel":"dep4","mtp":1})
         );
         // Several servers: their hints would disagree, so none are taken.
-        assert_eq!(hints("deepseek_r1_fp4_v2_grace_blackwell", &["a_tp4", "b_tp8"]), serde_json::json!({}));
+        assert_eq!(
+            hints("deepseek_r1_fp4_v2_grace_blackwell", &["a_tp4", "b_tp8"]),
+            serde_json::json!({})
+        );
     }
 
     #[test]

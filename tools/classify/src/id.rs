@@ -122,7 +122,15 @@ mod tests {
     use Family::*;
 
     #[track_caller]
-    fn check(id: &str, prefix: Option<&str>, family: Family, mode: Option<BenchmarkMode>, config: &str, select: &[&str], upload: bool) {
+    fn check(
+        id: &str,
+        prefix: Option<&str>,
+        family: Family,
+        mode: Option<BenchmarkMode>,
+        config: &str,
+        select: &[&str],
+        upload: bool,
+    ) {
         let got = parse(id).unwrap_or_else(|e| panic!("{id}: {e}"));
         let want = Id {
             prefix: prefix.map(str::to_string),
@@ -146,27 +154,67 @@ mod tests {
     #[test]
     fn disagg_with_mode() {
         let cfg = "gb200_deepseek-r1-fp4_1k1k_con1024_ctx1_dep4_gen1_dep8_eplb0_mtp0_ccb-UCX";
-        check(&format!("disagg_upload-gen_only-{cfg}"), Some("disagg_upload"), Disagg, Some(GenOnly), cfg, &[], true);
+        check(
+            &format!("disagg_upload-gen_only-{cfg}"),
+            Some("disagg_upload"),
+            Disagg,
+            Some(GenOnly),
+            cfg,
+            &[],
+            true,
+        );
         check(&format!("disagg-e2e-{cfg}"), Some("disagg"), Disagg, Some(E2e), cfg, &[], false);
-        check(&format!("disagg-e2e-{cfg}.yaml"), Some("disagg"), Disagg, Some(E2e), cfg, &[], false);
+        check(
+            &format!("disagg-e2e-{cfg}.yaml"),
+            Some("disagg"),
+            Disagg,
+            Some(E2e),
+            cfg,
+            &[],
+            false,
+        );
     }
 
     #[test]
     fn old_disagg_without_mode() {
-        check("disagg-deepseek-r1-fp4_000", Some("disagg"), Disagg, None, "deepseek-r1-fp4_000", &[], false);
+        check(
+            "disagg-deepseek-r1-fp4_000",
+            Some("disagg"),
+            Disagg,
+            None,
+            "deepseek-r1-fp4_000",
+            &[],
+            false,
+        );
         check("disagg_upload-x.yaml", Some("disagg_upload"), Disagg, None, "x", &[], true);
     }
 
     #[test]
     fn aggr_ctx_only_reads_a_disagg_config() {
         let cfg = "gb200_deepseek-r1-fp4_128k8k_con1_ctx1_pp8_gen1_tep8_eplb0_mtp3_ccb-UCX";
-        check(&format!("aggr_upload-ctx_only-{cfg}"), Some("aggr_upload"), Aggr, Some(CtxOnly), cfg, &[], true);
+        check(
+            &format!("aggr_upload-ctx_only-{cfg}"),
+            Some("aggr_upload"),
+            Aggr,
+            Some(CtxOnly),
+            cfg,
+            &[],
+            true,
+        );
     }
 
     #[test]
     fn aggr_with_and_without_servers() {
         check("aggr-llama_fp8", Some("aggr"), Aggr, None, "llama_fp8", &[], false);
-        check("aggr_upload-deepseek_r1_fp4_v2_grace_blackwell-r1_fp4_v2_dep4_mtp1_1k1k", Some("aggr_upload"), Aggr, None, "deepseek_r1_fp4_v2_grace_blackwell", &["r1_fp4_v2_dep4_mtp1_1k1k"], true);
+        check(
+            "aggr_upload-deepseek_r1_fp4_v2_grace_blackwell-r1_fp4_v2_dep4_mtp1_1k1k",
+            Some("aggr_upload"),
+            Aggr,
+            None,
+            "deepseek_r1_fp4_v2_grace_blackwell",
+            &["r1_fp4_v2_dep4_mtp1_1k1k"],
+            true,
+        );
         check("aggr-cfg.yaml-a,b", Some("aggr"), Aggr, None, "cfg", &["a", "b"], false);
         // Server names may contain '-': the rest is joined back before splitting on ','.
         check("aggr-cfg-a-b,c", Some("aggr"), Aggr, None, "cfg", &["a-b", "c"], false);
@@ -180,8 +228,24 @@ mod tests {
 
     #[test]
     fn bare_config_file_names() {
-        check("gb200_x_ctx1_dep4_gen1_dep8_ccb-UCX.yaml", None, Disagg, None, "gb200_x_ctx1_dep4_gen1_dep8_ccb-UCX", &[], false);
-        check("deepseek_r1_fp4_v2_grace_blackwell.yaml", None, Aggr, None, "deepseek_r1_fp4_v2_grace_blackwell", &[], false);
+        check(
+            "gb200_x_ctx1_dep4_gen1_dep8_ccb-UCX.yaml",
+            None,
+            Disagg,
+            None,
+            "gb200_x_ctx1_dep4_gen1_dep8_ccb-UCX",
+            &[],
+            false,
+        );
+        check(
+            "deepseek_r1_fp4_v2_grace_blackwell.yaml",
+            None,
+            Aggr,
+            None,
+            "deepseek_r1_fp4_v2_grace_blackwell",
+            &[],
+            false,
+        );
         // ctx without gen is not disagg
         check("x_ctx1_tp1.yaml", None, Aggr, None, "x_ctx1_tp1", &[], false);
     }

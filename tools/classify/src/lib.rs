@@ -17,7 +17,7 @@ use std::sync::LazyLock;
 /// A list format (`--format`).
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Format {
-    /// Detect from the content: YAML when the first non-comment line is a `key:` or `- item`.
+    /// Detect from the content: YAML when the first non-comment line is a YAML key or list item.
     #[default]
     Auto,
     /// One test per line.

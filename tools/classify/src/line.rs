@@ -78,7 +78,9 @@ fn split_timeout(text: &str) -> Result<(&str, Option<u64>), LineError> {
 fn find_word(text: &str, word: &str) -> Option<usize> {
     text.match_indices(word)
         .filter(|(i, _)| {
-            text.get(..*i).and_then(|before| before.chars().next_back()).is_some_and(char::is_whitespace)
+            text.get(..*i)
+                .and_then(|before| before.chars().next_back())
+                .is_some_and(char::is_whitespace)
         })
         .map(|(i, _)| i)
         .last()
@@ -86,7 +88,8 @@ fn find_word(text: &str, word: &str) -> Option<usize> {
 
 /// `path::func[ID]` → `ID`; a text without brackets is the id itself.
 fn bracketed_id(test: &str) -> Result<&str, LineError> {
-    let unbalanced = |reason: &str| LineError { shown: test.to_string(), reason: reason.to_string() };
+    let unbalanced =
+        |reason: &str| LineError { shown: test.to_string(), reason: reason.to_string() };
     let (Some(open), Some(close)) = (test.rfind('['), test.rfind(']')) else {
         return match test.contains(['[', ']']) {
             true => Err(unbalanced("unbalanced brackets")),

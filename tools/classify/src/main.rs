@@ -97,7 +97,7 @@ fn usage(e: &clap::Error) -> Result<Exit> {
     Ok(if e.use_stderr() { Exit::Usage } else { Exit::Ok })
 }
 
-/// A list's text; `-` is stdin. Not UTF-8 is bad data, not an I/O error.
+/// A list's text; `-` is stdin. Unreadable is NoInput; not UTF-8 is bad data.
 fn read(path: &PathBuf) -> Result<String> {
     let source = path.display();
     let mut bytes = Vec::new();
@@ -106,7 +106,8 @@ fn read(path: &PathBuf) -> Result<String> {
     } else {
         std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map(drop)
     };
-    read.map_err(|e| Failure::io(&source, &e))?;
+    // Whatever the cause (missing, a directory, permissions), the list cannot be read.
+    read.map_err(|e| Failure::new(Exit::NoInput, format!("{source}: {e}")))?;
     String::from_utf8(bytes).map_err(|e| {
         Failure::data(format!("{source}: not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
     })

@@ -76,7 +76,8 @@ fn crlf_bom_comments_blank_lines_and_whitespace() {
 
 #[test]
 fn errors_do_not_stop_the_list() {
-    let items = text("aggr-a\nfoo-b\naggr-c TIMEOUT (x)\ntest_e2e[aggr-d\naggr-$(x)\naggr-e\nt[]\n");
+    let items =
+        text("aggr-a\nfoo-b\naggr-c TIMEOUT (x)\ntest_e2e[aggr-d\naggr-$(x)\naggr-e\nt[]\n");
     assert_eq!(
         items.iter().map(|v| v.get("id").cloned().unwrap_or(v.clone())).collect::<Vec<_>>(),
         [
@@ -147,7 +148,10 @@ fn testdb_filters_by_stage_and_gpu() {
     let sources = |stage: Option<&str>, gpu: Option<&str>| {
         let filter = Filter { stage: stage.map(str::to_string), gpu: gpu.map(str::to_string) };
         let (_, items) = run(TESTDB, Format::Testdb, &filter);
-        items.iter().map(|v| v.get("source").map_or("error".into(), |s| s.to_string())).collect::<Vec<_>>()
+        items
+            .iter()
+            .map(|v| v.get("source").map_or("error".into(), |s| s.to_string()))
+            .collect::<Vec<_>>()
     };
     assert_eq!(sources(Some("pre_merge"), None), ["\"l.txt:10\"", "\"l.txt:12\""]);
     assert_eq!(sources(Some("post_merge"), None), ["\"l.txt:17\"", "error"]);
@@ -175,8 +179,18 @@ fn grouped_lists_keep_their_group() {
 }
 
 #[test]
+fn a_testdb_list_named_like_a_group_is_still_testdb() {
+    let (format, items) =
+        run("l0_perf_tests:\n- tests:\n  - aggr-a\n", Format::Auto, &Filter::default());
+    assert_eq!(format, Format::Testdb);
+    assert_eq!(items[0]["list"], json!("l0_perf_tests"));
+    assert_eq!(items[0]["source"], json!("l.txt:3"));
+}
+
+#[test]
 fn yaml_layout_errors() {
-    let (_, items) = run("l0: 5\nl1:\n- tests: x\n- tests: [1]\n", Format::Testdb, &Filter::default());
+    let (_, items) =
+        run("l0: 5\nl1:\n- tests: x\n- tests: [1]\n", Format::Testdb, &Filter::default());
     assert_eq!(
         items,
         [
@@ -187,12 +201,16 @@ fn yaml_layout_errors() {
     );
     let err = classify("- a\n- b\n", "l.yml", Format::Auto, &Filter::default()).unwrap_err();
     assert_eq!(err.exit, Exit::DataErr);
-    assert_eq!(err.message, "l.yml: not a test list: expected a mapping of list names to {condition, tests} blocks");
+    assert_eq!(
+        err.message,
+        "l.yml: not a test list: expected a mapping of list names to {condition, tests} blocks"
+    );
 }
 
 #[test]
 fn yaml_syntax_errors_name_line_and_column() {
-    let err = classify("l0:\n- tests: [a\n", "l.yml", Format::Auto, &Filter::default()).unwrap_err();
+    let err =
+        classify("l0:\n- tests: [a\n", "l.yml", Format::Auto, &Filter::default()).unwrap_err();
     assert_eq!(err.exit, Exit::DataErr);
     assert!(err.message.starts_with("l.yml:3:1: invalid YAML"), "{}", err.message);
 }
@@ -204,7 +222,10 @@ fn forced_formats() {
     assert_eq!((format, items.len()), (Format::Text, 1));
     let (format, items) = run("x_tests: [aggr-a]\n", Format::Testdb, &Filter::default());
     assert_eq!(format, Format::Testdb);
-    assert_eq!(items, [json!("error: l.txt:1: x_tests: expected a list of {condition, tests} blocks")]);
+    assert_eq!(
+        items,
+        [json!("error: l.txt:1: x_tests: expected a list of {condition, tests} blocks")]
+    );
 }
 
 #[test]
@@ -242,7 +263,12 @@ mod properties {
     }
 
     fn case() -> impl Strategy<Value = Case> {
-        let disagg = (any::<bool>(), prop::option::of(prop::sample::select(vec!["e2e", "gen_only"])), prop::collection::vec(label(), 1..4), any::<bool>())
+        let disagg = (
+            any::<bool>(),
+            prop::option::of(prop::sample::select(vec!["e2e", "gen_only"])),
+            prop::collection::vec(label(), 1..4),
+            any::<bool>(),
+        )
             .prop_map(|(upload, mode, labels, yaml)| {
                 let prefix = if upload { "disagg_upload" } else { "disagg" };
                 let config = labels.join("-");
@@ -253,20 +279,48 @@ mod properties {
                 if yaml {
                     id.push_str(".yaml");
                 }
-                Case { id, family: "disagg", mode, config, select: vec![], upload, prefix: Some(prefix.into()) }
+                Case {
+                    id,
+                    family: "disagg",
+                    mode,
+                    config,
+                    select: vec![],
+                    upload,
+                    prefix: Some(prefix.into()),
+                }
             });
-        let aggr_prefix = prop::sample::select(vec!["aggr", "aggr_upload", "profiling", "benchmark"]);
-        let aggr = (aggr_prefix.clone(), label(), prop::collection::vec(label(), 0..3)).prop_map(|(prefix, config, select)| {
-            let mut id = format!("{prefix}-{config}");
-            if !select.is_empty() {
-                id = format!("{id}-{}", select.join(","));
-            }
-            Case { id, family: "aggr", mode: None, config, select, upload: prefix.contains("upload"), prefix: Some(prefix.into()) }
-        });
-        let ctx_only = (aggr_prefix, prop::collection::vec(label(), 1..4)).prop_map(|(prefix, labels)| {
-            let config = labels.join("-");
-            Case { id: format!("{prefix}-ctx_only-{config}"), family: "aggr", mode: Some("ctx_only"), config, select: vec![], upload: prefix.contains("upload"), prefix: Some(prefix.into()) }
-        });
+        let aggr_prefix =
+            prop::sample::select(vec!["aggr", "aggr_upload", "profiling", "benchmark"]);
+        let aggr = (aggr_prefix.clone(), label(), prop::collection::vec(label(), 0..3)).prop_map(
+            |(prefix, config, select)| {
+                let mut id = format!("{prefix}-{config}");
+                if !select.is_empty() {
+                    id = format!("{id}-{}", select.join(","));
+                }
+                Case {
+                    id,
+                    family: "aggr",
+                    mode: None,
+                    config,
+                    select,
+                    upload: prefix.contains("upload"),
+                    prefix: Some(prefix.into()),
+                }
+            },
+        );
+        let ctx_only =
+            (aggr_prefix, prop::collection::vec(label(), 1..4)).prop_map(|(prefix, labels)| {
+                let config = labels.join("-");
+                Case {
+                    id: format!("{prefix}-ctx_only-{config}"),
+                    family: "aggr",
+                    mode: Some("ctx_only"),
+                    config,
+                    select: vec![],
+                    upload: prefix.contains("upload"),
+                    prefix: Some(prefix.into()),
+                }
+            });
         prop_oneof![disagg, aggr, ctx_only]
     }
 

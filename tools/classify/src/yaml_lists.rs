@@ -8,13 +8,22 @@ use crate::{glob, test_at, Filter, Item};
 use perfline::yaml::{self, Mapping, Value};
 use perfline::Failure;
 
-/// True when a mapping is a grouped list (some key ends in `_tests`).
+/// True when a mapping is a grouped list: some key ends in `_tests` and holds tests, not
+/// test-db blocks (a test-db list may be named `…_tests` too).
 pub fn is_grouped(doc: &Value) -> bool {
-    doc.as_mapping().is_some_and(|map| map.keys().any(|k| key_text(k).ends_with("_tests")))
+    let holds_blocks = |v: &Value| v.as_sequence().is_some_and(|s| s.iter().any(Value::is_mapping));
+    doc.as_mapping().is_some_and(|map| {
+        map.iter().any(|(k, v)| key_text(k).ends_with("_tests") && !holds_blocks(v))
+    })
 }
 
 /// Test-db: every test of every list, keeping the list name and the block's condition.
-pub fn testdb(doc: &Value, text: &str, source: &str, filter: &Filter) -> Result<Vec<Item>, Failure> {
+pub fn testdb(
+    doc: &Value,
+    text: &str,
+    source: &str,
+    filter: &Filter,
+) -> Result<Vec<Item>, Failure> {
     let map = top_mapping(doc, source, "a mapping of list names to {condition, tests} blocks")?;
     let mut finder = LineFinder::new(text);
     let mut items = Vec::new();
@@ -24,12 +33,22 @@ pub fn testdb(doc: &Value, text: &str, source: &str, filter: &Filter) -> Result<
             continue;
         }
         let Some(blocks) = blocks.as_sequence() else {
-            items.push(Err(layout(source, &finder, &list, "expected a list of {condition, tests} blocks")));
+            items.push(Err(layout(
+                source,
+                &finder,
+                &list,
+                "expected a list of {condition, tests} blocks",
+            )));
             continue;
         };
         for block in blocks {
             if !block.is_mapping() {
-                items.push(Err(layout(source, &finder, &list, "expected a list of {condition, tests} blocks")));
+                items.push(Err(layout(
+                    source,
+                    &finder,
+                    &list,
+                    "expected a list of {condition, tests} blocks",
+                )));
                 continue;
             }
             let condition = block.get("condition");
@@ -102,7 +121,10 @@ fn top_mapping<'a>(doc: &'a Value, source: &str, expected: &str) -> Result<&'a M
 fn test_item(test: &Value, source: &str, finder: &mut LineFinder) -> Item {
     let Some(text) = test.as_str() else {
         let line = finder.current_line();
-        return Err(Failure::data(format!("{source}:{line}: test must be a string, got {}", yaml::to_json(test))));
+        return Err(Failure::data(format!(
+            "{source}:{line}: test must be a string, got {}",
+            yaml::to_json(test)
+        )));
     };
     let line = finder.find(text.trim()).unwrap_or_else(|| finder.current_line());
     test_at(text, source, line)
@@ -165,7 +187,9 @@ impl<'a> LineFinder<'a> {
     pub fn line_of_key(&self, key: &str) -> Option<usize> {
         self.lines
             .iter()
-            .position(|line| line.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with(':')))
+            .position(|line| {
+                line.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with(':'))
+            })
             .map(|i| i + 1)
     }
 }
@@ -187,7 +211,9 @@ impl Filter {
             let patterns = strings(field("wildcards.gpu"));
             let gpu = gpu.to_lowercase();
             // Blocks that do not restrict the GPU run on any.
-            if !patterns.is_empty() && !patterns.iter().any(|p| glob::matches(&p.to_lowercase(), &gpu)) {
+            if !patterns.is_empty()
+                && !patterns.iter().any(|p| glob::matches(&p.to_lowercase(), &gpu))
+            {
                 return false;
             }
         }
@@ -199,7 +225,9 @@ impl Filter {
 fn strings(value: Option<&Value>) -> Vec<String> {
     match value {
         Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Sequence(seq)) => seq.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        Some(Value::Sequence(seq)) => {
+            seq.iter().filter_map(Value::as_str).map(str::to_string).collect()
+        }
         _ => Vec::new(),
     }
 }
@@ -230,7 +258,8 @@ mod tests {
 
     #[test]
     fn stage_and_gpu_filters() {
-        let cond = yaml::parse("terms: {stage: post_merge}\nwildcards: {gpu: ['*gb200*']}\n", "t").unwrap();
+        let cond = yaml::parse("terms: {stage: post_merge}\nwildcards: {gpu: ['*gb200*']}\n", "t")
+            .unwrap();
         assert!(filter(None, None).keeps(Some(&cond)));
         assert!(filter(Some("post_merge"), None).keeps(Some(&cond)));
         assert!(!filter(Some("pre_merge"), None).keeps(Some(&cond)));

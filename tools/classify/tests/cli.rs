@@ -88,14 +88,22 @@ fn unreadable_file_is_no_input_and_other_files_still_run() {
 }
 
 #[test]
+fn a_directory_is_no_input() {
+    let dir = tempfile::tempdir().unwrap();
+    classify().arg(dir.path()).assert().code(66).stdout("").stderr(format!(
+        "classify: error: {}: Is a directory (os error 21)\n",
+        dir.path().display()
+    ));
+}
+
+#[test]
 fn yaml_syntax_error_names_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.yml");
     std::fs::write(&file, "l0:\n- tests: [aggr-a\n").unwrap();
-    classify().arg(&file).assert().code(65).stdout("").stderr(predicate::str::starts_with(format!(
-        "classify: error: {}:3:1: invalid YAML: ",
-        file.display()
-    )));
+    classify().arg(&file).assert().code(65).stdout("").stderr(predicate::str::starts_with(
+        format!("classify: error: {}:3:1: invalid YAML: ", file.display()),
+    ));
 }
 
 #[test]
@@ -120,7 +128,12 @@ fn filters_on_a_text_list_warn() {
 
 #[test]
 fn usage_errors_exit_64_and_help_exits_0() {
-    classify().arg("--bogus").assert().code(64).stdout("").stderr(predicate::str::contains("--bogus"));
+    classify()
+        .arg("--bogus")
+        .assert()
+        .code(64)
+        .stdout("")
+        .stderr(predicate::str::contains("--bogus"));
     classify().args(["--format", "xml"]).assert().code(64);
     classify()
         .arg("--help")
@@ -133,7 +146,9 @@ fn usage_errors_exit_64_and_help_exits_0() {
 #[test]
 fn forced_text_format_reads_yaml_looking_lines_as_tests() {
     classify().args(["--format", "text"]).write_stdin("version: 1\n").assert().code(65).stderr(
-        predicate::str::starts_with("classify: error: -:1: version:: unexpected text after the test"),
+        predicate::str::starts_with(
+            "classify: error: -:1: version:: unexpected text after the test",
+        ),
     );
 }
 
@@ -177,7 +192,10 @@ fn corpus_sources_point_at_lines_holding_the_id() {
             let source = record["source"].as_str().unwrap();
             let line: usize = source.rsplit(':').next().unwrap().parse().unwrap();
             let held = lines[line - 1];
-            assert!(held.contains(&format!("[{id}]")) && !held.trim_start().starts_with('#'), "{source}: {held}");
+            assert!(
+                held.contains(&format!("[{id}]")) && !held.trim_start().starts_with('#'),
+                "{source}: {held}"
+            );
             assert!(line > previous, "{source} is not after line {previous}");
             previous = line;
             assert_eq!(record["list"], list_name);
@@ -208,8 +226,14 @@ fn corpus_ids_classify_as_written() {
 
 #[test]
 fn example_grammar_list_classifies_cleanly() {
-    let list = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testlists/examples/grammar.txt");
+    let list =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testlists/examples/grammar.txt");
     let out = classify().arg(&list).assert().success().stderr("");
     let count = String::from_utf8(out.get_output().stdout.clone()).unwrap().lines().count();
     assert_eq!(count, 13);
+}
+
+#[test]
+fn cmd_cases() {
+    trycmd::TestCases::new().case("tests/cmd/*.toml");
 }

@@ -99,17 +99,22 @@ impl<'a> Section<'a> {
 
     /// An optional integer in `min..=u32::MAX`.
     pub fn opt_u32(&self, key: &str, min: u32) -> Result<Option<u32>> {
-        self.get(key).map(|v| as_u32(v, min).map_err(|r| ConfigError::new(self.field(key), r))).transpose()
+        self.get(key)
+            .map(|v| as_u32(v, min).map_err(|r| ConfigError::new(self.field(key), r)))
+            .transpose()
     }
 
     /// A required integer in `min..=u32::MAX`.
     pub fn req_u32(&self, key: &str, min: u32) -> Result<u32> {
-        self.opt_u32(key, min)?.ok_or_else(|| ConfigError::new(self.field(key), "required field is missing"))
+        self.opt_u32(key, min)?
+            .ok_or_else(|| ConfigError::new(self.field(key), "required field is missing"))
     }
 
     /// An optional integer ≥ `min`.
     pub fn opt_u64(&self, key: &str, min: u64) -> Result<Option<u64>> {
-        self.get(key).map(|v| as_u64(v, min).map_err(|r| ConfigError::new(self.field(key), r))).transpose()
+        self.get(key)
+            .map(|v| as_u64(v, min).map_err(|r| ConfigError::new(self.field(key), r)))
+            .transpose()
     }
 
     /// An optional string (`null` counts as absent).
@@ -117,9 +122,10 @@ impl<'a> Section<'a> {
         match self.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => {
-                Err(ConfigError::new(self.field(key), format!("must be a string, got {}", show(other))))
-            }
+            Some(other) => Err(ConfigError::new(
+                self.field(key),
+                format!("must be a string, got {}", show(other)),
+            )),
         }
     }
 
@@ -209,7 +215,10 @@ mod tests {
         let v = doc("a: 4\nb: x\nc: 0\nd: 2.5\ne: null\nf: 99999999999\ng: -1\n");
         let s = Section::root(&v).unwrap();
         assert_eq!(s.req_u32("a", 1), Ok(4));
-        assert_eq!(s.req_u32("b", 1).unwrap_err().to_string(), "b: must be an integer ≥ 1, got \"x\"");
+        assert_eq!(
+            s.req_u32("b", 1).unwrap_err().to_string(),
+            "b: must be an integer ≥ 1, got \"x\""
+        );
         assert_eq!(s.req_u32("c", 1).unwrap_err().to_string(), "c: must be an integer ≥ 1, got 0");
         assert_eq!(s.req_u32("c", 0), Ok(0));
         assert_eq!(s.req_u32("d", 1).unwrap_err().reason, "must be an integer ≥ 1, got 2.5");
@@ -229,14 +238,23 @@ mod tests {
         let s = Section::root(&v).unwrap();
         let hw = s.section("hw").unwrap();
         assert_eq!(hw.field("n"), "hw.n");
-        assert_eq!(s.section("list").err().unwrap().to_string(), "list: must be a mapping, got a list");
-        assert_eq!(s.section("nope").err().unwrap().to_string(), "nope: required section is missing");
+        assert_eq!(
+            s.section("list").err().unwrap().to_string(),
+            "list: must be a mapping, got a list"
+        );
+        assert_eq!(
+            s.section("nope").err().unwrap().to_string(),
+            "nope: required section is missing"
+        );
         assert_eq!(s.opt_str("s"), Ok(Some("x")));
         assert_eq!(s.opt_str("hw").unwrap_err().reason, "must be a string, got a mapping");
         // YAML 1.2: `yes` is a string, not a boolean.
         assert_eq!(s.opt_bool("b").unwrap_err().reason, "must be true or false, got \"yes\"");
         assert_eq!(s.opt_ratio("q"), Ok(Some(0.8)));
-        assert_eq!(s.opt_ratio("r").unwrap_err().reason, "must be a number between 0 and 1, got 1.5");
+        assert_eq!(
+            s.opt_ratio("r").unwrap_err().reason,
+            "must be a number between 0 and 1, got 1.5"
+        );
         assert!(Section::root(&doc("[1]")).is_err());
     }
 
@@ -246,7 +264,10 @@ mod tests {
             "ok: A=1  B_2=x=y C= \"P=ignore::D:c.d\" 'Q=a b'\nbad: \"A=1 $(x)=2\"\nnone: null\nq: \"A='1\"\n",
         );
         let s = Section::root(&v).unwrap();
-        assert_eq!(s.env_words("ok").unwrap(), ["A=1", "B_2=x=y", "C=", "P=ignore::D:c.d", "Q=a b"]);
+        assert_eq!(
+            s.env_words("ok").unwrap(),
+            ["A=1", "B_2=x=y", "C=", "P=ignore::D:c.d", "Q=a b"]
+        );
         assert_eq!(s.env_words("q").unwrap_err().to_string(), "q: has an unterminated quote");
         assert_eq!(s.env_words("none").unwrap(), Vec::<String>::new());
         assert_eq!(s.env_words("bad").unwrap_err().reason, "\"$(x)=2\" is not a NAME=VALUE word");

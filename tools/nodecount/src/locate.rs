@@ -4,8 +4,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Aggregated config folders of an upstream checkout, in search order.
-pub const AGGR_DIRS: [&str; 3] =
-    ["tests/scripts/perf-sanity/aggregated", "tests/scripts/perf/aggregated", "tests/scripts/perf-sanity"];
+pub const AGGR_DIRS: [&str; 3] = [
+    "tests/scripts/perf-sanity/aggregated",
+    "tests/scripts/perf/aggregated",
+    "tests/scripts/perf-sanity",
+];
 
 /// Disaggregated config folders of an upstream checkout, in search order.
 pub const DISAGG_DIRS: [&str; 5] = [

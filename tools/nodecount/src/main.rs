@@ -53,7 +53,14 @@ fn main() {
 }
 
 fn run() -> Result<Exit> {
-    let args = Args::parse();
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            // Usage errors exit 64 (the Exit table), not clap's 2; --help and --version 0.
+            let _ = e.print();
+            return Ok(if e.use_stderr() { Exit::Usage } else { Exit::Ok });
+        }
+    };
     let mut roots = args.roots;
     if roots.is_empty() && args.config_dirs.is_empty() {
         roots.push(PathBuf::from("."));

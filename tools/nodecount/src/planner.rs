@@ -56,7 +56,9 @@ impl Shape {
             }
             (Family::Disagg, mode) => Ok(Shape::Disagg(mode)),
             (Family::Aggr, Some(mode)) => {
-                Err(format!("benchmark_mode {mode:?} belongs to the disagg family"))
+                let name = serde_json::to_value(mode).ok();
+                let name = name.as_ref().and_then(serde_json::Value::as_str).unwrap_or("?");
+                Err(format!("benchmark_mode {name} belongs to the disagg family"))
             }
         }
     }
@@ -188,6 +190,7 @@ fn empty_plan(mode: Mode, gpus_per_node: u32) -> Plan {
         roles: Vec::new(),
         clients: Vec::new(),
         timeout_s: None,
+        router_env: Vec::new(),
         router_extra: None,
         packed: false,
         gpus_saved: None,
@@ -243,7 +246,8 @@ fn aggregated(test: &TestRecord, root: &Section) -> Result<Plan> {
         ));
     }
     let mut plan = empty_plan(Mode::SingleAgg, gpus_per_node);
-    let selected = named.into_iter().filter(|(n, _)| test.select.is_empty() || test.select.contains(n));
+    let selected =
+        named.into_iter().filter(|(n, _)| test.select.is_empty() || test.select.contains(n));
     for (index, (name, server)) in (0u32..).zip(selected) {
         // Servers run one after another in the same allocation, each from node 0.
         let mut role = sized_role(RoleKind::Server, index, server_gpus(&server)?, gpus_per_node, 0);
@@ -281,13 +285,17 @@ fn default_client_name(concurrency: u64, iterations: u64, isl: u64, osl: u64) ->
 }
 
 fn num_prompts(concurrency: u64, iterations: u64, field: &str) -> Result<u64> {
-    concurrency.checked_mul(iterations).ok_or_else(|| {
-        ConfigError::new(field, "concurrency × iterations is too large".to_string())
-    })
+    concurrency
+        .checked_mul(iterations)
+        .ok_or_else(|| ConfigError::new(field, "concurrency × iterations is too large".to_string()))
 }
 
 /// An aggregated server's `client_configs` (incumbent.md §3 ClientConfig defaults).
-fn aggregated_clients(server: &Section, role: &str, common_env: &[String]) -> Result<Vec<ClientRun>> {
+fn aggregated_clients(
+    server: &Section,
+    role: &str,
+    common_env: &[String],
+) -> Result<Vec<ClientRun>> {
     let configs = match server.get("client_configs") {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Sequence(seq)) => seq,
@@ -325,7 +333,10 @@ fn aggregated_clients(server: &Section, role: &str, common_env: &[String]) -> Re
             backend: client.opt_str("backend")?.unwrap_or("openai").to_string(),
             streaming: client.opt_bool("streaming")?.unwrap_or(true),
             use_chat_template: client.opt_bool("use_chat_template")?.unwrap_or(false),
-            dataset_file: client.opt_str("dataset_file")?.filter(|d| !d.is_empty()).map(str::to_string),
+            dataset_file: client
+                .opt_str("dataset_file")?
+                .filter(|d| !d.is_empty())
+                .map(str::to_string),
             warmup: false,
             use_nv_sa_benchmark: client.opt_bool("use_nv_sa_benchmark")?.unwrap_or(false),
             benchmark_client: None,
@@ -379,9 +390,11 @@ fn concurrency_list(bench: &Section) -> Result<Vec<u64>> {
         None => return Err(bad("required field is missing".into())),
         Some(Value::String(s)) => s
             .split_whitespace()
-            .map(|w| w.parse::<u64>().ok().filter(|&c| c >= 1).ok_or_else(|| {
-                bad(format!("{} is not an integer ≥ 1", show(&Value::String(w.into()))))
-            }))
+            .map(|w| {
+                w.parse::<u64>().ok().filter(|&c| c >= 1).ok_or_else(|| {
+                    bad(format!("{} is not an integer ≥ 1", show(&Value::String(w.into()))))
+                })
+            })
             .collect::<Result<_>>()?,
         Some(Value::Sequence(seq)) => {
             seq.iter().map(|v| as_u64(v, 1).map_err(&bad)).collect::<Result<_>>()?
@@ -448,8 +461,13 @@ fn ctx_only(test: &TestRecord, root: &Section) -> Result<Plan> {
     let mut plan = empty_plan(mode_of(role.nodes), gpus_per_node);
     plan.total_nodes = role.nodes;
     plan.used_gpus = role.gpus;
-    plan.clients =
-        disagg_clients(&benchmark(root)?, &role.role, false, true, env_of(&env, "client_env_var")?)?;
+    plan.clients = disagg_clients(
+        &benchmark(root)?,
+        &role.role,
+        false,
+        true,
+        env_of(&env, "client_env_var")?,
+    )?;
     plan.roles.push(role);
     finish_totals(&mut plan)?;
     Ok(plan)
@@ -486,7 +504,8 @@ fn disaggregated(test: &TestRecord, root: &Section, mode: Option<BenchmarkMode>)
             }
         },
     };
-    if gen_only && config_mode.is_some_and(|m| m.contains("gen_only_no_context")) {
+    let no_context = gen_only && config_mode.is_some_and(|m| m.contains("gen_only_no_context"));
+    if no_context {
         num_ctx = 0;
     }
     let run_name = format!("{}-{}", if gen_only { "gen_only" } else { "e2e" }, test.config);
@@ -504,18 +523,28 @@ fn disaggregated(test: &TestRecord, root: &Section, mode: Option<BenchmarkMode>)
         ));
     }
     let mut plan = empty_plan(Mode::Disagg, gpus_per_node);
+    plan.router_env = env_of(&env, "server_env_var")?;
+    let mut gen_env = env_of(&env, "gen_worker_env_var")?;
+    if gen_only {
+        gen_env.extend(gen_only_env(&gen, &bench)?);
+    }
+    if no_context {
+        // The launch script exports this to GEN workers and the router alike (§7.3).
+        gen_env.push(GEN_ONLY_NO_CONTEXT.into());
+        plan.router_env.push(GEN_ONLY_NO_CONTEXT.into());
+    }
     plan.num_ctx_servers = Some(num_ctx);
     plan.num_gen_servers = Some(num_gen);
     // The incumbent's order: GEN servers first, then CTX, on consecutive whole nodes.
     let groups = [
-        (RoleKind::Gen, num_gen, &gen, gen_gpus, "gen_worker_env_var"),
-        (RoleKind::Ctx, num_ctx, &ctx, ctx_gpus, "ctx_worker_env_var"),
+        (RoleKind::Gen, num_gen, &gen, gen_gpus, gen_env),
+        (RoleKind::Ctx, num_ctx, &ctx, ctx_gpus, env_of(&env, "ctx_worker_env_var")?),
     ];
-    for (kind, count, server, gpus, env_key) in groups {
+    for (kind, count, server, gpus, role_env) in groups {
         let mut template = sized_role(kind, 0, gpus, gpus_per_node, 0);
         describe(&mut template, server, default_model)?;
         template.name = Some(run_name.clone());
-        template.env = [worker_env.clone(), env_of(&env, env_key)?].concat();
+        template.env = [worker_env.clone(), role_env].concat();
         for index in 0..count {
             let mut role = template.clone();
             role.role = format!("{}_{index}", if kind == RoleKind::Gen { "GEN" } else { "CTX" });
@@ -532,15 +561,29 @@ fn disaggregated(test: &TestRecord, root: &Section, mode: Option<BenchmarkMode>)
         return Err(ConfigError::new("hardware", "the test has no servers to run"));
     }
     finish_totals(&mut plan)?;
-    plan.clients = disagg_clients(
-        &bench,
-        "DISAGG_SERVER",
-        gen_only,
-        false,
-        env_of(&env, "client_env_var")?,
-    )?;
+    plan.clients =
+        disagg_clients(&bench, "DISAGG_SERVER", gen_only, false, env_of(&env, "client_env_var")?)?;
     plan.router_extra = router_extra(root);
     Ok(plan)
+}
+
+const GEN_ONLY_NO_CONTEXT: &str = "TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1";
+
+/// The GEN workers' extra env of a gen_only run (incumbent.md §7.1, §7.3): no KV-transfer
+/// overlap, and a request queue of min(cap, first concurrency), where cap is the gen
+/// max_batch_size (× tp with attention DP; max_batch_size defaults to the concurrency).
+fn gen_only_env(gen: &Section, bench: &Benchmark) -> Result<Vec<String>> {
+    let concurrency = bench.concurrencies.first().copied().unwrap_or(1);
+    let max_batch = gen.opt_u64("max_batch_size", 1)?.unwrap_or(concurrency);
+    let cap = if gen.opt_bool("enable_attention_dp")?.unwrap_or(false) {
+        max_batch.saturating_mul(u64::from(gen.opt_u32("tensor_parallel_size", 1)?.unwrap_or(1)))
+    } else {
+        max_batch
+    };
+    Ok(vec![
+        "TRTLLM_DISABLE_KV_CACHE_TRANSFER_OVERLAP=1".into(),
+        format!("TLLM_BENCHMARK_REQ_QUEUES_SIZE={}", cap.min(concurrency)),
+    ])
 }
 
 /// `server_config_extra` keys plus `ctx_router_config`, for the router's server_config.yaml.
@@ -632,7 +675,13 @@ mod tests {
             .collect()
     }
 
-    fn row(role: &str, gpus: u32, nodes: u32, tasks: u32, first: u32) -> (String, u32, u32, u32, u32) {
+    fn row(
+        role: &str,
+        gpus: u32,
+        nodes: u32,
+        tasks: u32,
+        first: u32,
+    ) -> (String, u32, u32, u32, u32) {
         (role.to_string(), gpus, nodes, tasks, first)
     }
 
@@ -640,7 +689,7 @@ mod tests {
 metadata: {model_name: m}
 benchmark: {mode: e2e, multi_round: 8, benchmark_ratio: 0.8, concurrency_list: '1 4', input_length: 1024, output_length: 256, dataset_file: d.json}
 hardware: {gpus_per_node: 4, num_ctx_servers: 1, num_gen_servers: 1}
-environment: {worker_env_var: 'A=1', gen_worker_env_var: 'G=1', ctx_worker_env_var: 'C=1', client_env_var: 'K=1'}
+environment: {worker_env_var: 'A=1', gen_worker_env_var: 'G=1', ctx_worker_env_var: 'C=1', client_env_var: 'K=1', server_env_var: 'R=1'}
 worker_config:
   gen: {tensor_parallel_size: 8, pipeline_parallel_size: 1, max_batch_size: 16}
   ctx: {tensor_parallel_size: 1, cache_transceiver_config: {backend: UCX}}
@@ -660,17 +709,23 @@ worker_config:
         assert_eq!(p.roles[1].env, ["A=1", "C=1"]);
         assert_eq!(
             gen.llm_config,
-            Some(serde_json::json!({"tensor_parallel_size": 8, "pipeline_parallel_size": 1, "max_batch_size": 16}))
+            Some(
+                serde_json::json!({"tensor_parallel_size": 8, "pipeline_parallel_size": 1, "max_batch_size": 16})
+            )
         );
         let names: Vec<_> = p.clients.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["con1_iter8_isl1024_osl256", "con4_iter8_isl1024_osl256"]);
         let c = &p.clients[1];
         assert_eq!((c.concurrency, c.iterations, c.num_prompts), (4, 8, 32));
-        assert_eq!((c.random_range_ratio, c.warmup, c.server.as_str()), (0.8, false, "DISAGG_SERVER"));
+        assert_eq!(
+            (c.random_range_ratio, c.warmup, c.server.as_str()),
+            (0.8, false, "DISAGG_SERVER")
+        );
         assert_eq!(c.dataset_file.as_deref(), Some("d.json"));
         assert_eq!(c.env, ["K=1"]);
         assert_eq!(p.timeout_s, Some(5400), "no slurm.timeout: the list's TIMEOUT");
         assert_eq!(p.router_extra, None);
+        assert_eq!(p.router_env, ["R=1"]);
     }
 
     #[test]
@@ -681,6 +736,33 @@ worker_config:
         let c = &p.clients[0];
         assert_eq!((c.concurrency, c.iterations, c.num_prompts, c.warmup), (1, 1, 1, true));
         assert_eq!(p.roles[0].name.as_deref(), Some("gen_only-cfg"));
+        assert_eq!(
+            p.roles[0].env,
+            [
+                "A=1",
+                "G=1",
+                "TRTLLM_DISABLE_KV_CACHE_TRANSFER_OVERLAP=1",
+                "TLLM_BENCHMARK_REQ_QUEUES_SIZE=1"
+            ]
+        );
+        assert_eq!(p.roles[1].env, ["A=1", "C=1"]);
+        // Queue = min(max_batch_size × tp with attention DP, first concurrency).
+        let yaml = WORKED
+            .replace("'1 4'", "'512 4'")
+            .replace("max_batch_size: 16", "max_batch_size: 16, enable_attention_dp: true");
+        let p = disagg(Some(BenchmarkMode::GenOnly), &yaml).unwrap();
+        assert_eq!(
+            p.roles[0].env.last().map(String::as_str),
+            Some("TLLM_BENCHMARK_REQ_QUEUES_SIZE=128")
+        );
+        let p =
+            disagg(Some(BenchmarkMode::GenOnly), &yaml.replace(", enable_attention_dp: true", ""))
+                .unwrap();
+        assert_eq!(
+            p.roles[0].env.last().map(String::as_str),
+            Some("TLLM_BENCHMARK_REQ_QUEUES_SIZE=16")
+        );
+        assert_eq!(p.router_env, ["R=1"]);
     }
 
     #[test]
@@ -689,6 +771,11 @@ worker_config:
         let p = disagg(Some(BenchmarkMode::GenOnly), &yaml).unwrap();
         assert_eq!((p.total_nodes, p.total_gpus, p.num_ctx_servers), (2, 8, Some(0)));
         assert_eq!(layout(&p), [row("GEN_0", 8, 2, 4, 0)]);
+        assert_eq!(
+            p.roles[0].env.last().map(String::as_str),
+            Some("TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1")
+        );
+        assert_eq!(p.router_env, ["R=1", "TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1"]);
         // An e2e id keeps them whatever the config says.
         let p = disagg(Some(BenchmarkMode::E2e), &yaml).unwrap();
         assert_eq!(p.total_nodes, 3);
@@ -702,8 +789,14 @@ worker_config:
     #[test]
     fn servers_never_share_nodes_and_gen_comes_first() {
         let yaml = WORKED
-            .replace("num_ctx_servers: 1, num_gen_servers: 1", "num_ctx_servers: 3, num_gen_servers: 2")
-            .replace("tensor_parallel_size: 8, pipeline_parallel_size: 1", "tensor_parallel_size: 2, pipeline_parallel_size: 3");
+            .replace(
+                "num_ctx_servers: 1, num_gen_servers: 1",
+                "num_ctx_servers: 3, num_gen_servers: 2",
+            )
+            .replace(
+                "tensor_parallel_size: 8, pipeline_parallel_size: 1",
+                "tensor_parallel_size: 2, pipeline_parallel_size: 3",
+            );
         let p = disagg(Some(BenchmarkMode::E2e), &yaml).unwrap();
         assert_eq!(
             layout(&p),
@@ -720,7 +813,10 @@ worker_config:
 
     #[test]
     fn ctx_only_runs_the_ctx_worker_alone() {
-        let yaml = WORKED.replace("tensor_parallel_size: 1,", "tensor_parallel_size: 2, pipeline_parallel_size: 4, gpus_per_node: 99,");
+        let yaml = WORKED.replace(
+            "tensor_parallel_size: 1,",
+            "tensor_parallel_size: 2, pipeline_parallel_size: 4, gpus_per_node: 99,",
+        );
         let test = record(Family::Aggr, Some(BenchmarkMode::CtxOnly), &[]);
         let p = plan_of(&test, &yaml, Options::default()).unwrap();
         assert_eq!(p.mode, Mode::MultiAgg);
@@ -731,12 +827,17 @@ worker_config:
         assert_eq!(role.name.as_deref(), Some("ctx_only-cfg"));
         assert_eq!(
             role.llm_config,
-            Some(serde_json::json!({"tensor_parallel_size": 2, "pipeline_parallel_size": 4, "disable_overlap_scheduler": true}))
+            Some(
+                serde_json::json!({"tensor_parallel_size": 2, "pipeline_parallel_size": 4, "disable_overlap_scheduler": true})
+            )
         );
         assert_eq!(role.env, ["A=1", "C=1"]);
         assert_eq!(p.num_ctx_servers, None);
         let c = &p.clients[0];
-        assert_eq!((c.server.as_str(), c.osl, c.iterations, c.dataset_file.as_deref()), ("SERVER_0", 1, 8, None));
+        assert_eq!(
+            (c.server.as_str(), c.osl, c.iterations, c.dataset_file.as_deref()),
+            ("SERVER_0", 1, 8, None)
+        );
         assert_eq!(c.name, "con1_iter8_isl1024_osl1");
         // ctx_only uses only the ctx worker: a broken gen worker does not matter.
         let p = plan_of(&test, &yaml.replace("gen: {", "gen_unused: {"), Options::default());
@@ -793,10 +894,17 @@ server_configs:
             p.clients.iter().map(|c| (c.server.as_str(), c.name.as_str(), c.num_prompts)).collect();
         assert_eq!(
             clients,
-            [("SERVER_0", "c1", 12), ("SERVER_0", "con2_iter1_isl1024_osl1024", 2), ("SERVER_1", "c2", 1)]
+            [
+                ("SERVER_0", "c1", 12),
+                ("SERVER_0", "con2_iter1_isl1024_osl1024", 2),
+                ("SERVER_1", "c2", 1)
+            ]
         );
         let c1 = &p.clients[0];
-        assert_eq!((c1.isl, c1.osl, c1.random_range_ratio, c1.env.as_slice()), (128, 64, 0.5, &["X=1".to_string()][..]));
+        assert_eq!(
+            (c1.isl, c1.osl, c1.random_range_ratio, c1.env.as_slice()),
+            (128, 64, 0.5, &["X=1".to_string()][..])
+        );
     }
 
     #[test]
@@ -831,9 +939,15 @@ server_configs:
     #[test]
     fn pack_shares_nodes_first_fit_in_role_order() {
         let yaml = WORKED
-            .replace("num_ctx_servers: 1, num_gen_servers: 1", "num_ctx_servers: 5, num_gen_servers: 1")
+            .replace(
+                "num_ctx_servers: 1, num_gen_servers: 1",
+                "num_ctx_servers: 5, num_gen_servers: 1",
+            )
             .replace("tensor_parallel_size: 1,", "tensor_parallel_size: 2,")
-            .replace("tensor_parallel_size: 8, pipeline_parallel_size: 1", "tensor_parallel_size: 6");
+            .replace(
+                "tensor_parallel_size: 8, pipeline_parallel_size: 1",
+                "tensor_parallel_size: 6",
+            );
         let test = record(Family::Disagg, Some(BenchmarkMode::E2e), &[]);
         let whole = plan_of(&test, &yaml, Options::default()).unwrap();
         assert_eq!((whole.total_nodes, whole.total_gpus), (7, 28));
@@ -873,7 +987,9 @@ server_configs:
 
     #[test]
     fn concurrency_list_forms() {
-        for (list, want) in [("'8'", vec![8]), ("[2, 4]", vec![2, 4]), ("16", vec![16]), ("' 1  2 '", vec![1, 2])] {
+        for (list, want) in
+            [("'8'", vec![8]), ("[2, 4]", vec![2, 4]), ("16", vec![16]), ("' 1  2 '", vec![1, 2])]
+        {
             let yaml = WORKED.replace("'1 4'", list);
             let p = disagg(Some(BenchmarkMode::E2e), &yaml).unwrap();
             let got: Vec<u64> = p.clients.iter().map(|c| c.concurrency).collect();
@@ -893,17 +1009,49 @@ server_configs:
     #[test]
     fn validation_names_the_field() {
         let cases = [
-            ("tensor_parallel_size: 8,", "tensor_parallel_size: x,", "worker_config.gen.tensor_parallel_size: must be an integer ≥ 1, got \"x\""),
-            ("tensor_parallel_size: 8,", "tensor_parallel_size: 0,", "worker_config.gen.tensor_parallel_size: must be an integer ≥ 1, got 0"),
-            ("pipeline_parallel_size: 1,", "pipeline_parallel_size: 1.5,", "worker_config.gen.pipeline_parallel_size: must be an integer ≥ 1, got 1.5"),
-            ("tensor_parallel_size: 1,", "gpus: 0, tensor_parallel_size: 1,", "worker_config.ctx.gpus: must be an integer ≥ 1, got 0"),
-            ("gpus_per_node: 4", "gpus_per_node: 0", "hardware.gpus_per_node: must be an integer ≥ 1, got 0"),
-            ("num_ctx_servers: 1", "num_ctx_servers: -1", "hardware.num_ctx_servers: must be an integer ≥ 0, got -1"),
-            ("num_gen_servers: 1", "num_gen_servers: '1'", "hardware.num_gen_servers: must be an integer ≥ 0, got \"1\""),
+            (
+                "tensor_parallel_size: 8,",
+                "tensor_parallel_size: x,",
+                "worker_config.gen.tensor_parallel_size: must be an integer ≥ 1, got \"x\"",
+            ),
+            (
+                "tensor_parallel_size: 8,",
+                "tensor_parallel_size: 0,",
+                "worker_config.gen.tensor_parallel_size: must be an integer ≥ 1, got 0",
+            ),
+            (
+                "pipeline_parallel_size: 1,",
+                "pipeline_parallel_size: 1.5,",
+                "worker_config.gen.pipeline_parallel_size: must be an integer ≥ 1, got 1.5",
+            ),
+            (
+                "tensor_parallel_size: 1,",
+                "gpus: 0, tensor_parallel_size: 1,",
+                "worker_config.ctx.gpus: must be an integer ≥ 1, got 0",
+            ),
+            (
+                "gpus_per_node: 4",
+                "gpus_per_node: 0",
+                "hardware.gpus_per_node: must be an integer ≥ 1, got 0",
+            ),
+            (
+                "num_ctx_servers: 1",
+                "num_ctx_servers: -1",
+                "hardware.num_ctx_servers: must be an integer ≥ 0, got -1",
+            ),
+            (
+                "num_gen_servers: 1",
+                "num_gen_servers: '1'",
+                "hardware.num_gen_servers: must be an integer ≥ 0, got \"1\"",
+            ),
             ("hardware:", "hw:", "hardware: required section is missing"),
             ("  ctx:", "  ctxx:", "worker_config.ctx: required section is missing"),
             ("'K=1'", "'K'", "environment.client_env_var: \"K\" is not a NAME=VALUE word"),
-            ("benchmark_ratio: 0.8", "benchmark_ratio: 2", "benchmark.benchmark_ratio: must be a number between 0 and 1, got 2"),
+            (
+                "benchmark_ratio: 0.8",
+                "benchmark_ratio: 2",
+                "benchmark.benchmark_ratio: must be a number between 0 and 1, got 2",
+            ),
         ];
         for (from, to, want) in cases {
             let yaml = WORKED.replacen(from, to, 1);
@@ -911,7 +1059,10 @@ server_configs:
             let err = disagg(Some(BenchmarkMode::E2e), &yaml).unwrap_err();
             assert_eq!(err.to_string(), want);
         }
-        let zero = WORKED.replace("num_ctx_servers: 1, num_gen_servers: 1", "num_ctx_servers: 0, num_gen_servers: 0");
+        let zero = WORKED.replace(
+            "num_ctx_servers: 1, num_gen_servers: 1",
+            "num_ctx_servers: 0, num_gen_servers: 0",
+        );
         assert_eq!(
             disagg(Some(BenchmarkMode::E2e), &zero).unwrap_err().to_string(),
             "hardware: the test has no servers to run"
@@ -921,7 +1072,8 @@ server_configs:
             disagg(Some(BenchmarkMode::E2e), &huge).unwrap_err().to_string(),
             "hardware: the test needs 8000000001 nodes, more than the 65536 nodecount plans for"
         );
-        let overflow = WORKED.replace("pipeline_parallel_size: 1,", "pipeline_parallel_size: 4000000000,");
+        let overflow =
+            WORKED.replace("pipeline_parallel_size: 1,", "pipeline_parallel_size: 4000000000,");
         assert_eq!(
             disagg(Some(BenchmarkMode::E2e), &overflow).unwrap_err().to_string(),
             "worker_config.gen: the GPU or node count is too large"
@@ -931,17 +1083,24 @@ server_configs:
             disagg(None, &no_mode).unwrap_err().to_string(),
             "benchmark.mode: required for an id without a benchmark mode"
         );
+        let empty = "hardware: {gpus_per_node: 1}\nserver_configs: []\n";
         assert_eq!(
-            aggr(&[]).map(|_| ()).and_then(|_| plan_of(&record(Family::Aggr, None, &[]), "hardware: {gpus_per_node: 1}\nserver_configs: []\n", Options::default()).map(|_| ())).unwrap_err().to_string(),
+            plan_of(&record(Family::Aggr, None, &[]), empty, Options::default())
+                .unwrap_err()
+                .to_string(),
             "server_configs: must list at least one server config"
         );
         let bad_server = "hardware: {gpus_per_node: 1}\nserver_configs: [{name: a}, 5]\n";
         assert_eq!(
-            plan_of(&record(Family::Aggr, None, &[]), bad_server, Options::default()).unwrap_err().to_string(),
+            plan_of(&record(Family::Aggr, None, &[]), bad_server, Options::default())
+                .unwrap_err()
+                .to_string(),
             "server_configs[1]: must be a mapping, got 5"
         );
         assert_eq!(
-            plan_of(&record(Family::Aggr, None, &[]), "- 1\n", Options::default()).unwrap_err().to_string(),
+            plan_of(&record(Family::Aggr, None, &[]), "- 1\n", Options::default())
+                .unwrap_err()
+                .to_string(),
             "must be a mapping, got a list"
         );
     }
@@ -956,8 +1115,14 @@ server_configs:
     #[test]
     fn shape_rejects_mismatched_family_and_mode() {
         let bad = record(Family::Disagg, Some(BenchmarkMode::CtxOnly), &[]);
-        assert_eq!(Shape::of(&bad), Err("benchmark_mode ctx_only belongs to the aggr family".into()));
+        assert_eq!(
+            Shape::of(&bad),
+            Err("benchmark_mode ctx_only belongs to the aggr family".into())
+        );
         let bad = record(Family::Aggr, Some(BenchmarkMode::GenOnly), &[]);
-        assert!(Shape::of(&bad).is_err());
+        assert_eq!(
+            Shape::of(&bad),
+            Err("benchmark_mode gen_only belongs to the disagg family".into())
+        );
     }
 }

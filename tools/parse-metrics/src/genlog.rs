@@ -58,15 +58,18 @@ impl FileScan {
         }
     }
 
-    fn line(&mut self, line: &[u8]) {
-        if let Some((iter, step)) = iter_and_step(line) {
-            if iter < 5 {
-                return;
-            }
-            self.all.add(step);
-            if let Some(ngen) = num_generation_tokens(line) {
-                self.by_ngen.entry(ngen).or_default().add(step);
-            }
+    /// One line holding `prev_device_step_time` at byte `needle_at`.
+    fn line(&mut self, line: &[u8], needle_at: usize) {
+        let Some((iter, step)) = iter_and_step_at(line, needle_at) else { return };
+        if iter < 5 {
+            return;
+        }
+        self.all.add(step);
+        // The states dict usually follows the step time; the regex allows either side.
+        let ngen = num_generation_tokens(line.get(needle_at..).unwrap_or_default())
+            .or_else(|| num_generation_tokens(line.get(..needle_at).unwrap_or_default()));
+        if let Some(ngen) = ngen {
+            self.by_ngen.entry(ngen).or_default().add(step);
         }
     }
 }
@@ -110,7 +113,7 @@ pub fn scan(mut reader: impl Read) -> std::io::Result<FileScan> {
             let line_start = memchr::memrchr(b'\n', &region[..at]).map_or(0, |p| p + 1);
             let line_end = memchr::memchr(b'\n', &region[at..]).map_or(region.len(), |p| at + p);
             if line_end - line_start <= MAX_LINE {
-                scan.line(&region[line_start..line_end]);
+                scan.line(&region[line_start..line_end], at - line_start);
             }
             pos = line_end;
         }
@@ -126,6 +129,18 @@ pub fn scan(mut reader: impl Read) -> std::io::Result<FileScan> {
 pub fn combine(scans: &[FileScan]) -> Option<f64> {
     let values: Vec<f64> = scans.iter().filter_map(FileScan::value).collect();
     (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
+/// [`iter_and_step`] knowing where the first `prev_device_step_time` is: the usual line has
+/// one `iter = N,` before it and a number after it; anything else takes the general path.
+fn iter_and_step_at(line: &[u8], needle_at: usize) -> Option<(u64, f64)> {
+    let head = line.get(..needle_at)?;
+    let fast = memmem::find(head, b"iter").and_then(|hit| {
+        let (iter, _) = iter_value(head.get(hit + 4..)?)?;
+        let step = step_value(line.get(needle_at + NEEDLE.len()..)?)?;
+        Some((iter, step))
+    });
+    fast.or_else(|| iter_and_step(line))
 }
 
 /// The first `iter\s*=\s*(\d+),` followed later on the line by
@@ -232,7 +247,8 @@ mod tests {
     fn ties_go_to_larger_ngen_and_no_ngen_falls_back() {
         let log = line(5, "2.0", 256) + &line(6, "4.0", 512);
         assert_eq!(scan(log.as_bytes()).unwrap().value(), Some(4.0));
-        let bare = "iter = 7, prev_device_step_time = 3.0 ms\niter = 8, prev_device_step_time=5ms\n";
+        let bare =
+            "iter = 7, prev_device_step_time = 3.0 ms\niter = 8, prev_device_step_time=5ms\n";
         assert_eq!(scan(bare.as_bytes()).unwrap().value(), Some(4.0));
     }
 
@@ -243,6 +259,22 @@ mod tests {
         assert_eq!(iter_and_step(b"iter = 9, prev_device_step_time = 1.2.3ms"), None);
         assert_eq!(iter_and_step(b"prev_device_step_time = 1.5ms, iter = 9,"), None);
         assert_eq!(num_generation_tokens(b"'num_generation_tokens': tensor(3)"), None);
+        for line in [
+            &b"max_iter_count = 3 iter = 9, prev_device_step_time = 1.5ms"[..],
+            b"iter = 9, prev_device_step_time = N/A ms, x, prev_device_step_time = 2ms",
+            b"iter = 9, prev_device_step_time = 4.25 ms",
+            b"iter = 99prev_device_step_time = 4.25 ms",
+        ] {
+            let at = memmem::find(line, NEEDLE).unwrap();
+            assert_eq!(iter_and_step_at(line, at), iter_and_step(line), "{line:?}");
+        }
+        assert_eq!(
+            iter_and_step_at(
+                b"iter = 9, prev_device_step_time = N/A ms, prev_device_step_time = 2ms",
+                10
+            ),
+            Some((9, 2.0))
+        );
     }
 
     #[test]

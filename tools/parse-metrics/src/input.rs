@@ -53,16 +53,17 @@ impl GenLog {
 pub struct Sink<W: Write> {
     out: jsonl::Writer<W>,
     reporter: Reporter,
-    pub summaries: Vec<junit::Summary>,
+    /// Kept only for `--junit` (`None` otherwise: memory stays flat on huge logs).
+    pub summaries: Option<Vec<junit::Summary>>,
     exit: Exit,
 }
 
 impl<W: Write> Sink<W> {
-    pub fn new(out: W) -> Sink<W> {
+    pub fn new(out: W, keep_summaries: bool) -> Sink<W> {
         Sink {
             out: jsonl::Writer::new(out),
             reporter: Reporter::new("parse-metrics"),
-            summaries: Vec::new(),
+            summaries: keep_summaries.then(Vec::new),
             exit: Exit::Ok,
         }
     }
@@ -76,7 +77,9 @@ impl<W: Write> Sink<W> {
             );
             self.raise(Exit::Failed);
         }
-        self.summaries.push(junit::Summary::of(rec));
+        if let Some(summaries) = &mut self.summaries {
+            summaries.push(junit::Summary::of(rec));
+        }
         self.out.write(rec)
     }
     /// Reports a problem with an input (no record, or in addition to a failed one).
@@ -111,7 +114,13 @@ struct Parsed {
 }
 
 /// Parses one file (or `-`).
-pub fn file<W: Write>(path: &Path, format: Format, ctx: &Context, gen: &GenLog, sink: &mut Sink<W>) -> Result<()> {
+pub fn file<W: Write>(
+    path: &Path,
+    format: Format,
+    ctx: &Context,
+    gen: &GenLog,
+    sink: &mut Sink<W>,
+) -> Result<()> {
     let name = path.display().to_string();
     if name == "-" {
         return stdin(format, ctx, gen, sink);
@@ -126,7 +135,12 @@ pub fn file<W: Write>(path: &Path, format: Format, ctx: &Context, gen: &GenLog, 
 }
 
 /// An input that cannot be read: a failed record when the test is known, always a diagnostic.
-fn unreadable<W: Write>(name: &str, failure: Failure, ctx: &Context, sink: &mut Sink<W>) -> Result<()> {
+fn unreadable<W: Write>(
+    name: &str,
+    failure: Failure,
+    ctx: &Context,
+    sink: &mut Sink<W>,
+) -> Result<()> {
     if ctx.test_id.is_some() {
         let why = format!("cannot read client output: {}", failure.message);
         sink.record(&record::no_result(ctx, name, why, Vec::new(), Vec::new()))?;
@@ -138,7 +152,12 @@ fn unreadable<W: Write>(name: &str, failure: Failure, ctx: &Context, sink: &mut 
 }
 
 /// Parses stdin: text (streamed), JSON (save-result, or context records), JUnit.
-pub fn stdin<W: Write>(format: Format, ctx: &Context, gen: &GenLog, sink: &mut Sink<W>) -> Result<()> {
+pub fn stdin<W: Write>(
+    format: Format,
+    ctx: &Context,
+    gen: &GenLog,
+    sink: &mut Sink<W>,
+) -> Result<()> {
     let stdin = std::io::stdin().lock();
     let mut head = Vec::new();
     let mut input = stdin.take(64 * 1024);
@@ -152,7 +171,9 @@ pub fn stdin<W: Write>(format: Format, ctx: &Context, gen: &GenLog, sink: &mut S
             .into_iter::<Value>()
             .next()
             .and_then(|d| d.ok())
-            .is_some_and(|d| json::is_result(&d) || d.as_array().is_some_and(|a| a.iter().any(json::is_result)));
+            .is_some_and(|d| {
+                json::is_result(&d) || d.as_array().is_some_and(|a| a.iter().any(json::is_result))
+            });
         if !is_results {
             return context_records(&text, ctx, gen, sink);
         }
@@ -161,14 +182,28 @@ pub fn stdin<W: Write>(format: Format, ctx: &Context, gen: &GenLog, sink: &mut S
     dispatch(all, "stdin", format, ctx, gen, sink)
 }
 
-fn reader<W: Write>(mut f: impl Read, name: &str, format: Format, ctx: &Context, gen: &GenLog, sink: &mut Sink<W>) -> Result<()> {
+fn reader<W: Write>(
+    mut f: impl Read,
+    name: &str,
+    format: Format,
+    ctx: &Context,
+    gen: &GenLog,
+    sink: &mut Sink<W>,
+) -> Result<()> {
     let mut head = Vec::new();
     (&mut f).take(64 * 1024).read_to_end(&mut head).map_err(|e| Failure::io(name, &e))?;
     let format = if format == Format::Auto { sniff(&head) } else { format };
     dispatch(std::io::Cursor::new(head).chain(f), name, format, ctx, gen, sink)
 }
 
-fn dispatch<W: Write>(input: impl Read, name: &str, format: Format, ctx: &Context, gen: &GenLog, sink: &mut Sink<W>) -> Result<()> {
+fn dispatch<W: Write>(
+    input: impl Read,
+    name: &str,
+    format: Format,
+    ctx: &Context,
+    gen: &GenLog,
+    sink: &mut Sink<W>,
+) -> Result<()> {
     match format {
         Format::Json => json_text(&read_all(input, name)?, name, ctx, gen, sink),
         Format::Junit => junit_text(&read_all(input, name)?, name, ctx, gen, sink),
@@ -181,7 +216,8 @@ fn dispatch<W: Write>(input: impl Read, name: &str, format: Format, ctx: &Contex
             Err(e) => unreadable(name, Failure::io(name, &e), ctx, sink),
         },
         Format::Text | Format::Auto => {
-            let parsed = text_stream(BufReader::with_capacity(1 << 16, input), name, ctx, gen, sink);
+            let parsed =
+                text_stream(BufReader::with_capacity(1 << 16, input), name, ctx, gen, sink);
             match parsed {
                 Ok(p) => no_block_check(p, name, ctx, sink),
                 Err(f) => unreadable(name, f, ctx, sink),
@@ -192,13 +228,15 @@ fn dispatch<W: Write>(input: impl Read, name: &str, format: Format, ctx: &Contex
 
 /// `auto`: `{`/`[` → JSON, `<` → JUnit, a gen-worker log without a result block → gen-log.
 pub fn sniff(head: &[u8]) -> Format {
-    let first = head.iter().find(|b| !b.is_ascii_whitespace() && **b != 0xef && **b != 0xbb && **b != 0xbf);
+    let first =
+        head.iter().find(|b| !b.is_ascii_whitespace() && **b != 0xef && **b != 0xbb && **b != 0xbf);
     match first {
         Some(b'{') | Some(b'[') => Format::Json,
         Some(b'<') => Format::Junit,
         _ => {
             let has = |needle: &[u8]| memchr::memmem::find(head, needle).is_some();
-            if has(b"prev_device_step_time") && !has(b"Serving Benchmark Result") && !has(b" (ms):") {
+            if has(b"prev_device_step_time") && !has(b"Serving Benchmark Result") && !has(b" (ms):")
+            {
                 Format::GenLog
             } else {
                 Format::Text
@@ -214,7 +252,13 @@ fn read_all(mut input: impl Read, name: &str) -> Result<String> {
 }
 
 /// Streams a text log, emitting one record per block as soon as the next one starts.
-fn text_stream<W: Write>(mut input: impl BufRead, name: &str, ctx: &Context, gen: &GenLog, sink: &mut Sink<W>) -> Result<Parsed> {
+fn text_stream<W: Write>(
+    mut input: impl BufRead,
+    name: &str,
+    ctx: &Context,
+    gen: &GenLog,
+    sink: &mut Sink<W>,
+) -> Result<Parsed> {
     let mut parser = TextParser::new();
     let mut held: Option<Block> = None;
     let mut index = 0;
@@ -242,10 +286,20 @@ fn text_stream<W: Write>(mut input: impl BufRead, name: &str, ctx: &Context, gen
         index += 1;
         emit(last, ctx, Position { source: name, index, several: index > 1 }, gen, sink)?;
     }
-    Ok(Parsed { blocks: parser.blocks(), markers: parser.stray_markers.clone(), tail: parser.tail() })
+    Ok(Parsed {
+        blocks: parser.blocks(),
+        markers: parser.stray_markers.clone(),
+        tail: parser.tail(),
+    })
 }
 
-fn emit<W: Write>(mut block: Block, ctx: &Context, at: Position, gen: &GenLog, sink: &mut Sink<W>) -> Result<()> {
+fn emit<W: Write>(
+    mut block: Block,
+    ctx: &Context,
+    at: Position,
+    gen: &GenLog,
+    sink: &mut Sink<W>,
+) -> Result<()> {
     gen.apply(&mut block);
     let mut ctx = ctx.clone();
     ctx.reasons.extend(gen.reasons.iter().cloned());
@@ -253,7 +307,12 @@ fn emit<W: Write>(mut block: Block, ctx: &Context, at: Position, gen: &GenLog, s
 }
 
 /// No result block: DataErr, and a failed record when the test is known.
-fn no_block_check<W: Write>(parsed: Parsed, name: &str, ctx: &Context, sink: &mut Sink<W>) -> Result<()> {
+fn no_block_check<W: Write>(
+    parsed: Parsed,
+    name: &str,
+    ctx: &Context,
+    sink: &mut Sink<W>,
+) -> Result<()> {
     if parsed.blocks > 0 {
         return Ok(());
     }
@@ -268,7 +327,13 @@ fn no_block_check<W: Write>(parsed: Parsed, name: &str, ctx: &Context, sink: &mu
     Ok(())
 }
 
-fn json_text<W: Write>(text: &str, name: &str, ctx: &Context, gen: &GenLog, sink: &mut Sink<W>) -> Result<()> {
+fn json_text<W: Write>(
+    text: &str,
+    name: &str,
+    ctx: &Context,
+    gen: &GenLog,
+    sink: &mut Sink<W>,
+) -> Result<()> {
     match json::parse(text) {
         Ok(blocks) => {
             let several = blocks.len() > 1;
@@ -276,7 +341,12 @@ fn json_text<W: Write>(text: &str, name: &str, ctx: &Context, gen: &GenLog, sink
             for (i, block) in blocks.into_iter().enumerate() {
                 emit(block, ctx, Position { source: name, index: i + 1, several }, gen, sink)?;
             }
-            let tail = text.lines().rev().take(crate::text::TAIL_LINES).map(str::to_string).collect::<Vec<_>>();
+            let tail = text
+                .lines()
+                .rev()
+                .take(crate::text::TAIL_LINES)
+                .map(str::to_string)
+                .collect::<Vec<_>>();
             let tail = tail.into_iter().rev().collect();
             no_block_check(Parsed { blocks: count, markers: Vec::new(), tail }, name, ctx, sink)
         }
@@ -292,10 +362,21 @@ fn json_text<W: Write>(text: &str, name: &str, ctx: &Context, gen: &GenLog, sink
     }
 }
 
-fn junit_text<W: Write>(text: &str, name: &str, ctx: &Context, gen: &GenLog, sink: &mut Sink<W>) -> Result<()> {
+fn junit_text<W: Write>(
+    text: &str,
+    name: &str,
+    ctx: &Context,
+    gen: &GenLog,
+    sink: &mut Sink<W>,
+) -> Result<()> {
     let cases = junit::cases(text);
     if cases.is_empty() {
-        return no_block_check(Parsed { blocks: 0, markers: Vec::new(), tail: Vec::new() }, name, ctx, sink);
+        return no_block_check(
+            Parsed { blocks: 0, markers: Vec::new(), tail: Vec::new() },
+            name,
+            ctx,
+            sink,
+        );
     }
     for case in cases {
         let mut case_ctx = ctx.clone();
@@ -310,7 +391,12 @@ fn junit_text<W: Write>(text: &str, name: &str, ctx: &Context, gen: &GenLog, sin
 }
 
 /// `--format gen-log` inputs: one record holding the step time.
-pub fn gen_only_record<W: Write>(name: &str, ctx: &Context, gen: &GenLog, sink: &mut Sink<W>) -> Result<()> {
+pub fn gen_only_record<W: Write>(
+    name: &str,
+    ctx: &Context,
+    gen: &GenLog,
+    sink: &mut Sink<W>,
+) -> Result<()> {
     let mut ctx = ctx.clone();
     if ctx.required.is_none() {
         ctx.required = Some(vec![STEP_TIME.to_string()]);
@@ -327,7 +413,12 @@ pub fn gen_only_record<W: Write>(name: &str, ctx: &Context, gen: &GenLog, sink: 
 }
 
 /// JSON records on stdin: each gives the context and names the client log(s) to parse.
-fn context_records<W: Write>(text: &str, base: &Context, gen: &GenLog, sink: &mut Sink<W>) -> Result<()> {
+fn context_records<W: Write>(
+    text: &str,
+    base: &Context,
+    gen: &GenLog,
+    sink: &mut Sink<W>,
+) -> Result<()> {
     let reader = std::io::Cursor::new(text.as_bytes().to_vec());
     for line in jsonl::read::<Value, _>(reader, "stdin") {
         let value = match line.record {
@@ -339,7 +430,10 @@ fn context_records<W: Write>(text: &str, base: &Context, gen: &GenLog, sink: &mu
         };
         let ctx = context_of(&value, base);
         if ctx.test_id.is_none() {
-            sink.problem(Exit::DataErr, format!("stdin:{}: record has no `id` or `test_id`", line.line));
+            sink.problem(
+                Exit::DataErr,
+                format!("stdin:{}: record has no `id` or `test_id`", line.line),
+            );
             continue;
         }
         let logs = logs_of(&value);
@@ -361,7 +455,8 @@ fn context_records<W: Write>(text: &str, base: &Context, gen: &GenLog, sink: &mu
             };
             emit(block, &ctx, Position { source: &source, index: 1, several: false }, gen, sink)?;
         } else {
-            let why = "no client log: the record names no `log`, `source` or `workdir` with one".to_string();
+            let why = "no client log: the record names no `log`, `source` or `workdir` with one"
+                .to_string();
             let at = format!("stdin:{}", line.line);
             sink.record(&record::no_result(&ctx, &at, why, Vec::new(), Vec::new()))?;
             sink.raise(Exit::NoInput);
@@ -374,7 +469,9 @@ fn context_records<W: Write>(text: &str, base: &Context, gen: &GenLog, sink: &mu
 pub fn context_of(v: &Value, base: &Context) -> Context {
     let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
     let u = |k: &str| {
-        v.get(k).and_then(Value::as_u64).or_else(|| v.get("hints").and_then(|h| h.get(k)).and_then(Value::as_u64))
+        v.get(k)
+            .and_then(Value::as_u64)
+            .or_else(|| v.get("hints").and_then(|h| h.get(k)).and_then(Value::as_u64))
     };
     let mut ctx = base.clone();
     ctx.test_id = base.test_id.clone().or_else(|| s("test_id")).or_else(|| s("id"));
@@ -383,7 +480,9 @@ pub fn context_of(v: &Value, base: &Context) -> Context {
     ctx.concurrency = base.concurrency.or_else(|| u("concurrency"));
     ctx.isl = base.isl.or_else(|| u("isl"));
     ctx.osl = base.osl.or_else(|| u("osl"));
-    ctx.exit_code = base.exit_code.or_else(|| v.get("exit_code").and_then(Value::as_i64).and_then(|c| i32::try_from(c).ok()));
+    ctx.exit_code = base
+        .exit_code
+        .or_else(|| v.get("exit_code").and_then(Value::as_i64).and_then(|c| i32::try_from(c).ok()));
     if let Some(extra) = v.get("context").and_then(Value::as_object) {
         for (k, val) in extra {
             ctx.extra.entry(k.clone()).or_insert_with(|| val.clone());
@@ -398,7 +497,9 @@ pub fn logs_of(v: &Value) -> Vec<PathBuf> {
     for key in ["log", "client_log", "logs"] {
         match v.get(key) {
             Some(Value::String(p)) => return vec![PathBuf::from(p)],
-            Some(Value::Array(a)) => return a.iter().filter_map(Value::as_str).map(PathBuf::from).collect(),
+            Some(Value::Array(a)) => {
+                return a.iter().filter_map(Value::as_str).map(PathBuf::from).collect()
+            }
             _ => {}
         }
     }
@@ -418,7 +519,9 @@ pub fn logs_of(v: &Value) -> Vec<PathBuf> {
             .flatten()
             .map(|e| e.path())
             .filter(|p| {
-                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("trtllm-benchmark") && n.ends_with(".log"))
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("trtllm-benchmark") && n.ends_with(".log"))
             })
             .collect();
         logs.sort();

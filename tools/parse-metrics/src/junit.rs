@@ -40,7 +40,8 @@ pub fn cases(xml: &str) -> Vec<Case> {
             (Some(a), Some(b)) if a < b => n[a + 1..b].to_string(),
             _ => n,
         });
-        let case = Case { id, system_out: element_text(body, "system-out"), failures: failures(body) };
+        let case =
+            Case { id, system_out: element_text(body, "system-out"), failures: failures(body) };
         if !case.system_out.is_empty() || !case.failures.is_empty() {
             out.push(case);
         }
@@ -128,9 +129,9 @@ pub fn decode(text: &str) -> String {
             rest = cdata.get(end + 3..).unwrap_or("");
             continue;
         }
-        if at.starts_with('<') {
+        if let Some(after) = at.strip_prefix('<') {
             out.push('<');
-            rest = &at[1..];
+            rest = after;
             continue;
         }
         let semi = at.find(';').filter(|s| *s <= 10);
@@ -280,7 +281,10 @@ P99 &lt;x&gt; &#65;&#x42;</system-out></testcase>
         };
         let xml = report(&[s("t1", "c1", false), s("t2", "c1", true), s("t1", "c2", false)]);
         assert!(xml.contains(r#"tests="2" failures="1""#), "{xml}");
-        assert!(xml.contains(r#"<failure type="failed" message="c1: 2 failed requests; a&lt;b">"#), "{xml}");
+        assert!(
+            xml.contains(r#"<failure type="failed" message="c1: 2 failed requests; a&lt;b">"#),
+            "{xml}"
+        );
         assert_eq!(xml.matches("<testcase ").count(), 2);
         assert!(xml.contains("[c1]\nmean_ttft: 1.5\n[c2]\nmean_ttft: 1.5\n"), "{xml}");
     }

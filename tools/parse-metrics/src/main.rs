@@ -4,8 +4,8 @@
 
 use clap::Parser;
 use parse_metrics::input::{self, Format, GenLog, Sink};
-use parse_metrics::record::Context;
 use parse_metrics::junit;
+use parse_metrics::record::Context;
 use perfline::cli::Result;
 use perfline::Exit;
 use std::path::PathBuf;
@@ -105,7 +105,7 @@ fn run() -> Result<Exit> {
         ..Context::default()
     };
     let gen = GenLog::scan(&args.gen_log);
-    let mut sink = Sink::new(std::io::stdout().lock());
+    let mut sink = Sink::new(std::io::stdout().lock(), args.junit.is_some());
     if args.format == Format::GenLog && !args.files.is_empty() {
         // Several gen-worker logs are one run: the incumbent averages their values.
         let scan = GenLog::scan(&args.files);
@@ -119,7 +119,10 @@ fn run() -> Result<Exit> {
         }
     }
     if let Some(path) = &args.junit {
-        perfline::fsutil::write_atomic(path, junit::report(&sink.summaries).as_bytes())?;
+        perfline::fsutil::write_atomic(
+            path,
+            junit::report(sink.summaries.as_deref().unwrap_or_default()).as_bytes(),
+        )?;
     }
     Ok(sink.exit())
 }

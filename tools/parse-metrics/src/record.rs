@@ -88,21 +88,24 @@ pub fn build(block: Block, ctx: &Context, at: Position, gen_log: bool) -> Metric
     let concurrency = block.concurrency.or(ctx.concurrency);
     let isl = ctx.isl.or(block.isl);
     let osl = ctx.osl.or(block.osl);
-    let derived = concurrency.map(|c| {
-        match (block.counts.num_prompts, isl, osl) {
-            (Some(n), Some(i), Some(o)) if c > 0 && n % c == 0 => {
-                format!("con{c}_iter{}_isl{i}_osl{o}", n / c)
-            }
-            _ => format!("con{c}"),
+    let derived = concurrency.map(|c| match (block.counts.num_prompts, isl, osl) {
+        (Some(n), Some(i), Some(o)) if c > 0 && n % c == 0 => {
+            format!("con{c}_iter{}_isl{i}_osl{o}", n / c)
         }
+        _ => format!("con{c}"),
     });
     let client = if at.several {
-        derived.or_else(|| Some(format!("{}-{}", ctx.client.as_deref().unwrap_or("block"), at.index)))
+        derived
+            .or_else(|| Some(format!("{}-{}", ctx.client.as_deref().unwrap_or("block"), at.index)))
     } else {
         ctx.client.clone().or(derived)
     };
     let status = if reasons.is_empty() { Status::Ok } else { Status::Failed };
-    let source = if block.line > 0 { format!("{}:{}", at.source, block.line) } else { at.source.to_string() };
+    let source = if block.line > 0 {
+        format!("{}:{}", at.source, block.line)
+    } else {
+        at.source.to_string()
+    };
     MetricRecord {
         test_id: test_id(ctx, at.source),
         server: ctx.server.clone(),
@@ -122,7 +125,13 @@ pub fn build(block: Block, ctx: &Context, at: Position, gen_log: bool) -> Metric
 }
 
 /// A failed record for an input without any result block (or unreadable).
-pub fn no_result(ctx: &Context, source: &str, why: String, mut extra: Vec<String>, log_tail: Vec<String>) -> MetricRecord {
+pub fn no_result(
+    ctx: &Context,
+    source: &str,
+    why: String,
+    mut extra: Vec<String>,
+    log_tail: Vec<String>,
+) -> MetricRecord {
     let mut reasons = ctx.reasons.clone();
     if let Some(code) = ctx.exit_code.filter(|c| *c != 0) {
         reasons.push(format!("client exit code {code}"));

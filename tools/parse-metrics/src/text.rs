@@ -122,9 +122,8 @@ impl TextParser {
             }
             return None;
         }
-        if let Some(marker) = ["!FAILED REQUESTS!", "!CHECK LOG FOR ERRORS!"]
-            .into_iter()
-            .find(|m| line.contains(m))
+        if let Some(marker) =
+            ["!FAILED REQUESTS!", "!CHECK LOG FOR ERRORS!"].into_iter().find(|m| line.contains(m))
         {
             match &mut self.current {
                 Some(block) => block.markers.push(marker.to_string()),
@@ -178,11 +177,10 @@ impl TextParser {
         let attach_to_closed = !self.open
             && matches!(&key, Key::Metric(n, _) if n == STEP_TIME)
             && self.current.as_ref().is_some_and(|b| !b.has(&key));
-        if !attach_to_closed {
-            if !self.open || self.current.as_ref().is_some_and(|b| b.has(&key)) {
-                done = self.finalize();
-                self.start(false);
-            }
+        let new_block = !self.open || self.current.as_ref().is_some_and(|b| b.has(&key));
+        if !attach_to_closed && new_block {
+            done = self.finalize();
+            self.start(false);
         }
         let block = self.current.as_mut()?;
         match key {
@@ -358,9 +356,9 @@ fn stat_prefix(head: &str) -> Option<String> {
 
 /// `label` ends with `word`, which starts at the beginning or after a non-alphanumeric byte.
 fn ends_with_word(label: &str, word: &str) -> bool {
-    label.strip_suffix(word).is_some_and(|head| {
-        head.as_bytes().last().is_none_or(|b| !b.is_ascii_alphanumeric())
-    })
+    label
+        .strip_suffix(word)
+        .is_some_and(|head| head.as_bytes().last().is_none_or(|b| !b.is_ascii_alphanumeric()))
 }
 
 /// Splits `Label: value` at the last colon; the value must be one token.
@@ -409,7 +407,8 @@ fn namespace_u64(line: &str, key: &str) -> Option<u64> {
     let mut from = 0;
     while let Some(pos) = line[from..].find(key) {
         let at = from + pos;
-        let boundary = line[..at].bytes().last().is_none_or(|b| !(b.is_ascii_alphanumeric() || b == b'_'));
+        let boundary =
+            line[..at].bytes().last().is_none_or(|b| !(b.is_ascii_alphanumeric() || b == b'_'));
         let rest = &line[at + key.len()..];
         if boundary {
             let digits: &str = &rest[..rest.bytes().take_while(u8::is_ascii_digit).count()];

@@ -55,8 +55,20 @@ fn upstream_doc_sample_is_ok() {
 fn role_runner_call_is_exact() {
     let (code, recs, err) = run(
         &[
-            "--test-id", "aggr-cfg-srv", "--server", "srv", "--client", "con4_iter2_isl128_osl64",
-            "--concurrency", "4", "--isl", "128", "--osl", "64", "--exit-code", "0",
+            "--test-id",
+            "aggr-cfg-srv",
+            "--server",
+            "srv",
+            "--client",
+            "con4_iter2_isl128_osl64",
+            "--concurrency",
+            "4",
+            "--isl",
+            "128",
+            "--osl",
+            "64",
+            "--exit-code",
+            "0",
             &data("modern_ok.txt"),
         ],
         "",
@@ -86,7 +98,10 @@ fn role_runner_call_is_exact() {
     assert_eq!(recs[0]["log_tail"].as_array().unwrap().len(), 20);
     assert_eq!(
         err,
-        format!("parse-metrics: error: {}:2: aggr-cfg-srv: client exit code -9\n", data("modern_ok.txt"))
+        format!(
+            "parse-metrics: error: {}:2: aggr-cfg-srv: client exit code -9\n",
+            data("modern_ok.txt")
+        )
     );
 }
 
@@ -198,7 +213,8 @@ fn missing_file_still_yields_failed_record() {
 fn several_blocks_give_one_record_each() {
     let (code, recs, _) = run(&["--test-id", "disagg-e2e-cfg", &data("sweep.txt")], "");
     assert_eq!(code, 0);
-    let names: Vec<_> = recs.iter().map(|r| (r["client"].clone(), r["concurrency"].clone())).collect();
+    let names: Vec<_> =
+        recs.iter().map(|r| (r["client"].clone(), r["concurrency"].clone())).collect();
     assert_eq!(
         names,
         [
@@ -228,8 +244,7 @@ fn save_result_json() {
 fn junit_input_and_report() {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("report.xml");
-    let (code, recs, _) =
-        run(&["--junit", report.to_str().unwrap(), &data("pytest.xml")], "");
+    let (code, recs, _) = run(&["--junit", report.to_str().unwrap(), &data("pytest.xml")], "");
     assert_eq!(code, 1);
     assert_eq!(recs.len(), 2);
     assert_eq!(recs[0]["test_id"], "aggr_upload-cfg-srv");
@@ -237,19 +252,25 @@ fn junit_input_and_report() {
     assert_eq!(recs[1]["test_id"], "disagg-e2e-cfg2");
     assert_eq!(recs[1]["status"], "ok");
     let xml = std::fs::read_to_string(&report).unwrap();
-    assert!(xml.contains(r#"<testsuite name="parse-metrics" tests="2" failures="1" errors="0">"#), "{xml}");
+    assert!(
+        xml.contains(r#"<testsuite name="parse-metrics" tests="2" failures="1" errors="0">"#),
+        "{xml}"
+    );
     assert!(xml.contains(r#"<failure type="failed" message="con8_iter2_isl1024_osl1024: junit failure: RuntimeError: benchmark failed; 2 failed requests;"#), "{xml}");
     assert_eq!(xml.matches("<failure ").count(), 1);
 }
 
 #[test]
 fn gen_logs_mode_bucket_mean() {
-    let (code, recs, _) =
-        run(&["--test-id", "disagg-gen_only-cfg", "--format", "gen-log", &data("gen_server_0.log")], "");
+    let (code, recs, _) = run(
+        &["--test-id", "disagg-gen_only-cfg", "--format", "gen-log", &data("gen_server_0.log")],
+        "",
+    );
     assert_eq!(code, 0);
     assert_eq!(metric(&recs[0], "mean_gen_worker_per_iter_device_step_time"), Some(7.6));
     // Auto-detected, and added to a client record with --gen-log.
-    let (code, recs, _) = run(&["--gen-log", &data("gen_server_0.log"), &data("sa_client.txt")], "");
+    let (code, recs, _) =
+        run(&["--gen-log", &data("gen_server_0.log"), &data("sa_client.txt")], "");
     assert_eq!(code, 0);
     assert_eq!(metric(&recs[0], "mean_gen_worker_per_iter_device_step_time"), Some(7.6));
     // gen_only ids require it.

@@ -50,9 +50,11 @@ impl GenRequest {
         };
         let max_tokens = match obj.get("max_tokens").or_else(|| obj.get("max_completion_tokens")) {
             None | Some(Value::Null) => DEFAULT_MAX_TOKENS,
-            Some(v) => v.as_u64().filter(|n| (1..=MAX_MAX_TOKENS).contains(n)).ok_or_else(|| {
-                format!("'max_tokens' must be an integer from 1 to {MAX_MAX_TOKENS}, got {v}")
-            })?,
+            Some(v) => {
+                v.as_u64().filter(|n| (1..=MAX_MAX_TOKENS).contains(n)).ok_or_else(|| {
+                    format!("'max_tokens' must be an integer from 1 to {MAX_MAX_TOKENS}, got {v}")
+                })?
+            }
         };
         let flag = |key: &str| obj.get(key).and_then(Value::as_bool).unwrap_or(false);
         let phase = match obj.get("disaggregated_params").and_then(|p| p.get("request_type")) {
@@ -105,7 +107,10 @@ fn prompt_tokens(prompt: &Value) -> Result<u64, String> {
 
 /// Chat prompt length: the words of every message's content (text or `{type: text}` parts).
 fn chat_tokens(messages: &Value) -> Result<u64, String> {
-    let messages = messages.as_array().filter(|m| !m.is_empty()).ok_or("'messages' must be a non-empty array")?;
+    let messages = messages
+        .as_array()
+        .filter(|m| !m.is_empty())
+        .ok_or("'messages' must be a non-empty array")?;
     let mut total = 0;
     for message in messages {
         total += match message.get("content") {
@@ -288,10 +293,17 @@ mod tests {
             err(Endpoint::Completions, r#"{"prompt":["a","b"]}"#),
             "batched prompts (2 of them) are not supported"
         );
-        assert!(err(Endpoint::Completions, r#"{"prompt":"a","max_tokens":0}"#).contains("max_tokens"));
-        assert!(err(Endpoint::Completions, r#"{"prompt":"a","max_tokens":-3}"#).contains("max_tokens"));
+        assert!(
+            err(Endpoint::Completions, r#"{"prompt":"a","max_tokens":0}"#).contains("max_tokens")
+        );
+        assert!(
+            err(Endpoint::Completions, r#"{"prompt":"a","max_tokens":-3}"#).contains("max_tokens")
+        );
         assert!(err(Endpoint::Completions, "{").starts_with("invalid JSON body"));
-        assert_eq!(err(Endpoint::Chat, r#"{"messages":[]}"#), "'messages' must be a non-empty array");
+        assert_eq!(
+            err(Endpoint::Chat, r#"{"messages":[]}"#),
+            "'messages' must be a non-empty array"
+        );
     }
 
     #[test]
@@ -309,7 +321,8 @@ mod tests {
 
     #[test]
     fn stream_frames_are_valid_openai_chunks() {
-        let r = parse(Endpoint::Completions, r#"{"prompt":[1,2],"max_tokens":2,"stream":true}"#).unwrap();
+        let r = parse(Endpoint::Completions, r#"{"prompt":[1,2],"max_tokens":2,"stream":true}"#)
+            .unwrap();
         let meta = Meta::new(Endpoint::Completions, 7, 100, "m\"x");
         let s = Stream::new(&r, &meta, 2);
         assert_eq!(
@@ -317,7 +330,8 @@ mod tests {
             "data: {\"id\":\"cmpl-7\",\"object\":\"text_completion\",\"created\":100,\"model\":\"m\\\"x\",\
              \"choices\":[{\"index\":0,\"text\":\" the\",\"logprobs\":null,\"finish_reason\":null}]}\n\n"
         );
-        let last: Value = serde_json::from_str(s.token(1, 2).strip_prefix("data: ").unwrap()).unwrap();
+        let last: Value =
+            serde_json::from_str(s.token(1, 2).strip_prefix("data: ").unwrap()).unwrap();
         assert_eq!(last["choices"][0]["finish_reason"], "length");
         assert_eq!(last["choices"][0]["text"], " of");
         let end = s.end();
@@ -330,12 +344,18 @@ mod tests {
 
     #[test]
     fn chat_frames_carry_deltas() {
-        let r = parse(Endpoint::Chat, r#"{"messages":[{"role":"user","content":"hi"}],"max_tokens":2}"#).unwrap();
+        let r = parse(
+            Endpoint::Chat,
+            r#"{"messages":[{"role":"user","content":"hi"}],"max_tokens":2}"#,
+        )
+        .unwrap();
         let s = Stream::new(&r, &Meta::new(Endpoint::Chat, 1, 5, "m"), 2);
-        let first: Value = serde_json::from_str(s.token(0, 2).strip_prefix("data: ").unwrap()).unwrap();
+        let first: Value =
+            serde_json::from_str(s.token(0, 2).strip_prefix("data: ").unwrap()).unwrap();
         assert_eq!(first["object"], "chat.completion.chunk");
         assert_eq!(first["choices"][0]["delta"], json!({"role": "assistant", "content": " the"}));
-        let second: Value = serde_json::from_str(s.token(1, 2).strip_prefix("data: ").unwrap()).unwrap();
+        let second: Value =
+            serde_json::from_str(s.token(1, 2).strip_prefix("data: ").unwrap()).unwrap();
         assert_eq!(second["choices"][0]["delta"], json!({"content": " of"}));
         let full = full_response(&r, &Meta::new(Endpoint::Chat, 1, 5, "m"), 2);
         assert_eq!(full["choices"][0]["message"]["content"], " the of");

@@ -1,20 +1,84 @@
-//! to-csv: Metric records → the legacy perf-DB CSV.
-//! (Skeleton: being built.)
+//! to-csv: reads metric records (JSON Lines) on stdin and writes the legacy perf-DB CSV
+//! (or a wide CSV for spreadsheets) on stdout. Failed records are kept and marked.
 
 use clap::Parser;
 use perfline::cli::Result;
-use perfline::Exit;
+use perfline::wire::metrics::MetricRecord;
+use perfline::{jsonl, Exit, Failure, Reporter};
+use std::io::Write;
+use to_csv::{choose, legacy, wide};
+
+const AFTER_HELP: &str = "\
+Legacy columns: network (test id), batchsize (concurrency), precision (context.precision or a
+precision word of the test id), framework (trtllm), command ({server}-{client}), then:
+
+  throughput__qps          seq_throughput: REQUEST throughput (req/s)
+  tokens_per__sec          token_throughput: OUTPUT-token throughput (tok/s)
+  total_tokens_per__sec    total_token_throughput (input + output tok/s)
+  user_tokens_per__sec     user_throughput (tok/s per user)
+  {mean,median,p99}_{ttft,tpot,itl,e2el}__ms    the latency of that name (ms)
+  al__tokens_per_iter      al (spec-decode tokens per iteration)
+  mean_gen_worker_per_iter_device_step_time__ms
+  goodput__qps             request_goodput
+  duration__sec, total_requests__count, successful_requests__count,
+  failed_requests__count, input_tokens__count, output_tokens__count   counts
+then status (ok|failed) and reasons. Other metrics (p90_ttft, std_itl, energy, …) become
+<metric>__<unit> columns with --columns all or by name.
+
+Examples:
+  parse-metrics client.log | to-csv > perf.csv
+  to-csv --columns throughput__qps,tokens_per__sec,mean_ttft < metrics.jsonl
+  to-csv --wide < metrics.jsonl > sheet.csv
+
+Exit status: 0 CSV written; 65 a bad input line (skipped, the rest is written); 64 bad usage.";
 
 /// Metric records → the legacy perf-DB CSV.
 #[derive(Parser, Debug)]
-#[command(name = "to-csv", version)]
-struct Args {}
+#[command(name = "to-csv", version, after_help = AFTER_HELP)]
+struct Args {
+    /// Metric columns, comma-separated: `default` (the mapping table), `all` (table + every
+    /// other metric of the input), column headers or metric names.
+    #[arg(long, value_delimiter = ',', default_value = "default")]
+    columns: Vec<String>,
+    /// Wide format for spreadsheets: one row per test and concurrency, all metrics by default.
+    #[arg(long)]
+    wide: bool,
+}
 
 fn main() {
     perfline::cli::main("to-csv", run)
 }
 
 fn run() -> Result<Exit> {
-    let _args = Args::parse();
-    Err(perfline::Failure::software("not implemented yet"))
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) if e.use_stderr() => {
+            eprint!("{e}");
+            return Ok(Exit::Usage);
+        }
+        Err(e) => {
+            print!("{e}");
+            return Ok(Exit::Ok);
+        }
+    };
+    let mut reporter = Reporter::new("to-csv");
+    let mut records: Vec<MetricRecord> = Vec::new();
+    for line in jsonl::read::<MetricRecord, _>(std::io::stdin().lock(), "stdin") {
+        match line.record {
+            Ok(r) => records.push(r),
+            Err(f) => reporter.failure(&f),
+        }
+    }
+    let spec = if args.wide && args.columns == ["default"] {
+        vec!["all".to_string()]
+    } else {
+        args.columns
+    };
+    let columns = choose(&spec, &records).map_err(Failure::usage)?;
+    let csv = if args.wide { wide(&records, &columns) } else { legacy(&records, &columns) };
+    let mut out = std::io::stdout().lock();
+    out.write_all(csv.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::io("stdout", &e))?;
+    Ok(reporter.exit())
 }

@@ -95,8 +95,7 @@ fn context_str(record: &MetricRecord, key: &str) -> Option<String> {
 /// incumbent's case name `{server}-{client}`; each can be overridden through `context`.
 pub fn case_of(record: &MetricRecord) -> Case {
     let network = context_str(record, "network").unwrap_or_else(|| record.test_id.clone());
-    let batch_size =
-        record.concurrency.map_or(0, |c| i64::try_from(c).unwrap_or(i64::MAX));
+    let batch_size = record.concurrency.map_or(0, |c| i64::try_from(c).unwrap_or(i64::MAX));
     let precision = context_str(record, "precision").unwrap_or_default();
     let framework = context_str(record, "framework").unwrap_or_else(|| "trtllm-serve".into());
     let command = context_str(record, "command").unwrap_or_else(|| case_name(record));
@@ -136,7 +135,10 @@ pub fn check_record(record: &MetricRecord) -> Result<()> {
             )));
         }
         if !value.is_finite() {
-            return Err(Failure::data(format!("{}: {metric}: not a finite number", record.test_id)));
+            return Err(Failure::data(format!(
+                "{}: {metric}: not a finite number",
+                record.test_id
+            )));
         }
         if record.units.get(metric).is_some_and(|u| u.len() > MAX_UNIT_LEN) {
             return Err(Failure::data(format!(

@@ -199,6 +199,13 @@ fn read_records(
     let mut collector = batch::Collector::default();
     for line in perfline::jsonl::read(reader, input) {
         let added = line.record.and_then(|r| {
+            if r.metrics.is_empty() {
+                // SQL stores keep metric rows only; OpenSearch keeps the failed document.
+                reporter.warn(format!(
+                    "{input}:{}: {}: record has no metrics: no SQL rows for it",
+                    line.line, r.test_id
+                ));
+            }
             collector.add(line.line, r).map_err(|f| f.context(format!("{input}:{}", line.line)))
         });
         match added {
@@ -231,7 +238,8 @@ fn build_batch(args: &Args, records: Vec<perfline::wire::metrics::MetricRecord>)
     run.run_key = match &args.run_key {
         Some(key) => {
             // The key names the spool file.
-            perfline::shell::check_id(key).map_err(|e| Failure::usage(format!("--run-key: {e}")))?;
+            perfline::shell::check_id(key)
+                .map_err(|e| Failure::usage(format!("--run-key: {e}")))?;
             key.clone()
         }
         None => batch::derive_run_key(&run, &records),
@@ -316,8 +324,8 @@ fn deliver(
             note,
         )?,
         Store::Mysql { user, host, port, db } => {
-            let password = secret::mysql_password(args.password_file.as_deref())
-                .map_err(StoreError::Fatal)?;
+            let password =
+                secret::mysql_password(args.password_file.as_deref()).map_err(StoreError::Fatal)?;
             let target =
                 mysql_store::Target { user, host, port: *port, db, password: &password, timeout };
             policy(args).run(

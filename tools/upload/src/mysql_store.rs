@@ -105,10 +105,17 @@ impl Conn for Mysql {
         }
         Ok(i64::try_from(self.conn.last_insert_id()).unwrap_or(i64::MAX))
     }
-    fn query_pairs(&mut self, sql: &str, params: &[Value]) -> Result<Vec<(i64, String)>, StoreError> {
+    fn query_pairs(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Vec<(i64, String)>, StoreError> {
         let params: Vec<mysql::Value> = params.iter().map(to_mysql).collect();
-        let params =
-            if params.is_empty() { mysql::Params::Empty } else { mysql::Params::Positional(params) };
+        let params = if params.is_empty() {
+            mysql::Params::Empty
+        } else {
+            mysql::Params::Positional(params)
+        };
         self.conn.exec_map(sql, params, |(id, key): (i64, String)| (id, key)).map_err(classify)
     }
 }

@@ -30,8 +30,10 @@ fn typed_key(key: &str, value: &Value) -> Option<String> {
         Value::Number(_) => "d_",
         Value::String(_) | Value::Array(_) | Value::Object(_) => "s_",
     };
-    let key: String =
-        key.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
+    let key: String = key
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .collect();
     Some(if key.starts_with(prefix) { key } else { format!("{prefix}{key}") })
 }
 
@@ -164,7 +166,10 @@ pub fn deliver(
     note: impl FnMut(u32, &Failure, Duration),
 ) -> Result<Delivered, StoreError> {
     let agent = ureq::AgentBuilder::new().timeout(endpoint.timeout).build();
-    let auth = endpoint.credentials.as_ref().map(|(u, p)| format!("Basic {}", base64(&format!("{u}:{p}"))));
+    let auth = endpoint
+        .credentials
+        .as_ref()
+        .map(|(u, p)| format!("Basic {}", base64(&format!("{u}:{p}"))));
     let url = format!("{}/_bulk", endpoint.base);
     let mut pending: Vec<&Document> = docs.iter().collect();
     let mut done = Delivered { created: 0, already_present: 0 };
@@ -239,7 +244,8 @@ pub fn item_statuses(reply: &str) -> Result<Vec<(u16, String)>, String> {
         .iter()
         .map(|item| {
             let inner = item.as_object().and_then(|o| o.values().next()).ok_or("bad bulk item")?;
-            let status = inner.get("status").and_then(Value::as_u64).ok_or("bulk item without status")?;
+            let status =
+                inner.get("status").and_then(Value::as_u64).ok_or("bulk item without status")?;
             let reason = inner.get("error").map(|e| e.to_string()).unwrap_or_default();
             Ok((u16::try_from(status).unwrap_or(0), reason))
         })
@@ -276,7 +282,11 @@ mod tests {
         record.context.insert("l_gpus".into(), 8.into());
         record.context.insert("build".into(), serde_json::json!({"n": 1}));
         Batch {
-            run: RunInfo { run_key: "k".into(), commit: Some("c0ffee".into()), ..RunInfo::default() },
+            run: RunInfo {
+                run_key: "k".into(),
+                commit: Some("c0ffee".into()),
+                ..RunInfo::default()
+            },
             records: vec![record],
         }
     }
@@ -289,9 +299,21 @@ mod tests {
         assert_eq!(
             keys,
             [
-                "b_is_valid", "d_mean_ttft", "d_seq_throughput", "d_token_throughput",
-                "l_concurrency", "l_gpus", "l_isl", "l_osl", "s_build", "s_client_name",
-                "s_commit", "s_gpu_type", "s_run_key", "s_server_name", "s_test_case_name",
+                "b_is_valid",
+                "d_mean_ttft",
+                "d_seq_throughput",
+                "d_token_throughput",
+                "l_concurrency",
+                "l_gpus",
+                "l_isl",
+                "l_osl",
+                "s_build",
+                "s_client_name",
+                "s_commit",
+                "s_gpu_type",
+                "s_run_key",
+                "s_server_name",
+                "s_test_case_name",
                 "s_test_list"
             ]
         );
@@ -318,14 +340,20 @@ mod tests {
         let body = bulk_body("idx", &docs.iter().collect::<Vec<_>>());
         let lines: Vec<&str> = body.lines().collect();
         assert_eq!(lines.len(), 2);
-        assert_eq!(lines[0], format!("{{\"create\":{{\"_index\":\"idx\",\"_id\":\"{}\"}}}}", docs[0].id));
+        assert_eq!(
+            lines[0],
+            format!("{{\"create\":{{\"_index\":\"idx\",\"_id\":\"{}\"}}}}", docs[0].id)
+        );
         assert!(body.ends_with('\n'));
     }
 
     #[test]
     fn bulk_reply_and_base64() {
         let reply = r#"{"errors":true,"items":[{"create":{"status":201}},{"create":{"status":429,"error":{"type":"x"}}}]}"#;
-        assert_eq!(item_statuses(reply).unwrap(), [(201, String::new()), (429, "{\"type\":\"x\"}".into())]);
+        assert_eq!(
+            item_statuses(reply).unwrap(),
+            [(201, String::new()), (429, "{\"type\":\"x\"}".into())]
+        );
         assert!(item_statuses("{}").is_err());
         assert_eq!(base64("user:pass"), "dXNlcjpwYXNz");
         assert_eq!(base64("ab"), "YWI=");

@@ -87,7 +87,11 @@ mod tests {
         let r: Result<u32, _> = policy(5).run(
             |n| {
                 calls += 1;
-                if n < 3 { Err(StoreError::transient("down")) } else { Ok(n) }
+                if n < 3 {
+                    Err(StoreError::transient("down"))
+                } else {
+                    Ok(n)
+                }
             },
             |_, _, _| {},
         );
@@ -115,7 +119,11 @@ mod tests {
 
     #[test]
     fn deadline_stops_before_a_long_pause() {
-        let p = Policy { attempts: 10, base: Duration::from_secs(60), deadline: Duration::from_secs(1) };
+        let p = Policy {
+            attempts: 10,
+            base: Duration::from_secs(60),
+            deadline: Duration::from_secs(1),
+        };
         let mut calls = 0;
         let r: Result<(), _> = p.run(
             |_| {

@@ -20,7 +20,10 @@ pub fn read_file(path: &Path) -> Result<String> {
     if mode & 0o077 != 0 {
         return Err(Failure::new(
             Exit::NoPerm,
-            format!("{}: mode {mode:04o} lets others read the secret; chmod 600 it", path.display()),
+            format!(
+                "{}: mode {mode:04o} lets others read the secret; chmod 600 it",
+                path.display()
+            ),
         ));
     }
     let text = std::fs::read_to_string(path).map_err(|e| Failure::io(path.display(), &e))?;

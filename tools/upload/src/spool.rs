@@ -74,7 +74,10 @@ mod tests {
         let record = perfline::jsonl::parse(perfline::wire::metrics::EXAMPLE).unwrap();
         let s = Spooled {
             store: "sqlite:x.db".into(),
-            batch: Batch { run: RunInfo { run_key: "abc".into(), ..RunInfo::default() }, records: vec![record] },
+            batch: Batch {
+                run: RunInfo { run_key: "abc".into(), ..RunInfo::default() },
+                records: vec![record],
+            },
         };
         let path = write(&spool, &s).unwrap();
         assert!(path.file_name().unwrap().to_string_lossy().starts_with("abc."));

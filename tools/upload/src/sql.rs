@@ -52,13 +52,28 @@ pub trait Conn {
     fn dialect(&self) -> &'static Dialect;
     fn exec(&mut self, sql: &str, params: &[Value]) -> Result<i64, StoreError>;
     /// Rows of (integer, text) — ids and keys.
-    fn query_pairs(&mut self, sql: &str, params: &[Value]) -> Result<Vec<(i64, String)>, StoreError>;
+    fn query_pairs(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Vec<(i64, String)>, StoreError>;
 }
 
 /// Column names of `runs` after `id`, in insert order (backquoted: `commit` is a keyword).
 const RUN_COLUMNS: [&str; 13] = [
-    "run_key", "job_id", "tensorrt", "trtllm", "driver", "gpu", "cuda", "os", "hostname",
-    "start_time", "end_time", "commit", "notes",
+    "run_key",
+    "job_id",
+    "tensorrt",
+    "trtllm",
+    "driver",
+    "gpu",
+    "cuda",
+    "os",
+    "hostname",
+    "start_time",
+    "end_time",
+    "commit",
+    "notes",
 ];
 const CASE_COLUMNS: [&str; 6] =
     ["case_key", "network", "batch_size", "precision", "framework", "command"];
@@ -329,7 +344,10 @@ fn upsert_cases(conn: &mut dyn Conn, cases: &[Case]) -> Result<Vec<i64>, StoreEr
         .iter()
         .map(|c| {
             ids.get(&c.case_key).copied().ok_or_else(|| {
-                StoreError::Fatal(Failure::software(format!("case {} not found after insert", c.case_key)))
+                StoreError::Fatal(Failure::software(format!(
+                    "case {} not found after insert",
+                    c.case_key
+                )))
             })
         })
         .collect()
@@ -381,7 +399,9 @@ mod tests {
     #[test]
     fn placeholders_and_links() {
         assert_eq!(placeholders(2, 2), "(?, ?), (?, ?)");
-        assert_eq!(render_link("https://perf/run?run_id={run_id}&k={run_key}", Some(7), "ab"),
-            "https://perf/run?run_id=7&k=ab");
+        assert_eq!(
+            render_link("https://perf/run?run_id={run_id}&k={run_key}", Some(7), "ab"),
+            "https://perf/run?run_id=7&k=ab"
+        );
     }
 }

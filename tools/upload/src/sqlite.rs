@@ -69,7 +69,11 @@ impl Conn for Sqlite {
         stmt.execute(rusqlite::params_from_iter(params)).map_err(|e| classify(&"sqlite", e))?;
         Ok(self.conn.last_insert_rowid())
     }
-    fn query_pairs(&mut self, sql: &str, params: &[Value]) -> Result<Vec<(i64, String)>, StoreError> {
+    fn query_pairs(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Vec<(i64, String)>, StoreError> {
         let mut stmt = self.conn.prepare_cached(sql).map_err(|e| classify(&"sqlite", e))?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(params), |r| Ok((r.get(0)?, r.get(1)?)))
@@ -91,7 +95,9 @@ fn classify(what: &dyn std::fmt::Display, e: rusqlite::Error) -> StoreError {
         Some(C::ReadOnly | C::PermissionDenied) => {
             StoreError::Fatal(Failure::new(Exit::NoPerm, message))
         }
-        Some(C::DiskFull | C::SystemIoFailure) => StoreError::Fatal(Failure::new(Exit::IoErr, message)),
+        Some(C::DiskFull | C::SystemIoFailure) => {
+            StoreError::Fatal(Failure::new(Exit::IoErr, message))
+        }
         Some(C::NotADatabase | C::DatabaseCorrupt) => StoreError::Fatal(Failure::data(message)),
         _ => StoreError::Fatal(Failure::software(message)),
     }
@@ -126,12 +132,10 @@ mod tests {
         assert_eq!(first, sql::Delivered { run_id: 1, rows: 3, already_present: false });
         let again = sql::deliver(&mut db, &rows, None, None).unwrap();
         assert_eq!(again, sql::Delivered { run_id: 1, rows: 0, already_present: true });
-        let second_run = sql::deliver(&mut db, &sql::rows(&batch("k2", nasty)), None, None).unwrap();
+        let second_run =
+            sql::deliver(&mut db, &sql::rows(&batch("k2", nasty)), None, None).unwrap();
         assert_eq!(second_run.run_id, 2);
-        assert_eq!(
-            (count(&db, "runs"), count(&db, "cases"), count(&db, "perf_result")),
-            (2, 1, 6)
-        );
+        assert_eq!((count(&db, "runs"), count(&db, "cases"), count(&db, "perf_result")), (2, 1, 6));
         let network: String =
             db.conn.query_row("SELECT network FROM cases", [], |r| r.get(0)).unwrap();
         assert_eq!(network, nasty);

@@ -73,7 +73,9 @@ fn parse_opensearch(scheme: &str, rest: &str) -> Result<Store> {
     let (host, port) = host_port(authority, default_port)?;
     let index_ok = !index.is_empty()
         && !index.starts_with(['_', '-', '+'])
-        && index.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.+".contains(&b));
+        && index
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.+".contains(&b));
     if !index_ok {
         return Err(Failure::config(format!(
             "opensearch+{scheme}://{authority}/{index}: index must be lowercase letters, digits \

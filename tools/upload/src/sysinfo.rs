@@ -11,7 +11,9 @@ const NVIDIA_SMI_DEADLINE: Duration = Duration::from_secs(10);
 /// Fills the empty system fields of `run` from this host.
 pub fn gather(run: &mut RunInfo) {
     if run.driver.is_none() || run.gpu.is_none() {
-        if let Some(out) = run_bounded("nvidia-smi", &["--query-gpu=driver_version,name", "--format=csv,noheader"]) {
+        if let Some(out) =
+            run_bounded("nvidia-smi", &["--query-gpu=driver_version,name", "--format=csv,noheader"])
+        {
             if let Some((driver, gpu)) = parse_gpu_query(&out) {
                 run.driver.get_or_insert(driver);
                 run.gpu.get_or_insert(gpu);
@@ -89,7 +91,8 @@ mod tests {
             Some(("575.57.08".into(), "NVIDIA H100 80GB HBM3".into()))
         );
         assert_eq!(parse_gpu_query(""), None);
-        let banner = "| NVIDIA-SMI 575.57.08   Driver Version: 575.57.08   CUDA Version: 12.9     |";
+        let banner =
+            "| NVIDIA-SMI 575.57.08   Driver Version: 575.57.08   CUDA Version: 12.9     |";
         assert_eq!(parse_cuda_version(banner), Some("12.9".into()));
         assert_eq!(parse_cuda_version("no gpu"), None);
         let os = "NAME=\"Debian GNU/Linux\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n";

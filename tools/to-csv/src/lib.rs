@@ -1,0 +1,345 @@
+//! Metric records → the legacy perf-DB CSV.
+//!
+//! # Legacy format (default)
+//! One row per metric record: `network, batchsize, precision, framework, command`, then one
+//! `<metric>__<unit>` column per entry of [`COLUMNS`] (in that order), then `status` and
+//! `reasons`. Failed records are kept (`status` = `failed`, `reasons` joined with `; `).
+//!
+//! * `network` = the test id
+//! * `batchsize` = the client concurrency
+//! * `precision` = `context.precision` of the record, else a precision word of the test id
+//!   (`fp4`, `nvfp4`, `fp8`, `bf16`, …), else empty
+//! * `framework` = `trtllm`
+//! * `command` = `{server}-{client}` (the incumbent's `s_test_case_name`), or whichever is known
+//!
+//! # Mapping table
+//! | column                   | record field                                  |
+//! |--------------------------|-----------------------------------------------|
+//! | `throughput__qps`        | `seq_throughput` (request throughput, req/s)  |
+//! | `tokens_per__sec`        | `token_throughput` (OUTPUT tokens/s)          |
+//! | `total_tokens_per__sec`  | `total_token_throughput` (input+output tok/s) |
+//! | `user_tokens_per__sec`   | `user_throughput` (tok/s per user)            |
+//! | `{mean,median,p99}_{ttft,tpot,itl,e2el}__ms` | the metric of that name   |
+//! | `al__tokens_per_iter`    | `al` (spec-decode acceptance length)          |
+//! | `mean_gen_worker_per_iter_device_step_time__ms` | that metric            |
+//! | `goodput__qps`           | `request_goodput`                             |
+//! | `duration__sec`          | `counts.duration_s`                           |
+//! | `total_requests__count`, `successful_requests__count`, `failed_requests__count`, `input_tokens__count`, `output_tokens__count` | `counts.*` |
+//!
+//! Other metrics (`p90_ttft`, `std_itl`, energy, …) get `<metric>__<unit>` columns
+//! (units: `ms`, `req/s` → `qps`, `tok/s` → `tokens_per_sec`, `s` → `sec`, `tokens/iter` →
+//! `tokens_per_iter`) with `--columns all` or by name.
+//!
+//! # Wide format
+//! For spreadsheets: one row per test and concurrency (sorted), with `test_id, server, client,
+//! concurrency, isl, osl, precision, status, reasons`, then every metric column of the input.
+
+use perfline::wire::metrics::{Counts, MetricRecord, Status};
+
+/// Where a column's value comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum Source {
+    Metric(&'static str),
+    Count(fn(&Counts) -> Option<f64>),
+}
+
+/// The fixed metric columns, in output order: (header, source).
+pub const COLUMNS: &[(&str, Source)] = &[
+    ("throughput__qps", Source::Metric("seq_throughput")),
+    ("tokens_per__sec", Source::Metric("token_throughput")),
+    ("total_tokens_per__sec", Source::Metric("total_token_throughput")),
+    ("user_tokens_per__sec", Source::Metric("user_throughput")),
+    ("mean_ttft__ms", Source::Metric("mean_ttft")),
+    ("median_ttft__ms", Source::Metric("median_ttft")),
+    ("p99_ttft__ms", Source::Metric("p99_ttft")),
+    ("mean_tpot__ms", Source::Metric("mean_tpot")),
+    ("median_tpot__ms", Source::Metric("median_tpot")),
+    ("p99_tpot__ms", Source::Metric("p99_tpot")),
+    ("mean_itl__ms", Source::Metric("mean_itl")),
+    ("median_itl__ms", Source::Metric("median_itl")),
+    ("p99_itl__ms", Source::Metric("p99_itl")),
+    ("mean_e2el__ms", Source::Metric("mean_e2el")),
+    ("median_e2el__ms", Source::Metric("median_e2el")),
+    ("p99_e2el__ms", Source::Metric("p99_e2el")),
+    ("al__tokens_per_iter", Source::Metric("al")),
+    (
+        "mean_gen_worker_per_iter_device_step_time__ms",
+        Source::Metric("mean_gen_worker_per_iter_device_step_time"),
+    ),
+    ("goodput__qps", Source::Metric("request_goodput")),
+    ("duration__sec", Source::Count(|c| c.duration_s)),
+    ("total_requests__count", Source::Count(|c| c.total_requests.map(|v| v as f64))),
+    ("successful_requests__count", Source::Count(|c| c.successful_requests.map(|v| v as f64))),
+    ("failed_requests__count", Source::Count(|c| c.failed_requests.map(|v| v as f64))),
+    ("input_tokens__count", Source::Count(|c| c.total_input_tokens.map(|v| v as f64))),
+    ("output_tokens__count", Source::Count(|c| c.total_output_tokens.map(|v| v as f64))),
+];
+
+/// The case columns of the legacy format.
+pub const KEYS: [&str; 5] = ["network", "batchsize", "precision", "framework", "command"];
+/// The wide format's leading columns.
+pub const WIDE_KEYS: [&str; 9] =
+    ["test_id", "server", "client", "concurrency", "isl", "osl", "precision", "status", "reasons"];
+
+/// One chosen metric column.
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub header: String,
+    pub source: ColumnSource,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum ColumnSource {
+    Fixed(Source),
+    /// A metric outside the table (owned name kept in `header`'s prefix).
+    Extra,
+}
+
+impl Column {
+    pub fn value(&self, r: &MetricRecord) -> Option<f64> {
+        match self.source {
+            ColumnSource::Fixed(Source::Metric(name)) => r.metrics.get(name).copied(),
+            ColumnSource::Fixed(Source::Count(get)) => get(&r.counts),
+            ColumnSource::Extra => {
+                let name = self.header.split("__").next().unwrap_or_default();
+                r.metrics.get(name).copied()
+            }
+        }
+    }
+}
+
+/// `ms` → `ms`, `req/s` → `qps`, `tok/s` → `tokens_per_sec`, anything else sanitised.
+pub fn unit_word(unit: &str) -> String {
+    match unit {
+        "req/s" => "qps".into(),
+        "tok/s" => "tokens_per_sec".into(),
+        "s" => "sec".into(),
+        "tokens/iter" => "tokens_per_iter".into(),
+        "" => "value".into(),
+        u => u
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .collect(),
+    }
+}
+
+/// Every metric of `records` that the table does not cover, as sorted extra columns.
+pub fn extra_columns(records: &[MetricRecord]) -> Vec<Column> {
+    let fixed: Vec<&str> = COLUMNS
+        .iter()
+        .filter_map(|(_, s)| match s {
+            Source::Metric(m) => Some(*m),
+            Source::Count(_) => None,
+        })
+        .collect();
+    let mut extra = std::collections::BTreeMap::new();
+    for r in records {
+        for name in r.metrics.keys().filter(|m| !fixed.contains(&m.as_str())) {
+            let unit = r.units.get(name).map(String::as_str).unwrap_or("");
+            extra.entry(name.clone()).or_insert_with(|| unit_word(unit));
+        }
+    }
+    extra
+        .into_iter()
+        .map(|(name, unit)| Column {
+            header: format!("{name}__{unit}"),
+            source: ColumnSource::Extra,
+        })
+        .collect()
+}
+
+/// Resolves `--columns`: `default`, `all`, or names (a header like `mean_ttft__ms`, or a
+/// metric name like `mean_ttft` or `p90_ttft`). Unknown names are an error.
+pub fn choose(spec: &[String], records: &[MetricRecord]) -> Result<Vec<Column>, String> {
+    let fixed = || {
+        COLUMNS
+            .iter()
+            .map(|(h, s)| Column { header: h.to_string(), source: ColumnSource::Fixed(*s) })
+    };
+    let extras = extra_columns(records);
+    let mut out: Vec<Column> = Vec::new();
+    for name in spec.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        let found: Vec<Column> = match name {
+            "default" => fixed().collect(),
+            "all" => fixed().chain(extras.iter().cloned()).collect(),
+            _ => {
+                let by_header = fixed().find(|c| c.header == name);
+                let by_metric = fixed().find(
+                    |c| matches!(c.source, ColumnSource::Fixed(Source::Metric(m)) if m == name),
+                );
+                let extra = extras
+                    .iter()
+                    .find(|c| c.header == name || c.header.split("__").next() == Some(name));
+                match by_header.or(by_metric).or_else(|| extra.cloned()) {
+                    Some(c) => vec![c],
+                    None => {
+                        return Err(format!(
+                            "unknown column {name:?} (not in the mapping table nor in the input)"
+                        ))
+                    }
+                }
+            }
+        };
+        for c in found {
+            if !out.iter().any(|o| o.header == c.header) {
+                out.push(c);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `context.precision`, else a precision word in the test id.
+pub fn precision(r: &MetricRecord) -> String {
+    if let Some(p) = r.context.get("precision").and_then(|v| v.as_str()) {
+        return p.to_string();
+    }
+    const WORDS: [&str; 10] =
+        ["nvfp4", "mxfp4", "fp4", "fp8", "fp16", "bf16", "int8", "int4", "w4a8", "w4a16"];
+    r.test_id
+        .to_ascii_lowercase()
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .find(|w| WORDS.contains(w))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The `command` column.
+pub fn command(r: &MetricRecord) -> String {
+    match (&r.server, &r.client) {
+        (Some(s), Some(c)) => format!("{s}-{c}"),
+        (Some(s), None) => s.clone(),
+        (None, Some(c)) => c.clone(),
+        (None, None) => String::new(),
+    }
+}
+
+fn status(r: &MetricRecord) -> &'static str {
+    match r.status {
+        Status::Ok => "ok",
+        Status::Failed => "failed",
+    }
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// One CSV field, quoted when needed (RFC 4180).
+pub fn field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) || s.starts_with(' ') || s.ends_with(' ') {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// One CSV row, ended by `\n`.
+pub fn line<S: AsRef<str>>(fields: impl IntoIterator<Item = S>) -> String {
+    let out: Vec<String> = fields.into_iter().map(|f| field(f.as_ref())).collect();
+    out.join(",") + "\n"
+}
+
+/// The legacy CSV: header + one row per record, in input order.
+pub fn legacy(records: &[MetricRecord], columns: &[Column]) -> String {
+    let mut header: Vec<String> = KEYS.iter().map(|k| k.to_string()).collect();
+    header.extend(columns.iter().map(|c| c.header.clone()));
+    header.extend(["status".to_string(), "reasons".to_string()]);
+    let mut out = line(&header);
+    for r in records {
+        let mut row =
+            vec![r.test_id.clone(), opt(r.concurrency), precision(r), "trtllm".into(), command(r)];
+        row.extend(columns.iter().map(|c| opt(c.value(r))));
+        row.extend([status(r).to_string(), r.reasons.join("; ")]);
+        out += &line(&row);
+    }
+    out
+}
+
+/// The wide CSV: one row per test and concurrency, sorted, every metric column.
+pub fn wide(records: &[MetricRecord], columns: &[Column]) -> String {
+    let mut sorted: Vec<&MetricRecord> = records.iter().collect();
+    sorted.sort_by(|a, b| {
+        (&a.test_id, a.concurrency, &a.server, &a.client).cmp(&(
+            &b.test_id,
+            b.concurrency,
+            &b.server,
+            &b.client,
+        ))
+    });
+    let mut header: Vec<String> = WIDE_KEYS.iter().map(|k| k.to_string()).collect();
+    header.extend(columns.iter().map(|c| c.header.clone()));
+    let mut out = line(&header);
+    for r in sorted {
+        let mut row = vec![
+            r.test_id.clone(),
+            r.server.clone().unwrap_or_default(),
+            r.client.clone().unwrap_or_default(),
+            opt(r.concurrency),
+            opt(r.isl),
+            opt(r.osl),
+            precision(r),
+            status(r).to_string(),
+            r.reasons.join("; "),
+        ];
+        row.extend(columns.iter().map(|c| opt(c.value(r))));
+        out += &line(&row);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> MetricRecord {
+        serde_json::from_str(perfline::wire::metrics::EXAMPLE).unwrap()
+    }
+
+    #[test]
+    fn throughput_columns_are_not_swapped() {
+        let r = record();
+        let cols = choose(&["throughput__qps".into(), "tokens_per__sec".into()], &[]).unwrap();
+        assert_eq!(cols[0].value(&r), r.metrics.get("seq_throughput").copied());
+        assert_eq!(cols[0].value(&r), Some(3.2));
+        assert_eq!(cols[1].value(&r), r.metrics.get("token_throughput").copied());
+        assert_eq!(cols[1].value(&r), Some(204.8));
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(field("a,b"), "\"a,b\"");
+        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(field("two\nlines"), "\"two\nlines\"");
+        assert_eq!(field(" pad"), "\" pad\"");
+        assert_eq!(field("plain"), "plain");
+        assert_eq!(line(["a", "", "c,d"]), "a,,\"c,d\"\n");
+    }
+
+    #[test]
+    fn precision_from_context_or_id() {
+        let mut r = record();
+        r.test_id = "disagg-e2e-gb200_deepseek-r1-fp4_1k1k_con1024".into();
+        assert_eq!(precision(&r), "fp4");
+        r.context.insert("precision".into(), "FP8".into());
+        assert_eq!(precision(&r), "FP8");
+        r.context.clear();
+        r.test_id = "aggr-llama".into();
+        assert_eq!(precision(&r), "");
+    }
+
+    #[test]
+    fn choose_by_metric_header_all_and_unknown() {
+        let mut r = record();
+        r.metrics.insert("p90_ttft".into(), 2.0);
+        r.units.insert("p90_ttft".into(), "ms".into());
+        let recs = [r];
+        let cols = choose(&["mean_ttft".into(), "p90_ttft".into(), "mean_ttft__ms".into()], &recs)
+            .unwrap();
+        let headers: Vec<_> = cols.iter().map(|c| c.header.as_str()).collect();
+        assert_eq!(headers, ["mean_ttft__ms", "p90_ttft__ms"]);
+        assert_eq!(cols[1].value(&recs[0]), Some(2.0));
+        assert_eq!(choose(&["all".into()], &recs).unwrap().len(), COLUMNS.len() + 1);
+        assert!(choose(&["nope".into()], &recs).unwrap_err().contains("\"nope\""));
+    }
+}

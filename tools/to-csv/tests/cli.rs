@@ -1,0 +1,85 @@
+//! to-csv end to end: exact CSV text and exit codes.
+
+use assert_cmd::Command;
+
+fn to_csv(args: &[&str], stdin: &str) -> (i32, String, String) {
+    let out = Command::cargo_bin("to-csv").unwrap().args(args).write_stdin(stdin).output().unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+const OK: &str = r#"{"test_id":"aggr_upload-deepseek_r1_fp4_v2_blackwell-srv","server":"srv","client":"con4","concurrency":4,"isl":128,"osl":64,"status":"ok","reasons":[],"metrics":{"seq_throughput":3.2,"token_throughput":204.8,"total_token_throughput":614.4,"mean_ttft":12.5,"p90_ttft":15.25},"units":{"seq_throughput":"req/s","token_throughput":"tok/s","total_token_throughput":"tok/s","mean_ttft":"ms","p90_ttft":"ms"},"counts":{"successful_requests":8,"duration_s":2.5}}"#;
+const FAILED: &str = r#"{"test_id":"disagg-e2e-cfg","client":"con1","concurrency":1,"status":"failed","reasons":["2 failed requests","failure marker !FAILED REQUESTS!"],"metrics":{"seq_throughput":0.5},"context":{"precision":"fp8, \"e4m3\""}}"#;
+
+#[test]
+fn legacy_columns_values_and_quoting() {
+    let (code, csv, err) = to_csv(
+        &["--columns", "throughput__qps,tokens_per__sec,mean_ttft,duration__sec"],
+        &format!("{OK}\n{FAILED}\n"),
+    );
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(
+        csv,
+        "network,batchsize,precision,framework,command,throughput__qps,tokens_per__sec,mean_ttft__ms,duration__sec,status,reasons\n\
+         aggr_upload-deepseek_r1_fp4_v2_blackwell-srv,4,fp4,trtllm,srv-con4,3.2,204.8,12.5,2.5,ok,\n\
+         disagg-e2e-cfg,1,\"fp8, \"\"e4m3\"\"\",trtllm,con1,0.5,,,,failed,2 failed requests; failure marker !FAILED REQUESTS!\n"
+    );
+}
+
+#[test]
+fn throughput_qps_is_request_throughput_not_tokens() {
+    let (_, csv, _) = to_csv(&[], &format!("{OK}\n"));
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!(col("throughput__qps"), "3.2");
+    assert_eq!(col("tokens_per__sec"), "204.8");
+    assert_eq!(col("total_tokens_per__sec"), "614.4");
+}
+
+#[test]
+fn default_header_is_stable() {
+    let (_, csv, _) = to_csv(&[], "");
+    assert_eq!(
+        csv,
+        "network,batchsize,precision,framework,command,throughput__qps,tokens_per__sec,total_tokens_per__sec,user_tokens_per__sec,mean_ttft__ms,median_ttft__ms,p99_ttft__ms,mean_tpot__ms,median_tpot__ms,p99_tpot__ms,mean_itl__ms,median_itl__ms,p99_itl__ms,mean_e2el__ms,median_e2el__ms,p99_e2el__ms,al__tokens_per_iter,mean_gen_worker_per_iter_device_step_time__ms,goodput__qps,duration__sec,total_requests__count,successful_requests__count,failed_requests__count,input_tokens__count,output_tokens__count,status,reasons\n"
+    );
+}
+
+#[test]
+fn wide_rows_sorted_with_all_metrics() {
+    let (code, csv, _) =
+        to_csv(&["--wide", "--columns", "throughput__qps,p90_ttft"], &format!("{OK}\n{FAILED}\n"));
+    assert_eq!(code, 0);
+    assert_eq!(
+        csv,
+        "test_id,server,client,concurrency,isl,osl,precision,status,reasons,throughput__qps,p90_ttft__ms\n\
+         aggr_upload-deepseek_r1_fp4_v2_blackwell-srv,srv,con4,4,128,64,fp4,ok,,3.2,15.25\n\
+         disagg-e2e-cfg,,con1,1,,,\"fp8, \"\"e4m3\"\"\",failed,2 failed requests; failure marker !FAILED REQUESTS!,0.5,\n"
+    );
+    let (_, all, _) = to_csv(&["--wide"], &format!("{OK}\n"));
+    assert!(all.lines().next().unwrap().ends_with(",output_tokens__count,p90_ttft__ms"), "{all}");
+}
+
+#[test]
+fn bad_lines_are_reported_and_skipped() {
+    let (code, csv, err) = to_csv(&["--columns", "throughput__qps"], &format!("not json\n{OK}\n"));
+    assert_eq!(code, 65);
+    assert_eq!(csv.lines().count(), 2);
+    assert!(err.starts_with("to-csv: error: stdin:1: invalid record"), "{err}");
+    assert_eq!(err.lines().count(), 1);
+}
+
+#[test]
+fn unknown_column_is_a_usage_error() {
+    let (code, csv, err) = to_csv(&["--columns", "bogus"], &format!("{OK}\n"));
+    assert_eq!((code, csv.as_str()), (64, ""));
+    assert_eq!(
+        err,
+        "to-csv: error: unknown column \"bogus\" (not in the mapping table nor in the input)\n"
+    );
+}

@@ -1,0 +1,298 @@
+//! upload's command line against SQLite and a local HTTP endpoint standing in for OpenSearch
+//! (no live OpenSearch is tested).
+
+mod common;
+
+use common::{bulk_reply, http_server, received, record, upload};
+use predicates::prelude::*;
+use std::io::BufRead;
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+fn count(db: &std::path::Path, sql: &str) -> i64 {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+fn input() -> String {
+    format!(
+        "{}\n{}\n",
+        record("aggr-cfg-srv", 4, &[("mean_ttft", 12.5), ("seq_throughput", 3.25)]),
+        record("aggr-cfg-srv", 8, &[("mean_ttft", 20.0)])
+    )
+}
+
+#[test]
+fn sqlite_upload_prints_the_run_and_second_upload_adds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--run-key",
+        "job42",
+        "--link-template",
+        "https://perf.example.com/trt/run?run_id={run_id}",
+    ];
+    upload(dir.path()).args(args).write_stdin(input()).assert().code(0).stdout(
+        "{\"run_id\":1,\"run_key\":\"job42\",\"store\":\"sqlite:perf.db\",\"rows\":3,\
+         \"link\":\"https://perf.example.com/trt/run?run_id=1\",\"status\":\"uploaded\"}\n",
+    ).stderr("upload: run 1 uploaded in sqlite:perf.db (3 rows): https://perf.example.com/trt/run?run_id=1\n");
+    upload(dir.path()).args(args).write_stdin(input()).assert().code(0).stdout(
+        "{\"run_id\":1,\"run_key\":\"job42\",\"store\":\"sqlite:perf.db\",\"rows\":0,\
+         \"link\":\"https://perf.example.com/trt/run?run_id=1\",\"status\":\"already-present\"}\n",
+    );
+    let db = dir.path().join("perf.db");
+    assert_eq!(count(&db, "SELECT count(*) FROM runs"), 1);
+    assert_eq!(count(&db, "SELECT count(*) FROM cases"), 2);
+    assert_eq!(count(&db, "SELECT count(*) FROM perf_result"), 3);
+    assert_eq!(count(&db, "SELECT version FROM schema_version"), 1);
+}
+
+#[test]
+fn derived_run_key_makes_reuploads_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = upload(dir.path())
+        .args(["--job-id", "7", "--commit", "abc"])
+        .write_stdin(input())
+        .output()
+        .unwrap();
+    let second = upload(dir.path())
+        .args(["--job-id", "7", "--commit", "abc"])
+        .write_stdin(input())
+        .output()
+        .unwrap();
+    let first: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    let second: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    assert_eq!(first["run_key"], second["run_key"]);
+    assert_eq!(
+        (first["status"].as_str(), second["status"].as_str()),
+        (Some("uploaded"), Some("already-present"))
+    );
+    upload(dir.path())
+        .args(["--job-id", "8", "--commit", "abc"])
+        .write_stdin(input())
+        .assert()
+        .code(0);
+    let db = dir.path().join("perf.db");
+    assert_eq!(count(&db, "SELECT count(*) FROM runs"), 2);
+    assert_eq!(count(&db, "SELECT count(*) FROM perf_result"), 6);
+}
+
+#[test]
+fn names_full_of_quotes_and_sql_keywords_are_stored_verbatim() {
+    let dir = tempfile::tempdir().unwrap();
+    let nasty = "x'); DROP TABLE runs; -- \"SELECT\" `precision` \\ é";
+    let rec = record(nasty, 1, &[("mean_ttft", 1.0), ("WHERE 1=1; --'", 2.0)]);
+    upload(dir.path()).args(["--notes", nasty]).write_stdin(rec).assert().code(0);
+    let conn = rusqlite::Connection::open(dir.path().join("perf.db")).unwrap();
+    let network: String = conn.query_row("SELECT network FROM cases", [], |r| r.get(0)).unwrap();
+    let notes: String = conn.query_row("SELECT notes FROM runs", [], |r| r.get(0)).unwrap();
+    let metric: String = conn
+        .query_row("SELECT metric FROM perf_result WHERE value = 2.0", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        (network.as_str(), notes.as_str(), metric.as_str()),
+        (nasty, nasty, "WHERE 1=1; --'")
+    );
+}
+
+#[test]
+fn bad_records_are_reported_and_the_rest_uploaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = record("aggr-a", 1, &[("mean_ttft", 1.0)]);
+    let input = format!("{good}\nnot json\n{good}\n");
+    upload(dir.path())
+        .args(["--run-key", "k"])
+        .write_stdin(input)
+        .assert()
+        .code(65)
+        .stdout(
+            predicate::str::contains("\"rows\":1,")
+                .and(predicate::str::contains("\"status\":\"uploaded\"")),
+        )
+        .stderr(predicate::str::contains("upload: error: -:2: invalid record:").and(
+            predicate::str::contains(
+                "upload: error: -:3: aggr-a: same case and metric \"mean_ttft\" as line 1\n",
+            ),
+        ));
+}
+
+#[test]
+fn dry_run_prints_rows_and_touches_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = upload(dir.path())
+        .args(["--dry-run", "--run-key", "k", "--gpu", "H100"])
+        .write_stdin(record("aggr-a", 2, &[("mean_ttft", 1.5)]))
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let lines: Vec<serde_json::Value> =
+        out.lines().map(|l| serde_json::from_str(&l.unwrap()).unwrap()).collect();
+    let tables: Vec<&str> = lines.iter().map(|l| l["table"].as_str().unwrap()).collect();
+    assert_eq!(tables, ["runs", "cases", "perf_result"]);
+    assert_eq!(lines[0]["row"]["gpu"], "H100");
+    assert_eq!(lines[1]["row"]["command"], "srv-con2");
+    assert_eq!(lines[2]["row"]["value"], 1.5);
+    assert!(!dir.path().join("perf.db").exists());
+}
+
+#[test]
+fn credentials_are_checked_and_never_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    upload(dir.path())
+        .arg("mysql://perf:hunter2@127.0.0.1:1/TRT_perf")
+        .write_stdin(record("a", 1, &[("m", 1.0)]))
+        .assert()
+        .code(78)
+        .stderr(
+            predicate::str::contains("must not contain a password")
+                .and(predicate::str::contains("hunter2").not()),
+        );
+    upload(dir.path())
+        .arg("mysql://perf@127.0.0.1:1/TRT_perf")
+        .write_stdin(record("a", 1, &[("m", 1.0)]))
+        .assert()
+        .code(78)
+        .stderr("upload: error: no MySQL password: set PERFLINE_MYSQL_PASSWORD or pass --password-file FILE (mode 0600)\n");
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "hunter2\n").unwrap();
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+    upload(dir.path())
+        .arg("mysql://perf@127.0.0.1:1/TRT_perf")
+        .arg("--password-file")
+        .arg(&pw)
+        .write_stdin(record("a", 1, &[("m", 1.0)]))
+        .assert()
+        .code(77)
+        .stderr(
+            predicate::str::contains("mode 0644 lets others read")
+                .and(predicate::str::contains("hunter2").not()),
+        );
+    assert!(!dir.path().join(".perfline").exists(), "configuration errors are not spooled");
+}
+
+#[test]
+fn killed_mid_run_leaves_no_partial_run_in_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("upload");
+    let mut child = std::process::Command::new(bin)
+        .current_dir(dir.path())
+        .args(["--no-gather", "--run-key", "k"])
+        .env("PERFLINE_UPLOAD_TEST_PAUSE_AFTER_ROWS", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input().as_bytes()).unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.starts_with("upload: test pause: 3 rows written"), "{line}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let db = dir.path().join("perf.db");
+    assert_eq!(count(&db, "SELECT count(*) FROM runs"), 0);
+    assert_eq!(count(&db, "SELECT count(*) FROM perf_result"), 0);
+    upload(dir.path())
+        .args(["--run-key", "k"])
+        .write_stdin(input())
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("\"rows\":3,"));
+}
+
+#[test]
+fn opensearch_bulk_retries_429_and_5xx_items_with_deterministic_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, rx) = http_server(vec![
+        (429, "{}".into()),
+        (200, bulk_reply(&[201, 503])),
+        (200, bulk_reply(&[201])),
+    ]);
+    let url = format!("opensearch+{base}/perf_sanity_info");
+    upload(dir.path())
+        .arg(&url)
+        .args(["--run-key", "k"])
+        .env("PERFLINE_OPENSEARCH_USER", "u")
+        .env("PERFLINE_OPENSEARCH_PASSWORD", "p")
+        .write_stdin(input())
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("\"rows\":2,\"link\":null,\"status\":\"uploaded\""));
+    let requests = received(&rx, 3);
+    assert_eq!(requests.len(), 3);
+    for r in &requests {
+        assert!(r.head.starts_with("POST /_bulk HTTP/1.1\r\n"), "{}", r.head);
+        assert!(r.head.to_ascii_lowercase().contains("content-type: application/x-ndjson"));
+        assert!(r.head.contains("Authorization: Basic dTpw"), "{}", r.head);
+    }
+    let lines: Vec<serde_json::Value> =
+        requests[0].body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[0]["create"]["_index"], "perf_sanity_info");
+    assert_eq!(lines[1]["s_test_case_name"], "srv-con4");
+    assert_eq!(lines[1]["l_concurrency"], 4);
+    assert_eq!(lines[1]["d_mean_ttft"], 12.5);
+    assert_eq!(lines[1]["b_is_valid"], true);
+    assert_eq!(lines[1]["s_run_key"], "k");
+    // Only the item that got 503 is sent again, with the same id.
+    assert_eq!(requests[1].body, requests[0].body);
+    let retried: Vec<&str> = requests[2].body.lines().collect();
+    assert_eq!(retried, requests[0].body.lines().skip(2).collect::<Vec<_>>());
+}
+
+#[test]
+fn opensearch_4xx_is_not_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, rx) = http_server(vec![(400, "{\"error\":\"mapper_parsing_exception\"}".into())]);
+    upload(dir.path())
+        .arg(format!("opensearch+{base}/idx"))
+        .write_stdin(input())
+        .assert()
+        .code(65)
+        .stderr(predicate::str::contains("HTTP 400: {\"error\":\"mapper_parsing_exception\"}"));
+    assert_eq!(received(&rx, 1).len(), 1);
+    assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
+}
+
+#[test]
+fn store_down_spools_and_flush_delivers_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // Down for the three attempts of the upload, back for the flush.
+    let (base, rx) = http_server(vec![
+        (503, "{}".into()),
+        (502, "{}".into()),
+        (503, "{}".into()),
+        (200, bulk_reply(&[201, 201])),
+    ]);
+    let url = format!("opensearch+{base}/idx");
+    upload(dir.path())
+        .arg(&url)
+        .args(["--run-key", "k"])
+        .write_stdin(input())
+        .assert()
+        .code(69)
+        .stdout(predicate::str::contains("\"status\":\"spooled\""))
+        .stderr(predicate::str::contains("spooled to .perfline/spool/k."));
+    assert_eq!(received(&rx, 3).len(), 3);
+    let spool = dir.path().join(".perfline/spool");
+    assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 1);
+    // A flush for another store leaves the batch alone.
+    upload(dir.path()).args(["--flush", "sqlite:other.db"]).assert().code(0).stdout("");
+    assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 1);
+    upload(dir.path()).args(["--flush", &url]).assert().code(0).stdout(
+        predicate::str::contains("\"run_key\":\"k\",")
+            .and(predicate::str::contains("\"rows\":2,\"link\":null,\"status\":\"uploaded\"")),
+    );
+    let delivered = received(&rx, 1);
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].body.lines().count(), 4);
+    assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0);
+    upload(dir.path())
+        .args(["--flush"])
+        .assert()
+        .code(0)
+        .stdout("")
+        .stderr("upload: nothing to flush in .perfline/spool\n");
+}

@@ -1,0 +1,241 @@
+//! upload against the real MariaDB of `cargo xtask db up` (CI brings it up before the tests).
+//! Each test uses its own database; the outage test stops and restarts the server, so it
+//! holds the server lock exclusively.
+
+mod common;
+
+use common::{record, upload};
+use mysql::prelude::Queryable;
+use predicates::prelude::*;
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+static SERVER: RwLock<()> = RwLock::new(());
+
+/// The state `cargo xtask db up` wrote.
+struct Instance {
+    env: HashMap<String, String>,
+}
+
+impl Instance {
+    fn get() -> Instance {
+        let path =
+            std::env::var_os("PERFLINE_TEST_MYSQL_ENV").map(PathBuf::from).unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/mariadb/env")
+            });
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+            panic!(
+                "MariaDB test instance not running: run `cargo xtask db up` ({} missing)",
+                path.display()
+            )
+        });
+        let env = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Instance { env }
+    }
+    fn var(&self, name: &str) -> &str {
+        self.env
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("{name} missing from state"))
+    }
+    /// The store URL for a database of this test's own, emptied first.
+    fn fresh_url(&self, db: &str) -> String {
+        let url = self.var("PERFLINE_TEST_MYSQL_URL");
+        let base = url.rsplit_once('/').unwrap().0;
+        let mut conn = self.conn(None);
+        conn.query_drop(format!("DROP DATABASE IF EXISTS `{db}`")).unwrap();
+        format!("{base}/{db}")
+    }
+    fn password_file(&self) -> &str {
+        self.var("PERFLINE_TEST_MYSQL_PASSWORD_FILE")
+    }
+    fn conn(&self, db: Option<&str>) -> mysql::Conn {
+        let url = self.var("PERFLINE_TEST_MYSQL_URL");
+        let port: u16 = url.rsplit(':').next().unwrap().split('/').next().unwrap().parse().unwrap();
+        let password = std::fs::read_to_string(self.password_file()).unwrap();
+        let opts = mysql::OptsBuilder::new()
+            .ip_or_hostname(Some("127.0.0.1"))
+            .tcp_port(port)
+            .user(Some("perfline"))
+            .pass(Some(password.trim()))
+            .prefer_socket(false)
+            .db_name(db);
+        mysql::Conn::new(opts).unwrap()
+    }
+    fn count(&self, db: &str, sql: &str) -> i64 {
+        self.conn(Some(db)).query_first(sql).unwrap().unwrap()
+    }
+}
+
+fn input() -> String {
+    format!(
+        "{}\n{}\n",
+        record("aggr-cfg-srv", 4, &[("mean_ttft", 12.5), ("seq_throughput", 3.25)]),
+        record("aggr-cfg-srv", 8, &[("mean_ttft", 20.0)])
+    )
+}
+
+#[test]
+fn mysql_upload_is_idempotent_and_stores_names_verbatim() {
+    let _shared = SERVER.read().unwrap();
+    let db = Instance::get();
+    let url = db.fresh_url("perfline_test_verbatim");
+    let dir = tempfile::tempdir().unwrap();
+    let nasty = "x'); DROP TABLE runs; -- \"SELECT\" `precision` \\ é";
+    let rec = format!(
+        "{}\n{}\n",
+        record(nasty, 1, &[("mean_ttft", 1.0), ("WHERE 1=1; --'", 2.0)]),
+        record("b", 2, &[("mean_ttft", 3.0)])
+    );
+    let store = url.clone();
+    let run = |expected: &str| {
+        upload(dir.path())
+            .args([
+                store.as_str(),
+                "--password-file",
+                db.password_file(),
+                "--notes",
+                nasty,
+                "--job-id",
+                "1",
+            ])
+            .write_stdin(rec.clone())
+            .assert()
+            .code(0)
+            .stdout(predicate::str::contains(expected));
+    };
+    run("\"rows\":3,\"link\":null,\"status\":\"uploaded\"}");
+    run("\"rows\":0,\"link\":null,\"status\":\"already-present\"}");
+    let name = "perfline_test_verbatim";
+    assert_eq!(db.count(name, "SELECT count(*) FROM runs"), 1);
+    assert_eq!(db.count(name, "SELECT count(*) FROM cases"), 2);
+    assert_eq!(db.count(name, "SELECT count(*) FROM perf_result"), 3);
+    let mut conn = db.conn(Some(name));
+    let network: String =
+        conn.query_first("SELECT network FROM cases WHERE batch_size = 1").unwrap().unwrap();
+    let notes: String = conn.query_first("SELECT notes FROM runs").unwrap().unwrap();
+    let metric: String =
+        conn.query_first("SELECT metric FROM perf_result WHERE value = 2").unwrap().unwrap();
+    assert_eq!(
+        (network.as_str(), notes.as_str(), metric.as_str()),
+        (nasty, nasty, "WHERE 1=1; --'")
+    );
+    // The password comes from the environment just as well.
+    let password = std::fs::read_to_string(db.password_file()).unwrap();
+    upload(dir.path())
+        .args([url.as_str(), "--job-id", "2"])
+        .env("PERFLINE_MYSQL_PASSWORD", password.trim())
+        .write_stdin(input())
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("\"run_id\":2,"));
+}
+
+#[test]
+fn mysql_uploader_killed_mid_run_leaves_no_rows() {
+    let _shared = SERVER.read().unwrap();
+    let db = Instance::get();
+    let name = "perfline_test_killed";
+    let url = db.fresh_url(name);
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("upload"))
+        .current_dir(dir.path())
+        .args(["--no-gather", "--run-key", "k", &url, "--password-file", db.password_file()])
+        .env("PERFLINE_UPLOAD_TEST_PAUSE_AFTER_ROWS", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input().as_bytes()).unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.starts_with("upload: test pause: 3 rows written"), "{line}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(db.count(name, "SELECT count(*) FROM runs"), 0);
+    assert_eq!(db.count(name, "SELECT count(*) FROM perf_result"), 0);
+    upload(dir.path())
+        .args(["--run-key", "k", &url, "--password-file", db.password_file()])
+        .write_stdin(input())
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("\"rows\":3,"));
+    assert_eq!(db.count(name, "SELECT count(*) FROM perf_result"), 3);
+}
+
+#[test]
+fn mysql_stopped_then_spooled_restarted_flushed_exactly_once() {
+    let _exclusive = SERVER.write().unwrap_or_else(|e| e.into_inner());
+    let db = Instance::get();
+    let name = "perfline_test_outage";
+    let url = db.fresh_url(name);
+    let dir = tempfile::tempdir().unwrap();
+    let pw = db.password_file().to_string();
+
+    stop_server(&db);
+    let restart = Restart(db.var("PERFLINE_TEST_MYSQL_START").to_string());
+    upload(dir.path())
+        .args(["--run-key", "k", &url, "--password-file", &pw])
+        .write_stdin(input())
+        .assert()
+        .code(69)
+        .stdout(predicate::str::contains("\"status\":\"spooled\""))
+        .stderr(
+            predicate::str::contains("attempt 1 failed")
+                .and(predicate::str::contains("spooled to")),
+        );
+    drop(restart);
+
+    upload(dir.path()).args(["--flush", &url, "--password-file", &pw]).assert().code(0).stdout(
+        predicate::str::contains("\"run_key\":\"k\",")
+            .and(predicate::str::contains("\"rows\":3,\"link\":null,\"status\":\"uploaded\"")),
+    );
+    upload(dir.path())
+        .args(["--run-key", "k", &url, "--password-file", &pw])
+        .write_stdin(input())
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("\"status\":\"already-present\""));
+    upload(dir.path()).args(["--flush", "--password-file", &pw]).assert().code(0).stdout("");
+    assert_eq!(db.count(name, "SELECT count(*) FROM runs"), 1);
+    assert_eq!(db.count(name, "SELECT count(*) FROM perf_result"), 3);
+}
+
+/// Stops the server through its pid file and waits (bounded) until it is gone.
+fn stop_server(db: &Instance) {
+    let pid: i32 = std::fs::read_to_string(db.var("PERFLINE_TEST_MYSQL_PID_FILE"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: kill(2) with a pid read from the pid file of the server `db up` started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let start = Instant::now();
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z")
+        })
+    };
+    while alive() {
+        assert!(start.elapsed() < Duration::from_secs(60), "mariadb pid {pid} did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Restarts the server when dropped, so a failing assertion does not leave it down.
+struct Restart(String);
+
+impl Drop for Restart {
+    fn drop(&mut self) {
+        let status = std::process::Command::new("sh").arg(&self.0).status().unwrap();
+        assert!(status.success(), "restarting mariadb failed");
+    }
+}
