@@ -183,6 +183,8 @@ fn up(sh: &xshell::Shell, dir: &Path, n: u32) -> anyhow::Result<()> {
     let _s = Section::new(format!("Slurm test cluster up ({n} nodes in {})", dir.display()));
     apt_install_if_missing(sh, "slurmctld", &["slurm-wlm", "munge"])?;
     apt_install_if_missing(sh, "munged", &["munge"])?;
+    // launch's tests, which need this cluster, also check every job script with shellcheck.
+    apt_install_if_missing(sh, "shellcheck", &["shellcheck"])?;
     for sub in ["state", "spool", "run", "log", "gpus"] {
         std::fs::create_dir_all(dir.join(sub))?;
     }

@@ -8,6 +8,7 @@ use perfline::slurm::{self, Options, Prefix, Profile};
 use perfline::wire::job::{PrefixedTest, RoleCommand};
 use perfline::wire::plan::{Mode, PlannedTest, RoleKind};
 use perfline::Failure;
+use serde::Deserialize;
 
 /// Seconds the servers get to end on their own once their benchmark is done.
 pub const DRAIN_S: u32 = 60;
@@ -70,12 +71,12 @@ pub fn build(
     opts: &Options,
     role_command: &str,
 ) -> Result<Job> {
-    let planned: PlannedTest = serde_json::from_value(record.clone())
+    let planned = PlannedTest::deserialize(record)
         .map_err(|e| Failure::data(format!("not a planned record: {e}")))?;
     let mut prefix = slurm::prefix(&planned, profile, opts)?;
     if record.get("sbatch").is_some() {
         // mkprefix was in the pipe: its (possibly hand-edited) prefix wins.
-        let given: PrefixedTest = serde_json::from_value(record.clone())
+        let given = PrefixedTest::deserialize(record)
             .map_err(|e| Failure::data(format!("not a prefixed record: {e}")))?;
         for line in &given.sbatch {
             if line.contains(['\n', '\r']) || !line.starts_with("#SBATCH ") {
@@ -84,15 +85,24 @@ pub fn build(
         }
         let pinned = prefix.sbatch.iter().find(|l| l.starts_with("#SBATCH --nodelist=")).cloned();
         prefix.sbatch = given.sbatch;
-        if let Some(line) = pinned.filter(|_| !prefix.sbatch.iter().any(|l| l.contains("--nodelist"))) {
+        if let Some(line) =
+            pinned.filter(|_| !prefix.sbatch.iter().any(|l| l.contains("--nodelist")))
+        {
             prefix.sbatch.push(line);
         }
         prefix.srun_args = given.srun_args;
+        if let Some(w) = given.workdir {
+            for e in &mut prefix.exports {
+                if e.starts_with("PERFLINE_JOB_DIR=") {
+                    *e = format!("PERFLINE_JOB_DIR={w}");
+                } else if e.starts_with("PERFLINE_COORD_DIR=") {
+                    *e = format!("PERFLINE_COORD_DIR={w}/coord");
+                }
+            }
+            prefix.workdir = w;
+        }
         if !given.exports.is_empty() {
             prefix.exports = given.exports;
-        }
-        if let Some(w) = given.workdir {
-            prefix.workdir = w;
         }
     }
     let install = profile.commands.install.as_ref().map(|cmd| Step {
@@ -107,7 +117,14 @@ pub fn build(
         command: slurm::expand(cmd, "install"),
     });
     let groups = plan_steps(&planned, role_command)?;
-    let mut job = Job { id: planned.test.id.clone(), planned, prefix, groups, install, script: String::new() };
+    let mut job = Job {
+        id: planned.test.id.clone(),
+        planned,
+        prefix,
+        groups,
+        install,
+        script: String::new(),
+    };
     job.script = render_script(&job, profile)?;
     Ok(job)
 }
@@ -154,22 +171,29 @@ pub fn plan_steps(planned: &PlannedTest, role_command: &str) -> Result<Vec<Vec<S
         };
         servers.push((r.kind, server));
     }
-    let one_node = |role: &str, kind: StepKind, log: String, done: &str, target: Option<String>| Step {
-        role: role.into(),
-        kind,
-        nodes: 1,
-        tasks_per_node: 1,
-        first_node: 0,
-        log,
-        done_marker: done.into(),
-        target,
-        command: slurm::expand(role_command, role),
-    };
+    let one_node =
+        |role: &str, kind: StepKind, log: String, done: &str, target: Option<String>| Step {
+            role: role.into(),
+            kind,
+            nodes: 1,
+            tasks_per_node: 1,
+            first_node: 0,
+            log,
+            done_marker: done.into(),
+            target,
+            command: slurm::expand(role_command, role),
+        };
     let disagg = plan.mode == Mode::Disagg && servers.iter().all(|(k, _)| *k != RoleKind::Server);
     if disagg {
         let done = "benchmark.done";
         let mut group: Vec<Step> = servers.iter().map(|(_, s)| s(done)).collect();
-        group.push(one_node("DISAGG_SERVER", StepKind::Router, "DISAGG_SERVER.log".into(), done, None));
+        group.push(one_node(
+            "DISAGG_SERVER",
+            StepKind::Router,
+            "DISAGG_SERVER.log".into(),
+            done,
+            None,
+        ));
         group.push(one_node(
             "BENCHMARK",
             StepKind::Benchmark,
@@ -370,7 +394,8 @@ pub fn render_script(job: &Job, profile: &Profile) -> Result<String> {
             }
             s.push_str(&step_call(step, profile)?);
         }
-        let mut markers: Vec<&str> = group.last().map(|b| b.done_marker.as_str()).into_iter().collect();
+        let mut markers: Vec<&str> =
+            group.last().map(|b| b.done_marker.as_str()).into_iter().collect();
         if i == last && !markers.contains(&"benchmark.done") {
             markers.push("benchmark.done");
         }
@@ -391,6 +416,55 @@ fn step_call(step: &Step, profile: &Profile) -> Result<String> {
         StepKind::Server | StepKind::Router => {
             format!("perfline_background {role} {log} {} {tail}\n", q(&step.done_marker)?)
         }
-        StepKind::Install | StepKind::Benchmark => format!("perfline_foreground {role} {log} {tail}\n"),
+        StepKind::Install | StepKind::Benchmark => {
+            format!("perfline_foreground {role} {log} {tail}\n")
+        }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn planned() -> PlannedTest {
+        serde_json::from_str(perfline::wire::plan::EXAMPLE).unwrap()
+    }
+
+    #[test]
+    fn gen_servers_come_first_and_disagg_is_one_group() {
+        let mut p = planned();
+        p.plan.roles.reverse();
+        let groups = plan_steps(&p, "x").unwrap();
+        let roles: Vec<&str> = groups[0].iter().map(|s| s.role.as_str()).collect();
+        assert_eq!(roles, ["GEN_0", "CTX_0", "DISAGG_SERVER", "BENCHMARK"]);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0][0].ntasks(), 8);
+        assert_eq!(groups[0][3].target.as_deref(), Some("DISAGG_SERVER"));
+    }
+
+    #[test]
+    fn roles_outside_the_allocation_are_refused() {
+        let mut p = planned();
+        p.plan.roles[1].first_node = 3;
+        let err = plan_steps(&p, "x").unwrap_err();
+        assert_eq!(err.exit, perfline::Exit::DataErr);
+        assert_eq!(
+            err.message,
+            "disagg-e2e-cfg_ctx1_tp1_gen1_tp8: role CTX_0 takes nodes 3..4 with 1 tasks per node; the plan has 3 nodes"
+        );
+        let mut p = planned();
+        p.plan.roles[0].role = "GEN_0;id".into();
+        assert!(plan_steps(&p, "x").is_err());
+    }
+
+    #[test]
+    fn mpi_only_on_engine_steps() {
+        let profile = Profile { mpi: Some("pmix".into()), ..Profile::default() };
+        let groups = plan_steps(&planned(), "x").unwrap();
+        let opts: Vec<Vec<String>> = groups[0].iter().map(|s| step_options(s, &profile)).collect();
+        assert_eq!(opts[0][0], "--mpi=pmix");
+        assert_eq!(opts[1][0], "--mpi=pmix");
+        assert!(opts[2].iter().chain(&opts[3]).all(|o| !o.starts_with("--mpi")));
+        assert_eq!(opts[3][..2], ["--overlap", "--kill-on-bad-exit=1"]);
+    }
 }

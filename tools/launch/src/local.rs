@@ -162,14 +162,15 @@ fn spawn<'a>(job: &Job, step: &'a Step, profile: &Profile, per_task: bool) -> Re
         let mut cmd = Command::new(program);
         cmd.args(rest).current_dir(dir).stdin(Stdio::null());
         cmd.stdout(log.try_clone()?).stderr(log.try_clone()?);
-        for (k, _) in std::env::vars_os().filter(|(k, _)| k.to_string_lossy().starts_with("SLURM")) {
+        for (k, _) in std::env::vars_os().filter(|(k, _)| k.to_string_lossy().starts_with("SLURM"))
+        {
             cmd.env_remove(k);
         }
         cmd.envs(env(job, step, task, n));
         cmd.process_group(0);
-        let child = cmd
-            .spawn()
-            .map_err(|e| Failure::new(Exit::Unavailable, format!("{}: cannot run {program}: {e}", step.role)))?;
+        let child = cmd.spawn().map_err(|e| {
+            Failure::new(Exit::Unavailable, format!("{}: cannot run {program}: {e}", step.role))
+        })?;
         children.push(child);
     }
     let statuses = vec![None; children.len()];
@@ -205,7 +206,8 @@ fn failed(job: &Job, step: &Step, status: i32) -> Outcome {
     );
     let log = Path::new(&job.prefix.workdir).join("logs").join(&step.log);
     let text = std::fs::read_to_string(&log).unwrap_or_default();
-    let tail: Vec<&str> = text.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
+    let tail: Vec<&str> =
+        text.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
     Outcome {
         state: "FAILED".into(),
         exit_code: status,
@@ -222,7 +224,8 @@ fn failed(job: &Job, step: &Step, status: i32) -> Outcome {
 pub fn run(job: &Job, profile: &Profile, per_task: bool, timeout: Duration) -> Result<Outcome> {
     let start = Instant::now();
     let coord = Path::new(&job.prefix.workdir).join("coord");
-    let groups = job.install.iter().map(std::slice::from_ref).chain(job.groups.iter().map(Vec::as_slice));
+    let groups =
+        job.install.iter().map(std::slice::from_ref).chain(job.groups.iter().map(Vec::as_slice));
     for group in groups {
         let mut running: Vec<Running> = Vec::new();
         for step in group {

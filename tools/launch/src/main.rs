@@ -80,7 +80,13 @@ fn run() -> Result<Exit> {
         profile.commands.role = t.clone();
         profile.check().map_err(|m| Failure::usage(format!("--role-command: {m}")))?;
     }
-    let opts = Options { job_root: args.job_root.clone(), nodelist: args.nodes.clone() };
+    // Resolved once: both are the same for every record.
+    profile.bin_dir = Some(slurm::bin_dir(&profile));
+    let root = slurm::job_root(
+        &profile,
+        &Options { job_root: args.job_root.clone(), ..Options::default() },
+    )?;
+    let opts = Options { job_root: Some(root), nodelist: args.nodes.clone() };
     let (reader, source) = open_input(args.input.as_deref())?;
     let mut out = jsonl::stdout();
     let mut reporter = Reporter::new("launch");
@@ -132,7 +138,8 @@ fn run() -> Result<Exit> {
             match local::run(&job, &profile, per_task, timeout) {
                 Ok(outcome) => {
                     if let Some(why) = &outcome.reason {
-                        let exit = if outcome.state == "TIMEOUT" { Exit::TempFail } else { Exit::Failed };
+                        let exit =
+                            if outcome.state == "TIMEOUT" { Exit::TempFail } else { Exit::Failed };
                         reporter.error(exit, format!("{}: {why}", job.id));
                     }
                     rec.state = Some(outcome.state);
@@ -165,7 +172,10 @@ fn run() -> Result<Exit> {
                 if state.exit() != Exit::Ok {
                     reporter.error(
                         state.exit(),
-                        format!("{}: job {job_id} ended {}; logs in {}/logs", rec.id, state.state, rec.workdir),
+                        format!(
+                            "{}: job {job_id} ended {}; logs in {}/logs",
+                            rec.id, state.state, rec.workdir
+                        ),
                     );
                 }
                 rec.state = Some(state.state);

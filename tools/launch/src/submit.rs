@@ -89,8 +89,17 @@ impl JobState {
     pub fn is_final(&self) -> bool {
         !matches!(
             self.state.as_str(),
-            "PENDING" | "RUNNING" | "CONFIGURING" | "COMPLETING" | "SUSPENDED" | "REQUEUED"
-                | "RESIZING" | "SIGNALING" | "STAGE_OUT" | "REQUEUE_HOLD" | "REQUEUE_FED"
+            "PENDING"
+                | "RUNNING"
+                | "CONFIGURING"
+                | "COMPLETING"
+                | "SUSPENDED"
+                | "REQUEUED"
+                | "RESIZING"
+                | "SIGNALING"
+                | "STAGE_OUT"
+                | "REQUEUE_HOLD"
+                | "REQUEUE_FED"
         )
     }
     /// The tool's exit for this final state.
@@ -104,9 +113,8 @@ impl JobState {
 
 /// Parses `scontrol show job -o ID` (`… JobState=RUNNING … ExitCode=0:0 …`).
 pub fn parse_scontrol(text: &str) -> Option<JobState> {
-    let field = |key: &str| {
-        text.split_whitespace().find_map(|w| w.strip_prefix(key)).map(str::to_string)
-    };
+    let field =
+        |key: &str| text.split_whitespace().find_map(|w| w.strip_prefix(key)).map(str::to_string);
     let state = field("JobState=")?;
     let exit_code = field("ExitCode=").and_then(|c| c.split(':').next()?.parse().ok());
     Some(JobState { state, exit_code })
@@ -123,10 +131,8 @@ pub fn parse_sacct(text: &str) -> Option<JobState> {
 
 /// Asks Slurm for the job's state: `scontrol` while it knows the job, then `sacct`.
 pub fn query(job_id: &str) -> Result<JobState> {
-    let out = run_bounded(
-        Command::new("scontrol").args(["show", "job", "-o", job_id]),
-        COMMAND_TIMEOUT,
-    )?;
+    let out =
+        run_bounded(Command::new("scontrol").args(["show", "job", "-o", job_id]), COMMAND_TIMEOUT)?;
     if out.success {
         if let Some(s) = parse_scontrol(&out.stdout) {
             return Ok(s);
@@ -137,7 +143,10 @@ pub fn query(job_id: &str) -> Result<JobState> {
         COMMAND_TIMEOUT,
     )?;
     parse_sacct(&out.stdout).ok_or_else(|| {
-        Failure::new(Exit::Unavailable, format!("job {job_id}: neither scontrol nor sacct knows it"))
+        Failure::new(
+            Exit::Unavailable,
+            format!("job {job_id}: neither scontrol nor sacct knows it"),
+        )
     })
 }
 
@@ -192,9 +201,8 @@ mod tests {
 
     #[test]
     fn slow_commands_are_killed() {
-        let err = run_bounded(Command::new("sleep").arg("5"), Duration::from_millis(100))
-            .err()
-            .unwrap();
+        let err =
+            run_bounded(Command::new("sleep").arg("5"), Duration::from_millis(100)).err().unwrap();
         assert_eq!(err.exit, Exit::Unavailable);
         let out = run_bounded(Command::new("echo").arg("hi"), Duration::from_secs(5)).unwrap();
         assert!(out.success);

@@ -49,7 +49,10 @@ fn dry_run_prints_one_job_per_test_and_writes_nothing() {
     assert_eq!(r["workdir"], root.join("disagg-e2e-cfg_ctx1_tp1_gen1_tp8").to_str().unwrap());
     assert_eq!(roles(r), ["GEN_0", "CTX_0", "DISAGG_SERVER", "BENCHMARK"]);
     let script = script_of(r);
-    assert!(script.starts_with("#!/bin/bash\n#SBATCH --nodes=3\n#SBATCH --ntasks=12\n"), "{script}");
+    assert!(
+        script.starts_with("#!/bin/bash\n#SBATCH --nodes=3\n#SBATCH --ntasks=12\n"),
+        "{script}"
+    );
     assert!(script.contains(
         "perfline_background GEN_0 GEN_0.log benchmark.done --kill-on-bad-exit=1 --nodes=2 --ntasks=8 --ntasks-per-node=4 --nodelist=\"$(perfline_slice 0 2)\" bash -c "
     ));
@@ -92,14 +95,17 @@ fn aggregated_servers_run_one_after_another() {
 fn bad_records_are_reported_and_the_stream_goes_on() {
     let mut bad = disagg();
     bad["id"] = "x;rm -rf /".into();
-    let input = format!("not json\n{}{}", lines(&[bad]), lines(&[aggregated("aggr-ok", &[(1, 1)])]));
+    let input =
+        format!("not json\n{}{}", lines(&[bad]), lines(&[aggregated("aggr-ok", &[(1, 1)])]));
     let out = launch()
         .arg("--dry-run")
         .write_stdin(input)
         .assert()
         .code(65)
         .stderr(predicate::str::starts_with("launch: error: -:1: invalid record"))
-        .stderr(predicate::str::contains("launch: error: -:2: x;rm -rf /: id contains character ';'"))
+        .stderr(predicate::str::contains(
+            "launch: error: -:2: x;rm -rf /: id contains character ';'",
+        ))
         .get_output()
         .stdout
         .clone();
@@ -152,7 +158,9 @@ fn bad_profiles_are_config_errors() {
         .write_stdin(lines(&[disagg()]))
         .assert()
         .code(66)
-        .stderr(predicate::str::starts_with("launch: error: cluster profile \"no-such-cluster\" not found"));
+        .stderr(predicate::str::starts_with(
+            "launch: error: cluster profile \"no-such-cluster\" not found",
+        ));
 }
 
 /// Fake Slurm commands: srun drops its options and runs the command, so job.sh runs here.
@@ -261,7 +269,10 @@ fn job_script_runs_its_steps_and_fails_fast() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("perfline: step GEN_0 failed with status 7"), "{stderr}");
     assert!(stderr.contains("dying"), "{stderr}");
-    assert_eq!(std::fs::read_to_string(Path::new(&workdir).join("coord/GEN_0.failed")).unwrap(), "7\n");
+    assert_eq!(
+        std::fs::read_to_string(Path::new(&workdir).join("coord/GEN_0.failed")).unwrap(),
+        "7\n"
+    );
 }
 
 #[test]
@@ -372,7 +383,9 @@ fn secrets_are_forwarded_by_name_only() {
         let text = std::fs::read_to_string(&entry).unwrap_or_default();
         assert!(!text.contains(secret), "secret in {}", entry.display());
     }
-    assert!(script_of(r).contains("# From the submitting environment, by name: PERFLINE_TEST_SECRET\n"));
+    assert!(
+        script_of(r).contains("# From the submitting environment, by name: PERFLINE_TEST_SECRET\n")
+    );
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -386,4 +399,53 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     files
+}
+
+#[test]
+fn a_prefix_from_mkprefix_is_used_as_edited() {
+    let mut rec = disagg();
+    rec["sbatch"] = serde_json::json!(["#SBATCH --nodes=3", "#SBATCH --comment=edited"]);
+    rec["srun_args"] = serde_json::json!(["--cpu-bind=none"]);
+    rec["workdir"] = "/custom/dir".into();
+    let mut bad = disagg();
+    bad["sbatch"] = serde_json::json!(["#SBATCH --nodes=3\ntouch /tmp/x"]);
+    bad["srun_args"] = serde_json::json!([]);
+    let out = launch()
+        .arg("--dry-run")
+        .write_stdin(lines(&[rec, bad]))
+        .assert()
+        .code(65)
+        .stderr(predicate::str::starts_with(
+            "launch: error: -:2: sbatch line \"#SBATCH --nodes=3\\ntouch /tmp/x\" is not one #SBATCH line",
+        ))
+        .get_output()
+        .stdout
+        .clone();
+    let recs = records(&out);
+    assert_eq!(recs.len(), 1);
+    let script = script_of(&recs[0]);
+    assert!(
+        script.starts_with("#!/bin/bash\n#SBATCH --nodes=3\n#SBATCH --comment=edited\n# perfline")
+    );
+    assert!(script.contains("\nsrun_args=( --cpu-bind=none )\n"));
+    assert!(script.contains("\nexport PERFLINE_JOB_DIR=/custom/dir\n"));
+    assert_eq!(recs[0]["workdir"], "/custom/dir");
+}
+
+#[test]
+fn missing_slurm_is_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    launch()
+        .env("PATH", dir.path())
+        .arg("--job-root")
+        .arg(dir.path())
+        .write_stdin(lines(&[disagg()]))
+        .assert()
+        .code(69)
+        .stdout("")
+        .stderr(predicate::str::starts_with(
+            "launch: error: disagg-e2e-cfg_ctx1_tp1_gen1_tp8: cannot run \"sbatch\":",
+        ));
+    // The job directory is there for a retry: script, plan and profile.
+    assert!(dir.path().join("disagg-e2e-cfg_ctx1_tp1_gen1_tp8/job.sh").exists());
 }

@@ -35,7 +35,11 @@ fn profile() -> PathBuf {
 }
 
 /// Runs `launch --wait` on the test cluster; returns (exit code, record, stderr).
-fn launch_wait(record: serde_json::Value, template: &str, extra: &[&str]) -> (i32, serde_json::Value, String, tempfile::TempDir) {
+fn launch_wait(
+    record: serde_json::Value,
+    template: &str,
+    extra: &[&str],
+) -> (i32, serde_json::Value, String, tempfile::TempDir) {
     require_cluster();
     // Job directories must be visible to slurmd (same host here) and outlive the test's asserts.
     let dir = tempfile::tempdir().unwrap();
@@ -45,7 +49,16 @@ fn launch_wait(record: serde_json::Value, template: &str, extra: &[&str]) -> (i3
         .env_remove("PERFLINE_CLUSTER")
         .arg("--cluster")
         .arg(profile())
-        .args(["--wait", "--poll", "0.5", "--timeout", "40", "--role-command", template, "--job-root"])
+        .args([
+            "--wait",
+            "--poll",
+            "0.5",
+            "--timeout",
+            "40",
+            "--role-command",
+            template,
+            "--job-root",
+        ])
         .arg(dir.path())
         .args(extra)
         .write_stdin(lines(&[record]))

@@ -8,6 +8,7 @@ use perfline::cli::Result;
 use perfline::slurm::{self, Options, Profile};
 use perfline::wire::plan::PlannedTest;
 use perfline::{fsutil, jsonl, Exit, Failure, Reporter};
+use serde::Deserialize;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
@@ -44,8 +45,14 @@ fn main() {
 
 fn run() -> Result<Exit> {
     let args = Args::parse();
-    let profile = Profile::select(args.cluster.as_deref())?;
-    let opts = Options { job_root: args.job_root.clone(), nodelist: args.nodes.clone() };
+    let mut profile = Profile::select(args.cluster.as_deref())?;
+    // Resolved once: both are the same for every record.
+    profile.bin_dir = Some(slurm::bin_dir(&profile));
+    let root = slurm::job_root(
+        &profile,
+        &Options { job_root: args.job_root.clone(), ..Options::default() },
+    )?;
+    let opts = Options { job_root: Some(root), nodelist: args.nodes.clone() };
     let (reader, source) = open_input(args.input.as_deref())?;
     let mut out = jsonl::stdout();
     let mut reporter = Reporter::new("mkprefix");
@@ -84,15 +91,13 @@ fn add_prefix(
     opts: &Options,
     write: Option<&Path>,
 ) -> Result<serde_json::Value> {
-    let planned: PlannedTest = serde_json::from_value(record.clone())
+    let planned = PlannedTest::deserialize(&record)
         .map_err(|e| Failure::data(format!("not a planned record: {e}")))?;
     let prefix = slurm::prefix(&planned, profile, opts)?;
     if let Some(dir) = write {
         write_old_files(&dir.join(&planned.test.id), &prefix)?;
     }
-    let obj = record
-        .as_object_mut()
-        .ok_or_else(|| Failure::data("record is not a JSON object"))?;
+    let obj = record.as_object_mut().ok_or_else(|| Failure::data("record is not a JSON object"))?;
     obj.insert("sbatch".into(), prefix.sbatch.into());
     obj.insert("srun_args".into(), prefix.srun_args.into());
     obj.insert("exports".into(), prefix.exports.into());

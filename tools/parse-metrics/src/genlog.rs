@@ -10,14 +10,21 @@
 //! `prev_device_step_time` are looked at (found with a SIMD substring search), and each bucket
 //! keeps a count and a sum.
 
-use memchr::memmem;
+use memchr::memmem::Finder;
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::sync::LazyLock;
 
 const CHUNK: usize = 1 << 20;
 /// Longer lines are skipped: no iteration line comes near this.
 const MAX_LINE: usize = 1 << 20;
 const NEEDLE: &[u8] = b"prev_device_step_time";
+const NGEN_KEY: &[u8] = b"'num_generation_tokens':";
+
+// Built once: building a finder per search cost more than the search itself.
+static FIND_NEEDLE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(NEEDLE));
+static FIND_ITER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"iter"));
+static FIND_NGEN: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(NGEN_KEY));
 
 /// Sum and count of one bucket.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
@@ -39,7 +46,11 @@ impl Acc {
 /// The scan of one file.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct FileScan {
-    by_ngen: BTreeMap<u64, Acc>,
+    /// Buckets in first-seen order; each sums its rows in file order (as the incumbent does).
+    buckets: Vec<(u64, Acc)>,
+    /// ngen → index in `buckets`; consulted only when ngen changes between rows.
+    index: BTreeMap<u64, usize>,
+    last: usize,
     all: Acc,
 }
 
@@ -51,7 +62,7 @@ impl FileScan {
 
     /// The mode bucket's mean (ties → larger ngen), else the mean of all rows.
     pub fn value(&self) -> Option<f64> {
-        let mode = self.by_ngen.iter().max_by_key(|(ngen, acc)| (acc.n, **ngen));
+        let mode = self.buckets.iter().max_by_key(|(ngen, acc)| (acc.n, *ngen));
         match mode {
             Some((_, acc)) => acc.mean(),
             None => self.all.mean(),
@@ -69,14 +80,23 @@ impl FileScan {
         let ngen = num_generation_tokens(line.get(needle_at..).unwrap_or_default())
             .or_else(|| num_generation_tokens(line.get(..needle_at).unwrap_or_default()));
         if let Some(ngen) = ngen {
-            self.by_ngen.entry(ngen).or_default().add(step);
+            if self.buckets.get(self.last).is_none_or(|(n, _)| *n != ngen) {
+                let next = self.buckets.len();
+                self.last = *self.index.entry(ngen).or_insert(next);
+                if self.last == next {
+                    self.buckets.push((ngen, Acc::default()));
+                }
+            }
+            if let Some((_, acc)) = self.buckets.get_mut(self.last) {
+                acc.add(step);
+            }
         }
     }
 }
 
 /// Scans a reader in chunks.
 pub fn scan(mut reader: impl Read) -> std::io::Result<FileScan> {
-    let finder = memmem::Finder::new(NEEDLE);
+    let finder = &*FIND_NEEDLE;
     let mut scan = FileScan::default();
     let mut buf = vec![0u8; CHUNK];
     // Bytes [0, filled) hold data; [0, start) was already processed.
@@ -135,7 +155,7 @@ pub fn combine(scans: &[FileScan]) -> Option<f64> {
 /// one `iter = N,` before it and a number after it; anything else takes the general path.
 fn iter_and_step_at(line: &[u8], needle_at: usize) -> Option<(u64, f64)> {
     let head = line.get(..needle_at)?;
-    let fast = memmem::find(head, b"iter").and_then(|hit| {
+    let fast = FIND_ITER.find(head).and_then(|hit| {
         let (iter, _) = iter_value(head.get(hit + 4..)?)?;
         let step = step_value(line.get(needle_at + NEEDLE.len()..)?)?;
         Some((iter, step))
@@ -147,7 +167,7 @@ fn iter_and_step_at(line: &[u8], needle_at: usize) -> Option<(u64, f64)> {
 /// `prev_device_step_time\s*=\s*([\d.]+)\s*ms` (the §5 regex, leftmost match).
 fn iter_and_step(line: &[u8]) -> Option<(u64, f64)> {
     let mut from = 0;
-    while let Some(hit) = memmem::find(&line[from..], b"iter") {
+    while let Some(hit) = FIND_ITER.find(&line[from..]) {
         let after_iter = from + hit + 4;
         if let Some((iter, rest)) = iter_value(&line[after_iter..]) {
             let rest_at = line.len() - rest.len();
@@ -174,7 +194,7 @@ fn iter_value(s: &[u8]) -> Option<(u64, &[u8])> {
 /// The first `prev_device_step_time\s*=\s*([\d.]+)\s*ms` in `s`.
 fn step_after(s: &[u8]) -> Option<f64> {
     let mut from = 0;
-    while let Some(hit) = memmem::find(&s[from..], NEEDLE) {
+    while let Some(hit) = FIND_NEEDLE.find(&s[from..]) {
         let after = from + hit + NEEDLE.len();
         if let Some(v) = step_value(&s[after..]) {
             return Some(v);
@@ -196,10 +216,9 @@ fn step_value(s: &[u8]) -> Option<f64> {
 
 /// `'num_generation_tokens':\s*(\d+)`.
 fn num_generation_tokens(line: &[u8]) -> Option<u64> {
-    const KEY: &[u8] = b"'num_generation_tokens':";
     let mut from = 0;
-    while let Some(hit) = memmem::find(&line[from..], KEY) {
-        let after = from + hit + KEY.len();
+    while let Some(hit) = FIND_NGEN.find(&line[from..]) {
+        let after = from + hit + NGEN_KEY.len();
         let s = skip_ws(&line[after..]);
         let digits = s.iter().take_while(|b| b.is_ascii_digit()).count();
         if digits > 0 {
@@ -265,7 +284,7 @@ mod tests {
             b"iter = 9, prev_device_step_time = 4.25 ms",
             b"iter = 99prev_device_step_time = 4.25 ms",
         ] {
-            let at = memmem::find(line, NEEDLE).unwrap();
+            let at = FIND_NEEDLE.find(line).unwrap();
             assert_eq!(iter_and_step_at(line, at), iter_and_step(line), "{line:?}");
         }
         assert_eq!(

@@ -25,31 +25,30 @@ pub fn run_benchmark(job: &Job) -> Result<Exit> {
     let groups = client_groups(&job.planned.plan.clients, only.as_deref());
     let mut all_ok = true;
     let mut reasons = Vec::new();
+    // Every planned client run ends with a record: run, or failed with the reason it could not run.
+    let mut stopped: Option<String> = None;
     for (server_idx, (server, clients)) in groups.iter().enumerate() {
-        let endpoint = match wait_for_server(job, server) {
-            Ok(endpoint) => endpoint,
-            Err(why) => {
-                // Nothing is lost: every client run that could not happen gets a failed record.
-                for (_, client) in groups.iter().skip(server_idx).flat_map(|(s, cs)| cs.iter().map(move |c| (s, c))) {
-                    append_record(job, &failed_record(job, client, &why, Vec::new()))?;
-                }
-                reasons.push(why);
-                all_ok = false;
-                break;
+        if stopped.is_none() {
+            if let Err(why) = wait_for_server(job, server).map(|_| ()) {
+                reasons.push(why.clone());
+                stopped = Some(why);
             }
-        };
+        }
         for (client_idx, client) in clients.iter().enumerate() {
-            let outcome = run_client(job, server_idx, client_idx, client, &endpoint)?;
-            if let Some(why) = outcome {
+            if let Some(why) = &stopped {
+                append_record(job, &failed_record(job, client, why, Vec::new()))?;
+                all_ok = false;
+                continue;
+            }
+            let endpoint = perfline::wait::read_addr(&job.addr_file(server)).map_err(|f| f.context(server))?;
+            if let Some(why) = run_client(job, server_idx, client_idx, client, &endpoint)? {
                 all_ok = false;
                 reasons.push(why);
+                stopped = peer_reason(job);
             }
         }
         if server != "DISAGG_SERVER" {
             let _ = perfline::fsutil::write_atomic(&job.server_done_file(server), b"done\n");
-        }
-        if !all_ok && peer_failure(job).is_some() {
-            break;
         }
     }
     finish(job, all_ok, &reasons)?;
@@ -179,8 +178,13 @@ fn parse_metrics(job: &Job, client: &ClientRun, exit_code: i32, log: &Path) -> R
         return Ok(Some(why));
     }
     let mut failed = None;
-    for r in &records {
-        append_record(job, r)?;
+    let peer = peer_reason(job);
+    for mut r in records {
+        // A failed run next to a failed peer names the peer: the likely cause.
+        if let (Status::Failed, Some(why)) = (r.status, &peer) {
+            r.reasons.push(format!("peer failed: {why}"));
+        }
+        append_record(job, &r)?;
         if r.status == Status::Failed {
             failed = Some(format!("{}: {}", client.name, r.reasons.join("; ")));
         }

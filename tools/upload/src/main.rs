@@ -198,7 +198,7 @@ fn read_records(
     };
     let mut collector = batch::Collector::default();
     for line in perfline::jsonl::read(reader, input) {
-        let added = line.record.and_then(|r| {
+        let added = line.record.and_then(|r: perfline::wire::metrics::MetricRecord| {
             if r.metrics.is_empty() {
                 // SQL stores keep metric rows only; OpenSearch keeps the failed document.
                 reporter.warn(format!(

@@ -81,7 +81,7 @@ mod tests {
         };
         let path = write(&spool, &s).unwrap();
         assert!(path.file_name().unwrap().to_string_lossy().starts_with("abc."));
-        assert_eq!(list(&spool).unwrap(), [path.clone()]);
+        assert_eq!(list(&spool).unwrap(), std::slice::from_ref(&path));
         assert_eq!(read(&path).unwrap(), s);
         assert_eq!(write(&spool, &s).unwrap(), path, "same run, same file");
         assert_eq!(list(&spool).unwrap().len(), 1);

@@ -1,10 +1,165 @@
-//! `cargo xtask bench launch` (skeleton: being built).
+//! `cargo xtask bench launch`: `launch --dry-run` rendering for every corpus case, side by side
+//! with a Python renderer in the incumbent's style (string templates over the same planned
+//! records, as `submit.py` does). Target: under 2 ms per case.
+
+use crate::util::{project_root, Section};
+use anyhow::Context;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 #[derive(clap::Args)]
-pub struct Launch {}
+pub struct Launch {
+    /// How many times the corpus is fed through one process (amortises start-up).
+    #[arg(long, default_value_t = 20)]
+    repeat: usize,
+    /// Cargo profile of the measured binaries.
+    #[arg(long, default_value = "release")]
+    profile: String,
+}
+
+/// The baseline: render an sbatch script per planned record with Python string templates.
+const PYTHON_RENDERER: &str = r##"
+import json, shlex, sys
+out = []
+for line in sys.stdin:
+    r = json.loads(line)
+    wd = "/shared/jobs/" + r["id"]
+    s = ["#!/bin/bash", "#SBATCH --nodes=%d" % r["total_nodes"],
+         "#SBATCH --ntasks=%d" % (r["total_nodes"] * r["gpus_per_node"]),
+         "#SBATCH --ntasks-per-node=%d" % r["gpus_per_node"],
+         "#SBATCH --gpus-per-node=%d" % r["gpus_per_node"], "#SBATCH --time=02:00:00",
+         "#SBATCH -J %s" % r["id"], "#SBATCH -o %s/logs/slurm-%%j.out" % wd,
+         "export jobWorkspace=%s" % shlex.quote(wd), "srunArgs=( )"]
+    for role in r["roles"]:
+        s.append("srun \"${srunArgs[@]}\" --kill-on-bad-exit=1 -N %d --ntasks=%d --ntasks-per-node=%d %s &> %s/%s.log &"
+                 % (role["nodes"], role["nodes"] * role["tasks_per_node"], role["tasks_per_node"],
+                    shlex.quote("role " + role["role"]), shlex.quote(wd), role["role"]))
+    s.append("srun \"${srunArgs[@]}\" --overlap -N 1 --ntasks=1 --ntasks-per-node=1 role BENCHMARK")
+    out.append(json.dumps({"id": r["id"], "script": "\n".join(s) + "\n", "workdir": wd}))
+sys.stdout.write("\n".join(out) + "\n")
+"##;
 
 impl Launch {
-    pub fn run(self, _sh: &xshell::Shell) -> anyhow::Result<()> {
-        anyhow::bail!("bench launch: not implemented yet")
+    pub fn run(self, sh: &xshell::Shell) -> anyhow::Result<()> {
+        let profile = &self.profile;
+        {
+            let _s = Section::new(format!(
+                "cargo build --profile {profile} (classify, nodecount, launch)"
+            ));
+            xshell::cmd!(
+                sh,
+                "cargo build --quiet --profile {profile} -p classify -p nodecount -p launch"
+            )
+            .run()?;
+        }
+        let dir = if profile == "dev" { "debug" } else { profile.as_str() };
+        let bins = project_root().join("target").join(dir);
+        let corpus = corpus_root();
+        let list = corpus_list(&corpus)?;
+        let tests = run(&bins.join("classify"), &["-"], list.as_bytes())?;
+        let planned =
+            run(&bins.join("nodecount"), &["--root", corpus.to_str().unwrap_or(".")], &tests)?;
+        let cases = planned.iter().filter(|b| **b == b'\n').count();
+        anyhow::ensure!(cases > 0, "no planned records");
+        let input: Vec<u8> = planned.repeat(self.repeat);
+        let n = cases * self.repeat;
+
+        let launch = bins.join("launch");
+        let args = ["--dry-run", "--job-root", "/shared/jobs"];
+        let perfline_batch = time_ms(|| run(&launch, &args, &input).map(drop))? / n as f64;
+        let python = Path::new("python3");
+        let py_args = ["-c", PYTHON_RENDERER];
+        let python_batch = time_ms(|| run(python, &py_args, &input).map(drop))? / n as f64;
+
+        // One process per case, as a shell loop over tests would do.
+        let first_lines: Vec<&[u8]> = planned.split_inclusive(|b| *b == b'\n').take(20).collect();
+        let perfline_single = per_process_ms(&launch, &args, &first_lines)?;
+        let python_single = per_process_ms(python, &py_args, &first_lines)?;
+
+        println!(
+            "bench launch: {cases} corpus cases × {} = {n} renderings ({profile} build)",
+            self.repeat
+        );
+        println!("{:<44} {:>10} {:>10} {:>8}", "figure", "perfline", "baseline", "ratio");
+        for (name, ours, theirs) in [
+            ("dry-run per case, one process (ms)", perfline_batch, python_batch),
+            ("dry-run, one process per case (ms)", perfline_single, python_single),
+        ] {
+            println!("{name:<44} {ours:>10.3} {theirs:>10.3} {:>7.1}x", theirs / ours);
+        }
+        println!(
+            "target: < 2 ms per case: {}",
+            if perfline_batch < 2.0 { "met" } else { "MISSED" }
+        );
+        Ok(())
     }
+}
+
+fn corpus_root() -> PathBuf {
+    std::env::var_os("PERFLINE_CORPUS")
+        .map_or_else(|| project_root().join("../shared/corpus/trtllm"), PathBuf::from)
+}
+
+/// Every corpus config as test ids (disagg configs in each benchmark mode), as the chain test.
+fn corpus_list(root: &Path) -> anyhow::Result<String> {
+    let mut list = String::new();
+    for (dir, disagg) in [
+        ("tests/scripts/perf-sanity/aggregated", false),
+        ("tests/scripts/perf-sanity/disaggregated", true),
+        ("tests/integration/defs/perf/disagg/test_configs/disagg/perf", true),
+        ("tests/integration/defs/perf/disagg/test_configs/wideep/perf", true),
+    ] {
+        let mut names: Vec<String> = std::fs::read_dir(root.join(dir))
+            .with_context(|| format!("{}/{dir}", root.display()))?
+            .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".yaml").map(String::from))
+            .collect();
+        names.sort();
+        for n in names {
+            if disagg {
+                list.push_str(&format!("disagg-e2e-{n}\ndisagg-gen_only-{n}\naggr-ctx_only-{n}\n"));
+            } else {
+                list.push_str(&format!("aggr-{n}\n"));
+            }
+        }
+    }
+    Ok(list)
+}
+
+fn run(program: &Path, args: &[&str], input: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut child = Command::new(program)
+        .args(args)
+        .env_remove("PERFLINE_CLUSTER")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("run {}", program.display()))?;
+    let mut stdin = child.stdin.take().context("stdin")?;
+    let data = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&data));
+    let out = child.wait_with_output()?;
+    writer.join().map_err(|_| anyhow::anyhow!("stdin writer panicked"))??;
+    anyhow::ensure!(out.status.success(), "{} failed: {}", program.display(), out.status);
+    Ok(out.stdout)
+}
+
+fn time_ms(f: impl Fn() -> anyhow::Result<()>) -> anyhow::Result<f64> {
+    f()?; // warm-up: page cache, Python byte code
+    let start = Instant::now();
+    f()?;
+    Ok(start.elapsed().as_secs_f64() * 1000.0)
+}
+
+/// Median wall time of one process per record.
+fn per_process_ms(program: &Path, args: &[&str], records: &[&[u8]]) -> anyhow::Result<f64> {
+    let mut times = Vec::with_capacity(records.len());
+    for r in records {
+        let start = Instant::now();
+        run(program, args, r)?;
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times.get(times.len() / 2).copied().unwrap_or(f64::NAN))
 }

@@ -11,10 +11,10 @@
 //! the way the incumbent does (reference/incumbent.md §5: the fast `in` reject, the iteration
 //! regexes, iter ≥ 5, the mode bucket's mean; for the client log every PERF_METRIC_LOG_QUERIES
 //! regex on every line, first match wins, one result per block). Wall time and peak RSS of each
-//! child come from `getrusage(RUSAGE_CHILDREN)` in a small Python wrapper. Results are checked
+//! child come from GNU time (`%M`; the Debian `time` package is installed when missing). Results are checked
 //! to agree before the table is printed.
 
-use crate::util::{project_root, Section};
+use crate::util::{apt_install_if_missing, project_root, Section};
 use anyhow::{ensure, Context};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -48,7 +48,7 @@ impl Parse {
             write_client_log(w, self.blocks)
         })?;
         std::fs::write(dir.join("baseline.py"), BASELINE_PY)?;
-        std::fs::write(dir.join("measure.py"), MEASURE_PY)?;
+        apt_install_if_missing(sh, "/usr/bin/time", &["time"])?;
         {
             let _s = Section::new("cargo build --release -p parse-metrics");
             xshell::cmd!(sh, "cargo build --release -q -p parse-metrics").run()?;
@@ -59,13 +59,11 @@ impl Parse {
 
         let _s = Section::new("gen-worker log scan");
         let rust_gen = measure(
-            sh,
             &dir,
             &out("rust-gen.jsonl"),
             &[p(&bin), "--format".into(), "gen-log".into(), p(&gen_log)],
         )?;
         let py_gen = measure(
-            sh,
             &dir,
             &out("py-gen.json"),
             &["python3".into(), p(&py), "gen".into(), p(&gen_log)],
@@ -82,13 +80,11 @@ impl Parse {
 
         let _s = Section::new("client log, result blocks");
         let rust_client = measure(
-            sh,
             &dir,
             &out("rust-client.jsonl"),
             &[p(&bin), "--test-id".into(), "bench".into(), p(&client_log)],
         )?;
         let py_client = measure(
-            sh,
             &dir,
             &out("py-client.jsonl"),
             &["python3".into(), p(&py), "client".into(), p(&client_log)],
@@ -140,19 +136,23 @@ fn p(path: &Path) -> String {
     path.display().to_string()
 }
 
-/// Runs `cmd` with stdout to `out` under the rusage wrapper.
-fn measure(sh: &xshell::Shell, dir: &Path, out: &Path, cmd: &[String]) -> anyhow::Result<Measure> {
-    let wrapper = dir.join("measure.py");
-    let report = xshell::cmd!(sh, "python3 {wrapper} {out} {cmd...}").read()?;
-    let field = |key: &str| -> anyhow::Result<f64> {
-        let at = report.find(key).with_context(|| format!("no {key} in {report}"))? + key.len();
-        let text: String =
-            report[at..].chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
-        Ok(text.parse()?)
-    };
-    ensure!(field("\"rc\": ")? == 0.0, "{} failed: {report}", cmd.join(" "));
-    eprintln!("    {}: {report}", cmd.first().map_or("", String::as_str));
-    Ok(Measure { wall_s: field("\"wall_s\": ")?, rss_mb: field("\"maxrss_kb\": ")? / 1024.0 })
+/// Runs `cmd` with stdout to `out`: wall time from here, peak RSS from GNU time (`%M`).
+fn measure(dir: &Path, out: &Path, cmd: &[String]) -> anyhow::Result<Measure> {
+    let report = dir.join("rss.txt");
+    let start = std::time::Instant::now();
+    let status = std::process::Command::new("/usr/bin/time")
+        .args(["-f", "%M", "-o"])
+        .arg(&report)
+        .args(cmd)
+        .stdout(std::fs::File::create(out)?)
+        .status()?;
+    let wall_s = start.elapsed().as_secs_f64();
+    ensure!(status.success(), "{} failed: {status}", cmd.join(" "));
+    let text = std::fs::read_to_string(&report)?;
+    let rss_kb: f64 =
+        text.lines().last().unwrap_or_default().trim().parse().context("GNU time %M")?;
+    eprintln!("    {}: {wall_s:.3} s, {rss_kb} KB", cmd.join(" "));
+    Ok(Measure { wall_s, rss_mb: rss_kb / 1024.0 })
 }
 
 /// The first number after `key` in a file.
@@ -313,16 +313,6 @@ fn write_client_log(w: &mut dyn Write, blocks: u64) -> std::io::Result<()> {
     }
     Ok(())
 }
-
-/// Runs a command with stdout to a file; prints wall time and the child's peak RSS.
-const MEASURE_PY: &str = r#"import json, resource, subprocess, sys, time
-out, cmd = sys.argv[1], sys.argv[2:]
-start = time.monotonic()
-with open(out, "wb") as f:
-    rc = subprocess.call(cmd, stdout=f)
-wall = time.monotonic() - start
-print(json.dumps({"rc": rc, "wall_s": wall, "maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
-"#;
 
 /// The incumbent's scans (reference/incumbent.md §5), line by line with `re`.
 const BASELINE_PY: &str = r#"import json, re, sys
