@@ -138,7 +138,15 @@ fn write_if_changed(path: &Path, text: &str) -> anyhow::Result<bool> {
 fn live_pid(file: &Path, comm: &str) -> Option<i32> {
     let pid: i32 = std::fs::read_to_string(file).ok()?.trim().parse().ok()?;
     let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-    name.trim().starts_with(comm).then_some(pid)
+    (name.trim().starts_with(comm) && alive(pid)).then_some(pid)
+}
+
+/// True while `pid` runs; a zombie (containers whose init does not reap) counts as gone.
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| Some(s.rsplit_once(") ")?.1.starts_with('Z')))
+        .is_some_and(|zombie| !zombie)
 }
 
 fn run_checked(cmd: &mut Command) -> anyhow::Result<()> {
@@ -305,13 +313,12 @@ fn down(dir: &Path) -> anyhow::Result<()> {
 }
 
 fn stop(pid: i32, comm: &str) -> anyhow::Result<()> {
-    let alive = || Path::new(&format!("/proc/{pid}")).exists();
     run_checked(Command::new("kill").args(["-TERM", &pid.to_string()]))?;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while alive() && Instant::now() < deadline {
+    while alive(pid) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
-    if alive() {
+    if alive(pid) {
         let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
     }
     eprintln!("cluster: stopped {comm} ({pid})");

@@ -100,8 +100,8 @@ struct Args {
     #[arg(long, num_args = 1..)]
     goodput: Vec<String>,
     /// Warm-up requests (default when given alone: the concurrency) sent before measuring.
-    #[arg(long, num_args = 0..=1, default_missing_value = "0")]
-    warmup: Option<usize>,
+    #[arg(long, num_args = 0..=1)]
+    warmup: Option<Option<usize>>,
     /// Skip the single test request sent before the run.
     #[arg(long)]
     no_test_input: bool,
@@ -229,7 +229,7 @@ impl Plan {
         let rate = match a.request_rate.trim() {
             "inf" | "Inf" | "INF" => None,
             s => match s.parse::<f64>() {
-                Ok(r) if r > 0.0 && r.is_finite() => Some(r),
+                Ok(r) if (0.001..1e9).contains(&r) => Some(r),
                 _ => {
                     return Err(Failure::usage(format!(
                         "--request-rate {s}: expected inf or a positive number"
@@ -237,8 +237,17 @@ impl Plan {
                 }
             },
         };
-        if a.burstiness.is_nan() || a.burstiness <= 0.0 {
+        if !(a.burstiness.is_finite() && a.burstiness > 0.0) {
             return Err(Failure::usage(format!("--burstiness {}: must be > 0", a.burstiness)));
+        }
+        if !(0.0..=1.0).contains(&a.random_range_ratio) {
+            return Err(Failure::usage("--random-range-ratio must be in 0..1"));
+        }
+        if a.max_error_rate.is_nan() || a.max_error_rate < 0.0 {
+            return Err(Failure::usage("--max-error-rate must be a fraction >= 0"));
+        }
+        if !(0.1..=86400.0).contains(&a.progress_interval) {
+            return Err(Failure::usage("--progress-interval must be 0.1..86400 seconds"));
         }
         if !(a.request_timeout.is_finite() && a.request_timeout > 0.0 && a.request_timeout < 1e9) {
             return Err(Failure::usage("--request-timeout must be a positive number of seconds"));
@@ -355,7 +364,7 @@ async fn execute(a: &Args, plan: &Plan) -> Result<(Vec<bench::client::Outcome>, 
         }
     }
     if let (Some(n), Some(body)) = (a.warmup, first_body) {
-        let n = if n == 0 { a.max_concurrency.unwrap_or(1) } else { n };
+        let n = n.unwrap_or(a.max_concurrency.unwrap_or(1));
         let warm = Client::new(plan.target.clone());
         warm.run(vec![body; n], &vec![Duration::ZERO; n], a.max_concurrency, Instant::now()).await;
     }
@@ -371,7 +380,7 @@ async fn execute(a: &Args, plan: &Plan) -> Result<(Vec<bench::client::Outcome>, 
 }
 
 fn spawn_progress(client: Arc<Client>, total: usize, every: f64) -> tokio::task::JoinHandle<()> {
-    let every = Duration::from_secs_f64(every.clamp(0.1, 86400.0));
+    let every = Duration::from_secs_f64(every);
     tokio::spawn(async move {
         let start = Instant::now();
         loop {
@@ -532,6 +541,10 @@ mod tests {
             &["--metric-percentiles", "101"],
             &["--backend", "openai-chat", "--random-ids"],
             &["--dataset-name", "trtllm_custom"],
+            &["--progress-interval", "nan"],
+            &["--max-error-rate", "nan"],
+            &["--random-range-ratio", "2"],
+            &["--request-rate", "1e-9"],
         ] {
             assert_eq!(parse(bad).err().map(|f| f.exit), Some(Exit::Usage), "{bad:?}");
         }

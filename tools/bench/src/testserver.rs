@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
+/// Longer requests are cut to this (keeps the timing arithmetic in range).
+const MAX_TOKENS: u64 = 1 << 20;
+
 /// The server's known timing.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Timing {
@@ -102,7 +105,8 @@ async fn handle(
     let max_tokens = ["max_tokens", "max_completion_tokens"]
         .iter()
         .find_map(|k| body.get(k).and_then(Value::as_u64))
-        .unwrap_or(16);
+        .unwrap_or(16)
+        .min(MAX_TOKENS);
     let prompt_tokens = match body.get("prompt") {
         Some(Value::Array(ids)) => ids.len(),
         Some(Value::String(s)) => s.split_whitespace().count(),

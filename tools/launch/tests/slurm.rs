@@ -26,7 +26,10 @@ fn require_cluster() {
         .env("SLURM_CONF", slurm_conf())
         .args(["-h", "-o", "%t"])
         .output()
-        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("idle"));
+        .is_ok_and(|o| {
+            let states = String::from_utf8_lossy(&o.stdout);
+            o.status.success() && ["idle", "mix", "alloc"].iter().any(|s| states.contains(s))
+        });
     assert!(ok, "Slurm test cluster not running: run `cargo xtask cluster up`");
 }
 

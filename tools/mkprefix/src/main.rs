@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
     version,
     after_help = "Examples:\n  \
         classify < list.txt | nodecount | mkprefix --cluster local | launch --dry-run\n  \
-        mkprefix --cluster ci/clusters/gb200-example.yaml --write old-files < planned.jsonl\n  \
+        mkprefix --cluster ci/clusters/gb200-pyxis.yaml --write old-files < planned.jsonl\n  \
         PERFLINE_CLUSTER=local mkprefix --nodes n1,n2,n3 < planned.jsonl"
 )]
 struct Args {

@@ -58,7 +58,7 @@ fn example_profile_adds_pyxis_flags_and_writes_the_old_files() {
     let dir = tempfile::tempdir().unwrap();
     let out = mkprefix()
         .arg("--cluster")
-        .arg(profiles().join("gb200-example.yaml"))
+        .arg(profiles().join("gb200-pyxis.yaml"))
         .args(["--job-root", "/jobs", "--write"])
         .arg(dir.path())
         .write_stdin(example())
@@ -120,7 +120,7 @@ fn profile_errors() {
 #[test]
 fn the_environment_chooses_the_profile() {
     let out = mkprefix()
-        .env("PERFLINE_CLUSTER", profiles().join("gb200-example.yaml"))
+        .env("PERFLINE_CLUSTER", profiles().join("gb200-pyxis.yaml"))
         .write_stdin(example())
         .assert()
         .success()

@@ -5,9 +5,17 @@
 use clap::Parser;
 use nodecount::{locate::Locator, Options, Planner};
 use perfline::cli::Result;
+use perfline::jsonl::Line;
+use perfline::wire::plan::PlannedTest;
 use perfline::wire::test::TestRecord;
 use perfline::{Exit, Reporter};
+use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::mpsc::{self, TryRecvError};
+
+// Planning is allocation-heavy (YAML trees, JSON values): mimalloc makes a corpus run faster.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const EXAMPLES: &str = "\
 Config search order, first match wins: for aggregated tests
@@ -52,6 +60,25 @@ fn main() {
     perfline::cli::main("nodecount", run)
 }
 
+/// Keeps a record in input order and starts its config's parse.
+fn queue(planner: &mut Planner, pending: &mut VecDeque<Line<TestRecord>>, line: Line<TestRecord>) {
+    if let Ok(test) = &line.record {
+        planner.prefetch(test);
+    }
+    pending.push_back(line);
+}
+
+/// `--check`: adds the check object and reports each mismatch as one error line.
+fn check(planned: &mut PlannedTest, reporter: &mut Reporter) {
+    let test = &planned.test;
+    let list = test.list.as_deref().unwrap_or("(none)");
+    let check = nodecount::check::check(&planned.plan, nodecount::check::expected(test), list);
+    for mismatch in &check.mismatches {
+        reporter.error(Exit::Failed, format!("{}: {}: {mismatch}", test.source, test.id));
+    }
+    planned.plan.check = Some(check);
+}
+
 fn run() -> Result<Exit> {
     let args = match Args::try_parse() {
         Ok(args) => args,
@@ -69,30 +96,59 @@ fn run() -> Result<Exit> {
         Planner::new(Locator::new(roots, args.config_dirs), Options { pack: args.pack });
     let mut reporter = Reporter::new("nodecount");
     let mut out = perfline::jsonl::stdout();
-    let stdin = std::io::stdin().lock();
-    for line in perfline::jsonl::read::<TestRecord, _>(stdin, "-") {
-        let planned = line.record.and_then(|test| planner.plan(test));
-        let mut planned = match planned {
-            Ok(planned) => planned,
-            Err(failure) => {
-                reporter.failure(&failure);
+    // A reader thread hands records over as they arrive, so the main thread can queue the
+    // configs of every record already in the pipe for the parse workers, and still stream.
+    let (sender, records) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in perfline::jsonl::read::<TestRecord, _>(std::io::stdin().lock(), "-") {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1));
+    let prefetch = planner.prefetch.clone();
+    std::thread::scope(|scope| {
+        for _ in 0..workers.clamp(1, 8) {
+            let worker = prefetch.clone();
+            scope.spawn(move || worker.work());
+        }
+        let mut pending = VecDeque::new();
+        let mut open = true;
+        let result = loop {
+            while open {
+                match records.try_recv() {
+                    Ok(line) => queue(&mut planner, &mut pending, line),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => open = false,
+                }
+            }
+            let Some(line) = pending.pop_front() else {
+                match records.recv() {
+                    Ok(line) => queue(&mut planner, &mut pending, line),
+                    Err(_) => break Ok(()),
+                }
                 continue;
+            };
+            let planned = line.record.and_then(|test| planner.plan(test));
+            let mut planned = match planned {
+                Ok(planned) => planned,
+                Err(failure) => {
+                    reporter.failure(&failure);
+                    continue;
+                }
+            };
+            if args.check {
+                check(&mut planned, &mut reporter);
+            }
+            if let Err(failure) = out.write(&planned) {
+                break Err(failure);
             }
         };
-        if args.check {
-            let list = planned.test.list.as_deref().unwrap_or("(none)");
-            let check = nodecount::check::check(
-                &planned.plan,
-                nodecount::check::expected(&planned.test),
-                list,
-            );
-            for mismatch in &check.mismatches {
-                let test = &planned.test;
-                reporter.error(Exit::Failed, format!("{}: {}: {mismatch}", test.source, test.id));
-            }
-            planned.plan.check = Some(check);
-        }
-        out.write(&planned)?;
-    }
+        prefetch.close();
+        result
+    })?;
+    // The process ends here: freeing every parsed config one by one would only cost time.
+    std::mem::forget(planner);
     Ok(reporter.exit())
 }
