@@ -21,6 +21,8 @@ pub const CLUSTERS_DIR_ENV: &str = "PERFLINE_CLUSTERS_DIR";
 
 /// The role command every step runs unless the profile overrides it (the role interface).
 pub const DEFAULT_ROLE_COMMAND: &str = "{bin}/role {role} --plan {plan} --job-dir {job_dir}";
+/// What a failing job runs before it is cancelled (see [`Commands::finalize`]).
+pub const DEFAULT_FINALIZE_COMMAND: &str = "{bin}/role FINALIZE --plan {plan} --job-dir {job_dir}";
 
 /// A cluster profile.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -103,6 +105,9 @@ pub struct Commands {
     pub server: String,
     pub router: String,
     pub client: String,
+    /// Run by a failing job before it is cancelled, so the failure still leaves `failed`
+    /// metric records naming the role and the cause; none when absent.
+    pub finalize: Option<String>,
 }
 
 impl Default for Commands {
@@ -113,6 +118,7 @@ impl Default for Commands {
             server: "trtllm-serve {model} --backend pytorch --config {config} --host {host} --port {port} --report_addr {addr_file}".into(),
             router: "trtllm-serve disaggregated -c {config} -t {timeout} -r {timeout} --report_addr {addr_file}".into(),
             client: "python -m tensorrt_llm.serve.scripts.benchmark_serving {client_args}".into(),
+            finalize: Some(DEFAULT_FINALIZE_COMMAND.into()),
         }
     }
 }

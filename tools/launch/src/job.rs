@@ -276,9 +276,12 @@ perfline_fg=
 
 # Fail fast: mark the failure, show the log's tail, cancel the whole job (logs are kept).
 perfline_fail() { # ROLE STATUS LOG
-  printf '%s\n' "$2" >"$PERFLINE_COORD_DIR/$1.failed"
+  # A role that saw its server die wrote a better reason first: keep it.
+  [ -e "$PERFLINE_COORD_DIR/$1.failed" ] ||
+    printf '%s: step exited with status %s\n' "$1" "$2" >"$PERFLINE_COORD_DIR/$1.failed"
   echo "perfline: step $1 failed with status $2; last lines of $PERFLINE_JOB_DIR/logs/$3:" >&2
   tail -n 20 "$PERFLINE_JOB_DIR/logs/$3" >&2
+  perfline_finalize
   if [ -n "${SLURM_JOB_ID:-}" ]; then scancel "$SLURM_JOB_ID"; fi
   kill -TERM "$$" 2>/dev/null
   exit 1
@@ -374,6 +377,7 @@ pub fn render_script(job: &Job, profile: &Profile) -> Result<String> {
     s.push_str("rm -rf \"$PERFLINE_COORD_DIR\"\n");
     s.push_str("mkdir -p \"$PERFLINE_JOB_DIR/logs\" \"$PERFLINE_COORD_DIR\" \"$PERFLINE_JOB_DIR/results\"\n");
     s.push_str(FUNCTIONS);
+    s.push_str(&finalize_function(profile));
     let need = job.planned.plan.total_nodes;
     s.push_str(&format!(
         "\nmapfile -t perfline_nodes < <(scontrol show hostnames \"${{SLURM_JOB_NODELIST:-}}\")\n\
@@ -406,6 +410,17 @@ pub fn render_script(job: &Job, profile: &Profile) -> Result<String> {
     }
     s.push_str("echo \"perfline: $PERFLINE_TEST_ID done\" >&2\nexit 0\n");
     Ok(s)
+}
+
+/// `perfline_finalize`: the profile's finalize command (bounded, logged), run by a failing job.
+fn finalize_function(profile: &Profile) -> String {
+    match &profile.commands.finalize {
+        Some(t) => format!(
+            "\nperfline_finalize() {{\n  timeout 30 {} >>\"$PERFLINE_JOB_DIR/logs/finalize.log\" 2>&1\n}}\n",
+            slurm::expand(t, "FINALIZE")
+        ),
+        None => "\nperfline_finalize() { :; }\n".to_string(),
+    }
 }
 
 fn step_call(step: &Step, profile: &Profile) -> Result<String> {

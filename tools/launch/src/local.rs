@@ -198,12 +198,14 @@ fn stop(running: &mut [Running]) {
     }
 }
 
-fn failed(job: &Job, step: &Step, status: i32) -> Outcome {
-    let coord = Path::new(&job.prefix.workdir).join("coord");
-    let _ = perfline::fsutil::write_atomic(
-        &coord.join(format!("{}.failed", step.role)),
-        format!("{status}\n").as_bytes(),
-    );
+fn failed(job: &Job, profile: &Profile, step: &Step, status: i32) -> Outcome {
+    let marker = Path::new(&job.prefix.workdir).join("coord").join(format!("{}.failed", step.role));
+    // A role that saw its server die wrote a better reason first: keep it.
+    if !marker.exists() {
+        let text = format!("{}: step exited with status {status}\n", step.role);
+        let _ = perfline::fsutil::write_atomic(&marker, text.as_bytes());
+    }
+    finalize(job, profile);
     let log = Path::new(&job.prefix.workdir).join("logs").join(&step.log);
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     let tail: Vec<&str> =
@@ -218,6 +220,35 @@ fn failed(job: &Job, step: &Step, status: i32) -> Outcome {
             tail.join(" | ")
         )),
     }
+}
+
+/// Runs the profile's finalize command (bounded to 30 s) so that a failed job still leaves
+/// `failed` metric records; its output goes to `logs/finalize.log`.
+fn finalize(job: &Job, profile: &Profile) {
+    let Some(template) = &profile.commands.finalize else { return };
+    let workdir = Path::new(&job.prefix.workdir);
+    let Ok(log) = std::fs::OpenOptions::new().create(true).append(true).open(workdir.join("logs/finalize.log"))
+    else {
+        return;
+    };
+    let mut cmd = Command::new("bash");
+    cmd.arg("-c").arg(slurm::expand(template, "FINALIZE"));
+    for e in &job.prefix.exports {
+        if let Some((k, v)) = e.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    let err = log.try_clone().map_or(Stdio::null(), Stdio::from);
+    let Ok(mut child) = cmd.stdin(Stdio::null()).stdout(log).stderr(err).spawn() else { return };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(POLL);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Runs a job locally and reports how it ended. The job directory must exist.
@@ -255,13 +286,14 @@ pub fn run(job: &Job, profile: &Profile, per_task: bool, timeout: Duration) -> R
             }
             if let Some((step, status)) = failure {
                 stop(&mut running);
-                return Ok(failed(job, step, status));
+                return Ok(failed(job, profile, step, status));
             }
             if foreground_done {
                 break;
             }
             if INTERRUPTED.load(Ordering::SeqCst) || start.elapsed() >= timeout {
                 stop(&mut running);
+                finalize(job, profile);
                 let (state, why) = if INTERRUPTED.load(Ordering::SeqCst) {
                     ("CANCELLED", "interrupted".to_string())
                 } else {

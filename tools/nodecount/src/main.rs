@@ -54,6 +54,10 @@ struct Args {
     /// `check` object and exits 1 on any mismatch.
     #[arg(long)]
     check: bool,
+    /// Threads that parse config files ahead of the records that need them (default: the
+    /// CPU count − 1, at most 8; 0 parses on the main thread only).
+    #[arg(long, short = 'j', value_name = "N")]
+    jobs: Option<usize>,
 }
 
 fn main() {
@@ -106,10 +110,11 @@ fn run() -> Result<Exit> {
             }
         }
     });
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1));
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = args.jobs.unwrap_or_else(|| cpus.saturating_sub(1).clamp(1, 8));
     let prefetch = planner.prefetch.clone();
     std::thread::scope(|scope| {
-        for _ in 0..workers.clamp(1, 8) {
+        for _ in 0..workers {
             let worker = prefetch.clone();
             scope.spawn(move || worker.work());
         }

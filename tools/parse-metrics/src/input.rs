@@ -7,6 +7,7 @@ use perfline::cli::Result;
 use perfline::wire::metrics::{MetricRecord, Status};
 use perfline::{jsonl, Exit, Failure, Reporter};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -49,9 +50,39 @@ impl GenLog {
     }
 }
 
+/// Batches output: `flush` reaches the OS at most every 50 ms (a log with 100k result blocks
+/// would otherwise cost 100k write calls); [`Throttled::finish`] always does.
+pub struct Throttled<W: Write> {
+    inner: std::io::BufWriter<W>,
+    last: std::time::Instant,
+}
+
+impl<W: Write> Throttled<W> {
+    pub fn new(inner: W) -> Throttled<W> {
+        Throttled { inner: std::io::BufWriter::with_capacity(1 << 16, inner), last: std::time::Instant::now() }
+    }
+    pub fn finish(mut self) -> std::io::Result<W> {
+        self.inner.flush()?;
+        self.inner.into_inner().map_err(|e| e.into_error())
+    }
+}
+
+impl<W: Write> Write for Throttled<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.last.elapsed() >= std::time::Duration::from_millis(50) {
+            self.inner.flush()?;
+            self.last = std::time::Instant::now();
+        }
+        Ok(())
+    }
+}
+
 /// Where records go: stdout, one-line diagnostics, the JUnit summaries and the exit class.
 pub struct Sink<W: Write> {
-    out: jsonl::Writer<W>,
+    out: jsonl::Writer<Throttled<W>>,
     reporter: Reporter,
     /// Kept only for `--junit` (`None` otherwise: memory stays flat on huge logs).
     pub summaries: Option<Vec<junit::Summary>>,
@@ -61,7 +92,7 @@ pub struct Sink<W: Write> {
 impl<W: Write> Sink<W> {
     pub fn new(out: W, keep_summaries: bool) -> Sink<W> {
         Sink {
-            out: jsonl::Writer::new(out),
+            out: jsonl::Writer::new(Throttled::new(out)),
             reporter: Reporter::new("parse-metrics"),
             summaries: keep_summaries.then(Vec::new),
             exit: Exit::Ok,
@@ -101,8 +132,9 @@ impl<W: Write> Sink<W> {
     pub fn exit(&self) -> Exit {
         self.exit
     }
-    pub fn into_inner(self) -> W {
-        self.out.into_inner()
+    /// Flushes everything written; call before exiting.
+    pub fn finish(self) -> Result<W> {
+        self.out.into_inner().finish().map_err(|e| Failure::io("stdout", &e))
     }
 }
 
@@ -251,6 +283,22 @@ fn read_all(mut input: impl Read, name: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// The context a record is judged in: the caller's plus the gen-log reasons, and the
+/// required metrics (resolved once per input, not per block).
+struct Verdict {
+    ctx: Context,
+    required: Vec<String>,
+}
+
+impl Verdict {
+    fn new(ctx: &Context, gen: &GenLog) -> Verdict {
+        let mut ctx = ctx.clone();
+        ctx.reasons.extend(gen.reasons.iter().cloned());
+        let required = ctx.required(gen.requested);
+        Verdict { ctx, required }
+    }
+}
+
 /// Streams a text log, emitting one record per block as soon as the next one starts.
 fn text_stream<W: Write>(
     mut input: impl BufRead,
@@ -259,32 +307,68 @@ fn text_stream<W: Write>(
     gen: &GenLog,
     sink: &mut Sink<W>,
 ) -> Result<Parsed> {
+    let verdict = Verdict::new(ctx, gen);
+    // A failed block keeps the log lines up to its end, copied only when it has failed.
+    let with_tail = |mut block: Block, parser: &TextParser| {
+        gen.apply(&mut block);
+        if !record::reasons(&block, &verdict.ctx, &verdict.required).is_empty() {
+            block.log_tail = parser.tail();
+        }
+        block
+    };
     let mut parser = TextParser::new();
     let mut held: Option<Block> = None;
     let mut index = 0;
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let n = input.read_until(b'\n', &mut line).map_err(|e| Failure::io(name, &e))?;
-        if n == 0 {
-            break;
-        }
-        if let Some(block) = parser.line(&String::from_utf8_lossy(&line)) {
-            if let Some(prev) = held.replace(block) {
+    // A line split across buffer refills is gathered here; most lines are used in place.
+    let mut partial: Vec<u8> = Vec::new();
+    let mut on_line = |bytes: &[u8], parser: &mut TextParser| -> Result<()> {
+        let text = match std::str::from_utf8(bytes) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(bytes),
+        };
+        if let Some(block) = parser.line(&text) {
+            if let Some(prev) = held.replace(with_tail(block, parser)) {
                 index += 1;
-                emit(prev, ctx, Position { source: name, index, several: true }, gen, sink)?;
+                let at = Position { source: name, index, several: true };
+                emit(prev, &verdict, at, gen, sink)?;
             }
         }
+        Ok(())
+    };
+    loop {
+        let buf = input.fill_buf().map_err(|e| Failure::io(name, &e))?;
+        if buf.is_empty() {
+            break;
+        }
+        let mut start = 0;
+        while let Some(nl) = memchr::memchr(b'\n', &buf[start..]) {
+            let end = start + nl;
+            if partial.is_empty() {
+                on_line(&buf[start..end], &mut parser)?;
+            } else {
+                partial.extend_from_slice(&buf[start..end]);
+                on_line(&partial, &mut parser)?;
+                partial.clear();
+            }
+            start = end + 1;
+        }
+        partial.extend_from_slice(&buf[start..]);
+        let consumed = buf.len();
+        input.consume(consumed);
     }
+    if !partial.is_empty() {
+        on_line(&partial, &mut parser)?;
+    }
+    let mut held = held;
     if let Some(block) = parser.finish() {
-        if let Some(prev) = held.replace(block) {
+        if let Some(prev) = held.replace(with_tail(block, &parser)) {
             index += 1;
-            emit(prev, ctx, Position { source: name, index, several: true }, gen, sink)?;
+            emit(prev, &verdict, Position { source: name, index, several: true }, gen, sink)?;
         }
     }
     if let Some(last) = held {
         index += 1;
-        emit(last, ctx, Position { source: name, index, several: index > 1 }, gen, sink)?;
+        emit(last, &verdict, Position { source: name, index, several: index > 1 }, gen, sink)?;
     }
     Ok(Parsed {
         blocks: parser.blocks(),
@@ -295,15 +379,13 @@ fn text_stream<W: Write>(
 
 fn emit<W: Write>(
     mut block: Block,
-    ctx: &Context,
+    verdict: &Verdict,
     at: Position,
     gen: &GenLog,
     sink: &mut Sink<W>,
 ) -> Result<()> {
     gen.apply(&mut block);
-    let mut ctx = ctx.clone();
-    ctx.reasons.extend(gen.reasons.iter().cloned());
-    sink.record(&record::build(block, &ctx, at, gen.requested))
+    sink.record(&record::build(block, &verdict.ctx, &verdict.required, at))
 }
 
 /// No result block: DataErr, and a failed record when the test is known.
@@ -336,10 +418,11 @@ fn json_text<W: Write>(
 ) -> Result<()> {
     match json::parse(text) {
         Ok(blocks) => {
+            let verdict = Verdict::new(ctx, gen);
             let several = blocks.len() > 1;
             let count = blocks.len();
             for (i, block) in blocks.into_iter().enumerate() {
-                emit(block, ctx, Position { source: name, index: i + 1, several }, gen, sink)?;
+                emit(block, &verdict, Position { source: name, index: i + 1, several }, gen, sink)?;
             }
             let tail = text
                 .lines()
@@ -404,7 +487,9 @@ pub fn gen_only_record<W: Write>(
     ctx.reasons.extend(gen.reasons.iter().cloned());
     let mut block = Block::default();
     gen.apply(&mut block);
-    let rec = record::build(block, &ctx, Position { source: name, index: 1, several: false }, true);
+    let required = ctx.required(true);
+    let rec =
+        record::build(block, &ctx, &required, Position { source: name, index: 1, several: false });
     sink.record(&rec)?;
     if gen.value.is_none() {
         sink.raise(Exit::DataErr);
@@ -453,7 +538,8 @@ fn context_records<W: Write>(
                 log_tail: rec.log_tail,
                 ..Block::default()
             };
-            emit(block, &ctx, Position { source: &source, index: 1, several: false }, gen, sink)?;
+            let at = Position { source: &source, index: 1, several: false };
+            emit(block, &Verdict::new(&ctx, gen), at, gen, sink)?;
         } else {
             let why = "no client log: the record names no `log`, `source` or `workdir` with one"
                 .to_string();

@@ -8,6 +8,7 @@ use parse_metrics::junit;
 use parse_metrics::record::Context;
 use perfline::cli::Result;
 use perfline::Exit;
+use std::io::StdoutLock;
 use std::path::PathBuf;
 
 const EXAMPLES: &str = "\
@@ -106,23 +107,28 @@ fn run() -> Result<Exit> {
     };
     let gen = GenLog::scan(&args.gen_log);
     let mut sink = Sink::new(std::io::stdout().lock(), args.junit.is_some());
+    let parsed = parse(&args, &ctx, &gen, &mut sink);
+    let exit = sink.exit();
+    let summaries = sink.summaries.take();
+    // Flush what was written even when parsing stopped on an error.
+    drop(sink.finish()?);
+    parsed?;
+    if let Some(path) = &args.junit {
+        let report = junit::report(summaries.as_deref().unwrap_or_default());
+        perfline::fsutil::write_atomic(path, report.as_bytes())?;
+    }
+    Ok(exit)
+}
+
+fn parse(args: &Args, ctx: &Context, gen: &GenLog, sink: &mut Sink<StdoutLock>) -> Result<()> {
     if args.format == Format::GenLog && !args.files.is_empty() {
         // Several gen-worker logs are one run: the incumbent averages their values.
         let scan = GenLog::scan(&args.files);
         let names: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();
-        input::gen_only_record(&names.join(","), &ctx, &scan, &mut sink)?;
+        input::gen_only_record(&names.join(","), ctx, &scan, sink)
     } else if args.files.is_empty() {
-        input::stdin(args.format, &ctx, &gen, &mut sink)?;
+        input::stdin(args.format, ctx, gen, sink)
     } else {
-        for path in &args.files {
-            input::file(path, args.format, &ctx, &gen, &mut sink)?;
-        }
+        args.files.iter().try_for_each(|path| input::file(path, args.format, ctx, gen, sink))
     }
-    if let Some(path) = &args.junit {
-        perfline::fsutil::write_atomic(
-            path,
-            junit::report(sink.summaries.as_deref().unwrap_or_default()).as_bytes(),
-        )?;
-    }
-    Ok(sink.exit())
 }

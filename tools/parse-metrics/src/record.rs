@@ -82,9 +82,9 @@ pub struct Position<'a> {
     pub several: bool,
 }
 
-/// Builds the record of one block.
-pub fn build(block: Block, ctx: &Context, at: Position, gen_log: bool) -> MetricRecord {
-    let reasons = reasons(&block, ctx, &ctx.required(gen_log));
+/// Builds the record of one block; `required` is [`Context::required`].
+pub fn build(block: Block, ctx: &Context, required: &[String], at: Position) -> MetricRecord {
+    let reasons = reasons(&block, ctx, required);
     let concurrency = block.concurrency.or(ctx.concurrency);
     let isl = ctx.isl.or(block.isl);
     let osl = ctx.osl.or(block.osl);
@@ -224,7 +224,7 @@ mod tests {
 
     #[test]
     fn ok_block_is_ok_and_named_from_namespace() {
-        let rec = build(full_block(), &Context::default(), AT, false);
+        let rec = build(full_block(), &Context::default(), &default_required(), AT);
         assert_eq!(rec.status, Status::Ok, "{:?}", rec.reasons);
         assert_eq!(rec.test_id, "client.log");
         assert_eq!(rec.client.as_deref(), Some("con4_iter2_isl128_osl64"));

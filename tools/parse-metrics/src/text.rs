@@ -11,8 +11,15 @@
 //! and `Maximum request concurrency: C` apply to the next block. Lines that are not known
 //! metrics count only inside a headered block (`Label (unit): number` → snake_case name).
 
+use memchr::memmem::Finder;
 use perfline::wire::metrics::Counts;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::LazyLock;
+
+// Built once: every line is checked for these.
+static HEADER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("Serving Benchmark Result"));
+static NAMESPACE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("Namespace("));
 
 /// How many trailing log lines a block keeps for failed records.
 pub const TAIL_LINES: usize = 20;
@@ -33,7 +40,8 @@ pub struct Block {
     pub not_numbers: BTreeMap<String, String>,
     /// 1-based line of the block's first line (0 when not from a text log).
     pub line: usize,
-    /// The log lines before the block was finalised (at most [`TAIL_LINES`]).
+    /// The log lines before the block was finalised (at most [`TAIL_LINES`]); the caller
+    /// copies [`TextParser::tail`] here for failed blocks only (most blocks never need it).
     pub log_tail: Vec<String>,
 }
 
@@ -44,7 +52,7 @@ impl Block {
     fn has(&self, key: &Key) -> bool {
         match key {
             Key::Metric(name, _) => {
-                self.metrics.contains_key(name.as_str()) || self.not_numbers.contains_key(name)
+                self.metrics.contains_key(name.as_ref()) || self.not_numbers.contains_key(name.as_ref())
             }
             Key::Count(c) => c.get(&self.counts).is_some(),
             Key::Concurrency => false,
@@ -87,7 +95,8 @@ impl TextParser {
         self.blocks
     }
 
-    /// The last lines seen, for a record about a log without a result block.
+    /// The last lines seen (before the current one when called right after [`TextParser::line`]
+    /// returned a block).
     pub fn tail(&self) -> Vec<String> {
         self.tail.iter().cloned().collect()
     }
@@ -95,12 +104,17 @@ impl TextParser {
     /// Feeds one line (without its newline); returns a block when one is complete.
     pub fn line(&mut self, raw: &str) -> Option<Block> {
         self.line_no += 1;
-        let line = raw.trim_end_matches(['\n', '\r']);
+        let line = raw.trim_ascii_end();
         let done = self.classify(line);
-        if self.tail.len() == TAIL_LINES {
-            self.tail.pop_front();
-        }
-        self.tail.push_back(line.trim_end().to_string());
+        // Reuse the oldest line's buffer: no allocation per line once the ring is full.
+        let mut slot = if self.tail.len() == TAIL_LINES {
+            self.tail.pop_front().unwrap_or_default()
+        } else {
+            String::new()
+        };
+        slot.clear();
+        slot.push_str(line);
+        self.tail.push_back(slot);
         done
     }
 
@@ -110,28 +124,30 @@ impl TextParser {
     }
 
     fn classify(&mut self, line: &str) -> Option<Block> {
-        if line.contains("Serving Benchmark Result") {
+        let bytes = line.as_bytes();
+        if HEADER.find(bytes).is_some() {
             let done = self.finalize();
             self.start(true);
             return done;
         }
-        let trimmed = line.trim();
+        let trimmed = line.trim_ascii_start();
         if trimmed.len() >= 10 && trimmed.bytes().all(|b| b == b'=') {
             if self.current.as_ref().is_some_and(|b| !b.is_empty()) {
                 self.open = false;
             }
             return None;
         }
-        if let Some(marker) =
+        let marker = memchr::memchr(b'!', bytes).and_then(|_| {
             ["!FAILED REQUESTS!", "!CHECK LOG FOR ERRORS!"].into_iter().find(|m| line.contains(m))
-        {
+        });
+        if let Some(marker) = marker {
             match &mut self.current {
                 Some(block) => block.markers.push(marker.to_string()),
                 None => self.stray_markers.push(marker.to_string()),
             }
             return None;
         }
-        if line.contains("Namespace(") {
+        if NAMESPACE.find(bytes).is_some() {
             let done = if self.current.is_some() { self.finalize() } else { None };
             self.pending = Pending {
                 num_prompts: namespace_u64(line, "num_prompts="),
@@ -186,10 +202,10 @@ impl TextParser {
         match key {
             Key::Metric(name, unit) => {
                 if number.is_finite() {
-                    block.metrics.insert(name.clone(), number);
-                    block.units.insert(name, unit.to_string());
+                    block.units.insert(name.to_string(), unit.to_string());
+                    block.metrics.insert(name.into_owned(), number);
                 } else {
-                    block.not_numbers.insert(name, value.to_string());
+                    block.not_numbers.insert(name.into_owned(), value.to_string());
                 }
             }
             Key::Count(count) => count.set(&mut block.counts, number),
@@ -220,7 +236,6 @@ impl TextParser {
             self.stray_markers.append(&mut block.markers);
             return None;
         }
-        block.log_tail = self.tail.iter().cloned().collect();
         self.blocks += 1;
         Some(block)
     }
@@ -231,7 +246,7 @@ pub const STEP_TIME: &str = "mean_gen_worker_per_iter_device_step_time";
 
 #[derive(Debug, Clone, PartialEq)]
 enum Key {
-    Metric(String, &'static str),
+    Metric(Cow<'static, str>, &'static str),
     Count(Count),
     Concurrency,
 }
@@ -309,27 +324,44 @@ const LATENCIES: [(&str, &str); 4] =
     [("TTFT", "ttft"), ("TPOT", "tpot"), ("ITL", "itl"), ("E2EL", "e2el")];
 
 fn known_key(label: &str) -> Option<Key> {
+    // Latencies first: they are most of a block's lines.
+    if let Some(rest) = label.strip_suffix(" (ms)") {
+        if let Some((head, word)) = rest.rsplit_once(' ') {
+            if let Some((_, name)) = LATENCIES.iter().find(|(w, _)| *w == word) {
+                return Some(Key::Metric(latency_name(&stat_prefix(head)?, name), "ms"));
+            }
+        }
+    }
     for (text, fixed) in FIXED {
         if ends_with_word(label, text) {
             return Some(match *fixed {
                 Fixed::Count(c) => Key::Count(c),
-                Fixed::Metric(name, unit) => Key::Metric(name.to_string(), unit),
+                Fixed::Metric(name, unit) => Key::Metric(Cow::Borrowed(name), unit),
                 Fixed::Concurrency => Key::Concurrency,
             });
         }
     }
-    if let Some(rest) = label.strip_suffix(" (ms)") {
-        let (head, word) = rest.rsplit_once(' ')?;
-        let (_, name) = LATENCIES.iter().find(|(w, _)| *w == word)?;
-        let stat = stat_prefix(head)?;
-        return Some(Key::Metric(format!("{stat}_{name}"), "ms"));
-    }
     if let Some(head) = label.strip_suffix(" Avg Decoded Tokens per Iter") {
         let stat = stat_prefix(head)?;
         let name = if stat == "mean" { "al".to_string() } else { format!("{stat}_al") };
-        return Some(Key::Metric(name, "tokens/iter"));
+        return Some(Key::Metric(Cow::Owned(name), "tokens/iter"));
     }
     None
+}
+
+/// `{stat}_{name}`, without formatting for the names every block prints.
+fn latency_name(stat: &str, name: &'static str) -> Cow<'static, str> {
+    const COMMON: [[&str; 4]; 3] = [
+        ["mean_ttft", "mean_tpot", "mean_itl", "mean_e2el"],
+        ["median_ttft", "median_tpot", "median_itl", "median_e2el"],
+        ["p99_ttft", "p99_tpot", "p99_itl", "p99_e2el"],
+    ];
+    let row = ["mean", "median", "p99"].iter().position(|s| *s == stat);
+    let col = LATENCIES.iter().position(|(_, n)| *n == name);
+    match (row, col) {
+        (Some(r), Some(c)) => Cow::Borrowed(COMMON[r][c]),
+        _ => Cow::Owned(format!("{stat}_{name}")),
+    }
 }
 
 /// The statistic word(s) at the end of `head`: `Mean`, `Median`, `Std Dev`, `Min`, `Max`,
@@ -363,12 +395,13 @@ fn ends_with_word(label: &str, word: &str) -> bool {
 
 /// Splits `Label: value` at the last colon; the value must be one token.
 fn split_label(line: &str) -> Option<(&str, &str)> {
-    let (label, value) = line.rsplit_once(':')?;
-    let value = value.trim();
-    if value.is_empty() || value.contains(char::is_whitespace) {
+    let colon = memchr::memrchr(b':', line.as_bytes())?;
+    // `:` is ASCII, so both sides are on char boundaries.
+    let (label, value) = (line.get(..colon)?, line.get(colon + 1..)?.trim_ascii());
+    if value.is_empty() || value.bytes().any(|b| b.is_ascii_whitespace()) {
         return None;
     }
-    Some((label.trim(), value))
+    Some((label.trim_ascii(), value))
 }
 
 /// A number as printed by Python: ints, floats, `nan`, `inf`, `-inf`.
@@ -405,7 +438,7 @@ fn generic_name(label: &str) -> Option<(String, Option<String>)> {
 /// `key=<digits>` inside a printed argparse namespace.
 fn namespace_u64(line: &str, key: &str) -> Option<u64> {
     let mut from = 0;
-    while let Some(pos) = line[from..].find(key) {
+    while let Some(pos) = memchr::memmem::find(&line.as_bytes()[from..], key.as_bytes()) {
         let at = from + pos;
         let boundary =
             line[..at].bytes().last().is_none_or(|b| !(b.is_ascii_alphanumeric() || b == b'_'));
@@ -435,6 +468,7 @@ mod tests {
     fn labels_map_to_incumbent_names() {
         let key = |l: &str| known_key(l);
         assert_eq!(key("Mean TTFT (ms)"), Some(Key::Metric("mean_ttft".into(), "ms")));
+        assert_eq!(key("Median E2EL (ms)"), Some(Key::Metric("median_e2el".into(), "ms")));
         assert_eq!(key("0: P99.9 E2EL (ms)"), Some(Key::Metric("p99_9_e2el".into(), "ms")));
         assert_eq!(key("Std Dev ITL (ms)"), Some(Key::Metric("std_itl".into(), "ms")));
         assert_eq!(

@@ -21,13 +21,15 @@ use std::time::{Duration, Instant};
 const ME: &str = "BENCHMARK";
 
 pub fn run_benchmark(job: &Job) -> Result<Exit> {
-    let only = std::env::var("PERFLINE_SERVER").ok().filter(|s| !s.is_empty());
+    let only = std::env::var("PERFLINE_TARGET").ok().filter(|s| !s.is_empty());
     let groups = client_groups(&job.planned.plan.clients, only.as_deref());
     let mut all_ok = true;
     let mut reasons = Vec::new();
     // Every planned client run ends with a record: run, or failed with the reason it could not run.
     let mut stopped: Option<String> = None;
-    for (server_idx, (server, clients)) in groups.iter().enumerate() {
+    for (server, clients) in &groups {
+        // The incumbent's log name uses the server's index in the config, not the step's.
+        let server_idx = job.role(server).map_or(0, |r| r.index as usize);
         if stopped.is_none() {
             if let Err(why) = wait_for_server(job, server).map(|_| ()) {
                 reasons.push(why.clone());
@@ -51,24 +53,33 @@ pub fn run_benchmark(job: &Job) -> Result<Exit> {
             let _ = perfline::fsutil::write_atomic(&job.server_done_file(server), b"done\n");
         }
     }
-    finish(job, all_ok, &reasons)?;
+    // An aggregated benchmark step measures one server: the script moves on to the next one,
+    // so only the step that measured everything (or the router) ends the job.
+    let whole_job = only.as_deref().is_none_or(|t| t == "DISAGG_SERVER");
+    let status_name = match only.as_deref() {
+        Some(t) if !whole_job => format!("status.{t}.json"),
+        _ => "status.json".to_string(),
+    };
+    write_status(job, &status_name, all_ok, &reasons)?;
+    if whole_job {
+        perfline::fsutil::write_atomic(&job.done_file(), b"Done\n")?;
+    }
     Ok(if all_ok { Exit::Ok } else { Exit::Failed })
 }
 
 /// `FINALIZE`: when the benchmark did not finish, writes a failed record per client run with
 /// the failed roles' reasons and log tails, and the status file. Idempotent.
 pub fn finalize(job: &Job) -> Result<Exit> {
-    if job.results.join("status.json").exists() {
-        return Ok(Exit::Ok);
-    }
     let (why, tail) = peer_failure(job).unwrap_or_else(|| ("the job ended before the benchmark finished".into(), Vec::new()));
     let done = recorded_clients(job);
-    for client in &job.planned.plan.clients {
-        if !done.contains(&(client.server.clone(), client.name.clone())) {
-            append_record(job, &failed_record(job, client, &why, tail.clone()))?;
-        }
+    let missing: Vec<&ClientRun> =
+        job.planned.plan.clients.iter().filter(|c| !done.contains(&(c.server.clone(), c.name.clone()))).collect();
+    for client in &missing {
+        append_record(job, &failed_record(job, client, &why, tail.clone()))?;
     }
-    finish(job, false, &[why])?;
+    if !missing.is_empty() || !job.results.join("status.json").exists() {
+        write_status(job, "status.json", false, &[why])?;
+    }
     Ok(Exit::Ok)
 }
 
@@ -117,6 +128,8 @@ fn run_client(
     (host, port): &(String, u16),
 ) -> Result<Option<String>> {
     let log = job.results.join(format!("trtllm-benchmark.{server_idx}.{client_idx}.log"));
+    // A rerun of the step must not parse the previous run's result block.
+    let _ = std::fs::remove_file(&log);
     let args = client_args(model_of(job, &client.server), client, host, *port);
     let mut values = BTreeMap::from([
         ("bin", job.bin.display().to_string()),
@@ -315,15 +328,14 @@ fn peer_reason(job: &Job) -> Option<String> {
     peer_failure(job).map(|(why, _)| why)
 }
 
-/// Writes the status file, then the done flag that lets every role exit.
-fn finish(job: &Job, ok: bool, reasons: &[String]) -> Result<()> {
+/// Writes a status file (`results/NAME`): the test id, `ok` or `failed`, and the reasons.
+fn write_status(job: &Job, name: &str, ok: bool, reasons: &[String]) -> Result<()> {
     let status = serde_json::json!({
         "id": job.id(),
         "status": if ok { "ok" } else { "failed" },
         "reasons": reasons,
     });
-    perfline::fsutil::write_atomic(&job.results.join("status.json"), format!("{status}\n").as_bytes())?;
-    perfline::fsutil::write_atomic(&job.done_file(), b"Done\n")
+    perfline::fsutil::write_atomic(&job.results.join(name), format!("{status}\n").as_bytes())
 }
 
 #[cfg(test)]

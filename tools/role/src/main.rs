@@ -17,7 +17,7 @@ use std::path::PathBuf;
 #[command(
     name = "role",
     version,
-    after_help = "Roles:\n  CTX_i, GEN_i     disaggregated context / generation server i\n  SERVER_i         aggregated server i (rank 0 serves; other ranks wait)\n  DISAGG_SERVER    waits for all worker addresses, writes server_config.yaml, starts the router\n  BENCHMARK        waits for /health, runs every client run, parses metrics, writes status\n  FINALIZE         (job failure trap) writes failed records for runs that did not finish\n\nEnvironment: PERFLINE_BIN (binaries), PERFLINE_HOST (advertised host), PERFLINE_READY_TIMEOUT_S,\nPERFLINE_JOB_TIMEOUT_S, PERFLINE_COORD_DIR, PERFLINE_SERVER (BENCHMARK: one server only),\nSLURM_PROCID (rank).\n\nExample:\n  role GEN_0 --plan job/plan.json --job-dir job"
+    after_help = "Roles:\n  CTX_i, GEN_i     disaggregated context / generation server i\n  SERVER_i         aggregated server i (rank 0 serves; other ranks wait)\n  DISAGG_SERVER    waits for all worker addresses, writes server_config.yaml, starts the router\n  BENCHMARK        waits for /health, runs every client run, parses metrics, writes status\n  FINALIZE         (job failure trap) writes failed records for runs that did not finish\n\nEnvironment: PERFLINE_BIN (binaries), PERFLINE_HOST (advertised host), PERFLINE_READY_TIMEOUT_S,\nPERFLINE_JOB_TIMEOUT_S, PERFLINE_COORD_DIR, PERFLINE_TARGET (BENCHMARK: the one server it measures),\nSLURM_PROCID (rank).\n\nExample:\n  role GEN_0 --plan job/plan.json --job-dir job"
 )]
 struct Args {
     /// The role to run.

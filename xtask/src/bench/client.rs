@@ -137,27 +137,39 @@ impl Client {
         }
         let mut notes: Vec<String> = Vec::new();
         let mut cpu = Vec::new();
+        let mut startup = Vec::new();
         let mut rate = Vec::new();
         let mut ttft = Vec::new();
         for &client in &clients {
-            // 1. CPU per 10k streamed requests: output 128, concurrency 256, 10 ms TTFT, 1 ms ITL.
-            let m = {
+            // 1. CPU per 10k streamed requests: output 128, concurrency 256, 10 ms TTFT, 1 ms
+            // ITL. A run of N and one of N/10 separate the per-request cost from start-up.
+            let runs = {
                 let _s = Section::new(format!("{client}: CPU, {} requests", self.cpu_requests));
                 let server = Server::start(&server_bin, 10.0, 1.0)?;
-                let load = Load {
-                    addr: &server.addr,
-                    requests: self.cpu_requests,
-                    concurrency: Some(256),
-                    rate: None,
-                    osl: 128,
+                let run = |requests: usize, tag: &str| {
+                    let load = Load {
+                        addr: &server.addr,
+                        requests,
+                        concurrency: Some(256),
+                        rate: None,
+                        osl: 128,
+                    };
+                    env.measure(client, tag, &load)
                 };
-                env.measure(client, "cpu", &load)
+                run(self.cpu_requests / 10, "cpu-small")
+                    .and_then(|a| Ok((a, run(self.cpu_requests, "cpu")?)))
             };
-            match m {
-                Ok(m) => cpu.push((client, Some(m.cpu_s / m.completed.max(1.0) * 10_000.0))),
+            match runs {
+                Ok((small, large)) => {
+                    let per_request =
+                        (large.cpu_s - small.cpu_s) / (large.completed - small.completed).max(1.0);
+                    cpu.push((client, Some(per_request * 10_000.0)));
+                    startup.push((client, Some(small.cpu_s - per_request * small.completed)));
+                }
                 Err(e) => {
                     notes.push(format!("{client} CPU run failed: {e:#}"));
                     cpu.push((client, None));
+                    startup.push((client, None));
                 }
             }
             // 2. Highest sustained rate, no server delay (output 16 so the server keeps up).
@@ -166,6 +178,8 @@ impl Client {
                 let server = Server::start(&server_bin, 0.0, 0.0)?;
                 let mut best: Option<f64> = None;
                 let mut offered = 250.0;
+                // Doubling steps, then one step of x1.41 above the last rate sustained.
+                let mut refined = false;
                 while offered <= self.max_rate {
                     let requests = (offered * self.step_seconds).ceil() as usize;
                     let load = Load {
@@ -179,17 +193,26 @@ impl Client {
                         Ok(m) => {
                             let achieved = m.completed / m.duration_s.max(1e-9);
                             eprintln!("    offered {offered:.0}/s: achieved {achieved:.0}/s, {} of {requests} done", m.completed);
-                            if achieved < 0.95 * offered || m.completed < requests as f64 {
-                                break;
+                            let sustained =
+                                achieved >= 0.95 * offered && m.completed >= requests as f64;
+                            if sustained {
+                                best = Some(offered);
                             }
-                            best = Some(offered);
+                            match (sustained, refined, best) {
+                                (true, false, _) => offered *= 2.0,
+                                (false, false, Some(b)) => {
+                                    refined = true;
+                                    offered = (b * std::f64::consts::SQRT_2).round();
+                                }
+                                _ => break,
+                            }
+                            continue;
                         }
                         Err(e) => {
                             notes.push(format!("{client} at {offered}/s: {e:#}"));
                             break;
                         }
                     }
-                    offered *= 2.0;
                 }
                 best
             };
@@ -198,7 +221,8 @@ impl Client {
             // arrivals at 90% of the rate that fills the cap, so the figure is the clients'
             // timing, not one synchronized burst of `concurrency` first tokens.
             let m = {
-                let _s = Section::new(format!("{client}: TTFT at concurrency {}", self.concurrency));
+                let _s =
+                    Section::new(format!("{client}: TTFT at concurrency {}", self.concurrency));
                 let server = Server::start(&server_bin, self.ttft_ms, TTFT_ITL_MS)?;
                 let request_s = (self.ttft_ms + TTFT_ITL_MS * (TTFT_OSL - 1) as f64) / 1000.0;
                 let rate = (0.9 * self.concurrency as f64 / request_s).round();
@@ -222,7 +246,7 @@ impl Client {
                 }
             }
         }
-        print_table(&clients, &cpu, &rate, &ttft, self.concurrency);
+        print_table(&clients, &cpu, &startup, &rate, &ttft, self.concurrency);
         if let Err(e) = python_note {
             println!("note: Python clients not run: {e:#}");
         }
@@ -455,20 +479,24 @@ fn num(v: &Value, path: &[&str]) -> anyhow::Result<f64> {
     cur.as_f64().with_context(|| format!("{} is not a number", path.join(".")))
 }
 
+/// One figure per client (None: the run failed).
+type Column<'a> = [(&'a str, Option<f64>)];
+
 fn print_table(
     clients: &[&str],
-    cpu: &[(&str, Option<f64>)],
-    rate: &[(&str, Option<f64>)],
+    cpu: &Column,
+    startup: &Column,
+    rate: &Column,
     ttft: &[(&str, Option<(f64, f64)>)],
     concurrency: usize,
 ) {
     let cell = |x: Option<f64>| x.map_or("n/a".to_string(), |x| format!("{x:.2}"));
-    let of =
-        |rows: &[(&str, Option<f64>)], c: &str| rows.iter().find(|r| r.0 == c).and_then(|r| r.1);
+    let of = |rows: &Column, c: &str| rows.iter().find(|r| r.0 == c).and_then(|r| r.1);
     let p50: Vec<(&str, Option<f64>)> = ttft.iter().map(|(c, v)| (*c, v.map(|v| v.0))).collect();
     let p99: Vec<(&str, Option<f64>)> = ttft.iter().map(|(c, v)| (*c, v.map(|v| v.1))).collect();
-    let rows: [(&str, &[(&str, Option<f64>)], bool); 4] = [
+    let rows: [(&str, &Column, bool); 5] = [
         ("client CPU s per 10k requests (osl 128)", cpu, true),
+        ("client start-up CPU s (once per run)", startup, true),
         ("max sustained rate, no delay (req/s)", rate, false),
         ("TTFT error p50 (ms)", &p50, true),
         ("TTFT error p99 (ms)", &p99, true),

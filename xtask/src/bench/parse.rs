@@ -32,6 +32,8 @@ pub struct Parse {
 /// One measured run.
 struct Measure {
     wall_s: f64,
+    /// User + system CPU time: robust when the machine is shared.
+    cpu_s: f64,
     rss_mb: f64,
 }
 
@@ -109,6 +111,7 @@ impl Parse {
             println!("| {name} | {r:.2} {unit} | {b:.2} {unit} | {:.1}x |", b / r);
         };
         row("gen-log scan wall time", rust_gen.wall_s, py_gen.wall_s, "s");
+        row("gen-log scan CPU time (user+sys)", rust_gen.cpu_s, py_gen.cpu_s, "s");
         row("gen-log scan peak RSS", rust_gen.rss_mb, py_gen.rss_mb, "MB");
         println!(
             "| gen-log throughput | {:.2} GiB/s | {:.3} GiB/s | |",
@@ -116,6 +119,7 @@ impl Parse {
             gib / py_gen.wall_s
         );
         row("client log wall time", rust_client.wall_s, py_client.wall_s, "s");
+        row("client log CPU time (user+sys)", rust_client.cpu_s, py_client.cpu_s, "s");
         row("client log peak RSS", rust_client.rss_mb, py_client.rss_mb, "MB");
         let target = |ok: bool| if ok { "met" } else { "MISSED" };
         println!(
@@ -141,7 +145,7 @@ fn measure(dir: &Path, out: &Path, cmd: &[String]) -> anyhow::Result<Measure> {
     let report = dir.join("rss.txt");
     let start = std::time::Instant::now();
     let status = std::process::Command::new("/usr/bin/time")
-        .args(["-f", "%M", "-o"])
+        .args(["-f", "%M %U %S", "-o"])
         .arg(&report)
         .args(cmd)
         .stdout(std::fs::File::create(out)?)
@@ -149,10 +153,17 @@ fn measure(dir: &Path, out: &Path, cmd: &[String]) -> anyhow::Result<Measure> {
     let wall_s = start.elapsed().as_secs_f64();
     ensure!(status.success(), "{} failed: {status}", cmd.join(" "));
     let text = std::fs::read_to_string(&report)?;
-    let rss_kb: f64 =
-        text.lines().last().unwrap_or_default().trim().parse().context("GNU time %M")?;
-    eprintln!("    {}: {wall_s:.3} s, {rss_kb} KB", cmd.join(" "));
-    Ok(Measure { wall_s, rss_mb: rss_kb / 1024.0 })
+    let fields: Vec<f64> = text
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .context("GNU time output")?;
+    let [rss_kb, user, sys] = fields[..] else { anyhow::bail!("GNU time output: {text}") };
+    eprintln!("    {}: {wall_s:.3} s wall, {:.3} s cpu, {rss_kb} KB", cmd.join(" "), user + sys);
+    Ok(Measure { wall_s, cpu_s: user + sys, rss_mb: rss_kb / 1024.0 })
 }
 
 /// The first number after `key` in a file.
