@@ -34,7 +34,12 @@ pub struct Timing {
 
 /// Serves until the listener fails; one task per connection.
 pub async fn serve(listener: TcpListener, timing: Timing) {
-    let state = Arc::new(State { timing, count: AtomicU64::new(0), timer: PreciseTimer::start() });
+    let state = Arc::new(State {
+        timing,
+        count: AtomicU64::new(0),
+        timer: PreciseTimer::start(),
+        first_token_late_us: Mutex::new(Vec::new()),
+    });
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
         let _ = stream.set_nodelay(true);
@@ -48,14 +53,20 @@ pub async fn serve(listener: TcpListener, timing: Timing) {
     }
 }
 
-struct State {
+pub struct State {
     timing: Timing,
     count: AtomicU64,
     timer: PreciseTimer,
+    first_token_late_us: Mutex<Vec<f64>>,
 }
 
-/// A response body fed through a channel by the task that paces the tokens.
-pub struct ChannelBody(mpsc::Receiver<Bytes>);
+/// A response body fed through a channel by the task that paces the tokens. For streams it
+/// records how late the first token reached hyper against its due time: the server's own
+/// share of any TTFT error, served at `/stats`.
+pub struct ChannelBody {
+    rx: mpsc::Receiver<Bytes>,
+    first_due: Option<(Instant, Arc<State>)>,
+}
 
 impl Body for ChannelBody {
     type Data = Bytes;
@@ -64,14 +75,33 @@ impl Body for ChannelBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.0.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b))))
+        let polled = self.rx.poll_recv(cx);
+        if matches!(polled, Poll::Ready(Some(_))) {
+            if let Some((due, state)) = self.first_due.take() {
+                let late_us = Instant::now().saturating_duration_since(due).as_micros();
+                if let Ok(mut late) = state.first_token_late_us.lock() {
+                    late.push(late_us as f64);
+                }
+            }
+        }
+        polled.map(|b| b.map(|b| Ok(Frame::data(b))))
     }
+}
+
+/// `/stats`: percentiles of the first tokens' lateness since the last call (then reset).
+fn stats(state: &State) -> String {
+    let late = state.first_token_late_us.lock().map(|mut l| std::mem::take(&mut *l));
+    let late = late.unwrap_or_default();
+    let s = crate::stats::Summary::of(&late, &[50.0, 99.0]);
+    let p = |i: usize| s.percentiles.get(i).map_or(0.0, |p| p.1);
+    json!({"first_tokens": late.len(), "late_us_p50": p(0), "late_us_p99": p(1), "late_us_max": s.max})
+        .to_string()
 }
 
 fn whole(status: StatusCode, content_type: &str, body: String) -> Response<ChannelBody> {
     let (tx, rx) = mpsc::channel(1);
     let _ = tx.try_send(Bytes::from(body));
-    let mut resp = Response::new(ChannelBody(rx));
+    let mut resp = Response::new(ChannelBody { rx, first_due: None });
     *resp.status_mut() = status;
     if let Ok(v) = content_type.parse() {
         resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
@@ -87,6 +117,9 @@ async fn handle(
     let chat = path == "/v1/chat/completions";
     if path == "/health" {
         return Ok(whole(StatusCode::OK, "text/plain", String::new()));
+    }
+    if path == "/stats" {
+        return Ok(whole(StatusCode::OK, "application/json", stats(&state)));
     }
     if path != "/v1/completions" && !chat {
         return Ok(whole(StatusCode::NOT_FOUND, "text/plain", format!("no route {path}")));
@@ -166,7 +199,7 @@ async fn handle(
         }
         let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
     });
-    let mut resp = Response::new(ChannelBody(rx));
+    let mut resp = Response::new(ChannelBody { rx, first_due: Some((first, state)) });
     resp.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("text/event-stream"),

@@ -94,6 +94,21 @@ fn streams_are_counted_exactly_and_timed_from_the_events() {
     assert!((2.5..40.0).contains(&tpot), "mean TPOT {tpot}");
     assert!(e2el >= 30.0 + 7.0 * 3.0, "p99 E2EL {e2el}");
     assert!(text.contains("--------Dispatch Delay (sent - scheduled)---------"));
+    // The server saw exactly the 12 streams and reports its own first-token lateness.
+    let stats = get(&url, "/stats");
+    assert!(stats.contains("\"first_tokens\":12,"), "{stats}");
+}
+
+/// A plain HTTP/1.1 GET; the whole answer, headers included.
+fn get(url: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(conn, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    conn.read_to_string(&mut text).unwrap();
+    text
 }
 
 #[test]

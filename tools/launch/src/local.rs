@@ -227,7 +227,10 @@ fn failed(job: &Job, profile: &Profile, step: &Step, status: i32) -> Outcome {
 fn finalize(job: &Job, profile: &Profile) {
     let Some(template) = &profile.commands.finalize else { return };
     let workdir = Path::new(&job.prefix.workdir);
-    let Ok(log) = std::fs::OpenOptions::new().create(true).append(true).open(workdir.join("logs/finalize.log"))
+    let Ok(log) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(workdir.join("logs/finalize.log"))
     else {
         return;
     };

@@ -243,3 +243,23 @@ fn help_has_examples() {
     let help = String::from_utf8(out.stdout).unwrap();
     assert!(help.contains("Examples:") && help.contains("--check"), "{help}");
 }
+
+#[test]
+fn parse_threads_do_not_change_output_or_error_order() {
+    let bad = record("disagg-e2e-bad_tp", "disagg", Some("e2e"), "bad_tp", &[]);
+    let missing = record("aggr-nope", "aggr", None, "nope", &[]);
+    let input =
+        [worked("e2e"), bad, tiny(&[]), missing, worked("gen_only"), tiny(&["tp8"])].join("\n");
+    let runs: Vec<(i32, String, Vec<Value>)> = ["0", "1", "4"]
+        .iter()
+        .map(|jobs| {
+            let r = run(&["--root", "root", "--config-dir", "flat", "--jobs", jobs], input.clone());
+            (r.code, r.stderr, r.records)
+        })
+        .collect();
+    assert_eq!(runs[0].0, 65);
+    assert_eq!(runs[0].1.lines().count(), 2);
+    assert_eq!(runs[0].2.len(), 4);
+    assert_eq!(runs[0], runs[1]);
+    assert_eq!(runs[0], runs[2]);
+}

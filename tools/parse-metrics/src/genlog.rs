@@ -69,6 +69,20 @@ impl FileScan {
         }
     }
 
+    /// Whole lines: only those holding the needle are looked at.
+    fn region(&mut self, region: &[u8]) {
+        let mut pos = 0;
+        while let Some(hit) = FIND_NEEDLE.find(&region[pos..]) {
+            let at = pos + hit;
+            let line_start = memchr::memrchr(b'\n', &region[..at]).map_or(0, |p| p + 1);
+            let line_end = memchr::memchr(b'\n', &region[at..]).map_or(region.len(), |p| at + p);
+            if line_end - line_start <= MAX_LINE {
+                self.line(&region[line_start..line_end], at - line_start);
+            }
+            pos = line_end;
+        }
+    }
+
     /// One line holding `prev_device_step_time` at byte `needle_at`.
     fn line(&mut self, line: &[u8], needle_at: usize) {
         let Some((iter, step)) = iter_and_step_at(line, needle_at) else { return };
@@ -96,7 +110,6 @@ impl FileScan {
 
 /// Scans a reader in chunks.
 pub fn scan(mut reader: impl Read) -> std::io::Result<FileScan> {
-    let finder = &*FIND_NEEDLE;
     let mut scan = FileScan::default();
     let mut buf = vec![0u8; CHUNK];
     // Bytes [0, filled) hold data; [0, start) was already processed.
@@ -126,23 +139,18 @@ pub fn scan(mut reader: impl Read) -> std::io::Result<FileScan> {
             start = memchr::memchr(b'\n', &buf[..end]).map_or(end, |p| p + 1);
             skipping_long_line = false;
         }
-        let region = &buf[start..end];
-        let mut pos = 0;
-        while let Some(hit) = finder.find(&region[pos..]) {
-            let at = pos + hit;
-            let line_start = memchr::memrchr(b'\n', &region[..at]).map_or(0, |p| p + 1);
-            let line_end = memchr::memchr(b'\n', &region[at..]).map_or(region.len(), |p| at + p);
-            if line_end - line_start <= MAX_LINE {
-                scan.line(&region[line_start..line_end], at - line_start);
-            }
-            pos = line_end;
-        }
+        scan.region(&buf[start..end]);
         if eof {
             return Ok(scan);
         }
         buf.copy_within(end..filled, 0);
         filled -= end;
     }
+}
+
+/// Scans a file.
+pub fn scan_file(path: &std::path::Path) -> std::io::Result<FileScan> {
+    scan(std::fs::File::open(path)?)
 }
 
 /// Mean over files with rows (the incumbent averages the per-file values).

@@ -34,7 +34,7 @@ impl GenLog {
         let mut gen = GenLog { requested: !paths.is_empty(), ..GenLog::default() };
         let mut scans = Vec::new();
         for path in paths {
-            match std::fs::File::open(path).and_then(genlog::scan) {
+            match genlog::scan_file(path) {
                 Ok(scan) => scans.push(scan),
                 Err(e) => gen.reasons.push(format!("gen log {}: {e}", path.display())),
             }
@@ -59,7 +59,10 @@ pub struct Throttled<W: Write> {
 
 impl<W: Write> Throttled<W> {
     pub fn new(inner: W) -> Throttled<W> {
-        Throttled { inner: std::io::BufWriter::with_capacity(1 << 16, inner), last: std::time::Instant::now() }
+        Throttled {
+            inner: std::io::BufWriter::with_capacity(1 << 16, inner),
+            last: std::time::Instant::now(),
+        }
     }
     pub fn finish(mut self) -> std::io::Result<W> {
         self.inner.flush()?;
@@ -359,7 +362,6 @@ fn text_stream<W: Write>(
     if !partial.is_empty() {
         on_line(&partial, &mut parser)?;
     }
-    let mut held = held;
     if let Some(block) = parser.finish() {
         if let Some(prev) = held.replace(with_tail(block, &parser)) {
             index += 1;

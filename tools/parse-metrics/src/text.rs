@@ -18,7 +18,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::LazyLock;
 
 // Built once: every line is checked for these.
-static HEADER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("Serving Benchmark Result"));
+static HEADER: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new("Serving Benchmark Result"));
 static NAMESPACE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("Namespace("));
 
 /// How many trailing log lines a block keeps for failed records.
@@ -52,7 +53,8 @@ impl Block {
     fn has(&self, key: &Key) -> bool {
         match key {
             Key::Metric(name, _) => {
-                self.metrics.contains_key(name.as_ref()) || self.not_numbers.contains_key(name.as_ref())
+                self.metrics.contains_key(name.as_ref())
+                    || self.not_numbers.contains_key(name.as_ref())
             }
             Key::Count(c) => c.get(&self.counts).is_some(),
             Key::Concurrency => false,

@@ -42,7 +42,8 @@ pub fn run_benchmark(job: &Job) -> Result<Exit> {
                 all_ok = false;
                 continue;
             }
-            let endpoint = perfline::wait::read_addr(&job.addr_file(server)).map_err(|f| f.context(server))?;
+            let endpoint =
+                perfline::wait::read_addr(&job.addr_file(server)).map_err(|f| f.context(server))?;
             if let Some(why) = run_client(job, server_idx, client_idx, client, &endpoint)? {
                 all_ok = false;
                 reasons.push(why);
@@ -70,10 +71,16 @@ pub fn run_benchmark(job: &Job) -> Result<Exit> {
 /// `FINALIZE`: when the benchmark did not finish, writes a failed record per client run with
 /// the failed roles' reasons and log tails, and the status file. Idempotent.
 pub fn finalize(job: &Job) -> Result<Exit> {
-    let (why, tail) = peer_failure(job).unwrap_or_else(|| ("the job ended before the benchmark finished".into(), Vec::new()));
+    let (why, tail) = peer_failure(job)
+        .unwrap_or_else(|| ("the job ended before the benchmark finished".into(), Vec::new()));
     let done = recorded_clients(job);
-    let missing: Vec<&ClientRun> =
-        job.planned.plan.clients.iter().filter(|c| !done.contains(&(c.server.clone(), c.name.clone()))).collect();
+    let missing: Vec<&ClientRun> = job
+        .planned
+        .plan
+        .clients
+        .iter()
+        .filter(|c| !done.contains(&(c.server.clone(), c.name.clone())))
+        .collect();
     for client in &missing {
         append_record(job, &failed_record(job, client, &why, tail.clone()))?;
     }
@@ -84,7 +91,10 @@ pub fn finalize(job: &Job) -> Result<Exit> {
 }
 
 /// Client runs grouped by target server, in plan order (optionally only one server).
-fn client_groups<'a>(clients: &'a [ClientRun], only: Option<&str>) -> Vec<(String, Vec<&'a ClientRun>)> {
+fn client_groups<'a>(
+    clients: &'a [ClientRun],
+    only: Option<&str>,
+) -> Vec<(String, Vec<&'a ClientRun>)> {
     let mut groups: Vec<(String, Vec<&ClientRun>)> = Vec::new();
     for c in clients.iter().filter(|c| only.is_none_or(|o| o == c.server)) {
         match groups.iter_mut().find(|(s, _)| *s == c.server) {
@@ -107,9 +117,11 @@ fn wait_for_server(job: &Job, server: &str) -> std::result::Result<(String, u16)
         };
         match perfline::wait::wait(&spec, &mut |_| {}) {
             Outcome::Ready { .. } => Ok(()),
-            Outcome::TimedOut { pending, .. } => {
-                Err(format!("{server} not ready within {}s: {}", spec.timeout.as_secs(), pending.join("; ")))
-            }
+            Outcome::TimedOut { pending, .. } => Err(format!(
+                "{server} not ready within {}s: {}",
+                spec.timeout.as_secs(),
+                pending.join("; ")
+            )),
             Outcome::PeerFailed { reason, .. } => Err(peer_reason(job).unwrap_or(reason)),
         }
     };
@@ -172,15 +184,28 @@ fn run_client(
 }
 
 /// Runs `parse-metrics` on a client log and appends its records; `Some(reason)` when failed.
-fn parse_metrics(job: &Job, client: &ClientRun, exit_code: i32, log: &Path) -> Result<Option<String>> {
+fn parse_metrics(
+    job: &Job,
+    client: &ClientRun,
+    exit_code: i32,
+    log: &Path,
+) -> Result<Option<String>> {
     let mut cmd = Command::new(job.bin.join("parse-metrics"));
-    cmd.args(["--test-id", job.id(), "--server", &server_name(job, &client.server), "--client", &client.name]);
+    cmd.args([
+        "--test-id",
+        job.id(),
+        "--server",
+        &server_name(job, &client.server),
+        "--client",
+        &client.name,
+    ]);
     cmd.args(["--concurrency", &client.concurrency.to_string(), "--isl", &client.isl.to_string()]);
     cmd.args(["--osl", &client.osl.to_string(), "--exit-code", &exit_code.to_string()]);
     cmd.arg(log);
     let out = cmd.output().map_err(|e| Failure::io(job.bin.join("parse-metrics").display(), &e))?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let records: Vec<MetricRecord> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let records: Vec<MetricRecord> =
+        text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     if records.is_empty() {
         let why = format!(
             "parse-metrics produced no record ({}): {}",
@@ -191,11 +216,21 @@ fn parse_metrics(job: &Job, client: &ClientRun, exit_code: i32, log: &Path) -> R
         return Ok(Some(why));
     }
     let mut failed = None;
-    let peer = peer_reason(job);
+    let any_failed = records.iter().any(|r| r.status == Status::Failed);
+    let peer = if any_failed { peer_reason_after_failure(job) } else { None };
     for mut r in records {
-        // A failed run next to a failed peer names the peer: the likely cause.
-        if let (Status::Failed, Some(why)) = (r.status, &peer) {
-            r.reasons.push(format!("peer failed: {why}"));
+        // A failed run names the role that failed: a failed peer (the likely cause), else the
+        // client itself.
+        if r.status == Status::Failed {
+            r.reasons.push(match &peer {
+                Some(why) => format!("peer failed: {why}"),
+                None => format!(
+                    "{ME}: client {} against {} failed (log {})",
+                    client.name,
+                    client.server,
+                    log.display()
+                ),
+            });
         }
         append_record(job, &r)?;
         if r.status == Status::Failed {
@@ -225,11 +260,26 @@ fn client_args(model: &str, c: &ClientRun, host: &str, port: u16) -> Vec<String>
     }
     match &c.dataset_file {
         Some(path) if !path.is_empty() => {
-            a.extend(["--dataset-name".into(), "trtllm_custom".into(), "--dataset-path".into(), path.clone()]);
+            a.extend([
+                "--dataset-name".into(),
+                "trtllm_custom".into(),
+                "--dataset-path".into(),
+                path.clone(),
+            ]);
         }
         _ => {
-            a.extend(["--dataset-name".into(), "random".into(), "--random-ids".into(), "--tokenize-on-client".into()]);
-            a.extend(["--random-input-len".into(), c.isl.to_string(), "--random-output-len".into(), c.osl.to_string()]);
+            a.extend([
+                "--dataset-name".into(),
+                "random".into(),
+                "--random-ids".into(),
+                "--tokenize-on-client".into(),
+            ]);
+            a.extend([
+                "--random-input-len".into(),
+                c.isl.to_string(),
+                "--random-output-len".into(),
+                c.osl.to_string(),
+            ]);
             a.extend(["--random-range-ratio".into(), c.random_range_ratio.to_string()]);
         }
     }
@@ -258,7 +308,11 @@ fn model_of<'a>(job: &'a Job, server: &str) -> &'a str {
 /// The server's name in records: the aggregated server_config name, or the disagg `{mode}-{config}`.
 fn server_name(job: &Job, server: &str) -> String {
     let roles = &job.planned.plan.roles;
-    let role = if server == "DISAGG_SERVER" { roles.iter().find(|r| r.kind != RoleKind::Server) } else { job.role(server) };
+    let role = if server == "DISAGG_SERVER" {
+        roles.iter().find(|r| r.kind != RoleKind::Server)
+    } else {
+        job.role(server)
+    };
     role.and_then(|r| r.name.clone()).unwrap_or_else(|| server.to_string())
 }
 
@@ -313,16 +367,39 @@ fn recorded_clients(job: &Job) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The first failed peer's reason (first marker line) and its log tail.
+/// The first peer to fail (the oldest marker: later ones are usually roles stopping because of
+/// it): its reason (first marker line) and its log tail.
 fn peer_failure(job: &Job) -> Option<(String, Vec<String>)> {
-    let mut markers: Vec<PathBuf> = job.peer_markers(ME);
+    let mut markers: Vec<(std::time::SystemTime, PathBuf)> = job
+        .peer_markers(ME)
+        .into_iter()
+        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .collect();
     markers.sort();
-    markers.into_iter().find(|p| p.exists()).map(|p| {
+    markers.into_iter().next().map(|(_, p)| {
         let lines = tail_lines(&p, 40);
         let why = lines.first().cloned().unwrap_or_else(|| format!("{} appeared", p.display()));
         (why, lines.into_iter().skip(1).collect())
     })
 }
+
+/// After a failed client run, a peer's failure report may still be on its way (a role notices
+/// its server's death within one tick): wait briefly for it, since it is the likely cause.
+fn peer_reason_after_failure(job: &Job) -> Option<String> {
+    let until = Instant::now() + PEER_REPORT_GRACE;
+    loop {
+        if let Some(why) = peer_reason(job) {
+            return Some(why);
+        }
+        if Instant::now() >= until {
+            return None;
+        }
+        std::thread::sleep(TICK);
+    }
+}
+
+/// How long a failed client run waits for a peer's failure report.
+const PEER_REPORT_GRACE: Duration = Duration::from_secs(1);
 
 fn peer_reason(job: &Job) -> Option<String> {
     peer_failure(job).map(|(why, _)| why)
@@ -367,9 +444,14 @@ mod tests {
     fn groups_clients_by_server_in_order() {
         let cs = [client("SERVER_0", "a"), client("SERVER_1", "b"), client("SERVER_0", "c")];
         let g = client_groups(&cs, None);
-        let names: Vec<(String, Vec<&str>)> =
-            g.iter().map(|(s, v)| (s.clone(), v.iter().map(|c| c.name.as_str()).collect())).collect();
-        assert_eq!(names, vec![("SERVER_0".into(), vec!["a", "c"]), ("SERVER_1".into(), vec!["b"])]);
+        let names: Vec<(String, Vec<&str>)> = g
+            .iter()
+            .map(|(s, v)| (s.clone(), v.iter().map(|c| c.name.as_str()).collect()))
+            .collect();
+        assert_eq!(
+            names,
+            vec![("SERVER_0".into(), vec!["a", "c"]), ("SERVER_1".into(), vec!["b"])]
+        );
         assert_eq!(client_groups(&cs, Some("SERVER_1")).len(), 1);
     }
 

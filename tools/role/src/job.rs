@@ -39,12 +39,15 @@ impl Job {
             perfline::jsonl::parse(&text).map_err(|f| f.context(plan.display()))?;
         let profile_path = dir.join("profile.json");
         let commands = match std::fs::read_to_string(&profile_path) {
-            Ok(text) => serde_json::from_str::<Profile>(&text)
-                .map_err(|e| Failure::config(format!("{}: {e}", profile_path.display())))?
-                .commands,
+            Ok(text) => {
+                serde_json::from_str::<Profile>(&text)
+                    .map_err(|e| Failure::config(format!("{}: {e}", profile_path.display())))?
+                    .commands
+            }
             Err(_) => Commands::default(),
         };
-        let env_secs = |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse::<u64>().ok());
+        let env_secs =
+            |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse::<u64>().ok());
         let job_timeout = env_secs("PERFLINE_JOB_TIMEOUT_S")
             .or(planned.plan.timeout_s)
             .or(planned.test.timeout_s)
@@ -52,7 +55,8 @@ impl Job {
         let ready_timeout = env_secs("PERFLINE_READY_TIMEOUT_S")
             .unwrap_or(DEFAULT_READY_TIMEOUT_S)
             .min(job_timeout);
-        let coord = std::env::var_os("PERFLINE_COORD_DIR").map_or_else(|| dir.join("coord"), PathBuf::from);
+        let coord =
+            std::env::var_os("PERFLINE_COORD_DIR").map_or_else(|| dir.join("coord"), PathBuf::from);
         let job = Job {
             dir: dir.to_path_buf(),
             logs: dir.join("logs"),
@@ -116,13 +120,10 @@ impl Job {
 
     /// Failure markers of every role of the plan except `me`, plus the router's and the client's.
     pub fn peer_markers(&self, me: &str) -> Vec<PathBuf> {
-        let mut names: Vec<String> = self.planned.plan.roles.iter().map(|r| r.role.clone()).collect();
+        let mut names: Vec<String> =
+            self.planned.plan.roles.iter().map(|r| r.role.clone()).collect();
         names.extend(["DISAGG_SERVER".to_string(), "BENCHMARK".to_string()]);
-        names
-            .into_iter()
-            .filter(|n| n != me)
-            .map(|n| self.failed_file(&n))
-            .collect()
+        names.into_iter().filter(|n| n != me).map(|n| self.failed_file(&n)).collect()
     }
 
     /// The peers' failure markers as watches for a wait.
@@ -154,7 +155,9 @@ fn advertised_host() -> String {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let name = name.trim();
     let resolves = !name.is_empty()
-        && std::net::ToSocketAddrs::to_socket_addrs(&(name, 0)).map(|mut a| a.next().is_some()).unwrap_or(false);
+        && std::net::ToSocketAddrs::to_socket_addrs(&(name, 0))
+            .map(|mut a| a.next().is_some())
+            .unwrap_or(false);
     if resolves {
         name.to_string()
     } else {
@@ -164,6 +167,7 @@ fn advertised_host() -> String {
 
 /// A free TCP port on this host (bound and released; the server binds it right after).
 pub fn free_port() -> Result<u16> {
-    let listener = std::net::TcpListener::bind(("0.0.0.0", 0)).map_err(|e| Failure::io("bind port 0", &e))?;
+    let listener =
+        std::net::TcpListener::bind(("0.0.0.0", 0)).map_err(|e| Failure::io("bind port 0", &e))?;
     Ok(listener.local_addr().map_err(|e| Failure::io("local_addr", &e))?.port())
 }

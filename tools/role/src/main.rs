@@ -36,7 +36,8 @@ fn main() {
 
 fn run() -> Result<Exit> {
     let args = Args::parse();
-    perfline::shell::check_id(&args.role).map_err(|e| Failure::usage(format!("role {:?}: {e}", args.role)))?;
+    perfline::shell::check_id(&args.role)
+        .map_err(|e| Failure::usage(format!("role {:?}: {e}", args.role)))?;
     let job = job::Job::load(&args.plan, &args.job_dir)?;
     match args.role.as_str() {
         "BENCHMARK" => benchmark::run_benchmark(&job),

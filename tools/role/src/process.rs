@@ -37,6 +37,15 @@ pub fn spawn(command: &str, env: &[String], log: &Path) -> Result<Child> {
         }
     }
     cmd.stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
+    // The child leads its own group (so it can be stopped as a whole) and so escapes Slurm's
+    // and launch's process tracking: if this role is killed, the kernel kills the child too.
+    // SAFETY: prctl is async-signal-safe and touches only the new process.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
     cmd.spawn().map_err(|e| Failure::io(format!("bash -c {command}"), &e))
 }
 
@@ -84,7 +93,8 @@ mod tests {
 
     #[test]
     fn render_quotes_values_and_keeps_unknown_placeholders() {
-        let values = BTreeMap::from([("model", "m $(touch x)".to_string()), ("port", "8000".to_string())]);
+        let values =
+            BTreeMap::from([("model", "m $(touch x)".to_string()), ("port", "8000".to_string())]);
         assert_eq!(
             render("serve {model} --port {port} {other}", &values).unwrap(),
             "serve 'm $(touch x)' --port 8000 {other}"
@@ -95,9 +105,12 @@ mod tests {
     fn spawn_logs_and_stop_kills_the_group() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("x.log");
-        let mut child = spawn("sh -c 'echo $GREETING; sleep 30 & wait'", &["GREETING=hi".into()], &log).unwrap();
+        let mut child =
+            spawn("sh -c 'echo $GREETING; sleep 30 & wait'", &["GREETING=hi".into()], &log)
+                .unwrap();
         let until = Instant::now() + Duration::from_secs(5);
-        while std::fs::read_to_string(&log).unwrap_or_default().is_empty() && Instant::now() < until {
+        while std::fs::read_to_string(&log).unwrap_or_default().is_empty() && Instant::now() < until
+        {
             std::thread::sleep(Duration::from_millis(10));
         }
         stop(&mut child, Duration::from_secs(2));

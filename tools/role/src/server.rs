@@ -20,7 +20,9 @@ const STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// `CTX_i`, `GEN_i`, `SERVER_i`.
 pub fn run_worker(job: &Job, name: &str) -> Result<Exit> {
-    let role = job.role(name).ok_or_else(|| Failure::usage(format!("{name}: no such role in the plan of {}", job.id())))?;
+    let role = job.role(name).ok_or_else(|| {
+        Failure::usage(format!("{name}: no such role in the plan of {}", job.id()))
+    })?;
     // Only rank 0 of a multi-task step serves HTTP; the other ranks wait with it.
     let rank = std::env::var("SLURM_PROCID").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
     if rank != 0 {
@@ -35,7 +37,8 @@ pub fn run_worker(job: &Job, name: &str) -> Result<Exit> {
     let label = role.name.clone().unwrap_or_else(|| name.to_string());
     let config = job.dir.join(format!("extra-llm-api-config.{kind}.{}.yml", file_safe(&label)));
     let llm = role.llm_config.clone().unwrap_or_else(|| serde_json::json!({}));
-    let yaml = serde_yaml::to_string(&llm).map_err(|e| Failure::software(format!("llm_config: {e}")))?;
+    let yaml =
+        serde_yaml::to_string(&llm).map_err(|e| Failure::software(format!("llm_config: {e}")))?;
     perfline::fsutil::write_atomic(&config, yaml.as_bytes())?;
 
     let port = free_port()?;
@@ -59,10 +62,16 @@ pub fn run_worker(job: &Job, name: &str) -> Result<Exit> {
 pub fn run_router(job: &Job) -> Result<Exit> {
     const ME: &str = "DISAGG_SERVER";
     let roles = &job.planned.plan.roles;
-    let ctx: Vec<&str> = roles.iter().filter(|r| r.kind == RoleKind::Ctx).map(|r| r.role.as_str()).collect();
-    let gen: Vec<&str> = roles.iter().filter(|r| r.kind == RoleKind::Gen).map(|r| r.role.as_str()).collect();
+    let ctx: Vec<&str> =
+        roles.iter().filter(|r| r.kind == RoleKind::Ctx).map(|r| r.role.as_str()).collect();
+    let gen: Vec<&str> =
+        roles.iter().filter(|r| r.kind == RoleKind::Gen).map(|r| r.role.as_str()).collect();
     let spec = WaitSpec {
-        conditions: ctx.iter().chain(&gen).map(|r| Condition::FileHasContent(job.addr_file(r))).collect(),
+        conditions: ctx
+            .iter()
+            .chain(&gen)
+            .map(|r| Condition::FileHasContent(job.addr_file(r)))
+            .collect(),
         watches: job.peer_watches(ME),
         timeout: job.ready_timeout,
         interval: TICK,
@@ -70,7 +79,11 @@ pub fn run_router(job: &Job) -> Result<Exit> {
     match perfline::wait::wait(&spec, &mut |_| {}) {
         Outcome::Ready { .. } => {}
         Outcome::TimedOut { pending, .. } => {
-            let why = format!("worker addresses missing after {}s: {}", job.ready_timeout.as_secs(), pending.join("; "));
+            let why = format!(
+                "worker addresses missing after {}s: {}",
+                job.ready_timeout.as_secs(),
+                pending.join("; ")
+            );
             job.mark_failed(ME, &why, None);
             return Ok(Exit::TempFail);
         }
@@ -93,13 +106,16 @@ pub fn run_router(job: &Job) -> Result<Exit> {
         "context_servers": {"num_instances": ctx.len(), "urls": urls(&ctx)?},
         "generation_servers": {"num_instances": gen.len(), "urls": urls(&gen)?},
     });
-    if let (Some(extra), Some(map)) = (job.planned.plan.router_extra.as_ref().and_then(|e| e.as_object()), config.as_object_mut()) {
+    if let (Some(extra), Some(map)) =
+        (job.planned.plan.router_extra.as_ref().and_then(|e| e.as_object()), config.as_object_mut())
+    {
         for (k, v) in extra {
             map.insert(k.clone(), v.clone());
         }
     }
     let config_path = job.dir.join("server_config.yaml");
-    let yaml = serde_yaml::to_string(&config).map_err(|e| Failure::software(format!("router config: {e}")))?;
+    let yaml = serde_yaml::to_string(&config)
+        .map_err(|e| Failure::software(format!("router config: {e}")))?;
     perfline::fsutil::write_atomic(&config_path, yaml.as_bytes())?;
 
     let log = job.logs.join("trtllm-serve.DISAGG_SERVER.log");
@@ -108,7 +124,7 @@ pub fn run_router(job: &Job) -> Result<Exit> {
     values.insert("timeout", job.ready_timeout.as_secs().to_string());
     let command = render(&job.commands.router, &values)?;
     eprintln!("role: {ME}: {command}");
-    let child = spawn(&command, &[], &log)?;
+    let child = spawn(&command, &job.planned.plan.router_env, &log)?;
     job.publish_addr(ME, port)?;
     Ok(supervise(job, ME, child, &log, &health_url(&job.host, port)))
 }
@@ -130,7 +146,9 @@ pub fn health_url(host: &str, port: u16) -> String {
 
 /// Test ids and server names are checked ids; anything else is made file-safe.
 fn file_safe(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || "_-.,+=".contains(c) { c } else { '_' }).collect()
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "_-.,+=".contains(c) { c } else { '_' })
+        .collect()
 }
 
 /// Keeps a server running until the benchmark is done. Fails fast (marker + non-zero exit)
@@ -176,7 +194,10 @@ fn supervise(job: &Job, name: &str, mut child: Child, log: &Path, health: &str) 
                 }
                 Poll::Done(Outcome::TimedOut { .. }) | Poll::Pending(_) => {
                     if Instant::now() >= ready_deadline {
-                        let why = format!("server not ready within {}s ({health})", job.ready_timeout.as_secs());
+                        let why = format!(
+                            "server not ready within {}s ({health})",
+                            job.ready_timeout.as_secs()
+                        );
                         job.mark_failed(name, &why, Some(log));
                         stop(&mut child, STOP_GRACE);
                         return Exit::TempFail;

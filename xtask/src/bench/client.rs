@@ -138,6 +138,7 @@ impl Client {
         let mut notes: Vec<String> = Vec::new();
         let mut cpu = Vec::new();
         let mut startup = Vec::new();
+        let mut lateness = Vec::new();
         let mut rate = Vec::new();
         let mut ttft = Vec::new();
         for &client in &clients {
@@ -233,7 +234,15 @@ impl Client {
                     rate: Some(rate),
                     osl: TTFT_OSL,
                 };
-                env.measure(client, "ttft", &load)
+                let m = env.measure(client, "ttft", &load);
+                match server_lateness(&server.addr) {
+                    Ok((p50, p99)) => lateness.push((client, Some((p50, p99)))),
+                    Err(e) => {
+                        notes.push(format!("{client}: server /stats: {e:#}"));
+                        lateness.push((client, None));
+                    }
+                }
+                m
             };
             match m {
                 Ok(m) => ttft.push((
@@ -246,7 +255,7 @@ impl Client {
                 }
             }
         }
-        print_table(&clients, &cpu, &startup, &rate, &ttft, self.concurrency);
+        print_table(&clients, &cpu, &startup, &rate, &ttft, &lateness, self.concurrency);
         if let Err(e) = python_note {
             println!("note: Python clients not run: {e:#}");
         }
@@ -466,6 +475,21 @@ impl Env {
     }
 }
 
+/// The server's first-token lateness (p50, p99 in ms) since the last call, from `/stats`:
+/// the part of a TTFT error that is the server's (and the machine's), not the client's.
+fn server_lateness(addr: &str) -> anyhow::Result<(f64, f64)> {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(addr)?;
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    write!(conn, "GET /stats HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    let mut text = String::new();
+    conn.read_to_string(&mut text)?;
+    // The body may be chunked: the JSON object is whatever lies between the braces.
+    let json = text.find('{').zip(text.rfind('}')).map(|(a, b)| &text[a..=b]);
+    let v: Value = serde_json::from_str(json.context("no JSON in /stats answer")?)?;
+    Ok((num(&v, &["late_us_p50"])? / 1000.0, num(&v, &["late_us_p99"])? / 1000.0))
+}
+
 fn read_json(path: &Path) -> anyhow::Result<Value> {
     let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{}", path.display()))
@@ -488,45 +512,53 @@ fn print_table(
     startup: &Column,
     rate: &Column,
     ttft: &[(&str, Option<(f64, f64)>)],
+    lateness: &[(&str, Option<(f64, f64)>)],
     concurrency: usize,
 ) {
     let cell = |x: Option<f64>| x.map_or("n/a".to_string(), |x| format!("{x:.2}"));
     let of = |rows: &Column, c: &str| rows.iter().find(|r| r.0 == c).and_then(|r| r.1);
     let p50: Vec<(&str, Option<f64>)> = ttft.iter().map(|(c, v)| (*c, v.map(|v| v.0))).collect();
     let p99: Vec<(&str, Option<f64>)> = ttft.iter().map(|(c, v)| (*c, v.map(|v| v.1))).collect();
-    let rows: [(&str, &Column, bool); 5] = [
-        ("client CPU s per 10k requests (osl 128)", cpu, true),
-        ("client start-up CPU s (once per run)", startup, true),
-        ("max sustained rate, no delay (req/s)", rate, false),
-        ("TTFT error p50 (ms)", &p50, true),
-        ("TTFT error p99 (ms)", &p99, true),
+    let late50: Vec<(&str, Option<f64>)> =
+        lateness.iter().map(|(c, v)| (*c, v.map(|v| v.0))).collect();
+    let late99: Vec<(&str, Option<f64>)> =
+        lateness.iter().map(|(c, v)| (*c, v.map(|v| v.1))).collect();
+    // (label, values, Some(lower is better) | None: no ratio)
+    let rows: [(&str, &Column, Option<bool>); 7] = [
+        ("client CPU s per 10k requests (osl 128)", cpu, Some(true)),
+        ("client start-up CPU s (once per run)", startup, Some(true)),
+        ("max sustained rate, no delay (req/s)", rate, Some(false)),
+        ("TTFT error p50 (ms)", &p50, Some(true)),
+        ("TTFT error p99 (ms)", &p99, Some(true)),
+        ("  server's own first-token lateness p50 (ms)", &late50, None),
+        ("  server's own first-token lateness p99 (ms)", &late99, None),
     ];
     println!(
         "bench client: concurrency {concurrency} for TTFT; ratio = better Python client / bench"
     );
-    print!("{:<42}", "figure");
+    print!("{:<46}", "figure");
     for c in clients {
         print!(" {c:>10}");
     }
     println!(" {:>8}", "ratio");
     for (label, values, lower_is_better) in rows {
-        print!("{label:<42}");
+        print!("{label:<46}");
         for c in clients {
             print!(" {:>10}", cell(of(values, c)));
         }
         let ours = of(values, "bench");
         let python: Vec<f64> =
             clients.iter().filter(|c| **c != "bench").filter_map(|c| of(values, c)).collect();
-        let best = if lower_is_better {
-            python.iter().copied().map(f64::abs).reduce(f64::min)
-        } else {
-            python.iter().copied().reduce(f64::max)
-        };
-        let ratio = match (ours, best) {
-            (Some(o), Some(b)) if lower_is_better && o.abs() > 0.0 => Some(b / o.abs()),
-            (Some(o), Some(b)) if !lower_is_better && b > 0.0 => Some(o / b),
+        // Errors compare by magnitude; the better Python client is the baseline.
+        let ratio = match (lower_is_better, ours) {
+            (Some(true), Some(o)) if o.abs() > 0.0 => {
+                python.iter().map(|p| p.abs()).reduce(f64::min).map(|b| b / o.abs())
+            }
+            (Some(false), Some(o)) => {
+                python.iter().copied().reduce(f64::max).filter(|b| *b > 0.0).map(|b| o / b)
+            }
             _ => None,
         };
-        println!(" {:>8}", ratio.map_or("n/a".into(), |r| format!("{r:.1}x")));
+        println!(" {:>8}", ratio.map_or(String::new(), |r| format!("{r:.1}x")));
     }
 }

@@ -10,9 +10,9 @@
 //! The baseline is a Python script (written by this task) that scans line by line with `re`
 //! the way the incumbent does (reference/incumbent.md §5: the fast `in` reject, the iteration
 //! regexes, iter ≥ 5, the mode bucket's mean; for the client log every PERF_METRIC_LOG_QUERIES
-//! regex on every line, first match wins, one result per block). Wall time and peak RSS of each
-//! child come from GNU time (`%M`; the Debian `time` package is installed when missing). Results are checked
-//! to agree before the table is printed.
+//! regex on every line, first match wins, one result per block). Wall time is taken here; CPU
+//! time and peak RSS of each child come from GNU time (the Debian `time` package is installed
+//! when missing). Results are checked to agree before the table is printed.
 
 use crate::util::{apt_install_if_missing, project_root, Section};
 use anyhow::{ensure, Context};

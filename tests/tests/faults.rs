@@ -1,0 +1,231 @@
+//! Fault tests on the real Slurm test cluster (`cargo xtask cluster up`): a disaggregated job
+//! (1 ctx + 1 gen simserve, router, bench) with one fault injected. Each job must end failed,
+//! leave no process behind, keep every log, and leave `failed` metric records that name the
+//! role and the cause. How fast that happens is measured by `cargo xtask bench coordination`;
+//! here every wait is only bounded.
+
+use chain_tests::{bin, workspace_root};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a fault job may take at most (the incumbent would wait up to hours).
+const JOB_LIMIT_S: &str = "90";
+
+fn require_cluster() {
+    let ok = Command::new("sinfo")
+        .env("SLURM_CONF", "/var/tmp/perfline-slurm/slurm.conf")
+        .args(["-h", "-o", "%t"])
+        .output()
+        .is_ok_and(|o| o.status.success() && !o.stdout.is_empty());
+    assert!(ok, "Slurm test cluster not running: run `cargo xtask cluster up`");
+}
+
+struct Fault {
+    name: &'static str,
+    ctx_env: &'static str,
+    gen_env: &'static str,
+    router_env: &'static str,
+    /// Extra profile `env` lines (e.g. a short ready timeout).
+    profile_env: &'static str,
+}
+
+struct Ran {
+    exit: Option<i32>,
+    job: serde_json::Value,
+    dir: PathBuf,
+    records: Vec<serde_json::Value>,
+    _tmp: tempfile::TempDir,
+}
+
+/// Plans and submits the fault job with `launch --wait`; `during` runs while it is in flight.
+fn run(fault: &Fault, during: impl FnOnce(&Path)) -> Ran {
+    require_cluster();
+    for tool in ["role", "simserve", "bench", "parse-metrics"] {
+        bin(tool);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = workspace_root();
+    let config = std::fs::read_to_string(root.join("tests/data/fault_disagg.yaml"))
+        .unwrap()
+        .replace("@CTX_ENV@", fault.ctx_env)
+        .replace("@GEN_ENV@", fault.gen_env)
+        .replace("@ROUTER_ENV@", fault.router_env);
+    let configs = tmp.path().join("configs");
+    std::fs::create_dir_all(&configs).unwrap();
+    let cfg_name = format!("fault_{}", fault.name);
+    std::fs::write(configs.join(format!("{cfg_name}.yaml")), config).unwrap();
+    let profile = std::fs::read_to_string(root.join("ci/clusters/local.yaml")).unwrap()
+        + &format!("env:\n  PERFLINE_JOB_TIMEOUT_S: \"60\"\n{}", fault.profile_env);
+    let profile_path = tmp.path().join("fault.yaml");
+    std::fs::write(&profile_path, profile).unwrap();
+
+    let list = format!("disagg-e2e-{cfg_name}\n");
+    let tests = pipe(&bin("classify"), &[], list.as_bytes());
+    let planned = pipe(&bin("nodecount"), &["--config-dir", configs.to_str().unwrap()], &tests);
+    let jobs = tmp.path().join("jobs");
+    let mut launch = Command::new(bin("launch"))
+        .args(["--cluster", profile_path.to_str().unwrap(), "--job-root", jobs.to_str().unwrap()])
+        .args(["--wait", "--poll", "0.2", "--timeout", JOB_LIMIT_S])
+        .env("SLURM_CONF", "/var/tmp/perfline-slurm/slurm.conf")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    launch.stdin.take().unwrap().write_all(&planned).unwrap();
+    let dir = jobs.join(format!("disagg-e2e-{cfg_name}"));
+    during(&dir);
+    let out = launch.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let job: serde_json::Value =
+        serde_json::from_str(stdout.lines().next().unwrap_or("{}")).unwrap();
+    let records = std::fs::read_to_string(dir.join("results/metrics.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    Ran { exit: out.status.code(), job, dir, records, _tmp: tmp }
+}
+
+fn pipe(exe: &Path, args: &[&str], input: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = Command::new(exe)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{} failed", exe.display());
+    out.stdout
+}
+
+/// Pids of processes whose command line mentions `dir` (the job's servers, router, client).
+fn processes_of(dir: &Path) -> Vec<String> {
+    let out = Command::new("pgrep").args(["-f", &dir.display().to_string()]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
+/// Waits (bounded) until the file exists.
+fn wait_for(path: &Path) {
+    let until = Instant::now() + Duration::from_secs(60);
+    while !path.exists() {
+        assert!(Instant::now() < until, "{} never appeared", path.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The common checks: failed job, failed records naming `role` and `cause`, logs kept, no
+/// process left.
+fn check(ran: &Ran, role: &str, cause: &str) {
+    assert_ne!(ran.exit, Some(0), "the job must fail: {}", ran.job);
+    assert_ne!(ran.job["state"], "COMPLETED", "{}", ran.job);
+    assert!(!ran.records.is_empty(), "no metric records in {}", ran.dir.display());
+    for r in &ran.records {
+        assert_eq!(r["status"], "failed", "{r}");
+    }
+    let reasons: Vec<String> = ran
+        .records
+        .iter()
+        .flat_map(|r| r["reasons"].as_array().cloned().unwrap_or_default())
+        .map(|v| v.to_string())
+        .collect();
+    let all = reasons.join(" | ");
+    assert!(all.contains(role), "reasons do not name {role}: {all}");
+    assert!(all.contains(cause), "reasons do not name the cause {cause:?}: {all}");
+    for log in ["logs/trtllm-serve.CTX_0.log", "logs/trtllm-serve.GEN_0.log", "job.sh", "plan.json"]
+    {
+        assert!(ran.dir.join(log).exists(), "{log} was not kept");
+    }
+    let until = Instant::now() + Duration::from_secs(15);
+    loop {
+        let left = processes_of(&ran.dir);
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < until, "processes of the job are left: {left:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+const NONE: &str = "";
+
+#[test]
+fn ctx_server_crashes_at_start() {
+    let f = Fault {
+        name: "ctx_crash",
+        ctx_env: "SIMSERVE_FAIL_AT_START=1",
+        gen_env: NONE,
+        router_env: NONE,
+        profile_env: NONE,
+    };
+    let ran = run(&f, |_| {});
+    check(&ran, "CTX_0", "server exited with status 1");
+    let marker = std::fs::read_to_string(ran.dir.join("coord/CTX_0.failed")).unwrap();
+    assert!(marker.contains("simulated"), "the marker keeps the server's last words: {marker}");
+}
+
+#[test]
+fn gen_server_crashes_mid_benchmark() {
+    let f = Fault {
+        name: "gen_crash",
+        ctx_env: NONE,
+        gen_env: "SIMSERVE_CRASH_AFTER_REQUESTS=5",
+        router_env: NONE,
+        profile_env: NONE,
+    };
+    let ran = run(&f, |_| {});
+    check(&ran, "GEN_0", "server exited with status 1");
+}
+
+#[test]
+fn router_crashes() {
+    let f = Fault {
+        name: "router_crash",
+        ctx_env: NONE,
+        gen_env: "SIMSERVE_DECODE_MS_PER_STEP=50",
+        router_env: NONE,
+        profile_env: NONE,
+    };
+    let ran = run(&f, |dir| {
+        // Kill the router once the benchmark is under way.
+        wait_for(&dir.join("results/trtllm-benchmark.0.0.log"));
+        let config = dir.join("server_config.yaml");
+        let out = Command::new("pkill")
+            .args(["-9", "-f", &format!("disaggregated -c {}", config.display())])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "no router process to kill");
+    });
+    check(&ran, "DISAGG_SERVER", "server killed by signal 9");
+}
+
+#[test]
+fn server_hangs_before_health() {
+    let f = Fault {
+        name: "gen_hang",
+        ctx_env: NONE,
+        gen_env: "SIMSERVE_HANG=1",
+        router_env: NONE,
+        profile_env: "  PERFLINE_READY_TIMEOUT_S: \"3\"\n",
+    };
+    let ran = run(&f, |_| {});
+    check(&ran, "GEN_0", "not ready within 3s");
+}
+
+#[test]
+fn server_returns_500s() {
+    let f = Fault {
+        name: "gen_500",
+        ctx_env: NONE,
+        gen_env: "SIMSERVE_ERROR_RATE=1.0",
+        router_env: NONE,
+        profile_env: NONE,
+    };
+    let ran = run(&f, |_| {});
+    check(&ran, "BENCHMARK: client", "failed requests");
+}
