@@ -347,12 +347,13 @@ fn split_url(url: &str) -> Result<(String, String)> {
     Ok((authority, if path.is_empty() { String::new() } else { format!("/{path}") }))
 }
 
-/// Test request, warm-up, then the measured run with progress lines on stderr.
+/// Test request, warm-up, then the measured run with progress lines on stderr. All three
+/// share one client, so the measured run reuses the connections the warm-up opened.
 async fn execute(a: &Args, plan: &Plan) -> Result<(Vec<bench::client::Outcome>, f64)> {
+    let client = Client::new(plan.target.clone());
     let first_body = plan.requests.first().map(|r| request_body(&plan.target, r));
     if let (false, Some(body)) = (a.no_test_input, first_body.clone()) {
-        let probe = Client::new(plan.target.clone());
-        let out = probe.run(vec![body], &[Duration::ZERO], Some(1), Instant::now()).await;
+        let out = client.run(vec![body], &[Duration::ZERO], Some(1), Instant::now()).await;
         if let Some(err) = out.first().and_then(|o| o.error.as_ref()) {
             return Err(Failure::new(
                 Exit::Unavailable,
@@ -365,12 +366,14 @@ async fn execute(a: &Args, plan: &Plan) -> Result<(Vec<bench::client::Outcome>, 
     }
     if let (Some(n), Some(body)) = (a.warmup, first_body) {
         let n = n.unwrap_or(a.max_concurrency.unwrap_or(1));
-        let warm = Client::new(plan.target.clone());
-        warm.run(vec![body; n], &vec![Duration::ZERO; n], a.max_concurrency, Instant::now()).await;
+        client
+            .run(vec![body; n], &vec![Duration::ZERO; n], a.max_concurrency, Instant::now())
+            .await;
     }
+    client.done.store(0, Ordering::Relaxed);
+    client.failed.store(0, Ordering::Relaxed);
     let bodies: Vec<_> = plan.requests.iter().map(|r| request_body(&plan.target, r)).collect();
     let arrivals = dataset::arrivals(bodies.len(), plan.rate, a.burstiness, a.seed)?;
-    let client = Client::new(plan.target.clone());
     let progress = spawn_progress(Arc::clone(&client), bodies.len(), a.progress_interval);
     let start = Instant::now();
     let outcomes = client.run(bodies, &arrivals, a.max_concurrency, start).await;

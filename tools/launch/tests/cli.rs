@@ -271,7 +271,7 @@ fn job_script_runs_its_steps_and_fails_fast() {
     assert!(stderr.contains("dying"), "{stderr}");
     assert_eq!(
         std::fs::read_to_string(Path::new(&workdir).join("coord/GEN_0.failed")).unwrap(),
-        "7\n"
+        "GEN_0: step exited with status 7\n"
     );
 }
 
@@ -321,7 +321,10 @@ fn local_failure_stops_the_job_and_keeps_the_logs() {
     assert_eq!(r["state"], "FAILED");
     assert_eq!(r["exit_code"], 3);
     let jobdir = Path::new(r["workdir"].as_str().unwrap());
-    assert_eq!(std::fs::read_to_string(jobdir.join("coord/CTX_0.failed")).unwrap(), "3\n");
+    assert_eq!(
+        std::fs::read_to_string(jobdir.join("coord/CTX_0.failed")).unwrap(),
+        "CTX_0: step exited with status 3\n"
+    );
     assert!(!jobdir.join("coord/benchmark.done").exists());
 }
 

@@ -140,7 +140,10 @@ fn failing_step_cancels_the_job() {
     assert_eq!(rec["state"], "CANCELLED", "{rec}");
     assert!(stderr.contains("ended CANCELLED"), "{stderr}");
     let workdir = PathBuf::from(rec["workdir"].as_str().unwrap());
-    assert_eq!(std::fs::read_to_string(workdir.join("coord/CTX_0.failed")).unwrap(), "3\n");
+    assert_eq!(
+        std::fs::read_to_string(workdir.join("coord/CTX_0.failed")).unwrap(),
+        "CTX_0: step exited with status 3\n"
+    );
     let job_id = rec["job_id"].as_str().unwrap();
     let log = std::fs::read_to_string(workdir.join(format!("logs/slurm-{job_id}.out"))).unwrap();
     assert!(log.contains("perfline: step CTX_0 failed with status 3"), "{log}");

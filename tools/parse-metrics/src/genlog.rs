@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::LazyLock;
 
-const CHUNK: usize = 1 << 20;
+const CHUNK: usize = 1 << 18;
 /// Longer lines are skipped: no iteration line comes near this.
 const MAX_LINE: usize = 1 << 20;
 const NEEDLE: &[u8] = b"prev_device_step_time";

@@ -339,16 +339,34 @@ fn metrics_file(job: &Job) -> PathBuf {
     job.results.join("metrics.jsonl")
 }
 
+/// Appends a record unless one for the same (server, client) is already there: BENCHMARK and
+/// the failure trap's FINALIZE may race, and a run must be recorded once. The check and the
+/// append happen under an exclusive lock on the file.
 fn append_record(job: &Job, record: &MetricRecord) -> Result<()> {
+    use std::io::{Read, Seek};
+    use std::os::fd::AsRawFd;
     let path = metrics_file(job);
     let mut line = serde_json::to_string(record).map_err(|e| Failure::software(e.to_string()))?;
     line.push('\n');
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(|e| Failure::io(path.display(), &e))?;
-    f.write_all(line.as_bytes()).map_err(|e| Failure::io(path.display(), &e))
+    let io = |e: std::io::Error| Failure::io(path.display(), &e);
+    let mut f =
+        std::fs::OpenOptions::new().create(true).read(true).append(true).open(&path).map_err(io)?;
+    // SAFETY: flock on a descriptor we own; released when `f` is closed.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(io(std::io::Error::last_os_error()));
+    }
+    let mut existing = String::new();
+    f.rewind().map_err(io)?;
+    f.read_to_string(&mut existing).map_err(io)?;
+    let same_run = |r: &MetricRecord| r.server == record.server && r.client == record.client;
+    if existing
+        .lines()
+        .filter_map(|l| serde_json::from_str::<MetricRecord>(l).ok())
+        .any(|r| same_run(&r))
+    {
+        return Ok(());
+    }
+    f.write_all(line.as_bytes()).map_err(io)
 }
 
 /// (server name, client name) of the records already written.

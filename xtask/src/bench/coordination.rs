@@ -21,7 +21,9 @@
 //!    is gone. Detection = gone − kill; target ≤ 3 s; the incumbent scans logs every 30 s and
 //!    waits up to 3600 s for readiness (§4). Afterwards: no process whose command line names the
 //!    job directory may be left, and `results/metrics.jsonl` must hold `failed` records naming
-//!    CTX_0.
+//!    CTX_0, one per client run. The breakdown shows kill → `coord/CTX_0.failed` (the role saw
+//!    it), kill → the job no longer RUNNING (the script's `scancel`), and COMPLETING → gone
+//!    (Slurm's teardown of the steps).
 //!
 //! The table goes to stdout, progress to stderr. Timings are reported, never asserted; the
 //! functional checks (left-over processes, failed records) fail the task after the table.
@@ -125,6 +127,8 @@ impl OverheadRun {
 struct FaultRun {
     detect_s: f64,
     marker_s: Option<f64>,
+    cancelled_s: f64,
+    duplicates: usize,
     state: String,
     leftovers: Vec<String>,
     failed_ctx: usize,
@@ -195,10 +199,11 @@ impl Coordination {
             let _s = Section::new(format!("fault detection, run {i}/{}", self.runs));
             let r = ctx.fault_run(i, &fault_plan)?;
             eprintln!(
-                "bench coordination: kill → job gone {:.2}s (kill → CTX_0.failed {}), job {}, \
-                 {} left-over process(es), {}/{} failed records name CTX_0",
+                "bench coordination: kill → job gone {:.2}s (→ CTX_0.failed {}, → not RUNNING \
+                 {:.2}s), job {}, {} left-over process(es), {}/{} failed records name CTX_0",
                 r.detect_s,
                 r.marker_s.map_or("-".into(), |s| format!("{s:.2}s")),
+                r.cancelled_s,
                 r.state,
                 r.leftovers.len(),
                 r.failed_ctx,
@@ -214,6 +219,14 @@ impl Coordination {
                     "fault run {}: processes left after the job was gone: {}",
                     i + 1,
                     f.leftovers.join(" | ")
+                ));
+            }
+            if f.duplicates > 0 {
+                problems.push(format!(
+                    "fault run {}: {} duplicate metric record(s) for one client run ({} records)",
+                    i + 1,
+                    f.duplicates,
+                    f.records
                 ));
             }
             if f.failed_ctx == 0 {
@@ -329,9 +342,13 @@ impl Ctx {
         let kill = Instant::now();
         let status = Command::new("kill").args(["-9", &pid]).status()?;
         ensure!(status.success(), "kill -9 {pid} failed");
-        let mut gone = None;
+        let (mut gone, mut cancelled) = (None, None);
         while kill.elapsed() < GONE_BOUND {
-            if !job_listed(&job.job_id)? {
+            let state = job_listed(&job.job_id)?;
+            if cancelled.is_none() && state.as_deref() != Some("RUNNING") {
+                cancelled = Some(kill.elapsed().as_secs_f64());
+            }
+            if state.is_none() {
                 gone = Some(kill.elapsed().as_secs_f64());
                 break;
             }
@@ -367,9 +384,22 @@ impl Ctx {
                 })
             })
             .count();
+        let mut keys: Vec<String> = records
+            .iter()
+            .map(|r| {
+                ["test_id", "server", "client", "concurrency"]
+                    .map(|k| r.get(k).map_or(String::new(), Value::to_string))
+                    .join("|")
+            })
+            .collect();
+        keys.sort();
+        let before = keys.len();
+        keys.dedup();
         Ok(FaultRun {
             detect_s,
             marker_s,
+            cancelled_s: cancelled.unwrap_or(detect_s),
+            duplicates: before - keys.len(),
             state: job_state(&job.job_id),
             leftovers: leftovers.into_iter().map(|(p, c)| format!("{p} {c}")).collect(),
             failed_ctx,
@@ -514,16 +544,20 @@ fn pgrep(pattern: &str) -> anyhow::Result<Vec<(String, String)>> {
         .collect())
 }
 
-/// True while `squeue` lists the job (pending, running or completing).
-fn job_listed(job_id: &str) -> anyhow::Result<bool> {
-    let out = Command::new("squeue").args(["-h", "-j", job_id]).output().context("run squeue")?;
+/// The job's state while `squeue` lists it (pending, running or completing), else None.
+fn job_listed(job_id: &str) -> anyhow::Result<Option<String>> {
+    let out = Command::new("squeue")
+        .args(["-h", "-j", job_id, "-o", "%T"])
+        .output()
+        .context("run squeue")?;
     if out.status.success() {
-        return Ok(!String::from_utf8_lossy(&out.stdout).trim().is_empty());
+        let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        return Ok((!state.is_empty()).then_some(state));
     }
     let err = String::from_utf8_lossy(&out.stderr);
     // Purged from slurmctld: gone.
     ensure!(err.contains("Invalid job id"), "squeue -j {job_id}: {}", err.trim());
-    Ok(false)
+    Ok(None)
 }
 
 /// Slurm's final state of the job (`scontrol show job`), or `?`.
@@ -599,12 +633,26 @@ fn print_table(runs: usize, overhead: &[OverheadRun], faults: &[FaultRun]) {
     );
     let markers: Vec<f64> = faults.iter().filter_map(|r| r.marker_s).collect();
     row("  kill → coord/CTX_0.failed written", stats(markers), "", "");
+    row(
+        "  kill → job no longer RUNNING (scancel)",
+        stats(faults.iter().map(|r| r.cancelled_s)),
+        "",
+        "",
+    );
+    row(
+        "  job COMPLETING → gone (Slurm teardown)",
+        stats(faults.iter().map(|r| r.detect_s - r.cancelled_s)),
+        "",
+        "",
+    );
     let clean = faults.iter().filter(|r| r.leftovers.is_empty()).count();
     let named = faults.iter().filter(|r| r.failed_ctx > 0).count();
     let states: Vec<&str> = faults.iter().map(|r| r.state.as_str()).collect();
     println!("fault runs: final job state {}", states.join(", "));
     println!("fault runs without left-over processes (pgrep -f JOBDIR): {clean}/{}", faults.len());
     println!("fault runs with failed metric records naming CTX_0: {named}/{}", faults.len());
+    let dup = faults.iter().filter(|r| r.duplicates == 0).count();
+    println!("fault runs with one metric record per client run: {dup}/{}", faults.len());
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
     println!(
         "targets: overhead <= {OVERHEAD_TARGET_S} s (median): {}; fault detection <= \

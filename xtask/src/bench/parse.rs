@@ -27,6 +27,9 @@ pub struct Parse {
     /// Number of result blocks in the generated client log.
     #[arg(long, default_value_t = 100_000)]
     blocks: u64,
+    /// Use this parse-metrics binary instead of building one (e.g. on a machine without cargo).
+    #[arg(long)]
+    bin: Option<PathBuf>,
 }
 
 /// One measured run.
@@ -51,11 +54,14 @@ impl Parse {
         })?;
         std::fs::write(dir.join("baseline.py"), BASELINE_PY)?;
         apt_install_if_missing(sh, "/usr/bin/time", &["time"])?;
-        {
-            let _s = Section::new("cargo build --release -p parse-metrics");
-            xshell::cmd!(sh, "cargo build --release -q -p parse-metrics").run()?;
-        }
-        let bin = project_root().join("target/release/parse-metrics");
+        let bin = match &self.bin {
+            Some(bin) => bin.clone(),
+            None => {
+                let _s = Section::new("cargo build --release -p parse-metrics");
+                xshell::cmd!(sh, "cargo build --release -q -p parse-metrics").run()?;
+                project_root().join("target/release/parse-metrics")
+            }
+        };
         let py = dir.join("baseline.py");
         let out = |name: &str| dir.join(name);
 
