@@ -99,6 +99,32 @@ pub fn one_line(message: &str) -> String {
     }
 }
 
+/// Parses the command line with clap. `--help` and `--version` print and give `Ok(None)` (the
+/// tool then exits 0); a usage error is a one-line `Failure` of class `Usage` (64, the exit
+/// table's, not clap's 2).
+///
+/// ```no_run
+/// # #[derive(clap::Parser)] struct Args {}
+/// # fn run() -> perfline::cli::Result<perfline::Exit> {
+/// let Some(args) = perfline::cli::parse_args::<Args>()? else { return Ok(perfline::Exit::Ok) };
+/// # Ok(perfline::Exit::Ok) }
+/// ```
+pub fn parse_args<T: clap::Parser>() -> Result<Option<T>> {
+    match T::try_parse() {
+        Ok(args) => Ok(Some(args)),
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            Ok(None)
+        }
+        Err(e) => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("bad command line");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            Err(Failure::usage(format!("{first} (see --help)")))
+        }
+    }
+}
+
 /// Runs a tool's `run` function and turns its result into the process exit code.
 ///
 /// ```no_run

@@ -26,6 +26,7 @@ fn main() {
             _ => usage(),
         }
     }
+    bench::fds::reserve(65536); // before any thread: see bench::fds
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
         .enable_all()

@@ -53,6 +53,8 @@ pub struct Outcome {
     pub output_tokens: usize,
     /// The server's `usage.prompt_tokens`, when sent.
     pub prompt_tokens: Option<usize>,
+    /// Seconds spent opening a new connection (0 when an idle one was reused); part of TTFT.
+    pub connect: f64,
 }
 
 /// The JSON body of one request, serialised before the run so dispatch costs nothing.
@@ -196,7 +198,11 @@ impl Client {
     async fn exchange(&self, body: Bytes, sent: Instant, out: &mut Outcome) -> Result<(), String> {
         let mut sender = match self.pool.take() {
             Some(s) => s,
-            None => self.connect().await?,
+            None => {
+                let sender = self.connect().await?;
+                out.connect = sent.elapsed().as_secs_f64();
+                sender
+            }
         };
         let t = &self.target;
         let mut req = hyper::Request::post(t.path.as_str())

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod dataset;
+pub mod fds;
 pub mod report;
 pub mod sse;
 pub mod stats;

@@ -162,20 +162,11 @@ fn main() {
 }
 
 fn run() -> Result<Exit> {
-    let args = match Args::try_parse() {
-        Ok(args) => args,
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print(); // --help, --version
-            return Ok(Exit::Ok);
-        }
-        Err(e) => {
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("bad command line");
-            return Err(Failure::usage(first.trim_start_matches("error: ")));
-        }
-    };
+    let Some(args) = perfline::cli::parse_args::<Args>()? else { return Ok(Exit::Ok) };
     let plan = Plan::from_args(&args)?;
-    raise_fd_limit();
+    // Sockets in flight: the concurrency cap, or every request; plus the runtime's own.
+    let in_flight = args.max_concurrency.unwrap_or(args.num_prompts).min(args.num_prompts);
+    bench::fds::reserve(in_flight.saturating_add(64));
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.threads {
         rt.worker_threads(n.max(1));
@@ -499,18 +490,6 @@ fn local_date() -> String {
         tm.tm_min,
         tm.tm_sec
     )
-}
-
-/// Thousands of streams need thousands of sockets: raise the soft open-file limit to the hard one.
-fn raise_fd_limit() {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit/setrlimit read and write only the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
 }
 
 #[cfg(test)]

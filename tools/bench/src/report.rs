@@ -252,6 +252,7 @@ impl Results {
             );
             m.insert("scheduled_ms".into(), json!(ms(|o| o.scheduled)));
             m.insert("sent_ms".into(), json!(ms(|o| o.sent)));
+            m.insert("connect_ms".into(), json!(ms(|o| o.connect)));
         }
         m
     }

@@ -4,6 +4,7 @@
 //! `/v1/completions`, `/v1/chat/completions` (streaming or not) and `/health`, and can fail
 //! every Nth request with a 500.
 
+use crate::stats::Summary;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame};
@@ -39,13 +40,24 @@ pub async fn serve(listener: TcpListener, timing: Timing) {
         count: AtomicU64::new(0),
         timer: PreciseTimer::start(),
         first_token_late_us: Mutex::new(Vec::new()),
+        first_request_wait_us: Mutex::new(Vec::new()),
     });
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
+        let accepted = Instant::now();
         let _ = stream.set_nodelay(true);
         let state = Arc::clone(&state);
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| handle(Arc::clone(&state), req));
+            let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
+            let service = hyper::service::service_fn(move |req| {
+                // The first request's wait after accept: server-side delay the TTFT clock misses.
+                if first.swap(false, Ordering::Relaxed) {
+                    if let Ok(mut w) = state.first_request_wait_us.lock() {
+                        w.push(accepted.elapsed().as_micros() as f64);
+                    }
+                }
+                handle(Arc::clone(&state), req)
+            });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
@@ -58,6 +70,7 @@ pub struct State {
     count: AtomicU64,
     timer: PreciseTimer,
     first_token_late_us: Mutex<Vec<f64>>,
+    first_request_wait_us: Mutex<Vec<f64>>,
 }
 
 /// A response body fed through a channel by the task that paces the tokens. For streams it
@@ -88,14 +101,19 @@ impl Body for ChannelBody {
     }
 }
 
-/// `/stats`: percentiles of the first tokens' lateness since the last call (then reset).
+/// `/stats`: percentiles of the first tokens' lateness, and of the wait from accepting a
+/// connection to its first request, since the last call (then reset).
 fn stats(state: &State) -> String {
-    let late = state.first_token_late_us.lock().map(|mut l| std::mem::take(&mut *l));
-    let late = late.unwrap_or_default();
-    let s = crate::stats::Summary::of(&late, &[50.0, 99.0]);
-    let p = |i: usize| s.percentiles.get(i).map_or(0.0, |p| p.1);
-    json!({"first_tokens": late.len(), "late_us_p50": p(0), "late_us_p99": p(1), "late_us_max": s.max})
-        .to_string()
+    let take =
+        |m: &Mutex<Vec<f64>>| m.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default();
+    let late = take(&state.first_token_late_us);
+    let wait = take(&state.first_request_wait_us);
+    let (l, w) = (Summary::of(&late, &[50.0, 99.0]), Summary::of(&wait, &[50.0, 99.0]));
+    let p = |s: &Summary, i: usize| s.percentiles.get(i).map_or(0.0, |p| p.1);
+    json!({"first_tokens": late.len(), "late_us_p50": p(&l, 0), "late_us_p99": p(&l, 1),
+           "late_us_max": l.max, "connections": wait.len(),
+           "accept_to_request_us_p99": p(&w, 1), "accept_to_request_us_max": w.max})
+    .to_string()
 }
 
 fn whole(status: StatusCode, content_type: &str, body: String) -> Response<ChannelBody> {

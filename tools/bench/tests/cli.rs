@@ -266,3 +266,24 @@ fn bad_command_lines_are_usage_errors() {
             .stderr(predicate::str::starts_with("bench: error: "));
     }
 }
+
+#[test]
+fn warmup_requests_are_sent_but_not_reported() {
+    let url = server(0, 0, 0);
+    bench(&url, RANDOM)
+        .args(["--num-prompts", "3", "--warmup", "2", "--max-concurrency", "2"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("Total requests:                          3         \n"));
+    assert!(get(&url, "/stats").contains("\"first_tokens\":5,"));
+}
+
+#[test]
+fn long_runs_print_progress_on_stderr() {
+    let url = server(600, 0, 0);
+    bench(&url, RANDOM)
+        .args(["--num-prompts", "1", "--progress-interval", "0.1"])
+        .assert()
+        .code(0)
+        .stderr(predicate::str::contains("bench: progress: 0/1 done, 0 failed, "));
+}

@@ -60,10 +60,7 @@ fn main() {
 }
 
 fn run() -> Result<Exit> {
-    let args = match Args::try_parse() {
-        Ok(args) => args,
-        Err(e) => return usage(&e),
-    };
+    let Some(args) = perfline::cli::parse_args::<Args>()? else { return Ok(Exit::Ok) };
     let filter = Filter { stage: args.stage, gpu: args.gpu };
     let lists = if args.lists.is_empty() { vec![PathBuf::from("-")] } else { args.lists };
     let mut out = perfline::jsonl::stdout();
@@ -92,11 +89,6 @@ fn run() -> Result<Exit> {
 }
 
 /// Usage errors exit 64 (the Exit table), not clap's 2; `--help` and `--version` exit 0.
-fn usage(e: &clap::Error) -> Result<Exit> {
-    let _ = e.print();
-    Ok(if e.use_stderr() { Exit::Usage } else { Exit::Ok })
-}
-
 /// A list's text; `-` is stdin. Unreadable is NoInput; not UTF-8 is bad data.
 fn read(path: &PathBuf) -> Result<String> {
     let source = path.display();

@@ -282,9 +282,8 @@ perfline_fail() { # ROLE STATUS LOG
   echo "perfline: step $1 failed with status $2; last lines of $PERFLINE_JOB_DIR/logs/$3:" >&2
   tail -n 20 "$PERFLINE_JOB_DIR/logs/$3" >&2
   perfline_finalize
-  # Under Slurm, scancel ends every step in order (killing srun ourselves first leaves
-  # slurmstepd retrying task-exit messages to it, which slows the teardown by seconds).
-  if [ -n "${SLURM_JOB_ID:-}" ]; then scancel "$SLURM_JOB_ID"; else kill -TERM "$$" 2>/dev/null; fi
+  # The main script stops every step (perfline_stop).
+  kill -TERM "$$" 2>/dev/null
   exit 1
 }
 
@@ -298,7 +297,8 @@ perfline_background() { # ROLE LOG DONE_MARKER SRUN-OPTIONS... COMMAND...
     trap 'kill -TERM "$step" 2>/dev/null; wait "$step"; exit 143' TERM
     wait "$step"
     status=$?
-    if [ "$status" -ne 0 ] && [ ! -e "$PERFLINE_COORD_DIR/$done_marker" ]; then
+    # 76: the role stopped because a peer failed; that peer reports the failure.
+    if [ "$status" -ne 0 ] && [ "$status" -ne 76 ] && [ ! -e "$PERFLINE_COORD_DIR/$done_marker" ]; then
       perfline_fail "$role" "$status" "$log"
     fi
   ) &
@@ -335,10 +335,22 @@ perfline_slice() { # FIRST COUNT
   echo "${perfline_nodes[*]:$1:$2}"
 }
 
+# Stops every step. Roles watch each other's failure markers and end on their own within a
+# tick, so first give them a moment: a step whose tasks all exit lets srun report a clean end,
+# while signalling srun makes it force the step down and wait KillWait + 2 s. Then TERM what
+# is left, and cancel the job if even that does not end it within 10 s.
 perfline_stop() {
-  trap - TERM INT
-  local pid
+  trap '' TERM INT
+  local pid deadline=$((SECONDS + 3))
+  for pid in "${perfline_pids[@]}" ${perfline_fg:+"$perfline_fg"}; do
+    while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.05; done
+  done
+  deadline=$((SECONDS + 10))
   for pid in "${perfline_pids[@]}" ${perfline_fg:+"$perfline_fg"}; do kill -TERM "$pid" 2>/dev/null; done
+  for pid in "${perfline_pids[@]}" ${perfline_fg:+"$perfline_fg"}; do
+    while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.05; done
+  done
+  if [ "$SECONDS" -ge "$deadline" ] && [ -n "${SLURM_JOB_ID:-}" ]; then scancel "$SLURM_JOB_ID"; fi
   exit 1
 }
 trap perfline_stop TERM INT

@@ -71,7 +71,7 @@ fn main() {
 }
 
 fn run() -> Result<Exit> {
-    let args = Args::parse();
+    let Some(args) = perfline::cli::parse_args::<Args>()? else { return Ok(Exit::Ok) };
     if !(args.poll.is_finite() && args.poll >= 0.1) {
         return Err(Failure::usage("--poll must be at least 0.1 seconds"));
     }

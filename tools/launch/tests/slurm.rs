@@ -137,8 +137,8 @@ fn failing_step_cancels_the_job() {
     let template = "if [ {role} = CTX_0 ]; then echo boom; exit 3; fi; sleep 60";
     let (code, rec, stderr, _dir) = launch_wait(disagg(), template, &[]);
     assert_eq!(code, 1, "{stderr}");
-    assert_eq!(rec["state"], "CANCELLED", "{rec}");
-    assert!(stderr.contains("ended CANCELLED"), "{stderr}");
+    assert_eq!(rec["state"], "FAILED", "{rec}");
+    assert!(stderr.contains("ended FAILED"), "{stderr}");
     let workdir = PathBuf::from(rec["workdir"].as_str().unwrap());
     assert_eq!(
         std::fs::read_to_string(workdir.join("coord/CTX_0.failed")).unwrap(),

@@ -44,7 +44,7 @@ fn main() {
 }
 
 fn run() -> Result<Exit> {
-    let args = Args::parse();
+    let Some(args) = perfline::cli::parse_args::<Args>()? else { return Ok(Exit::Ok) };
     let mut profile = Profile::select(args.cluster.as_deref())?;
     // Resolved once: both are the same for every record.
     profile.bin_dir = Some(slurm::bin_dir(&profile));

@@ -84,14 +84,7 @@ fn check(planned: &mut PlannedTest, reporter: &mut Reporter) {
 }
 
 fn run() -> Result<Exit> {
-    let args = match Args::try_parse() {
-        Ok(args) => args,
-        Err(e) => {
-            // Usage errors exit 64 (the Exit table), not clap's 2; --help and --version 0.
-            let _ = e.print();
-            return Ok(if e.use_stderr() { Exit::Usage } else { Exit::Ok });
-        }
-    };
+    let Some(args) = perfline::cli::parse_args::<Args>()? else { return Ok(Exit::Ok) };
     let mut roots = args.roots;
     if roots.is_empty() && args.config_dirs.is_empty() {
         roots.push(PathBuf::from("."));

@@ -80,17 +80,7 @@ fn main() {
 }
 
 fn run() -> Result<Exit> {
-    let args = match Args::try_parse() {
-        Ok(args) => args,
-        Err(e) if e.use_stderr() => {
-            eprint!("{e}");
-            return Ok(Exit::Usage);
-        }
-        Err(e) => {
-            print!("{e}");
-            return Ok(Exit::Ok);
-        }
-    };
+    let Some(args) = perfline::cli::parse_args::<Args>()? else { return Ok(Exit::Ok) };
     let ctx = Context {
         test_id: args.test_id.clone(),
         server: args.server.clone(),

@@ -35,7 +35,7 @@ fn main() {
 }
 
 fn run() -> Result<Exit> {
-    let args = Args::parse();
+    let Some(args) = perfline::cli::parse_args::<Args>()? else { return Ok(Exit::Ok) };
     perfline::shell::check_id(&args.role)
         .map_err(|e| Failure::usage(format!("role {:?}: {e}", args.role)))?;
     let job = job::Job::load(&args.plan, &args.job_dir)?;

@@ -221,7 +221,11 @@ fn wait_until_done(job: &Job, name: &str) -> Exit {
         if job.done_file().exists() || job.server_done_file(name).exists() {
             return Exit::Ok;
         }
-        if peers.iter().any(|p| p.exists()) || job.failed_file(name).exists() {
+        if job.failed_file(name).exists() {
+            // Rank 0 of this very step failed: this step failed.
+            return Exit::Failed;
+        }
+        if peers.iter().any(|p| p.exists()) {
             return Exit::PeerFailed;
         }
         if Instant::now() >= job.deadline {

@@ -139,18 +139,7 @@ fn main() {
 
 fn run() -> Result<Exit> {
     let started = Instant::now();
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => {
-            print!("{e}");
-            return Ok(Exit::Ok);
-        }
-        Err(e) => {
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or_default();
-            return Err(Failure::usage(first.strip_prefix("error: ").unwrap_or(first)));
-        }
-    };
+    let Some(cli) = perfline::cli::parse_args::<Cli>()? else { return Ok(Exit::Ok) };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -50,17 +50,7 @@ fn main() {
 }
 
 fn run() -> Result<Exit> {
-    let args = match Args::try_parse() {
-        Ok(args) => args,
-        Err(e) if e.use_stderr() => {
-            eprint!("{e}");
-            return Ok(Exit::Usage);
-        }
-        Err(e) => {
-            print!("{e}");
-            return Ok(Exit::Ok);
-        }
-    };
+    let Some(args) = perfline::cli::parse_args::<Args>()? else { return Ok(Exit::Ok) };
     let mut reporter = Reporter::new("to-csv");
     let mut records: Vec<MetricRecord> = Vec::new();
     for line in jsonl::read::<MetricRecord, _>(std::io::stdin().lock(), "stdin") {

@@ -139,7 +139,7 @@ fn main() {
 }
 
 fn run() -> Result<Exit> {
-    let args = Args::parse();
+    let Some(args) = perfline::cli::parse_args::<Args>()? else { return Ok(Exit::Ok) };
     let mut reporter = Reporter::new("upload");
     if args.flush {
         return flush(&args, &mut reporter);
