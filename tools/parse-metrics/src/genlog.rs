@@ -9,6 +9,10 @@
 //! Memory is constant: the file is read in fixed chunks, only lines holding
 //! `prev_device_step_time` are looked at (found with a SIMD substring search), and each bucket
 //! keeps a count and a sum.
+//!
+//! A large regular file is scanned by several threads ([`scan_file`]): each reads disjoint
+//! chunks with `pread` and turns the lines that start in its chunk into rows; the rows are
+//! added to the buckets in file order, so every sum is the sequential one, bit for bit.
 
 use memchr::memmem::Finder;
 use std::collections::BTreeMap;
@@ -16,8 +20,15 @@ use std::io::Read;
 use std::sync::LazyLock;
 
 const CHUNK: usize = 1 << 18;
-/// Longer lines are skipped: no iteration line comes near this.
-const MAX_LINE: usize = 1 << 20;
+/// Lines of this length or more are skipped (no iteration line comes near it): the sequential
+/// reader drops a line that fills its whole buffer, and the parallel one does the same.
+const LONG_LINE: usize = CHUNK;
+/// Bytes of a file per parallel work item.
+const PAR_CHUNK: usize = 2 << 20;
+/// Smaller files are scanned on one thread.
+const PAR_MIN: u64 = 16 << 20;
+/// Finished chunks a worker may hold before the merge takes them (bounds memory).
+const PAR_AHEAD: usize = 2;
 const NEEDLE: &[u8] = b"prev_device_step_time";
 const NGEN_KEY: &[u8] = b"'num_generation_tokens':";
 
@@ -71,28 +82,12 @@ impl FileScan {
 
     /// Whole lines: only those holding the needle are looked at.
     fn region(&mut self, region: &[u8]) {
-        let mut pos = 0;
-        while let Some(hit) = FIND_NEEDLE.find(&region[pos..]) {
-            let at = pos + hit;
-            let line_start = memchr::memrchr(b'\n', &region[..at]).map_or(0, |p| p + 1);
-            let line_end = memchr::memchr(b'\n', &region[at..]).map_or(region.len(), |p| at + p);
-            if line_end - line_start <= MAX_LINE {
-                self.line(&region[line_start..line_end], at - line_start);
-            }
-            pos = line_end;
-        }
+        rows(region, |ngen, step| self.add(ngen, step));
     }
 
-    /// One line holding `prev_device_step_time` at byte `needle_at`.
-    fn line(&mut self, line: &[u8], needle_at: usize) {
-        let Some((iter, step)) = iter_and_step_at(line, needle_at) else { return };
-        if iter < 5 {
-            return;
-        }
+    /// One row (iter ≥ 5), in file order.
+    fn add(&mut self, ngen: Option<u64>, step: f64) {
         self.all.add(step);
-        // The states dict usually follows the step time; the regex allows either side.
-        let ngen = num_generation_tokens(line.get(needle_at..).unwrap_or_default())
-            .or_else(|| num_generation_tokens(line.get(..needle_at).unwrap_or_default()));
         if let Some(ngen) = ngen {
             if self.buckets.get(self.last).is_none_or(|(n, _)| *n != ngen) {
                 let next = self.buckets.len();
@@ -106,6 +101,34 @@ impl FileScan {
             }
         }
     }
+}
+
+/// The rows (ngen, step time) of the whole lines in `region`, in order.
+fn rows(region: &[u8], mut row: impl FnMut(Option<u64>, f64)) {
+    let mut pos = 0;
+    while let Some(hit) = FIND_NEEDLE.find(&region[pos..]) {
+        let at = pos + hit;
+        let line_start = memchr::memrchr(b'\n', &region[..at]).map_or(0, |p| p + 1);
+        let line_end = memchr::memchr(b'\n', &region[at..]).map_or(region.len(), |p| at + p);
+        if line_end - line_start < LONG_LINE {
+            if let Some((ngen, step)) = line_row(&region[line_start..line_end], at - line_start) {
+                row(ngen, step);
+            }
+        }
+        pos = line_end;
+    }
+}
+
+/// One line holding `prev_device_step_time` at byte `needle_at`: its row, if it is one.
+fn line_row(line: &[u8], needle_at: usize) -> Option<(Option<u64>, f64)> {
+    let (iter, step) = iter_and_step_at(line, needle_at)?;
+    if iter < 5 {
+        return None;
+    }
+    // The states dict usually follows the step time; the regex allows either side.
+    let ngen = num_generation_tokens(line.get(needle_at..).unwrap_or_default())
+        .or_else(|| num_generation_tokens(line.get(..needle_at).unwrap_or_default()));
+    Some((ngen, step))
 }
 
 /// Scans a reader in chunks.
@@ -148,102 +171,132 @@ pub fn scan(mut reader: impl Read) -> std::io::Result<FileScan> {
     }
 }
 
-/// Scans a file.
+/// Scans a file: a large regular file on several threads, anything else with [`scan`].
 pub fn scan_file(path: &std::path::Path) -> std::io::Result<FileScan> {
-    scan(std::fs::File::open(path)?)
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if cfg!(unix) && meta.is_file() && meta.len() >= PAR_MIN && threads > 1 {
+        #[cfg(unix)]
+        return parallel::scan(&file, meta.len(), threads, PAR_CHUNK);
+    }
+    scan(file)
 }
 
-/// Mean over files with rows (the incumbent averages the per-file values).
-pub fn combine(scans: &[FileScan]) -> Option<f64> {
-    let values: Vec<f64> = scans.iter().filter_map(FileScan::value).collect();
-    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
-}
+/// The parallel scan of a regular file: lines belong to the chunk their first byte is in.
+#[cfg(unix)]
+mod parallel {
+    use super::{rows, FileScan, LONG_LINE, PAR_AHEAD};
+    use std::fs::File;
+    use std::io::Result;
+    use std::os::unix::fs::FileExt;
+    use std::sync::mpsc;
 
-/// [`iter_and_step`] knowing where the first `prev_device_step_time` is: the usual line has
-/// one `iter = N,` before it and a number after it; anything else takes the general path.
-fn iter_and_step_at(line: &[u8], needle_at: usize) -> Option<(u64, f64)> {
-    let head = line.get(..needle_at)?;
-    let fast = FIND_ITER.find(head).and_then(|hit| {
-        let (iter, _) = iter_value(head.get(hit + 4..)?)?;
-        let step = step_value(line.get(needle_at + NEEDLE.len()..)?)?;
-        Some((iter, step))
-    });
-    fast.or_else(|| iter_and_step(line))
-}
+    type Rows = Vec<(Option<u64>, f64)>;
 
-/// The first `iter\s*=\s*(\d+),` followed later on the line by
-/// `prev_device_step_time\s*=\s*([\d.]+)\s*ms` (the §5 regex, leftmost match).
-fn iter_and_step(line: &[u8]) -> Option<(u64, f64)> {
-    let mut from = 0;
-    while let Some(hit) = FIND_ITER.find(&line[from..]) {
-        let after_iter = from + hit + 4;
-        if let Some((iter, rest)) = iter_value(&line[after_iter..]) {
-            let rest_at = line.len() - rest.len();
-            if let Some(step) = step_after(&line[rest_at..]) {
-                return Some((iter, step));
+    /// Lines starting before `len` (the size when opened) are scanned; `threads` workers take
+    /// chunks round-robin and the rows are merged in chunk order.
+    pub(super) fn scan(file: &File, len: u64, threads: usize, chunk: usize) -> Result<FileScan> {
+        let chunks = len.div_ceil(chunk as u64);
+        let threads = threads.min(usize::try_from(chunks).unwrap_or(usize::MAX)).max(1);
+        std::thread::scope(|s| {
+            let receivers: Vec<mpsc::Receiver<Result<Rows>>> = (0..threads)
+                .map(|w| {
+                    let (tx, rx) = mpsc::sync_channel(PAR_AHEAD);
+                    s.spawn(move || {
+                        let mut buf = Vec::new();
+                        let mut k = w as u64;
+                        while k < chunks {
+                            let rows = chunk_rows(file, k * chunk as u64, len, chunk, &mut buf);
+                            let failed = rows.is_err();
+                            if tx.send(rows).is_err() || failed {
+                                return;
+                            }
+                            k += threads as u64;
+                        }
+                    });
+                    rx
+                })
+                .collect();
+            let mut scan = FileScan::default();
+            for k in 0..chunks {
+                let rows = receivers[(k % threads as u64) as usize].recv().map_err(|_| {
+                    std::io::Error::other("gen-log scan: a worker thread stopped")
+                })??;
+                for (ngen, step) in rows {
+                    scan.add(ngen, step);
+                }
             }
-            // No numeric step time after this `iter`: none after a later one either.
-            return None;
+            Ok(scan)
+        })
+    }
+
+    /// The rows of the lines starting in `[start, start + chunk)`; `buf` is the worker's.
+    fn chunk_rows(
+        file: &File,
+        start: u64,
+        len: u64,
+        chunk: usize,
+        buf: &mut Vec<u8>,
+    ) -> Result<Rows> {
+        const MORE: usize = 64 << 10;
+        // Zeroed once per worker; reads fill it in place.
+        buf.resize(chunk + 1 + LONG_LINE + MORE, 0);
+        let end = (start + chunk as u64).min(len);
+        // One byte before: a line starting at `start` follows a newline there.
+        let from = start.saturating_sub(1);
+        let want = (end - from) as usize;
+        let mut filled = read_at(file, from, &mut buf[..want])?;
+        let first = if start == 0 {
+            0
+        } else {
+            match memchr::memchr(b'\n', &buf[..filled]) {
+                Some(p) => p + 1,
+                None => return Ok(Vec::new()),
+            }
+        };
+        if first >= filled {
+            return Ok(Vec::new());
         }
-        from = after_iter;
-    }
-    None
-}
-
-/// `\s*=\s*(\d+),` → the number and the text after the comma.
-fn iter_value(s: &[u8]) -> Option<(u64, &[u8])> {
-    let s = skip_ws(s).strip_prefix(b"=")?;
-    let s = skip_ws(s);
-    let digits = s.iter().take_while(|b| b.is_ascii_digit()).count();
-    let rest = s[digits..].strip_prefix(b",")?;
-    Some((parse_u64(&s[..digits])?, rest))
-}
-
-/// The first `prev_device_step_time\s*=\s*([\d.]+)\s*ms` in `s`.
-fn step_after(s: &[u8]) -> Option<f64> {
-    let mut from = 0;
-    while let Some(hit) = FIND_NEEDLE.find(&s[from..]) {
-        let after = from + hit + NEEDLE.len();
-        if let Some(v) = step_value(&s[after..]) {
-            return Some(v);
+        if filled == want && buf[filled - 1] != b'\n' {
+            // The last line runs past the chunk: read on to its end, or far enough to know
+            // that it is too long.
+            let line_start =
+                memchr::memrchr(b'\n', &buf[first..filled]).map_or(first, |p| first + p + 1);
+            loop {
+                let old = filled;
+                filled += read_at(file, from + old as u64, &mut buf[old..old + MORE])?;
+                if filled == old {
+                    break;
+                }
+                if let Some(p) = memchr::memchr(b'\n', &buf[old..filled]) {
+                    filled = old + p + 1;
+                    break;
+                }
+                if filled - line_start >= LONG_LINE {
+                    filled = line_start;
+                    break;
+                }
+            }
         }
-        from = after;
+        let mut out = Vec::new();
+        rows(&buf[first..filled], |ngen, step| out.push((ngen, step)));
+        Ok(out)
     }
-    None
-}
 
-fn step_value(s: &[u8]) -> Option<f64> {
-    let s = skip_ws(skip_ws(s).strip_prefix(b"=")?);
-    let len = s.iter().take_while(|b| b.is_ascii_digit() || **b == b'.').count();
-    if len == 0 || !skip_ws(&s[len..]).starts_with(b"ms") {
-        return None;
-    }
-    // Python's float() rejects `1.2.3`; so does this.
-    std::str::from_utf8(&s[..len]).ok()?.parse().ok()
-}
-
-/// `'num_generation_tokens':\s*(\d+)`.
-fn num_generation_tokens(line: &[u8]) -> Option<u64> {
-    let mut from = 0;
-    while let Some(hit) = FIND_NGEN.find(&line[from..]) {
-        let after = from + hit + NGEN_KEY.len();
-        let s = skip_ws(&line[after..]);
-        let digits = s.iter().take_while(|b| b.is_ascii_digit()).count();
-        if digits > 0 {
-            return parse_u64(&s[..digits]);
+    /// Fills `buf` from `offset`; fewer bytes only at end of file.
+    fn read_at(file: &File, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        let mut got = 0;
+        while got < buf.len() {
+            match file.read_at(&mut buf[got..], offset + got as u64) {
+                Ok(0) => break,
+                Ok(m) => got += m,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
-        from = after;
+        Ok(got)
     }
-    None
-}
-
-fn skip_ws(s: &[u8]) -> &[u8] {
-    let n = s.iter().take_while(|b| b.is_ascii_whitespace()).count();
-    &s[n..]
-}
-
-fn parse_u64(digits: &[u8]) -> Option<u64> {
-    digits.iter().try_fold(0u64, |acc, d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
 }
 
 #[cfg(test)]

@@ -198,14 +198,9 @@ fn read_records(
     };
     let mut collector = batch::Collector::default();
     for line in perfline::jsonl::read(reader, input) {
+        // A record without metrics (typically a failed one) still gets its `run_cases` row
+        // (SQL) or document (OpenSearch): status, reasons and log tail are kept.
         let added = line.record.and_then(|r: perfline::wire::metrics::MetricRecord| {
-            if r.metrics.is_empty() {
-                // SQL stores keep metric rows only; OpenSearch keeps the failed document.
-                reporter.warn(format!(
-                    "{input}:{}: {}: record has no metrics: no SQL rows for it",
-                    line.line, r.test_id
-                ));
-            }
             collector.add(line.line, r).map_err(|f| f.context(format!("{input}:{}", line.line)))
         });
         match added {

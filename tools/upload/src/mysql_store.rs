@@ -42,6 +42,20 @@ pub static DIALECT: Dialect = Dialect {
             CONSTRAINT perf_result_case FOREIGN KEY (case_id) REFERENCES cases (id)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
     ],
+    migrations: &[(
+        2,
+        &["CREATE TABLE IF NOT EXISTS run_cases (
+            id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+            run_id BIGINT NOT NULL, case_id BIGINT NOT NULL,
+            status VARCHAR(16) NOT NULL CHECK (status IN ('ok', 'failed')),
+            reasons MEDIUMTEXT NOT NULL,
+            log_tail MEDIUMTEXT NOT NULL, source TEXT,
+            UNIQUE KEY run_case (run_id, case_id),
+            KEY case_id (case_id),
+            CONSTRAINT run_cases_run FOREIGN KEY (run_id) REFERENCES runs (id),
+            CONSTRAINT run_cases_case FOREIGN KEY (case_id) REFERENCES cases (id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"],
+    )],
     max_params: 65_535,
 };
 

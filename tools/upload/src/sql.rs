@@ -1,14 +1,18 @@
 //! The SQL stores' shared part: the schema (incumbent names `runs`, `cases`, `perf_result`,
-//! plus `schema_version`), the rows a batch becomes, and the one-transaction delivery that
-//! SQLite and MySQL both run through the small [`Conn`] trait.
+//! plus `run_cases` and `schema_version`), the rows a batch becomes, and the one-transaction
+//! delivery that SQLite and MySQL both run through the small [`Conn`] trait.
 
 use crate::batch::{case_of, Batch, Case};
 use crate::retry::StoreError;
 use perfline::cli::Failure;
 use std::collections::HashMap;
 
-/// The schema this upload writes. A store with a newer version is refused.
-pub const SCHEMA_VERSION: i64 = 1;
+/// The schema this upload writes. A store with a newer version is refused; an older one is
+/// migrated (see [`Dialect::migrations`]).
+///
+/// 1: `runs`, `cases`, `perf_result`. 2: `run_cases` (one row per case of a run, failed
+/// cases included, with their reasons and log tails).
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// A bound parameter or column value.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,7 +46,12 @@ pub struct Dialect {
     /// `INSERT OR IGNORE` / `INSERT IGNORE`.
     pub insert_ignore: &'static str,
     pub begin: &'static str,
+    /// The version-1 tables (`CREATE TABLE IF NOT EXISTS`).
     pub ddl: &'static [&'static str],
+    /// (version, statements) in ascending order: what takes a store from the version before
+    /// to this one. Each statement must be idempotent (`IF NOT EXISTS`), since two uploaders
+    /// may migrate the same store at once.
+    pub migrations: &'static [(i64, &'static [&'static str])],
     /// Most bound parameters in one statement.
     pub max_params: usize,
 }
@@ -78,6 +87,8 @@ const RUN_COLUMNS: [&str; 13] = [
 const CASE_COLUMNS: [&str; 6] =
     ["case_key", "network", "batch_size", "precision", "framework", "command"];
 const RESULT_COLUMNS: [&str; 6] = ["run_id", "case_id", "metric", "value", "unit", "status"];
+const RUN_CASE_COLUMNS: [&str; 6] =
+    ["run_id", "case_id", "status", "reasons", "log_tail", "source"];
 /// Rows per multi-row INSERT (bounded by the dialect's parameter limit too).
 const ROWS_PER_INSERT: usize = 1000;
 
@@ -91,12 +102,34 @@ pub struct ResultRow {
     pub status: &'static str,
 }
 
+/// One `run_cases` row: how a case of the run ended, whether or not it has metrics.
+/// `reasons` are the records' reasons joined with `"; "`, `log_tail` their log tails joined
+/// with `"\n"`; several records of one case are folded into one row (failed if any failed).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RunCaseRow {
+    pub status: &'static str,
+    pub reasons: String,
+    pub log_tail: String,
+    pub source: Option<String>,
+}
+
 /// The rows a batch becomes (the `link` column is filled once the run id is known).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rows {
     pub run: Vec<Value>,
     pub cases: Vec<Case>,
+    /// One per case, in `cases` order.
+    pub run_cases: Vec<RunCaseRow>,
     pub results: Vec<ResultRow>,
+}
+
+/// How a case ended, gathered over its records.
+#[derive(Default)]
+struct CaseOutcome<'a> {
+    failed: bool,
+    reasons: Vec<&'a str>,
+    log_tail: Vec<&'a str>,
+    source: Option<&'a String>,
 }
 
 pub fn rows(batch: &Batch) -> Rows {
@@ -118,17 +151,23 @@ pub fn rows(batch: &Batch) -> Rows {
     ];
     let mut cases: Vec<Case> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
+    let mut outcomes: Vec<CaseOutcome> = Vec::new();
     let mut results = Vec::new();
     for record in &batch.records {
         let case = case_of(record);
         let i = *index.entry(case.case_key.clone()).or_insert_with(|| {
             cases.push(case);
+            outcomes.push(CaseOutcome::default());
             cases.len() - 1
         });
-        let status = match record.status {
-            perfline::wire::metrics::Status::Ok => "ok",
-            perfline::wire::metrics::Status::Failed => "failed",
-        };
+        let failed = record.status == perfline::wire::metrics::Status::Failed;
+        let status = if failed { "failed" } else { "ok" };
+        if let Some(o) = outcomes.get_mut(i) {
+            o.failed |= failed;
+            o.reasons.extend(record.reasons.iter().map(String::as_str));
+            o.log_tail.extend(record.log_tail.iter().map(String::as_str));
+            o.source = o.source.or(record.source.as_ref());
+        }
         for (metric, value) in &record.metrics {
             results.push(ResultRow {
                 case: i,
@@ -139,7 +178,16 @@ pub fn rows(batch: &Batch) -> Rows {
             });
         }
     }
-    Rows { run, cases, results }
+    let run_cases = outcomes
+        .into_iter()
+        .map(|o| RunCaseRow {
+            status: if o.failed { "failed" } else { "ok" },
+            reasons: o.reasons.join("; "),
+            log_tail: o.log_tail.join("\n"),
+            source: o.source.cloned(),
+        })
+        .collect();
+    Rows { run, cases, run_cases, results }
 }
 
 /// The rows as JSON Lines records `{"table":…,"row":{…}}`, for `--dry-run`.
@@ -151,6 +199,13 @@ pub fn dry_run(rows: &Rows) -> Vec<serde_json::Value> {
     for case in &rows.cases {
         out.push(serde_json::json!({"table": "cases", "row": case}));
     }
+    for (case, rc) in rows.cases.iter().zip(&rows.run_cases) {
+        out.push(serde_json::json!({"table": "run_cases", "row": {
+            "run_key": rows.run.first().map(Value::to_json), "case_key": case.case_key,
+            "status": rc.status, "reasons": rc.reasons, "log_tail": rc.log_tail,
+            "source": rc.source,
+        }}));
+    }
     for r in &rows.results {
         let case_key = rows.cases.get(r.case).map(|c| c.case_key.as_str());
         out.push(serde_json::json!({"table": "perf_result", "row": {
@@ -161,21 +216,30 @@ pub fn dry_run(rows: &Rows) -> Vec<serde_json::Value> {
     out
 }
 
-/// Creates the tables when missing and checks the schema version.
+/// Creates the tables when missing, refuses a newer schema and migrates an older one. The
+/// store's version is the highest in `schema_version`; each migration applied adds its row.
 pub fn ensure_schema(conn: &mut dyn Conn) -> Result<(), StoreError> {
     let d = conn.dialect();
     for stmt in d.ddl {
         conn.exec(stmt, &[])?;
     }
-    let insert = format!("{} INTO schema_version (version) VALUES (?)", d.insert_ignore);
     let versions = conn.query_pairs("SELECT version, '' FROM schema_version", &[])?;
-    if versions.is_empty() {
-        conn.exec(&insert, &[Value::Int(SCHEMA_VERSION)])?;
-    }
-    if let Some(newer) = versions.iter().map(|(v, _)| *v).filter(|v| *v > SCHEMA_VERSION).max() {
+    // No row: a store created just now (or by hand), brought to the current version below.
+    let current = versions.iter().map(|(v, _)| *v).max().unwrap_or(0);
+    if current > SCHEMA_VERSION {
         return Err(StoreError::Fatal(Failure::config(format!(
-            "store schema version {newer} is newer than this upload's ({SCHEMA_VERSION})"
+            "store schema version {current} is newer than this upload's ({SCHEMA_VERSION})"
         ))));
+    }
+    let insert = format!("{} INTO schema_version (version) VALUES (?)", d.insert_ignore);
+    for (version, statements) in d.migrations.iter().filter(|(v, _)| *v > current) {
+        for stmt in *statements {
+            conn.exec(stmt, &[])?;
+        }
+        conn.exec(&insert, &[Value::Int(*version)])?;
+    }
+    if current < SCHEMA_VERSION {
+        conn.exec(&insert, &[Value::Int(SCHEMA_VERSION)])?;
     }
     Ok(())
 }
@@ -270,6 +334,7 @@ fn write_run(
         )?;
     }
     let case_ids = upsert_cases(conn, &rows.cases)?;
+    insert_run_cases(conn, run_id, &case_ids, &rows.run_cases)?;
     let per_insert = ROWS_PER_INSERT.min(d.max_params / RESULT_COLUMNS.len()).max(1);
     let mut written = 0;
     for chunk in rows.results.chunks(per_insert) {
@@ -307,6 +372,41 @@ fn rows_key(rows: &Rows) -> String {
         Some(Value::Text(k)) => k.clone(),
         _ => String::new(),
     }
+}
+
+/// Inserts the run's `run_cases` rows, one per case (`case_ids` in the same order).
+fn insert_run_cases(
+    conn: &mut dyn Conn,
+    run_id: i64,
+    case_ids: &[i64],
+    run_cases: &[RunCaseRow],
+) -> Result<(), StoreError> {
+    if case_ids.len() != run_cases.len() {
+        return Err(StoreError::Fatal(Failure::software("run_cases rows do not match the cases")));
+    }
+    let d = conn.dialect();
+    let per_insert = ROWS_PER_INSERT.min(d.max_params / RUN_CASE_COLUMNS.len()).max(1);
+    let pairs: Vec<(&i64, &RunCaseRow)> = case_ids.iter().zip(run_cases).collect();
+    for chunk in pairs.chunks(per_insert) {
+        let mut params = Vec::with_capacity(chunk.len() * RUN_CASE_COLUMNS.len());
+        for (case_id, rc) in chunk {
+            params.extend([
+                Value::Int(run_id),
+                Value::Int(**case_id),
+                Value::Text(rc.status.to_string()),
+                Value::Text(rc.reasons.clone()),
+                Value::Text(rc.log_tail.clone()),
+                (&rc.source).into(),
+            ]);
+        }
+        let sql = format!(
+            "INSERT INTO run_cases ({}) VALUES {}",
+            column_list(&RUN_CASE_COLUMNS),
+            placeholders(RUN_CASE_COLUMNS.len(), chunk.len())
+        );
+        conn.exec(&sql, &params)?;
+    }
+    Ok(())
 }
 
 /// Inserts the cases that are new and returns every case's id, in `cases` order.
@@ -388,12 +488,47 @@ mod tests {
                 ("token_throughput", 204.8, Some("tok/s"))
             ]
         );
+        assert_eq!(
+            rows.run_cases,
+            [RunCaseRow {
+                status: "ok",
+                reasons: String::new(),
+                log_tail: String::new(),
+                source: Some("trtllm-benchmark.0.0.log".into())
+            }]
+        );
         let dry = dry_run(&rows);
-        assert_eq!(dry.len(), 5);
+        assert_eq!(dry.len(), 6);
         assert_eq!(dry[0]["row"]["gpu"], "H100");
         assert_eq!(dry[0]["row"]["commit"], serde_json::Value::Null);
-        assert_eq!(dry[2]["row"]["metric"], "mean_ttft");
-        assert_eq!(dry[2]["row"]["run_key"], "k1");
+        assert_eq!(dry[2]["table"], "run_cases");
+        assert_eq!(dry[2]["row"]["status"], "ok");
+        assert_eq!(dry[2]["row"]["case_key"], rows.cases[0].case_key.as_str());
+        assert_eq!(dry[3]["row"]["metric"], "mean_ttft");
+        assert_eq!(dry[3]["row"]["run_key"], "k1");
+    }
+
+    #[test]
+    fn records_of_one_case_fold_into_one_run_case() {
+        let mut b = batch();
+        let mut failed = b.records[0].clone();
+        failed.status = perfline::wire::metrics::Status::Failed;
+        failed.metrics.clear();
+        failed.reasons = vec!["server died".into(), "exit 1".into()];
+        failed.log_tail = vec!["line a".into(), "line b".into()];
+        b.records.push(failed);
+        let rows = rows(&b);
+        assert_eq!(rows.cases.len(), 1);
+        assert_eq!(rows.results.len(), 3);
+        assert_eq!(
+            rows.run_cases,
+            [RunCaseRow {
+                status: "failed",
+                reasons: "server died; exit 1".into(),
+                log_tail: "line a\nline b".into(),
+                source: Some("trtllm-benchmark.0.0.log".into())
+            }]
+        );
     }
 
     #[test]

@@ -33,6 +33,16 @@ pub static DIALECT: Dialect = Dialect {
             metric TEXT NOT NULL, value REAL NOT NULL, unit TEXT, status TEXT NOT NULL,
             UNIQUE (run_id, case_id, metric))",
     ],
+    migrations: &[(
+        2,
+        &["CREATE TABLE IF NOT EXISTS run_cases (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            case_id INTEGER NOT NULL REFERENCES cases(id),
+            status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+            reasons TEXT NOT NULL, log_tail TEXT NOT NULL, source TEXT,
+            UNIQUE (run_id, case_id))"],
+    )],
     max_params: 32_766,
 };
 
@@ -136,12 +146,53 @@ mod tests {
             sql::deliver(&mut db, &sql::rows(&batch("k2", nasty)), None, None).unwrap();
         assert_eq!(second_run.run_id, 2);
         assert_eq!((count(&db, "runs"), count(&db, "cases"), count(&db, "perf_result")), (2, 1, 6));
+        assert_eq!(count(&db, "run_cases"), 2);
+        let version: i64 =
+            db.conn.query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, sql::SCHEMA_VERSION);
         let network: String =
             db.conn.query_row("SELECT network FROM cases", [], |r| r.get(0)).unwrap();
         assert_eq!(network, nasty);
         let link: String =
             db.conn.query_row("SELECT link FROM runs WHERE id = 1", [], |r| r.get(0)).unwrap();
         assert_eq!(link, "l/1");
+    }
+
+    #[test]
+    fn a_version_1_store_is_migrated_and_keeps_its_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Sqlite::open(&dir.path().join("perf.db"), Duration::from_secs(1)).unwrap();
+        // A store as upload's schema version 1 left it, with one run.
+        for stmt in DIALECT.ddl {
+            db.conn.execute(stmt, []).unwrap();
+        }
+        db.conn.execute("INSERT INTO schema_version VALUES (1)", []).unwrap();
+        db.conn.execute("INSERT INTO runs (run_key) VALUES ('old')", []).unwrap();
+        let has_run_cases = |db: &Sqlite| -> i64 {
+            db.conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'run_cases'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        assert_eq!(has_run_cases(&db), 0);
+        sql::ensure_schema(&mut db).unwrap();
+        sql::ensure_schema(&mut db).unwrap();
+        assert_eq!(has_run_cases(&db), 1);
+        let versions: Vec<i64> = db
+            .conn
+            .prepare("SELECT version FROM schema_version ORDER BY version")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(versions, [1, 2]);
+        let d = sql::deliver(&mut db, &sql::rows(&batch("k1", "n")), None, None).unwrap();
+        assert_eq!(d, sql::Delivered { run_id: 2, rows: 3, already_present: false });
+        assert_eq!((count(&db, "runs"), count(&db, "run_cases")), (2, 1));
     }
 
     #[test]

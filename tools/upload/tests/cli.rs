@@ -43,7 +43,108 @@ fn sqlite_upload_prints_the_run_and_second_upload_adds_nothing() {
     assert_eq!(count(&db, "SELECT count(*) FROM runs"), 1);
     assert_eq!(count(&db, "SELECT count(*) FROM cases"), 2);
     assert_eq!(count(&db, "SELECT count(*) FROM perf_result"), 3);
-    assert_eq!(count(&db, "SELECT version FROM schema_version"), 1);
+    assert_eq!(count(&db, "SELECT count(*) FROM run_cases WHERE status = 'ok'"), 2);
+    assert_eq!(count(&db, "SELECT max(version) FROM schema_version"), 2);
+}
+
+/// A failed record as parse-metrics writes it: reasons, log tail, no metrics.
+fn failed_record(test_id: &str, concurrency: u64) -> String {
+    serde_json::json!({
+        "test_id": test_id, "server": "srv", "client": format!("con{concurrency}"),
+        "concurrency": concurrency, "status": "failed",
+        "reasons": ["server exited with code 1", "no result block in 'client.log'"],
+        "metrics": {}, "source": "trtllm-benchmark.0.0.log",
+        "log_tail": ["Traceback (most recent call last):", "RuntimeError: CUDA out of memory"],
+    })
+    .to_string()
+}
+
+#[test]
+fn a_failed_record_without_metrics_gets_its_run_cases_row_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = format!(
+        "{}\n{}\n",
+        record("aggr-ok", 4, &[("mean_ttft", 12.5), ("seq_throughput", 3.25)]),
+        failed_record("aggr-failed", 8)
+    );
+    let args = ["--job-id", "99", "--commit", "abc"];
+    upload(dir.path())
+        .args(args)
+        .write_stdin(input.clone())
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("\"rows\":2,\"link\":null,\"status\":\"uploaded\""))
+        .stderr("upload: run 1 uploaded in sqlite:perf.db (2 rows)\n");
+    upload(dir.path()).args(args).write_stdin(input).assert().code(0).stdout(
+        predicate::str::contains("\"rows\":0,\"link\":null,\"status\":\"already-present\""),
+    );
+    let db = dir.path().join("perf.db");
+    assert_eq!(count(&db, "SELECT count(*) FROM runs"), 1);
+    assert_eq!(count(&db, "SELECT count(*) FROM run_cases"), 2);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let failed: Vec<(i64, i64, String, String, String, Option<String>)> = conn
+        .prepare(
+            "SELECT rc.run_id, rc.case_id, rc.status, rc.reasons, rc.log_tail, rc.source
+             FROM run_cases rc JOIN cases c ON c.id = rc.case_id WHERE c.network = 'aggr-failed'",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let (run_id, case_id, status, reasons, log_tail, source) = &failed[0];
+    assert_eq!(*run_id, 1);
+    assert_eq!(status, "failed");
+    assert_eq!(reasons, "server exited with code 1; no result block in 'client.log'");
+    assert_eq!(log_tail, "Traceback (most recent call last):\nRuntimeError: CUDA out of memory");
+    assert_eq!(source.as_deref(), Some("trtllm-benchmark.0.0.log"));
+    assert_eq!(
+        count(&db, &format!("SELECT count(*) FROM perf_result WHERE case_id = {case_id}")),
+        0
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM run_cases rc JOIN cases c ON c.id = rc.case_id \
+             WHERE c.network = 'aggr-ok' AND rc.status = 'ok' AND rc.reasons = '' \
+             AND rc.log_tail = '' AND rc.source IS NULL"
+        ),
+        1
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM perf_result"), 2);
+}
+
+#[test]
+fn a_version_1_store_is_migrated_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("perf.db");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY);
+             INSERT INTO schema_version VALUES (1);
+             CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT,
+               run_key TEXT NOT NULL UNIQUE, job_id TEXT, tensorrt TEXT, trtllm TEXT,
+               driver TEXT, gpu TEXT, cuda TEXT, os TEXT, hostname TEXT, start_time TEXT,
+               end_time TEXT, `commit` TEXT, link TEXT, notes TEXT,
+               uploaded_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);
+             INSERT INTO runs (run_key) VALUES ('v1-run');",
+        )
+        .unwrap();
+    }
+    upload(dir.path())
+        .args(["--run-key", "v2-run"])
+        .write_stdin(failed_record("aggr-failed", 1))
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("\"run_id\":2,"));
+    assert_eq!(count(&db, "SELECT count(*) FROM runs"), 2);
+    assert_eq!(count(&db, "SELECT count(*) FROM schema_version WHERE version IN (1, 2)"), 2);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM run_cases WHERE run_id = 2 AND status = 'failed'"),
+        1
+    );
 }
 
 #[test]
@@ -129,10 +230,34 @@ fn dry_run_prints_rows_and_touches_nothing() {
     let lines: Vec<serde_json::Value> =
         out.lines().map(|l| serde_json::from_str(&l.unwrap()).unwrap()).collect();
     let tables: Vec<&str> = lines.iter().map(|l| l["table"].as_str().unwrap()).collect();
-    assert_eq!(tables, ["runs", "cases", "perf_result"]);
+    assert_eq!(tables, ["runs", "cases", "run_cases", "perf_result"]);
     assert_eq!(lines[0]["row"]["gpu"], "H100");
     assert_eq!(lines[1]["row"]["command"], "srv-con2");
-    assert_eq!(lines[2]["row"]["value"], 1.5);
+    assert_eq!(lines[2]["row"]["status"], "ok");
+    assert_eq!(lines[2]["row"]["case_key"], lines[1]["row"]["case_key"]);
+    assert_eq!(lines[3]["row"]["value"], 1.5);
+    let out = upload(dir.path())
+        .args(["--dry-run", "--run-key", "k"])
+        .write_stdin(failed_record("aggr-failed", 8))
+        .assert()
+        .code(0)
+        .stderr("")
+        .get_output()
+        .stdout
+        .clone();
+    let lines: Vec<serde_json::Value> =
+        out.lines().map(|l| serde_json::from_str(&l.unwrap()).unwrap()).collect();
+    let tables: Vec<&str> = lines.iter().map(|l| l["table"].as_str().unwrap()).collect();
+    assert_eq!(tables, ["runs", "cases", "run_cases"]);
+    assert_eq!(
+        lines[2]["row"],
+        serde_json::json!({
+            "run_key": "k", "case_key": lines[1]["row"]["case_key"], "status": "failed",
+            "reasons": "server exited with code 1; no result block in 'client.log'",
+            "log_tail": "Traceback (most recent call last):\nRuntimeError: CUDA out of memory",
+            "source": "trtllm-benchmark.0.0.log",
+        })
+    );
     assert!(!dir.path().join("perf.db").exists());
 }
 
@@ -194,6 +319,7 @@ fn killed_mid_run_leaves_no_partial_run_in_sqlite() {
     let db = dir.path().join("perf.db");
     assert_eq!(count(&db, "SELECT count(*) FROM runs"), 0);
     assert_eq!(count(&db, "SELECT count(*) FROM perf_result"), 0);
+    assert_eq!(count(&db, "SELECT count(*) FROM run_cases"), 0);
     upload(dir.path())
         .args(["--run-key", "k"])
         .write_stdin(input())

@@ -138,6 +138,115 @@ fn mysql_upload_is_idempotent_and_stores_names_verbatim() {
         .stdout(predicate::str::contains("\"run_id\":2,"));
 }
 
+/// A failed record as parse-metrics writes it: reasons, log tail, no metrics.
+fn failed_record(test_id: &str, concurrency: u64) -> String {
+    serde_json::json!({
+        "test_id": test_id, "server": "srv", "client": format!("con{concurrency}"),
+        "concurrency": concurrency, "status": "failed",
+        "reasons": ["server exited with code 1", "no result block in 'client.log'"],
+        "metrics": {}, "source": "trtllm-benchmark.0.0.log",
+        "log_tail": ["Traceback (most recent call last):", "RuntimeError: CUDA out of memory"],
+    })
+    .to_string()
+}
+
+#[test]
+fn mysql_failed_record_without_metrics_gets_its_run_cases_row_once() {
+    let _shared = SERVER.read().unwrap();
+    let db = Instance::get();
+    let name = "perfline_test_failed";
+    let url = db.fresh_url(name);
+    let dir = tempfile::tempdir().unwrap();
+    let input = format!(
+        "{}\n{}\n",
+        record("aggr-ok", 4, &[("mean_ttft", 12.5), ("seq_throughput", 3.25)]),
+        failed_record("aggr-failed", 8)
+    );
+    let run = |expected: &str| {
+        upload(dir.path())
+            .args([url.as_str(), "--password-file", db.password_file(), "--job-id", "99"])
+            .write_stdin(input.clone())
+            .assert()
+            .code(0)
+            .stdout(predicate::str::contains(expected))
+            .stderr(predicate::str::contains("no metrics").not());
+    };
+    run("\"rows\":2,\"link\":null,\"status\":\"uploaded\"}");
+    run("\"rows\":0,\"link\":null,\"status\":\"already-present\"}");
+    assert_eq!(db.count(name, "SELECT count(*) FROM runs"), 1);
+    assert_eq!(db.count(name, "SELECT count(*) FROM run_cases"), 2);
+    assert_eq!(db.count(name, "SELECT max(version) FROM schema_version"), 2);
+    let mut conn = db.conn(Some(name));
+    let failed: Vec<(i64, i64, String, String, String, Option<String>)> = conn
+        .query(
+            "SELECT rc.run_id, rc.case_id, rc.status, rc.reasons, rc.log_tail, rc.source
+             FROM run_cases rc JOIN cases c ON c.id = rc.case_id WHERE c.network = 'aggr-failed'",
+        )
+        .unwrap();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let (run_id, case_id, status, reasons, log_tail, source) = &failed[0];
+    assert_eq!(*run_id, 1);
+    assert_eq!(status, "failed");
+    assert_eq!(reasons, "server exited with code 1; no result block in 'client.log'");
+    assert_eq!(log_tail, "Traceback (most recent call last):\nRuntimeError: CUDA out of memory");
+    assert_eq!(source.as_deref(), Some("trtllm-benchmark.0.0.log"));
+    assert_eq!(
+        db.count(name, &format!("SELECT count(*) FROM perf_result WHERE case_id = {case_id}")),
+        0
+    );
+    assert_eq!(
+        db.count(
+            name,
+            "SELECT count(*) FROM run_cases rc JOIN cases c ON c.id = rc.case_id \
+             WHERE c.network = 'aggr-ok' AND rc.status = 'ok' AND rc.reasons = '' \
+             AND rc.log_tail = '' AND rc.source IS NULL"
+        ),
+        1
+    );
+    assert_eq!(db.count(name, "SELECT count(*) FROM perf_result"), 2);
+}
+
+#[test]
+fn mysql_version_1_store_is_migrated_in_place() {
+    let _shared = SERVER.read().unwrap();
+    let db = Instance::get();
+    let name = "perfline_test_migrate";
+    let url = db.fresh_url(name);
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut conn = db.conn(None);
+        conn.query_drop(format!("CREATE DATABASE `{name}`")).unwrap();
+        conn.select_db(name).unwrap();
+        for stmt in upload::mysql_store::DIALECT.ddl {
+            conn.query_drop(stmt).unwrap();
+        }
+        conn.query_drop("INSERT INTO schema_version VALUES (1)").unwrap();
+        conn.query_drop("INSERT INTO runs (run_key) VALUES ('v1-run')").unwrap();
+    }
+    assert_eq!(
+        db.count(
+            name,
+            &format!(
+                "SELECT count(*) FROM information_schema.tables \
+                 WHERE table_schema = '{name}' AND table_name = 'run_cases'"
+            )
+        ),
+        0
+    );
+    upload(dir.path())
+        .args([url.as_str(), "--password-file", db.password_file(), "--run-key", "v2-run"])
+        .write_stdin(failed_record("aggr-failed", 1))
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("\"run_id\":2,"));
+    assert_eq!(db.count(name, "SELECT count(*) FROM runs"), 2);
+    assert_eq!(db.count(name, "SELECT count(*) FROM schema_version WHERE version IN (1, 2)"), 2);
+    assert_eq!(
+        db.count(name, "SELECT count(*) FROM run_cases WHERE run_id = 2 AND status = 'failed'"),
+        1
+    );
+}
+
 #[test]
 fn mysql_uploader_killed_mid_run_leaves_no_rows() {
     let _shared = SERVER.read().unwrap();
@@ -162,6 +271,7 @@ fn mysql_uploader_killed_mid_run_leaves_no_rows() {
     child.wait().unwrap();
     assert_eq!(db.count(name, "SELECT count(*) FROM runs"), 0);
     assert_eq!(db.count(name, "SELECT count(*) FROM perf_result"), 0);
+    assert_eq!(db.count(name, "SELECT count(*) FROM run_cases"), 0);
     upload(dir.path())
         .args(["--run-key", "k", &url, "--password-file", db.password_file()])
         .write_stdin(input())
