@@ -299,6 +299,99 @@ mod parallel {
     }
 }
 
+/// Mean over files with rows (the incumbent averages the per-file values).
+pub fn combine(scans: &[FileScan]) -> Option<f64> {
+    let values: Vec<f64> = scans.iter().filter_map(FileScan::value).collect();
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
+/// [`iter_and_step`] knowing where the first `prev_device_step_time` is: the usual line has
+/// one `iter = N,` before it and a number after it; anything else takes the general path.
+fn iter_and_step_at(line: &[u8], needle_at: usize) -> Option<(u64, f64)> {
+    let head = line.get(..needle_at)?;
+    let fast = FIND_ITER.find(head).and_then(|hit| {
+        let (iter, _) = iter_value(head.get(hit + 4..)?)?;
+        let step = step_value(line.get(needle_at + NEEDLE.len()..)?)?;
+        Some((iter, step))
+    });
+    fast.or_else(|| iter_and_step(line))
+}
+
+/// The first `iter\s*=\s*(\d+),` followed later on the line by
+/// `prev_device_step_time\s*=\s*([\d.]+)\s*ms` (the §5 regex, leftmost match).
+fn iter_and_step(line: &[u8]) -> Option<(u64, f64)> {
+    let mut from = 0;
+    while let Some(hit) = FIND_ITER.find(&line[from..]) {
+        let after_iter = from + hit + 4;
+        if let Some((iter, rest)) = iter_value(&line[after_iter..]) {
+            let rest_at = line.len() - rest.len();
+            if let Some(step) = step_after(&line[rest_at..]) {
+                return Some((iter, step));
+            }
+            // No numeric step time after this `iter`: none after a later one either.
+            return None;
+        }
+        from = after_iter;
+    }
+    None
+}
+
+/// `\s*=\s*(\d+),` → the number and the text after the comma.
+fn iter_value(s: &[u8]) -> Option<(u64, &[u8])> {
+    let s = skip_ws(s).strip_prefix(b"=")?;
+    let s = skip_ws(s);
+    let digits = s.iter().take_while(|b| b.is_ascii_digit()).count();
+    let rest = s[digits..].strip_prefix(b",")?;
+    Some((parse_u64(&s[..digits])?, rest))
+}
+
+/// The first `prev_device_step_time\s*=\s*([\d.]+)\s*ms` in `s`.
+fn step_after(s: &[u8]) -> Option<f64> {
+    let mut from = 0;
+    while let Some(hit) = FIND_NEEDLE.find(&s[from..]) {
+        let after = from + hit + NEEDLE.len();
+        if let Some(v) = step_value(&s[after..]) {
+            return Some(v);
+        }
+        from = after;
+    }
+    None
+}
+
+fn step_value(s: &[u8]) -> Option<f64> {
+    let s = skip_ws(skip_ws(s).strip_prefix(b"=")?);
+    let len = s.iter().take_while(|b| b.is_ascii_digit() || **b == b'.').count();
+    if len == 0 || !skip_ws(&s[len..]).starts_with(b"ms") {
+        return None;
+    }
+    // Python's float() rejects `1.2.3`; so does this.
+    std::str::from_utf8(&s[..len]).ok()?.parse().ok()
+}
+
+/// `'num_generation_tokens':\s*(\d+)`.
+fn num_generation_tokens(line: &[u8]) -> Option<u64> {
+    let mut from = 0;
+    while let Some(hit) = FIND_NGEN.find(&line[from..]) {
+        let after = from + hit + NGEN_KEY.len();
+        let s = skip_ws(&line[after..]);
+        let digits = s.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits > 0 {
+            return parse_u64(&s[..digits]);
+        }
+        from = after;
+    }
+    None
+}
+
+fn skip_ws(s: &[u8]) -> &[u8] {
+    let n = s.iter().take_while(|b| b.is_ascii_whitespace()).count();
+    &s[n..]
+}
+
+fn parse_u64(digits: &[u8]) -> Option<u64> {
+    digits.iter().try_fold(0u64, |acc, d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,6 @@ use perfline::cli::Result;
 use perfline::wire::metrics::{MetricRecord, Status};
 use perfline::{jsonl, Exit, Failure, Reporter};
 use serde_json::Value;
-use std::borrow::Cow;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -85,7 +84,7 @@ impl<W: Write> Write for Throttled<W> {
 
 /// Where records go: stdout, one-line diagnostics, the JUnit summaries and the exit class.
 pub struct Sink<W: Write> {
-    out: jsonl::Writer<Throttled<W>>,
+    out: Throttled<W>,
     reporter: Reporter,
     /// Kept only for `--junit` (`None` otherwise: memory stays flat on huge logs).
     pub summaries: Option<Vec<junit::Summary>>,
@@ -95,7 +94,7 @@ pub struct Sink<W: Write> {
 impl<W: Write> Sink<W> {
     pub fn new(out: W, keep_summaries: bool) -> Sink<W> {
         Sink {
-            out: jsonl::Writer::new(Throttled::new(out)),
+            out: Throttled::new(out),
             reporter: Reporter::new("parse-metrics"),
             summaries: keep_summaries.then(Vec::new),
             exit: Exit::Ok,
@@ -114,7 +113,17 @@ impl<W: Write> Sink<W> {
         if let Some(summaries) = &mut self.summaries {
             summaries.push(junit::Summary::of(rec));
         }
-        self.out.write(rec)
+        // What `jsonl::Writer` writes, serialised straight into the buffer (no copy per record).
+        let io = |e: std::io::Error| Failure::io("stdout", &e);
+        serde_json::to_writer(&mut self.out, rec).map_err(|e| {
+            if e.is_io() {
+                Failure::io("stdout", &std::io::Error::from(e))
+            } else {
+                Failure::software(format!("cannot serialize record: {e}"))
+            }
+        })?;
+        self.out.write_all(b"\n").map_err(io)?;
+        self.out.flush().map_err(io)
     }
     /// Reports a problem with an input (no record, or in addition to a failed one).
     pub fn problem(&mut self, exit: Exit, message: impl std::fmt::Display) {
@@ -137,7 +146,7 @@ impl<W: Write> Sink<W> {
     }
     /// Flushes everything written; call before exiting.
     pub fn finish(self) -> Result<W> {
-        self.out.into_inner().finish().map_err(|e| Failure::io("stdout", &e))
+        self.out.finish().map_err(|e| Failure::io("stdout", &e))
     }
 }
 
@@ -193,7 +202,8 @@ pub fn stdin<W: Write>(
     gen: &GenLog,
     sink: &mut Sink<W>,
 ) -> Result<()> {
-    let stdin = std::io::stdin().lock();
+    // The handle, not its lock: the text parser reads it on its own thread.
+    let stdin = std::io::stdin();
     let mut head = Vec::new();
     let mut input = stdin.take(64 * 1024);
     input.read_to_end(&mut head).map_err(|e| Failure::io("stdin", &e))?;
@@ -218,7 +228,7 @@ pub fn stdin<W: Write>(
 }
 
 fn reader<W: Write>(
-    mut f: impl Read,
+    mut f: impl Read + Send,
     name: &str,
     format: Format,
     ctx: &Context,
@@ -232,7 +242,7 @@ fn reader<W: Write>(
 }
 
 fn dispatch<W: Write>(
-    input: impl Read,
+    input: impl Read + Send,
     name: &str,
     format: Format,
     ctx: &Context,
@@ -252,7 +262,7 @@ fn dispatch<W: Write>(
         },
         Format::Text | Format::Auto => {
             let parsed =
-                text_stream(BufReader::with_capacity(1 << 16, input), name, ctx, gen, sink);
+                text_stream(BufReader::with_capacity(1 << 18, input), name, ctx, gen, sink);
             match parsed {
                 Ok(p) => no_block_check(p, name, ctx, sink),
                 Err(f) => unreadable(name, f, ctx, sink),
@@ -303,14 +313,46 @@ impl Verdict {
 }
 
 /// Streams a text log, emitting one record per block as soon as the next one starts.
+///
+/// Two threads: one reads and parses (blocks, in order), this one builds, serialises and
+/// writes the records. Blocks are handed over in small batches, each sent before the parser
+/// waits for more input, so a live log's records still come out as soon as they are complete.
 fn text_stream<W: Write>(
-    mut input: impl BufRead,
+    input: impl BufRead + Send,
     name: &str,
     ctx: &Context,
     gen: &GenLog,
     sink: &mut Sink<W>,
 ) -> Result<Parsed> {
     let verdict = Verdict::new(ctx, gen);
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(Block, Position)>>(8);
+        let parser = s.spawn(|| parse_blocks(input, name, gen, &verdict, tx));
+        let mut written = Ok(());
+        'recv: for batch in rx.iter() {
+            for (block, at) in batch {
+                written = emit(block, &verdict, at, gen, sink);
+                if written.is_err() {
+                    break 'recv;
+                }
+            }
+        }
+        // A write error stops the parser: its next send fails.
+        drop(rx);
+        let parsed = parser.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        written?;
+        parsed
+    })
+}
+
+/// The parsing half of [`text_stream`]: blocks (with their tails when failed) go to `tx`.
+fn parse_blocks<'a>(
+    mut input: impl BufRead,
+    name: &'a str,
+    gen: &GenLog,
+    verdict: &Verdict,
+    tx: std::sync::mpsc::SyncSender<Vec<(Block, Position<'a>)>>,
+) -> Result<Parsed> {
     // A failed block keeps the log lines up to its end, copied only when it has failed.
     let with_tail = |mut block: Block, parser: &TextParser| {
         gen.apply(&mut block);
@@ -322,55 +364,82 @@ fn text_stream<W: Write>(
     let mut parser = TextParser::new();
     let mut held: Option<Block> = None;
     let mut index = 0;
+    let mut batch: Vec<(Block, Position)> = Vec::new();
     // A line split across buffer refills is gathered here; most lines are used in place.
     let mut partial: Vec<u8> = Vec::new();
-    let mut on_line = |bytes: &[u8], parser: &mut TextParser| -> Result<()> {
-        let text = match std::str::from_utf8(bytes) {
-            Ok(text) => Cow::Borrowed(text),
-            Err(_) => String::from_utf8_lossy(bytes),
-        };
-        if let Some(block) = parser.line(&text) {
+    let mut on_line = |text: &str, parser: &mut TextParser, batch: &mut Vec<_>| {
+        if let Some(block) = parser.line(text) {
             if let Some(prev) = held.replace(with_tail(block, parser)) {
                 index += 1;
-                let at = Position { source: name, index, several: true };
-                emit(prev, &verdict, at, gen, sink)?;
+                batch.push((prev, Position { source: name, index, several: true }));
             }
         }
-        Ok(())
     };
+    let lossy = |bytes: &[u8]| -> String { String::from_utf8_lossy(bytes).into_owned() };
     loop {
+        if !batch.is_empty() && tx.send(std::mem::take(&mut batch)).is_err() {
+            // The writer stopped (its error is the one reported).
+            return Ok(Parsed { blocks: parser.blocks(), markers: Vec::new(), tail: Vec::new() });
+        }
         let buf = input.fill_buf().map_err(|e| Failure::io(name, &e))?;
         if buf.is_empty() {
             break;
         }
         let mut start = 0;
-        while let Some(nl) = memchr::memchr(b'\n', &buf[start..]) {
-            let end = start + nl;
-            if partial.is_empty() {
-                on_line(&buf[start..end], &mut parser)?;
-            } else {
-                partial.extend_from_slice(&buf[start..end]);
-                on_line(&partial, &mut parser)?;
-                partial.clear();
+        if !partial.is_empty() {
+            let Some(nl) = memchr::memchr(b'\n', buf) else {
+                partial.extend_from_slice(buf);
+                let consumed = buf.len();
+                input.consume(consumed);
+                continue;
+            };
+            partial.extend_from_slice(&buf[..nl]);
+            match std::str::from_utf8(&partial) {
+                Ok(text) => on_line(text, &mut parser, &mut batch),
+                Err(_) => on_line(&lossy(&partial), &mut parser, &mut batch),
             }
-            start = end + 1;
+            partial.clear();
+            start = nl + 1;
         }
-        partial.extend_from_slice(&buf[start..]);
+        let rest = &buf[start..];
+        let whole = memchr::memrchr(b'\n', rest).map_or(0, |nl| nl + 1);
+        // The buffer's complete lines are checked as UTF-8 at once, not line by line.
+        match std::str::from_utf8(&rest[..whole]) {
+            Ok(text) => text.split_terminator('\n').for_each(|l| on_line(l, &mut parser, &mut batch)),
+            Err(_) => {
+                if whole > 0 {
+                    for line in rest[..whole - 1].split(|b| *b == b'\n') {
+                        match std::str::from_utf8(line) {
+                            Ok(text) => on_line(text, &mut parser, &mut batch),
+                            Err(_) => on_line(&lossy(line), &mut parser, &mut batch),
+                        }
+                    }
+                }
+            }
+        }
+        partial.extend_from_slice(&rest[whole..]);
         let consumed = buf.len();
         input.consume(consumed);
     }
     if !partial.is_empty() {
-        on_line(&partial, &mut parser)?;
+        match std::str::from_utf8(&partial) {
+            Ok(text) => on_line(text, &mut parser, &mut batch),
+            Err(_) => on_line(&lossy(&partial), &mut parser, &mut batch),
+        }
     }
     if let Some(block) = parser.finish() {
         if let Some(prev) = held.replace(with_tail(block, &parser)) {
             index += 1;
-            emit(prev, &verdict, Position { source: name, index, several: true }, gen, sink)?;
+            batch.push((prev, Position { source: name, index, several: true }));
         }
     }
     if let Some(last) = held {
         index += 1;
-        emit(last, &verdict, Position { source: name, index, several: index > 1 }, gen, sink)?;
+        batch.push((last, Position { source: name, index, several: index > 1 }));
+    }
+    if !batch.is_empty() {
+        // A failed send means the writer stopped; its error is the one reported.
+        let _ = tx.send(batch);
     }
     Ok(Parsed {
         blocks: parser.blocks(),

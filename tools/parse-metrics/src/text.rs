@@ -21,6 +21,11 @@ use std::sync::LazyLock;
 static HEADER: LazyLock<Finder<'static>> =
     LazyLock::new(|| Finder::new("Serving Benchmark Result"));
 static NAMESPACE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("Namespace("));
+static NS_PROMPTS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("num_prompts="));
+static NS_CONCURRENCY: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new("max_concurrency="));
+static NS_ISL: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("random_input_len="));
+static NS_OSL: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("random_output_len="));
 
 /// How many trailing log lines a block keeps for failed records.
 pub const TAIL_LINES: usize = 20;
@@ -152,10 +157,10 @@ impl TextParser {
         if NAMESPACE.find(bytes).is_some() {
             let done = if self.current.is_some() { self.finalize() } else { None };
             self.pending = Pending {
-                num_prompts: namespace_u64(line, "num_prompts="),
-                concurrency: namespace_u64(line, "max_concurrency="),
-                isl: namespace_u64(line, "random_input_len="),
-                osl: namespace_u64(line, "random_output_len="),
+                num_prompts: namespace_u64(line, &NS_PROMPTS),
+                concurrency: namespace_u64(line, &NS_CONCURRENCY),
+                isl: namespace_u64(line, &NS_ISL),
+                osl: namespace_u64(line, &NS_OSL),
             };
             return done;
         }
@@ -390,6 +395,14 @@ fn stat_prefix(head: &str) -> Option<String> {
 
 /// `label` ends with `word`, which starts at the beginning or after a non-alphanumeric byte.
 fn ends_with_word(label: &str, word: &str) -> bool {
+    // Cheap rejects first: most labels differ in length or in the word's first or last byte.
+    let (l, w) = (label.as_bytes(), word.as_bytes());
+    if l.len() < w.len()
+        || w.first() != l.get(l.len() - w.len())
+        || w.last() != l.last()
+    {
+        return false;
+    }
     label
         .strip_suffix(word)
         .is_some_and(|head| head.as_bytes().last().is_none_or(|b| !b.is_ascii_alphanumeric()))
@@ -438,9 +451,10 @@ fn generic_name(label: &str) -> Option<(String, Option<String>)> {
 }
 
 /// `key=<digits>` inside a printed argparse namespace.
-fn namespace_u64(line: &str, key: &str) -> Option<u64> {
+fn namespace_u64(line: &str, key: &Finder) -> Option<u64> {
     let mut from = 0;
-    while let Some(pos) = memchr::memmem::find(&line.as_bytes()[from..], key.as_bytes()) {
+    let key_len = key.needle().len();
+    while let Some(pos) = key.find(&line.as_bytes()[from..]) {
         let at = from + pos;
         let boundary =
             line[..at].bytes().last().is_none_or(|b| !(b.is_ascii_alphanumeric() || b == b'_'));
