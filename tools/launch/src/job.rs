@@ -268,6 +268,16 @@ pub fn commands(job: &Job, profile: &Profile) -> Result<Vec<RoleCommand>> {
         .collect()
 }
 
+/// The script re-runs itself as a child subreaper (through `role --exec-as-subreaper`), so the
+/// children srun leaves behind when it exits are adopted and reaped by the script instead of
+/// lingering as zombies in its process group, which would hold Slurm's batch-step teardown
+/// (proctrack/pgid polls the group with 1 s, 2 s, … sleeps) for seconds after the job is over.
+const SUBREAPER: &str = r#"if [ -z "${PERFLINE_SUBREAPER:-}" ] && [ -x "$PERFLINE_BIN/role" ]; then
+  export PERFLINE_SUBREAPER=1
+  exec "$PERFLINE_BIN/role" --exec-as-subreaper bash "$0" "$@"
+fi
+"#;
+
 /// Functions of every job script. Background steps run in subshells that notice their own
 /// failure at once (no polling): before the benchmark is done, a non-zero exit cancels the job.
 const FUNCTIONS: &str = r#"perfline_nodes=()
@@ -378,6 +388,7 @@ pub fn render_script(job: &Job, profile: &Profile) -> Result<String> {
         s.push_str(&line);
         s.push('\n');
     }
+    s.push_str(SUBREAPER);
     s.push_str("srun_args=(");
     for a in &job.prefix.srun_args {
         s.push(' ');

@@ -24,7 +24,7 @@ const CHUNK: usize = 1 << 18;
 /// reader drops a line that fills its whole buffer, and the parallel one does the same.
 const LONG_LINE: usize = CHUNK;
 /// Bytes of a file per parallel work item.
-const PAR_CHUNK: usize = 2 << 20;
+const PAR_CHUNK: usize = 256 << 10;
 /// Smaller files are scanned on one thread.
 const PAR_MIN: u64 = 16 << 20;
 /// Finished chunks a worker may hold before the merge takes them (bounds memory).
@@ -239,7 +239,7 @@ mod parallel {
         chunk: usize,
         buf: &mut Vec<u8>,
     ) -> Result<Rows> {
-        const MORE: usize = 64 << 10;
+        const MORE: usize = 4 << 10;
         // Zeroed once per worker; reads fill it in place.
         buf.resize(chunk + 1 + LONG_LINE + MORE, 0);
         let end = (start + chunk as u64).min(len);
@@ -364,8 +364,41 @@ fn step_value(s: &[u8]) -> Option<f64> {
     if len == 0 || !skip_ws(&s[len..]).starts_with(b"ms") {
         return None;
     }
-    // Python's float() rejects `1.2.3`; so does this.
-    std::str::from_utf8(&s[..len]).ok()?.parse().ok()
+    decimal(&s[..len])
+}
+
+/// `[\d.]+` as Python's float() reads it (`1.2.3` and `.` are not numbers), exactly as
+/// `str::parse::<f64>` does: digits that fit in 2^53 over a power of ten up to 10^22 are one
+/// correctly rounded division (the Clinger fast path); anything else goes to `str::parse`.
+fn decimal(text: &[u8]) -> Option<f64> {
+    const POW10: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+    let mut mantissa = 0u64;
+    let mut digits = 0usize;
+    let mut dot = None;
+    for (i, &b) in text.iter().enumerate() {
+        if b == b'.' {
+            if dot.is_some() {
+                return None;
+            }
+            dot = Some(i);
+        } else {
+            digits += 1;
+            if digits <= 19 {
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+            }
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    let scale = dot.map_or(0, |d| text.len() - d - 1);
+    if digits <= 19 && mantissa <= 1 << 53 && scale < POW10.len() {
+        return Some(mantissa as f64 / POW10[scale]);
+    }
+    std::str::from_utf8(text).ok()?.parse().ok()
 }
 
 /// `'num_generation_tokens':\s*(\d+)`.
@@ -464,5 +497,79 @@ mod tests {
         let scan2 = scan(line(5, "4.5", 1).as_bytes()).unwrap();
         assert_eq!(combine(&[scan1, scan2, FileScan::default()]), Some(3.5));
         assert_eq!(combine(&[]), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn parallel_scan_matches_sequential_bit_for_bit() {
+        use std::io::Write;
+        let mut log = String::new();
+        let mut i = 0;
+        while i < 2000 {
+            let step = format!("{}.{}", 6 + i % 3, (i * 7919) % 100_000);
+            log += &line(i, &step, 64 + (i / 50) % 3);
+            if i % 37 == 0 {
+                log += "noise without the marker\n\n";
+            }
+            if i == 300 {
+                // A too-long line holding the marker: skipped by both.
+                log +=
+                    &format!("iter = 9, prev_device_step_time = 1.0ms {}\n", "x".repeat(LONG_LINE));
+            }
+            i += 1;
+        }
+        log += line(i, "3.25", 64).trim_end(); // no final newline
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(log.as_bytes()).unwrap();
+        let len = log.len() as u64;
+        let sequential = scan(log.as_bytes()).unwrap();
+        assert_eq!(sequential.rows(), 1996);
+        for (threads, chunk) in [(2, 1000), (3, 4096), (4, 333), (2, 1 << 20)] {
+            let f = std::fs::File::open(file.path()).unwrap();
+            let par = parallel::scan(&f, len, threads, chunk).unwrap();
+            assert_eq!(par, sequential, "threads {threads} chunk {chunk}");
+            assert_eq!(par.value().map(f64::to_bits), sequential.value().map(f64::to_bits));
+        }
+    }
+
+    #[test]
+    fn decimal_is_str_parse() {
+        let mut cases: Vec<String> = [
+            "0",
+            "7",
+            "7.",
+            ".5",
+            "007.25",
+            "9007199254740992",
+            "9007199254740993",
+            "7.498900890466998",
+            "6.1234567890123456",
+            "1234567890123456789012.5",
+            "0.0000000000000000000001",
+            "0.00000000000000000000001",
+            "123456789.123456789",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = (x >> 11) as f64 / (1u64 << 53) as f64 * 10f64.powi((x % 9) as i32 - 3);
+            cases.push(format!("{v}"));
+            cases.push(format!("{v:.3}"));
+        }
+        for c in &cases {
+            assert_eq!(
+                decimal(c.as_bytes()).map(f64::to_bits),
+                c.parse::<f64>().ok().map(f64::to_bits),
+                "{c}"
+            );
+        }
+        for bad in [".", "..", "1.2.3", ""] {
+            assert_eq!(decimal(bad.as_bytes()), None, "{bad}");
+        }
     }
 }

@@ -85,6 +85,8 @@ impl<W: Write> Write for Throttled<W> {
 /// Where records go: stdout, one-line diagnostics, the JUnit summaries and the exit class.
 pub struct Sink<W: Write> {
     out: Throttled<W>,
+    /// One serialised record (reused).
+    line: Vec<u8>,
     reporter: Reporter,
     /// Kept only for `--junit` (`None` otherwise: memory stays flat on huge logs).
     pub summaries: Option<Vec<junit::Summary>>,
@@ -95,6 +97,7 @@ impl<W: Write> Sink<W> {
     pub fn new(out: W, keep_summaries: bool) -> Sink<W> {
         Sink {
             out: Throttled::new(out),
+            line: Vec::new(),
             reporter: Reporter::new("parse-metrics"),
             summaries: keep_summaries.then(Vec::new),
             exit: Exit::Ok,
@@ -115,14 +118,11 @@ impl<W: Write> Sink<W> {
         }
         // What `jsonl::Writer` writes, serialised straight into the buffer (no copy per record).
         let io = |e: std::io::Error| Failure::io("stdout", &e);
-        serde_json::to_writer(&mut self.out, rec).map_err(|e| {
-            if e.is_io() {
-                Failure::io("stdout", &std::io::Error::from(e))
-            } else {
-                Failure::software(format!("cannot serialize record: {e}"))
-            }
-        })?;
-        self.out.write_all(b"\n").map_err(io)?;
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, rec)
+            .map_err(|e| Failure::software(format!("cannot serialize record: {e}")))?;
+        self.line.push(b'\n');
+        self.out.write_all(&self.line).map_err(io)?;
         self.out.flush().map_err(io)
     }
     /// Reports a problem with an input (no record, or in addition to a failed one).
@@ -202,8 +202,7 @@ pub fn stdin<W: Write>(
     gen: &GenLog,
     sink: &mut Sink<W>,
 ) -> Result<()> {
-    // The handle, not its lock: the text parser reads it on its own thread.
-    let stdin = std::io::stdin();
+    let stdin = std::io::stdin().lock();
     let mut head = Vec::new();
     let mut input = stdin.take(64 * 1024);
     input.read_to_end(&mut head).map_err(|e| Failure::io("stdin", &e))?;
@@ -228,7 +227,7 @@ pub fn stdin<W: Write>(
 }
 
 fn reader<W: Write>(
-    mut f: impl Read + Send,
+    mut f: impl Read,
     name: &str,
     format: Format,
     ctx: &Context,
@@ -242,7 +241,7 @@ fn reader<W: Write>(
 }
 
 fn dispatch<W: Write>(
-    input: impl Read + Send,
+    input: impl Read,
     name: &str,
     format: Format,
     ctx: &Context,
@@ -313,52 +312,46 @@ impl Verdict {
 }
 
 /// Streams a text log, emitting one record per block as soon as the next one starts.
-///
-/// Two threads: one reads and parses (blocks, in order), this one builds, serialises and
-/// writes the records. Blocks are handed over in small batches, each sent before the parser
-/// waits for more input, so a live log's records still come out as soon as they are complete.
 fn text_stream<W: Write>(
-    input: impl BufRead + Send,
+    input: impl BufRead,
     name: &str,
     ctx: &Context,
     gen: &GenLog,
     sink: &mut Sink<W>,
 ) -> Result<Parsed> {
     let verdict = Verdict::new(ctx, gen);
-    std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(Block, Position)>>(8);
-        let parser = s.spawn(|| parse_blocks(input, name, gen, &verdict, tx));
-        let mut written = Ok(());
-        'recv: for batch in rx.iter() {
-            for (block, at) in batch {
-                written = emit(block, &verdict, at, gen, sink);
-                if written.is_err() {
-                    break 'recv;
-                }
+    let mut written = Ok(());
+    let parsed = parse_blocks(input, name, gen, &verdict, |blocks| {
+        for (block, at) in blocks.drain(..) {
+            written = emit(block, &verdict, at, gen, sink);
+            if written.is_err() {
+                return false;
             }
         }
-        // A write error stops the parser: its next send fails.
-        drop(rx);
-        let parsed = parser.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        written?;
-        parsed
-    })
+        true
+    });
+    written?;
+    parsed
 }
 
-/// The parsing half of [`text_stream`]: blocks (with their tails when failed) go to `tx`.
+/// The parsing half of [`text_stream`]: blocks (with their tails when failed) go to `deliver`
+/// in order, a batch at a time (it drains the batch), before each wait for more input;
+/// `false` from it stops.
 fn parse_blocks<'a>(
     mut input: impl BufRead,
     name: &'a str,
     gen: &GenLog,
     verdict: &Verdict,
-    tx: std::sync::mpsc::SyncSender<Vec<(Block, Position<'a>)>>,
+    mut deliver: impl FnMut(&mut Vec<(Block, Position<'a>)>) -> bool,
 ) -> Result<Parsed> {
     // A failed block keeps the log lines up to its end, copied only when it has failed.
     let with_tail = |mut block: Block, parser: &TextParser| {
         gen.apply(&mut block);
-        if !record::reasons(&block, &verdict.ctx, &verdict.required).is_empty() {
+        let reasons = record::reasons(&block, &verdict.ctx, &verdict.required);
+        if !reasons.is_empty() {
             block.log_tail = parser.tail();
         }
+        block.reasons = Some(reasons);
         block
     };
     let mut parser = TextParser::new();
@@ -377,7 +370,7 @@ fn parse_blocks<'a>(
     };
     let lossy = |bytes: &[u8]| -> String { String::from_utf8_lossy(bytes).into_owned() };
     loop {
-        if !batch.is_empty() && tx.send(std::mem::take(&mut batch)).is_err() {
+        if !batch.is_empty() && !deliver(&mut batch) {
             // The writer stopped (its error is the one reported).
             return Ok(Parsed { blocks: parser.blocks(), markers: Vec::new(), tail: Vec::new() });
         }
@@ -405,7 +398,14 @@ fn parse_blocks<'a>(
         let whole = memchr::memrchr(b'\n', rest).map_or(0, |nl| nl + 1);
         // The buffer's complete lines are checked as UTF-8 at once, not line by line.
         match std::str::from_utf8(&rest[..whole]) {
-            Ok(text) => text.split_terminator('\n').for_each(|l| on_line(l, &mut parser, &mut batch)),
+            Ok(text) => {
+                let mut from = 0;
+                for nl in memchr::memchr_iter(b'\n', text.as_bytes()) {
+                    // `\n` is ASCII: both ends are on char boundaries.
+                    on_line(text.get(from..nl).unwrap_or_default(), &mut parser, &mut batch);
+                    from = nl + 1;
+                }
+            }
             Err(_) => {
                 if whole > 0 {
                     for line in rest[..whole - 1].split(|b| *b == b'\n') {
@@ -438,8 +438,8 @@ fn parse_blocks<'a>(
         batch.push((last, Position { source: name, index, several: index > 1 }));
     }
     if !batch.is_empty() {
-        // A failed send means the writer stopped; its error is the one reported.
-        let _ = tx.send(batch);
+        // `false` here means the writer stopped; its error is the one reported.
+        deliver(&mut batch);
     }
     Ok(Parsed {
         blocks: parser.blocks(),

@@ -83,8 +83,8 @@ pub struct Position<'a> {
 }
 
 /// Builds the record of one block; `required` is [`Context::required`].
-pub fn build(block: Block, ctx: &Context, required: &[String], at: Position) -> MetricRecord {
-    let reasons = reasons(&block, ctx, required);
+pub fn build(mut block: Block, ctx: &Context, required: &[String], at: Position) -> MetricRecord {
+    let reasons = block.reasons.take().unwrap_or_else(|| reasons(&block, ctx, required));
     let concurrency = block.concurrency.or(ctx.concurrency);
     let isl = ctx.isl.or(block.isl);
     let osl = ctx.osl.or(block.osl);

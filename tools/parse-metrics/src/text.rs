@@ -49,6 +49,9 @@ pub struct Block {
     /// The log lines before the block was finalised (at most [`TAIL_LINES`]); the caller
     /// copies [`TextParser::tail`] here for failed blocks only (most blocks never need it).
     pub log_tail: Vec<String>,
+    /// The verdict's reasons when the caller already worked them out (in its context, with
+    /// the gen-log value applied): `record::build` then uses them instead of redoing it.
+    pub reasons: Option<Vec<String>>,
 }
 
 impl Block {
@@ -132,7 +135,10 @@ impl TextParser {
 
     fn classify(&mut self, line: &str) -> Option<Block> {
         let bytes = line.as_bytes();
-        if HEADER.find(bytes).is_some() {
+        // Cheap necessary conditions first: the header holds a `v`, the namespace an `N`, and
+        // most lines hold neither (a substring search costs more than a byte search).
+        let maybe_header = memchr::memchr(b'v', bytes).is_some();
+        if maybe_header && HEADER.find(bytes).is_some() {
             let done = self.finalize();
             self.start(true);
             return done;
@@ -154,7 +160,7 @@ impl TextParser {
             }
             return None;
         }
-        if NAMESPACE.find(bytes).is_some() {
+        if memchr::memchr(b'N', bytes).is_some() && NAMESPACE.find(bytes).is_some() {
             let done = if self.current.is_some() { self.finalize() } else { None };
             self.pending = Pending {
                 num_prompts: namespace_u64(line, &NS_PROMPTS),
@@ -397,10 +403,7 @@ fn stat_prefix(head: &str) -> Option<String> {
 fn ends_with_word(label: &str, word: &str) -> bool {
     // Cheap rejects first: most labels differ in length or in the word's first or last byte.
     let (l, w) = (label.as_bytes(), word.as_bytes());
-    if l.len() < w.len()
-        || w.first() != l.get(l.len() - w.len())
-        || w.last() != l.last()
-    {
+    if l.len() < w.len() || w.first() != l.get(l.len() - w.len()) || w.last() != l.last() {
         return false;
     }
     label
@@ -458,12 +461,12 @@ fn namespace_u64(line: &str, key: &Finder) -> Option<u64> {
         let at = from + pos;
         let boundary =
             line[..at].bytes().last().is_none_or(|b| !(b.is_ascii_alphanumeric() || b == b'_'));
-        let rest = &line[at + key.len()..];
+        let rest = &line[at + key_len..];
         if boundary {
             let digits: &str = &rest[..rest.bytes().take_while(u8::is_ascii_digit).count()];
             return digits.parse().ok();
         }
-        from = at + key.len();
+        from = at + key_len;
     }
     None
 }
@@ -500,9 +503,9 @@ mod tests {
     #[test]
     fn namespace_values() {
         let ns = "Namespace(backend='openai', num_prompts=8, max_concurrency=4, random_input_len=128, xnum_prompts=9)";
-        assert_eq!(namespace_u64(ns, "num_prompts="), Some(8));
-        assert_eq!(namespace_u64(ns, "max_concurrency="), Some(4));
-        assert_eq!(namespace_u64("Namespace(max_concurrency=None)", "max_concurrency="), None);
+        assert_eq!(namespace_u64(ns, &NS_PROMPTS), Some(8));
+        assert_eq!(namespace_u64(ns, &NS_CONCURRENCY), Some(4));
+        assert_eq!(namespace_u64("Namespace(max_concurrency=None)", &NS_CONCURRENCY), None);
     }
 
     #[test]

@@ -31,7 +31,29 @@ struct Args {
 }
 
 fn main() {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "--exec-as-subreaper") {
+        exec_as_subreaper(&argv[2..]);
+    }
     perfline::cli::main("role", run)
+}
+
+/// `role --exec-as-subreaper CMD ARGS...`: becomes a child subreaper (kept across exec) and
+/// execs CMD, so orphaned grandchildren are reparented to CMD, which reaps them. Job scripts
+/// use it so that no zombie outlives its parent in the job's process group.
+fn exec_as_subreaper(cmd: &[std::ffi::OsString]) -> ! {
+    use std::os::unix::process::CommandExt;
+    let Some((program, args)) = cmd.split_first() else {
+        eprintln!("role: error: --exec-as-subreaper needs a command");
+        std::process::exit(Exit::Usage.code());
+    };
+    // SAFETY: prctl on this process only.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
+    }
+    let err = std::process::Command::new(program).args(args).exec();
+    eprintln!("role: error: {}: {err}", program.to_string_lossy());
+    std::process::exit(Exit::of_io(&err).code())
 }
 
 fn run() -> Result<Exit> {
