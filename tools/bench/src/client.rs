@@ -55,6 +55,10 @@ pub struct Outcome {
     pub prompt_tokens: Option<usize>,
     /// Seconds spent opening a new connection (0 when an idle one was reused); part of TTFT.
     pub connect: f64,
+    /// `CLOCK_MONOTONIC` (ns) when the frame with the first content event was read; 0: none.
+    pub first_token_mono_ns: u64,
+    /// The `id` of the first content event (the server's completion id), when it has one.
+    pub response_id: Option<String>,
 }
 
 /// The JSON body of one request, serialised before the run so dispatch costs nothing.
@@ -258,6 +262,8 @@ async fn read_stream(
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| format!("read: {e}"))?;
         let now = Instant::now();
+        // Until the first token: the same instant on a clock another process can read.
+        let mono_ns = if last.is_none() { crate::clock::monotonic_ns() } else { 0 };
         let Ok(data) = frame.into_data() else { continue };
         parser.push(&data, &mut events);
         for payload in events.drain(..) {
@@ -272,7 +278,11 @@ async fn read_stream(
             }
             if is_content(&v, backend) {
                 match last {
-                    None => out.ttft = (now - sent).as_secs_f64(),
+                    None => {
+                        out.ttft = (now - sent).as_secs_f64();
+                        out.first_token_mono_ns = mono_ns;
+                        out.response_id = v.get("id").and_then(Value::as_str).map(str::to_string);
+                    }
                     Some(prev) => out.itls.push((now - prev).as_secs_f64()),
                 }
                 last = Some(now);

@@ -1,9 +1,10 @@
 //! bench's library: the load generator ([`client`]), SSE parsing ([`sse`]), prompts and
-//! arrival times ([`dataset`]), benchmark_serving-compatible statistics and output
+//! arrival times ([`dataset`]), raw clock readings ([`clock`]), benchmark_serving-compatible statistics and output
 //! ([`stats`], [`report`]), and a fixed-timing test server ([`testserver`]) for the tests and
 //! the `cargo xtask bench client` harness.
 
 pub mod client;
+pub mod clock;
 pub mod dataset;
 pub mod fds;
 pub mod report;

@@ -253,6 +253,15 @@ impl Results {
             m.insert("scheduled_ms".into(), json!(ms(|o| o.scheduled)));
             m.insert("sent_ms".into(), json!(ms(|o| o.sent)));
             m.insert("connect_ms".into(), json!(ms(|o| o.connect)));
+            // For joining with a server's own first-token write times (same machine).
+            m.insert(
+                "first_token_mono_ns".into(),
+                json!(outcomes.iter().map(|o| o.first_token_mono_ns).collect::<Vec<_>>()),
+            );
+            m.insert(
+                "response_ids".into(),
+                json!(outcomes.iter().map(|o| o.response_id.clone()).collect::<Vec<_>>()),
+            );
         }
         m
     }

@@ -3,7 +3,14 @@
 //! thread, not tokio's millisecond wheel), then one token every `itl`. It answers
 //! `/v1/completions`, `/v1/chat/completions` (streaming or not) and `/health`, and can fail
 //! every Nth request with a 500.
+//!
+//! For each stream it records when the first token event was written to the socket (right
+//! after the `write(2)` that carried it returned), on `CLOCK_MONOTONIC` and `CLOCK_REALTIME`,
+//! keyed by the completion `id` it sent (`cmpl-N`) and the request's `x-request-id` header:
+//! `GET /first_tokens` returns them (then resets), so a harness can subtract them from the
+//! client's own first-token read times and separate the client's error from the server's.
 
+use crate::clock;
 use crate::stats::Summary;
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -18,7 +25,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
 /// Longer requests are cut to this (keeps the timing arithmetic in range).
@@ -41,6 +49,7 @@ pub async fn serve(listener: TcpListener, timing: Timing) {
         timer: PreciseTimer::start(),
         first_token_late_us: Mutex::new(Vec::new()),
         first_request_wait_us: Mutex::new(Vec::new()),
+        first_tokens: Mutex::new(Vec::new()),
     });
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
@@ -49,6 +58,8 @@ pub async fn serve(listener: TcpListener, timing: Timing) {
         let state = Arc::clone(&state);
         tokio::spawn(async move {
             let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
+            let slot: Slot = Arc::default();
+            let io = Stamped { inner: stream, slot: Arc::clone(&slot), state: Arc::clone(&state) };
             let service = hyper::service::service_fn(move |req| {
                 // The first request's wait after accept: server-side delay the TTFT clock misses.
                 if first.swap(false, Ordering::Relaxed) {
@@ -56,10 +67,10 @@ pub async fn serve(listener: TcpListener, timing: Timing) {
                         w.push(accepted.elapsed().as_micros() as f64);
                     }
                 }
-                handle(Arc::clone(&state), req)
+                handle(Arc::clone(&state), Arc::clone(&slot), req)
             });
             let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection(TokioIo::new(io), service)
                 .await;
         });
     }
@@ -71,14 +82,108 @@ pub struct State {
     timer: PreciseTimer,
     first_token_late_us: Mutex<Vec<f64>>,
     first_request_wait_us: Mutex<Vec<f64>>,
+    first_tokens: Mutex<Vec<FirstToken>>,
 }
 
-/// A response body fed through a channel by the task that paces the tokens. For streams it
-/// records how late the first token reached hyper against its due time: the server's own
-/// share of any TTFT error, served at `/stats`.
+/// One stream's first token as written: its keys and the clocks right after the write.
+struct FirstToken {
+    id: String,
+    x_request_id: Option<String>,
+    mono_ns: u64,
+    real_ns: u64,
+    late_us: f64,
+}
+
+/// The first token a connection's body handed to hyper, waiting for the write that carries
+/// it (HTTP/1.1: one response at a time per connection).
+struct Pending {
+    id: String,
+    x_request_id: Option<String>,
+    due: Instant,
+}
+
+type Slot = Arc<Mutex<Option<Pending>>>;
+
+/// The connection's socket; the first successful write after a body filled the slot carries
+/// that stream's first token, and is timestamped when it returns.
+struct Stamped {
+    inner: TcpStream,
+    slot: Slot,
+    state: Arc<State>,
+}
+
+impl Stamped {
+    fn stamp(&self) {
+        let Some(p) = self.slot.lock().ok().and_then(|mut s| s.take()) else { return };
+        let mono_ns = clock::monotonic_ns();
+        let real_ns = clock::realtime_ns();
+        let late_us = Instant::now().saturating_duration_since(p.due).as_micros() as f64;
+        if let Ok(mut late) = self.state.first_token_late_us.lock() {
+            late.push(late_us);
+        }
+        if let Ok(mut v) = self.state.first_tokens.lock() {
+            v.push(FirstToken {
+                id: p.id,
+                x_request_id: p.x_request_id,
+                mono_ns,
+                real_ns,
+                late_us,
+            });
+        }
+    }
+}
+
+impl AsyncRead for Stamped {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Stamped {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(_))) {
+            self.stamp();
+        }
+        r
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(_))) {
+            self.stamp();
+        }
+        r
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// A response body fed through a channel by the task that paces the tokens. For streams its
+/// first frame fills the connection's slot, so the write that carries it is timestamped: how
+/// late the first token left against its due time is the server's own share of any TTFT
+/// error (`/stats`), and the write time itself is `/first_tokens`'s.
 pub struct ChannelBody {
     rx: mpsc::Receiver<Bytes>,
-    first_due: Option<(Instant, Arc<State>)>,
+    first: Option<(Pending, Slot)>,
 }
 
 impl Body for ChannelBody {
@@ -90,10 +195,9 @@ impl Body for ChannelBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let polled = self.rx.poll_recv(cx);
         if matches!(polled, Poll::Ready(Some(_))) {
-            if let Some((due, state)) = self.first_due.take() {
-                let late_us = Instant::now().saturating_duration_since(due).as_micros();
-                if let Ok(mut late) = state.first_token_late_us.lock() {
-                    late.push(late_us as f64);
+            if let Some((pending, slot)) = self.first.take() {
+                if let Ok(mut s) = slot.lock() {
+                    *s = Some(pending);
                 }
             }
         }
@@ -116,10 +220,26 @@ fn stats(state: &State) -> String {
     .to_string()
 }
 
+/// `/first_tokens`: every stream's first-token write since the last call (then reset):
+/// `{"first_tokens": [{"id", "x_request_id", "mono_ns", "real_ns", "late_us"}, …]}`.
+fn first_tokens(state: &State) -> String {
+    let v = state.first_tokens.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default();
+    let rows: Vec<Value> = v
+        .into_iter()
+        .map(|f| {
+            json!({"id": f.id, "x_request_id": f.x_request_id, "mono_ns": f.mono_ns,
+                   "real_ns": f.real_ns, "late_us": f.late_us})
+        })
+        .collect();
+    json!({ "first_tokens": rows }).to_string()
+}
+
 fn whole(status: StatusCode, content_type: &str, body: String) -> Response<ChannelBody> {
     let (tx, rx) = mpsc::channel(1);
+    let len = body.len();
     let _ = tx.try_send(Bytes::from(body));
-    let mut resp = Response::new(ChannelBody { rx, first_due: None });
+    let mut resp = Response::new(ChannelBody { rx, first: None });
+    resp.headers_mut().insert(hyper::header::CONTENT_LENGTH, len.into());
     *resp.status_mut() = status;
     if let Ok(v) = content_type.parse() {
         resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
@@ -129,6 +249,7 @@ fn whole(status: StatusCode, content_type: &str, body: String) -> Response<Chann
 
 async fn handle(
     state: Arc<State>,
+    slot: Slot,
     req: Request<hyper::body::Incoming>,
 ) -> Result<Response<ChannelBody>, Infallible> {
     let path = req.uri().path().to_string();
@@ -139,9 +260,14 @@ async fn handle(
     if path == "/stats" {
         return Ok(whole(StatusCode::OK, "application/json", stats(&state)));
     }
+    if path == "/first_tokens" {
+        return Ok(whole(StatusCode::OK, "application/json", first_tokens(&state)));
+    }
     if path != "/v1/completions" && !chat {
         return Ok(whole(StatusCode::NOT_FOUND, "text/plain", format!("no route {path}")));
     }
+    let x_request_id =
+        req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
     let bytes = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let received = Instant::now();
     let n = state.count.fetch_add(1, Ordering::Relaxed) + 1;
@@ -217,7 +343,8 @@ async fn handle(
         }
         let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
     });
-    let mut resp = Response::new(ChannelBody { rx, first_due: Some((first, state)) });
+    let pending = Pending { id: format!("cmpl-{n}"), x_request_id, due: first };
+    let mut resp = Response::new(ChannelBody { rx, first: Some((pending, slot)) });
     resp.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("text/event-stream"),
