@@ -55,7 +55,7 @@ struct Args {
     #[arg(long)]
     check: bool,
     /// Threads that parse config files ahead of the records that need them (default: the
-    /// CPU count − 1, at most 8; 0 parses on the main thread only).
+    /// CPU count, at most 8; 0 parses on the main thread only).
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
 }
@@ -104,7 +104,8 @@ fn run() -> Result<Exit> {
         }
     });
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let workers = args.jobs.unwrap_or_else(|| cpus.saturating_sub(1).clamp(1, 8));
+    // The main thread mostly waits for parses in input order, so every core parses.
+    let workers = args.jobs.unwrap_or_else(|| cpus.clamp(1, 8));
     let prefetch = planner.prefetch.clone();
     std::thread::scope(|scope| {
         for _ in 0..workers {

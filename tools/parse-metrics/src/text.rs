@@ -100,6 +100,12 @@ impl TextParser {
         TextParser::default()
     }
 
+    /// A parser that goes on after `line_no` lines whose last ones (at most [`TAIL_LINES`],
+    /// already trimmed) were `tail`, just before a `Namespace(` line: where a log is split.
+    pub fn resume(line_no: usize, tail: Vec<String>) -> TextParser {
+        TextParser { line_no, tail: tail.into(), ..TextParser::default() }
+    }
+
     /// Blocks finalised so far (including any returned by `finish`).
     pub fn blocks(&self) -> usize {
         self.blocks
