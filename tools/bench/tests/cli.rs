@@ -247,6 +247,22 @@ fn save_result_writes_benchmark_serving_keys() {
     assert_eq!(v["request_rate"], 50.0);
     assert_eq!(v["run"], "7");
     assert_eq!(v["request_goodput:"].as_f64().map(|g| g > 0.0), Some(true));
+    // Each first-token read time joins the server's write time of that stream by its id, and
+    // comes after it on the same monotonic clock.
+    let answer = get(&url, "/first_tokens");
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let server: serde_json::Value = serde_json::from_str(body).unwrap();
+    let written = server["first_tokens"].as_array().unwrap();
+    assert_eq!(written.len(), 3, "{server}");
+    let ids = v["response_ids"].as_array().unwrap();
+    let reads = v["first_token_mono_ns"].as_array().unwrap();
+    assert_eq!((ids.len(), reads.len()), (3, 3));
+    for (id, read) in ids.iter().zip(reads) {
+        let w = written.iter().find(|w| w["id"] == *id).unwrap_or_else(|| panic!("{id} {server}"));
+        let (read, wrote) = (read.as_u64().unwrap(), w["mono_ns"].as_u64().unwrap());
+        assert!(wrote > 0 && read >= wrote && read - wrote < 5_000_000_000, "{read} {wrote}");
+        assert!(w["real_ns"].as_u64().unwrap() > 1_600_000_000_000_000_000);
+    }
 }
 
 #[test]

@@ -350,7 +350,7 @@ impl Client {
                 }
             }
         }
-        print_table(&clients, &cpu, &startup, &rate, &ttft, &own, &lateness, self.concurrency);
+        print_table(&clients, &cpu, &startup, &rate, [&ttft, &own, &lateness], self.concurrency);
         if self.pin {
             println!("note: --pin: server on CPU 0, clients on the others (taskset)");
         }
@@ -697,15 +697,15 @@ fn num(v: &Value, path: &[&str]) -> anyhow::Result<f64> {
 
 /// One figure per client (None: the run failed).
 type Column<'a> = [(&'a str, Option<f64>)];
+/// Two figures (p50, p99) per client.
+type Pairs<'a> = [(&'a str, Option<(f64, f64)>)];
 
 fn print_table(
     clients: &[&str],
     cpu: &Column,
     startup: &Column,
     rate: &Column,
-    ttft: &[(&str, Option<(f64, f64)>)],
-    own: &[(&str, Option<(f64, f64)>)],
-    lateness: &[(&str, Option<(f64, f64)>)],
+    [ttft, own, lateness]: [&Pairs; 3],
     concurrency: usize,
 ) {
     let cell = |x: Option<f64>| x.map_or("n/a".to_string(), |x| format!("{x:.2}"));
