@@ -80,6 +80,7 @@ pub struct TextParser {
     headered: bool,
     pending: Pending,
     tail: VecDeque<String>,
+    no_tail: bool,
     line_no: usize,
     blocks: usize,
     /// Failure markers seen outside any block (reported when no block is found).
@@ -106,6 +107,13 @@ impl TextParser {
         TextParser { line_no, tail: tail.into(), ..TextParser::default() }
     }
 
+    /// A parser that keeps no tail ([`TextParser::tail`] stays empty): for callers that
+    /// still hold the lines.
+    pub fn without_tail(mut self) -> TextParser {
+        self.no_tail = true;
+        self
+    }
+
     /// Blocks finalised so far (including any returned by `finish`).
     pub fn blocks(&self) -> usize {
         self.blocks
@@ -122,6 +130,9 @@ impl TextParser {
         self.line_no += 1;
         let line = raw.trim_ascii_end();
         let done = self.classify(line);
+        if self.no_tail {
+            return done;
+        }
         // Reuse the oldest line's buffer: no allocation per line once the ring is full.
         let mut slot = if self.tail.len() == TAIL_LINES {
             self.tail.pop_front().unwrap_or_default()
