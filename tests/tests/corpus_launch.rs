@@ -2,40 +2,10 @@
 //! script passes `bash -n` and `shellcheck` with no finding, asks for the plan's nodes, and has
 //! one srun step per server.
 
-use chain_tests::{bin, corpus_root};
+use chain_tests::{bin, corpus_root, workspace_root};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-
-/// A test list naming every corpus config: aggregated configs whole, disaggregated configs in
-/// each benchmark mode (ctx_only runs the ctx worker as an aggregated server).
-pub fn corpus_list(root: &Path) -> String {
-    let mut list = String::new();
-    let dirs = [
-        ("tests/scripts/perf-sanity/aggregated", false),
-        ("tests/scripts/perf-sanity/disaggregated", true),
-        ("tests/integration/defs/perf/disagg/test_configs/disagg/perf", true),
-        ("tests/integration/defs/perf/disagg/test_configs/wideep/perf", true),
-    ];
-    for (dir, disagg) in dirs {
-        let mut names: Vec<String> = std::fs::read_dir(root.join(dir))
-            .unwrap_or_else(|e| panic!("{dir}: {e}"))
-            .filter_map(|e| {
-                let name = e.ok()?.file_name().to_string_lossy().into_owned();
-                name.strip_suffix(".yaml").map(str::to_string)
-            })
-            .collect();
-        names.sort();
-        for n in names {
-            if disagg {
-                list.push_str(&format!("disagg-e2e-{n}\ndisagg-gen_only-{n}\naggr-ctx_only-{n}\n"));
-            } else {
-                list.push_str(&format!("aggr-{n}\n"));
-            }
-        }
-    }
-    list
-}
 
 fn pipe(program: &Path, args: &[&str], input: &[u8]) -> (i32, Vec<u8>, String) {
     let mut child = Command::new(program)
@@ -57,12 +27,12 @@ fn pipe(program: &Path, args: &[&str], input: &[u8]) -> (i32, Vec<u8>, String) {
 #[test]
 fn every_corpus_case_renders_a_valid_script() {
     let root = corpus_root();
-    let list = corpus_list(&root);
-    let cases = list.lines().count();
-    assert!(cases >= 250, "only {cases} cases");
+    // Every form the incumbent generates for every corpus config (one list for all corpus
+    // tests and benches; tests/tests/corpus_plan.rs checks it is complete and current).
+    let list_file = workspace_root().join("testlists/corpus/plan_forms.txt");
+    let cases = std::fs::read_to_string(&list_file).unwrap().lines().count();
+    assert!(cases >= 300, "only {cases} cases");
     let dir = tempfile::tempdir().unwrap();
-    let list_file = dir.path().join("corpus.txt");
-    std::fs::write(&list_file, &list).unwrap();
 
     let (code, tests, err) = pipe(&bin("classify"), &[list_file.to_str().unwrap()], b"");
     assert_eq!(code, 0, "classify: {err}");

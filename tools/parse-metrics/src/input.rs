@@ -43,8 +43,8 @@ impl GenLog {
     }
     fn apply(&self, block: &mut Block) {
         if let Some(v) = self.value {
-            block.metrics.insert(STEP_TIME.to_string(), v);
-            block.units.insert(STEP_TIME.to_string(), "ms".to_string());
+            block.metrics.insert(Cow::Borrowed(STEP_TIME), v);
+            block.units.insert(Cow::Borrowed(STEP_TIME), Cow::Borrowed("ms"));
         }
     }
 }

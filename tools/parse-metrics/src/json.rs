@@ -47,10 +47,10 @@ pub fn block(v: &Value) -> Block {
     b.counts.total_output_tokens = int("total_output_tokens");
     b.counts.num_prompts = int("num_prompts");
     b.concurrency = int("max_concurrency");
-    let mut put = |name: String, unit: &str, value: Option<f64>| {
+    let mut put = |name: String, unit: &'static str, value: Option<f64>| {
         if let Some(x) = value {
-            b.metrics.insert(name.clone(), x);
-            b.units.insert(name, unit.to_string());
+            b.metrics.insert(name.clone().into(), x);
+            b.units.insert(name.into(), unit.into());
         }
     };
     put("seq_throughput".into(), "req/s", num("request_throughput"));

@@ -27,14 +27,18 @@ static NS_CONCURRENCY: LazyLock<Finder<'static>> =
 static NS_ISL: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("random_input_len="));
 static NS_OSL: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("random_output_len="));
 
+/// A metric name or unit: `'static` for the known lines, owned for generic ones.
+pub type Name = Cow<'static, str>;
+
 /// How many trailing log lines a block keeps for failed records.
 pub const TAIL_LINES: usize = 20;
 
 /// One result block with everything the verdict needs.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Block {
-    pub metrics: BTreeMap<String, f64>,
-    pub units: BTreeMap<String, String>,
+    /// Names and units are borrowed for the known lines (no allocation per block).
+    pub metrics: BTreeMap<Name, f64>,
+    pub units: BTreeMap<Name, Name>,
     pub counts: Counts,
     /// `max_concurrency=` of the namespace or `Maximum request concurrency:`.
     pub concurrency: Option<u64>,
@@ -205,9 +209,10 @@ impl TextParser {
                 let block = self.current.as_mut()?;
                 if !block.metrics.contains_key(&name) {
                     if let Some(v) = parse_number(value).filter(|v| v.is_finite()) {
+                        let name = Name::Owned(name);
                         block.metrics.insert(name.clone(), v);
                         if let Some(unit) = unit {
-                            block.units.insert(name, unit);
+                            block.units.insert(name, Name::Owned(unit));
                         }
                     }
                 }
@@ -232,8 +237,8 @@ impl TextParser {
         match key {
             Key::Metric(name, unit) => {
                 if number.is_finite() {
-                    block.units.insert(name.to_string(), unit.to_string());
-                    block.metrics.insert(name.into_owned(), number);
+                    block.units.insert(name.clone(), Name::Borrowed(unit));
+                    block.metrics.insert(name, number);
                 } else {
                     block.not_numbers.insert(name.into_owned(), value.to_string());
                 }

@@ -57,7 +57,9 @@ impl Launch {
         let dir = if profile == "dev" { "debug" } else { profile.as_str() };
         let bins = project_root().join("target").join(dir);
         let corpus = corpus_root();
-        let list = corpus_list(&corpus)?;
+        // The one corpus list (every form the incumbent generates), shared with the corpus tests.
+        let list = std::fs::read_to_string("testlists/corpus/plan_forms.txt")
+            .context("testlists/corpus/plan_forms.txt")?;
         let tests = run(&bins.join("classify"), &["-"], list.as_bytes())?;
         let planned =
             run(&bins.join("nodecount"), &["--root", corpus.to_str().unwrap_or(".")], &tests)?;
@@ -100,31 +102,6 @@ impl Launch {
 fn corpus_root() -> PathBuf {
     std::env::var_os("PERFLINE_CORPUS")
         .map_or_else(|| project_root().join("../shared/corpus/trtllm"), PathBuf::from)
-}
-
-/// Every corpus config as test ids (disagg configs in each benchmark mode), as the chain test.
-fn corpus_list(root: &Path) -> anyhow::Result<String> {
-    let mut list = String::new();
-    for (dir, disagg) in [
-        ("tests/scripts/perf-sanity/aggregated", false),
-        ("tests/scripts/perf-sanity/disaggregated", true),
-        ("tests/integration/defs/perf/disagg/test_configs/disagg/perf", true),
-        ("tests/integration/defs/perf/disagg/test_configs/wideep/perf", true),
-    ] {
-        let mut names: Vec<String> = std::fs::read_dir(root.join(dir))
-            .with_context(|| format!("{}/{dir}", root.display()))?
-            .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".yaml").map(String::from))
-            .collect();
-        names.sort();
-        for n in names {
-            if disagg {
-                list.push_str(&format!("disagg-e2e-{n}\ndisagg-gen_only-{n}\naggr-ctx_only-{n}\n"));
-            } else {
-                list.push_str(&format!("aggr-{n}\n"));
-            }
-        }
-    }
-    Ok(list)
 }
 
 fn run(program: &Path, args: &[&str], input: &[u8]) -> anyhow::Result<Vec<u8>> {
