@@ -46,6 +46,18 @@ pub fn read<T: DeserializeOwned, R: BufRead + 'static>(
     })
 }
 
+/// Opens a tool's input: a file, or stdin when the path is absent or `-`; also returns the
+/// source name for error messages (`-` for stdin).
+pub fn open(path: Option<&std::path::Path>) -> Result<(Box<dyn BufRead>, String)> {
+    match path {
+        Some(p) if p != std::path::Path::new("-") => {
+            let f = std::fs::File::open(p).map_err(|e| Failure::io(p.display(), &e))?;
+            Ok((Box::new(std::io::BufReader::new(f)), p.display().to_string()))
+        }
+        _ => Ok((Box::new(std::io::BufReader::new(std::io::stdin())), "-".into())),
+    }
+}
+
 /// Parses one JSON Lines record.
 pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T> {
     serde_json::from_str(text.trim_start_matches('\u{feff}'))

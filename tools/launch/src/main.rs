@@ -9,11 +9,11 @@ mod submit;
 
 use clap::Parser;
 use perfline::cli::Result;
-use perfline::slurm::{self, Options, Profile};
+use perfline::slurm::{self, Profile};
 use perfline::wire::job::{JobRecord, RoleCommand};
 use perfline::{fsutil, jsonl, shell, Exit, Failure, Reporter};
-use std::io::BufRead;
-use std::path::{Path, PathBuf};
+
+use std::path::Path;
 use std::time::Duration;
 
 /// Render, submit, or run locally the job of each planned test.
@@ -30,17 +30,9 @@ use std::time::Duration;
         65 a bad record; 69 Slurm unavailable; 75 --wait timed out; 78 bad profile."
 )]
 struct Args {
-    /// Planned or prefixed records (JSON Lines); `-` or absent: stdin.
-    input: Option<PathBuf>,
-    /// Cluster profile: a name (ci/clusters/NAME.yaml) or a YAML file.
-    #[arg(long, env = slurm::CLUSTER_ENV)]
-    cluster: Option<String>,
-    /// Root of the job directories (overrides the profile's job_root; default ./perfline-jobs).
-    #[arg(long, value_name = "DIR")]
-    job_root: Option<PathBuf>,
-    /// Pin jobs to these nodes, comma-separated (`--nodelist`); fewer than the plan is an error.
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
-    nodes: Vec<String>,
+    /// Planned or prefixed records; the shared options of mkprefix and launch.
+    #[command(flatten)]
+    common: slurm::PrefixArgs,
     /// Print each job (script, commands, workdir) without submitting or writing anything.
     #[arg(long)]
     dry_run: bool,
@@ -75,19 +67,14 @@ fn run() -> Result<Exit> {
     if !(args.poll.is_finite() && args.poll >= 0.1) {
         return Err(Failure::usage("--poll must be at least 0.1 seconds"));
     }
-    let mut profile = Profile::select(args.cluster.as_deref())?;
-    if let Some(t) = &args.role_command {
-        profile.commands.role = t.clone();
-        profile.check().map_err(|m| Failure::usage(format!("--role-command: {m}")))?;
-    }
-    // Resolved once: both are the same for every record.
-    profile.bin_dir = Some(slurm::bin_dir(&profile));
-    let root = slurm::job_root(
-        &profile,
-        &Options { job_root: args.job_root.clone(), ..Options::default() },
-    )?;
-    let opts = Options { job_root: Some(root), nodelist: args.nodes.clone() };
-    let (reader, source) = open_input(args.input.as_deref())?;
+    let (profile, opts) = args.common.resolve(|profile| {
+        if let Some(t) = &args.role_command {
+            profile.commands.role = t.clone();
+            profile.check().map_err(|m| Failure::usage(format!("--role-command: {m}")))?;
+        }
+        Ok(())
+    })?;
+    let (reader, source) = jsonl::open(args.common.input.as_deref())?;
     let mut out = jsonl::stdout();
     let mut reporter = Reporter::new("launch");
     if args.local && !args.dry_run {
@@ -189,16 +176,6 @@ fn run() -> Result<Exit> {
 }
 
 /// Opens the input file, or stdin for `-`/none; returns the reader and its name for errors.
-fn open_input(path: Option<&Path>) -> Result<(Box<dyn BufRead>, String)> {
-    match path {
-        Some(p) if p != Path::new("-") => {
-            let f = std::fs::File::open(p).map_err(|e| Failure::io(p.display(), &e))?;
-            Ok((Box::new(std::io::BufReader::new(f)), p.display().to_string()))
-        }
-        _ => Ok((Box::new(std::io::BufReader::new(std::io::stdin())), "-".into())),
-    }
-}
-
 /// The commands `--local` runs, as shell text.
 fn local_commands(job: &job::Job, profile: &Profile, per_task: bool) -> Vec<RoleCommand> {
     job.install

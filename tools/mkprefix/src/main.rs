@@ -9,7 +9,7 @@ use perfline::slurm::{self, Options, Profile};
 use perfline::wire::plan::PlannedTest;
 use perfline::{fsutil, jsonl, Exit, Failure, Reporter};
 use serde::Deserialize;
-use std::io::BufRead;
+
 use std::path::{Path, PathBuf};
 
 /// Add the Slurm prefix (sbatch header, srun arguments, exports) to planned records.
@@ -23,17 +23,8 @@ use std::path::{Path, PathBuf};
         PERFLINE_CLUSTER=local mkprefix --nodes n1,n2,n3 < planned.jsonl"
 )]
 struct Args {
-    /// Planned records (JSON Lines); `-` or absent: stdin.
-    input: Option<PathBuf>,
-    /// Cluster profile: a name (ci/clusters/NAME.yaml) or a YAML file.
-    #[arg(long, env = slurm::CLUSTER_ENV)]
-    cluster: Option<String>,
-    /// Root of the job directories (overrides the profile's job_root; default ./perfline-jobs).
-    #[arg(long, value_name = "DIR")]
-    job_root: Option<PathBuf>,
-    /// Pin jobs to these nodes, comma-separated (`--nodelist`); fewer than the plan is an error.
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
-    nodes: Vec<String>,
+    #[command(flatten)]
+    common: slurm::PrefixArgs,
     /// Also write DIR/<id>/slurm_launch_prefix.sh and slurm_srun_args.txt.
     #[arg(long, value_name = "DIR")]
     write: Option<PathBuf>,
@@ -45,15 +36,8 @@ fn main() {
 
 fn run() -> Result<Exit> {
     let Some(args) = perfline::cli::parse_args::<Args>()? else { return Ok(Exit::Ok) };
-    let mut profile = Profile::select(args.cluster.as_deref())?;
-    // Resolved once: both are the same for every record.
-    profile.bin_dir = Some(slurm::bin_dir(&profile));
-    let root = slurm::job_root(
-        &profile,
-        &Options { job_root: args.job_root.clone(), ..Options::default() },
-    )?;
-    let opts = Options { job_root: Some(root), nodelist: args.nodes.clone() };
-    let (reader, source) = open_input(args.input.as_deref())?;
+    let (profile, opts) = args.common.resolve(|_| Ok(()))?;
+    let (reader, source) = jsonl::open(args.common.input.as_deref())?;
     let mut out = jsonl::stdout();
     let mut reporter = Reporter::new("mkprefix");
     for line in jsonl::read::<serde_json::Value, _>(reader, &source) {
@@ -71,19 +55,6 @@ fn run() -> Result<Exit> {
 }
 
 /// Opens the input file, or stdin for `-`/none; returns the reader and its name for errors.
-fn open_input(path: Option<&Path>) -> Result<(Box<dyn BufRead>, String)> {
-    match path {
-        None => Ok((Box::new(std::io::BufReader::new(std::io::stdin())), "-".into())),
-        Some(p) if p == Path::new("-") => {
-            Ok((Box::new(std::io::BufReader::new(std::io::stdin())), "-".into()))
-        }
-        Some(p) => {
-            let f = std::fs::File::open(p).map_err(|e| Failure::io(p.display(), &e))?;
-            Ok((Box::new(std::io::BufReader::new(f)), p.display().to_string()))
-        }
-    }
-}
-
 /// Adds the prefix fields to one record, keeping every field it already has.
 fn add_prefix(
     mut record: serde_json::Value,

@@ -1,12 +1,14 @@
 //! Inputs → records: format detection, streaming of text logs, stdin context records.
 
 use crate::record::{self, Context, Position};
-use crate::text::{Block, TextParser, STEP_TIME};
+use crate::text::{Block, Name, TextParser, STEP_TIME};
 use crate::{genlog, json, junit};
 use perfline::cli::Result;
 use perfline::wire::metrics::{MetricRecord, Status};
 use perfline::{jsonl, Exit, Failure, Reporter};
 use serde_json::Value;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -636,11 +638,14 @@ fn parse_chunk(
             return;
         }
         gen.apply(&mut prev);
-        // Several blocks, a derived client name: the index is not used.
+        // Several blocks, a derived client name: the index is not used. The maps are
+        // written from the block as they are (borrowed names), not copied into the record.
         let at = Position { source: name, index: before + 1, several: true };
+        let metrics = std::mem::take(&mut prev.metrics);
+        let units = std::mem::take(&mut prev.units);
         let rec = record::build(prev, &verdict.ctx, &verdict.required, at);
         let len = bytes.len();
-        match write_ok(&mut bytes, &rec) {
+        match write_ok(&mut bytes, &rec, &metrics, &units) {
             Ok(()) => bytes.push(b'\n'),
             Err(e) => {
                 bytes.truncate(len);
@@ -667,9 +672,15 @@ fn parse_chunk(
     Ok(Chunk { bytes, kept, last: held, parser, tail })
 }
 
-/// What `serde_json::to_writer` writes for an `ok` record (no reasons, no log tail), without
+/// What `serde_json::to_writer` writes for an `ok` record (no reasons, no log tail) whose
+/// metrics and units are `metrics` and `units` (the record's own maps are left out), without
 /// its per-field dispatch; strings and floats still go through serde_json.
-fn write_ok(out: &mut Vec<u8>, rec: &MetricRecord) -> serde_json::Result<()> {
+fn write_ok(
+    out: &mut Vec<u8>,
+    rec: &MetricRecord,
+    metrics: &BTreeMap<Name, f64>,
+    units: &BTreeMap<Name, Name>,
+) -> serde_json::Result<()> {
     fn string(out: &mut Vec<u8>, s: &str) -> serde_json::Result<()> {
         if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
             out.push(b'"');
@@ -687,7 +698,12 @@ fn write_ok(out: &mut Vec<u8>, rec: &MetricRecord) -> serde_json::Result<()> {
         }
     }
     if rec.status != Status::Ok || !rec.reasons.is_empty() || !rec.log_tail.is_empty() {
-        return serde_json::to_writer(out, rec);
+        let rec = MetricRecord {
+            metrics: metrics.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            units: units.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..rec.clone()
+        };
+        return serde_json::to_writer(out, &rec);
     }
     out.extend_from_slice(b"{\"test_id\":");
     string(out, &rec.test_id)?;
@@ -701,7 +717,7 @@ fn write_ok(out: &mut Vec<u8>, rec: &MetricRecord) -> serde_json::Result<()> {
     int(out, ",\"isl\":", rec.isl);
     int(out, ",\"osl\":", rec.osl);
     out.extend_from_slice(b",\"status\":\"ok\",\"reasons\":[],\"metrics\":{");
-    for (i, (k, v)) in rec.metrics.iter().enumerate() {
+    for (i, (k, v)) in metrics.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
@@ -710,7 +726,7 @@ fn write_ok(out: &mut Vec<u8>, rec: &MetricRecord) -> serde_json::Result<()> {
         serde_json::to_writer(&mut *out, v)?;
     }
     out.extend_from_slice(b"},\"units\":{");
-    for (i, (k, v)) in rec.units.iter().enumerate() {
+    for (i, (k, v)) in units.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
@@ -1001,8 +1017,8 @@ fn context_records<W: Write>(
             ctx.reasons.extend(rec.reasons.iter().cloned());
             let source = rec.source.clone().unwrap_or_else(|| format!("stdin:{}", line.line));
             let block = Block {
-                metrics: rec.metrics,
-                units: rec.units,
+                metrics: rec.metrics.into_iter().map(|(k, v)| (k.into(), v)).collect(),
+                units: rec.units.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
                 counts: rec.counts,
                 concurrency: rec.concurrency,
                 log_tail: rec.log_tail,

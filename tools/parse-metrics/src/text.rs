@@ -207,7 +207,7 @@ impl TextParser {
             None if self.open && self.headered => {
                 let (name, unit) = generic_name(label)?;
                 let block = self.current.as_mut()?;
-                if !block.metrics.contains_key(&name) {
+                if !block.metrics.contains_key(name.as_str()) {
                     if let Some(v) = parse_number(value).filter(|v| v.is_finite()) {
                         let name = Name::Owned(name);
                         block.metrics.insert(name.clone(), v);
@@ -538,7 +538,7 @@ mod tests {
         assert_eq!(blocks.len(), 1);
         let b = &blocks[0];
         assert_eq!(b.metrics.get("total_energy"), Some(&12.5));
-        assert_eq!(b.units.get("total_energy").map(String::as_str), Some("J"));
+        assert_eq!(b.units.get("total_energy").map(|u| u.as_ref()), Some("J"));
         assert!(!b.metrics.contains_key("request_rate_configured"));
         assert!(!b.metrics.contains_key("peak_concurrent_requests"));
         assert!(!b.metrics.contains_key("after"));

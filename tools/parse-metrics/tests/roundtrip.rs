@@ -72,7 +72,7 @@ proptest! {
             } else {
                 text += &format!("{label} {value}\n");
             }
-            expected.insert(name.clone(), value.parse::<f64>().unwrap());
+            expected.insert(std::borrow::Cow::from(name.clone()), value.parse::<f64>().unwrap());
         }
         text += "==================================================\n";
         let (blocks, _) = parse_all(&text);
