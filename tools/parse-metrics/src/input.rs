@@ -717,11 +717,23 @@ fn write_ok(
     int(out, ",\"isl\":", rec.isl);
     int(out, ",\"osl\":", rec.osl);
     out.extend_from_slice(b",\"status\":\"ok\",\"reasons\":[],\"metrics\":{");
+    // Borrowed names and units are the parser's own literals (nothing to escape).
+    fn name(out: &mut Vec<u8>, s: &Name) -> serde_json::Result<()> {
+        match s {
+            Cow::Borrowed(s) => {
+                out.push(b'"');
+                out.extend_from_slice(s.as_bytes());
+                out.push(b'"');
+                Ok(())
+            }
+            Cow::Owned(s) => string(out, s),
+        }
+    }
     for (i, (k, v)) in metrics.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        string(out, k)?;
+        name(out, k)?;
         out.push(b':');
         serde_json::to_writer(&mut *out, v)?;
     }
@@ -730,9 +742,9 @@ fn write_ok(
         if i > 0 {
             out.push(b',');
         }
-        string(out, k)?;
+        name(out, k)?;
         out.push(b':');
-        string(out, v)?;
+        name(out, v)?;
     }
     out.extend_from_slice(b"},\"counts\":");
     serde_json::to_writer(&mut *out, &rec.counts)?;
@@ -798,19 +810,27 @@ fn text_parallel<W: Write>(
         });
         let mid = split_point(win, win.len() / 2, false);
         let (first, second) = win.split_at(mid.unwrap_or(win.len()));
-        let chunks = if second.is_empty() {
-            vec![parse_chunk(first, next_line.as_deref(), (line_no, tail.clone()), name, job)]
+        let lines = |bytes: &[u8]| memchr::memchr_iter(b'\n', bytes).count();
+        // The window's lines, counted on the second thread (not between the rounds).
+        let (chunks, win_lines) = if second.is_empty() {
+            let chunk =
+                parse_chunk(first, next_line.as_deref(), (line_no, tail.clone()), name, job);
+            (vec![chunk], lines(first))
         } else {
             let first_line = &second[..memchr::memchr(b'\n', second).unwrap_or(second.len())];
             let first_line = String::from_utf8_lossy(first_line);
-            let second_at =
-                (line_no + memchr::memchr_iter(b'\n', first).count(), last_lines(&tail, first));
+            let second_tail = last_lines(&tail, first);
             let first_at = (line_no, tail.clone());
             std::thread::scope(|s| {
-                let other =
-                    s.spawn(|| parse_chunk(second, next_line.as_deref(), second_at, name, job));
+                let other = s.spawn(|| {
+                    let first_lines = lines(first);
+                    let at = (line_no + first_lines, second_tail);
+                    let chunk = parse_chunk(second, next_line.as_deref(), at, name, job);
+                    (chunk, first_lines + lines(second))
+                });
                 let one = parse_chunk(first, Some(&first_line), first_at, name, job);
-                vec![one, other.join().expect("parser thread")]
+                let (two, win_lines) = other.join().expect("parser thread");
+                (vec![one, two], win_lines)
             })
         };
         let mut last_tail = None;
@@ -857,7 +877,7 @@ fn text_parallel<W: Write>(
             let tail = last_tail.unwrap_or(tail);
             return Ok(Parsed { blocks: blocks_total, markers, tail });
         }
-        line_no += memchr::memchr_iter(b'\n', win).count();
+        line_no += win_lines;
         tail = last_lines(&tail, win);
         buf.drain(..cut);
     }
