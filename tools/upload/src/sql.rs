@@ -68,22 +68,11 @@ pub trait Conn {
     ) -> Result<Vec<(i64, String)>, StoreError>;
 }
 
-/// Column names of `runs` after `id`, in insert order (backquoted: `commit` is a keyword).
-const RUN_COLUMNS: [&str; 13] = [
-    "run_key",
-    "job_id",
-    "tensorrt",
-    "trtllm",
-    "driver",
-    "gpu",
-    "cuda",
-    "os",
-    "hostname",
-    "start_time",
-    "end_time",
-    "commit",
-    "notes",
-];
+/// Column names of `runs` after `id`, in insert order: the key, then every run field
+/// (backquoted when rendered: `commit` is a keyword).
+fn run_columns() -> Vec<&'static str> {
+    std::iter::once("run_key").chain(crate::batch::CONTEXT_FIELDS).collect()
+}
 const CASE_COLUMNS: [&str; 6] =
     ["case_key", "network", "batch_size", "precision", "framework", "command"];
 const RESULT_COLUMNS: [&str; 6] = ["run_id", "case_id", "metric", "value", "unit", "status"];
@@ -133,22 +122,14 @@ struct CaseOutcome<'a> {
 }
 
 pub fn rows(batch: &Batch) -> Rows {
-    let r = &batch.run;
-    let run = vec![
-        Value::Text(r.run_key.clone()),
-        (&r.job_id).into(),
-        (&r.tensorrt).into(),
-        (&r.trtllm).into(),
-        (&r.driver).into(),
-        (&r.gpu).into(),
-        (&r.cuda).into(),
-        (&r.os).into(),
-        (&r.hostname).into(),
-        (&r.start_time).into(),
-        (&r.end_time).into(),
-        (&r.commit).into(),
-        (&r.notes).into(),
-    ];
+    let mut info = batch.run.clone();
+    let run = std::iter::once(Value::Text(info.run_key.clone()))
+        .chain(
+            crate::batch::CONTEXT_FIELDS
+                .iter()
+                .map(|name| info.field_mut(name).map_or(Value::Null, |v| Value::from(&*v))),
+        )
+        .collect();
     let mut cases: Vec<Case> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut outcomes: Vec<CaseOutcome> = Vec::new();
@@ -194,7 +175,7 @@ pub fn rows(batch: &Batch) -> Rows {
 pub fn dry_run(rows: &Rows) -> Vec<serde_json::Value> {
     let mut out = Vec::new();
     let run: serde_json::Map<_, _> =
-        RUN_COLUMNS.iter().zip(&rows.run).map(|(c, v)| (c.to_string(), v.to_json())).collect();
+        run_columns().iter().zip(&rows.run).map(|(c, v)| (c.to_string(), v.to_json())).collect();
     out.push(serde_json::json!({"table": "runs", "row": run}));
     for case in &rows.cases {
         out.push(serde_json::json!({"table": "cases", "row": case}));
@@ -320,10 +301,11 @@ fn write_run(
         return Ok(Delivered { run_id, rows: 0, already_present: true });
     }
     let d = conn.dialect();
+    let columns = run_columns();
     let insert_run = format!(
         "INSERT INTO runs ({}) VALUES {}",
-        column_list(&RUN_COLUMNS),
-        placeholders(RUN_COLUMNS.len(), 1)
+        column_list(&columns),
+        placeholders(columns.len(), 1)
     );
     let run_id = conn.exec(&insert_run, &rows.run)?;
     if let Some(template) = link {
