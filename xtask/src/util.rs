@@ -72,3 +72,26 @@ pub fn which(name: &str) -> bool {
         })
         .unwrap_or(false)
 }
+
+/// Runs a tool with `input` on its stdin (written from a thread, so large inputs cannot
+/// deadlock against its output) and returns its stdout; a non-zero exit is an error.
+pub fn pipe(program: &Path, args: &[&str], input: &[u8]) -> anyhow::Result<Vec<u8>> {
+    use anyhow::Context;
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(program)
+        .args(args)
+        .env_remove("PERFLINE_CLUSTER")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("run {}", program.display()))?;
+    let mut stdin = child.stdin.take().context("stdin")?;
+    let data = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&data));
+    let out = child.wait_with_output()?;
+    writer.join().map_err(|_| anyhow::anyhow!("stdin writer panicked"))??;
+    anyhow::ensure!(out.status.success(), "{} failed: {}", program.display(), out.status);
+    Ok(out.stdout)
+}

@@ -256,9 +256,9 @@ impl Ctx {
     /// `classify | nodecount` for the list line `disagg-e2e-CONFIG`.
     fn plan(&self, config: &str, config_dir: &Path) -> anyhow::Result<Vec<u8>> {
         let line = format!("disagg-e2e-{config} TIMEOUT (5)\n");
-        let tests = pipe(&self.tool("classify"), &["-"], line.as_bytes())?;
+        let tests = crate::util::pipe(&self.tool("classify"), &["-"], line.as_bytes())?;
         let dir = config_dir.to_str().context("config dir is not UTF-8")?;
-        let planned = pipe(&self.tool("nodecount"), &["--config-dir", dir], &tests)?;
+        let planned = crate::util::pipe(&self.tool("nodecount"), &["--config-dir", dir], &tests)?;
         ensure!(
             planned.iter().filter(|b| **b == b'\n').count() == 1,
             "nodecount gave no single planned record for {config}"
@@ -442,22 +442,6 @@ fn job_record(out: &Output) -> anyhow::Result<Job> {
         dir: PathBuf::from(s("workdir").context("job record without workdir")?),
         state: s("state"),
     })
-}
-
-/// Runs a tool with `input` on stdin; its stdout.
-fn pipe(program: &Path, args: &[&str], input: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let mut child = Command::new(program)
-        .args(args)
-        .env_remove("PERFLINE_CLUSTER")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("run {}", program.display()))?;
-    child.stdin.take().context("stdin")?.write_all(input)?;
-    let out = child.wait_with_output()?;
-    ensure!(out.status.success(), "{} failed: {}", program.display(), out.status);
-    Ok(out.stdout)
 }
 
 /// `SIMSERVE_STARTUP_DELAY=X` from the config text (the workers' env).

@@ -4,9 +4,8 @@
 
 use crate::util::{project_root, Section};
 use anyhow::Context;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+
 use std::time::Instant;
 
 #[derive(clap::Args)]
@@ -60,9 +59,12 @@ impl Launch {
         // The one corpus list (every form the incumbent generates), shared with the corpus tests.
         let list = std::fs::read_to_string("testlists/corpus/plan_forms.txt")
             .context("testlists/corpus/plan_forms.txt")?;
-        let tests = run(&bins.join("classify"), &["-"], list.as_bytes())?;
-        let planned =
-            run(&bins.join("nodecount"), &["--root", corpus.to_str().unwrap_or(".")], &tests)?;
+        let tests = crate::util::pipe(&bins.join("classify"), &["-"], list.as_bytes())?;
+        let planned = crate::util::pipe(
+            &bins.join("nodecount"),
+            &["--root", corpus.to_str().unwrap_or(".")],
+            &tests,
+        )?;
         let cases = planned.iter().filter(|b| **b == b'\n').count();
         anyhow::ensure!(cases > 0, "no planned records");
         let input: Vec<u8> = planned.repeat(self.repeat);
@@ -70,10 +72,12 @@ impl Launch {
 
         let launch = bins.join("launch");
         let args = ["--dry-run", "--job-root", "/shared/jobs"];
-        let perfline_batch = time_ms(|| run(&launch, &args, &input).map(drop))? / n as f64;
+        let perfline_batch =
+            time_ms(|| crate::util::pipe(&launch, &args, &input).map(drop))? / n as f64;
         let python = Path::new("python3");
         let py_args = ["-c", PYTHON_RENDERER];
-        let python_batch = time_ms(|| run(python, &py_args, &input).map(drop))? / n as f64;
+        let python_batch =
+            time_ms(|| crate::util::pipe(python, &py_args, &input).map(drop))? / n as f64;
 
         // One process per case, as a shell loop over tests would do.
         let first_lines: Vec<&[u8]> = planned.split_inclusive(|b| *b == b'\n').take(20).collect();
@@ -104,24 +108,6 @@ fn corpus_root() -> PathBuf {
         .map_or_else(|| project_root().join("../shared/corpus/trtllm"), PathBuf::from)
 }
 
-fn run(program: &Path, args: &[&str], input: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let mut child = Command::new(program)
-        .args(args)
-        .env_remove("PERFLINE_CLUSTER")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("run {}", program.display()))?;
-    let mut stdin = child.stdin.take().context("stdin")?;
-    let data = input.to_vec();
-    let writer = std::thread::spawn(move || stdin.write_all(&data));
-    let out = child.wait_with_output()?;
-    writer.join().map_err(|_| anyhow::anyhow!("stdin writer panicked"))??;
-    anyhow::ensure!(out.status.success(), "{} failed: {}", program.display(), out.status);
-    Ok(out.stdout)
-}
-
 fn time_ms(f: impl Fn() -> anyhow::Result<()>) -> anyhow::Result<f64> {
     f()?; // warm-up: page cache, Python byte code
     let start = Instant::now();
@@ -134,7 +120,7 @@ fn per_process_ms(program: &Path, args: &[&str], records: &[&[u8]]) -> anyhow::R
     let mut times = Vec::with_capacity(records.len());
     for r in records {
         let start = Instant::now();
-        run(program, args, r)?;
+        crate::util::pipe(program, args, r)?;
         times.push(start.elapsed().as_secs_f64() * 1000.0);
     }
     times.sort_by(f64::total_cmp);
