@@ -247,8 +247,9 @@ fn save_result_writes_benchmark_serving_keys() {
     assert_eq!(v["request_rate"], 50.0);
     assert_eq!(v["run"], "7");
     assert_eq!(v["request_goodput:"].as_f64().map(|g| g > 0.0), Some(true));
-    // Each first-token read time joins the server's write time of that stream by its id, and
-    // comes after it on the same monotonic clock.
+    // Each first-token read time joins the server's write time of that stream by its id, on the
+    // same monotonic clock. No order is asserted: the server stamps after write() returns, and
+    // the client may read before that (a timing race, not a property).
     let answer = get(&url, "/first_tokens");
     let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     let server: serde_json::Value = serde_json::from_str(body).unwrap();
@@ -260,7 +261,7 @@ fn save_result_writes_benchmark_serving_keys() {
     for (id, read) in ids.iter().zip(reads) {
         let w = written.iter().find(|w| w["id"] == *id).unwrap_or_else(|| panic!("{id} {server}"));
         let (read, wrote) = (read.as_u64().unwrap(), w["mono_ns"].as_u64().unwrap());
-        assert!(wrote > 0 && read >= wrote && read - wrote < 5_000_000_000, "{read} {wrote}");
+        assert!(wrote > 0 && read > 0 && read.abs_diff(wrote) < 5_000_000_000, "{read} {wrote}");
         assert!(w["real_ns"].as_u64().unwrap() > 1_600_000_000_000_000_000);
     }
 }
