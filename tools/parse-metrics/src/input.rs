@@ -904,13 +904,27 @@ fn no_block_check<W: Write>(
     if parsed.blocks > 0 {
         return Ok(());
     }
+    let markers = parsed.markers.iter().map(|m| format!("failure marker {m}")).collect();
     let why = format!("no benchmark result block in {name}");
+    unparsed(ctx, name, why, "no benchmark result block", markers, parsed.tail, sink)
+}
+
+/// Input with no result in it is bad data; when the test is known, it still leaves a failed
+/// record (`why`, markers, log tail), else a one-line problem `NAME: PROBLEM`.
+fn unparsed<W: Write>(
+    ctx: &Context,
+    name: &str,
+    why: String,
+    problem: impl std::fmt::Display,
+    markers: Vec<String>,
+    tail: Vec<String>,
+    sink: &mut Sink<W>,
+) -> Result<()> {
     if ctx.test_id.is_some() {
-        let markers = parsed.markers.iter().map(|m| format!("failure marker {m}")).collect();
-        sink.record(&record::no_result(ctx, name, why, markers, parsed.tail))?;
+        sink.record(&record::no_result(ctx, name, why, markers, tail))?;
         sink.raise(Exit::DataErr);
     } else {
-        sink.problem(Exit::DataErr, format!("{name}: no benchmark result block"));
+        sink.problem(Exit::DataErr, format!("{name}: {problem}"));
     }
     Ok(())
 }
@@ -939,15 +953,7 @@ fn json_text<W: Write>(
             let tail = tail.into_iter().rev().collect();
             no_block_check(Parsed { blocks: count, markers: Vec::new(), tail }, name, ctx, sink)
         }
-        Err(e) => {
-            if ctx.test_id.is_some() {
-                sink.record(&record::no_result(ctx, name, e, Vec::new(), Vec::new()))?;
-                sink.raise(Exit::DataErr);
-            } else {
-                sink.problem(Exit::DataErr, format!("{name}: {e}"));
-            }
-            Ok(())
-        }
+        Err(e) => unparsed(ctx, name, e.clone(), e, Vec::new(), Vec::new(), sink),
     }
 }
 
