@@ -9,6 +9,7 @@ pub mod cli;
 pub mod exit;
 pub mod fsutil;
 pub mod jsonl;
+pub mod metric;
 pub mod shell;
 pub mod wire;
 pub mod yaml;

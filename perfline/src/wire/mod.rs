@@ -9,6 +9,7 @@
 //! | `mkprefix`     | [`job::PrefixedTest`]        | `sbatch srun_args`                          |
 //! | `launch`       | [`job::JobRecord`]           | `job_id script workdir commands …`          |
 //! | `parse-metrics`| [`metrics::MetricRecord`]    | `status reasons metrics units counts …`     |
+//! | `perf-check`   | [`verdict::VerdictRecord`]   | one verdict per series (a new record)       |
 //!
 //! An example stream, one line per stage (each module's `EXAMPLE` is round-tripped by a test):
 //!
@@ -26,6 +27,7 @@ pub mod job;
 pub mod metrics;
 pub mod plan;
 pub mod test;
+pub mod verdict;
 
 #[cfg(test)]
 pub(crate) fn assert_round_trip<T: serde::Serialize + serde::de::DeserializeOwned>(example: &str) {
