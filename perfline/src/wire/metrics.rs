@@ -35,6 +35,10 @@ pub struct Counts {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct MetricRecord {
     pub test_id: String,
+    /// The launch attempt that produced the record (`JOB_ROOT/ID/ATTEMPT`, docs/job-layout.md):
+    /// a re-run of a test is a new attempt and a new run in the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -68,7 +72,7 @@ pub struct MetricRecord {
 }
 
 /// An example `parse-metrics` record.
-pub const EXAMPLE: &str = r#"{"test_id":"aggr-cfg-srv","server":"srv","client":"con4_iter2_isl128_osl64","concurrency":4,"isl":128,"osl":64,"status":"ok","reasons":[],"metrics":{"mean_ttft":12.5,"seq_throughput":3.2,"token_throughput":204.8},"units":{"mean_ttft":"ms","seq_throughput":"req/s","token_throughput":"tok/s"},"counts":{"total_requests":8,"successful_requests":8,"failed_requests":0,"num_prompts":8,"total_input_tokens":1024,"total_output_tokens":512,"duration_s":2.5},"source":"trtllm-benchmark.0.0.log"}"#;
+pub const EXAMPLE: &str = r#"{"test_id":"aggr-cfg-srv","attempt":"20261129T120000.000Z","server":"srv","client":"con4_iter2_isl128_osl64","concurrency":4,"isl":128,"osl":64,"status":"ok","reasons":[],"metrics":{"mean_ttft":12.5,"seq_throughput":3.2,"token_throughput":204.8},"units":{"mean_ttft":"ms","seq_throughput":"req/s","token_throughput":"tok/s"},"counts":{"total_requests":8,"successful_requests":8,"failed_requests":0,"num_prompts":8,"total_input_tokens":1024,"total_output_tokens":512,"duration_s":2.5},"source":"trtllm-benchmark.0.0.log"}"#;
 
 #[cfg(test)]
 mod tests {

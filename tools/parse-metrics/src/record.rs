@@ -107,6 +107,7 @@ pub fn build(mut block: Block, ctx: &Context, required: &[String], at: Position)
         at.source.to_string()
     };
     MetricRecord {
+        attempt: None,
         test_id: test_id(ctx, at.source),
         server: ctx.server.clone(),
         client,
@@ -139,6 +140,7 @@ pub fn no_result(
     reasons.push(why);
     reasons.append(&mut extra);
     MetricRecord {
+        attempt: None,
         test_id: test_id(ctx, source),
         server: ctx.server.clone(),
         client: ctx.client.clone(),

@@ -318,6 +318,7 @@ fn server_name(job: &Job, server: &str) -> String {
 
 fn failed_record(job: &Job, client: &ClientRun, why: &str, log_tail: Vec<String>) -> MetricRecord {
     MetricRecord {
+        attempt: None,
         test_id: job.id().to_string(),
         server: Some(server_name(job, &client.server)),
         client: Some(client.name.clone()),
