@@ -17,4 +17,5 @@ pub mod yaml;
 pub use cli::{Failure, Reporter};
 pub use exit::Exit;
 pub mod slurm;
+pub mod template;
 pub mod wait;

@@ -553,13 +553,17 @@ pub fn srun_args_text(srun_args: &[String]) -> Result<String> {
 /// Expands `{bin} {role} {plan} {job_dir} {coord_dir} {id}` in a command template to shell
 /// words that read perfline's exported variables; `role` must be a checked id.
 pub fn expand(template: &str, role: &str) -> String {
-    template
-        .replace("{bin}", "\"$PERFLINE_BIN\"")
-        .replace("{plan}", "\"$PERFLINE_JOB_DIR/plan.json\"")
-        .replace("{job_dir}", "\"$PERFLINE_JOB_DIR\"")
-        .replace("{coord_dir}", "\"$PERFLINE_COORD_DIR\"")
-        .replace("{id}", "\"$PERFLINE_TEST_ID\"")
-        .replace("{role}", role)
+    crate::template::render_with(
+        template,
+        &[
+            ("bin", "\"$PERFLINE_BIN\""),
+            ("plan", "\"$PERFLINE_JOB_DIR/plan.json\""),
+            ("job_dir", "\"$PERFLINE_JOB_DIR\""),
+            ("coord_dir", "\"$PERFLINE_COORD_DIR\""),
+            ("id", "\"$PERFLINE_TEST_ID\""),
+            ("role", role),
+        ],
+    )
 }
 
 #[cfg(test)]

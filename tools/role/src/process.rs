@@ -8,14 +8,12 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Expands `{name}` placeholders with shell-quoted values; unknown placeholders stay as written.
+/// Expands `{name}` placeholders with shell-quoted values in one pass (perfline::template): a
+/// value is never expanded again; unknown placeholders stay as written.
 pub fn render(template: &str, values: &BTreeMap<&str, String>) -> Result<String> {
-    let mut out = template.to_string();
-    for (key, value) in values {
-        let quoted = perfline::shell::quote(value).map_err(Failure::data)?;
-        out = out.replace(&format!("{{{key}}}"), &quoted);
-    }
-    Ok(out)
+    perfline::template::render(template, |key| {
+        values.get(key).map(|v| perfline::shell::quote(v).map_err(Failure::data)).transpose()
+    })
 }
 
 /// Starts `command` with `bash -c`, in a new process group, stdout and stderr appended to `log`,
