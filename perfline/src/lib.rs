@@ -5,7 +5,9 @@
 //!
 //! Tools depend on this crate and never on each other.
 
+pub mod attempt;
 pub mod cli;
+pub mod coord;
 pub mod exit;
 pub mod fsutil;
 pub mod jsonl;

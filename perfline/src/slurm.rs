@@ -42,7 +42,8 @@ impl PrefixArgs {
         profile.bin_dir = Some(bin_dir(&profile));
         let root =
             job_root(&profile, &Options { job_root: self.job_root.clone(), ..Options::default() })?;
-        Ok((profile, Options { job_root: Some(root), nodelist: self.nodes.clone() }))
+        let opts = Options { job_root: Some(root), nodelist: self.nodes.clone(), attempt: None };
+        Ok((profile, opts))
     }
 }
 
@@ -215,6 +216,17 @@ impl Profile {
     }
 
     fn from_yaml(value: crate::yaml::Value, source: &str) -> Result<Profile> {
+        // Whatever the file holds (a token, /etc/passwd) is never echoed: say what it is not.
+        if !value.is_mapping() {
+            let kind = match value {
+                crate::yaml::Value::Null => "empty",
+                crate::yaml::Value::Sequence(_) => "a list",
+                _ => "a single value",
+            };
+            return Err(Failure::config(format!(
+                "{source}: not a cluster profile (a YAML mapping of settings expected; the file is {kind})"
+            )));
+        }
         let mut profile: Profile =
             serde_yaml::from_value(value).map_err(|e| Failure::config(format!("{source}: {e}")))?;
         if profile.name.is_empty() || profile.name == "default" {
@@ -258,6 +270,7 @@ impl Profile {
         for name in self.env_forward.iter().chain(self.env.keys()) {
             check_env_name(name)?;
         }
+        check_time(&self.time).map_err(|why| format!("time: {:?}: {why}", self.time))?;
         if self.gpus_per_node == Some(0) {
             return Err("gpus_per_node: must be at least 1".into());
         }
@@ -287,6 +300,32 @@ impl Profile {
     /// The partition to request, if any.
     pub fn partition(&self) -> Option<&str> {
         self.partition.as_deref().filter(|p| !p.is_empty() && *p != "unspecified")
+    }
+}
+
+/// Checks a Slurm time limit: `MM`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`, `D-HH:MM:SS`, or
+/// `UNLIMITED`/`INFINITE` (sbatch(1) `--time`).
+pub fn check_time(t: &str) -> std::result::Result<(), String> {
+    const WHY: &str = "not a Slurm time (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS)";
+    if matches!(t, "UNLIMITED" | "INFINITE" | "unlimited" | "infinite") {
+        return Ok(());
+    }
+    let num = |p: &str| !p.is_empty() && p.len() <= 6 && p.bytes().all(|b| b.is_ascii_digit());
+    let (days, rest) = match t.split_once('-') {
+        Some((d, r)) => (Some(d), r),
+        None => (None, t),
+    };
+    let parts: Vec<&str> = rest.split(':').collect();
+    let ok = days.is_none_or(num)
+        && parts.iter().all(|p| num(p))
+        && match days {
+            Some(_) => (1..=3).contains(&parts.len()),
+            None => (1..=3).contains(&parts.len()),
+        };
+    if ok {
+        Ok(())
+    } else {
+        Err(WHY.into())
     }
 }
 
@@ -340,6 +379,9 @@ pub struct Options {
     pub job_root: Option<PathBuf>,
     /// Pin the job to these nodes (`--nodelist`), in order.
     pub nodelist: Vec<String>,
+    /// The launch attempt (see [`crate::attempt`]): the job directory is
+    /// `JOB_ROOT/ID/ATTEMPT`; `None` (mkprefix) gives the test's directory `JOB_ROOT/ID`.
+    pub attempt: Option<String>,
 }
 
 /// The Slurm prefix of one test.
@@ -353,6 +395,40 @@ pub struct Prefix {
     pub exports: Vec<String>,
     /// The job directory.
     pub workdir: String,
+}
+
+impl Prefix {
+    /// Points the prefix at another job directory (a launch attempt inside the test's
+    /// directory that mkprefix chose): the `--output`/`--error` lines, the exported job and
+    /// coordination directories, and `workdir`.
+    pub fn set_workdir(&mut self, workdir: &str, attempt: Option<&str>) -> Result<()> {
+        no_control("job directory", workdir).map_err(Failure::usage)?;
+        for name in ["--output=", "--error="] {
+            let opt = format!("{name}{workdir}/logs/slurm-%j.out");
+            let line = format!("#SBATCH {}", shell::quote(&opt).map_err(Failure::data)?);
+            // In place, so a hand-edited header keeps its order (and its omissions: sbatch
+            // runs in the job directory, where Slurm's default output file then lands).
+            if let Some(l) = self.sbatch.iter_mut().find(|l| l.contains(name)) {
+                *l = line;
+            }
+        }
+        self.exports.retain(|e| {
+            !["PERFLINE_JOB_DIR=", "PERFLINE_COORD_DIR=", "PERFLINE_ATTEMPT="]
+                .iter()
+                .any(|p| e.starts_with(p))
+        });
+        let mut head = vec![
+            format!("PERFLINE_JOB_DIR={workdir}"),
+            format!("PERFLINE_COORD_DIR={workdir}/coord"),
+        ];
+        if let Some(a) = attempt {
+            head.push(format!("{}={a}", crate::attempt::ENV));
+        }
+        let at = self.exports.iter().position(|e| e.starts_with("PERFLINE_TEST_ID=")).map_or(0, |i| i + 1);
+        self.exports.splice(at..at, head);
+        self.workdir = workdir.to_string();
+        Ok(())
+    }
 }
 
 /// Where job directories go: `--job-root`, else the profile's `job_root`, else
@@ -423,7 +499,11 @@ pub fn prefix(planned: &PlannedTest, profile: &Profile, opts: &Options) -> Resul
     for node in &opts.nodelist {
         shell::check_id(node).map_err(|e| Failure::usage(format!("--nodes {node:?}: {e}")))?;
     }
-    let workdir = job_root(profile, opts)?.join(id);
+    let mut workdir = job_root(profile, opts)?.join(id);
+    if let Some(a) = &opts.attempt {
+        crate::attempt::check(a).map_err(|e| Failure::software(format!("attempt {a:?}: {e}")))?;
+        workdir.push(a);
+    }
     let workdir = workdir.to_string_lossy().into_owned();
     let (nodes, gpn) = (plan.total_nodes, plan.gpus_per_node);
 
@@ -493,8 +573,11 @@ pub fn prefix(planned: &PlannedTest, profile: &Profile, opts: &Options) -> Resul
         format!("PERFLINE_TEST_ID={id}"),
         format!("PERFLINE_JOB_DIR={workdir}"),
         format!("PERFLINE_COORD_DIR={workdir}/coord"),
-        format!("PERFLINE_BIN={}", bin_dir(profile)),
     ];
+    if let Some(a) = &opts.attempt {
+        exports.push(format!("{}={a}", crate::attempt::ENV));
+    }
+    exports.push(format!("PERFLINE_BIN={}", bin_dir(profile)));
     exports.extend(profile.env.iter().map(|(k, v)| format!("{k}={v}")));
     Ok(Prefix { sbatch, srun_args, exports, workdir })
 }
@@ -576,7 +659,7 @@ mod tests {
     }
 
     fn opts() -> Options {
-        Options { job_root: Some(PathBuf::from("/shared/jobs")), nodelist: Vec::new() }
+        Options { job_root: Some(PathBuf::from("/shared/jobs")), nodelist: Vec::new(), attempt: None }
     }
 
     #[test]
@@ -666,6 +749,24 @@ mod tests {
             err.message.ends_with("--nodes lists 1 nodes; the plan needs 3"),
             "{}",
             err.message
+        );
+    }
+
+    #[test]
+    fn slurm_times_are_checked() {
+        for good in ["30", "30:00", "02:00:00", "1-0", "1-12:30", "2-00:00:00", "UNLIMITED"] {
+            assert_eq!(check_time(good), Ok(()), "{good}");
+        }
+        for bad in ["banana", "", "1:2:3:4", "-1", "1-", "1h", "02:00:00 --wrap=x", "1-2-3"] {
+            assert!(check_time(bad).is_err(), "{bad}");
+        }
+        let e = Profile::parse("time: banana\n", "p.yaml").unwrap_err();
+        assert_eq!(e.exit, Exit::Config);
+        assert!(e.message.starts_with("p.yaml: time: \"banana\": not a Slurm time"), "{}", e.message);
+        let e = Profile::parse("hunter2-secret-token\n", "tok.yaml").unwrap_err();
+        assert_eq!(
+            e.message,
+            "tok.yaml: not a cluster profile (a YAML mapping of settings expected; the file is a single value)"
         );
     }
 

@@ -53,10 +53,20 @@ pub enum Condition {
 pub enum Watch {
     /// The process must stay alive (and not be a zombie).
     Pid(i32),
-    /// No line of the log may contain any of the keywords.
-    LogKeywords { path: PathBuf, keywords: Vec<String> },
+    /// No line of the log written after `from` may contain any of the keywords.
+    LogKeywords { path: PathBuf, keywords: Vec<String>, from: LogStart },
     /// The file must not exist: a peer writes it when it fails.
     FailureMarker(PathBuf),
+}
+
+/// Where a log watch starts reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStart {
+    /// Only lines written after the watch started (the log's end then): what a peer writes
+    /// now, never what an earlier run left behind.
+    End,
+    /// From this byte offset (0: the whole log, e.g. a log this process created).
+    Offset(u64),
 }
 
 /// What to wait for, what to watch, and for how long.
@@ -108,7 +118,8 @@ pub struct Progress {
 /// `progress` is called after each poll that did not end the wait.
 pub fn wait(spec: &WaitSpec, progress: &mut dyn FnMut(&Progress)) -> Outcome {
     let mut waiter = Waiter::new(spec);
-    let deadline = waiter.start + spec.timeout;
+    // An absurd timeout must not overflow the clock: it is as good as forever.
+    let deadline = waiter.start.checked_add(spec.timeout).unwrap_or(waiter.start + FOREVER);
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         match waiter.poll(remaining) {
@@ -124,6 +135,9 @@ pub fn wait(spec: &WaitSpec, progress: &mut dyn FnMut(&Progress)) -> Outcome {
         }
     }
 }
+
+/// A deadline nobody reaches (ten years), for timeouts too large for the clock.
+const FOREVER: Duration = Duration::from_secs(10 * 365 * 86_400);
 
 /// The result of one poll.
 #[derive(Debug, Clone, PartialEq)]
@@ -155,8 +169,8 @@ impl Waiter {
         for watch in &spec.watches {
             match watch {
                 Watch::Pid(pid) => waiter.pids.push(*pid),
-                Watch::LogKeywords { path, keywords } => {
-                    waiter.logs.push(LogScan::new(path.clone(), keywords.clone()))
+                Watch::LogKeywords { path, keywords, from } => {
+                    waiter.logs.push(LogScan::new(path.clone(), keywords.clone(), *from))
                 }
                 Watch::FailureMarker(path) => waiter.markers.push(path.clone()),
             }
@@ -312,17 +326,29 @@ struct LogScan {
 const SCAN_CHUNK: u64 = 4 << 20;
 
 impl LogScan {
-    fn new(path: PathBuf, keywords: Vec<String>) -> LogScan {
-        LogScan { path, keywords, offset: 0, line_no: 0, partial: Vec::new() }
+    fn new(path: PathBuf, keywords: Vec<String>, from: LogStart) -> LogScan {
+        let mut scan = LogScan { path, keywords, offset: 0, line_no: 0, partial: Vec::new() };
+        let start = match from {
+            LogStart::Offset(n) => n,
+            LogStart::End => regular_file_len(&scan.path).unwrap_or(0),
+        };
+        if start > 0 {
+            // Line numbers stay those of the whole file: count the lines before the start.
+            scan.line_no = count_lines(&scan.path, start);
+            scan.offset = start;
+        }
+        scan
     }
 
     /// The first new line holding a keyword, as `PATH:LINE: keyword "K": TEXT`.
     fn scan(&mut self) -> Option<String> {
-        let mut file = File::open(&self.path).ok()?; // not there yet: nothing to scan
-        let len = file.metadata().ok()?.len();
+        // Not there yet, or not a regular file (a FIFO would block the open): nothing to scan.
+        let len = regular_file_len(&self.path)?;
+        let mut file = File::open(&self.path).ok()?;
         if len < self.offset {
-            // Truncated or replaced: start over.
-            *self = LogScan::new(self.path.clone(), std::mem::take(&mut self.keywords));
+            // Truncated or replaced since the watch started: everything in it is new.
+            let keywords = std::mem::take(&mut self.keywords);
+            *self = LogScan::new(self.path.clone(), keywords, LogStart::Offset(0));
         }
         file.seek(SeekFrom::Start(self.offset)).ok()?;
         let mut fresh = Vec::new();
@@ -348,11 +374,32 @@ impl LogScan {
     }
 }
 
+/// The length of `path` when it is a regular file (after symlinks); `None` otherwise.
+pub fn regular_file_len(path: &Path) -> Option<u64> {
+    std::fs::metadata(path).ok().filter(|m| m.is_file()).map(|m| m.len())
+}
+
+/// Newlines in the first `limit` bytes of a file (0 when it cannot be read).
+fn count_lines(path: &Path, limit: u64) -> usize {
+    let Ok(file) = File::open(path) else { return 0 };
+    let mut reader = std::io::BufReader::new(file.take(limit));
+    let mut lines = 0;
+    loop {
+        let buf = match std::io::BufRead::fill_buf(&mut reader) {
+            Ok([]) | Err(_) => return lines,
+            Ok(buf) => buf,
+        };
+        lines += buf.iter().filter(|&&b| b == b'\n').count();
+        let n = buf.len();
+        std::io::BufRead::consume(&mut reader, n);
+    }
+}
+
 /// The last `n` lines of a file (lossy UTF-8); empty when it cannot be read.
 pub fn tail_lines(path: &Path, n: usize) -> Vec<String> {
     const TAIL_BYTES: u64 = 64 << 10;
+    let Some(len) = regular_file_len(path) else { return Vec::new() };
     let Ok(mut file) = File::open(path) else { return Vec::new() };
-    let len = file.metadata().map_or(0, |m| m.len());
     let start = len.saturating_sub(TAIL_BYTES);
     if file.seek(SeekFrom::Start(start)).is_err() {
         return Vec::new();
@@ -446,7 +493,7 @@ mod tests {
         let p = dir.path().join("server.log");
         let mut f = File::create(&p).unwrap();
         writeln!(f, "starting").unwrap();
-        let mut scan = LogScan::new(p.clone(), vec!["RuntimeError".into()]);
+        let mut scan = LogScan::new(p.clone(), vec!["RuntimeError".into()], LogStart::Offset(0));
         assert_eq!(scan.scan(), None);
         write!(f, "Runtime").unwrap();
         assert_eq!(scan.scan(), None);
@@ -464,7 +511,8 @@ mod tests {
         let log = dir.path().join("ctx.log");
         std::fs::write(&log, "loading\nCUDA out of memory\n").unwrap();
         let keywords = DEFAULT_ERROR_KEYWORDS.iter().map(|k| k.to_string()).collect();
-        let watches = vec![Watch::LogKeywords { path: log.clone(), keywords }];
+        let watches =
+            vec![Watch::LogKeywords { path: log.clone(), keywords, from: LogStart::Offset(0) }];
         let cond = vec![Condition::FileHasContent(dir.path().join("never"))];
         let outcome = wait(&spec(cond, watches, 5000), &mut |_| {});
         assert_eq!(outcome.exit(), Exit::PeerFailed);
@@ -481,6 +529,41 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_watch_from_the_end_ignores_what_an_earlier_run_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("server.log");
+        std::fs::write(&p, "old run\nRuntimeError: left over\n").unwrap();
+        let mut scan = LogScan::new(p.clone(), vec!["RuntimeError".into()], LogStart::End);
+        assert_eq!(scan.scan(), None, "an old line is not news");
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        writeln!(f, "new run").unwrap();
+        assert_eq!(scan.scan(), None);
+        writeln!(f, "RuntimeError: fresh").unwrap();
+        assert_eq!(
+            scan.scan(),
+            Some(format!("{}:4: error keyword \"RuntimeError\": RuntimeError: fresh", p.display())),
+            "line numbers count the whole file"
+        );
+    }
+
+    #[test]
+    fn a_watch_on_a_missing_log_sees_its_first_line_and_a_fifo_never_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("later.log");
+        let mut scan = LogScan::new(p.clone(), vec!["Traceback".into()], LogStart::End);
+        assert_eq!(scan.scan(), None);
+        std::fs::write(&p, "Traceback (most recent call last):\n").unwrap();
+        assert!(scan.scan().is_some(), "a log created after the watch started is all new");
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let mut scan = LogScan::new(fifo.clone(), vec!["x".into()], LogStart::End);
+        assert_eq!(scan.scan(), None, "a FIFO is never opened (the open would block)");
+        assert!(tail_lines(&fifo, 5).is_empty());
     }
 
     #[test]

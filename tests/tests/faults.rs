@@ -75,12 +75,13 @@ fn run(fault: &Fault, during: impl FnOnce(&Path)) -> Ran {
         .unwrap();
     use std::io::Write;
     launch.stdin.take().unwrap().write_all(&planned).unwrap();
-    let dir = jobs.join(format!("disagg-e2e-{cfg_name}"));
-    during(&dir);
+    // The attempt's directory, through the link launch points at it before submitting.
+    during(&jobs.join(format!("disagg-e2e-{cfg_name}")).join("latest"));
     let out = launch.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let job: serde_json::Value =
         serde_json::from_str(stdout.lines().next().unwrap_or("{}")).unwrap();
+    let dir = PathBuf::from(job["workdir"].as_str().expect("the job record names its attempt"));
     let records = std::fs::read_to_string(dir.join("results/metrics.jsonl"))
         .unwrap_or_default()
         .lines()

@@ -28,8 +28,12 @@ pub struct JobRecord {
     pub job_id: Option<String>,
     /// The full job script text.
     pub script: String,
-    /// The job directory (script, plan, logs, coordination dir, results).
+    /// The job directory (script, plan, logs, coordination dir, results): this launch's
+    /// attempt, `JOB_ROOT/ID/ATTEMPT`.
     pub workdir: String,
+    /// The attempt id (docs/job-layout.md); the records written in the job carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<String>,
     /// The commands each role runs, by role name, in launch order.
     #[serde(default)]
     pub commands: Vec<RoleCommand>,
@@ -53,7 +57,7 @@ pub struct RoleCommand {
 pub const EXAMPLE_PREFIXED: &str = r##"{"id":"aggr-cfg-srv","family":"aggr","benchmark_mode":null,"config":"cfg","select":["srv"],"upload":false,"timeout_s":5400,"source":"list.txt:2","mode":"single-agg","config_path":"cfg.yaml","gpus_per_node":4,"total_nodes":1,"total_gpus":4,"used_gpus":4,"roles":[{"role":"SERVER_0","kind":"server","index":0,"name":"srv","gpus":4,"nodes":1,"tasks_per_node":4,"first_node":0}],"clients":[],"sbatch":["#SBATCH --nodes=1","#SBATCH --ntasks=4","#SBATCH --ntasks-per-node=4","#SBATCH --time=01:30:00"],"srun_args":["--container-image=img.sqsh","--container-mounts=/data:/data"]}"##;
 
 /// An example `launch` record.
-pub const EXAMPLE_JOB: &str = r##"{"id":"aggr-cfg-srv","job_id":"42","script":"#!/bin/bash\n#SBATCH --nodes=1\n","workdir":"/shared/perfline/aggr-cfg-srv","commands":[{"role":"SERVER_0","command":"srun --nodes=1 role SERVER_0"}],"state":"COMPLETED","exit_code":0}"##;
+pub const EXAMPLE_JOB: &str = r##"{"id":"aggr-cfg-srv","job_id":"42","script":"#!/bin/bash\n#SBATCH --nodes=1\n","workdir":"/shared/perfline/aggr-cfg-srv/20261129T120000.000Z","attempt":"20261129T120000.000Z","commands":[{"role":"SERVER_0","command":"srun --nodes=1 role SERVER_0"}],"state":"COMPLETED","exit_code":0}"##;
 
 #[cfg(test)]
 mod tests {

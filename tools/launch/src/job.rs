@@ -91,19 +91,20 @@ pub fn build(
             prefix.sbatch.push(line);
         }
         prefix.srun_args = given.srun_args;
-        if let Some(w) = given.workdir {
-            for e in &mut prefix.exports {
-                if e.starts_with("PERFLINE_JOB_DIR=") {
-                    *e = format!("PERFLINE_JOB_DIR={w}");
-                } else if e.starts_with("PERFLINE_COORD_DIR=") {
-                    *e = format!("PERFLINE_COORD_DIR={w}/coord");
-                }
-            }
-            prefix.workdir = w;
-        }
         if !given.exports.is_empty() {
             prefix.exports = given.exports;
         }
+        // mkprefix chose the test's directory; each launch runs in an attempt inside it.
+        let test_dir = given.workdir.unwrap_or_else(|| {
+            let w = std::path::Path::new(&prefix.workdir);
+            let dir = if opts.attempt.is_some() { w.parent().unwrap_or(w) } else { w };
+            dir.to_string_lossy().into_owned()
+        });
+        let workdir = match &opts.attempt {
+            Some(a) => format!("{}/{a}", test_dir.trim_end_matches('/')),
+            None => test_dir,
+        };
+        prefix.set_workdir(&workdir, opts.attempt.as_deref())?;
     }
     let install = profile.commands.install.as_ref().map(|cmd| Step {
         role: "install".into(),
@@ -289,6 +290,7 @@ perfline_fail() { # ROLE STATUS LOG
   # A role that saw its server die wrote a better reason first: keep it.
   [ -e "$PERFLINE_COORD_DIR/$1.failed" ] ||
     printf '%s: step exited with status %s\n' "$1" "$2" >"$PERFLINE_COORD_DIR/$1.failed"
+  ln "$PERFLINE_COORD_DIR/$1.failed" "$PERFLINE_COORD_DIR/first.failed" 2>/dev/null || true
   echo "perfline: step $1 failed with status $2; last lines of $PERFLINE_JOB_DIR/logs/$3:" >&2
   tail -n 20 "$PERFLINE_JOB_DIR/logs/$3" >&2
   perfline_finalize

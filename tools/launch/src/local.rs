@@ -199,12 +199,10 @@ fn stop(running: &mut [Running]) {
 }
 
 fn failed(job: &Job, profile: &Profile, step: &Step, status: i32) -> Outcome {
-    let marker = Path::new(&job.prefix.workdir).join("coord").join(format!("{}.failed", step.role));
-    // A role that saw its server die wrote a better reason first: keep it.
-    if !marker.exists() {
-        let text = format!("{}: step exited with status {status}\n", step.role);
-        let _ = perfline::fsutil::write_atomic(&marker, text.as_bytes());
-    }
+    // A role that saw its server die wrote a better reason first: mark_failed keeps it.
+    let coord = Path::new(&job.prefix.workdir).join("coord");
+    let text = format!("{}: step exited with status {status}\n", step.role);
+    let _ = perfline::coord::mark_failed(&coord, &step.role, &text);
     finalize(job, profile);
     let log = Path::new(&job.prefix.workdir).join("logs").join(&step.log);
     let text = std::fs::read_to_string(&log).unwrap_or_default();

@@ -4,16 +4,17 @@
 //! the same roles run as local processes. Job directories: docs/job-layout.md.
 
 mod job;
+mod jobdir;
 mod local;
 mod submit;
 
 use clap::Parser;
 use perfline::cli::Result;
-use perfline::slurm::{self, Profile};
-use perfline::wire::job::{JobRecord, RoleCommand};
-use perfline::{fsutil, jsonl, shell, Exit, Failure, Reporter};
+use perfline::slurm;
+use perfline::wire::job::JobRecord;
+use perfline::{jsonl, Exit, Failure, Reporter};
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Render, submit, or run locally the job of each planned test.
@@ -24,6 +25,7 @@ use std::time::Duration;
     after_help = "Examples:\n  \
         classify < list.txt | nodecount | launch --dry-run\n  \
         classify < list.txt | nodecount | launch --cluster local --wait\n  \
+        classify < list.txt | nodecount | launch --wait --metrics metrics.jsonl && upload < metrics.jsonl\n  \
         classify < list.txt | nodecount | mkprefix --cluster gb200 | launch --nodes n1,n2,n3\n  \
         launch --local --role-command 'echo {role} ran' < planned.jsonl\n\n\
         Exit: 0 all jobs submitted (or, with --wait/--local, COMPLETED); 1 a job failed;\n\
@@ -37,10 +39,10 @@ struct Args {
     #[arg(long)]
     dry_run: bool,
     /// Run the roles as local processes instead of submitting to Slurm.
-    #[arg(long, conflicts_with = "wait")]
+    #[arg(long, conflicts_with = "wait", group = "ends")]
     local: bool,
     /// Follow submitted jobs to their end; exit with their result.
-    #[arg(long)]
+    #[arg(long, group = "ends")]
     wait: bool,
     /// Seconds between Slurm state queries with --wait.
     #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
@@ -56,6 +58,10 @@ struct Args {
     /// --local: one process per task (SLURM_PROCID set) instead of one per role.
     #[arg(long)]
     per_task: bool,
+    /// With --wait or --local: when every job has ended, write the metric records of all of
+    /// them (each attempt's `results/metrics.jsonl`, in launch order) to FILE, atomically.
+    #[arg(long, value_name = "FILE", requires = "ends")]
+    metrics: Option<PathBuf>,
 }
 
 fn main() {
@@ -81,18 +87,19 @@ fn run() -> Result<Exit> {
         local::install_signal_handlers();
     }
     let mut submitted: Vec<(JobRecord, Duration)> = Vec::new();
+    let mut ended: Vec<PathBuf> = Vec::new();
     for line in jsonl::read::<serde_json::Value, _>(reader, &source) {
         let at = format!("{source}:{}", line.line);
         let result = line.record.and_then(|record| {
-            let job = job::build(&record, &profile, &opts, &profile.commands.role)
+            let job = jobdir::new_attempt(&record, &profile, &opts, args.dry_run)
                 .map_err(|f| f.context(&at))?;
             let timeout = Duration::from_secs(args.timeout.unwrap_or_else(|| {
                 let plan = &job.planned;
                 plan.plan.timeout_s.or(plan.test.timeout_s).map_or(7200, |t| t + 600)
             }));
-            Ok((record, job, timeout))
+            Ok((job, timeout))
         });
-        let (record, job, timeout) = match result {
+        let (job, timeout) = match result {
             Ok(x) => x,
             Err(f) => {
                 reporter.failure(&f);
@@ -104,8 +111,9 @@ fn run() -> Result<Exit> {
             job_id: None,
             script: job.script.clone(),
             workdir: job.prefix.workdir.clone(),
+            attempt: jobdir::opts_attempt(&job),
             commands: if args.local {
-                local_commands(&job, &profile, args.per_task || profile.local.per_task)
+                jobdir::local_commands(&job, &profile, args.per_task || profile.local.per_task)
             } else {
                 job::commands(&job, &profile)?
             },
@@ -114,10 +122,6 @@ fn run() -> Result<Exit> {
         };
         if args.dry_run {
             out.write(&rec)?;
-            continue;
-        }
-        if let Err(f) = write_job_dir(&job, &record, &profile) {
-            reporter.failure(&f.context(&job.id));
             continue;
         }
         if args.local {
@@ -131,6 +135,7 @@ fn run() -> Result<Exit> {
                     }
                     rec.state = Some(outcome.state);
                     rec.exit_code = Some(outcome.exit_code);
+                    ended.push(PathBuf::from(&rec.workdir));
                     out.write(&rec)?;
                 }
                 Err(f) => reporter.failure(&f.context(&job.id)),
@@ -167,50 +172,16 @@ fn run() -> Result<Exit> {
                 }
                 rec.state = Some(state.state);
                 rec.exit_code = state.exit_code;
+                ended.push(PathBuf::from(&rec.workdir));
                 out.write(&rec)?;
             }
             Err(f) => reporter.failure(&f),
         }
     }
-    Ok(reporter.exit())
-}
-
-/// Opens the input file, or stdin for `-`/none; returns the reader and its name for errors.
-/// The commands `--local` runs, as shell text.
-fn local_commands(job: &job::Job, profile: &Profile, per_task: bool) -> Vec<RoleCommand> {
-    job.install
-        .iter()
-        .chain(job.groups.iter().flatten())
-        .map(|step| {
-            let n = local::processes(step, per_task);
-            let argv = local::argv(job, step, profile, 0, n);
-            let command = shell::join(&argv).unwrap_or_default();
-            RoleCommand { role: step.role.clone(), command }
-        })
-        .collect()
-}
-
-/// Creates the job directory: `job.sh`, `plan.json` (the input record), `profile.json`,
-/// `logs/`, `coord/`, `results/`. Stale coordination files of an earlier run are removed.
-fn write_job_dir(job: &job::Job, record: &serde_json::Value, profile: &Profile) -> Result<()> {
-    let dir = Path::new(&job.prefix.workdir);
-    for sub in ["logs", "coord", "results"] {
-        let p = dir.join(sub);
-        std::fs::create_dir_all(&p)
-            .map_err(|e| Failure::new(Exit::CantCreat, format!("{}: {e}", p.display())))?;
-    }
-    let coord = dir.join("coord");
-    for entry in std::fs::read_dir(&coord).map_err(|e| Failure::io(coord.display(), &e))? {
-        let path = entry?.path();
-        if path.is_file() {
-            std::fs::remove_file(&path).map_err(|e| Failure::io(path.display(), &e))?;
+    if let Some(file) = &args.metrics {
+        if let Err(f) = jobdir::gather_metrics(&ended, file) {
+            reporter.failure(&f);
         }
     }
-    fsutil::write_atomic_mode(&dir.join("job.sh"), job.script.as_bytes(), 0o755)?;
-    let plan = serde_json::to_vec_pretty(record)
-        .map_err(|e| Failure::software(format!("cannot serialize plan: {e}")))?;
-    fsutil::write_atomic(&dir.join("plan.json"), &plan)?;
-    let prof = serde_json::to_vec_pretty(profile)
-        .map_err(|e| Failure::software(format!("cannot serialize profile: {e}")))?;
-    fsutil::write_atomic(&dir.join("profile.json"), &prof)
+    Ok(reporter.exit())
 }

@@ -46,7 +46,9 @@ fn dry_run_prints_one_job_per_test_and_writes_nothing() {
     let r = &recs[0];
     assert_eq!(r["id"], "disagg-e2e-cfg_ctx1_tp1_gen1_tp8");
     assert_eq!(r["job_id"], serde_json::Value::Null);
-    assert_eq!(r["workdir"], root.join("disagg-e2e-cfg_ctx1_tp1_gen1_tp8").to_str().unwrap());
+    let attempt = r["attempt"].as_str().expect("an attempt id");
+    let test_dir = root.join("disagg-e2e-cfg_ctx1_tp1_gen1_tp8");
+    assert_eq!(r["workdir"], test_dir.join(attempt).to_str().unwrap());
     assert_eq!(roles(r), ["GEN_0", "CTX_0", "DISAGG_SERVER", "BENCHMARK"]);
     let script = script_of(r);
     assert!(
@@ -347,14 +349,16 @@ fn local_with_a_container_builds_a_docker_command() {
         .stdout
         .clone();
     let r = &records(&out)[0];
+    let w = r["workdir"].as_str().unwrap();
+    assert_eq!(w, format!("/jobs/aggr-c/{}", r["attempt"].as_str().unwrap()));
     assert_eq!(
         r["commands"][0]["command"],
-        "docker run --rm --gpus all --network host --name=perfline-aggr-c-server_0-0 \
-         --volume=/jobs/aggr-c:/jobs/aggr-c --volume=/opt/pl:/opt/pl:ro --volume=/m:/m --workdir=/w \
-         --env=PERFLINE_TEST_ID --env=PERFLINE_JOB_DIR --env=PERFLINE_COORD_DIR --env=PERFLINE_BIN \
+        format!("docker run --rm --gpus all --network host --name=perfline-aggr-c-server_0-0 \
+         --volume={w}:{w} --volume=/opt/pl:/opt/pl:ro --volume=/m:/m --workdir=/w \
+         --env=PERFLINE_TEST_ID --env=PERFLINE_JOB_DIR --env=PERFLINE_COORD_DIR --env=PERFLINE_ATTEMPT --env=PERFLINE_BIN \
          --env=PERFLINE_ROLE --env=PERFLINE_TASKS --env=SLURM_PROCID --env=SLURM_LOCALID \
          --env=SLURM_NODEID --env=SLURM_NTASKS --env=SLURMD_NODENAME --env=HF_TOKEN nvcr.io/x:1 \
-         bash -c '\"$PERFLINE_BIN\"/role SERVER_0 --plan \"$PERFLINE_JOB_DIR/plan.json\" --job-dir \"$PERFLINE_JOB_DIR\"'"
+         bash -c '\"$PERFLINE_BIN\"/role SERVER_0 --plan \"$PERFLINE_JOB_DIR/plan.json\" --job-dir \"$PERFLINE_JOB_DIR\"'")
     );
 }
 
@@ -431,8 +435,9 @@ fn a_prefix_from_mkprefix_is_used_as_edited() {
         script.starts_with("#!/bin/bash\n#SBATCH --nodes=3\n#SBATCH --comment=edited\n# perfline")
     );
     assert!(script.contains("\nsrun_args=( --cpu-bind=none )\n"));
-    assert!(script.contains("\nexport PERFLINE_JOB_DIR=/custom/dir\n"));
-    assert_eq!(recs[0]["workdir"], "/custom/dir");
+    let attempt = recs[0]["attempt"].as_str().unwrap();
+    assert!(script.contains(&format!("\nexport PERFLINE_JOB_DIR=/custom/dir/{attempt}\n")));
+    assert_eq!(recs[0]["workdir"], format!("/custom/dir/{attempt}"));
 }
 
 #[test]
@@ -450,5 +455,5 @@ fn missing_slurm_is_unavailable() {
             "launch: error: disagg-e2e-cfg_ctx1_tp1_gen1_tp8: cannot run \"sbatch\":",
         ));
     // The job directory is there for a retry: script, plan and profile.
-    assert!(dir.path().join("disagg-e2e-cfg_ctx1_tp1_gen1_tp8/job.sh").exists());
+    assert!(dir.path().join("disagg-e2e-cfg_ctx1_tp1_gen1_tp8/latest/job.sh").exists());
 }

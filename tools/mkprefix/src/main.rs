@@ -95,7 +95,7 @@ mod tests {
         let mut record: serde_json::Value =
             serde_json::from_str(perfline::wire::plan::EXAMPLE).unwrap();
         record["future_field"] = "kept".into();
-        let opts = Options { job_root: Some("/jobs".into()), nodelist: Vec::new() };
+        let opts = Options { job_root: Some("/jobs".into()), nodelist: Vec::new(), attempt: None };
         let out = add_prefix(record, &Profile::default(), &opts, None).unwrap();
         assert_eq!(out["future_field"], "kept");
         assert_eq!(out["sbatch"][0], "#SBATCH --nodes=3");

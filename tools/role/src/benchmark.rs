@@ -5,7 +5,7 @@
 //! leaves `failed` records naming the role and the cause.
 
 use crate::job::Job;
-use crate::process::{describe, render, spawn, stop};
+use crate::process::{describe, render_with_raw, spawn, stop};
 use crate::server::{health_url, TICK};
 use perfline::cli::{Failure, Result};
 use perfline::wait::{tail_lines, Condition, Outcome, WaitSpec};
@@ -151,7 +151,7 @@ fn run_client(
     ]);
     values.insert("job_dir", job.dir.display().to_string());
     let joined = perfline::shell::join(&args).map_err(Failure::data)?;
-    let command = render(&job.commands.client, &values)?.replace("{client_args}", &joined);
+    let command = render_with_raw(&job.commands.client, &values, &[("client_args", &joined)])?;
     eprintln!("role: {ME}: {} → {command}", client.name);
     let mut child = spawn(&command, &client.env, &log)?;
     let status = loop {
@@ -318,7 +318,7 @@ fn server_name(job: &Job, server: &str) -> String {
 
 fn failed_record(job: &Job, client: &ClientRun, why: &str, log_tail: Vec<String>) -> MetricRecord {
     MetricRecord {
-        attempt: None,
+        attempt: job.attempt.clone(),
         test_id: job.id().to_string(),
         server: Some(server_name(job, &client.server)),
         client: Some(client.name.clone()),
@@ -347,7 +347,11 @@ fn append_record(job: &Job, record: &MetricRecord) -> Result<()> {
     use std::io::{Read, Seek};
     use std::os::fd::AsRawFd;
     let path = metrics_file(job);
-    let mut line = serde_json::to_string(record).map_err(|e| Failure::software(e.to_string()))?;
+    let mut record = record.clone();
+    if record.attempt.is_none() {
+        record.attempt = job.attempt.clone();
+    }
+    let mut line = serde_json::to_string(&record).map_err(|e| Failure::software(e.to_string()))?;
     line.push('\n');
     let io = |e: std::io::Error| Failure::io(path.display(), &e);
     let mut f =
@@ -386,20 +390,13 @@ fn recorded_clients(job: &Job) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The first peer to fail (the oldest marker: later ones are usually roles stopping because of
-/// it): its reason (first marker line) and its log tail.
+/// The first peer to fail (perfline::coord's `first.failed`; later markers are usually roles
+/// stopping because of it): its reason (first marker line) and its log tail.
 fn peer_failure(job: &Job) -> Option<(String, Vec<String>)> {
-    let mut markers: Vec<(std::time::SystemTime, PathBuf)> = job
-        .peer_markers(ME)
-        .into_iter()
-        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
-        .collect();
-    markers.sort();
-    markers.into_iter().next().map(|(_, p)| {
-        let lines = tail_lines(&p, 40);
-        let why = lines.first().cloned().unwrap_or_else(|| format!("{} appeared", p.display()));
-        (why, lines.into_iter().skip(1).collect())
-    })
+    let p = perfline::coord::first_failed(&job.coord, &job.peer_markers(ME))?;
+    let lines = tail_lines(&p, 40);
+    let why = lines.first().cloned().unwrap_or_else(|| format!("{} appeared", p.display()));
+    Some((why, lines.into_iter().skip(1).collect()))
 }
 
 /// After a failed client run, a peer's failure report may still be on its way (a role notices

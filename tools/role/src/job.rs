@@ -25,6 +25,8 @@ pub struct Job {
     pub ready_timeout: Duration,
     /// When the whole job must be over.
     pub deadline: Instant,
+    /// The launch attempt (`PERFLINE_ATTEMPT`), carried by every record the job writes.
+    pub attempt: Option<String>,
 }
 
 /// Default server-ready timeout (the incumbent: 3600 s; a simulated server needs seconds).
@@ -67,7 +69,8 @@ impl Job {
             bin: bin_dir(),
             host: advertised_host(),
             ready_timeout: Duration::from_secs(ready_timeout),
-            deadline: Instant::now() + Duration::from_secs(job_timeout),
+            deadline: deadline_after(Duration::from_secs(job_timeout)),
+            attempt: attempt_from_env()?,
         };
         for d in [&job.coord, &job.logs, &job.results] {
             std::fs::create_dir_all(d).map_err(|e| Failure::io(d.display(), &e))?;
@@ -88,7 +91,7 @@ impl Job {
     }
 
     pub fn failed_file(&self, role: &str) -> PathBuf {
-        self.coord.join(format!("{role}.failed"))
+        perfline::coord::marker(&self.coord, role)
     }
 
     /// Written by BENCHMARK when it is finished: every role then exits.
@@ -115,7 +118,7 @@ impl Job {
                 text.push('\n');
             }
         }
-        let _ = write_atomic(&self.failed_file(role), text.as_bytes());
+        let _ = perfline::coord::mark_failed(&self.coord, role, &text);
     }
 
     /// Failure markers of every role of the plan except `me`, plus the router's and the client's.
@@ -134,6 +137,24 @@ impl Job {
     /// Time left before the job deadline.
     pub fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
+    }
+}
+
+/// Now plus `d`, or a far deadline when that overflows the clock (an absurd timeout).
+pub fn deadline_after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d).or_else(|| now.checked_add(Duration::from_secs(10 * 365 * 86_400))).unwrap_or(now)
+}
+
+/// `PERFLINE_ATTEMPT`, checked (it names a directory and travels into the store).
+fn attempt_from_env() -> Result<Option<String>> {
+    match std::env::var(perfline::attempt::ENV) {
+        Ok(a) if !a.is_empty() => {
+            perfline::attempt::check(&a)
+                .map_err(|e| Failure::usage(format!("{}={a:?}: {e}", perfline::attempt::ENV)))?;
+            Ok(Some(a))
+        }
+        _ => Ok(None),
     }
 }
 

@@ -16,6 +16,21 @@ pub fn render(template: &str, values: &BTreeMap<&str, String>) -> Result<String>
     })
 }
 
+/// [`render`], plus `raw` values that are already shell text (e.g. a joined, quoted argument
+/// list), inserted as they are — in the same single pass.
+pub fn render_with_raw(
+    template: &str,
+    values: &BTreeMap<&str, String>,
+    raw: &[(&str, &str)],
+) -> Result<String> {
+    perfline::template::render(template, |key| {
+        if let Some((_, v)) = raw.iter().find(|(k, _)| *k == key) {
+            return Ok(Some((*v).to_string()));
+        }
+        values.get(key).map(|v| perfline::shell::quote(v).map_err(Failure::data)).transpose()
+    })
+}
+
 /// Starts `command` with `bash -c`, in a new process group, stdout and stderr appended to `log`,
 /// with extra `K=V` environment words.
 pub fn spawn(command: &str, env: &[String], log: &Path) -> Result<Child> {

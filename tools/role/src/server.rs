@@ -5,7 +5,9 @@
 use crate::job::{free_port, Job};
 use crate::process::{describe, render, spawn, stop};
 use perfline::cli::{Failure, Result};
-use perfline::wait::{Condition, Outcome, Poll, WaitSpec, Waiter, Watch, DEFAULT_ERROR_KEYWORDS};
+use perfline::wait::{
+    Condition, LogStart, Outcome, Poll, WaitSpec, Waiter, Watch, DEFAULT_ERROR_KEYWORDS,
+};
 use perfline::wire::plan::RoleKind;
 use perfline::Exit;
 use std::collections::BTreeMap;
@@ -53,9 +55,10 @@ pub fn run_worker(job: &Job, name: &str) -> Result<Exit> {
         env.push(format!("CUDA_VISIBLE_DEVICES={}", gpus.join(",")));
     }
     eprintln!("role: {name}: {command}");
+    let from = log_start(&log);
     let child = spawn(&command, &env, &log)?;
     job.publish_addr(name, port)?;
-    Ok(supervise(job, name, child, &log, &health_url(&job.host, port)))
+    Ok(supervise(job, name, child, (&log, from), &health_url(&job.host, port)))
 }
 
 /// `DISAGG_SERVER`: waits for the workers' addresses, writes the router config, starts the router.
@@ -124,9 +127,10 @@ pub fn run_router(job: &Job) -> Result<Exit> {
     values.insert("timeout", job.ready_timeout.as_secs().to_string());
     let command = render(&job.commands.router, &values)?;
     eprintln!("role: {ME}: {command}");
+    let from = log_start(&log);
     let child = spawn(&command, &job.planned.plan.router_env, &log)?;
     job.publish_addr(ME, port)?;
-    Ok(supervise(job, ME, child, &log, &health_url(&job.host, port)))
+    Ok(supervise(job, ME, child, (&log, from), &health_url(&job.host, port)))
 }
 
 fn base_values(job: &Job, role: &str, port: u16) -> BTreeMap<&'static str, String> {
@@ -138,6 +142,12 @@ fn base_values(job: &Job, role: &str, port: u16) -> BTreeMap<&'static str, Strin
         ("bin", job.bin.display().to_string()),
         ("addr_file", job.coord.join(format!("{role}.reported")).display().to_string()),
     ])
+}
+
+/// Where the server's log watch starts: the log's end before the server starts (a step
+/// started again in the same attempt must not fail on its earlier run's lines).
+fn log_start(log: &Path) -> LogStart {
+    LogStart::Offset(perfline::wait::regular_file_len(log).unwrap_or(0))
 }
 
 pub fn health_url(host: &str, port: u16) -> String {
@@ -154,12 +164,18 @@ fn file_safe(name: &str) -> String {
 /// Keeps a server running until the benchmark is done. Fails fast (marker + non-zero exit)
 /// when the server dies, logs an error keyword or misses its ready deadline, and stops it
 /// quietly when a peer failed or the job is done.
-fn supervise(job: &Job, name: &str, mut child: Child, log: &Path, health: &str) -> Exit {
-    let ready_deadline = Instant::now() + job.ready_timeout;
+fn supervise(
+    job: &Job,
+    name: &str,
+    mut child: Child,
+    (log, from): (&Path, LogStart),
+    health: &str,
+) -> Exit {
+    let ready_deadline = crate::job::deadline_after(job.ready_timeout);
     let keywords = DEFAULT_ERROR_KEYWORDS.iter().map(|k| k.to_string()).collect();
     let mut readiness = Some(Waiter::new(&WaitSpec {
         conditions: vec![Condition::Http200(health.to_string())],
-        watches: vec![Watch::LogKeywords { path: log.to_path_buf(), keywords }],
+        watches: vec![Watch::LogKeywords { path: log.to_path_buf(), keywords, from }],
         timeout: job.ready_timeout,
         interval: TICK,
     }));

@@ -4,7 +4,7 @@
 
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use perfline::cli::Result;
-use perfline::wait::{self, Condition, Outcome, Progress, WaitSpec, Watch};
+use perfline::wait::{self, Condition, LogStart, Outcome, Progress, WaitSpec, Watch};
 use perfline::{Exit, Failure};
 use serde::Serialize;
 use std::io::IsTerminal;
@@ -53,7 +53,9 @@ struct Args {
     /// Fail (exit 76) as soon as this process has exited.
     #[arg(long = "watch-pid", value_name = "PID")]
     pids: Vec<i32>,
-    /// Fail (exit 76) as soon as a new line of this log contains an error keyword.
+    /// Fail (exit 76) as soon as a line written to this log after the wait started contains
+    /// an error keyword (what an earlier run left in it is ignored; see --from-start). A log
+    /// that does not exist yet is watched from its first line once it appears.
     #[arg(long = "watch-log", value_name = "FILE")]
     logs: Vec<PathBuf>,
     /// Error keywords for --watch-log, comma-separated; replaces the default list
@@ -65,12 +67,53 @@ struct Args {
     /// One error keyword (may contain commas); repeatable; replaces the default list.
     #[arg(long = "keyword", value_name = "K")]
     keyword: Vec<String>,
+    /// Scan every --watch-log from its first line, old lines included.
+    #[arg(long)]
+    from_start: bool,
     /// Fail (exit 76) as soon as this failure marker (written by a peer) exists.
     #[arg(long = "watch-file", value_name = "FILE")]
     markers: Vec<PathBuf>,
     /// Never print progress (it goes to stderr only when stderr is a terminal).
     #[arg(long, short)]
     quiet: bool,
+}
+
+/// The longest wait: a week (a deadline past that is a typo, and overflows clocks).
+const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// An `http://HOST[:PORT][/PATH]` URL with a valid port and no whitespace; why not otherwise.
+fn check_url(url: &str) -> std::result::Result<(), String> {
+    let rest = url.strip_prefix("http://").ok_or("only http:// URLs are supported")?;
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("contains whitespace".into());
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let (host, port) = if authority.starts_with('[') {
+        // [IPv6]:PORT
+        let end = authority.find(']').ok_or("unclosed [ in the host")?;
+        let after = &authority[end + 1..];
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p),
+            None if after.is_empty() => None,
+            None => return Err(format!("{after:?} after the host")),
+        };
+        (&authority[..=end], port)
+    } else {
+        match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() || host.contains('@') {
+        return Err("no host".into());
+    }
+    if let Some(p) = port {
+        match p.parse::<u16>() {
+            Ok(n) if n > 0 => {}
+            _ => return Err(format!("port {p:?} is not 1..65535")),
+        }
+    }
+    Ok(())
 }
 
 /// The JSON result on stdout.
@@ -159,24 +202,58 @@ fn spec(args: &Args, counts: &[usize]) -> Result<WaitSpec> {
             .map_err(|_| Failure::usage(format!("--{name} {value}: not a number of seconds")))
     };
     let timeout = seconds("timeout", args.timeout)?;
-    let interval = seconds("interval", args.interval)?.max(Duration::from_millis(1));
+    if timeout > MAX_TIMEOUT {
+        return Err(Failure::usage(format!(
+            "--timeout {}: at most {} seconds (7 days)",
+            args.timeout,
+            MAX_TIMEOUT.as_secs()
+        )));
+    }
+    let interval = seconds("interval", args.interval)?;
+    if !(Duration::from_millis(1)..=Duration::from_secs(60)).contains(&interval) {
+        return Err(Failure::usage(format!(
+            "--interval {}: between 0.001 and 60 seconds",
+            args.interval
+        )));
+    }
     let mut conditions = Vec::new();
     for (pattern, &count) in args.globs.iter().zip(counts) {
+        if pattern.trim().is_empty() {
+            return Err(Failure::usage("--glob: empty pattern"));
+        }
+        if count == 0 {
+            return Err(Failure::usage(format!("--glob {pattern}: --count 0 is always true")));
+        }
         glob::Pattern::new(pattern)
             .map_err(|e| Failure::usage(format!("--glob {pattern}: invalid pattern: {e}")))?;
         conditions.push(Condition::GlobCount { pattern: pattern.clone(), count });
     }
     conditions.extend(args.files.iter().cloned().map(Condition::FileHasContent));
     for url in &args.urls {
-        if !url.starts_with("http://") {
-            return Err(Failure::usage(format!("--http {url}: only http:// URLs are supported")));
-        }
+        check_url(url).map_err(|why| Failure::usage(format!("--http {url:?}: {why}")))?;
         conditions.push(Condition::Http200(url.clone()));
+    }
+    for path in args.files.iter().chain(&args.logs).chain(&args.markers) {
+        if path.as_os_str().is_empty() {
+            return Err(Failure::usage("empty path"));
+        }
+    }
+    for path in &args.logs {
+        // A FIFO or a device would block or never end: only regular files are logs.
+        if let Ok(meta) = std::fs::metadata(path) {
+            if !meta.is_file() {
+                return Err(Failure::usage(format!(
+                    "--watch-log {}: not a regular file",
+                    path.display()
+                )));
+            }
+        }
     }
     if conditions.is_empty() {
         return Err(Failure::usage("nothing to wait for: give --glob, --file or --http"));
     }
     let keywords = keywords(args);
+    let from = if args.from_start { LogStart::Offset(0) } else { LogStart::End };
     let mut watches = Vec::new();
     for &pid in &args.pids {
         if pid <= 0 {
@@ -187,7 +264,7 @@ fn spec(args: &Args, counts: &[usize]) -> Result<WaitSpec> {
     watches.extend(
         args.logs
             .iter()
-            .map(|path| Watch::LogKeywords { path: path.clone(), keywords: keywords.clone() }),
+            .map(|path| Watch::LogKeywords { path: path.clone(), keywords: keywords.clone(), from }),
     );
     watches.extend(args.markers.iter().cloned().map(Watch::FailureMarker));
     Ok(WaitSpec { conditions, watches, timeout, interval })

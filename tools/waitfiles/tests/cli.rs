@@ -96,39 +96,91 @@ fn dead_pid_fails_with_76_and_the_log_tail() {
     );
 }
 
+/// Whether the child exits within `limit` (polled; the child is not reaped).
+fn exited_within(child: &mut std::process::Child, limit: Duration) -> bool {
+    let until = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < until {
+        if child.try_wait().unwrap().is_some() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
 #[test]
-fn error_keyword_in_a_log_fails_with_76() {
+fn error_keyword_in_a_new_line_fails_with_76() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("gen_server_0.log");
     std::fs::write(&log, "starting\n").unwrap();
-    let appender = {
-        let log = log.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(150));
-            let mut f = std::fs::OpenOptions::new().append(true).open(log).unwrap();
-            f.write_all(b"torch.OutOfMemoryError: CUDA out of memory\n").unwrap();
-        })
-    };
-    let l = log.display();
-    let reason = format!(
-        "{l}:2: error keyword \"out of memory\": torch.OutOfMemoryError: CUDA out of memory"
-    );
-    let out = waitfiles()
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_waitfiles"))
         .args(["--file", &dir.path().join("never").to_string_lossy()])
-        .args(["--watch-log", &log.to_string_lossy(), "--timeout", "20", "--interval", "0.05"])
+        .args(["--watch-log", &log.to_string_lossy(), "--timeout", "60", "--interval", "0.02"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // No ordering by sleeps: the line is appended again until waitfiles, which only reads
+    // lines written after it started, has seen one (bounded: 60 tries).
+    for _ in 0..60 {
+        let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        f.write_all(b"torch.OutOfMemoryError: CUDA out of memory\n").unwrap();
+        if exited_within(&mut child, Duration::from_secs(1)) {
+            break;
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(76));
+    let v = result(&out.stdout);
+    let reason = v["reason"].as_str().unwrap();
+    let l = log.display();
+    assert!(reason.starts_with(&format!("{l}:")), "{reason}");
+    assert!(
+        reason.ends_with(": error keyword \"out of memory\": torch.OutOfMemoryError: CUDA out of memory"),
+        "{reason}"
+    );
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.starts_with(&format!("waitfiles: error: {reason}\nwaitfiles: | starting\n")));
+}
+
+#[test]
+fn lines_an_earlier_run_left_are_ignored_unless_from_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    std::fs::write(&log, "ok\nRuntimeError: from the last run\n").unwrap();
+    let never = dir.path().join("never");
+    waitfiles()
+        .args(["--file", &never.to_string_lossy(), "--watch-log", &log.to_string_lossy()])
+        .args(["--timeout", "0.2", "--interval", "0.02"])
+        .assert()
+        .code(75);
+    let l = log.display();
+    waitfiles()
+        .args(["--file", &never.to_string_lossy(), "--watch-log", &log.to_string_lossy()])
+        .args(["--from-start", "--timeout", "20", "--interval", "0.02"])
         .assert()
         .code(76)
-        .stderr(format!(
-            "waitfiles: error: {reason}\nwaitfiles: | starting\n\
-             waitfiles: | torch.OutOfMemoryError: CUDA out of memory\n"
-        ))
-        .get_output()
-        .clone();
-    appender.join().unwrap();
-    assert_eq!(
-        result(&out.stdout),
-        json!({"status": "peer_failed", "reason": reason, "matched": [], "pending": []})
-    );
+        .stderr(predicate::str::starts_with(format!(
+            "waitfiles: error: {l}:2: error keyword \"RuntimeError\": RuntimeError: from the last run\n"
+        )));
+}
+
+#[test]
+fn a_log_created_after_the_start_is_watched_from_its_first_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("late.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_waitfiles"))
+        .args(["--file", &dir.path().join("never").to_string_lossy()])
+        .args(["--watch-log", &log.to_string_lossy(), "--timeout", "60", "--interval", "0.02"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Written after the spawn: either before waitfiles looked (then the file is new to it as a
+    // whole) or after (then the line is new): 76 either way.
+    std::fs::write(&log, "ValueError: bad\n").unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(76));
 }
 
 #[test]
@@ -138,7 +190,7 @@ fn custom_keywords_replace_the_defaults() {
     std::fs::write(&log, "ValueError: ignored here\n").unwrap();
     waitfiles()
         .args(["--file", &dir.path().join("never").to_string_lossy()])
-        .args(["--watch-log", &log.to_string_lossy(), "--keyword", "Traceback"])
+        .args(["--watch-log", &log.to_string_lossy(), "--keyword", "Traceback", "--from-start"])
         .args(["--timeout", "0.1", "--interval", "0.02"])
         .assert()
         .code(75);
@@ -146,6 +198,7 @@ fn custom_keywords_replace_the_defaults() {
     waitfiles()
         .args(["--file", &dir.path().join("never").to_string_lossy()])
         .args(["--watch-log", &log.to_string_lossy(), "--keywords", "CUDA error,Traceback"])
+        .arg("--from-start")
         .args(["--timeout", "20", "--interval", "0.02"])
         .assert()
         .code(76)
@@ -225,6 +278,23 @@ fn bad_usage_is_64() {
         .stdout("")
         .stderr("waitfiles: error: nothing to wait for: give --glob, --file or --http\n");
     waitfiles().args(["--file", "f", "--timeout", "soon"]).assert().code(64).stdout("");
+    let bad: &[(&[&str], &str)] = &[
+        (&["--http", "http://127.0.0.1:99999/health"], "--http \"http://127.0.0.1:99999/health\": port \"99999\" is not 1..65535"),
+        (&["--http", "http://:80/"], "--http \"http://:80/\": no host"),
+        (&["--http", "https://h/"], "--http \"https://h/\": only http:// URLs are supported"),
+        (&["--glob", ""], "--glob: empty pattern"),
+        (&["--file", "f", "--timeout", "1e12"], "--timeout 1000000000000: at most 604800 seconds (7 days)"),
+        (&["--file", "f", "--interval", "0"], "--interval 0: between 0.001 and 60 seconds"),
+        (&["--file", "f", "--watch-log", "/dev/null"], "--watch-log /dev/null: not a regular file"),
+    ];
+    for (args, why) in bad {
+        waitfiles()
+            .args(*args)
+            .assert()
+            .code(64)
+            .stdout("")
+            .stderr(format!("waitfiles: error: {why}\n"));
+    }
     waitfiles()
         .arg("--help")
         .assert()

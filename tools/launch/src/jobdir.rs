@@ -1,0 +1,119 @@
+//! The job directory of each launch: a new attempt (`JOB_ROOT/ID/ATTEMPT`, written whole and
+//! then renamed into place), the commands `--local` runs, and the metric records of the jobs
+//! that ended (docs/job-layout.md).
+
+use crate::{job, local};
+use perfline::cli::Result;
+use perfline::slurm::{self, Profile};
+use perfline::wire::job::RoleCommand;
+use perfline::{attempt, fsutil, shell, Exit, Failure};
+use std::path::{Path, PathBuf};
+
+/// The commands `--local` runs, as shell text.
+pub fn local_commands(job: &job::Job, profile: &Profile, per_task: bool) -> Vec<RoleCommand> {
+    job.install
+        .iter()
+        .chain(job.groups.iter().flatten())
+        .map(|step| {
+            let n = local::processes(step, per_task);
+            let argv = local::argv(job, step, profile, 0, n);
+            let command = shell::join(&argv).unwrap_or_default();
+            RoleCommand { role: step.role.clone(), command }
+        })
+        .collect()
+}
+
+/// The attempt id of a built job (the last component of its directory).
+pub fn opts_attempt(job: &job::Job) -> Option<String> {
+    job.prefix.exports.iter().find_map(|e| e.strip_prefix("PERFLINE_ATTEMPT=")).map(str::to_string)
+}
+
+/// Builds the job of `record` as a new attempt and, unless `dry_run`, writes its directory:
+/// complete under a temporary name, then renamed into place (never replacing another
+/// attempt), then `latest` pointed at it. A launch in the same millisecond as another of the
+/// same test takes the next suffix.
+pub fn new_attempt(
+    record: &serde_json::Value,
+    profile: &Profile,
+    opts: &slurm::Options,
+    dry_run: bool,
+) -> Result<job::Job> {
+    let now = std::time::SystemTime::now();
+    for n in 1..=1000 {
+        let id = attempt::id_at(now, n);
+        let opts = slurm::Options { attempt: Some(id.clone()), ..opts.clone() };
+        let job = job::build(record, profile, &opts, &profile.commands.role)?;
+        if dry_run {
+            return Ok(job);
+        }
+        let workdir = Path::new(&job.prefix.workdir);
+        let test_dir = workdir.parent().unwrap_or(workdir).to_path_buf();
+        if workdir.exists() {
+            continue;
+        }
+        std::fs::create_dir_all(&test_dir)
+            .map_err(|e| Failure::new(Exit::CantCreat, format!("{}: {e}", test_dir.display())))?;
+        let tmp = test_dir.join(format!(".{id}.{}.tmp", std::process::id()));
+        let written = write_job_dir(&tmp, &job, record, profile)
+            .and_then(|()| attempt::publish(&tmp, &test_dir, &id));
+        match written {
+            Ok(true) => {
+                attempt::set_latest(&test_dir, &id)?;
+                return Ok(job);
+            }
+            Ok(false) => {
+                let _ = std::fs::remove_dir_all(&tmp);
+            }
+            Err(f) => {
+                let _ = std::fs::remove_dir_all(&tmp);
+                return Err(f);
+            }
+        }
+    }
+    Err(Failure::new(Exit::CantCreat, "no free attempt id in this millisecond after 1000 tries"))
+}
+
+/// Writes a job directory at `dir`: `job.sh`, `plan.json` (the input record), `profile.json`,
+/// and empty `logs/`, `coord/`, `results/`.
+fn write_job_dir(
+    dir: &Path,
+    job: &job::Job,
+    record: &serde_json::Value,
+    profile: &Profile,
+) -> Result<()> {
+    for sub in ["logs", "coord", "results"] {
+        let p = dir.join(sub);
+        std::fs::create_dir_all(&p)
+            .map_err(|e| Failure::new(Exit::CantCreat, format!("{}: {e}", p.display())))?;
+    }
+    fsutil::write_atomic_mode(&dir.join("job.sh"), job.script.as_bytes(), 0o755)?;
+    let plan = serde_json::to_vec_pretty(record)
+        .map_err(|e| Failure::software(format!("cannot serialize plan: {e}")))?;
+    fsutil::write_atomic(&dir.join("plan.json"), &plan)?;
+    let prof = serde_json::to_vec_pretty(profile)
+        .map_err(|e| Failure::software(format!("cannot serialize profile: {e}")))?;
+    fsutil::write_atomic(&dir.join("profile.json"), &prof)
+}
+
+/// Writes the metric records of every ended job (its attempt's `results/metrics.jsonl`) to
+/// `file` in one atomic write; a job without records is reported, never silently skipped.
+pub fn gather_metrics(workdirs: &[PathBuf], file: &Path) -> Result<()> {
+    let mut all = Vec::new();
+    for dir in workdirs {
+        let path = dir.join("results/metrics.jsonl");
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                all.extend_from_slice(&bytes);
+                if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+                    all.push(b'\n');
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                eprintln!("launch: warning: {}: no metric records (the job never ran?)", path.display());
+            }
+            Err(e) => return Err(Failure::io(path.display(), &e)),
+        }
+    }
+    fsutil::write_atomic(file, &all)
+}
+
