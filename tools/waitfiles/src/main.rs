@@ -7,7 +7,7 @@ use perfline::cli::Result;
 use perfline::wait::{self, Condition, LogStart, Outcome, Progress, WaitSpec, Watch};
 use perfline::{Exit, Failure};
 use serde::Serialize;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -74,9 +74,16 @@ struct Args {
     #[arg(long = "watch-file", value_name = "FILE")]
     markers: Vec<PathBuf>,
     /// Never print progress (it goes to stderr only when stderr is a terminal).
-    #[arg(long, short)]
+    #[arg(long, short, conflicts_with = "progress")]
     quiet: bool,
+    /// Print progress as plain lines on stderr (for logs): one as soon as every watch is in
+    /// place, then one every 10 s.
+    #[arg(long)]
+    progress: bool,
 }
+
+/// How often --progress prints a line.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 /// The longest wait: a week (a deadline past that is a typo, and overflows clocks).
 const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -142,9 +149,21 @@ fn run() -> Result<Exit> {
     };
     let args = Args::from_arg_matches(&matches).map_err(|e| usage_error(&e))?;
     let spec = spec(&args, &count_per_glob(&matches, &args)?)?;
-    let show_progress = !args.quiet && std::io::stderr().is_terminal();
+    let show_progress = !args.quiet && !args.progress && std::io::stderr().is_terminal();
     let mut last_shown = Instant::now();
+    let mut lines_shown = 0u64;
     let outcome = wait::wait(&spec, &mut |p: &Progress| {
+        // --progress: plain lines for logs (CI), the first once the watches are in place.
+        if args.progress && (lines_shown == 0 || last_shown.elapsed() >= PROGRESS_EVERY) {
+            lines_shown += 1;
+            last_shown = Instant::now();
+            let _ = writeln!(
+                std::io::stderr(),
+                "waitfiles: {:.0} s: waiting for {}",
+                p.elapsed.as_secs_f64(),
+                p.pending.join("; ")
+            );
+        }
         if show_progress && last_shown.elapsed() >= Duration::from_secs(1) {
             last_shown = Instant::now();
             eprint!(

@@ -96,16 +96,27 @@ fn dead_pid_fails_with_76_and_the_log_tail() {
     );
 }
 
-/// Whether the child exits within `limit` (polled; the child is not reaped).
-fn exited_within(child: &mut std::process::Child, limit: Duration) -> bool {
-    let until = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < until {
-        if child.try_wait().unwrap().is_some() {
-            return true;
+/// Starts waitfiles with `--progress` and returns once it has printed its first progress
+/// line, i.e. once every watch is in place (no sleeps order the test's writes after it).
+fn started(args: &[&str]) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_waitfiles"))
+        .args(args)
+        .arg("--progress")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
         }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    false
+    });
+    let first = rx.recv_timeout(Duration::from_secs(30)).expect("a first progress line");
+    assert!(first.starts_with("waitfiles: 0 s: waiting for "), "{first}");
+    (child, rx)
 }
 
 #[test]
@@ -113,34 +124,62 @@ fn error_keyword_in_a_new_line_fails_with_76() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("gen_server_0.log");
     std::fs::write(&log, "starting\n").unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_waitfiles"))
-        .args(["--file", &dir.path().join("never").to_string_lossy()])
-        .args(["--watch-log", &log.to_string_lossy(), "--timeout", "60", "--interval", "0.02"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // No ordering by sleeps: the line is appended again until waitfiles, which only reads
-    // lines written after it started, has seen one (bounded: 60 tries).
-    for _ in 0..60 {
-        let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
-        f.write_all(b"torch.OutOfMemoryError: CUDA out of memory\n").unwrap();
-        if exited_within(&mut child, Duration::from_secs(1)) {
-            break;
-        }
-    }
+    let never = dir.path().join("never");
+    let (child, rx) = started(&[
+        "--file",
+        &never.to_string_lossy(),
+        "--watch-log",
+        &log.to_string_lossy(),
+        "--timeout",
+        "60",
+        "--interval",
+        "0.02",
+    ]);
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    f.write_all(b"torch.OutOfMemoryError: CUDA out of memory\n").unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(76));
-    let v = result(&out.stdout);
-    let reason = v["reason"].as_str().unwrap();
     let l = log.display();
-    assert!(reason.starts_with(&format!("{l}:")), "{reason}");
-    assert!(
-        reason.ends_with(": error keyword \"out of memory\": torch.OutOfMemoryError: CUDA out of memory"),
-        "{reason}"
+    let reason = format!(
+        "{l}:2: error keyword \"out of memory\": torch.OutOfMemoryError: CUDA out of memory"
     );
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.starts_with(&format!("waitfiles: error: {reason}\nwaitfiles: | starting\n")));
+    assert_eq!(
+        result(&out.stdout),
+        json!({"status": "peer_failed", "reason": reason, "matched": [], "pending": []})
+    );
+    let rest: Vec<String> = rx.iter().filter(|l| !l.contains(" s: waiting for ")).collect();
+    assert_eq!(
+        rest,
+        [
+            format!("waitfiles: error: {reason}"),
+            "waitfiles: | starting".into(),
+            "waitfiles: | torch.OutOfMemoryError: CUDA out of memory".into()
+        ]
+    );
+}
+
+#[test]
+fn a_log_created_after_the_start_is_watched_from_its_first_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("late.log");
+    let never = dir.path().join("never");
+    let (child, _rx) = started(&[
+        "--file",
+        &never.to_string_lossy(),
+        "--watch-log",
+        &log.to_string_lossy(),
+        "--timeout",
+        "60",
+        "--interval",
+        "0.02",
+    ]);
+    std::fs::write(&log, "ValueError: bad\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(76));
+    assert_eq!(
+        result(&out.stdout)["reason"],
+        format!("{}:1: error keyword \"ValueError\": ValueError: bad", log.display())
+    );
 }
 
 #[test]
@@ -163,24 +202,6 @@ fn lines_an_earlier_run_left_are_ignored_unless_from_start() {
         .stderr(predicate::str::starts_with(format!(
             "waitfiles: error: {l}:2: error keyword \"RuntimeError\": RuntimeError: from the last run\n"
         )));
-}
-
-#[test]
-fn a_log_created_after_the_start_is_watched_from_its_first_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("late.log");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_waitfiles"))
-        .args(["--file", &dir.path().join("never").to_string_lossy()])
-        .args(["--watch-log", &log.to_string_lossy(), "--timeout", "60", "--interval", "0.02"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Written after the spawn: either before waitfiles looked (then the file is new to it as a
-    // whole) or after (then the line is new): 76 either way.
-    std::fs::write(&log, "ValueError: bad\n").unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(76));
 }
 
 #[test]
