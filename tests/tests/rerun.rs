@@ -117,10 +117,19 @@ fn check_attempt(job: &Value, code: i32, ok: bool) -> String {
             assert_eq!(r["metrics"], serde_json::json!({}), "a failed run has no numbers: {r}");
         }
     }
-    let status: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("results/status.json")).unwrap())
-            .unwrap();
-    assert_eq!(status["status"], if ok { "ok" } else { "failed" }, "{status}");
+    // status.json (the whole job), or status.SERVER_i.json per aggregated server.
+    let statuses: Vec<Value> = std::fs::read_dir(dir.join("results"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("status"))
+        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+        .collect();
+    assert!(!statuses.is_empty(), "no status file in {}", dir.display());
+    let want = if ok { "ok" } else { "failed" };
+    assert!(statuses.iter().any(|s| s["status"] == want), "{statuses:?}");
+    if ok {
+        assert!(statuses.iter().all(|s| s["status"] == "ok"), "{statuses:?}");
+    }
     attempt
 }
 
