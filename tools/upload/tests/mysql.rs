@@ -235,6 +235,45 @@ fn mysql_ok_and_failed_records_fill_every_table_exactly() {
     }
 }
 
+/// A refused password is a permission error (77), not retried or spooled, and never echoed.
+#[test]
+fn mysql_wrong_password_is_refused_and_never_echoed() {
+    let _shared = SERVER.read().unwrap();
+    let db = Instance::get();
+    let url = db.fresh_url("perfline_test_password");
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "hunter2-not-the-password";
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, format!("{secret}\n")).unwrap();
+    std::fs::set_permissions(&pw, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let via_file = upload(dir.path())
+        .args([url.as_str(), "--password-file"])
+        .arg(&pw)
+        .write_stdin(input())
+        .assert()
+        .code(77)
+        .stdout("")
+        .get_output()
+        .clone();
+    let via_env = upload(dir.path())
+        .arg(&url)
+        .env("PERFLINE_MYSQL_PASSWORD", secret)
+        .write_stdin(input())
+        .assert()
+        .code(77)
+        .stdout("")
+        .get_output()
+        .clone();
+    for out in [via_file, via_env] {
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.starts_with("upload: error: mysql: "), "{stderr}");
+        assert!(stderr.contains("Access denied"), "{stderr}");
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+    assert!(!dir.path().join(".perfline").exists(), "a refused password is not spooled");
+}
+
 #[test]
 fn mysql_version_1_store_is_migrated_in_place() {
     let _shared = SERVER.read().unwrap();
