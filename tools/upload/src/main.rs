@@ -17,8 +17,9 @@ use upload::{opensearch, secret, spool, sysinfo};
 
 /// Store metric records (parse-metrics output) as one run, idempotently.
 ///
-/// The run's key comes from its content (job id, test ids, start time, commit) or --run-key:
-/// uploading the same input twice adds nothing. Each run is written in one transaction.
+/// The run's key comes from its content (job id, test ids, launch attempts, start time,
+/// commit) or --run-key: uploading the same input twice adds nothing; a re-run (a new
+/// attempt) is a new run. Each run is written in one transaction.
 /// An input with one bad record (not JSON, NaN, a negative value, a duplicate) stores nothing.
 /// Transient failures are retried with backoff; when the store stays down the batch is
 /// spooled and `upload --flush` delivers it later (exit 69 meanwhile).
