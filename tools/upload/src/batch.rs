@@ -185,6 +185,9 @@ pub struct Collector {
     seen: HashMap<(String, String), usize>,
     /// case key → (series identity, input line that first had the case).
     series: HashMap<String, (Series, usize)>,
+    /// md5 of a record's JSON → its input line: the same record twice is a duplicate even
+    /// without metrics (a failed record's reasons would be folded in twice).
+    whole: HashMap<String, usize>,
 }
 
 impl Collector {
@@ -202,21 +205,26 @@ impl Collector {
                 )));
             }
         }
+        // A failed record's numbers are not stored, so they are no duplicates.
         let ok = record.status == perfline::wire::metrics::Status::Ok;
-        if ok {
-            for metric in record.metrics.keys() {
-                if let Some(first) = self.seen.get(&(case.case_key.clone(), metric.clone())) {
-                    return Err(Failure::data(format!(
-                        "{}: same case and metric {metric:?} as line {first}",
-                        record.test_id
-                    )));
-                }
-            }
-            for metric in record.metrics.keys() {
-                self.seen.insert((case.case_key.clone(), metric.clone()), line);
+        let stored = if ok { record.metrics.keys().collect() } else { Vec::new() };
+        for metric in &stored {
+            if let Some(first) = self.seen.get(&(case.case_key.clone(), metric.to_string())) {
+                return Err(Failure::data(format!(
+                    "{}: same case and metric {metric:?} as line {first}",
+                    record.test_id
+                )));
             }
         }
+        let digest = crate::md5_hex(serde_json::to_string(&record).unwrap_or_default().as_bytes());
+        if let Some(first) = self.whole.get(&digest) {
+            return Err(Failure::data(format!("{}: same record as line {first}", record.test_id)));
+        }
+        for metric in stored {
+            self.seen.insert((case.case_key.clone(), metric.clone()), line);
+        }
         self.series.entry(case.case_key).or_insert((series, line));
+        self.whole.insert(digest, line);
         self.records.push(record);
         Ok(())
     }
@@ -340,9 +348,12 @@ mod tests {
         let mut c = Collector::default();
         let mut failed = example();
         failed.status = perfline::wire::metrics::Status::Failed;
-        c.add(1, failed).unwrap();
+        c.add(1, failed.clone()).unwrap();
         c.add(2, example()).unwrap();
-        assert_eq!(c.into_records().len(), 2);
+        failed.metrics.clear();
+        c.add(3, failed.clone()).unwrap();
+        assert_eq!(c.add(4, failed).unwrap_err().message, "aggr-cfg-srv: same record as line 3");
+        assert_eq!(c.into_records().len(), 3);
     }
 
     #[test]
