@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 /// Longest metric name and unit the SQL schema holds (indexed VARCHAR columns).
 pub const MAX_METRIC_LEN: usize = 191;
 pub const MAX_UNIT_LEN: usize = 64;
+/// Longest test id, server and client name (the `series` table's VARCHAR columns).
+pub const MAX_NAME_LEN: usize = 1024;
 
 /// The `runs` row: system info and provenance. Every field can be given by flag.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -83,6 +85,23 @@ pub struct Case {
     pub command: String,
 }
 
+/// The `series` row of a record's case: the series identity readers group history by
+/// (`''` for a missing server or client).
+#[derive(Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct Series {
+    pub test_id: String,
+    pub server: String,
+    pub client: String,
+}
+
+pub fn series_of(record: &MetricRecord) -> Series {
+    Series {
+        test_id: record.test_id.clone(),
+        server: record.server.clone().unwrap_or_default(),
+        client: record.client.clone().unwrap_or_default(),
+    }
+}
+
 fn context_str(record: &MetricRecord, key: &str) -> Option<String> {
     match record.context.get(key)? {
         serde_json::Value::String(s) => Some(s.clone()),
@@ -119,43 +138,56 @@ pub fn case_name(record: &MetricRecord) -> String {
     }
 }
 
-/// Checks one record against the schema's limits.
+/// Checks one record against the schema's limits. Errors name the field
+/// (`metrics.mean_ttft: not a finite number`).
 pub fn check_record(record: &MetricRecord) -> Result<()> {
     if record.test_id.trim().is_empty() {
-        return Err(Failure::data("empty test_id"));
+        return Err(Failure::data("test_id: empty"));
+    }
+    for (field, value) in [
+        ("test_id", Some(&record.test_id)),
+        ("server", record.server.as_ref()),
+        ("client", record.client.as_ref()),
+    ] {
+        if value.is_some_and(|v| v.len() > MAX_NAME_LEN) {
+            return Err(Failure::data(format!("{field}: longer than {MAX_NAME_LEN} bytes")));
+        }
     }
     if record.concurrency.is_some_and(|c| i64::try_from(c).is_err()) {
-        return Err(Failure::data(format!("{}: concurrency out of range", record.test_id)));
+        return Err(Failure::data("concurrency: out of range"));
     }
     for (metric, value) in &record.metrics {
         if metric.is_empty() || metric.len() > MAX_METRIC_LEN {
             return Err(Failure::data(format!(
-                "{}: metric name must be 1-{MAX_METRIC_LEN} bytes",
-                record.test_id
+                "metrics.{metric}: name must be 1-{MAX_METRIC_LEN} bytes"
             )));
         }
         if !value.is_finite() {
-            return Err(Failure::data(format!(
-                "{}: {metric}: not a finite number",
-                record.test_id
-            )));
+            return Err(Failure::data(format!("metrics.{metric}: not a finite number")));
+        }
+        if *value < 0.0 {
+            return Err(Failure::data(format!("metrics.{metric}: negative value {value}")));
         }
         if record.units.get(metric).is_some_and(|u| u.len() > MAX_UNIT_LEN) {
-            return Err(Failure::data(format!(
-                "{}: {metric}: unit longer than {MAX_UNIT_LEN} bytes",
-                record.test_id
-            )));
+            return Err(Failure::data(format!("units.{metric}: longer than {MAX_UNIT_LEN} bytes")));
         }
     }
     Ok(())
 }
 
-/// Collects records and rejects those that would store the same (case, metric) twice.
+/// Collects records and rejects those that would store the same (case, metric) twice, or
+/// put two series into one case.
 #[derive(Default)]
 pub struct Collector {
     records: Vec<MetricRecord>,
-    /// (case key, metric) → input line that first stored it.
+    /// (case key, metric) → input line that first stored it (ok records only: a failed
+    /// record's numbers are not stored).
     seen: HashMap<(String, String), usize>,
+    /// case key → (series identity, input line that first had the case).
+    series: HashMap<String, (Series, usize)>,
+    /// md5 of a record's JSON → its input line: the same record twice is a duplicate even
+    /// without metrics (a failed record's reasons would be folded in twice).
+    whole: HashMap<String, usize>,
 }
 
 impl Collector {
@@ -163,17 +195,36 @@ impl Collector {
     pub fn add(&mut self, line: usize, record: MetricRecord) -> Result<()> {
         check_record(&record)?;
         let case = case_of(&record);
-        for metric in record.metrics.keys() {
-            if let Some(first) = self.seen.get(&(case.case_key.clone(), metric.clone())) {
+        let series = series_of(&record);
+        if let Some((first, first_line)) = self.series.get(&case.case_key) {
+            if *first != series {
+                return Err(Failure::data(format!(
+                    "{}: same case as line {first_line} (test {:?} server {:?} client {:?}) but \
+                     another series; set a distinct context \"command\"",
+                    record.test_id, first.test_id, first.server, first.client
+                )));
+            }
+        }
+        // A failed record's numbers are not stored, so they are no duplicates.
+        let ok = record.status == perfline::wire::metrics::Status::Ok;
+        let stored = if ok { record.metrics.keys().collect() } else { Vec::new() };
+        for metric in &stored {
+            if let Some(first) = self.seen.get(&(case.case_key.clone(), metric.to_string())) {
                 return Err(Failure::data(format!(
                     "{}: same case and metric {metric:?} as line {first}",
                     record.test_id
                 )));
             }
         }
-        for metric in record.metrics.keys() {
+        let digest = crate::md5_hex(serde_json::to_string(&record).unwrap_or_default().as_bytes());
+        if let Some(first) = self.whole.get(&digest) {
+            return Err(Failure::data(format!("{}: same record as line {first}", record.test_id)));
+        }
+        for metric in stored {
             self.seen.insert((case.case_key.clone(), metric.clone()), line);
         }
+        self.series.entry(case.case_key).or_insert((series, line));
+        self.whole.insert(digest, line);
         self.records.push(record);
         Ok(())
     }
@@ -194,14 +245,21 @@ pub fn fill_from_context(run: &mut RunInfo, records: &[MetricRecord]) {
     }
 }
 
-/// The run key: md5 of the job id, the sorted test ids, the start time and the commit.
-/// When neither a job id nor a start time is known, a digest of the records is folded in so
-/// that different results never share a key.
+/// The run key: md5 of the job id, the sorted test ids, the records' sorted launch attempts
+/// (when any has one), the start time and the commit. A re-run of a test is a new attempt,
+/// hence a new run; the same attempt uploaded again has the same key. When neither a job id
+/// nor a start time is known, a digest of the records is folded in so that different results
+/// never share a key.
 pub fn derive_run_key(run: &RunInfo, records: &[MetricRecord]) -> String {
     let test_ids: BTreeSet<&str> = records.iter().map(|r| r.test_id.as_str()).collect();
+    let attempts: BTreeSet<&str> = records.iter().filter_map(|r| r.attempt.as_deref()).collect();
     let mut key = BTreeMap::new();
     key.insert("job_id", serde_json::json!(run.job_id));
     key.insert("test_ids", serde_json::json!(test_ids));
+    // Absent for records without attempts, so their keys are those of earlier versions.
+    if !attempts.is_empty() {
+        key.insert("attempts", serde_json::json!(attempts));
+    }
     key.insert("start_time", serde_json::json!(run.start_time));
     key.insert("commit", serde_json::json!(run.commit));
     if run.job_id.is_none() && run.start_time.is_none() {
@@ -252,6 +310,53 @@ mod tests {
     }
 
     #[test]
+    fn each_attempt_is_its_own_run() {
+        let run = RunInfo { job_id: Some("42".into()), ..RunInfo::default() };
+        let mut legacy = example();
+        legacy.attempt = None;
+        // Records without attempts keep the key earlier versions derived.
+        assert_eq!(derive_run_key(&run, &[legacy]), "512e52d850f607524c059b4250955645");
+        let first = example();
+        let mut second = example();
+        second.attempt = Some("20261130T080000.000Z".into());
+        let k1 = derive_run_key(&run, std::slice::from_ref(&first));
+        assert_eq!(k1, derive_run_key(&run, &[example()]), "same attempt, same run");
+        assert_ne!(k1, derive_run_key(&run, std::slice::from_ref(&second)));
+        assert_ne!(k1, derive_run_key(&run, &[first, second]));
+    }
+
+    #[test]
+    fn two_series_in_one_case_are_refused() {
+        let mut c = Collector::default();
+        let mut a = example();
+        a.server = Some("a-b".into());
+        a.client = Some("c".into());
+        let mut b = a.clone();
+        b.server = Some("a".into());
+        b.client = Some("b-c".into());
+        b.metrics.clear();
+        c.add(1, a).unwrap();
+        assert_eq!(
+            c.add(2, b).unwrap_err().message,
+            "aggr-cfg-srv: same case as line 1 (test \"aggr-cfg-srv\" server \"a-b\" client \"c\") \
+             but another series; set a distinct context \"command\""
+        );
+    }
+
+    #[test]
+    fn a_failed_records_numbers_are_no_duplicates() {
+        let mut c = Collector::default();
+        let mut failed = example();
+        failed.status = perfline::wire::metrics::Status::Failed;
+        c.add(1, failed.clone()).unwrap();
+        c.add(2, example()).unwrap();
+        failed.metrics.clear();
+        c.add(3, failed.clone()).unwrap();
+        assert_eq!(c.add(4, failed).unwrap_err().message, "aggr-cfg-srv: same record as line 3");
+        assert_eq!(c.into_records().len(), 3);
+    }
+
+    #[test]
     fn duplicates_and_bad_values_are_refused() {
         let mut c = Collector::default();
         c.add(1, example()).unwrap();
@@ -263,6 +368,20 @@ mod tests {
         let mut long = example();
         long.metrics.insert("m".repeat(MAX_METRIC_LEN + 1), 1.0);
         assert!(c.add(4, long).is_err());
+        let mut nan = example();
+        nan.concurrency = Some(16);
+        nan.metrics.insert("mean_ttft".into(), f64::NAN);
+        assert_eq!(c.add(5, nan).unwrap_err().message, "metrics.mean_ttft: not a finite number");
+        let mut negative = example();
+        negative.concurrency = Some(16);
+        negative.metrics.insert("seq_throughput".into(), -0.5);
+        assert_eq!(
+            c.add(6, negative).unwrap_err().message,
+            "metrics.seq_throughput: negative value -0.5"
+        );
+        let mut long_client = example();
+        long_client.client = Some("c".repeat(MAX_NAME_LEN + 1));
+        assert_eq!(c.add(7, long_client).unwrap_err().message, "client: longer than 1024 bytes");
         assert_eq!(c.into_records().len(), 2);
     }
 

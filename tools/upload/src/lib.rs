@@ -5,6 +5,7 @@
 //! apart from the command line.
 
 pub mod batch;
+pub mod input;
 pub mod mysql_store;
 pub mod opensearch;
 pub mod retry;

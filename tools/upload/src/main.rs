@@ -4,25 +4,23 @@
 use clap::Parser;
 use perfline::cli::{Failure, Result};
 use perfline::{Exit, Reporter};
-use std::io::BufRead;
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use upload::batch::{self, Batch, RunInfo};
 use upload::mysql_store::{self, Mysql};
 use upload::retry::{Policy, StoreError};
-use upload::sql::{self, PauseHook};
+use upload::sql;
 use upload::sqlite::Sqlite;
 use upload::store::{self, Store};
 use upload::{opensearch, secret, spool, sysinfo};
 
-/// Test-only: pause inside the open transaction after this many result rows, so a test can
-/// kill the uploader mid-run and check that nothing of the run was stored.
-const PAUSE_ENV: &str = "PERFLINE_UPLOAD_TEST_PAUSE_AFTER_ROWS";
-
 /// Store metric records (parse-metrics output) as one run, idempotently.
 ///
-/// The run's key comes from its content (job id, test ids, start time, commit) or --run-key:
-/// uploading the same input twice adds nothing. Each run is written in one transaction.
+/// The run's key comes from its content (job id, test ids, launch attempts, start time,
+/// commit) or --run-key: uploading the same input twice adds nothing; a re-run (a new
+/// attempt) is a new run. Each run is written in one transaction.
+/// An input with one bad record (not JSON, NaN, a negative value, a duplicate) stores nothing.
 /// Transient failures are retried with backoff; when the store stays down the batch is
 /// spooled and `upload --flush` delivers it later (exit 69 meanwhile).
 #[derive(Parser, Debug)]
@@ -38,6 +36,9 @@ Stores:
 Output (stdout), one record per run:
   {\"run_id\":1,\"run_key\":\"…\",\"store\":\"sqlite:perf.db\",\"rows\":3,\"link\":null,\"status\":\"uploaded\"}
   status: uploaded | already-present | spooled
+
+Exit codes: 0 stored (or already present), 65 bad record (nothing stored), 66 no input,
+  69 store unavailable (batch spooled), 77 permission, 78 configuration, 74 I/O.
 
 Examples:
   parse-metrics logs/*.log | upload
@@ -145,7 +146,7 @@ fn run() -> Result<Exit> {
         return flush(&args, &mut reporter);
     }
     let store = Store::parse(args.store.as_deref().unwrap_or(store::DEFAULT))?;
-    let records = read_records(&args.input, &mut reporter)?;
+    let records = read_records(&args.input)?;
     if records.is_empty() {
         reporter.warn("no metric records on input; nothing uploaded");
         return Ok(reporter.exit());
@@ -186,31 +187,15 @@ fn run() -> Result<Exit> {
     Ok(reporter.exit())
 }
 
-fn read_records(
-    input: &str,
-    reporter: &mut Reporter,
-) -> Result<Vec<perfline::wire::metrics::MetricRecord>> {
+/// Every record of the input, or the first problem with it: all or nothing.
+fn read_records(input: &str) -> Result<Vec<perfline::wire::metrics::MetricRecord>> {
     let reader: Box<dyn BufRead> = if input == "-" {
         Box::new(std::io::BufReader::new(std::io::stdin()))
     } else {
         let file = std::fs::File::open(input).map_err(|e| Failure::io(input, &e))?;
         Box::new(std::io::BufReader::new(file))
     };
-    let mut collector = batch::Collector::default();
-    for line in perfline::jsonl::read(reader, input) {
-        // A record without metrics (typically a failed one) still gets its `run_cases` row
-        // (SQL) or document (OpenSearch): status, reasons and log tail are kept.
-        let added = line.record.and_then(|r: perfline::wire::metrics::MetricRecord| {
-            collector.add(line.line, r).map_err(|f| f.context(format!("{input}:{}", line.line)))
-        });
-        match added {
-            Ok(()) => {}
-            // A read error ends the stream: nothing partial is uploaded.
-            Err(f) if f.exit == Exit::IoErr => return Err(f),
-            Err(f) => reporter.failure(&f),
-        }
-    }
-    Ok(collector.into_records())
+    upload::input::read_all(reader, input)
 }
 
 fn build_batch(args: &Args, records: Vec<perfline::wire::metrics::MetricRecord>) -> Result<Batch> {
@@ -270,14 +255,6 @@ fn policy(args: &Args) -> Policy {
     }
 }
 
-fn pause_hook() -> Result<Option<PauseHook>> {
-    let Ok(value) = std::env::var(PAUSE_ENV) else { return Ok(None) };
-    let after_rows = value
-        .parse()
-        .map_err(|_| Failure::config(format!("{PAUSE_ENV}={value}: not a row count")))?;
-    Ok(Some(PauseHook { after_rows, pause: Duration::from_secs(60) }))
-}
-
 /// Delivers one batch with retries. Configuration problems (credentials, files) are found
 /// before the first attempt and are never spooled.
 fn deliver(
@@ -304,11 +281,10 @@ fn deliver(
         rows,
         status: if present { "already-present" } else { "uploaded" },
     };
-    let pause = pause_hook().map_err(StoreError::Fatal)?;
     let rows = sql::rows(batch);
     let into_sql = |conn: &mut dyn sql::Conn| {
         sql::ensure_schema(conn)?;
-        sql::deliver(conn, &rows, link, pause)
+        sql::deliver(conn, &rows, link)
     };
     let done = match store {
         Store::Sqlite { path } => policy(args).run(
@@ -347,8 +323,13 @@ fn report(o: &Outcome) -> Result<()> {
     perfline::jsonl::stdout().write(o)?;
     let run = o.run_id.map_or_else(|| format!("key {}", o.run_key), |id| format!("run {id}"));
     let link = o.link.as_deref().map_or_else(String::new, |l| format!(": {l}"));
-    eprintln!("upload: {run} {} in {} ({} rows){link}", o.status, o.store, o.rows);
+    note(format_args!("{run} {} in {} ({} rows){link}", o.status, o.store, o.rows));
     Ok(())
+}
+
+/// One human line on stderr; a closed stderr is not an error (and never a panic).
+fn note(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr().lock(), "upload: {line}");
 }
 
 fn flush(args: &Args, reporter: &mut Reporter) -> Result<Exit> {
@@ -390,7 +371,7 @@ fn flush(args: &Args, reporter: &mut Reporter) -> Result<Exit> {
         }
     }
     if delivered == 0 && reporter.errors() == 0 {
-        eprintln!("upload: nothing to flush in {}", args.spool_dir.display());
+        note(format_args!("nothing to flush in {}", args.spool_dir.display()));
     }
     Ok(reporter.exit())
 }

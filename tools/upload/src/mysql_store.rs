@@ -42,9 +42,10 @@ pub static DIALECT: Dialect = Dialect {
             CONSTRAINT perf_result_case FOREIGN KEY (case_id) REFERENCES cases (id)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
     ],
-    migrations: &[(
-        2,
-        &["CREATE TABLE IF NOT EXISTS run_cases (
+    migrations: &[
+        (
+            2,
+            &["CREATE TABLE IF NOT EXISTS run_cases (
             id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
             run_id BIGINT NOT NULL, case_id BIGINT NOT NULL,
             status VARCHAR(16) NOT NULL CHECK (status IN ('ok', 'failed')),
@@ -55,7 +56,18 @@ pub static DIALECT: Dialect = Dialect {
             CONSTRAINT run_cases_run FOREIGN KEY (run_id) REFERENCES runs (id),
             CONSTRAINT run_cases_case FOREIGN KEY (case_id) REFERENCES cases (id)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"],
-    )],
+        ),
+        (
+            3,
+            &["CREATE TABLE IF NOT EXISTS series (
+            case_id BIGINT NOT NULL PRIMARY KEY,
+            test_id VARCHAR(1024) NOT NULL,
+            server VARCHAR(1024) NOT NULL DEFAULT '',
+            client VARCHAR(1024) NOT NULL DEFAULT '',
+            CONSTRAINT series_case FOREIGN KEY (case_id) REFERENCES cases (id)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"],
+        ),
+    ],
     max_params: 65_535,
 };
 
@@ -131,6 +143,14 @@ impl Conn for Mysql {
             mysql::Params::Positional(params)
         };
         self.conn.exec_map(sql, params, |(id, key): (i64, String)| (id, key)).map_err(classify)
+    }
+    fn query_id_texts(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Vec<(i64, String, String, String)>, StoreError> {
+        let params: Vec<mysql::Value> = params.iter().map(to_mysql).collect();
+        self.conn.exec(sql, mysql::Params::Positional(params)).map_err(classify)
     }
 }
 

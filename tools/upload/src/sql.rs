@@ -1,8 +1,8 @@
 //! The SQL stores' shared part: the schema (incumbent names `runs`, `cases`, `perf_result`,
-//! plus `run_cases` and `schema_version`), the rows a batch becomes, and the one-transaction
+//! plus `run_cases`, `series` and `schema_version`), the rows a batch becomes, and the one-transaction
 //! delivery that SQLite and MySQL both run through the small [`Conn`] trait.
 
-use crate::batch::{case_of, Batch, Case};
+use crate::batch::{case_of, series_of, Batch, Case, Series};
 use crate::retry::StoreError;
 use perfline::cli::Failure;
 use std::collections::HashMap;
@@ -11,8 +11,9 @@ use std::collections::HashMap;
 /// migrated (see [`Dialect::migrations`]).
 ///
 /// 1: `runs`, `cases`, `perf_result`. 2: `run_cases` (one row per case of a run, failed
-/// cases included, with their reasons and log tails).
-pub const SCHEMA_VERSION: i64 = 2;
+/// cases included, with their reasons and log tails). 3: `series` (each case's series
+/// identity: the records' `test_id`, `server`, `client`; `''` where a record had none).
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// A bound parameter or column value.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,6 +67,12 @@ pub trait Conn {
         sql: &str,
         params: &[Value],
     ) -> Result<Vec<(i64, String)>, StoreError>;
+    /// Rows of (integer, text, text, text), e.g. a case id and its series identity.
+    fn query_id_texts(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Vec<(i64, String, String, String)>, StoreError>;
 }
 
 /// Column names of `runs` after `id`, in insert order: the key, then every run field
@@ -78,6 +85,7 @@ const CASE_COLUMNS: [&str; 6] =
 const RESULT_COLUMNS: [&str; 6] = ["run_id", "case_id", "metric", "value", "unit", "status"];
 const RUN_CASE_COLUMNS: [&str; 6] =
     ["run_id", "case_id", "status", "reasons", "log_tail", "source"];
+const SERIES_COLUMNS: [&str; 4] = ["case_id", "test_id", "server", "client"];
 /// Rows per multi-row INSERT (bounded by the dialect's parameter limit too).
 const ROWS_PER_INSERT: usize = 1000;
 
@@ -103,10 +111,13 @@ pub struct RunCaseRow {
 }
 
 /// The rows a batch becomes (the `link` column is filled once the run id is known).
+/// Failed records add no `perf_result` rows: their cases are in `run_cases` only.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rows {
     pub run: Vec<Value>,
     pub cases: Vec<Case>,
+    /// One per case, in `cases` order: the series of the case's first record.
+    pub series: Vec<Series>,
     /// One per case, in `cases` order.
     pub run_cases: Vec<RunCaseRow>,
     pub results: Vec<ResultRow>,
@@ -132,22 +143,27 @@ pub fn rows(batch: &Batch) -> Rows {
         .collect();
     let mut cases: Vec<Case> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
+    let mut series: Vec<Series> = Vec::new();
     let mut outcomes: Vec<CaseOutcome> = Vec::new();
     let mut results = Vec::new();
     for record in &batch.records {
         let case = case_of(record);
         let i = *index.entry(case.case_key.clone()).or_insert_with(|| {
             cases.push(case);
+            series.push(series_of(record));
             outcomes.push(CaseOutcome::default());
             cases.len() - 1
         });
         let failed = record.status == perfline::wire::metrics::Status::Failed;
-        let status = if failed { "failed" } else { "ok" };
         if let Some(o) = outcomes.get_mut(i) {
             o.failed |= failed;
             o.reasons.extend(record.reasons.iter().map(String::as_str));
             o.log_tail.extend(record.log_tail.iter().map(String::as_str));
             o.source = o.source.or(record.source.as_ref());
+        }
+        if failed {
+            // A failed record's numbers are not results: its case is in `run_cases` only.
+            continue;
         }
         for (metric, value) in &record.metrics {
             results.push(ResultRow {
@@ -155,7 +171,7 @@ pub fn rows(batch: &Batch) -> Rows {
                 metric: metric.clone(),
                 value: *value,
                 unit: record.units.get(metric).cloned(),
-                status,
+                status: "ok",
             });
         }
     }
@@ -168,7 +184,7 @@ pub fn rows(batch: &Batch) -> Rows {
             source: o.source.cloned(),
         })
         .collect();
-    Rows { run, cases, run_cases, results }
+    Rows { run, cases, series, run_cases, results }
 }
 
 /// The rows as JSON Lines records `{"table":…,"row":{…}}`, for `--dry-run`.
@@ -179,6 +195,12 @@ pub fn dry_run(rows: &Rows) -> Vec<serde_json::Value> {
     out.push(serde_json::json!({"table": "runs", "row": run}));
     for case in &rows.cases {
         out.push(serde_json::json!({"table": "cases", "row": case}));
+    }
+    for (case, s) in rows.cases.iter().zip(&rows.series) {
+        out.push(serde_json::json!({"table": "series", "row": {
+            "case_key": case.case_key, "test_id": s.test_id, "server": s.server,
+            "client": s.client,
+        }}));
     }
     for (case, rc) in rows.cases.iter().zip(&rows.run_cases) {
         out.push(serde_json::json!({"table": "run_cases", "row": {
@@ -234,24 +256,15 @@ pub struct Delivered {
     pub already_present: bool,
 }
 
-/// A test hook: pause for this long after writing this many result rows, inside the
-/// transaction, so a test can kill the uploader mid-run.
-#[derive(Debug, Clone, Copy)]
-pub struct PauseHook {
-    pub after_rows: usize,
-    pub pause: std::time::Duration,
-}
-
 /// Writes the whole run in one transaction; a run whose key is present already is left alone.
 pub fn deliver(
     conn: &mut dyn Conn,
     rows: &Rows,
     link: Option<&str>,
-    pause: Option<PauseHook>,
 ) -> Result<Delivered, StoreError> {
     let begin = conn.dialect().begin;
     conn.exec(begin, &[])?;
-    let result = write_run(conn, rows, link, pause);
+    let result = write_run(conn, rows, link);
     match result {
         Ok(delivered) if !delivered.already_present => {
             conn.exec("COMMIT", &[])?;
@@ -295,7 +308,6 @@ fn write_run(
     conn: &mut dyn Conn,
     rows: &Rows,
     link: Option<&str>,
-    pause: Option<PauseHook>,
 ) -> Result<Delivered, StoreError> {
     if let Some(run_id) = find_run(conn, rows)? {
         return Ok(Delivered { run_id, rows: 0, already_present: true });
@@ -316,6 +328,7 @@ fn write_run(
         )?;
     }
     let case_ids = upsert_cases(conn, &rows.cases)?;
+    insert_series(conn, &case_ids, &rows.series)?;
     insert_run_cases(conn, run_id, &case_ids, &rows.run_cases)?;
     let per_insert = ROWS_PER_INSERT.min(d.max_params / RESULT_COLUMNS.len()).max(1);
     let mut written = 0;
@@ -341,10 +354,6 @@ fn write_run(
         );
         conn.exec(&sql, &params)?;
         written += chunk.len();
-        if let Some(hook) = pause.filter(|h| written >= h.after_rows) {
-            eprintln!("upload: test pause: {written} rows written in an open transaction");
-            std::thread::sleep(hook.pause);
-        }
     }
     Ok(Delivered { run_id, rows: written, already_present: false })
 }
@@ -387,6 +396,70 @@ fn insert_run_cases(
             placeholders(RUN_CASE_COLUMNS.len(), chunk.len())
         );
         conn.exec(&sql, &params)?;
+    }
+    Ok(())
+}
+
+/// Inserts the `series` rows of cases that have none yet (`case_ids` in `series` order), then
+/// checks that every case's stored series is this batch's: a case key shared by two series
+/// (say server `a-b` client `c` and server `a` client `b-c`) would mix their histories.
+fn insert_series(
+    conn: &mut dyn Conn,
+    case_ids: &[i64],
+    series: &[Series],
+) -> Result<(), StoreError> {
+    if case_ids.len() != series.len() {
+        return Err(StoreError::Fatal(Failure::software("series rows do not match the cases")));
+    }
+    let d = conn.dialect();
+    let per_insert = ROWS_PER_INSERT.min(d.max_params / SERIES_COLUMNS.len()).max(1);
+    let pairs: Vec<(&i64, &Series)> = case_ids.iter().zip(series).collect();
+    for chunk in pairs.chunks(per_insert) {
+        let mut params = Vec::with_capacity(chunk.len() * SERIES_COLUMNS.len());
+        for (case_id, s) in chunk {
+            params.extend([
+                Value::Int(**case_id),
+                Value::Text(s.test_id.clone()),
+                Value::Text(s.server.clone()),
+                Value::Text(s.client.clone()),
+            ]);
+        }
+        let sql = format!(
+            "{} INTO series ({}) VALUES {}",
+            d.insert_ignore,
+            column_list(&SERIES_COLUMNS),
+            placeholders(SERIES_COLUMNS.len(), chunk.len())
+        );
+        conn.exec(&sql, &params)?;
+        // The identity each case has in the store now, compared with ours.
+        let ids: Vec<Value> = chunk.iter().map(|(id, _)| Value::Int(**id)).collect();
+        let select = format!(
+            "SELECT case_id, test_id, server, client FROM series WHERE case_id IN ({})",
+            vec!["?"; ids.len()].join(", ")
+        );
+        let stored: HashMap<i64, Series> = conn
+            .query_id_texts(&select, &ids)?
+            .into_iter()
+            .map(|(id, test_id, server, client)| (id, Series { test_id, server, client }))
+            .collect();
+        for (case_id, s) in chunk {
+            match stored.get(case_id) {
+                Some(found) if found == *s => {}
+                Some(found) => {
+                    return Err(StoreError::Fatal(Failure::data(format!(
+                        "test {:?} server {:?} client {:?}: its case (id {case_id}) already \
+                         belongs to test {:?} server {:?} client {:?}; set a distinct \
+                         context \"command\" for one of them",
+                        s.test_id, s.server, s.client, found.test_id, found.server, found.client
+                    ))))
+                }
+                None => {
+                    return Err(StoreError::Fatal(Failure::software(format!(
+                        "series of case {case_id} not found after insert"
+                    ))))
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -479,15 +552,46 @@ mod tests {
                 source: Some("trtllm-benchmark.0.0.log".into())
             }]
         );
+        assert_eq!(
+            rows.series,
+            [Series {
+                test_id: "aggr-cfg-srv".into(),
+                server: "srv".into(),
+                client: "con4_iter2_isl128_osl64".into()
+            }]
+        );
         let dry = dry_run(&rows);
-        assert_eq!(dry.len(), 6);
+        let tables: Vec<_> = dry.iter().map(|d| d["table"].as_str().unwrap()).collect();
+        assert_eq!(
+            tables,
+            ["runs", "cases", "series", "run_cases", "perf_result", "perf_result", "perf_result"]
+        );
         assert_eq!(dry[0]["row"]["gpu"], "H100");
         assert_eq!(dry[0]["row"]["commit"], serde_json::Value::Null);
-        assert_eq!(dry[2]["table"], "run_cases");
-        assert_eq!(dry[2]["row"]["status"], "ok");
-        assert_eq!(dry[2]["row"]["case_key"], rows.cases[0].case_key.as_str());
-        assert_eq!(dry[3]["row"]["metric"], "mean_ttft");
-        assert_eq!(dry[3]["row"]["run_key"], "k1");
+        let case_key = rows.cases[0].case_key.as_str();
+        assert_eq!(
+            dry[2]["row"],
+            serde_json::json!({"case_key": case_key, "test_id": "aggr-cfg-srv", "server": "srv",
+                "client": "con4_iter2_isl128_osl64"})
+        );
+        assert_eq!(dry[3]["row"]["status"], "ok");
+        assert_eq!(dry[3]["row"]["case_key"], case_key);
+        assert_eq!(dry[4]["row"]["metric"], "mean_ttft");
+        assert_eq!(dry[4]["row"]["run_key"], "k1");
+    }
+
+    #[test]
+    fn a_failed_record_has_no_result_rows_even_with_numbers() {
+        let mut b = batch();
+        b.records[0].status = perfline::wire::metrics::Status::Failed;
+        b.records[0].reasons = vec!["client exited with code 1".into()];
+        b.records[0].server = None;
+        let rows = rows(&b);
+        assert_eq!(rows.results, []);
+        assert_eq!(rows.run_cases.len(), 1);
+        assert_eq!(rows.run_cases[0].status, "failed");
+        assert_eq!(rows.run_cases[0].reasons, "client exited with code 1");
+        assert_eq!(rows.series[0].server, "");
     }
 
     #[test]

@@ -33,16 +33,26 @@ pub static DIALECT: Dialect = Dialect {
             metric TEXT NOT NULL, value REAL NOT NULL, unit TEXT, status TEXT NOT NULL,
             UNIQUE (run_id, case_id, metric))",
     ],
-    migrations: &[(
-        2,
-        &["CREATE TABLE IF NOT EXISTS run_cases (
+    migrations: &[
+        (
+            2,
+            &["CREATE TABLE IF NOT EXISTS run_cases (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             run_id INTEGER NOT NULL REFERENCES runs(id),
             case_id INTEGER NOT NULL REFERENCES cases(id),
             status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
             reasons TEXT NOT NULL, log_tail TEXT NOT NULL, source TEXT,
             UNIQUE (run_id, case_id))"],
-    )],
+        ),
+        (
+            3,
+            &["CREATE TABLE IF NOT EXISTS series (
+            case_id INTEGER PRIMARY KEY REFERENCES cases(id),
+            test_id TEXT NOT NULL,
+            server TEXT NOT NULL DEFAULT '',
+            client TEXT NOT NULL DEFAULT '')"],
+        ),
+    ],
     max_params: 32_766,
 };
 
@@ -87,6 +97,19 @@ impl Conn for Sqlite {
         let mut stmt = self.conn.prepare_cached(sql).map_err(|e| classify(&"sqlite", e))?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(params), |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| classify(&"sqlite", e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| classify(&"sqlite", e))
+    }
+    fn query_id_texts(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Vec<(i64, String, String, String)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| classify(&"sqlite", e))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(params), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
             .map_err(|e| classify(&"sqlite", e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| classify(&"sqlite", e))
     }
@@ -138,15 +161,24 @@ mod tests {
         sql::ensure_schema(&mut db).unwrap();
         let nasty = "x'); DROP TABLE runs; --\"SELECT`";
         let rows = sql::rows(&batch("k1", nasty));
-        let first = sql::deliver(&mut db, &rows, Some("l/{run_id}"), None).unwrap();
+        let first = sql::deliver(&mut db, &rows, Some("l/{run_id}")).unwrap();
         assert_eq!(first, sql::Delivered { run_id: 1, rows: 3, already_present: false });
-        let again = sql::deliver(&mut db, &rows, None, None).unwrap();
+        let again = sql::deliver(&mut db, &rows, None).unwrap();
         assert_eq!(again, sql::Delivered { run_id: 1, rows: 0, already_present: true });
-        let second_run =
-            sql::deliver(&mut db, &sql::rows(&batch("k2", nasty)), None, None).unwrap();
+        let second_run = sql::deliver(&mut db, &sql::rows(&batch("k2", nasty)), None).unwrap();
         assert_eq!(second_run.run_id, 2);
         assert_eq!((count(&db, "runs"), count(&db, "cases"), count(&db, "perf_result")), (2, 1, 6));
         assert_eq!(count(&db, "run_cases"), 2);
+        let series: (i64, String, String, String) = db
+            .conn
+            .query_row("SELECT case_id, test_id, server, client FROM series", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .unwrap();
+        assert_eq!(
+            series,
+            (1, "aggr-cfg-srv".into(), "srv".into(), "con4_iter2_isl128_osl64".into())
+        );
         let version: i64 =
             db.conn.query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0)).unwrap();
         assert_eq!(version, sql::SCHEMA_VERSION);
@@ -168,19 +200,20 @@ mod tests {
         }
         db.conn.execute("INSERT INTO schema_version VALUES (1)", []).unwrap();
         db.conn.execute("INSERT INTO runs (run_key) VALUES ('old')", []).unwrap();
-        let has_run_cases = |db: &Sqlite| -> i64 {
+        let tables = |db: &Sqlite| -> i64 {
             db.conn
                 .query_row(
-                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'run_cases'",
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' \
+                     AND name IN ('run_cases', 'series')",
                     [],
                     |r| r.get(0),
                 )
                 .unwrap()
         };
-        assert_eq!(has_run_cases(&db), 0);
+        assert_eq!(tables(&db), 0);
         sql::ensure_schema(&mut db).unwrap();
         sql::ensure_schema(&mut db).unwrap();
-        assert_eq!(has_run_cases(&db), 1);
+        assert_eq!(tables(&db), 2);
         let versions: Vec<i64> = db
             .conn
             .prepare("SELECT version FROM schema_version ORDER BY version")
@@ -189,10 +222,38 @@ mod tests {
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap();
-        assert_eq!(versions, [1, 2]);
-        let d = sql::deliver(&mut db, &sql::rows(&batch("k1", "n")), None, None).unwrap();
+        assert_eq!(versions, [1, 2, 3]);
+        let d = sql::deliver(&mut db, &sql::rows(&batch("k1", "n")), None).unwrap();
         assert_eq!(d, sql::Delivered { run_id: 2, rows: 3, already_present: false });
-        assert_eq!((count(&db, "runs"), count(&db, "run_cases")), (2, 1));
+        assert_eq!((count(&db, "runs"), count(&db, "run_cases"), count(&db, "series")), (2, 1, 1));
+    }
+
+    #[test]
+    fn a_case_already_in_another_series_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Sqlite::open(&dir.path().join("perf.db"), Duration::from_secs(1)).unwrap();
+        sql::ensure_schema(&mut db).unwrap();
+        // Same test, concurrency and command `a-b-c`: one case, two series.
+        let mut first = batch("k1", "n");
+        first.records[0].server = Some("a-b".into());
+        first.records[0].client = Some("c".into());
+        let mut second = batch("k2", "n");
+        second.records[0].server = Some("a".into());
+        second.records[0].client = Some("b-c".into());
+        sql::deliver(&mut db, &sql::rows(&first), None).unwrap();
+        match sql::deliver(&mut db, &sql::rows(&second), None) {
+            Err(StoreError::Fatal(f)) => {
+                assert_eq!(f.exit, Exit::DataErr);
+                assert_eq!(
+                    f.message,
+                    "test \"aggr-cfg-srv\" server \"a\" client \"b-c\": its case (id 1) already \
+                     belongs to test \"aggr-cfg-srv\" server \"a-b\" client \"c\"; set a \
+                     distinct context \"command\" for one of them"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!((count(&db, "runs"), count(&db, "perf_result")), (1, 3));
     }
 
     #[test]

@@ -4,11 +4,12 @@
 
 mod common;
 
-use common::{record, upload};
+use common::{
+    big_input, failed_record, mixed_expected, mixed_input, record, signal, upload, wait_until,
+};
 use mysql::prelude::Queryable;
 use predicates::prelude::*;
 use std::collections::HashMap;
-use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
@@ -71,6 +72,23 @@ impl Instance {
     }
     fn count(&self, db: &str, sql: &str) -> i64 {
         self.conn(Some(db)).query_first(sql).unwrap().unwrap()
+    }
+    /// A query's rows as `|`-joined text (text protocol), NULL as `NULL`.
+    fn dump(&self, db: &str, sql: &str) -> Vec<String> {
+        let rows: Vec<mysql::Row> = self.conn(Some(db)).query(sql).unwrap();
+        rows.into_iter()
+            .map(|row| {
+                row.unwrap()
+                    .into_iter()
+                    .map(|v| match v {
+                        mysql::Value::NULL => "NULL".to_string(),
+                        mysql::Value::Bytes(b) => String::from_utf8(b).unwrap(),
+                        other => panic!("{other:?} from the text protocol in {sql}"),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("|")
+            })
+            .collect()
     }
 }
 
@@ -138,18 +156,6 @@ fn mysql_upload_is_idempotent_and_stores_names_verbatim() {
         .stdout(predicate::str::contains("\"run_id\":2,"));
 }
 
-/// A failed record as parse-metrics writes it: reasons, log tail, no metrics.
-fn failed_record(test_id: &str, concurrency: u64) -> String {
-    serde_json::json!({
-        "test_id": test_id, "server": "srv", "client": format!("con{concurrency}"),
-        "concurrency": concurrency, "status": "failed",
-        "reasons": ["server exited with code 1", "no result block in 'client.log'"],
-        "metrics": {}, "source": "trtllm-benchmark.0.0.log",
-        "log_tail": ["Traceback (most recent call last):", "RuntimeError: CUDA out of memory"],
-    })
-    .to_string()
-}
-
 #[test]
 fn mysql_failed_record_without_metrics_gets_its_run_cases_row_once() {
     let _shared = SERVER.read().unwrap();
@@ -175,7 +181,7 @@ fn mysql_failed_record_without_metrics_gets_its_run_cases_row_once() {
     run("\"rows\":0,\"link\":null,\"status\":\"already-present\"}");
     assert_eq!(db.count(name, "SELECT count(*) FROM runs"), 1);
     assert_eq!(db.count(name, "SELECT count(*) FROM run_cases"), 2);
-    assert_eq!(db.count(name, "SELECT max(version) FROM schema_version"), 2);
+    assert_eq!(db.count(name, "SELECT max(version) FROM schema_version"), 3);
     let mut conn = db.conn(Some(name));
     let failed: Vec<(i64, i64, String, String, String, Option<String>)> = conn
         .query(
@@ -204,6 +210,68 @@ fn mysql_failed_record_without_metrics_gets_its_run_cases_row_once() {
         1
     );
     assert_eq!(db.count(name, "SELECT count(*) FROM perf_result"), 2);
+}
+
+#[test]
+fn mysql_ok_and_failed_records_fill_every_table_exactly() {
+    let _shared = SERVER.read().unwrap();
+    let db = Instance::get();
+    let name = "perfline_test_mixed";
+    let url = db.fresh_url(name);
+    let dir = tempfile::tempdir().unwrap();
+    let run = |expected: &str| {
+        upload(dir.path())
+            .args([url.as_str(), "--password-file", db.password_file()])
+            .args(["--run-key", "mix", "--job-id", "5"])
+            .write_stdin(mixed_input())
+            .assert()
+            .code(0)
+            .stdout(predicate::str::contains(expected));
+    };
+    run("\"rows\":3,\"link\":null,\"status\":\"uploaded\"}");
+    run("\"rows\":0,\"link\":null,\"status\":\"already-present\"}");
+    for (sql, expected) in mixed_expected() {
+        assert_eq!(db.dump(name, sql), expected, "{sql}");
+    }
+}
+
+/// A refused password is a permission error (77), not retried or spooled, and never echoed.
+#[test]
+fn mysql_wrong_password_is_refused_and_never_echoed() {
+    let _shared = SERVER.read().unwrap();
+    let db = Instance::get();
+    let url = db.fresh_url("perfline_test_password");
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "hunter2-not-the-password";
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, format!("{secret}\n")).unwrap();
+    std::fs::set_permissions(&pw, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let via_file = upload(dir.path())
+        .args([url.as_str(), "--password-file"])
+        .arg(&pw)
+        .write_stdin(input())
+        .assert()
+        .code(77)
+        .stdout("")
+        .get_output()
+        .clone();
+    let via_env = upload(dir.path())
+        .arg(&url)
+        .env("PERFLINE_MYSQL_PASSWORD", secret)
+        .write_stdin(input())
+        .assert()
+        .code(77)
+        .stdout("")
+        .get_output()
+        .clone();
+    for out in [via_file, via_env] {
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.starts_with("upload: error: mysql: "), "{stderr}");
+        assert!(stderr.contains("Access denied"), "{stderr}");
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+    assert!(!dir.path().join(".perfline").exists(), "a refused password is not spooled");
 }
 
 #[test]
@@ -240,13 +308,17 @@ fn mysql_version_1_store_is_migrated_in_place() {
         .code(0)
         .stdout(predicate::str::contains("\"run_id\":2,"));
     assert_eq!(db.count(name, "SELECT count(*) FROM runs"), 2);
-    assert_eq!(db.count(name, "SELECT count(*) FROM schema_version WHERE version IN (1, 2)"), 2);
+    assert_eq!(db.count(name, "SELECT count(*) FROM schema_version WHERE version IN (1, 2, 3)"), 3);
+    assert_eq!(db.count(name, "SELECT count(*) FROM series"), 1);
     assert_eq!(
         db.count(name, "SELECT count(*) FROM run_cases WHERE run_id = 2 AND status = 'failed'"),
         1
     );
 }
 
+/// The uploader is stopped (SIGSTOP) while its transaction holds uncommitted rows (seen
+/// through READ UNCOMMITTED), then killed: the server rolls the transaction back, and the
+/// next upload stores the run whole. No hook in the binary.
 #[test]
 fn mysql_uploader_killed_mid_run_leaves_no_rows() {
     let _shared = SERVER.read().unwrap();
@@ -254,31 +326,50 @@ fn mysql_uploader_killed_mid_run_leaves_no_rows() {
     let name = "perfline_test_killed";
     let url = db.fresh_url(name);
     let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("upload"))
-        .current_dir(dir.path())
-        .args(["--no-gather", "--run-key", "k", &url, "--password-file", db.password_file()])
-        .env("PERFLINE_UPLOAD_TEST_PAUSE_AFTER_ROWS", "1")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input().as_bytes()).unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
-    assert!(line.starts_with("upload: test pause: 3 rows written"), "{line}");
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert_eq!(db.count(name, "SELECT count(*) FROM runs"), 0);
-    assert_eq!(db.count(name, "SELECT count(*) FROM perf_result"), 0);
-    assert_eq!(db.count(name, "SELECT count(*) FROM run_cases"), 0);
+    let pw = db.password_file().to_string();
     upload(dir.path())
-        .args(["--run-key", "k", &url, "--password-file", db.password_file()])
+        .args(["--run-key", "pre", &url, "--password-file", &pw])
         .write_stdin(input())
         .assert()
-        .code(0)
-        .stdout(predicate::str::contains("\"rows\":3,"));
+        .code(0);
+    let big = big_input(20, 1000);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("upload"))
+        .current_dir(dir.path())
+        .args(["--no-gather", "--run-key", "big", &url, "--password-file", &pw])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), big.as_bytes()).unwrap();
+    let mut dirty = db.conn(Some(name));
+    dirty.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL READ UNCOMMITTED").unwrap();
+    let mut uncommitted =
+        || -> i64 { dirty.query_first("SELECT count(*) FROM perf_result").unwrap().unwrap() };
+    wait_until(&mut child, "uncommitted rows", || uncommitted() >= 1003);
+    signal(&child, libc::SIGSTOP);
+    // Stopped, it cannot commit: no committed run `big` means the transaction is open.
+    assert_eq!(db.count(name, "SELECT count(*) FROM runs WHERE run_key = 'big'"), 0);
+    signal(&child, libc::SIGKILL);
+    child.wait().unwrap();
+    let start = Instant::now();
+    while uncommitted() != 3 {
+        assert!(start.elapsed() < Duration::from_secs(60), "no rollback within a minute");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(db.count(name, "SELECT count(*) FROM runs"), 1);
     assert_eq!(db.count(name, "SELECT count(*) FROM perf_result"), 3);
+    assert_eq!(db.count(name, "SELECT count(*) FROM run_cases"), 2);
+    assert_eq!(db.count(name, "SELECT count(*) FROM series"), 2);
+    for status in ["uploaded", "already-present"] {
+        upload(dir.path())
+            .args(["--run-key", "big", &url, "--password-file", &pw])
+            .write_stdin(big.clone())
+            .assert()
+            .code(0)
+            .stdout(predicate::str::contains(format!("\"status\":\"{status}\"")));
+    }
+    assert_eq!(db.count(name, "SELECT count(*) FROM perf_result"), 20_003);
 }
 
 #[test]

@@ -18,6 +18,115 @@ pub fn record(test_id: &str, concurrency: u64, metrics: &[(&str, f64)]) -> Strin
     .to_string()
 }
 
+/// A failed record as parse-metrics writes it: reasons, log tail, no metrics.
+pub fn failed_record(test_id: &str, concurrency: u64) -> String {
+    serde_json::json!({
+        "test_id": test_id, "server": "srv", "client": format!("con{concurrency}"),
+        "concurrency": concurrency, "status": "failed",
+        "reasons": ["server exited with code 1", "no result block in 'client.log'"],
+        "metrics": {}, "source": "trtllm-benchmark.0.0.log",
+        "log_tail": ["Traceback (most recent call last):", "RuntimeError: CUDA out of memory"],
+    })
+    .to_string()
+}
+
+/// Ok and failed records mixed: an ok record, a failed one that still carries numbers (they
+/// must not be stored), and an ok record without server and client.
+pub fn mixed_input() -> String {
+    let mut failed: serde_json::Value =
+        serde_json::from_str(&failed_record("aggr-failed", 8)).unwrap();
+    failed["metrics"] = serde_json::json!({"mean_ttft": 99.0});
+    let solo = serde_json::json!({
+        "test_id": "aggr-solo", "concurrency": 1, "status": "ok",
+        "metrics": {"mean_ttft": 5.5}, "units": {"mean_ttft": "ms"},
+    });
+    format!(
+        "{}\n{failed}\n{solo}\n",
+        record("aggr-ok", 4, &[("mean_ttft", 12.5), ("seq_throughput", 3.25)])
+    )
+}
+
+/// Every table's rows after uploading [`mixed_input`] with `--run-key mix --job-id 5` into an
+/// empty store: (query, rows as `|`-joined text, NULL as `NULL`). The queries run on SQLite
+/// and MariaDB alike.
+pub fn mixed_expected() -> Vec<(&'static str, Vec<&'static str>)> {
+    vec![
+        // A new store starts at the current version (the rows of the migrations it ran).
+        ("SELECT version FROM schema_version ORDER BY version", vec!["2", "3"]),
+        (
+            "SELECT id, run_key, job_id, `commit`, start_time, link FROM runs ORDER BY id",
+            vec!["1|mix|5|NULL|NULL|NULL"],
+        ),
+        (
+            "SELECT id, network, batch_size, `precision`, framework, command FROM cases \
+             ORDER BY id",
+            vec![
+                "1|aggr-ok|4||trtllm-serve|srv-con4",
+                "2|aggr-failed|8||trtllm-serve|srv-con8",
+                "3|aggr-solo|1||trtllm-serve|aggr-solo",
+            ],
+        ),
+        (
+            "SELECT case_id, test_id, server, client FROM series ORDER BY case_id",
+            vec!["1|aggr-ok|srv|con4", "2|aggr-failed|srv|con8", "3|aggr-solo||"],
+        ),
+        (
+            "SELECT run_id, case_id, status, reasons, log_tail, source FROM run_cases \
+             ORDER BY case_id",
+            vec![
+                "1|1|ok|||NULL",
+                "1|2|failed|server exited with code 1; no result block in 'client.log'|\
+                 Traceback (most recent call last):\nRuntimeError: CUDA out of memory|\
+                 trtllm-benchmark.0.0.log",
+                "1|3|ok|||NULL",
+            ],
+        ),
+        (
+            "SELECT run_id, case_id, metric, value, unit, status FROM perf_result \
+             ORDER BY case_id, metric",
+            vec![
+                "1|1|mean_ttft|12.5|ms|ok",
+                "1|1|seq_throughput|3.25|NULL|ok",
+                "1|3|mean_ttft|5.5|ms|ok",
+            ],
+        ),
+    ]
+}
+
+/// `records` ok records of `metrics` metrics each: a batch big enough that its transaction
+/// stays open while a test watches it.
+pub fn big_input(records: u64, metrics: usize) -> String {
+    let names: Vec<String> = (0..metrics).map(|m| format!("m{m:05}")).collect();
+    let mut out = String::new();
+    for r in 0..records {
+        let values: Vec<(&str, f64)> =
+            names.iter().enumerate().map(|(i, n)| (n.as_str(), i as f64)).collect();
+        out.push_str(&record("aggr-big", r + 1, &values));
+        out.push('\n');
+    }
+    out
+}
+
+/// Sends `signal` to the child.
+pub fn signal(child: &std::process::Child, signal: i32) {
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) on the pid of a child this test spawned and has not yet waited for.
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+}
+
+/// Polls `ready` (every millisecond, for at most a minute) until it holds; panics when the
+/// child exits first or the deadline passes.
+pub fn wait_until(child: &mut std::process::Child, what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !ready() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("upload exited ({status}) before {what}");
+        }
+        assert!(std::time::Instant::now() < deadline, "no {what} within a minute");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// The upload binary with fast retries and no host probing.
 pub fn upload(dir: &std::path::Path) -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("upload").unwrap();
@@ -25,7 +134,6 @@ pub fn upload(dir: &std::path::Path) -> assert_cmd::Command {
         .arg("--no-gather")
         .env_remove("PERFLINE_MYSQL_PASSWORD")
         .env_remove("PERFLINE_UPLOAD_LINK_TEMPLATE")
-        .env_remove("PERFLINE_UPLOAD_TEST_PAUSE_AFTER_ROWS")
         .env("PERFLINE_UPLOAD_RETRIES", "3")
         .env("PERFLINE_UPLOAD_RETRY_BASE_MS", "10")
         .env("PERFLINE_UPLOAD_RETRY_DEADLINE_S", "10")
