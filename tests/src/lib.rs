@@ -4,6 +4,8 @@
 //! one is built once with `cargo build -p NAME` (tools never depend on each other, so this
 //! crate cannot name them as dependencies).
 
+pub mod tidy;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;

@@ -17,8 +17,8 @@ fn result(stdout: &[u8]) -> Value {
     let text = std::str::from_utf8(stdout).unwrap();
     assert_eq!(text.lines().count(), 1, "one JSON line: {text}");
     let mut v: Value = serde_json::from_str(text).unwrap();
-    let elapsed = v.as_object_mut().unwrap().remove("elapsed_s").unwrap();
-    assert!(elapsed.as_f64().unwrap() >= 0.0);
+    let seconds = v.as_object_mut().unwrap().remove("elapsed_s").unwrap();
+    assert!(seconds.as_f64().is_some_and(|s| s >= 0.0), "elapsed_s: {seconds}");
     v
 }
 
@@ -300,11 +300,17 @@ fn bad_usage_is_64() {
         .stderr("waitfiles: error: nothing to wait for: give --glob, --file or --http\n");
     waitfiles().args(["--file", "f", "--timeout", "soon"]).assert().code(64).stdout("");
     let bad: &[(&[&str], &str)] = &[
-        (&["--http", "http://127.0.0.1:99999/health"], "--http \"http://127.0.0.1:99999/health\": port \"99999\" is not 1..65535"),
+        (
+            &["--http", "http://127.0.0.1:99999/health"],
+            "--http \"http://127.0.0.1:99999/health\": port \"99999\" is not 1..65535",
+        ),
         (&["--http", "http://:80/"], "--http \"http://:80/\": no host"),
         (&["--http", "https://h/"], "--http \"https://h/\": only http:// URLs are supported"),
         (&["--glob", ""], "--glob: empty pattern"),
-        (&["--file", "f", "--timeout", "1e12"], "--timeout 1000000000000: at most 604800 seconds (7 days)"),
+        (
+            &["--file", "f", "--timeout", "1e12"],
+            "--timeout 1000000000000: at most 604800 seconds (7 days)",
+        ),
         (&["--file", "f", "--interval", "0"], "--interval 0: between 0.001 and 60 seconds"),
         (&["--file", "f", "--watch-log", "/dev/null"], "--watch-log /dev/null: not a regular file"),
     ];
