@@ -32,7 +32,8 @@ impl Instance {
             });
         let text = std::fs::read_to_string(&path).unwrap_or_else(|_| {
             panic!(
-                "MariaDB test instance not running: run `cargo xtask db up` ({} missing)",
+                "needs the MariaDB test instance, which is not running: run `cargo xtask db up` \
+                 (`cargo xtask ci` sets it up) ({} missing)",
                 path.display()
             )
         });
