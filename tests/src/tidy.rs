@@ -358,7 +358,7 @@ fn sources(
                 "YAML parsed outside perfline::yaml: use perfline::yaml::load".into(),
             );
         }
-        let profile_code = path == "perfline/src/yaml.rs" || path.starts_with("perfline/src/slurm");
+        let profile_code = path == "perfline/src/yaml.rs" || path == "perfline/src/slurm/profile.rs";
         if YAML_FROM_VALUE.is_match(line) && !profile_code {
             push(
                 n,
