@@ -54,7 +54,6 @@ pub const ALLOW: Allow = Allow {
         "tools/upload/src/main.rs",
         // TODO(simple helper, issue 12 item 3): thin these mains.
         "tools/launch/src/main.rs",
-        "tools/waitfiles/src/main.rs",
     ],
     shell_string: &[
         // Prefixes `exec` to a command already rendered by perfline::template.
