@@ -52,8 +52,6 @@ pub const ALLOW: Allow = Allow {
         "tools/bench/src/main.rs",
         "tools/nodecount/src/main.rs",
         "tools/upload/src/main.rs",
-        // TODO(simple helper, issue 12 item 3): thin these mains.
-        "tools/launch/src/main.rs",
     ],
     shell_string: &[
         // Prefixes `exec` to a command already rendered by perfline::template.
