@@ -354,7 +354,8 @@ fn sources(
                 "YAML parsed outside perfline::yaml: use perfline::yaml::load".into(),
             );
         }
-        let profile_code = path == "perfline/src/yaml.rs" || path == "perfline/src/slurm/profile.rs";
+        let profile_code =
+            path == "perfline/src/yaml.rs" || path == "perfline/src/slurm/profile.rs";
         if YAML_FROM_VALUE.is_match(line) && !profile_code {
             push(
                 n,
