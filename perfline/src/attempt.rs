@@ -65,7 +65,13 @@ pub fn publish(tmp: &Path, test_dir: &Path, id: &str) -> Result<bool> {
     let (from, to) = (cstr(tmp)?, cstr(&target)?);
     // SAFETY: valid NUL-terminated paths; renameat2 only reads them.
     let rc = unsafe {
-        libc::renameat2(libc::AT_FDCWD, from.as_ptr(), libc::AT_FDCWD, to.as_ptr(), libc::RENAME_NOREPLACE)
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
     };
     if rc == 0 {
         return Ok(true);

@@ -424,7 +424,11 @@ impl Prefix {
         if let Some(a) = attempt {
             head.push(format!("{}={a}", crate::attempt::ENV));
         }
-        let at = self.exports.iter().position(|e| e.starts_with("PERFLINE_TEST_ID=")).map_or(0, |i| i + 1);
+        let at = self
+            .exports
+            .iter()
+            .position(|e| e.starts_with("PERFLINE_TEST_ID="))
+            .map_or(0, |i| i + 1);
         self.exports.splice(at..at, head);
         self.workdir = workdir.to_string();
         Ok(())
@@ -659,7 +663,11 @@ mod tests {
     }
 
     fn opts() -> Options {
-        Options { job_root: Some(PathBuf::from("/shared/jobs")), nodelist: Vec::new(), attempt: None }
+        Options {
+            job_root: Some(PathBuf::from("/shared/jobs")),
+            nodelist: Vec::new(),
+            attempt: None,
+        }
     }
 
     #[test]
@@ -762,7 +770,11 @@ mod tests {
         }
         let e = Profile::parse("time: banana\n", "p.yaml").unwrap_err();
         assert_eq!(e.exit, Exit::Config);
-        assert!(e.message.starts_with("p.yaml: time: \"banana\": not a Slurm time"), "{}", e.message);
+        assert!(
+            e.message.starts_with("p.yaml: time: \"banana\": not a Slurm time"),
+            "{}",
+            e.message
+        );
         let e = Profile::parse("hunter2-secret-token\n", "tok.yaml").unwrap_err();
         assert_eq!(
             e.message,

@@ -40,7 +40,8 @@ impl Bench {
         let tmp = tempfile::tempdir().unwrap();
         let configs = workspace_root().join("testlists/configs");
         let tests = pipe(&bin("classify"), &[], format!("{TEST}\n").as_bytes()).0;
-        let planned = pipe(&bin("nodecount"), &["--config-dir", configs.to_str().unwrap()], &tests).0;
+        let planned =
+            pipe(&bin("nodecount"), &["--config-dir", configs.to_str().unwrap()], &tests).0;
         Bench { tmp, planned, mode }
     }
 

@@ -5,7 +5,7 @@
 
 use crate::util::{project_root, Section};
 use anyhow::Context;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use xshell::cmd;
 
 #[derive(clap::Args)]
@@ -63,16 +63,18 @@ impl E2e {
         let planned = cmd!(sh, "{nodecount} --config-dir {configs}").stdin(&tests).read()?;
         std::fs::write(out.join("planned.jsonl"), &planned)?;
         let mode: Vec<&str> = if self.slurm { vec!["--wait"] } else { vec!["--local"] };
-        let launched = cmd!(sh, "{launch} --cluster local --job-root {jobs_dir} {mode...}")
-            .stdin(&planned)
-            .ignore_status()
-            .output()?;
+        let metrics_file = out.join("metrics.jsonl");
+        let launched = cmd!(
+            sh,
+            "{launch} --cluster local --job-root {jobs_dir} {mode...} --metrics {metrics_file}"
+        )
+        .stdin(&planned)
+        .ignore_status()
+        .output()?;
         let jobs = String::from_utf8_lossy(&launched.stdout).to_string();
         std::fs::write(out.join("jobs.jsonl"), &jobs)?;
-
-        let metrics = collect_metrics(&jobs)?;
-        let metrics_file = out.join("metrics.jsonl");
-        std::fs::write(&metrics_file, &metrics)?;
+        let metrics = std::fs::read_to_string(&metrics_file)
+            .with_context(|| format!("launch --metrics wrote no {}", metrics_file.display()))?;
         let to_csv = tool("to-csv");
         let csv = cmd!(sh, "{to_csv}").stdin(&metrics).ignore_status().read()?;
         std::fs::write(out.join("results.csv"), &csv)?;
@@ -106,23 +108,6 @@ impl E2e {
         );
         Ok(())
     }
-}
-
-/// Concatenates `results/metrics.jsonl` of every job in launch's output.
-fn collect_metrics(jobs: &str) -> anyhow::Result<String> {
-    let mut all = String::new();
-    for line in jobs.lines().filter(|l| !l.trim().is_empty()) {
-        let job: serde_json::Value =
-            serde_json::from_str(line).context("launch output is not JSON")?;
-        let workdir =
-            job.get("workdir").and_then(|w| w.as_str()).context("job record without workdir")?;
-        let file = Path::new(workdir).join("results/metrics.jsonl");
-        match std::fs::read_to_string(&file) {
-            Ok(text) => all.push_str(&text),
-            Err(e) => eprintln!("e2e: {}: {e}", file.display()),
-        }
-    }
-    Ok(all)
 }
 
 /// One line per metric record: test, server, client, concurrency, status and key numbers.

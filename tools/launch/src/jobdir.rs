@@ -109,11 +109,13 @@ pub fn gather_metrics(workdirs: &[PathBuf], file: &Path) -> Result<()> {
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                eprintln!("launch: warning: {}: no metric records (the job never ran?)", path.display());
+                eprintln!(
+                    "launch: warning: {}: no metric records (the job never ran?)",
+                    path.display()
+                );
             }
             Err(e) => return Err(Failure::io(path.display(), &e)),
         }
     }
     fsutil::write_atomic(file, &all)
 }
-

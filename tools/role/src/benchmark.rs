@@ -25,6 +25,16 @@ pub fn run_benchmark(job: &Job) -> Result<Exit> {
     let groups = client_groups(&job.planned.plan.clients, only.as_deref());
     let mut all_ok = true;
     let mut reasons = Vec::new();
+    if groups.is_empty() {
+        // Nothing measured is not a success: a plan without client runs fails loudly.
+        let why = format!(
+            "{ME}: the plan has no client run{}",
+            only.as_deref().map(|t| format!(" for {t}")).unwrap_or_default()
+        );
+        eprintln!("role: {why}");
+        write_status(job, "status.json", false, std::slice::from_ref(&why))?;
+        return Ok(Exit::Failed);
+    }
     // Every planned client run ends with a record: run, or failed with the reason it could not run.
     let mut stopped: Option<String> = None;
     for (server, clients) in &groups {

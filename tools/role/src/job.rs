@@ -143,7 +143,9 @@ impl Job {
 /// Now plus `d`, or a far deadline when that overflows the clock (an absurd timeout).
 pub fn deadline_after(d: Duration) -> Instant {
     let now = Instant::now();
-    now.checked_add(d).or_else(|| now.checked_add(Duration::from_secs(10 * 365 * 86_400))).unwrap_or(now)
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(10 * 365 * 86_400)))
+        .unwrap_or(now)
 }
 
 /// `PERFLINE_ATTEMPT`, checked (it names a directory and travels into the store).

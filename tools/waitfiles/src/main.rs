@@ -280,11 +280,11 @@ fn spec(args: &Args, counts: &[usize]) -> Result<WaitSpec> {
         }
         watches.push(Watch::Pid(pid));
     }
-    watches.extend(
-        args.logs
-            .iter()
-            .map(|path| Watch::LogKeywords { path: path.clone(), keywords: keywords.clone(), from }),
-    );
+    watches.extend(args.logs.iter().map(|path| Watch::LogKeywords {
+        path: path.clone(),
+        keywords: keywords.clone(),
+        from,
+    }));
     watches.extend(args.markers.iter().cloned().map(Watch::FailureMarker));
     Ok(WaitSpec { conditions, watches, timeout, interval })
 }

@@ -300,11 +300,17 @@ fn bad_usage_is_64() {
         .stderr("waitfiles: error: nothing to wait for: give --glob, --file or --http\n");
     waitfiles().args(["--file", "f", "--timeout", "soon"]).assert().code(64).stdout("");
     let bad: &[(&[&str], &str)] = &[
-        (&["--http", "http://127.0.0.1:99999/health"], "--http \"http://127.0.0.1:99999/health\": port \"99999\" is not 1..65535"),
+        (
+            &["--http", "http://127.0.0.1:99999/health"],
+            "--http \"http://127.0.0.1:99999/health\": port \"99999\" is not 1..65535",
+        ),
         (&["--http", "http://:80/"], "--http \"http://:80/\": no host"),
         (&["--http", "https://h/"], "--http \"https://h/\": only http:// URLs are supported"),
         (&["--glob", ""], "--glob: empty pattern"),
-        (&["--file", "f", "--timeout", "1e12"], "--timeout 1000000000000: at most 604800 seconds (7 days)"),
+        (
+            &["--file", "f", "--timeout", "1e12"],
+            "--timeout 1000000000000: at most 604800 seconds (7 days)",
+        ),
         (&["--file", "f", "--interval", "0"], "--interval 0: between 0.001 and 60 seconds"),
         (&["--file", "f", "--watch-log", "/dev/null"], "--watch-log /dev/null: not a regular file"),
     ];
