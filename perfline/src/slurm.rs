@@ -38,6 +38,11 @@ impl PrefixArgs {
         adjust: impl FnOnce(&mut Profile) -> Result<()>,
     ) -> Result<(Profile, Options)> {
         let mut profile = Profile::select(self.cluster.as_deref())?;
+        if let Some(image) = std::env::var(IMAGE_ENV).ok().filter(|i| !i.is_empty()) {
+            // The CI's image parameter (e.g. Jenkins' DOCKER_IMAGE), by environment.
+            profile.container.get_or_insert_with(Container::default).image = image;
+            profile.check().map_err(|m| Failure::usage(format!("{IMAGE_ENV}: {m}")))?;
+        }
         adjust(&mut profile)?;
         profile.bin_dir = Some(bin_dir(&profile));
         let root =
@@ -49,6 +54,9 @@ impl PrefixArgs {
 
 /// Environment variable that names the profile when `--cluster` is not given.
 pub const CLUSTER_ENV: &str = "PERFLINE_CLUSTER";
+/// Environment variable that replaces the profile's container image (adds a container when
+/// the profile has none).
+pub const IMAGE_ENV: &str = "PERFLINE_CONTAINER_IMAGE";
 /// Environment variable naming an extra directory of `NAME.yaml` profiles.
 pub const CLUSTERS_DIR_ENV: &str = "PERFLINE_CLUSTERS_DIR";
 
