@@ -14,7 +14,7 @@ use std::path::PathBuf;
 const EXAMPLES: &str = "\
 Examples:
   # What the role runner calls after each client run (appends to metrics.jsonl):
-  parse-metrics --test-id aggr-cfg-srv --server srv --client con4_iter2_isl128_osl64 \\
+  parse-metrics --test-id aggr-cfg-srv --attempt 20261129T120000.000Z --server srv --client con4_iter2_isl128_osl64 \\
       --concurrency 4 --isl 128 --osl 64 --exit-code $rc trtllm-benchmark.0.0.log >> metrics.jsonl
 
   # gen_only: add the gen workers' per-iteration device step time
@@ -46,6 +46,10 @@ struct Args {
     /// Test id of the run (default: from the stdin record, the JUnit testcase, or the file name).
     #[arg(long)]
     test_id: Option<String>,
+    /// The launch attempt (`JOB_ROOT/ID/ATTEMPT`, docs/job-layout.md), written as `attempt`
+    /// on every record; letters, digits and `_ - . , + =`, at most 200 characters.
+    #[arg(long, value_parser = attempt_id)]
+    attempt: Option<String>,
     /// Server name (aggregated `server_configs[].name`, or the disagg router).
     #[arg(long)]
     server: Option<String>,
@@ -88,6 +92,7 @@ fn run() -> Result<Exit> {
     let Some(args) = perfline::cli::parse_args::<Args>()? else { return Ok(Exit::Ok) };
     let ctx = Context {
         test_id: args.test_id.clone(),
+        attempt: args.attempt.clone(),
         server: args.server.clone(),
         client: args.client.clone(),
         concurrency: args.concurrency,
@@ -113,6 +118,11 @@ fn run() -> Result<Exit> {
         perfline::fsutil::write_atomic(path, report.as_bytes())?;
     }
     Ok(exit)
+}
+
+/// `--attempt`: a path component and shell word, so an id (perfline::shell::check_id).
+fn attempt_id(s: &str) -> std::result::Result<String, String> {
+    perfline::shell::check_id(s).map(|()| s.to_string())
 }
 
 fn parse(args: &Args, ctx: &Context, gen: &GenLog, sink: &mut Sink<StdoutLock>) -> Result<()> {
