@@ -26,8 +26,12 @@ for disagg and ctx_only tests
   ROOT/tests/integration/defs/perf/disagg/test_configs/{disagg/perf,wideep/perf,disagg/perf-sanity};
 then each --config-dir, then the other family's folders.
 
+Every selected server needs at least one client run (`client_configs`), and a client run at
+most 10000000 requests (concurrency × iterations, or × multi_round for disagg).
+
 Exit status: 0 all planned; 1 --check found a mismatch (the record is still written);
-65 a bad record or config field; 66 a config not found; the first error's class wins.
+65 a bad record or config field; 66 a config not found, a directory or a symlink loop;
+77 a config not readable (permission); the first error's class wins.
 
 Examples:
   classify tests.txt | nodecount --root ~/TensorRT-LLM | launch --dry-run
@@ -108,13 +112,15 @@ fn run() -> Result<Exit> {
     let workers = args.jobs.unwrap_or_else(|| cpus.clamp(1, 8));
     let prefetch = planner.prefetch.clone();
     std::thread::scope(|scope| {
+        // Closed however the loop ends (a panic included), so the scope can join the workers.
+        let _close = prefetch.closer();
         for _ in 0..workers {
             let worker = prefetch.clone();
             scope.spawn(move || worker.work());
         }
         let mut pending = VecDeque::new();
         let mut open = true;
-        let result = loop {
+        loop {
             while open {
                 match records.try_recv() {
                     Ok(line) => queue(&mut planner, &mut pending, line),
@@ -143,9 +149,7 @@ fn run() -> Result<Exit> {
             if let Err(failure) = out.write(&planned) {
                 break Err(failure);
             }
-        };
-        prefetch.close();
-        result
+        }
     })?;
     // The process ends here: freeing every parsed config one by one would only cost time.
     std::mem::forget(planner);
