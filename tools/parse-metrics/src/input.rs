@@ -1178,6 +1178,33 @@ fn both(log: &[u8], window: usize, junit: bool) -> (Vec<u8>, Vec<u8>) {
 mod tests {
     use super::*;
 
+    /// The inputs the `text` fuzz target found (tests/data/fuzz/text-*), under its checks.
+    #[test]
+    fn text_fuzz_findings_stay_fixed() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz");
+        let mut found = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if !path.file_name().unwrap().to_string_lossy().starts_with("text-") {
+                continue;
+            }
+            found += 1;
+            let log = std::fs::read(&path).unwrap();
+            for window in [1, 7, 64] {
+                let (streamed, split) = parse_both(&log, window);
+                assert_eq!(streamed, split, "{} window {window}", path.display());
+                for line in streamed.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                    let rec: MetricRecord = serde_json::from_slice(line).unwrap();
+                    for (name, v) in &rec.metrics {
+                        assert!(v.is_finite() && (0.0..=1e15).contains(v), "{name} = {v}");
+                        assert!(rec.status == Status::Ok || *v != 0.0, "{name} = 0 in failed");
+                    }
+                }
+            }
+        }
+        assert!(found > 0);
+    }
+
     #[test]
     fn split_parse_writes_the_streamed_bytes() {
         let mut log = Vec::new();

@@ -14,8 +14,9 @@ use std::path::PathBuf;
 const EXAMPLES: &str = "\
 Examples:
   # What the role runner calls after each client run (appends to metrics.jsonl):
-  parse-metrics --test-id aggr-cfg-srv --attempt 20261129T120000.000Z --server srv --client con4_iter2_isl128_osl64 \\
-      --concurrency 4 --isl 128 --osl 64 --exit-code $rc trtllm-benchmark.0.0.log >> metrics.jsonl
+  parse-metrics --test-id aggr-cfg-srv --attempt 20261129T120000.000Z --server srv \\
+      --client con4_iter2_isl128_osl64 --concurrency 4 --isl 128 --osl 64 --exit-code $rc \\
+      trtllm-benchmark.0.0.log >> metrics.jsonl
 
   # gen_only: add the gen workers' per-iteration device step time
   parse-metrics --test-id disagg-gen_only-cfg --gen-log gen_server_0.log client.log
@@ -25,9 +26,18 @@ Examples:
 
 Records are `failed` when: the client exit code is non-zero, failed requests > 0, a failure
 marker (!FAILED REQUESTS!, !CHECK LOG FOR ERRORS!) was printed, fewer requests succeeded than
-prompts, zero output tokens, or a required metric is missing. Required by default: the 16
-incumbent metrics except user_throughput (the SA client prints none); gen_only test ids and
---gen-log add mean_gen_worker_per_iter_device_step_time.
+prompts, zero output tokens, a value is out of range, or a required metric is missing.
+Required by default: the 16 incumbent metrics except user_throughput (the SA client prints
+none); gen_only test ids and --gen-log add mean_gen_worker_per_iter_device_step_time.
+
+Ranges: request and token counts are whole numbers in 0..=2^53; metric values (ms, req/s,
+tok/s, s, …) are finite and in 0..=1e15. A value out of range (negative, fractional count,
+nan/inf, Python's NaN/Infinity in a --save-result JSON) fails the record with a reason naming
+the field (`invalid mean_ttft: -2.5 (negative)`) and is left out, never replaced by 0.
+
+A failed record carries no unmeasured value: when no request succeeded or no output token came
+back, its `metrics` are empty (the client's 0.00s summarise an empty sample); otherwise it
+keeps the values printed for the completed requests, except zeros. Counts are kept.
 
 Exit status: 0 all records ok; 1 some record failed (records are still written); 65 an input
 had no result block (a failed record is still written when the test id is known); 66 an input

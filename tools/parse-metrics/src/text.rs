@@ -208,7 +208,9 @@ impl TextParser {
                 let (name, unit) = generic_name(label)?;
                 let block = self.current.as_mut()?;
                 if !block.metrics.contains_key(name.as_str()) {
-                    if let Some(v) = parse_number(value).filter(|v| v.is_finite()) {
+                    // Not a known metric: a value out of range (`inf` for "Request rate
+                    // configured", a negative) is left out, never kept.
+                    if let Some(v) = parse_number(value).and_then(|v| metric_value(v).ok()) {
                         let name = Name::Owned(name);
                         block.metrics.insert(name.clone(), v);
                         if let Some(unit) = unit {
@@ -596,6 +598,16 @@ mod tests {
         assert!(!b.metrics.contains_key("request_rate_configured"));
         assert!(!b.metrics.contains_key("peak_concurrent_requests"));
         assert!(!b.metrics.contains_key("after"));
+    }
+
+    #[test]
+    fn generic_lines_out_of_range_are_left_out() {
+        // Found by the `text` fuzz target: a padded known label read as a generic line.
+        let (blocks, _) = parse_all(
+            "===== Serving Benchmark Result =====\nMean TTFT (ms): 1\nP99 ITL      (ms): -.75\nTotal Energy (J): 1e16\nPeak (W): 3\n",
+        );
+        let got: Vec<_> = blocks[0].metrics.iter().map(|(k, v)| (k.as_ref(), *v)).collect();
+        assert_eq!(got, [("mean_ttft", 1.0), ("peak", 3.0)]);
     }
 
     #[test]
