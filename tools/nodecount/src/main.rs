@@ -59,9 +59,9 @@ struct Args {
     #[arg(long)]
     check: bool,
     /// Threads that parse config files ahead of the records that need them (default: the
-    /// CPU count, at most 8; 0 parses on the main thread only).
-    #[arg(long, short = 'j', value_name = "N")]
-    jobs: Option<usize>,
+    /// CPU count, at most 8; 0 parses on the main thread only); 0..=64.
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u8).range(0..=64))]
+    jobs: Option<u8>,
 }
 
 fn main() {
@@ -109,7 +109,7 @@ fn run() -> Result<Exit> {
     });
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     // The main thread mostly waits for parses in input order, so every core parses.
-    let workers = args.jobs.unwrap_or_else(|| cpus.clamp(1, 8));
+    let workers = args.jobs.map_or_else(|| cpus.clamp(1, 8), usize::from);
     let prefetch = planner.prefetch.clone();
     std::thread::scope(|scope| {
         // Closed however the loop ends (a panic included), so the scope can join the workers.

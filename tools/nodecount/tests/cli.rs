@@ -238,6 +238,9 @@ fn check_adds_a_check_object_and_fails_on_mismatch() {
 #[test]
 fn usage_errors_exit_64() {
     nodecount(&["--bogus"]).assert().code(64).stdout("");
+    nodecount(&["-j", "1000"]).assert().code(64).stdout("").stderr(
+        "nodecount: error: invalid value '1000' for '--jobs <N>': 1000 is not in 0..=64 (see --help)\n",
+    );
 }
 
 #[test]

@@ -66,14 +66,14 @@ struct Args {
     /// Client name (`client_configs[].name`); default `con{C}_iter{I}_isl{ISL}_osl{OSL}`.
     #[arg(long)]
     client: Option<String>,
-    /// Client concurrency (a block's own `max_concurrency=` wins).
-    #[arg(long)]
+    /// Client concurrency (a block's own `max_concurrency=` wins); 0..=2^53.
+    #[arg(long, value_parser = count)]
     concurrency: Option<u64>,
-    /// Input sequence length.
-    #[arg(long)]
+    /// Input sequence length; 0..=2^53.
+    #[arg(long, value_parser = count)]
     isl: Option<u64>,
-    /// Output sequence length.
-    #[arg(long)]
+    /// Output sequence length; 0..=2^53.
+    #[arg(long, value_parser = count)]
     osl: Option<u64>,
     /// The client's exit code; non-zero fails the record.
     #[arg(long, allow_negative_numbers = true)]
@@ -128,6 +128,12 @@ fn run() -> Result<Exit> {
         perfline::fsutil::write_atomic(path, report.as_bytes())?;
     }
     Ok(exit)
+}
+
+/// A count flag: 0..=2^53, like the counts read from the client's output.
+fn count(s: &str) -> std::result::Result<u64, String> {
+    let max = parse_metrics::text::MAX_COUNT;
+    s.parse::<u64>().ok().filter(|n| *n <= max).ok_or_else(|| format!("must be in 0..={max}"))
 }
 
 /// `--attempt`: a path component and shell word, so an id (perfline::shell::check_id).

@@ -310,6 +310,9 @@ fn context_records_on_stdin() {
 #[test]
 fn usage_errors_exit_64() {
     cmd().arg("--concurrency").arg("x").assert().code(64);
+    cmd().args(["--isl", "99999999999999999", "x.log"]).assert().code(64).stdout("").stderr(
+        "parse-metrics: error: invalid value '99999999999999999' for '--isl <ISL>': must be in 0..=9007199254740992 (see --help)\n",
+    );
     cmd().arg("--help").assert().code(0).stdout(predicates::str::contains("Examples:"));
 }
 
