@@ -1158,7 +1158,12 @@ pub fn parse_both(log: &[u8], window: usize) -> (Vec<u8>, Vec<u8>) {
 
 /// The streamed and the split parse of `log`, as written (with `--junit` summaries or not).
 fn both(log: &[u8], window: usize, junit: bool) -> (Vec<u8>, Vec<u8>) {
-    let ctx = Context { test_id: Some("t".into()), ..Context::default() };
+    // With an attempt: the fast writer of the split parse must write it as serde does.
+    let ctx = Context {
+        test_id: Some("t".into()),
+        attempt: Some("20261129T120000.000Z".into()),
+        ..Context::default()
+    };
     let gen = GenLog::default();
     let run = |split: bool| -> Result<Vec<u8>> {
         let mut sink = Sink::new(Vec::new(), junit);
