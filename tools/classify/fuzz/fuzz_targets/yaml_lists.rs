@@ -26,11 +26,16 @@ fuzz_target!(|data: &[u8]| {
                 Ok(record) => assert!(perfline::shell::check_id(&record.id).is_ok()),
                 Err(f) => {
                     assert!(!f.message.contains('\n'), "{:?}", f.message);
-                    let line = f.message.strip_prefix("f.yaml:").and_then(|r| {
-                        r.split(':').next().and_then(|n| n.parse::<usize>().ok())
-                    });
+                    let line = f
+                        .message
+                        .strip_prefix("f.yaml:")
+                        .and_then(|r| r.split(':').next().and_then(|n| n.parse::<usize>().ok()));
                     if let Some(line) = line {
-                        assert!((1..=lines + 1).contains(&line), "{line} of {lines}: {}", f.message);
+                        assert!(
+                            (1..=lines + 1).contains(&line),
+                            "{line} of {lines}: {}",
+                            f.message
+                        );
                     }
                 }
             }
