@@ -6,6 +6,8 @@
 //!
 //! Tools depend on this crate and never on each other.
 
+#[cfg(feature = "changepoint")]
+pub mod changepoint;
 pub mod cli;
 pub mod exit;
 pub mod fsutil;
