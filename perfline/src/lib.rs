@@ -1,11 +1,14 @@
 //! perfline's shared library: the wire types every tool exchanges (defined once, in [`wire`]),
 //! JSON Lines reading and writing ([`jsonl`]), YAML loading ([`yaml`]), the one exit-code table
 //! ([`exit`]), the common `main` wrapper and diagnostics ([`cli`]), shell quoting and id checks
-//! ([`shell`]), and atomic file writes ([`fsutil`]).
+//! ([`shell`]), atomic file writes ([`fsutil`]), and store URLs, secrets and (feature `store`)
+//! the history reader ([`store`]).
 //!
 //! Tools depend on this crate and never on each other.
 
 pub mod attempt;
+#[cfg(feature = "changepoint")]
+pub mod changepoint;
 pub mod cli;
 pub mod coord;
 pub mod exit;
@@ -13,6 +16,7 @@ pub mod fsutil;
 pub mod jsonl;
 pub mod metric;
 pub mod shell;
+pub mod store;
 pub mod wire;
 pub mod yaml;
 
