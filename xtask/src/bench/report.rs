@@ -38,7 +38,7 @@ const METRICS: [(&str, &str); 10] = [
 const CONCURRENCIES: [u64; 5] = [1, 4, 16, 64, 256];
 
 /// The baseline: the same page content with Python's string formatting, no plotting library.
-const REPORT_PY: &str = r#"
+const REPORT_PY: &str = r##"
 import html, json, sys
 from collections import OrderedDict, defaultdict
 metrics_path, verdicts_path, out_path = sys.argv[1:4]
@@ -156,7 +156,7 @@ for test, cs in tests.items():
 out.append("</body></html>")
 open(out_path, "w").write("".join(out))
 print(len(out))
-"#;
+"##;
 
 impl Report {
     pub fn run(self, sh: &xshell::Shell) -> anyhow::Result<()> {
@@ -198,12 +198,21 @@ impl Report {
         };
 
         let mb = |b: u64| b as f64 / 1e6;
-        println!("{:<44} {:>12} {:>12} {:>8}", "figure (median of runs)", "perfline", "baseline", "ratio");
+        println!(
+            "{:<44} {:>12} {:>12} {:>8}",
+            "figure (median of runs)", "perfline", "baseline", "ratio"
+        );
         let label = format!("render {series} series × {} runs, s", self.history);
         match py {
             Some((t, bytes)) => {
                 println!("{label:<44} {ours:>12.3} {:>12.3} {:>8.2}", t, t / ours);
-                println!("{:<44} {:>12.2} {:>12.2} {:>8.2}", "HTML size, MB", mb(size), mb(bytes), mb(bytes) / mb(size));
+                println!(
+                    "{:<44} {:>12.2} {:>12.2} {:>8.2}",
+                    "HTML size, MB",
+                    mb(size),
+                    mb(bytes),
+                    mb(bytes) / mb(size)
+                );
             }
             None => {
                 println!("{label:<44} {ours:>12.3} {:>12} {:>8}", "-", "-");
@@ -262,10 +271,23 @@ fn input(tests: usize, history: usize) -> (String, String) {
                 for (mi, (metric, unit)) in METRICS.iter().enumerate() {
                     let series = (t * CONCURRENCIES.len() + ci) * METRICS.len() + mi;
                     let higher = metric.contains("throughput");
-                    let base = (100.0 + 37.0 * mi as f64) * if higher { *c as f64 } else { 1.0 + *c as f64 / 64.0 };
+                    let base = (100.0 + 37.0 * mi as f64)
+                        * if higher { *c as f64 } else { 1.0 + *c as f64 / 64.0 };
                     let shift = match kind(series) {
-                        "regression" if run + 3 > history => if higher { 0.85 } else { 1.15 },
-                        "improvement" if run + 3 > history => if higher { 1.12 } else { 0.88 },
+                        "regression" if run + 3 > history => {
+                            if higher {
+                                0.85
+                            } else {
+                                1.15
+                            }
+                        }
+                        "improvement" if run + 3 > history => {
+                            if higher {
+                                1.12
+                            } else {
+                                0.88
+                            }
+                        }
                         "suspect" if run == history => 1.2,
                         _ => 1.0,
                     };
