@@ -104,6 +104,22 @@ pub fn fmt_num(v: f64) -> String {
     }
 }
 
+/// An axis label for `v` on an axis spanning `span`: as many decimals as the tick step needs
+/// (so neighbouring ticks never read the same), `k`/`M` for large round values.
+pub fn fmt_tick(v: f64, span: f64) -> String {
+    let step = span.abs() / 5.0;
+    if step >= 1000.0 && v.abs() >= 1e5 {
+        return fmt_num(v);
+    }
+    let decimals = if step > 0.0 { (-step.log10()).ceil().clamp(0.0, 6.0) as usize } else { 2 };
+    let s = format!("{v:.decimals$}");
+    if s.starts_with('-') && s[1..].bytes().all(|b| b == b'0' || b == b'.') {
+        s[1..].to_string()
+    } else {
+        s
+    }
+}
+
 /// At most `max` characters of `s`, with `…` when cut.
 pub fn shorten(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
@@ -174,7 +190,7 @@ fn draw_trend(root: &DrawingArea<SVGBackend<'_>, Shift>, t: &Trend) -> DrawResul
         .x_labels(4)
         .y_labels(5)
         .x_label_formatter(&x_label)
-        .y_label_formatter(&|y| fmt_num(*y))
+        .y_label_formatter(&|y| fmt_tick(*y, y1 - y0))
         .label_style((FONT, 12))
         .draw()?;
     if let Some((lo, hi)) = t.band {
@@ -275,8 +291,8 @@ fn draw_pareto(root: &DrawingArea<SVGBackend<'_>, Shift>, p: &Pareto) -> DrawRes
         .y_labels(6)
         .x_desc("tokens/s per user (interactivity)")
         .y_desc("output tokens/s per GPU")
-        .x_label_formatter(&|x| fmt_num(*x))
-        .y_label_formatter(&|y| fmt_num(*y))
+        .x_label_formatter(&|x| fmt_tick(*x, x1 - x0))
+        .y_label_formatter(&|y| fmt_tick(*y, y1 - y0))
         .label_style((FONT, 12))
         .axis_desc_style((FONT, 13))
         .draw()?;
@@ -328,6 +344,12 @@ mod tests {
             ["0", "1234", "205", "12.3", "3.2", "0.5", "1.23e-3", "123.5k", "-12", "2.5M"]
         );
         assert_eq!(shorten("abcdef", 3), "abc…");
+        let ticks: Vec<String> = [207.0, 207.2, 207.4].iter().map(|v| fmt_tick(*v, 1.0)).collect();
+        assert_eq!(ticks, ["207.0", "207.2", "207.4"]);
+        assert_eq!(
+            (fmt_tick(1400.0, 200.0), fmt_tick(-0.0001, 1.0), fmt_tick(2.5e6, 1e6)),
+            ("1400".into(), "0.0".into(), "2.5M".into())
+        );
         assert_eq!(shorten("äbc", 3), "äbc");
     }
 

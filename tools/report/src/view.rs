@@ -503,7 +503,7 @@ pub fn build(
         }
         sections.push(test_view(&mut ctx, test, &cases, anchor[test].clone(), &mut page.notes)?);
     }
-    sections.sort_by_key(|t| (worst(&t.class), t.test_id.clone()));
+    sections.sort_by_key(|t| (worst(t.class), t.test_id.clone()));
     page.tests = sections;
     page.charts = ctx.charts.len();
     Ok((page, ctx.charts))
