@@ -1,5 +1,5 @@
-//! report: reads metric records (`--metrics`) and perf-check verdicts (`--verdicts`) and
-//! writes one self-contained HTML report (`-o`), optionally one SVG per chart (`--charts DIR`);
+//! report: reads history from a store (`--store`, read-only) and/or metric records
+//! (`--metrics`), and perf-check verdicts (`--verdicts`); writes one self-contained HTML report (`-o`), optionally one SVG per chart (`--charts DIR`);
 //! prints one JSON line describing what it wrote.
 
 use clap::Parser;
@@ -7,11 +7,12 @@ use perfline::cli::Result;
 use perfline::wire::metrics::MetricRecord;
 use perfline::wire::verdict::VerdictRecord;
 use perfline::{fsutil, Exit, Failure};
-use report::{html, input, model::History, view};
+use report::{html, input, model::History, store, view};
 use std::path::{Path, PathBuf};
 
 const AFTER_HELP: &str = "\
-Runs and history: each metric record belongs to the run named by its context.run_key, else its
+Runs and history: the store's runs come first, in its history order (start time, then upload
+order), at most --window per series, ok values only, and its failed cases. Then each metric record belongs to the run named by its context.run_key, else its
 attempt, else the name of its file; runs are ordered by first appearance. The current run is
 --run-key, else the verdicts' run_key, else the last run. Charts show the last --window runs up
 to the current one.
@@ -25,17 +26,29 @@ a trend chart per key metric. No network is needed to view it.
 
 Examples:
   report --metrics run.jsonl -o report.html
+  report --store sqlite:perf.db --verdicts verdicts.jsonl -o report.html
   perf-check --store sqlite:perf.db -i run.jsonl > verdicts.jsonl
   report --metrics history.jsonl --metrics run.jsonl --verdicts verdicts.jsonl \\
       -o report.html --charts charts/
 
-Exit status: 0 report written; 64 bad usage; 65 a bad input line (nothing written);
-66 an input file missing; 73 the report or a chart cannot be written.";
+MySQL: the password comes from PERFLINE_MYSQL_PASSWORD or --password-file (mode 0600), never
+from the URL.
+
+Exit status: 0 report written; 64 bad usage; 65 a bad input line, an unknown --run-key or not
+a store (nothing written); 66 an input file or the SQLite store missing; 69 the store server is
+down; 73 the report or a chart cannot be written; 77 a password file others can read;
+78 a bad store URL or no MySQL password.";
 
 /// History, metric records and perf-check verdicts → one self-contained HTML report.
 #[derive(Parser, Debug)]
 #[command(name = "report", version, after_help = AFTER_HELP)]
 struct Args {
+    /// Store to read history from (read-only): `sqlite:PATH` or `mysql://USER@HOST[:PORT]/DB`.
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
+    /// File holding the MySQL password (mode 0600); else PERFLINE_MYSQL_PASSWORD.
+    #[arg(long, value_name = "FILE", requires = "store")]
+    password_file: Option<PathBuf>,
     /// Metric records, JSON Lines (repeatable; `-` for stdin).
     #[arg(long, value_name = "FILE")]
     metrics: Vec<PathBuf>,
@@ -65,13 +78,18 @@ fn main() {
 
 fn run() -> Result<Exit> {
     let Some(args) = perfline::cli::parse_args::<Args>()? else { return Ok(Exit::Ok) };
-    if args.metrics.is_empty() && args.verdicts.is_empty() {
-        return Err(Failure::usage("nothing to report: give --metrics or --verdicts (see --help)"));
+    if args.store.is_none() && args.metrics.is_empty() && args.verdicts.is_empty() {
+        return Err(Failure::usage(
+            "nothing to report: give --store, --metrics or --verdicts (see --help)",
+        ));
     }
     if args.metrics.iter().chain(&args.verdicts).filter(|p| *p == Path::new("-")).count() > 1 {
         return Err(Failure::usage("stdin (-) can be read only once"));
     }
     let mut history = History::default();
+    if let Some(url) = &args.store {
+        store::load(url, args.password_file.as_deref(), args.window as usize, &mut history)?;
+    }
     for path in &args.metrics {
         let records: Vec<MetricRecord> = input::read_file(path)?;
         let name = path.file_name().map_or("-".into(), |n| n.to_string_lossy().into_owned());

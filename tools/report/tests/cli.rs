@@ -103,7 +103,7 @@ fn bad_input_writes_nothing() {
     let (code, _, stderr) = report(&["-o", s(&out)]);
     assert_eq!(
         (code, stderr.as_str()),
-        (64, "report: error: nothing to report: give --metrics or --verdicts (see --help)\n")
+        (64, "report: error: nothing to report: give --store, --metrics or --verdicts (see --help)\n")
     );
     let (code, _, stderr) =
         report(&["--metrics", s(&m), "--verdicts", s(&v), "--run-key", "r99", "-o", s(&out)]);
@@ -132,4 +132,97 @@ fn window_and_run_key_choose_the_runs_shown() {
     let html = std::fs::read_to_string(&out).unwrap();
     assert!(html.contains("no verdicts given: trends only"));
     assert!(html.contains("history: 3 runs from <b>r3</b>"));
+}
+
+/// An SQLite store as upload writes it (schema v3): runs r1…r5 (no start time: upload order),
+/// one case with two metrics, its r5 result failed with reasons and a log tail.
+fn store(path: &Path) {
+    let db = rusqlite::Connection::open(path).unwrap();
+    db.execute_batch(
+        "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, run_key TEXT UNIQUE, job_id TEXT,
+           tensorrt TEXT, trtllm TEXT, driver TEXT, gpu TEXT, cuda TEXT, os TEXT, hostname TEXT,
+           start_time TEXT, end_time TEXT, `commit` TEXT, link TEXT, notes TEXT, uploaded_at TEXT);
+         CREATE TABLE cases (id INTEGER PRIMARY KEY AUTOINCREMENT, case_key TEXT UNIQUE, network TEXT,
+           batch_size INTEGER, `precision` TEXT, framework TEXT, command TEXT);
+         CREATE TABLE series (case_id INTEGER PRIMARY KEY, test_id TEXT NOT NULL,
+           server TEXT NOT NULL DEFAULT '', client TEXT NOT NULL DEFAULT '');
+         CREATE TABLE perf_result (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER, case_id INTEGER,
+           metric TEXT, value REAL, unit TEXT, status TEXT, UNIQUE (run_id, case_id, metric));
+         CREATE TABLE run_cases (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER, case_id INTEGER,
+           status TEXT, reasons TEXT, log_tail TEXT, source TEXT, UNIQUE (run_id, case_id));
+         INSERT INTO cases (case_key, network, batch_size, command) VALUES ('k1', 'aggr-db', 4, 'srv-con4');
+         INSERT INTO series VALUES (1, 'aggr-db', 'srv', 'con4');",
+    )
+    .unwrap();
+    for run in 1..=5i64 {
+        db.execute(
+            "INSERT INTO runs (run_key, gpu, driver, `commit`) VALUES (?1, 'GB200', '580.1', ?2)",
+            rusqlite::params![format!("r{run}"), format!("c{run}")],
+        )
+        .unwrap();
+        let status = if run == 5 { "failed" } else { "ok" };
+        db.execute(
+            "INSERT INTO run_cases (run_id, case_id, status, reasons, log_tail) VALUES (?1, 1, ?2, ?3, ?4)",
+            rusqlite::params![run, status, if run == 5 { "[\"server <died>\"]" } else { "[]" }, "line 1\nOOM at step 3"],
+        )
+        .unwrap();
+        if run < 5 {
+            for (metric, value, unit) in
+                [("token_throughput", 1000.0 + run as f64, "tok/s"), ("mean_tpot", 5.0, "ms")]
+            {
+                db.execute(
+                    "INSERT INTO perf_result (run_id, case_id, metric, value, unit, status) VALUES (?1, 1, ?2, ?3, ?4, 'ok')",
+                    rusqlite::params![run, metric, value, unit],
+                )
+                .unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn reads_history_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("perf.db");
+    store(&db);
+    let out = dir.path().join("r.html");
+    let url = format!("sqlite:{}", db.display());
+    let (code, stdout, stderr) = report(&["--store", &url, "-o", s(&out)]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        (&summary["run_key"], &summary["runs_shown"], &summary["failed"], &summary["charts"]),
+        (
+            &serde_json::json!("r5"),
+            &serde_json::json!(5),
+            &serde_json::json!(1),
+            &serde_json::json!(2)
+        )
+    );
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        html.contains("gpu <b>GB200</b> · driver <b>580.1</b> · commit <b>c5</b>"),
+        "system info"
+    );
+    assert!(
+        html.contains("<li>server &lt;died&gt;</li>") && html.contains("OOM at step 3"),
+        "failed case"
+    );
+    assert!(html.contains("1 case failed"));
+
+    // Store errors are classified and write nothing.
+    let missing = format!("sqlite:{}", dir.path().join("none.db").display());
+    let (code, _, _) = report(&["--store", &missing, "-o", s(&out)]);
+    assert_eq!(code, 66);
+    let (code, _, stderr) = report(&["--store", "postgres://x/y", "-o", s(&out)]);
+    assert_eq!(code, 78, "{stderr}");
+    let cmd = Command::cargo_bin("report")
+        .unwrap()
+        .env_remove("PERFLINE_MYSQL_PASSWORD")
+        .args(["--store", "mysql://u@127.0.0.1:1/db", "-o", s(&dir.path().join("m.html"))])
+        .output()
+        .unwrap();
+    assert_eq!(cmd.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&cmd.stderr).contains("no MySQL password"));
+    assert!(!dir.path().join("m.html").exists());
 }
