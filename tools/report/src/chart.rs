@@ -155,7 +155,29 @@ pub fn trend_svg(t: &Trend) -> Result<String> {
         draw_trend(&root, t).map_err(fail)?;
         root.present().map_err(fail)?;
     }
-    Ok(svg)
+    Ok(compact(&svg))
+}
+
+/// Drops what plotters writes by default and browsers assume anyway (`opacity="1"`) and
+/// rounds font sizes to 0.1 px. Safe on data: plotters escapes `"` in text, so these
+/// attribute patterns cannot come from a label.
+pub fn compact(svg: &str) -> String {
+    let svg = svg.replace(" opacity=\"1\"", "");
+    let mut out = String::with_capacity(svg.len());
+    let mut rest = svg.as_str();
+    const KEY: &str = "font-size=\"";
+    while let Some(i) = rest.find(KEY) {
+        let (head, tail) = rest.split_at(i + KEY.len());
+        out.push_str(head);
+        let end = tail.find('"').unwrap_or(0);
+        match tail[..end].parse::<f64>() {
+            Ok(size) => out.push_str(&format!("{size:.1}")),
+            Err(_) => out.push_str(&tail[..end]),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
@@ -200,17 +222,13 @@ fn draw_trend(root: &DrawingArea<SVGBackend<'_>, Shift>, t: &Trend) -> DrawResul
         )))?;
     }
     if let Some(b) = t.baseline {
-        chart.draw_series(DashedLineSeries::new([(x0, b), (x1, b)], 5, 4, GREY.stroke_width(1)))?;
+        // Solid lines: plotters' SVG backend draws each dash as its own element.
+        chart.draw_series(LineSeries::new([(x0, b), (x1, b)], GREY.stroke_width(1)))?;
     }
     if let Some(c) = t.change {
         let x = c as f64 - 0.5;
         let colour = t.tone.unwrap_or(Tone::Warn).color();
-        chart.draw_series(DashedLineSeries::new(
-            [(x, y0), (x, y1)],
-            4,
-            3,
-            colour.stroke_width(1),
-        ))?;
+        chart.draw_series(LineSeries::new([(x, y0), (x, y1)], colour.stroke_width(2)))?;
         let label = format!("▸ {}", shorten(&t.runs[c], 8));
         let at = if c * 2 > n { x - 0.02 * n as f64 } else { x + 0.02 * n as f64 };
         let pos = if c * 2 > n {
@@ -255,7 +273,7 @@ pub fn pareto_svg(p: &Pareto) -> Result<String> {
         draw_pareto(&root, p).map_err(fail)?;
         root.present().map_err(fail)?;
     }
-    Ok(svg)
+    Ok(compact(&svg))
 }
 
 fn draw_pareto(root: &DrawingArea<SVGBackend<'_>, Shift>, p: &Pareto) -> DrawResult {
@@ -373,6 +391,15 @@ mod tests {
         assert!(svg.contains("&lt;script"), "change label escaped: {svg}");
         assert_eq!(svg.matches("<circle").count(), 3 + 2, "3 points + current marker");
         assert!(svg.contains("#D62728") || svg.contains("#d62728"), "current marked red");
+    }
+
+    #[test]
+    fn compact_keeps_text() {
+        let svg = "<text font-size=\"9.67741935483871\" opacity=\"1\" fill=\"#000\">\na opacity=&quot;1&quot;\n</text><rect opacity=\"0.18\"/>";
+        assert_eq!(
+            compact(svg),
+            "<text font-size=\"9.7\" fill=\"#000\">\na opacity=&quot;1&quot;\n</text><rect opacity=\"0.18\"/>"
+        );
     }
 
     #[test]

@@ -293,7 +293,9 @@ impl Ctx<'_> {
             if base.len() >= 2 {
                 t.band = Some((quantile(&base, 0.1), quantile(&base, 0.9)));
             }
-            caption = format!("{} {}", v.verdict.as_str(), fmt_delta(v.delta_pct));
+            if moved(v.verdict) {
+                caption = format!("{} {}", v.verdict.as_str(), fmt_delta(v.delta_pct));
+            }
         }
         let svg = chart::trend_svg(&t)?;
         let name = format!(
