@@ -200,7 +200,7 @@ impl Report {
         let mb = |b: u64| b as f64 / 1e6;
         println!(
             "{:<44} {:>12} {:>12} {:>8}",
-            "figure (median of runs)", "perfline", "baseline", "ratio"
+            "figure (median of runs)", "perfline", "baseline", "base÷ours"
         );
         let label = format!("render {series} series × {} runs, s", self.history);
         match py {
