@@ -19,7 +19,7 @@ pub struct E2e {
 }
 
 /// The tools the chain runs, built before it starts.
-const TOOLS: [&str; 9] = [
+const TOOLS: [&str; 10] = [
     "classify",
     "nodecount",
     "launch",
@@ -29,6 +29,7 @@ const TOOLS: [&str; 9] = [
     "parse-metrics",
     "to-csv",
     "upload",
+    "perf-check",
 ];
 
 impl E2e {
@@ -80,8 +81,24 @@ impl E2e {
         std::fs::write(out.join("results.csv"), &csv)?;
         print_table(&metrics);
 
+        // The history lives beside the run's directory, so it grows from one e2e run to the
+        // next: perf-check judges this run against the earlier ones, then it is uploaded.
+        let history = root.join("target").join(format!("{name}-history"));
+        std::fs::create_dir_all(&history)?;
+        let store = format!("sqlite:{}", history.join("perf.db").display());
+        let perf_check = tool("perf-check");
+        let verdicts_file = out.join("verdicts.jsonl");
+        let checked =
+            cmd!(sh, "{perf_check} --store {store} -i {metrics_file}").ignore_status().output()?;
+        std::fs::write(&verdicts_file, &checked.stdout)?;
+        print_verdicts(&String::from_utf8_lossy(&checked.stdout));
+        anyhow::ensure!(
+            matches!(checked.status.code(), Some(0) | Some(1)),
+            "{name}: perf-check could not judge the run ({})",
+            checked.status
+        );
+
         let upload = tool("upload");
-        let store = format!("sqlite:{}", out.join("perf.db").display());
         let uploaded = cmd!(sh, "{upload} {store}").stdin(&metrics).ignore_status().output()?;
         let record = String::from_utf8_lossy(&uploaded.stdout).to_string();
         let run_id = record
@@ -107,6 +124,37 @@ impl E2e {
             metrics_file.display()
         );
         Ok(())
+    }
+}
+
+/// The verdicts, counted, with one line per series that moved.
+fn print_verdicts(verdicts: &str) {
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    let mut moved = Vec::new();
+    for line in verdicts.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let verdict = v["verdict"].as_str().unwrap_or("?").to_string();
+        if matches!(verdict.as_str(), "regression" | "improvement" | "suspect") {
+            moved.push(format!(
+                "  {verdict:<12} {} {}-{} {}: {} vs {} ({:+.1} %)",
+                v["test_id"].as_str().unwrap_or("-"),
+                v["server"].as_str().unwrap_or("-"),
+                v["client"].as_str().unwrap_or("-"),
+                v["metric"].as_str().unwrap_or("-"),
+                v["current"],
+                v["baseline"],
+                v["delta_pct"].as_f64().unwrap_or(0.0)
+            ));
+        }
+        *counts.entry(verdict).or_default() += 1;
+    }
+    let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    println!(
+        "perf-check: {}",
+        if summary.is_empty() { "no verdicts".into() } else { summary.join(", ") }
+    );
+    for line in moved {
+        println!("{line}");
     }
 }
 

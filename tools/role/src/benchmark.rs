@@ -211,6 +211,9 @@ fn parse_metrics(
     ]);
     cmd.args(["--concurrency", &client.concurrency.to_string(), "--isl", &client.isl.to_string()]);
     cmd.args(["--osl", &client.osl.to_string(), "--exit-code", &exit_code.to_string()]);
+    if let Some(a) = &job.attempt {
+        cmd.args(["--attempt", a]);
+    }
     cmd.arg(log);
     let out = cmd.output().map_err(|e| Failure::io(job.bin.join("parse-metrics").display(), &e))?;
     let text = String::from_utf8_lossy(&out.stdout);

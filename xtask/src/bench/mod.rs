@@ -6,6 +6,7 @@ mod coordination;
 mod launch;
 mod parse;
 mod plan;
+mod report;
 mod upload;
 
 use clap::{Args, Subcommand};
@@ -30,6 +31,8 @@ enum Which {
     Client(client::Client),
     /// Coordination overhead and fault detection on the Slurm test cluster.
     Coordination(coordination::Coordination),
+    /// report: 500 series × 100 runs into one HTML page vs a Python string-formatting baseline.
+    Report(report::Report),
 }
 
 impl Bench {
@@ -41,6 +44,7 @@ impl Bench {
             Which::Upload(b) => b.run(sh),
             Which::Client(b) => b.run(sh),
             Which::Coordination(b) => b.run(sh),
+            Which::Report(b) => b.run(sh),
         }
     }
 }
