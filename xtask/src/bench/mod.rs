@@ -5,6 +5,7 @@ mod client;
 mod coordination;
 mod launch;
 mod parse;
+mod perfcheck;
 mod plan;
 mod upload;
 
@@ -30,6 +31,8 @@ enum Which {
     Client(client::Client),
     /// Coordination overhead and fault detection on the Slurm test cluster.
     Coordination(coordination::Coordination),
+    /// perf-check on 10,000 series × 100 runs in SQLite vs a numpy + sqlite3 baseline.
+    Perfcheck(perfcheck::Perfcheck),
 }
 
 impl Bench {
@@ -41,6 +44,7 @@ impl Bench {
             Which::Upload(b) => b.run(sh),
             Which::Client(b) => b.run(sh),
             Which::Coordination(b) => b.run(sh),
+            Which::Perfcheck(b) => b.run(sh),
         }
     }
 }
