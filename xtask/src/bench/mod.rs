@@ -5,6 +5,7 @@ mod client;
 mod coordination;
 mod launch;
 mod parse;
+mod perfcheck;
 mod plan;
 mod report;
 mod upload;
@@ -33,6 +34,8 @@ enum Which {
     Coordination(coordination::Coordination),
     /// report: 500 series × 100 runs into one HTML page vs a Python string-formatting baseline.
     Report(report::Report),
+    /// perf-check on 10,000 series × 100 runs in SQLite vs a numpy + sqlite3 baseline.
+    Perfcheck(perfcheck::Perfcheck),
 }
 
 impl Bench {
@@ -45,6 +48,7 @@ impl Bench {
             Which::Client(b) => b.run(sh),
             Which::Coordination(b) => b.run(sh),
             Which::Report(b) => b.run(sh),
+            Which::Perfcheck(b) => b.run(sh),
         }
     }
 }
