@@ -19,7 +19,7 @@ pub struct E2e {
 }
 
 /// The tools the chain runs, built before it starts.
-const TOOLS: [&str; 10] = [
+const TOOLS: [&str; 11] = [
     "classify",
     "nodecount",
     "launch",
@@ -30,6 +30,7 @@ const TOOLS: [&str; 10] = [
     "to-csv",
     "upload",
     "perf-check",
+    "report",
 ];
 
 impl E2e {
@@ -108,6 +109,21 @@ impl E2e {
             .collect::<Vec<_>>();
         println!("results: {}", out.join("results.csv").display());
         println!("uploaded to {store}: run id {}", run_id.join(", "));
+        let report = tool("report");
+        let (html, charts) = (out.join("report.html"), out.join("charts"));
+        let reported = cmd!(
+            sh,
+            "{report} --store {store} --verdicts {verdicts_file} -o {html} --charts {charts}"
+        )
+        .ignore_status()
+        .output()?;
+        anyhow::ensure!(
+            reported.status.success(),
+            "{name}: report failed ({}): {}",
+            reported.status,
+            String::from_utf8_lossy(&reported.stderr).trim()
+        );
+        println!("report: {}", html.display());
 
         anyhow::ensure!(
             launched.status.success(),

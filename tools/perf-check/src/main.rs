@@ -100,13 +100,20 @@ fn run() -> Result<Exit> {
                     .accept(&keys, run_key)?;
                 note(&format!("accepted {run_key} as the baseline of {n} series in {store}"));
             }
-            let mut reader = Reader::open(store, password.as_deref(), Access::ReadOnly)?;
-            let query = Query {
-                series: &keys,
-                window: args.window,
-                exclude_run_key: args.run_key.as_deref(),
-            };
-            check::from_store(&reader.history(&query)?)
+            if matches!(store, Store::Sqlite { path } if new_store(path)) && args.accept.is_none() {
+                // The first run of a new store: no history yet, which is a verdict, not an error
+                // (a missing directory is still "no such store", 66: likely a typo).
+                note(&format!("{store} does not exist yet: no history, nothing can be judged"));
+                check::from_store(&Default::default())
+            } else {
+                let mut reader = Reader::open(store, password.as_deref(), Access::ReadOnly)?;
+                let query = Query {
+                    series: &keys,
+                    window: args.window,
+                    exclude_run_key: args.run_key.as_deref(),
+                };
+                check::from_store(&reader.history(&query)?)
+            }
         }
         (None, Some(file)) => check::from_baseline(&read(file)?),
         (None, None) => return Err(Failure::usage("give --store URL or --baseline FILE")),
@@ -180,4 +187,10 @@ fn read(path: &Path) -> Result<Input> {
 /// One line on stderr, `perf-check: LINE`; a closed stderr is ignored.
 fn note(line: &str) {
     let _ = writeln!(std::io::stderr(), "perf-check: {line}");
+}
+
+/// An SQLite store that does not exist yet, in a directory that does.
+fn new_store(path: &std::path::Path) -> bool {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    !path.exists() && dir.is_none_or(|d| d.is_dir())
 }

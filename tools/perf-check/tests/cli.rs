@@ -254,6 +254,24 @@ fn bad_usage_input_and_stores_are_classified() {
         .assert()
         .code(66);
     perf_check().args(["--store", &s.url(), "-i", "/nonexistent/cur.jsonl"]).assert().code(66);
+    // A store not created yet, in a directory that exists: the first run has no history.
+    let first = s.dir.path().join("first.db");
+    let out = perf_check()
+        .arg("--store")
+        .arg(format!("sqlite:{}", first.display()))
+        .arg("-i")
+        .arg(&good)
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        !text.is_empty() && text.lines().all(|l| l.contains("\"insufficient-data\"")),
+        "{text}"
+    );
+    assert!(!first.exists(), "perf-check only reads");
     let bad =
         s.file("bad.jsonl", &format!("{}{{oops\n", record("t1", &[("token_throughput", 1.0)])));
     perf_check().args(["--store", &s.url(), "-i"]).arg(&bad).assert().code(65).stdout("").stderr(
