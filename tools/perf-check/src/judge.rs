@@ -44,7 +44,7 @@ impl Default for ChangePointRule {
         ChangePointRule {
             alpha: 0.001,
             min_history: MIN_HISTORY,
-            min_change: 0.01,
+            min_change: 0.02,
             min_effect: 2.0,
         }
     }

@@ -62,7 +62,7 @@ struct Args {
     #[arg(long, default_value_t = 0.001, value_name = "P")]
     alpha: f64,
     /// change-point: smallest level change reported, in percent.
-    #[arg(long, default_value_t = 1.0, value_name = "PCT")]
+    #[arg(long, default_value_t = 2.0, value_name = "PCT")]
     min_change: f64,
     /// Key of the current run: a stored run with this key is not its own history.
     #[arg(long, value_name = "KEY")]
