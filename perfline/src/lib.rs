@@ -2,7 +2,8 @@
 //! JSON Lines reading and writing ([`jsonl`]), YAML loading ([`yaml`]), the one exit-code table
 //! ([`exit`]), the common `main` wrapper and diagnostics ([`cli`]), shell quoting and id checks
 //! ([`shell`]), atomic file writes ([`fsutil`]), and store URLs, secrets and (feature `store`)
-//! the history reader ([`store`]).
+//! the history reader ([`store`]). The bounded, peer-watching `wait` module is behind the
+//! `wait` feature (it pulls in an HTTP client), enabled by the tools that wait.
 //!
 //! Tools depend on this crate and never on each other.
 
@@ -24,4 +25,5 @@ pub use cli::{Failure, Reporter};
 pub use exit::Exit;
 pub mod slurm;
 pub mod template;
+#[cfg(feature = "wait")]
 pub mod wait;

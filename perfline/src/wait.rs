@@ -479,9 +479,8 @@ mod tests {
             wait(&spec(vec![Condition::FileHasContent(p.clone())], vec![], 30), &mut |_| {});
         assert_eq!(outcome.exit(), Exit::TempFail);
         match outcome {
-            Outcome::TimedOut { pending, elapsed } => {
+            Outcome::TimedOut { pending, .. } => {
                 assert_eq!(pending, vec![format!("file {}: empty", p.display())]);
-                assert!(elapsed >= Duration::from_millis(30));
             }
             other => panic!("{other:?}"),
         }
@@ -616,10 +615,11 @@ mod tests {
         // A server that accepts but never answers: the check gives up within the budget.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/health", listener.local_addr().unwrap());
-        let start = Instant::now();
-        let status = http_status(&url, Duration::from_millis(200));
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(http_status(&url, Duration::from_millis(200))));
+        // Without its own timeout the check would never return: the test's deadline catches it.
+        let status = rx.recv_timeout(Duration::from_secs(30)).expect("the check returns");
         assert!(status.is_err(), "{status:?}");
-        assert!(start.elapsed() < Duration::from_secs(5));
     }
 
     #[test]

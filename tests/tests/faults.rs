@@ -18,7 +18,11 @@ fn require_cluster() {
         .args(["-h", "-o", "%t"])
         .output()
         .is_ok_and(|o| o.status.success() && !o.stdout.is_empty());
-    assert!(ok, "Slurm test cluster not running: run `cargo xtask cluster up`");
+    assert!(
+        ok,
+        "needs the Slurm test cluster, which is not running: run `cargo xtask cluster up` \
+         (`cargo xtask ci` sets it up)"
+    );
 }
 
 struct Fault {

@@ -3,6 +3,7 @@
 //! by default the job submitted with `sbatch` (`--wait` follows it to its end); with `--local`
 //! the same roles run as local processes. Job directories: docs/job-layout.md.
 
+mod each;
 mod job;
 mod jobdir;
 mod local;
@@ -11,11 +12,8 @@ mod submit;
 use clap::Parser;
 use perfline::cli::Result;
 use perfline::slurm;
-use perfline::wire::job::JobRecord;
-use perfline::{jsonl, Exit, Failure, Reporter};
-
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use perfline::{jsonl, Exit, Failure};
+use std::path::PathBuf;
 
 /// Render, submit, or run locally the job of each planned test.
 #[derive(Parser, Debug)]
@@ -86,12 +84,10 @@ fn run() -> Result<Exit> {
     })?;
     let (reader, source) = jsonl::open(args.common.input.as_deref())?;
     let mut out = jsonl::stdout();
-    let mut reporter = Reporter::new("launch");
     if args.local && !args.dry_run {
         local::install_signal_handlers();
     }
-    let mut submitted: Vec<(JobRecord, Duration)> = Vec::new();
-    let mut ended: Vec<PathBuf> = Vec::new();
+    let mut launcher = each::Launcher::new(&args, &profile, &opts);
     for line in jsonl::read::<serde_json::Value, _>(reader, &source) {
         let at = format!("{source}:{}", line.line);
         if let Ok(record) = &line.record {
@@ -102,99 +98,7 @@ fn run() -> Result<Exit> {
                 continue;
             }
         }
-        let result = line.record.and_then(|record| {
-            let job = jobdir::new_attempt(&record, &profile, &opts, args.dry_run)
-                .map_err(|f| f.context(&at))?;
-            let timeout = Duration::from_secs(args.timeout.unwrap_or_else(|| {
-                let plan = &job.planned;
-                plan.plan.timeout_s.or(plan.test.timeout_s).map_or(7200, |t| t + 600)
-            }));
-            Ok((job, timeout))
-        });
-        let (job, timeout) = match result {
-            Ok(x) => x,
-            Err(f) => {
-                reporter.failure(&f);
-                continue;
-            }
-        };
-
-        let mut rec = JobRecord {
-            id: job.id.clone(),
-            job_id: None,
-            script: job.script.clone(),
-            workdir: job.prefix.workdir.clone(),
-            attempt: jobdir::opts_attempt(&job),
-            commands: if args.local {
-                jobdir::local_commands(&job, &profile, args.per_task || profile.local.per_task)
-            } else {
-                job::commands(&job, &profile)?
-            },
-            state: None,
-            exit_code: None,
-        };
-        if args.dry_run {
-            out.write(&rec)?;
-            continue;
-        }
-        if args.local {
-            let per_task = args.per_task || profile.local.per_task;
-            match local::run(&job, &profile, per_task, timeout) {
-                Ok(outcome) => {
-                    if let Some(why) = &outcome.reason {
-                        let exit =
-                            if outcome.state == "TIMEOUT" { Exit::TempFail } else { Exit::Failed };
-                        reporter.error(exit, format!("{}: {why}", job.id));
-                    }
-                    rec.state = Some(outcome.state);
-                    rec.exit_code = Some(outcome.exit_code);
-                    ended.push(PathBuf::from(&rec.workdir));
-                    out.write(&rec)?;
-                }
-                Err(f) => reporter.failure(&f.context(&job.id)),
-            }
-            continue;
-        }
-        let script = Path::new(&job.prefix.workdir).join("job.sh");
-        match submit::sbatch(&script, Path::new(&job.prefix.workdir)) {
-            Ok(id) => {
-                eprintln!("launch: {}: submitted job {id}", job.id);
-                rec.job_id = Some(id);
-                if args.wait {
-                    submitted.push((rec, timeout));
-                } else {
-                    out.write(&rec)?;
-                }
-            }
-            Err(f) => reporter.failure(&f.context(&job.id)),
-        }
+        launcher.record(line.record, &at, &mut out)?;
     }
-    let poll = Duration::from_secs_f64(args.poll);
-    for (mut rec, timeout) in submitted {
-        let job_id = rec.job_id.clone().unwrap_or_default();
-        match submit::wait(&rec.id, &job_id, poll, timeout) {
-            Ok(state) => {
-                if state.exit() != Exit::Ok {
-                    reporter.error(
-                        state.exit(),
-                        format!(
-                            "{}: job {job_id} ended {}; logs in {}/logs",
-                            rec.id, state.state, rec.workdir
-                        ),
-                    );
-                }
-                rec.state = Some(state.state);
-                rec.exit_code = state.exit_code;
-                ended.push(PathBuf::from(&rec.workdir));
-                out.write(&rec)?;
-            }
-            Err(f) => reporter.failure(&f),
-        }
-    }
-    if let Some(file) = &args.metrics {
-        if let Err(f) = jobdir::gather_metrics(&ended, file) {
-            reporter.failure(&f);
-        }
-    }
-    Ok(reporter.exit())
+    launcher.finish(&mut out)
 }

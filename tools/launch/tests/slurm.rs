@@ -30,7 +30,11 @@ fn require_cluster() {
             let states = String::from_utf8_lossy(&o.stdout);
             o.status.success() && ["idle", "mix", "alloc"].iter().any(|s| states.contains(s))
         });
-    assert!(ok, "Slurm test cluster not running: run `cargo xtask cluster up`");
+    assert!(
+        ok,
+        "needs the Slurm test cluster, which is not running: run `cargo xtask cluster up` \
+         (`cargo xtask ci` sets it up)"
+    );
 }
 
 fn profile() -> PathBuf {

@@ -170,6 +170,38 @@ pub fn config_knobs(path: &Path, yaml: &Value) -> Result<(Knobs, Option<usize>)>
     Ok((knobs, max_batch_size))
 }
 
+impl Settings {
+    /// One line for the log: the timing model and the faults.
+    pub fn describe(&self) -> String {
+        let s = self;
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let mut text = format!(
+            "ttft {} ms + prefill {} ms/token, decode {} ms/step, max batch {}, ready after {} s",
+            ms(s.ttft),
+            ms(s.prefill_per_token),
+            ms(s.decode_per_step),
+            s.max_batch,
+            s.startup_delay.as_secs_f64()
+        );
+        let faults = [
+            s.fail_at_start.then(|| "fail at start".to_string()),
+            s.crash_after_requests.map(|n| format!("crash after {n} requests")),
+            s.crash_at.map(|t| format!("crash at {} s", t.as_secs_f64())),
+            s.hang.then(|| "never healthy".to_string()),
+            s.hang_requests.then(|| "requests hang".to_string()),
+            (s.error_rate > 0.0).then(|| format!("error rate {}", s.error_rate)),
+            s.log_error_keyword
+                .as_ref()
+                .map(|k| format!("logs {k:?} at {} s", s.log_error_at.as_secs_f64())),
+        ];
+        let faults: Vec<String> = faults.into_iter().flatten().collect();
+        if !faults.is_empty() {
+            text.push_str(&format!("; faults: {}", faults.join(", ")));
+        }
+        text
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,6 +255,17 @@ mod tests {
             err.message.starts_with("extra.yml: simserve: unknown field `decode_ms`"),
             "{}",
             err.message
+        );
+    }
+
+    #[test]
+    fn describes_faults() {
+        let mut s = Settings::resolve(&Knobs::default(), &Knobs::default(), None).unwrap();
+        s.crash_after_requests = Some(3);
+        assert_eq!(
+            s.describe(),
+            "ttft 20 ms + prefill 0.05 ms/token, decode 10 ms/step, max batch 512, ready after 0 s; \
+             faults: crash after 3 requests"
         );
     }
 }

@@ -161,10 +161,9 @@ impl Worker {
             return http::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "shutting down");
         };
         let start = tokio::time::Instant::now();
-        let first_token = start + self.time_to_first_token(&request);
-        let step = self.settings.decode_per_step;
+        let schedule = Schedule::new(&self.settings, &request);
         if !request.stream {
-            sleep_until(first_token + step.saturating_mul(steps(n.saturating_sub(1)))).await;
+            sleep_until(start + schedule.token(n.saturating_sub(1))).await;
             drop(slot);
             self.finished();
             return http::json(StatusCode::OK, &openai::full_response(&request, &meta, n));
@@ -173,30 +172,17 @@ impl Worker {
         tokio::spawn(async move {
             let _slot = slot;
             let frames = openai::Stream::new(&request, &meta, n);
-            let mut at = first_token;
             for i in 0..n {
-                sleep_until(at).await;
+                sleep_until(start + schedule.token(i)).await;
                 if tx.send(Bytes::from(frames.token(i, n))).await.is_err() {
                     return; // the client went away: free the slot
                 }
-                at += step;
             }
             if tx.send(Bytes::from(frames.end())).await.is_ok() {
                 self.finished();
             }
         });
         response
-    }
-
-    fn time_to_first_token(&self, request: &GenRequest) -> Duration {
-        let s = &self.settings;
-        match request.phase {
-            // The KV cache came from the context server: the first token is one decode step.
-            Phase::GenerationOnly => s.decode_per_step,
-            Phase::Full | Phase::ContextOnly => {
-                s.ttft + s.prefill_per_token.saturating_mul(steps(request.prompt_tokens))
-            }
-        }
     }
 
     /// Counts a completed request; crashes after the configured number.
@@ -208,6 +194,34 @@ impl Worker {
                 crash(&format!("simulated crash after {done} requests (--crash-after-requests)"));
             });
         }
+    }
+}
+
+/// When each output token of a request is due, counted from the moment it got a batch slot:
+/// the timing model, kept apart from the clock so it is tested exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    /// When token 0 is due (the time to first token).
+    pub first: Duration,
+    /// Time between tokens (one decode step).
+    pub step: Duration,
+}
+
+impl Schedule {
+    pub fn new(s: &Settings, request: &GenRequest) -> Schedule {
+        let first = match request.phase {
+            // The KV cache came from the context server: the first token is one decode step.
+            Phase::GenerationOnly => s.decode_per_step,
+            Phase::Full | Phase::ContextOnly => {
+                s.ttft + s.prefill_per_token.saturating_mul(steps(request.prompt_tokens))
+            }
+        };
+        Schedule { first, step: s.decode_per_step }
+    }
+
+    /// When token `i` (0-based) is due.
+    pub fn token(&self, i: u64) -> Duration {
+        self.first + self.step.saturating_mul(steps(i))
     }
 }
 
@@ -224,4 +238,43 @@ fn steps(n: u64) -> u32 {
 
 fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Knobs;
+
+    fn request(phase: Phase, prompt_tokens: u64) -> GenRequest {
+        GenRequest {
+            endpoint: Endpoint::Completions,
+            prompt_tokens,
+            max_tokens: 11,
+            ignore_eos: true,
+            stream: true,
+            phase,
+        }
+    }
+
+    #[test]
+    fn decode_steps_follow_the_first_token() {
+        let knobs = Knobs {
+            ttft_ms: Some(5.0),
+            prefill_ms_per_token: Some(0.5),
+            decode_ms_per_step: Some(20.0),
+            ..Knobs::default()
+        };
+        let s = Settings::resolve(&knobs, &Knobs::default(), None).unwrap();
+        let full = Schedule::new(&s, &request(Phase::Full, 4));
+        assert_eq!(full.first, Duration::from_millis(7));
+        // 11 tokens: the last is due 10 decode steps after the first.
+        assert_eq!(full.token(10), Duration::from_millis(207));
+        assert_eq!(Schedule::new(&s, &request(Phase::ContextOnly, 4)), full);
+        // A generation-only request's KV cache is already there: one step to the first token.
+        let gen = Schedule::new(&s, &request(Phase::GenerationOnly, 4));
+        assert_eq!(
+            (gen.first, gen.token(10)),
+            (Duration::from_millis(20), Duration::from_millis(220))
+        );
+    }
 }

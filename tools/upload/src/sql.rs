@@ -508,12 +508,12 @@ fn upsert_cases(conn: &mut dyn Conn, cases: &[Case]) -> Result<Vec<i64>, StoreEr
         .collect()
 }
 
-/// Renders a link template: `{run_id}` and `{run_key}` are replaced, e.g.
-/// `https://perf.example.com/trt/run?run_id={run_id}` (the old perf site's shape).
+/// Renders a link template with perfline's one renderer: `{run_id}` and `{run_key}` are
+/// replaced in a single pass, e.g. `https://perf.example.com/trt/run?run_id={run_id}` (the old
+/// perf site's shape).
 pub fn render_link(template: &str, run_id: Option<i64>, run_key: &str) -> String {
-    template
-        .replace("{run_id}", &run_id.map_or_else(String::new, |id| id.to_string()))
-        .replace("{run_key}", run_key)
+    let run_id = run_id.map_or_else(String::new, |id| id.to_string());
+    perfline::template::render_with(template, &[("run_id", &run_id), ("run_key", run_key)])
 }
 
 #[cfg(test)]
@@ -527,6 +527,16 @@ mod tests {
             run: RunInfo { run_key: "k1".into(), gpu: Some("H100".into()), ..RunInfo::default() },
             records: vec![record],
         }
+    }
+
+    #[test]
+    fn link_values_are_inserted_once() {
+        let t = "https://perf/run?id={run_id}&key={run_key}&{other}";
+        assert_eq!(
+            render_link(t, Some(7), "k{run_id}"),
+            "https://perf/run?id=7&key=k{run_id}&{other}"
+        );
+        assert_eq!(render_link(t, None, "k"), "https://perf/run?id=&key=k&{other}");
     }
 
     #[test]

@@ -14,6 +14,9 @@ use std::path::PathBuf;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
+/// The bound on every polling loop here: a hang fails the test instead of stalling CI.
+const DEADLINE: Duration = Duration::from_secs(60);
+
 static SERVER: RwLock<()> = RwLock::new(());
 
 /// The state `cargo xtask db up` wrote.
@@ -29,7 +32,8 @@ impl Instance {
             });
         let text = std::fs::read_to_string(&path).unwrap_or_else(|_| {
             panic!(
-                "MariaDB test instance not running: run `cargo xtask db up` ({} missing)",
+                "needs the MariaDB test instance, which is not running: run `cargo xtask db up` \
+                 (`cargo xtask ci` sets it up) ({} missing)",
                 path.display()
             )
         });
@@ -354,7 +358,7 @@ fn mysql_uploader_killed_mid_run_leaves_no_rows() {
     child.wait().unwrap();
     let start = Instant::now();
     while uncommitted() != 3 {
-        assert!(start.elapsed() < Duration::from_secs(60), "no rollback within a minute");
+        assert!(start.elapsed() < DEADLINE, "no rollback within a minute");
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(db.count(name, "SELECT count(*) FROM runs"), 1);
@@ -426,7 +430,7 @@ fn stop_server(db: &Instance) {
         })
     };
     while alive() {
-        assert!(start.elapsed() < Duration::from_secs(60), "mariadb pid {pid} did not stop");
+        assert!(start.elapsed() < DEADLINE, "mariadb pid {pid} did not stop");
         std::thread::sleep(Duration::from_millis(50));
     }
 }

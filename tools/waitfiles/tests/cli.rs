@@ -17,8 +17,8 @@ fn result(stdout: &[u8]) -> Value {
     let text = std::str::from_utf8(stdout).unwrap();
     assert_eq!(text.lines().count(), 1, "one JSON line: {text}");
     let mut v: Value = serde_json::from_str(text).unwrap();
-    let elapsed = v.as_object_mut().unwrap().remove("elapsed_s").unwrap();
-    assert!(elapsed.as_f64().unwrap() >= 0.0);
+    let seconds = v.as_object_mut().unwrap().remove("elapsed_s").unwrap();
+    assert!(seconds.as_f64().is_some_and(|s| s >= 0.0), "elapsed_s: {seconds}");
     v
 }
 

@@ -1,0 +1,21 @@
+//! Cluster profiles and the Slurm prefix (sbatch header, srun arguments, exports), shared by
+//! `mkprefix` and `launch`.
+//!
+//! A profile is a YAML file (`ci/clusters/NAME.yaml`) chosen with `--cluster NAME|FILE` or
+//! `PERFLINE_CLUSTER`; without one, [`Profile::default`] describes a bare-metal cluster with no
+//! partition or account. Unknown keys are errors: a typo must not silently change a job.
+//! The header follows the incumbent's (reference/incumbent.md §7.2, local `submit.py`).
+//!
+//! [`profile`] is the profile schema and its validation, [`prefix`] renders the prefix of a
+//! planned test, [`args`] holds the command-line options both tools flatten in.
+
+pub mod args;
+pub mod prefix;
+pub mod profile;
+
+pub use args::PrefixArgs;
+pub use prefix::*;
+pub use profile::*;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,136 @@
+//! Tests of profiles and prefixes.
+
+use super::*;
+use crate::exit::Exit;
+use crate::wire::plan::PlannedTest;
+use std::path::PathBuf;
+
+fn planned() -> PlannedTest {
+    serde_json::from_str(crate::wire::plan::EXAMPLE).unwrap()
+}
+
+fn opts() -> Options {
+    Options { job_root: Some(PathBuf::from("/shared/jobs")), nodelist: Vec::new(), attempt: None }
+}
+
+#[test]
+fn header_follows_the_incumbent() {
+    let mut profile = Profile::parse(
+        "name: gb200\npartition: batch\naccount: acct\nsegment: true\nmpi: pmix\n",
+        "gb200.yaml",
+    )
+    .unwrap();
+    profile.bin_dir = Some("/opt/perfline/bin".into());
+    let p = prefix(&planned(), &profile, &opts()).unwrap();
+    let id = "disagg-e2e-cfg_ctx1_tp1_gen1_tp8";
+    let want: Vec<String> = [
+        "--nodes=3",
+        "--ntasks=12",
+        "--ntasks-per-node=4",
+        "--gpus-per-node=4",
+        "--segment=3",
+        "--time=01:00:00",
+        "--partition=batch",
+        "--account=acct",
+        &format!("--job-name={id}"),
+        &format!("--output=/shared/jobs/{id}/logs/slurm-%j.out"),
+        &format!("--error=/shared/jobs/{id}/logs/slurm-%j.out"),
+    ]
+    .iter()
+    .map(|o| format!("#SBATCH {o}"))
+    .collect();
+    assert_eq!(p.sbatch, want);
+    assert!(p.srun_args.is_empty());
+    assert_eq!(p.workdir, format!("/shared/jobs/{id}"));
+    assert_eq!(p.exports[3], "PERFLINE_BIN=/opt/perfline/bin");
+}
+
+#[test]
+fn rejected_options_fall_back_or_vanish() {
+    let profile = Profile::parse(
+        "partition: unspecified\nsegment: true\nreject: [--segment, --gpus-per-node]\nsbatch_extra: [--exclusive, '--comment=a b']\n",
+        "p.yaml",
+    )
+    .unwrap();
+    let mut t = planned();
+    t.plan.timeout_s = Some(90 * 60 + 1);
+    let p = prefix(&t, &profile, &opts()).unwrap();
+    let text = p.sbatch.join("\n");
+    assert!(text.contains("#SBATCH --gres=gpu:4\n"), "{text}");
+    assert!(!text.contains("segment") && !text.contains("gpus-per-node"), "{text}");
+    assert!(!text.contains("partition"), "{text}");
+    assert!(text.contains("#SBATCH --exclusive\n#SBATCH '--comment=a b'\n"), "{text}");
+    assert!(text.contains("#SBATCH --time=01:31:00\n"), "{text}");
+}
+
+#[test]
+fn container_flags_and_forwarded_names() {
+    let profile = Profile::parse(
+        "container: {image: 'nvcr.io/x:1', mounts: ['/lustre:/lustre'], workdir: /w, no_mount_home: true}\nenv_forward: [HF_TOKEN]\nsrun_extra: [--cpu-bind=none]\n",
+        "c.yaml",
+    )
+    .unwrap();
+    let p = prefix(&planned(), &profile, &opts()).unwrap();
+    assert_eq!(p.srun_args[0], "--container-image=nvcr.io/x:1");
+    assert_eq!(p.srun_args[1], "--container-name=perfline-disagg-e2e-cfg_ctx1_tp1_gen1_tp8");
+    assert_eq!(p.srun_args[2], "--container-mounts=/lustre:/lustre");
+    assert!(p.srun_args.contains(&"--container-env=HF_TOKEN".to_string()));
+    assert_eq!(p.srun_args.last().unwrap(), "--cpu-bind=none");
+}
+
+#[test]
+fn bad_profiles_and_plans_are_errors() {
+    let err = Profile::parse("partiton: x\n", "typo.yaml").unwrap_err();
+    assert_eq!(err.exit, Exit::Config);
+    assert!(err.message.starts_with("typo.yaml: unknown field `partiton`"), "{}", err.message);
+    let err = Profile::parse("account: \"a\\n#SBATCH --x\"\n", "nl.yaml").unwrap_err();
+    assert!(err.message.contains("account"), "{}", err.message);
+    let err = Profile::parse("env_forward: ['A;B']\n", "e.yaml").unwrap_err();
+    assert_eq!(err.exit, Exit::Config);
+    let small = Profile { gpus_per_node: Some(2), ..Profile::default() };
+    let err = prefix(&planned(), &small, &opts()).unwrap_err();
+    assert_eq!(err.exit, Exit::DataErr);
+    let mut bad = planned();
+    bad.test.id = "x$(touch y)".into();
+    assert_eq!(prefix(&bad, &Profile::default(), &opts()).unwrap_err().exit, Exit::DataErr);
+    let short = Options { nodelist: vec!["n1".into()], ..opts() };
+    let err = prefix(&planned(), &Profile::default(), &short).unwrap_err();
+    assert_eq!(err.exit, Exit::Usage);
+    assert!(err.message.ends_with("--nodes lists 1 nodes; the plan needs 3"), "{}", err.message);
+}
+
+#[test]
+fn slurm_times_are_checked() {
+    for good in ["30", "30:00", "02:00:00", "1-0", "1-12:30", "2-00:00:00", "UNLIMITED"] {
+        assert_eq!(check_time(good), Ok(()), "{good}");
+    }
+    for bad in ["banana", "", "1:2:3:4", "-1", "1-", "1h", "02:00:00 --wrap=x", "1-2-3"] {
+        assert!(check_time(bad).is_err(), "{bad}");
+    }
+    let e = Profile::parse("time: banana\n", "p.yaml").unwrap_err();
+    assert_eq!(e.exit, Exit::Config);
+    assert!(e.message.starts_with("p.yaml: time: \"banana\": not a Slurm time"), "{}", e.message);
+    let e = Profile::parse("hunter2-secret-token\n", "tok.yaml").unwrap_err();
+    assert_eq!(
+        e.message,
+        "tok.yaml: not a cluster profile (a YAML mapping of settings expected; the file is a single value)"
+    );
+}
+
+#[test]
+fn time_and_templates() {
+    assert_eq!(format_time(60), "00:01:00");
+    assert_eq!(format_time(7200), "02:00:00");
+    assert_eq!(format_time(0), "00:01:00");
+    assert_eq!(format_time(2 * 86400 + 61), "2-00:02:00");
+    assert_eq!(
+        expand(DEFAULT_ROLE_COMMAND, "GEN_0"),
+        r#""$PERFLINE_BIN"/role GEN_0 --plan "$PERFLINE_JOB_DIR/plan.json" --job-dir "$PERFLINE_JOB_DIR""#
+    );
+}
+
+#[test]
+fn exports_are_quoted() {
+    let lines = export_lines(&["A=x y".into(), "B=$(id)".into()]).unwrap();
+    assert_eq!(lines, ["export A='x y'", "export B='$(id)'"]);
+}

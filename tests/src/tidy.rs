@@ -1,0 +1,652 @@
+//! Tidy checks: the repository's invariants (ARCHITECTURE.md, CONTRIBUTING.md) as code, in the
+//! style of rust-analyzer's `tidy.rs`. `tests/tests/tidy.rs` runs [`check`] on the workspace;
+//! the unit tests below plant one violation of each rule in a fake tree and see it reported.
+//!
+//! The rules (each names its exceptions in a commented list below; an exception that is no
+//! longer needed is itself reported, so the lists only shrink):
+//!
+//! - `tool-deps`: a tool crate (`tools/<name>/`) never depends on another tool crate.
+//! - `workspace-deps`: every dependency of every workspace member is `{ workspace = true }`
+//!   (features may be added), so versions are chosen once, in the root `Cargo.toml`.
+//! - `yaml-parse`: YAML text is parsed only by `perfline/src/yaml.rs` (`serde_yaml::from_str`,
+//!   `from_slice`, `from_reader`, `Deserializer`); typing a value that loader returned
+//!   (`serde_yaml::from_value`) happens only in perfline's YAML and cluster-profile code. Writing
+//!   YAML (`serde_yaml::to_string`) is allowed anywhere.
+//! - `main-lines`: a tool's `src/main.rs` has at most [`MAIN_MAX_LINES`] lines.
+//! - `shell-string`: no `format!` builds a shell command string: neither a `format!` whose
+//!   literal contains `bash -c` / `sh -c`, nor a `format!` handed to a shell right after `"-c"`.
+//!   Shell text is rendered by `perfline::template` / quoted by `perfline::shell`.
+//! - `clock-assert`: test code never asserts a wall-clock duration: no `assert…!` mentioning
+//!   `elapsed`, `as_millis()` and friends or comparing a `Duration::from_…`, and none comparing a
+//!   latency metric (TTFT, TPOT, ITL, E2EL, latency) with a number. A bound on a polling loop
+//!   (`elapsed() < DEADLINE`, any name containing `DEADLINE`) is a deadline, not a measurement,
+//!   and is allowed.
+//! - `tool-lists`: every `tools/<name>/` is a package `<name>` with a `src/main.rs`, has a row in
+//!   the README's tool table, and every name in an xtask `TOOLS` list is a tool.
+
+use regex::Regex;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+/// The longest a tool's `main.rs` may be (CONTRIBUTING.md: `main` → `run` → pure functions).
+pub const MAIN_MAX_LINES: usize = 150;
+
+/// What each rule lets pass: workspace-relative paths (with `/`), or `CRATE:DEPENDENCY`.
+#[derive(Debug, Clone, Default)]
+pub struct Allow {
+    pub workspace_deps: &'static [&'static str],
+    pub main_lines: &'static [&'static str],
+    pub shell_string: &'static [&'static str],
+    pub clock_assert: &'static [&'static str],
+}
+
+/// The exceptions of this repository.
+pub const ALLOW: Allow = Allow {
+    // TODO(input helper): move these to [workspace.dependencies] and use `{ workspace = true }`.
+    workspace_deps: &["nodecount:mimalloc", "parse-metrics:memchr", "parse-metrics:mimalloc"],
+    // Mains owned by other helpers while issue 12 is in flight; each must shrink to ≤ 150 lines.
+    // TODO(input helper): bench, nodecount. TODO(check helper): upload.
+    main_lines: &[
+        "tools/bench/src/main.rs",
+        "tools/nodecount/src/main.rs",
+        "tools/upload/src/main.rs",
+    ],
+    shell_string: &[
+        // Prefixes `exec` to a command already rendered by perfline::template.
+        "tools/role/src/process.rs",
+    ],
+    // TODO(input helper): bench's CLI tests assert TTFT within 30..80 ms and ≥ 23 ms against the
+    // fixed-timing test server; assert counts and orderings instead (timing belongs to
+    // `cargo xtask bench client`).
+    clock_assert: &["tools/bench/tests/cli.rs"],
+};
+
+/// One broken rule.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Violation {
+    /// Workspace-relative path, with `/`.
+    pub path: String,
+    /// 1-based; 0 when the violation is about the whole file.
+    pub line: usize,
+    pub rule: &'static str,
+    pub message: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}: {}", self.path, self.line, self.rule, self.message)
+    }
+}
+
+/// Checks the workspace at `root` against every rule with this repository's exceptions.
+pub fn check(root: &Path) -> Vec<Violation> {
+    check_with(root, &ALLOW)
+}
+
+/// Checks the workspace at `root` with the given exceptions; violations sorted by path and line.
+pub fn check_with(root: &Path, allow: &Allow) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let mut used = BTreeSet::new();
+    let tools = tool_names(root);
+    for manifest in member_manifests(root) {
+        manifests(root, &manifest, &tools, allow, &mut used, &mut out);
+    }
+    for file in rust_files(root) {
+        sources(root, &file, allow, &mut used, &mut out);
+    }
+    tool_lists(root, &tools, &mut out);
+    let lists: [(&str, &[&str]); 4] = [
+        ("workspace-deps", allow.workspace_deps),
+        ("main-lines", allow.main_lines),
+        ("shell-string", allow.shell_string),
+        ("clock-assert", allow.clock_assert),
+    ];
+    for (rule, list) in lists {
+        for entry in list {
+            if !used.contains(&(rule, entry.to_string())) {
+                let message = format!("exception `{entry}` is no longer needed: remove it");
+                out.push(Violation { path: "tests/src/tidy.rs".into(), line: 0, rule, message });
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn rel(root: &Path, path: &Path) -> String {
+    let p = path.strip_prefix(root).unwrap_or(path);
+    p.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `tools/*` directory names, sorted.
+fn tool_names(root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root.join("tools"))
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .filter(|e| e.path().join("Cargo.toml").is_file())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// The root manifest's `[workspace] members` (a trailing `/*` expanded), as manifest paths.
+fn member_manifests(root: &Path) -> Vec<PathBuf> {
+    let doc: toml_edit::DocumentMut =
+        read(&root.join("Cargo.toml")).parse().expect("root Cargo.toml parses");
+    let members = doc["workspace"]["members"].as_array().expect("[workspace] members");
+    let mut out = Vec::new();
+    for member in members.iter().filter_map(|m| m.as_str()) {
+        match member.strip_suffix("/*") {
+            Some(parent) => {
+                let mut found: Vec<PathBuf> = std::fs::read_dir(root.join(parent))
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.path().join("Cargo.toml"))
+                    .filter(|p| p.is_file())
+                    .collect();
+                found.sort();
+                out.extend(found);
+            }
+            None => out.push(root.join(member).join("Cargo.toml")),
+        }
+    }
+    out
+}
+
+/// The dependency tables of a manifest: `[dependencies]`, `[dev-dependencies]`,
+/// `[build-dependencies]` and their `[target.'cfg'.…]` forms.
+fn dependency_tables(doc: &toml_edit::DocumentMut) -> Vec<&dyn toml_edit::TableLike> {
+    const KINDS: [&str; 3] = ["dependencies", "dev-dependencies", "build-dependencies"];
+    let mut out = Vec::new();
+    let top = doc.as_table();
+    let mut scopes: Vec<&dyn toml_edit::TableLike> = vec![top as &dyn toml_edit::TableLike];
+    if let Some(targets) = top.get("target").and_then(|t| t.as_table_like()) {
+        scopes.extend(targets.iter().filter_map(|(_, t)| t.as_table_like()));
+    }
+    for scope in scopes {
+        out.extend(KINDS.iter().filter_map(|k| scope.get(k).and_then(|t| t.as_table_like())));
+    }
+    out
+}
+
+/// The 1-based line of `[…]` table entry `name` in a manifest (the first such line).
+fn dep_line(text: &str, name: &str) -> usize {
+    text.lines()
+        .position(|l| {
+            l.trim_start()
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.trim_start().starts_with(['=', '.']))
+        })
+        .map_or(0, |i| i + 1)
+}
+
+fn manifests(
+    root: &Path,
+    manifest: &Path,
+    tools: &[String],
+    allow: &Allow,
+    used: &mut BTreeSet<(&'static str, String)>,
+    out: &mut Vec<Violation>,
+) {
+    let text = read(manifest);
+    let path = rel(root, manifest);
+    let doc: toml_edit::DocumentMut = text.parse().unwrap_or_else(|e| panic!("{path}: {e}"));
+    let package = doc.get("package").and_then(|p| p.get("name")).and_then(|n| n.as_str());
+    let package = package.unwrap_or_default().to_string();
+    let is_tool = path.starts_with("tools/");
+    for table in dependency_tables(&doc) {
+        for (name, item) in table.iter() {
+            let spec = item.as_table_like();
+            let real = spec.and_then(|s| s.get("package")).and_then(|p| p.as_str()).unwrap_or(name);
+            let line = dep_line(&text, name);
+            if is_tool && real != package && tools.iter().any(|t| t == real) {
+                let message = format!(
+                    "tool `{package}` depends on tool `{real}`: move the shared code to perfline"
+                );
+                out.push(Violation { path: path.clone(), line, rule: "tool-deps", message });
+            }
+            let workspace = spec.and_then(|s| s.get("workspace")).and_then(|w| w.as_bool());
+            if workspace != Some(true) {
+                let key = format!("{package}:{name}");
+                if allow.workspace_deps.contains(&key.as_str()) {
+                    used.insert(("workspace-deps", key));
+                } else {
+                    let message = format!(
+                        "`{name}` is not `{{ workspace = true }}`: add it to the root \
+                         [workspace.dependencies]"
+                    );
+                    out.push(Violation {
+                        path: path.clone(),
+                        line,
+                        rule: "workspace-deps",
+                        message,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Every `.rs` file under perfline/, tools/, xtask/ and tests/ (no `target/`, no hidden dirs),
+/// except this checker, whose patterns and planted violations would match themselves.
+fn rust_files(root: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.filter_map(|e| e.ok()) {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if path.is_dir() {
+                if name != "target" && !name.starts_with('.') {
+                    walk(&path, out);
+                }
+            } else if name.ends_with(".rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for top in ["perfline", "tools", "xtask", "tests"] {
+        walk(&root.join(top), &mut out);
+    }
+    out.retain(|p| rel(root, p) != "tests/src/tidy.rs");
+    out.sort();
+    out
+}
+
+static YAML_PARSE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"serde_yaml::(\{[^}]*\b)?(from_str|from_slice|from_reader|Deserializer)\b").unwrap()
+});
+static YAML_FROM_VALUE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"serde_yaml::(\{[^}]*\b)?from_value\b").unwrap());
+static SHELL_FORMAT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"format!\(\s*"[^"]*\b(ba)?sh -c\b"#).unwrap());
+static DASH_C_FORMAT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#""-c"\s*(\)\s*\.\s*arg\s*\(|,)\s*&?format!\("#).unwrap());
+static STRING: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#""(?:[^"\\]|\\.)*""#).unwrap());
+static CLOCK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(elapsed|as_millis|as_micros|as_nanos|as_secs|as_secs_f32|as_secs_f64)\b")
+        .unwrap()
+});
+static DURATION_CMP: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(<|>)=?\s*&?Duration::from_\w+\(|Duration::from_\w+\([^)]*\)\s*(<|>)").unwrap()
+});
+static DEADLINE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)elapsed\(\)\s*<\s*[\w:]*deadline\w*\s*(,|\)$)").unwrap());
+static LATENCY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(^|[^a-z])(ttft|tpot|itl|e2el|latency|latencie)s?([^a-z]|$)").unwrap()
+});
+/// `(x - 200.0).abs() < 1e-9`: a computed value equal to its expected value, not a timing.
+static FLOAT_TOLERANCE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\.abs\(\)\s*<\s*\d*(\.\d+)?e-\d+").unwrap());
+static NUMBER_CMP: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(<|>)=?\s*-?\d|\d(\.\d*)?\s*(<|>)|\d(\.\d*)?\s*\.\.=?\s*-?\d").unwrap()
+});
+
+/// The statement starting at line `i`: lines up to the first one ending with `;` (at most 8).
+fn statement(lines: &[&str], i: usize) -> String {
+    let mut s = String::new();
+    for line in lines.iter().skip(i).take(8) {
+        s.push_str(line.trim());
+        s.push(' ');
+        if line.trim_end().ends_with(';') {
+            break;
+        }
+    }
+    s.trim_end().to_string()
+}
+
+fn sources(
+    root: &Path,
+    file: &Path,
+    allow: &Allow,
+    used: &mut BTreeSet<(&'static str, String)>,
+    out: &mut Vec<Violation>,
+) {
+    let text = read(file);
+    let path = rel(root, file);
+    let lines: Vec<&str> = text.lines().collect();
+    let mut push = |line: usize, rule: &'static str, message: String| {
+        out.push(Violation { path: path.clone(), line, rule, message });
+    };
+
+    let tool_main = path.starts_with("tools/")
+        && path.ends_with("/src/main.rs")
+        && path.matches('/').count() == 3;
+    if tool_main && lines.len() > MAIN_MAX_LINES {
+        if allow.main_lines.contains(&path.as_str()) {
+            used.insert(("main-lines", path.clone()));
+        } else {
+            push(
+                0,
+                "main-lines",
+                format!(
+                    "{} lines (at most {MAIN_MAX_LINES}): move logic into modules",
+                    lines.len()
+                ),
+            );
+        }
+    }
+
+    let in_tests_dir = path.split('/').any(|c| c == "tests") && !path.starts_with("tests/src/");
+    let cfg_test = lines.iter().position(|l| l.trim() == "#[cfg(test)]");
+    let mut shell_used = false;
+    let mut clock_used = false;
+    for (i, line) in lines.iter().enumerate() {
+        let n = i + 1;
+        let code = line.trim_start();
+        if code.starts_with("//") {
+            continue;
+        }
+        if YAML_PARSE.is_match(line) && path != "perfline/src/yaml.rs" {
+            push(
+                n,
+                "yaml-parse",
+                "YAML parsed outside perfline::yaml: use perfline::yaml::load".into(),
+            );
+        }
+        let profile_code =
+            path == "perfline/src/yaml.rs" || path == "perfline/src/slurm/profile.rs";
+        if YAML_FROM_VALUE.is_match(line) && !profile_code {
+            push(
+                n,
+                "yaml-parse",
+                "serde_yaml::from_value outside perfline's YAML and profile code".into(),
+            );
+        }
+        let is_test = in_tests_dir || cfg_test.is_some_and(|t| i > t);
+        if !is_test {
+            let stmt = statement(&lines, i);
+            let dash_c = code.contains("\"-c\"") && DASH_C_FORMAT.is_match(&stmt);
+            if SHELL_FORMAT.is_match(code) || dash_c {
+                if allow.shell_string.contains(&path.as_str()) {
+                    shell_used = true;
+                } else {
+                    push(
+                        n,
+                        "shell-string",
+                        "shell command built with format!: render it with perfline::template \
+                         or quote words with perfline::shell"
+                            .into(),
+                    );
+                }
+            }
+        } else if code.contains("assert") && code.contains('!') {
+            let stmt = STRING.replace_all(&statement(&lines, i), "\"\"").into_owned();
+            let clock = (CLOCK.is_match(&stmt) || DURATION_CMP.is_match(&stmt))
+                && !DEADLINE.is_match(&stmt);
+            let latency = LATENCY.is_match(&stmt)
+                && NUMBER_CMP.is_match(&stmt)
+                && !FLOAT_TOLERANCE.is_match(&stmt);
+            if clock || latency {
+                if allow.clock_assert.contains(&path.as_str()) {
+                    clock_used = true;
+                } else {
+                    push(
+                        n,
+                        "clock-assert",
+                        "a test asserts a wall-clock duration: assert outcomes and orderings; \
+                         measure time in `cargo xtask bench`"
+                            .into(),
+                    );
+                }
+            }
+        }
+    }
+    if shell_used {
+        used.insert(("shell-string", path.clone()));
+    }
+    if clock_used {
+        used.insert(("clock-assert", path));
+    }
+}
+
+fn tool_lists(root: &Path, tools: &[String], out: &mut Vec<Violation>) {
+    for tool in tools {
+        let manifest = root.join("tools").join(tool).join("Cargo.toml");
+        let path = rel(root, &manifest);
+        let doc: toml_edit::DocumentMut =
+            read(&manifest).parse().unwrap_or_else(|e| panic!("{path}: {e}"));
+        let name = doc.get("package").and_then(|p| p.get("name")).and_then(|n| n.as_str());
+        if name != Some(tool.as_str()) {
+            let message = format!("package name {name:?}, directory `{tool}`: they must be equal");
+            out.push(Violation { path: path.clone(), line: 0, rule: "tool-lists", message });
+        }
+        if !root.join("tools").join(tool).join("src/main.rs").is_file() {
+            let message = format!("tool `{tool}` has no src/main.rs");
+            out.push(Violation { path, line: 0, rule: "tool-lists", message });
+        }
+    }
+    let readme = read(&root.join("README.md"));
+    for tool in tools {
+        let row = format!("| `{tool}` |");
+        if !readme.lines().any(|l| l.starts_with(&row)) {
+            let message = format!("tool `{tool}` has no row `{row} …` in the README's tool table");
+            out.push(Violation { path: "README.md".into(), line: 0, rule: "tool-lists", message });
+        }
+    }
+    static LIST: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?s)const TOOLS: \[&str; \d+\] =\s*\[([^\]]*)\]").unwrap());
+    static NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#""([^"]+)""#).unwrap());
+    for file in rust_files(root).into_iter().filter(|f| rel(root, f).starts_with("xtask/")) {
+        let text = read(&file);
+        for list in LIST.captures_iter(&text) {
+            let at = list.get(1).unwrap();
+            for name in NAME.captures_iter(at.as_str()) {
+                let m = name.get(1).unwrap();
+                let name = m.as_str();
+                if !tools.iter().any(|t| t == name) {
+                    let line = text[..at.start() + m.start()].matches('\n').count() + 1;
+                    let message = format!("TOOLS lists `{name}`, which is not a tools/ crate");
+                    out.push(Violation {
+                        path: rel(root, &file),
+                        line,
+                        rule: "tool-lists",
+                        message,
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A clean fake workspace: two tools, perfline, xtask with a TOOLS list, a README table.
+    fn clean_tree() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let files: &[(&str, &str)] = &[
+            ("Cargo.toml", "[workspace]\nmembers = [\"perfline\", \"xtask\", \"tools/*\"]\n\n[workspace.dependencies]\nserde = \"1\"\n"),
+            ("perfline/Cargo.toml", "[package]\nname = \"perfline\"\n\n[dependencies]\nserde.workspace = true\nserde_yaml = { workspace = true }\n"),
+            ("perfline/src/yaml.rs", "pub fn load(t: &str) -> serde_yaml::Value { serde_yaml::from_str(t).unwrap() }\n"),
+            ("perfline/src/slurm/profile.rs", "fn f(v: Value) -> P { serde_yaml::from_value(v).unwrap() }\n"),
+            ("tools/alpha/Cargo.toml", "[package]\nname = \"alpha\"\n\n[dependencies]\nperfline.workspace = true\nureq = { workspace = true, features = [\"tls\"] }\n\n[target.'cfg(unix)'.dependencies]\nlibc.workspace = true\n"),
+            ("tools/alpha/src/main.rs", "//! reads x\nfn main() {\n    let y = serde_yaml::to_string(&1).unwrap();\n    let c = format!(\"echo {y}\");\n}\n"),
+            ("tools/beta/Cargo.toml", "[package]\nname = \"beta\"\n\n[dev-dependencies]\ntempfile.workspace = true\n"),
+            ("tools/beta/src/main.rs", "fn main() {}\n#[cfg(test)]\nmod tests {\n    #[test]\n    fn t() {\n        let start = Instant::now();\n        assert!(start.elapsed() < DEADLINE, \"never ready\");\n        assert_eq!(ttft, e2el, \"same\");\n    }\n}\n"),
+            ("tools/beta/tests/cli.rs", "fn wait() {\n    while !ready() {\n        assert!(\n            start.elapsed() < DEADLINE,\n            \"not ready\"\n        );\n    }\n}\n"),
+            ("xtask/Cargo.toml", "[package]\nname = \"xtask\"\n\n[dependencies]\nanyhow.workspace = true\n"),
+            ("xtask/src/e2e.rs", "const TOOLS: [&str; 2] = [\n    \"alpha\",\n    \"beta\",\n];\n"),
+            ("README.md", "| tool | purpose |\n|---|---|\n| `alpha` | a |\n| `beta` | b |\n"),
+        ];
+        for (path, text) in files {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        dir
+    }
+
+    fn write(dir: &tempfile::TempDir, path: &str, text: &str) {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    fn append(dir: &tempfile::TempDir, path: &str, text: &str) {
+        let p = dir.path().join(path);
+        let old = std::fs::read_to_string(&p).unwrap();
+        std::fs::write(p, old + text).unwrap();
+    }
+
+    /// The violations as `PATH:LINE: RULE` strings.
+    fn found(dir: &tempfile::TempDir, allow: &Allow) -> Vec<String> {
+        check_with(dir.path(), allow)
+            .into_iter()
+            .map(|v| format!("{}:{}: {}", v.path, v.line, v.rule))
+            .collect()
+    }
+
+    #[test]
+    fn a_clean_tree_passes() {
+        let dir = clean_tree();
+        assert_eq!(check_with(dir.path(), &Allow::default()), vec![]);
+    }
+
+    #[test]
+    fn a_tool_depending_on_a_tool_fails() {
+        let dir = clean_tree();
+        append(
+            &dir,
+            "tools/alpha/Cargo.toml",
+            "\n[dev-dependencies]\nbeta = { workspace = true }\n",
+        );
+        append(
+            &dir,
+            "tools/beta/Cargo.toml",
+            "other = { workspace = true, package = \"alpha\" }\n",
+        );
+        assert_eq!(
+            found(&dir, &Allow::default()),
+            vec!["tools/alpha/Cargo.toml:12: tool-deps", "tools/beta/Cargo.toml:6: tool-deps"]
+        );
+    }
+
+    #[test]
+    fn a_dependency_outside_the_workspace_table_fails() {
+        let dir = clean_tree();
+        append(&dir, "tools/beta/Cargo.toml", "\n[dependencies]\nmemchr = \"2\"\nfoo = { version = \"1\" }\n\n[build-dependencies.cc]\nversion = \"1\"\n");
+        append(&dir, "xtask/Cargo.toml", "bar = { workspace = false }\n");
+        // `[build-dependencies.cc]` has no `cc =` line: reported on line 0 (the whole file).
+        assert_eq!(
+            found(&dir, &Allow::default()),
+            vec![
+                "tools/beta/Cargo.toml:0: workspace-deps",
+                "tools/beta/Cargo.toml:8: workspace-deps",
+                "tools/beta/Cargo.toml:9: workspace-deps",
+                "xtask/Cargo.toml:6: workspace-deps",
+            ]
+        );
+        let allow = Allow {
+            workspace_deps: &["beta:memchr", "beta:foo", "beta:cc", "xtask:bar"],
+            ..Allow::default()
+        };
+        assert_eq!(found(&dir, &allow), Vec::<String>::new());
+    }
+
+    #[test]
+    fn yaml_parsed_outside_the_loader_fails() {
+        let dir = clean_tree();
+        write(&dir, "tools/alpha/src/conf.rs", "use serde_yaml::{Value, from_str};\nfn f(t: &str) {\n    let v: Value = serde_yaml::from_slice(t.as_bytes()).unwrap();\n    let w: W = serde_yaml::from_value(v).unwrap();\n    let d = serde_yaml::Deserializer::from_str(t);\n    let s = serde_yaml::to_string(&w).unwrap();\n}\n");
+        assert_eq!(
+            found(&dir, &Allow::default()),
+            vec![
+                "tools/alpha/src/conf.rs:1: yaml-parse",
+                "tools/alpha/src/conf.rs:3: yaml-parse",
+                "tools/alpha/src/conf.rs:4: yaml-parse",
+                "tools/alpha/src/conf.rs:5: yaml-parse",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_long_main_fails_unless_listed() {
+        let dir = clean_tree();
+        let long: String = (0..=MAIN_MAX_LINES).map(|i| format!("// {i}\n")).collect();
+        write(&dir, "tools/beta/src/main.rs", &long);
+        assert_eq!(found(&dir, &Allow::default()), vec!["tools/beta/src/main.rs:0: main-lines"]);
+        let allow = Allow { main_lines: &["tools/beta/src/main.rs"], ..Allow::default() };
+        assert_eq!(found(&dir, &allow), Vec::<String>::new());
+        // Exactly the limit passes; a module other than main.rs is not counted.
+        let at_limit: String = (0..MAIN_MAX_LINES).map(|i| format!("// {i}\n")).collect();
+        write(&dir, "tools/beta/src/main.rs", &at_limit);
+        write(&dir, "tools/beta/src/logic.rs", &long);
+        assert_eq!(found(&dir, &Allow::default()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_stale_exception_fails() {
+        let dir = clean_tree();
+        let allow = Allow {
+            main_lines: &["tools/beta/src/main.rs"],
+            clock_assert: &["tools/beta/tests/cli.rs"],
+            ..Allow::default()
+        };
+        assert_eq!(
+            found(&dir, &allow),
+            vec!["tests/src/tidy.rs:0: clock-assert", "tests/src/tidy.rs:0: main-lines"]
+        );
+    }
+
+    #[test]
+    fn a_shell_string_built_with_format_fails() {
+        let dir = clean_tree();
+        write(&dir, "tools/alpha/src/run.rs", "fn f(cmd: &str) {\n    let a = format!(\"bash -c '{cmd}'\");\n    let b = format!(\"srun sh -c {cmd}\");\n    Command::new(\"bash\").arg(\"-c\").arg(format!(\"exec {cmd}\"));\n    Command::new(\"sh\").args([\"-c\", &format!(\"{cmd}\")]);\n    Command::new(\"bash\").args([\"-c\", CONST_SCRIPT]);\n    let ok = format!(\"bash: {cmd}\");\n}\n#[cfg(test)]\nmod tests {\n    fn t() { let a = format!(\"bash -c {x}\"); }\n}\n");
+        assert_eq!(
+            found(&dir, &Allow::default()),
+            vec![
+                "tools/alpha/src/run.rs:2: shell-string",
+                "tools/alpha/src/run.rs:3: shell-string",
+                "tools/alpha/src/run.rs:4: shell-string",
+                "tools/alpha/src/run.rs:5: shell-string",
+            ]
+        );
+        let allow = Allow { shell_string: &["tools/alpha/src/run.rs"], ..Allow::default() };
+        assert_eq!(found(&dir, &allow), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_test_asserting_wall_clock_time_fails() {
+        let dir = clean_tree();
+        write(&dir, "tools/alpha/tests/timing.rs", "fn t() {\n    assert!(start.elapsed() >= Duration::from_millis(200), \"{:?}\", start.elapsed());\n    assert!(took.as_millis() < 80);\n    assert!(\n        (30.0..80.0).contains(&ttft),\n        \"median TTFT {ttft}\"\n    );\n    assert!(mean_itl_ms > 2.5);\n    assert!(d < Duration::from_secs(5));\n    assert!(start.elapsed() < DEADLINE, \"bounded\");\n    assert_eq!(ttft, e2el);\n    assert!((r.ttft.mean - 200.0).abs() < 1e-9);\n    let ok = start.elapsed() < Duration::from_secs(1);\n}\n");
+        append(&dir, "tools/alpha/src/main.rs", "#[cfg(test)]\nmod tests {\n    fn t() {\n        assert!(elapsed >= Duration::from_millis(30));\n    }\n}\n");
+        assert_eq!(
+            found(&dir, &Allow::default()),
+            vec![
+                "tools/alpha/src/main.rs:9: clock-assert",
+                "tools/alpha/tests/timing.rs:2: clock-assert",
+                "tools/alpha/tests/timing.rs:3: clock-assert",
+                "tools/alpha/tests/timing.rs:4: clock-assert",
+                "tools/alpha/tests/timing.rs:8: clock-assert",
+                "tools/alpha/tests/timing.rs:9: clock-assert",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_tool_missing_from_the_lists_fails() {
+        let dir = clean_tree();
+        write(&dir, "tools/gamma/Cargo.toml", "[package]\nname = \"gama\"\n");
+        write(&dir, "xtask/src/bench.rs", "const TOOLS: [&str; 2] = [\"alpha\", \"delta\"];\n");
+        assert_eq!(
+            found(&dir, &Allow::default()),
+            vec![
+                "README.md:0: tool-lists",
+                "tools/gamma/Cargo.toml:0: tool-lists",
+                "tools/gamma/Cargo.toml:0: tool-lists",
+                "xtask/src/bench.rs:1: tool-lists",
+            ]
+        );
+    }
+}
