@@ -1,22 +1,30 @@
 //! The common shape of every tool's process: `main` → `run` → exit code, with one-line
 //! diagnostics on stderr (`TOOL: error: …`) and stdout reserved for data.
+//!
+//! A closed stdout or stderr never panics a tool: [`main`] ends quietly (status 0) when the
+//! reader of stdout went away (`tool | head`), recognised by the error's kind
+//! ([`Failure::is_broken_pipe`]), and diagnostics go through [`diag`], which drops what a
+//! closed stderr cannot take instead of panicking as `eprintln!` does.
 
 use crate::exit::Exit;
 use std::fmt;
-use std::io;
+use std::io::{self, Write};
 
 /// A fatal error: its exit class and a one-line message (no trailing period).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub exit: Exit,
     pub message: String,
+    /// The kind of the I/O error behind it, if any (a broken pipe is told by this, not by
+    /// the message text).
+    pub io_kind: Option<io::ErrorKind>,
 }
 
 pub type Result<T, E = Failure> = std::result::Result<T, E>;
 
 impl Failure {
     pub fn new(exit: Exit, message: impl Into<String>) -> Failure {
-        Failure { exit, message: message.into() }
+        Failure { exit, message: message.into(), io_kind: None }
     }
     pub fn usage(message: impl Into<String>) -> Failure {
         Failure::new(Exit::Usage, message)
@@ -32,7 +40,14 @@ impl Failure {
     }
     /// An I/O error on `path`, classified by its kind (missing, permission, other).
     pub fn io(path: impl fmt::Display, err: &io::Error) -> Failure {
-        Failure::new(Exit::of_io(err), format!("{path}: {err}"))
+        Failure {
+            io_kind: Some(err.kind()),
+            ..Failure::new(Exit::of_io(err), format!("{path}: {err}"))
+        }
+    }
+    /// The reader of our output went away (`EPIPE`): not an error of the tool.
+    pub fn is_broken_pipe(&self) -> bool {
+        self.io_kind == Some(io::ErrorKind::BrokenPipe)
     }
     /// Prefixes the message with some context, e.g. a file name.
     pub fn context(mut self, ctx: impl fmt::Display) -> Failure {
@@ -51,7 +66,7 @@ impl std::error::Error for Failure {}
 
 impl From<io::Error> for Failure {
     fn from(err: io::Error) -> Failure {
-        Failure::new(Exit::of_io(&err), err.to_string())
+        Failure { io_kind: Some(err.kind()), ..Failure::new(Exit::of_io(&err), err.to_string()) }
     }
 }
 
@@ -70,7 +85,7 @@ impl Reporter {
     }
     /// Prints `TOOL: error: MESSAGE` and remembers the class.
     pub fn error(&mut self, exit: Exit, message: impl fmt::Display) {
-        eprintln!("{}: error: {}", self.tool, one_line(&message.to_string()));
+        diag(self.tool, "error", message);
         self.first.get_or_insert(exit);
         self.errors += 1;
     }
@@ -79,7 +94,7 @@ impl Reporter {
     }
     /// Prints `TOOL: warning: MESSAGE`.
     pub fn warn(&self, message: impl fmt::Display) {
-        eprintln!("{}: warning: {}", self.tool, one_line(&message.to_string()));
+        diag(self.tool, "warning", message);
     }
     pub fn errors(&self) -> usize {
         self.errors
@@ -88,6 +103,14 @@ impl Reporter {
     pub fn exit(&self) -> Exit {
         self.first.unwrap_or(Exit::Ok)
     }
+}
+
+/// Writes `TOOL: LEVEL: MESSAGE` (one line) to stderr. A closed or failing stderr is ignored:
+/// a diagnostic that cannot be shown must not panic or stop the tool.
+pub fn diag(tool: &str, level: &str, message: impl fmt::Display) {
+    let line = format!("{tool}: {level}: {}\n", one_line(&message.to_string()));
+    let mut err = io::stderr().lock();
+    let _ = err.write_all(line.as_bytes()).and_then(|()| err.flush());
 }
 
 /// Diagnostics are one line each: newlines in a message would split it.
@@ -132,16 +155,21 @@ pub fn parse_args<T: clap::Parser>() -> Result<Option<T>> {
 /// fn main() { perfline::cli::main("classify", run) }
 /// ```
 /// A closed stdout (`tool | head`) is not an error: the tool stops quietly with status 0.
+/// A closed stderr only loses the diagnostic; the exit code is kept.
 pub fn main(tool: &'static str, run: impl FnOnce() -> Result<Exit>) -> ! {
-    let code = match run() {
+    std::process::exit(code(tool, run()))
+}
+
+/// The exit code of a tool's result (printing the error, if any): a broken pipe is 0.
+pub fn code(tool: &str, result: Result<Exit>) -> i32 {
+    match result {
         Ok(exit) => exit.code(),
-        Err(f) if f.exit == Exit::IoErr && f.message.contains("Broken pipe") => 0,
+        Err(f) if f.is_broken_pipe() => 0,
         Err(f) => {
-            eprintln!("{tool}: error: {}", one_line(&f.message));
+            diag(tool, "error", &f.message);
             f.exit.code()
         }
-    };
-    std::process::exit(code)
+    }
 }
 
 #[cfg(test)]
@@ -156,6 +184,24 @@ mod tests {
         r.error(Exit::NoInput, "missing");
         assert_eq!(r.exit(), Exit::DataErr);
         assert_eq!(r.errors(), 2);
+    }
+
+    #[test]
+    fn broken_pipe_is_told_by_kind_not_text() {
+        let pipe = io::Error::from(io::ErrorKind::BrokenPipe);
+        let f = Failure::io("stdout", &pipe);
+        assert!(f.is_broken_pipe());
+        assert_eq!(f.exit, Exit::IoErr);
+        assert_eq!(code("t", Err(f)), 0);
+        assert!(Failure::from(io::Error::from(io::ErrorKind::BrokenPipe)).is_broken_pipe());
+        // The words alone do not make one: a data error quoting them still fails.
+        let quoted = Failure::new(Exit::IoErr, "input.log:3: Broken pipe (os error 32) in text");
+        assert!(!quoted.is_broken_pipe());
+        assert_eq!(code("t", Err(quoted)), 74);
+        let other = Failure::io("out.csv", &io::Error::other("disk full"));
+        assert!(!other.is_broken_pipe());
+        assert!(!Failure::data("bad").context("x").is_broken_pipe());
+        assert_eq!(code("t", Ok(Exit::Failed)), 1);
     }
 
     #[test]

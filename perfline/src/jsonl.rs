@@ -1,11 +1,16 @@
 //! JSON Lines: one JSON object per line on stdin/stdout. Blank lines are skipped on input;
 //! each record is flushed as it is written so pipelines stream.
+//!
+//! Bad input is reported by line and field and the stream goes on: a line that is not UTF-8,
+//! longer than [`MAX_LINE`], not JSON, or not the record type (`-:3: invalid record:
+//! plan.total_nodes: invalid value: integer `-1`, expected u32 (column 20)`) is a
+//! `DataErr` (65) naming `SOURCE:LINE`; only a failing read is an I/O error.
 
 use crate::cli::{Failure, Result};
 use crate::exit::Exit;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 
 /// One input record, or the error that replaced it, with its 1-based line number.
 pub struct Line<T> {
@@ -13,37 +18,79 @@ pub struct Line<T> {
     pub record: Result<T>,
 }
 
+/// The longest input line read (64 MiB): a longer one is reported, not held in memory.
+pub const MAX_LINE: usize = 64 << 20;
+
 /// Reads records from `reader`; `source` names the stream in errors (`-` for stdin).
-/// A line that is not valid JSON for `T` yields a `DataErr` naming `source:line` and the
-/// stream goes on; an I/O error ends it.
+/// A line that is not a valid `T` (not UTF-8, too long, not JSON, a bad field) yields a
+/// `DataErr` naming `source:line` and the stream goes on; an I/O error ends it.
 pub fn read<T: DeserializeOwned, R: BufRead + 'static>(
     reader: R,
     source: &str,
 ) -> impl Iterator<Item = Line<T>> + '_ {
     let source = source.to_string();
-    let mut lines = reader.lines().enumerate();
+    let mut reader = reader;
+    let mut line = 0;
     let mut done = false;
+    let mut buf = Vec::new();
     std::iter::from_fn(move || loop {
         if done {
             return None;
         }
-        let (idx, text) = lines.next()?;
-        let line = idx + 1;
-        match text {
+        line += 1;
+        let at = format!("{source}:{line}");
+        buf.clear();
+        let read = (&mut reader).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut buf);
+        match read {
             Err(e) => {
                 done = true;
-                return Some(Line {
-                    line,
-                    record: Err(Failure::io(format!("{source}:{line}"), &e)),
-                });
+                return Some(Line { line, record: Err(Failure::io(at, &e)) });
             }
-            Ok(text) if text.trim().is_empty() => continue,
-            Ok(text) => {
-                let record = parse::<T>(&text).map_err(|f| f.context(format!("{source}:{line}")));
-                return Some(Line { line, record });
+            Ok(0) => return None,
+            Ok(_) if buf.len() > MAX_LINE && buf.last() != Some(&b'\n') => {
+                // Skip the rest of the line.
+                if let Err(e) = skip_line(&mut reader) {
+                    done = true;
+                    return Some(Line { line, record: Err(Failure::io(at, &e)) });
+                }
+                let why = format!("{at}: line longer than {} MiB", MAX_LINE >> 20);
+                return Some(Line { line, record: Err(Failure::data(why)) });
+            }
+            Ok(_) => {}
+        }
+        let text = match std::str::from_utf8(&buf) {
+            Ok(text) => text,
+            Err(e) => {
+                let why =
+                    format!("{at}: not UTF-8 text (byte {} of the line)", e.valid_up_to() + 1);
+                return Some(Line { line, record: Err(Failure::data(why)) });
+            }
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        let record = parse::<T>(text).map_err(|f| f.context(&at));
+        return Some(Line { line, record });
+    })
+}
+
+fn skip_line(reader: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        match buf.iter().position(|b| *b == b'\n') {
+            Some(nl) => {
+                reader.consume(nl + 1);
+                return Ok(());
+            }
+            None => {
+                let n = buf.len();
+                reader.consume(n);
             }
         }
-    })
+    }
 }
 
 /// Opens a tool's input: a file, or stdin when the path is absent or `-`; also returns the
@@ -58,10 +105,29 @@ pub fn open(path: Option<&std::path::Path>) -> Result<(Box<dyn BufRead>, String)
     }
 }
 
-/// Parses one JSON Lines record.
+/// Parses one JSON Lines record; an error names the field path (`plan.total_nodes: …`).
+/// A non-finite number (Python's `NaN`, `Infinity`) is not JSON: its field is named too.
 pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T> {
-    serde_json::from_str(text.trim_start_matches('\u{feff}'))
-        .map_err(|e| Failure::new(Exit::DataErr, format!("invalid record: {e}")))
+    let text = text.trim_start_matches('\u{feff}');
+    let bad = |path: &str, e: serde_json::Error| {
+        let at = match path {
+            "" | "." | "?" => String::new(),
+            path => format!("{path}: "),
+        };
+        // The record is one line: its column is what locates the error.
+        let text = e.to_string();
+        let suffix = format!(" at line {} column {}", e.line(), e.column());
+        let why = match text.strip_suffix(&suffix) {
+            Some(why) if e.line() == 1 => format!("{why} (column {})", e.column()),
+            _ => text,
+        };
+        Failure::new(Exit::DataErr, format!("invalid record: {at}{why}"))
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = serde_path_to_error::deserialize::<_, T>(&mut de)
+        .map_err(|e| bad(&e.path().to_string(), e.into_inner()))?;
+    de.end().map_err(|e| bad("", e))?;
+    Ok(value)
 }
 
 /// Writes records as JSON Lines, flushing after each.
@@ -112,6 +178,61 @@ mod tests {
         assert!(err.message.starts_with("-:4: invalid record"), "{}", err.message);
         assert_eq!(err.exit, Exit::DataErr);
         assert_eq!(got[2].record.as_ref().unwrap(), &R { a: 2 });
+    }
+
+    #[derive(Deserialize, Debug)]
+    struct Plan {
+        #[allow(dead_code)]
+        plan: Inner,
+    }
+    #[derive(Deserialize, Debug)]
+    struct Inner {
+        #[allow(dead_code)]
+        total_nodes: u32,
+        #[allow(dead_code)]
+        #[serde(default)]
+        metrics: std::collections::BTreeMap<String, f64>,
+    }
+
+    fn errors(input: &[u8]) -> Vec<(usize, Exit, String)> {
+        read::<Plan, _>(std::io::Cursor::new(input.to_vec()), "in.jsonl")
+            .filter_map(|l| l.record.err().map(|f| (l.line, f.exit, f.message)))
+            .collect()
+    }
+
+    #[test]
+    fn bad_lines_are_data_errors_by_line_and_field() {
+        let input = b"{\"plan\":{\"total_nodes\":1}}\n\
+            {\"plan\":{\"total_nodes\":-1}}\n\
+            {\"plan\":{\"total_nodes\":2,\"metrics\":{\"mean_ttft\":NaN}}}\n\
+            {\"plan\":{\"total_nodes\":1}} x\n\
+            {\"plan\":{\"total_nodes\":\"\xff\"}}\n\
+            \n\
+            {\"plan\":{}}\n";
+        let got = errors(input);
+        let want = [
+            (2, "in.jsonl:2: invalid record: plan.total_nodes: invalid value: integer `-1`, expected u32 (column 25)"),
+            (3, "in.jsonl:3: invalid record: plan.metrics.mean_ttft: expected value (column 49)"),
+            (4, "in.jsonl:4: invalid record: trailing characters (column 28)"),
+            (5, "in.jsonl:5: not UTF-8 text (byte 25 of the line)"),
+            (7, "in.jsonl:7: invalid record: plan: missing field `total_nodes` (column 10)"),
+        ];
+        let got_msgs: Vec<(usize, &str)> = got.iter().map(|(l, _, m)| (*l, m.as_str())).collect();
+        assert_eq!(got_msgs, want);
+        assert!(got.iter().all(|(_, e, _)| *e == Exit::DataErr));
+    }
+
+    #[test]
+    fn overlong_line_is_reported_and_skipped() {
+        let mut input = vec![b' '; MAX_LINE + 10];
+        input.extend_from_slice(b"\n{\"plan\":{\"total_nodes\":3}}\n");
+        let lines: Vec<_> = read::<Plan, _>(std::io::Cursor::new(input), "-").collect();
+        assert_eq!(lines.len(), 2);
+        let err = lines[0].record.as_ref().unwrap_err();
+        assert_eq!(err.message, "-:1: line longer than 64 MiB");
+        assert_eq!(err.exit, Exit::DataErr);
+        assert!(lines[1].record.is_ok());
+        assert_eq!(lines[1].line, 2);
     }
 
     #[test]

@@ -25,11 +25,19 @@ pub fn join<S: AsRef<str>>(words: impl IntoIterator<Item = S>) -> Result<String,
     Ok(quoted?.join(" "))
 }
 
+/// The longest id accepted, in characters (upstream ids are under 120; a path component
+/// must stay under 255 bytes with the suffixes perfline adds).
+pub const MAX_ID_LEN: usize = 200;
+
 /// Checks a test id (or any name that becomes a path component or a shell word): ASCII
-/// letters, digits and `_ - . , + =` only; no `..`; not empty; no leading `-` or `.`.
+/// letters, digits and `_ - . , + =` only; no `..`; not empty; at most [`MAX_ID_LEN`]
+/// characters; no leading `-` or `.`.
 pub fn check_id(id: &str) -> Result<(), String> {
     if id.is_empty() {
         return Err("empty id".into());
+    }
+    if id.len() > MAX_ID_LEN {
+        return Err(format!("id is {} bytes long; at most {MAX_ID_LEN} allowed", id.len()));
     }
     if let Some(c) = id.chars().find(|c| !(c.is_ascii_alphanumeric() || "_-.,+=".contains(*c))) {
         let what = match c {
@@ -87,5 +95,10 @@ mod tests {
         for good in ["aggr_upload-deepseek_r1-r1_fp4,tp4", "disagg-e2e-x_ccb-UCX.yaml", "a=b+c"] {
             assert!(check_id(good).is_ok(), "{good:?} rejected");
         }
+        assert!(check_id(&"a".repeat(MAX_ID_LEN)).is_ok());
+        assert_eq!(
+            check_id(&"a".repeat(10 << 20)).unwrap_err(),
+            "id is 10485760 bytes long; at most 200 allowed"
+        );
     }
 }

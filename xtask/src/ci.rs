@@ -15,8 +15,10 @@ impl Ci {
     pub fn run(self, sh: &xshell::Shell) -> anyhow::Result<()> {
         let xtask = std::env::current_exe()?;
         if !self.no_setup {
-            let _s = Section::new("set-up: shellcheck, Slurm test cluster, MariaDB");
+            let _s = Section::new("set-up: shellcheck, chromium, Slurm test cluster, MariaDB");
             apt_install_if_missing(sh, "shellcheck", &["shellcheck"])?;
+            // report's browser test; a font so its screenshot shows text.
+            apt_install_if_missing(sh, "chromium", &["chromium", "fonts-dejavu-core"])?;
             // The same binary, so set-up runs exactly what `cargo xtask cluster up` runs.
             cmd!(sh, "{xtask} cluster up").run()?;
             cmd!(sh, "{xtask} db up").run()?;

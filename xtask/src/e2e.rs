@@ -5,7 +5,7 @@
 
 use crate::util::{project_root, Section};
 use anyhow::Context;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use xshell::cmd;
 
 #[derive(clap::Args)]
@@ -19,7 +19,7 @@ pub struct E2e {
 }
 
 /// The tools the chain runs, built before it starts.
-const TOOLS: [&str; 9] = [
+const TOOLS: [&str; 11] = [
     "classify",
     "nodecount",
     "launch",
@@ -29,6 +29,8 @@ const TOOLS: [&str; 9] = [
     "parse-metrics",
     "to-csv",
     "upload",
+    "perf-check",
+    "report",
 ];
 
 impl E2e {
@@ -63,23 +65,41 @@ impl E2e {
         let planned = cmd!(sh, "{nodecount} --config-dir {configs}").stdin(&tests).read()?;
         std::fs::write(out.join("planned.jsonl"), &planned)?;
         let mode: Vec<&str> = if self.slurm { vec!["--wait"] } else { vec!["--local"] };
-        let launched = cmd!(sh, "{launch} --cluster local --job-root {jobs_dir} {mode...}")
-            .stdin(&planned)
-            .ignore_status()
-            .output()?;
+        let metrics_file = out.join("metrics.jsonl");
+        let launched = cmd!(
+            sh,
+            "{launch} --cluster local --job-root {jobs_dir} {mode...} --metrics {metrics_file}"
+        )
+        .stdin(&planned)
+        .ignore_status()
+        .output()?;
         let jobs = String::from_utf8_lossy(&launched.stdout).to_string();
         std::fs::write(out.join("jobs.jsonl"), &jobs)?;
-
-        let metrics = collect_metrics(&jobs)?;
-        let metrics_file = out.join("metrics.jsonl");
-        std::fs::write(&metrics_file, &metrics)?;
+        let metrics = std::fs::read_to_string(&metrics_file)
+            .with_context(|| format!("launch --metrics wrote no {}", metrics_file.display()))?;
         let to_csv = tool("to-csv");
         let csv = cmd!(sh, "{to_csv}").stdin(&metrics).ignore_status().read()?;
         std::fs::write(out.join("results.csv"), &csv)?;
         print_table(&metrics);
 
+        // The history lives beside the run's directory, so it grows from one e2e run to the
+        // next: perf-check judges this run against the earlier ones, then it is uploaded.
+        let history = root.join("target").join(format!("{name}-history"));
+        std::fs::create_dir_all(&history)?;
+        let store = format!("sqlite:{}", history.join("perf.db").display());
+        let perf_check = tool("perf-check");
+        let verdicts_file = out.join("verdicts.jsonl");
+        let checked =
+            cmd!(sh, "{perf_check} --store {store} -i {metrics_file}").ignore_status().output()?;
+        std::fs::write(&verdicts_file, &checked.stdout)?;
+        print_verdicts(&String::from_utf8_lossy(&checked.stdout));
+        anyhow::ensure!(
+            matches!(checked.status.code(), Some(0) | Some(1)),
+            "{name}: perf-check could not judge the run ({})",
+            checked.status
+        );
+
         let upload = tool("upload");
-        let store = format!("sqlite:{}", out.join("perf.db").display());
         let uploaded = cmd!(sh, "{upload} {store}").stdin(&metrics).ignore_status().output()?;
         let record = String::from_utf8_lossy(&uploaded.stdout).to_string();
         let run_id = record
@@ -89,6 +109,21 @@ impl E2e {
             .collect::<Vec<_>>();
         println!("results: {}", out.join("results.csv").display());
         println!("uploaded to {store}: run id {}", run_id.join(", "));
+        let report = tool("report");
+        let (html, charts) = (out.join("report.html"), out.join("charts"));
+        let reported = cmd!(
+            sh,
+            "{report} --store {store} --verdicts {verdicts_file} -o {html} --charts {charts}"
+        )
+        .ignore_status()
+        .output()?;
+        anyhow::ensure!(
+            reported.status.success(),
+            "{name}: report failed ({}): {}",
+            reported.status,
+            String::from_utf8_lossy(&reported.stderr).trim()
+        );
+        println!("report: {}", html.display());
 
         anyhow::ensure!(
             launched.status.success(),
@@ -108,21 +143,35 @@ impl E2e {
     }
 }
 
-/// Concatenates `results/metrics.jsonl` of every job in launch's output.
-fn collect_metrics(jobs: &str) -> anyhow::Result<String> {
-    let mut all = String::new();
-    for line in jobs.lines().filter(|l| !l.trim().is_empty()) {
-        let job: serde_json::Value =
-            serde_json::from_str(line).context("launch output is not JSON")?;
-        let workdir =
-            job.get("workdir").and_then(|w| w.as_str()).context("job record without workdir")?;
-        let file = Path::new(workdir).join("results/metrics.jsonl");
-        match std::fs::read_to_string(&file) {
-            Ok(text) => all.push_str(&text),
-            Err(e) => eprintln!("e2e: {}: {e}", file.display()),
+/// The verdicts, counted, with one line per series that moved.
+fn print_verdicts(verdicts: &str) {
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    let mut moved = Vec::new();
+    for line in verdicts.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let verdict = v["verdict"].as_str().unwrap_or("?").to_string();
+        if matches!(verdict.as_str(), "regression" | "improvement" | "suspect") {
+            moved.push(format!(
+                "  {verdict:<12} {} {}-{} {}: {} vs {} ({:+.1} %)",
+                v["test_id"].as_str().unwrap_or("-"),
+                v["server"].as_str().unwrap_or("-"),
+                v["client"].as_str().unwrap_or("-"),
+                v["metric"].as_str().unwrap_or("-"),
+                v["current"],
+                v["baseline"],
+                v["delta_pct"].as_f64().unwrap_or(0.0)
+            ));
         }
+        *counts.entry(verdict).or_default() += 1;
     }
-    Ok(all)
+    let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    println!(
+        "perf-check: {}",
+        if summary.is_empty() { "no verdicts".into() } else { summary.join(", ") }
+    );
+    for line in moved {
+        println!("{line}");
+    }
 }
 
 /// One line per metric record: test, server, client, concurrency, status and key numbers.

@@ -1,7 +1,7 @@
 //! The options `mkprefix` and `launch` share.
 
-use super::{bin_dir, job_root, Options, Profile, CLUSTER_ENV};
-use crate::cli::Result;
+use super::{bin_dir, job_root, Container, Options, Profile, CLUSTER_ENV, IMAGE_ENV};
+use crate::cli::{Failure, Result};
 use std::path::PathBuf;
 
 /// The options `mkprefix` and `launch` share (each flattens them into its arguments).
@@ -28,6 +28,11 @@ impl PrefixArgs {
         adjust: impl FnOnce(&mut Profile) -> Result<()>,
     ) -> Result<(Profile, Options)> {
         let mut profile = Profile::select(self.cluster.as_deref())?;
+        if let Some(image) = std::env::var(IMAGE_ENV).ok().filter(|i| !i.is_empty()) {
+            // The CI's image parameter (e.g. Jenkins' DOCKER_IMAGE), by environment.
+            profile.container.get_or_insert_with(Container::default).image = image;
+            profile.check().map_err(|m| Failure::usage(format!("{IMAGE_ENV}: {m}")))?;
+        }
         adjust(&mut profile)?;
         profile.bin_dir = Some(bin_dir(&profile));
         let root =

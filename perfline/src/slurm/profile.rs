@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 
 /// Environment variable that names the profile when `--cluster` is not given.
 pub const CLUSTER_ENV: &str = "PERFLINE_CLUSTER";
+/// Environment variable that replaces the profile's container image (adds a container when
+/// the profile has none).
+pub const IMAGE_ENV: &str = "PERFLINE_CONTAINER_IMAGE";
 /// Environment variable naming an extra directory of `NAME.yaml` profiles.
 pub const CLUSTERS_DIR_ENV: &str = "PERFLINE_CLUSTERS_DIR";
 

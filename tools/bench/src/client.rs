@@ -218,11 +218,24 @@ impl Client {
         let req = req.body(Full::new(body)).map_err(|e| format!("request: {e}"))?;
         let resp = sender.send_request(req).await.map_err(|e| format!("send: {e}"))?;
         let status = resp.status();
+        let resp_type = resp
+            .headers()
+            .get(hyper::header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         let mut body = resp.into_body();
         if !status.is_success() {
             let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
             let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
             return Err(format!("HTTP {}: {}", status.as_u16(), text.trim()));
+        }
+        let content_type = resp_type.as_deref().map(str::trim).unwrap_or_default();
+        let (wanted, what) =
+            if t.stream { ("text/event-stream", "an event stream") } else { ("json", "JSON") };
+        if !content_type.is_empty() && !content_type.to_ascii_lowercase().contains(wanted) {
+            return Err(format!(
+                "server answered {}, not {what}",
+                truncate(content_type.split(';').next().unwrap_or_default())
+            ));
         }
         if t.stream {
             read_stream(&mut body, t.backend, sent, out).await?;
@@ -233,9 +246,10 @@ impl Client {
             if let Some(err) = v.get("error") {
                 return Err(format!("server error: {err}"));
             }
-            read_usage(&v, out);
+            read_usage(&v, out)?;
+            let text = choice_text(&v, t.backend)?;
             if out.output_tokens == 0 {
-                out.output_tokens = choice_text(&v, t.backend).split_whitespace().count();
+                out.output_tokens = text.split_whitespace().count();
             }
             out.ttft = elapsed;
             out.latency = elapsed;
@@ -276,7 +290,7 @@ async fn read_stream(
             if let Some(err) = v.get("error") {
                 return Err(format!("server error: {err}"));
             }
-            if is_content(&v, backend) {
+            if is_content(&v, backend)? {
                 match last {
                     None => {
                         out.ttft = (now - sent).as_secs_f64();
@@ -289,7 +303,7 @@ async fn read_stream(
                 chunks += 1;
             }
             let before = out.output_tokens;
-            read_usage(&v, out);
+            read_usage(&v, out)?;
             if out.output_tokens != before {
                 usage_tokens = Some(out.output_tokens);
             }
@@ -302,37 +316,99 @@ async fn read_stream(
     Ok(())
 }
 
-/// A token event: completions with choices (benchmark_serving counts every such chunk); chat
-/// deltas that carry content (the role-only first delta is not a token).
-fn is_content(v: &Value, backend: Backend) -> bool {
-    let Some(choice) = v.get("choices").and_then(|c| c.get(0)) else { return false };
-    match backend {
-        Backend::Openai => true,
-        Backend::OpenaiChat => choice.get("delta").is_some_and(|d| {
-            ["content", "reasoning_content", "reasoning"]
-                .iter()
-                .any(|k| d.get(k).and_then(Value::as_str).is_some_and(|s| !s.is_empty()))
-        }),
+/// The JSON type of `v`, for errors.
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
     }
 }
 
-fn read_usage(v: &Value, out: &mut Outcome) {
-    let Some(usage) = v.get("usage").filter(|u| u.is_object()) else { return };
-    if let Some(n) = usage.get("completion_tokens").and_then(Value::as_u64) {
-        out.output_tokens = n as usize;
-    }
-    if let Some(n) = usage.get("prompt_tokens").and_then(Value::as_u64) {
-        out.prompt_tokens = Some(n as usize);
+/// `v[key]` when present and not null: it must be `want` (`Err` names the field and type).
+fn typed<'a>(
+    v: &'a Value,
+    path: &str,
+    key: &str,
+    want: fn(&Value) -> bool,
+    what: &str,
+) -> Result<Option<&'a Value>, String> {
+    match v.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(x) if want(x) => Ok(Some(x)),
+        Some(x) => Err(format!("bad response: `{path}{key}` is {}, not {what}", kind(x))),
     }
 }
 
-fn choice_text(v: &Value, backend: Backend) -> &str {
-    let choice = v.get("choices").and_then(|c| c.get(0));
-    let text = match backend {
-        Backend::Openai => choice.and_then(|c| c.get("text")),
-        Backend::OpenaiChat => choice.and_then(|c| c.get("message")).and_then(|m| m.get("content")),
+/// The first choice of an event or response: `choices` must be a list of objects.
+fn first_choice(v: &Value) -> Result<Option<&Value>, String> {
+    let Some(choices) = typed(v, "", "choices", Value::is_array, "a list")? else {
+        return Ok(None);
     };
-    text.and_then(Value::as_str).unwrap_or("")
+    match choices.get(0) {
+        None => Ok(None),
+        Some(c) if c.is_object() => Ok(Some(c)),
+        Some(c) => Err(format!("bad response: `choices[0]` is {}, not an object", kind(c))),
+    }
+}
+
+/// A token event: completions with choices (benchmark_serving counts every such chunk); chat
+/// deltas that carry content (the role-only first delta is not a token). A field of the wrong
+/// JSON type (`"choices": 5`, a number as `text`) fails the request.
+fn is_content(v: &Value, backend: Backend) -> Result<bool, String> {
+    let Some(choice) = first_choice(v)? else { return Ok(false) };
+    match backend {
+        Backend::Openai => {
+            typed(choice, "choices[0].", "text", Value::is_string, "a string")?;
+            Ok(true)
+        }
+        Backend::OpenaiChat => {
+            let Some(delta) = typed(choice, "choices[0].", "delta", Value::is_object, "an object")?
+            else {
+                return Ok(false);
+            };
+            let mut content = false;
+            for k in ["content", "reasoning_content", "reasoning"] {
+                let path = "choices[0].delta.";
+                if let Some(s) = typed(delta, path, k, Value::is_string, "a string")? {
+                    content |= s.as_str().is_some_and(|s| !s.is_empty());
+                }
+            }
+            Ok(content)
+        }
+    }
+}
+
+fn read_usage(v: &Value, out: &mut Outcome) -> Result<(), String> {
+    let Some(usage) = typed(v, "", "usage", Value::is_object, "an object")? else { return Ok(()) };
+    let count = |x: &Value| x.as_u64().is_some_and(|n| n <= 1 << 40);
+    if let Some(n) = typed(usage, "usage.", "completion_tokens", count, "a token count")? {
+        out.output_tokens = n.as_u64().unwrap_or_default() as usize;
+    }
+    if let Some(n) = typed(usage, "usage.", "prompt_tokens", count, "a token count")? {
+        out.prompt_tokens = n.as_u64().map(|n| n as usize);
+    }
+    Ok(())
+}
+
+/// The generated text of a whole (non-streamed) response; a missing text is empty.
+fn choice_text(v: &Value, backend: Backend) -> Result<&str, String> {
+    let Some(choice) = first_choice(v)? else { return Ok("") };
+    let text = match backend {
+        Backend::Openai => typed(choice, "choices[0].", "text", Value::is_string, "a string")?,
+        Backend::OpenaiChat => {
+            match typed(choice, "choices[0].", "message", Value::is_object, "an object")? {
+                Some(m) => {
+                    typed(m, "choices[0].message.", "content", Value::is_string, "a string")?
+                }
+                None => None,
+            }
+        }
+    };
+    Ok(text.and_then(Value::as_str).unwrap_or(""))
 }
 
 fn truncate(s: &str) -> &str {
@@ -377,18 +453,67 @@ mod tests {
     #[test]
     fn content_events() {
         let chunk = |s: &str| serde_json::from_str::<Value>(s).unwrap();
-        assert!(is_content(&chunk(r#"{"choices":[{"text":""}]}"#), Backend::Openai));
-        assert!(!is_content(&chunk(r#"{"choices":[],"usage":{}}"#), Backend::Openai));
-        assert!(!is_content(
-            &chunk(r#"{"choices":[{"delta":{"role":"assistant"}}]}"#),
-            Backend::OpenaiChat
-        ));
-        assert!(is_content(
-            &chunk(r#"{"choices":[{"delta":{"content":"x"}}]}"#),
-            Backend::OpenaiChat
-        ));
+        let content = |s: &str, b| is_content(&chunk(s), b);
+        assert_eq!(content(r#"{"choices":[{"text":""}]}"#, Backend::Openai), Ok(true));
+        assert_eq!(content(r#"{"choices":[],"usage":{}}"#, Backend::Openai), Ok(false));
+        assert_eq!(
+            content(r#"{"choices":[{"delta":{"role":"assistant"}}]}"#, Backend::OpenaiChat),
+            Ok(false)
+        );
+        assert_eq!(
+            content(r#"{"choices":[{"delta":{"content":"x"}}]}"#, Backend::OpenaiChat),
+            Ok(true)
+        );
         let mut o = Outcome::default();
-        read_usage(&chunk(r#"{"usage":{"prompt_tokens":4,"completion_tokens":7}}"#), &mut o);
+        read_usage(&chunk(r#"{"usage":{"prompt_tokens":4,"completion_tokens":7}}"#), &mut o)
+            .unwrap();
         assert_eq!((o.output_tokens, o.prompt_tokens), (7, Some(4)));
+    }
+
+    #[test]
+    fn wrong_json_types_fail_the_request() {
+        let chunk = |s: &str| serde_json::from_str::<Value>(s).unwrap();
+        let content = |s: &str, b| is_content(&chunk(s), b).unwrap_err();
+        assert_eq!(
+            content(r#"{"choices":5}"#, Backend::Openai),
+            "bad response: `choices` is a number, not a list"
+        );
+        assert_eq!(
+            content(r#"{"choices":[7]}"#, Backend::Openai),
+            "bad response: `choices[0]` is a number, not an object"
+        );
+        assert_eq!(
+            content(r#"{"choices":[{"text":42}]}"#, Backend::Openai),
+            "bad response: `choices[0].text` is a number, not a string"
+        );
+        assert_eq!(
+            content(r#"{"choices":[{"delta":"x"}]}"#, Backend::OpenaiChat),
+            "bad response: `choices[0].delta` is a string, not an object"
+        );
+        assert_eq!(
+            content(r#"{"choices":[{"delta":{"content":[1]}}]}"#, Backend::OpenaiChat),
+            "bad response: `choices[0].delta.content` is a list, not a string"
+        );
+        let mut o = Outcome::default();
+        assert_eq!(
+            read_usage(&chunk(r#"{"usage":{"completion_tokens":-1}}"#), &mut o).unwrap_err(),
+            "bad response: `usage.completion_tokens` is a number, not a token count"
+        );
+        assert_eq!(
+            read_usage(&chunk(r#"{"usage":"x"}"#), &mut o).unwrap_err(),
+            "bad response: `usage` is a string, not an object"
+        );
+        assert_eq!(
+            choice_text(
+                &chunk(r#"{"choices":[{"message":{"content":1.5}}]}"#),
+                Backend::OpenaiChat
+            )
+            .unwrap_err(),
+            "bad response: `choices[0].message.content` is a number, not a string"
+        );
+        assert_eq!(
+            choice_text(&chunk(r#"{"choices":[{"text":"a b"}]}"#), Backend::Openai),
+            Ok("a b")
+        );
     }
 }

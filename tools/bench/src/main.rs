@@ -33,14 +33,16 @@ struct Args {
     /// Server URL, e.g. http://10.0.0.1:8000 (overrides --host/--port); http only.
     #[arg(long)]
     base_url: Option<String>,
+    /// Server host name or address (IPv6 in brackets).
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
+    /// Server port: 1..=65535.
     #[arg(long, default_value_t = 8000)]
     port: u16,
     /// Request path; default /v1/completions, or /v1/chat/completions for openai-chat.
     #[arg(long)]
     endpoint: Option<String>,
-    /// Number of requests to send.
+    /// Number of requests to send: 1..=10000000.
     #[arg(long, default_value_t = 1000)]
     num_prompts: usize,
     /// Most requests in flight at once (default: no limit).
@@ -60,8 +62,10 @@ struct Args {
     dataset_name: DatasetArg,
     #[arg(long)]
     dataset_path: Option<PathBuf>,
+    /// Prompt length in tokens: 1..=1000000.
     #[arg(long, default_value_t = 1024)]
     random_input_len: usize,
+    /// Output length in tokens (max_tokens): 1..=1000000.
     #[arg(long, default_value_t = 128)]
     random_output_len: usize,
     /// Lengths are drawn uniformly from len × [1 − ratio, 1 + ratio].
@@ -93,7 +97,7 @@ struct Args {
     /// Default: {backend}-{rate}qps[-concurrency{C}]-{model}-{date}.json.
     #[arg(long)]
     result_filename: Option<String>,
-    /// KEY=VALUE pairs added to the result JSON.
+    /// KEY=VALUE pairs added to the result JSON (checked before the run).
     #[arg(long, num_args = 1..)]
     metadata: Vec<String>,
     /// SLOs for the goodput line, e.g. `ttft:500 tpot:50 e2el:10000` (ms).
@@ -117,7 +121,7 @@ struct Args {
     /// Seconds between progress lines on stderr.
     #[arg(long, default_value_t = 10.0)]
     progress_interval: f64,
-    /// Runtime worker threads (default: one per core).
+    /// Runtime worker threads: 1..=1024 (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
     /// Accepted for compatibility (no tokenizer is used).
@@ -142,7 +146,12 @@ Examples:
   bench --model m --base-url http://10.0.0.5:8000 --backend openai-chat --request-rate 20 \\
         --burstiness 0.5 --num-prompts 500 --save-result --result-dir out/ --max-error-rate 0.01
 
-The API key, if the server needs one, is read from OPENAI_API_KEY.";
+The API key, if the server needs one, is read from OPENAI_API_KEY.
+
+Exit status: 0 done (failed requests within --max-error-rate); 1 too many requests failed; 64 bad
+usage (a value out of its range, a bad URL or port, --metadata without KEY=VALUE), checked
+before any request; 66 a dataset file cannot be read; 65 a bad dataset; 73 the result JSON
+cannot be written.";
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum BackendArg {
@@ -172,7 +181,11 @@ fn run() -> Result<Exit> {
         rt.worker_threads(n.max(1));
     }
     let rt = rt.enable_all().build().map_err(|e| Failure::software(format!("runtime: {e}")))?;
-    println!("{}", namespace(&args, &plan));
+    // With --save-result the run goes on when stdout is closed: the JSON is the result.
+    let printed = print(&format!("{}\n", namespace(&args, &plan)));
+    if !args.save_result {
+        printed.clone()?;
+    }
     let (outcomes, duration) = rt.block_on(execute(&args, &plan))?;
     let mut outcomes = outcomes;
     if args.include_queueing {
@@ -184,25 +197,37 @@ fn run() -> Result<Exit> {
     }
     let prompt_lens: Vec<usize> = plan.requests.iter().map(|r| r.prompt_len).collect();
     let results = Results::compute(&outcomes, &prompt_lens, duration, &plan.options);
-    print!("{}", results.block(&plan.options));
+    // A closed stdout must not lose the result JSON: save it whatever printing gave.
+    let printed = printed.and_then(|()| print(&results.block(&plan.options)));
     if args.save_result {
         save(&args, &plan, &results, &outcomes)?;
     }
+    printed?;
     let rate = if results.total == 0 { 0.0 } else { results.failed as f64 / results.total as f64 };
     if rate > args.max_error_rate {
         let first = results.errors.first().map_or(String::new(), |(m, _)| format!(" (first: {m})"));
-        eprintln!(
-            "bench: error: {} of {} requests failed, error rate {rate:.4} > --max-error-rate {}{first}",
+        let why = format!(
+            "{} of {} requests failed, error rate {rate:.4} > --max-error-rate {}{first}",
             results.failed, results.total, args.max_error_rate
         );
+        perfline::cli::diag("bench", "error", why);
         return Ok(Exit::Failed);
     }
     Ok(Exit::Ok)
 }
 
+/// Writes `text` to stdout now (a closed stdout is a broken-pipe `Failure`, never a panic).
+fn print(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(|e| Failure::io("stdout", &e))
+}
+
 /// Everything decided before the first request.
 struct Plan {
     target: Target,
+    /// `--metadata`, checked.
+    metadata: Vec<(String, String)>,
     requests: Vec<dataset::Request>,
     rate: Option<f64>,
     options: Options,
@@ -243,9 +268,37 @@ impl Plan {
         if !(a.request_timeout.is_finite() && a.request_timeout > 0.0 && a.request_timeout < 1e9) {
             return Err(Failure::usage("--request-timeout must be a positive number of seconds"));
         }
+        in_range("--num-prompts", a.num_prompts, MAX_PROMPTS)?;
+        in_range("--random-input-len", a.random_input_len, MAX_LEN)?;
+        in_range("--random-output-len", a.random_output_len, MAX_LEN)?;
+        let tokens =
+            a.num_prompts as f64 * a.random_input_len as f64 * (1.0 + a.random_range_ratio);
+        if tokens > MAX_TOKENS {
+            return Err(Failure::usage(format!(
+                "--num-prompts {} × --random-input-len {}: over {MAX_TOKENS:e} prompt tokens",
+                a.num_prompts, a.random_input_len
+            )));
+        }
+        if let Some(c) = a.max_concurrency {
+            in_range("--max-concurrency", c, MAX_PROMPTS)?;
+        }
+        if let Some(w) = a.warmup.flatten() {
+            in_range("--warmup", w, MAX_PROMPTS)?;
+        }
+        if let Some(t) = a.threads {
+            in_range("--threads", t, 1024)?;
+        }
+        let metadata = a
+            .metadata
+            .iter()
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().into(), v.trim().into())),
+                _ => Err(Failure::usage(format!("--metadata {kv:?}: expected KEY=VALUE"))),
+            })
+            .collect::<Result<Vec<(String, String)>>>()?;
         let (authority, prefix) = match &a.base_url {
             Some(url) => split_url(url)?,
-            None => (format!("{}:{}", a.host, a.port), String::new()),
+            None => (authority(&a.host, &a.port.to_string(), "--host/--port")?, String::new()),
         };
         let endpoint = a.endpoint.clone().unwrap_or_else(|| match backend {
             Backend::Openai => "/v1/completions".into(),
@@ -316,6 +369,7 @@ impl Plan {
             .collect::<Result<Vec<_>>>()?;
         Ok(Plan {
             target,
+            metadata,
             requests,
             rate,
             options: Options { percentile_metrics, percentiles, goodput },
@@ -323,17 +377,59 @@ impl Plan {
     }
 }
 
-/// `http://host:port/prefix` → (`host:port`, `/prefix`); the port defaults to 80.
+/// The most requests (and concurrency, warm-up) bench sends in one run.
+const MAX_PROMPTS: usize = 10_000_000;
+/// The longest prompt or output, in tokens.
+const MAX_LEN: usize = 1_000_000;
+/// The most prompt tokens of one run (all prompts are made before the first request).
+const MAX_TOKENS: f64 = 1e9;
+
+fn in_range(flag: &str, value: usize, max: usize) -> Result<()> {
+    if (1..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(Failure::usage(format!("{flag} {value}: must be in 1..={max}")))
+    }
+}
+
+/// `host:port` to connect to, checked: a host name or address without spaces, `/`, `@` or
+/// `?` (IPv6 in brackets), and a port in 1..=65535.
+fn authority(host: &str, port: &str, what: &str) -> Result<String> {
+    let bad = |why: &str| Failure::usage(format!("{what} {host}:{port}: {why}"));
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+    let host_ok = match bare {
+        Some(v6) => !v6.is_empty() && v6.bytes().all(|b| b.is_ascii_hexdigit() || b == b':'),
+        None => {
+            !host.is_empty()
+                && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+        }
+    };
+    if !host_ok {
+        return Err(bad("not a host name or address"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p >= 1 && port.bytes().all(|b| b.is_ascii_digit()) => Ok(format!("{host}:{p}")),
+        _ => Err(bad("the port must be in 1..=65535")),
+    }
+}
+
+/// `http://host[:port][/prefix]` → (`host:port`, `/prefix`); the port defaults to 80.
 fn split_url(url: &str) -> Result<(String, String)> {
     let rest = url.strip_prefix("http://").ok_or_else(|| {
         Failure::usage(format!("--base-url {url}: only http:// URLs are supported"))
     })?;
-    let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
-    if authority.is_empty() {
+    let (hostport, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+    if hostport.is_empty() {
         return Err(Failure::usage(format!("--base-url {url}: no host")));
     }
-    let authority =
-        if authority.contains(':') { authority.to_string() } else { format!("{authority}:80") };
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) if !h.starts_with('[') || h.ends_with(']') => (h, p),
+        _ => (hostport, "80"),
+    };
+    let authority = authority(host, port, "--base-url")?;
+    if path.contains(['?', '#', ' ']) || path.chars().any(char::is_control) {
+        return Err(Failure::usage(format!("--base-url {url}: the path must be a plain path")));
+    }
     let path = path.trim_end_matches('/');
     Ok((authority, if path.is_empty() { String::new() } else { format!("/{path}") }))
 }
@@ -379,12 +475,13 @@ fn spawn_progress(client: Arc<Client>, total: usize, every: f64) -> tokio::task:
         let start = Instant::now();
         loop {
             tokio::time::sleep(every).await;
-            eprintln!(
-                "bench: progress: {}/{total} done, {} failed, {:.0} s",
+            let line = format!(
+                "{}/{total} done, {} failed, {:.0} s",
                 client.done.load(Ordering::Relaxed),
                 client.failed.load(Ordering::Relaxed),
                 start.elapsed().as_secs_f64()
             );
+            perfline::cli::diag("bench", "progress", line);
         }
     })
 }
@@ -447,11 +544,8 @@ fn save(a: &Args, plan: &Plan, r: &Results, outcomes: &[bench::client::Outcome])
     m.insert("model_id".into(), json!(a.model));
     m.insert("tokenizer_id".into(), json!(a.tokenizer.as_deref().unwrap_or(&a.model)));
     m.insert("num_prompts".into(), json!(a.num_prompts));
-    for kv in &a.metadata {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| Failure::usage(format!("--metadata {kv:?}: expected KEY=VALUE")))?;
-        m.insert(k.to_string(), json!(v));
+    for (k, v) in &plan.metadata {
+        m.insert(k.clone(), json!(v));
     }
     m.extend(r.json(&plan.options, outcomes, a.save_detailed));
     m.insert("request_rate".into(), plan.rate.map_or(json!("inf"), |x| json!(x)));
@@ -502,6 +596,31 @@ mod tests {
         assert_eq!(split_url("http://h/api/").unwrap(), ("h:80".into(), "/api".into()));
         assert_eq!(split_url("https://h").unwrap_err().exit, Exit::Usage);
         assert!(split_url("http:///x").is_err());
+        assert_eq!(split_url("http://[::1]:8000/v").unwrap(), ("[::1]:8000".into(), "/v".into()));
+        assert_eq!(split_url("http://[::1]").unwrap().0, "[::1]:80");
+        for (url, why) in [
+            ("http://h:99999", "--base-url h:99999: the port must be in 1..=65535"),
+            ("http://h:0", "--base-url h:0: the port must be in 1..=65535"),
+            ("http://h:+80", "--base-url h:+80: the port must be in 1..=65535"),
+            ("http://h:", "--base-url h:: the port must be in 1..=65535"),
+            ("http://u@h:80", "--base-url u@h:80: not a host name or address"),
+            ("http://h h:80", "--base-url h h:80: not a host name or address"),
+            ("http://h:80/a?b", "--base-url http://h:80/a?b: the path must be a plain path"),
+        ] {
+            let err = split_url(url).unwrap_err();
+            assert_eq!((err.exit, err.message.as_str()), (Exit::Usage, why), "{url}");
+        }
+        assert_eq!(authority("127.0.0.1", "8000", "--host/--port").unwrap(), "127.0.0.1:8000");
+        assert_eq!(
+            authority("a/b", "80", "--host/--port").unwrap_err().message,
+            "--host/--port a/b:80: not a host name or address"
+        );
+        assert_eq!(
+            in_range("--num-prompts", 1_000_000_000_000, MAX_PROMPTS).unwrap_err().message,
+            "--num-prompts 1000000000000: must be in 1..=10000000"
+        );
+        assert!(in_range("--num-prompts", 0, MAX_PROMPTS).is_err());
+        assert!(in_range("--num-prompts", MAX_PROMPTS, MAX_PROMPTS).is_ok());
     }
 
     #[test]

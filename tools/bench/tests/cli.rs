@@ -304,3 +304,141 @@ fn long_runs_print_progress_on_stderr() {
         .code(0)
         .stderr(predicate::str::contains("bench: progress: 0/1 done, 0 failed, "));
 }
+
+/// A server that answers every request with `response` (raw HTTP, `Connection: close`).
+fn raw_server(response: &'static str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            // The request head, then its body (Content-Length).
+            let (head_end, length) = loop {
+                let Ok(n) = conn.read(&mut buf) else { break (0, 0) };
+                if n == 0 {
+                    break (0, 0);
+                }
+                got.extend_from_slice(&buf[..n]);
+                if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+                    let length = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    break (end + 4, length);
+                }
+            };
+            while head_end > 0 && got.len() < head_end + length {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = conn.write_all(response.as_bytes());
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn an_html_answer_is_a_failed_request_saying_what_came() {
+    let url = raw_server(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: 20\r\nConnection: close\r\n\r\n<html>login</html>\r\n",
+    );
+    for mode in [&[][..], &["--non-streaming"]] {
+        let what = if mode.is_empty() { "an event stream" } else { "JSON" };
+        bench(&url, RANDOM)
+            .args(["--num-prompts", "2"])
+            .args(mode)
+            .assert()
+            .code(1)
+            .stdout(predicate::str::contains("Successful requests:                     0 "))
+            .stdout(predicate::str::contains(format!("2 x server answered text/html, not {what}")));
+    }
+}
+
+#[test]
+fn wrong_json_types_make_requests_failed_not_successful() {
+    let streams = [
+        "data: {\"choices\":5}\n\ndata: [DONE]\n\n",
+        "data: {\"choices\":[{\"text\":42}]}\n\ndata: [DONE]\n\n",
+    ];
+    let whys = [
+        "bad response: `choices` is a number, not a list",
+        "bad response: `choices[0].text` is a number, not a string",
+    ];
+    for (body, why) in streams.into_iter().zip(whys) {
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let url = raw_server(Box::leak(response.into_boxed_str()));
+        bench(&url, RANDOM)
+            .args(["--num-prompts", "2"])
+            .assert()
+            .code(1)
+            .stdout(predicate::str::contains("Failed requests:                         2 "))
+            .stdout(predicate::str::contains(format!("2 x {why}")));
+    }
+}
+
+#[test]
+fn absurd_sizes_bad_addresses_and_bad_metadata_are_usage_errors_up_front() {
+    // Nothing listens on port 9 of a closed host: a usage error must come before any request.
+    for (args, why) in [
+        (
+            &["--num-prompts", "1000000000000"][..],
+            "--num-prompts 1000000000000: must be in 1..=10000000",
+        ),
+        (&["--num-prompts", "0"], "--num-prompts 0: must be in 1..=10000000"),
+        (
+            &["--random-input-len", "100000000"],
+            "--random-input-len 100000000: must be in 1..=1000000",
+        ),
+        (&["--base-url", "http://h:99999"], "--base-url h:99999: the port must be in 1..=65535"),
+        (&["--port", "0"], "--host/--port 127.0.0.1:0: the port must be in 1..=65535"),
+        (&["--host", "a b"], "--host/--port a b:8000: not a host name or address"),
+        (
+            &["--save-result", "--metadata", "gpu=h200", "typo"],
+            "--metadata \"typo\": expected KEY=VALUE",
+        ),
+    ] {
+        Command::cargo_bin("bench")
+            .unwrap()
+            .args(["--model", "m", "--no-test-input"])
+            .args(args)
+            .timeout(Duration::from_secs(30))
+            .assert()
+            .code(64)
+            .stdout("")
+            .stderr(format!("bench: error: {why}\n"));
+    }
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly_and_keeps_the_result_json() {
+    let url = server(0, 0, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bench"))
+        .args(["--model", "m", "--base-url", &url, "--no-test-input", "--num-prompts", "2"])
+        .args(RANDOM)
+        .args(["--save-result", "--result-dir"])
+        .arg(dir.path())
+        .args(["--result-filename", "r.json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away before anything is written
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).unwrap()).unwrap();
+    assert_eq!(saved["completed"], 2);
+}

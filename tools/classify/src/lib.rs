@@ -118,14 +118,23 @@ pub fn test_at(raw: &str, source: &str, line: usize) -> Item {
 
 /// The id as shown in a diagnostic: the raw line when the id is empty, escaped when it holds
 /// control characters (a diagnostic must not drive the terminal).
+/// The text shown in an error: control characters escaped, at most [`SHOWN`] characters
+/// (a 10 MB id must not make a 10 MB diagnostic).
 fn printable(shown: &str, raw: &str) -> String {
     let shown = if shown.is_empty() { raw.trim() } else { shown };
-    if shown.chars().any(char::is_control) {
-        shown.escape_debug().to_string()
+    let mut out: String = shown.chars().take(SHOWN).collect();
+    if out.len() < shown.len() {
+        out.push('…');
+    }
+    if out.chars().any(char::is_control) {
+        out.escape_debug().to_string()
     } else {
-        shown.to_string()
+        out
     }
 }
+
+/// The most characters of a test shown in an error.
+const SHOWN: usize = 120;
 
 #[cfg(test)]
 mod tests;

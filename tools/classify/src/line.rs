@@ -50,6 +50,9 @@ fn strip_comment(line: &str) -> &str {
     line
 }
 
+/// The longest ` TIMEOUT (N)` accepted, in minutes: one week.
+pub const MAX_TIMEOUT_MIN: u64 = 7 * 24 * 60;
+
 /// Splits off ` TIMEOUT (N)` (the incumbent's `\s+TIMEOUT\s*\(\d+\)\s*$`); N minutes → seconds.
 fn split_timeout(text: &str) -> Result<(&str, Option<u64>), LineError> {
     let Some(at) = find_word(text, "TIMEOUT") else {
@@ -66,12 +69,11 @@ fn split_timeout(text: &str) -> Result<(&str, Option<u64>), LineError> {
         .and_then(|a| a.strip_suffix(')'))
         .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
         .ok_or_else(|| bad("expected `TIMEOUT (MINUTES)` at the end of the line"))?;
-    let minutes: u64 = digits.parse().map_err(|_| bad("too large"))?;
-    if minutes == 0 {
-        return Err(bad("must be at least 1 minute"));
+    let minutes: u64 = digits.parse().unwrap_or(u64::MAX);
+    if !(1..=MAX_TIMEOUT_MIN).contains(&minutes) {
+        return Err(bad(&format!("minutes must be in 1..={MAX_TIMEOUT_MIN} (one week)")));
     }
-    let seconds = minutes.checked_mul(60).ok_or_else(|| bad("too large"))?;
-    Ok((test, Some(seconds)))
+    Ok((test, Some(minutes * 60)))
 }
 
 /// The byte offset of the last `word` that follows whitespace.
@@ -152,9 +154,11 @@ mod tests {
         err("aggr-x TIMEOUT (-5)", "aggr-x", "bad TIMEOUT");
         err("aggr-x TIMEOUT ( 5 )", "aggr-x", "bad TIMEOUT");
         err("aggr-x TIMEOUT (90) extra", "aggr-x", "bad TIMEOUT");
-        err("aggr-x TIMEOUT (0)", "aggr-x", "at least 1 minute");
-        err("aggr-x TIMEOUT (99999999999999999999)", "aggr-x", "too large");
-        err("aggr-x TIMEOUT (307445734561825861)", "aggr-x", "too large");
+        err("aggr-x TIMEOUT (0)", "aggr-x", "minutes must be in 1..=10080 (one week)");
+        err("aggr-x TIMEOUT (99999999999999999999)", "aggr-x", "must be in 1..=10080");
+        err("aggr-x TIMEOUT (307445734561825861)", "aggr-x", "must be in 1..=10080");
+        err("aggr-x TIMEOUT (10081)", "aggr-x", "must be in 1..=10080");
+        ok("aggr-x TIMEOUT (10080)", "aggr-x", Some(604_800));
     }
 
     #[test]

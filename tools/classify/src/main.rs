@@ -43,8 +43,8 @@ Test ids (the text between `test_e2e[` and `]`, or a bare id), split on `-`:
   profiling-CFG[-SERVER..], benchmark-CFG[..]  team wrappers: aggregated, no upload
   CFG.yaml                                     a bare config file name: disagg when the name
                                                has both ctx<N> and gen<N> tokens, else aggr
-A `.yaml` suffix on CFG is dropped. ` TIMEOUT (N)` after a test is N minutes. `#` starts a
-comment. Any other line is an error `classify: error: FILE:LINE: ID: reason`; the other tests
+A `.yaml` suffix on CFG is dropped. ` TIMEOUT (N)` after a test is N minutes, 1..=10080 (one
+week). An id has at most 200 characters. `#` starts a comment. Any other line is an error `classify: error: FILE:LINE: ID: reason`; the other tests
 are still written.
 
 Exit status: 0 ok, 64 usage, 65 a bad test or list (DataErr), 66 a list cannot be read.
@@ -100,7 +100,6 @@ fn read(path: &PathBuf) -> Result<String> {
     };
     // Whatever the cause (missing, a directory, permissions), the list cannot be read.
     read.map_err(|e| Failure::new(Exit::NoInput, format!("{source}: {e}")))?;
-    String::from_utf8(bytes).map_err(|e| {
-        Failure::data(format!("{source}: not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
-    })
+    perfline::yaml::utf8(&bytes, &source.to_string())?;
+    Ok(String::from_utf8(bytes).unwrap_or_default())
 }

@@ -120,11 +120,24 @@ fn top_mapping<'a>(doc: &'a Value, source: &str, expected: &str) -> Result<&'a M
 
 fn test_item(test: &Value, source: &str, finder: &mut LineFinder) -> Item {
     let Some(text) = test.as_str() else {
-        let line = finder.current_line();
-        return Err(Failure::data(format!(
-            "{source}:{line}: test must be a string, got {}",
-            yaml::to_json(test)
-        )));
+        // Located by its own text (a scalar, or a mapping's first key), not the cursor's line
+        // (the previous item's).
+        let needle = match test {
+            Value::Mapping(map) => map.keys().next().map(key_text),
+            Value::Sequence(_) | Value::Tagged(_) => None,
+            scalar => Some(key_text(scalar)),
+        };
+        let line = needle
+            .and_then(|n| finder.find_item(&n))
+            .or_else(|| finder.next_item())
+            .unwrap_or_else(|| finder.current_line());
+        let mut shown = yaml::to_json(test).to_string();
+        if shown.len() > 80 {
+            let cut = (0..=80).rev().find(|i| shown.is_char_boundary(*i)).unwrap_or(0);
+            shown.truncate(cut);
+            shown.push('…');
+        }
+        return Err(Failure::data(format!("{source}:{line}: test must be a string, got {shown}")));
     };
     let line = finder.find(text.trim()).unwrap_or_else(|| finder.current_line());
     test_at(text, source, line)
@@ -177,6 +190,47 @@ impl<'a> LineFinder<'a> {
             }
         }
         self.lines.iter().position(|line| !is_comment(line) && line.contains(needle)).map(|i| i + 1)
+    }
+
+    /// The line of the next sequence item `- NEEDLE` (or a flow item `[NEEDLE`, `, NEEDLE`)
+    /// at or after the cursor, which then moves past it.
+    pub fn find_item(&mut self, needle: &str) -> Option<usize> {
+        if needle.is_empty() {
+            return None;
+        }
+        for (idx, line) in self.lines.iter().enumerate().skip(self.line) {
+            if is_comment(line) {
+                continue;
+            }
+            let from = if idx == self.line { self.col } else { 0 };
+            let Some(rest) = line.get(from..) else { continue };
+            let hit = rest.match_indices(needle).find(|(i, _)| {
+                let before = rest.get(..*i).unwrap_or_default().trim_end();
+                before.ends_with('-') || before.ends_with('[') || before.ends_with(',')
+            });
+            if let Some((i, _)) = hit {
+                self.line = idx;
+                self.col = from + i + needle.len();
+                return Some(idx + 1);
+            }
+        }
+        None
+    }
+
+    /// The line of the next block sequence item (`- …`) after the cursor's line, which then
+    /// moves to it; a flow item on the cursor's line (`, …`) is on that line.
+    pub fn next_item(&mut self) -> Option<usize> {
+        let rest = self.lines.get(self.line).and_then(|l| l.get(self.col..)).unwrap_or_default();
+        if rest.trim_start().starts_with(',') {
+            return Some(self.line + 1);
+        }
+        let idx = (self.line + 1..self.lines.len()).find(|&i| {
+            let t = self.lines[i].trim_start();
+            !is_comment(t) && (t == "-" || t.starts_with("- "))
+        })?;
+        self.line = idx;
+        self.col = self.lines[idx].len() - self.lines[idx].trim_start().len() + 1;
+        Some(idx + 1)
     }
 
     pub fn current_line(&self) -> usize {
@@ -250,6 +304,32 @@ mod tests {
         assert_eq!(f.find("nope"), None);
         assert_eq!(f.current_line(), 7);
         assert_eq!(f.line_of_key("b"), Some(5));
+    }
+
+    #[test]
+    fn a_bad_item_is_reported_at_its_own_line() {
+        let text = "single_agg_tests:\n  - aggr-a\n  # - 5\n\n  - 5\n  - {x: 1}\n  - aggr-b\n  - [1]\nmulti_agg_tests: [aggr-c, 7]\n";
+        let doc = yaml::parse(text, "g.yaml").unwrap();
+        let items = grouped(&doc, text, "g.yaml").unwrap();
+        let got: Vec<String> = items
+            .iter()
+            .map(|i| match i {
+                Ok(r) => format!("{} ok", r.source),
+                Err(f) => f.message.clone(),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "g.yaml:2 ok",
+                "g.yaml:5: test must be a string, got 5",
+                "g.yaml:6: test must be a string, got {\"x\":1}",
+                "g.yaml:7 ok",
+                "g.yaml:8: test must be a string, got [1]",
+                "g.yaml:9 ok",
+                "g.yaml:9: test must be a string, got 7",
+            ]
+        );
     }
 
     fn filter(stage: Option<&str>, gpu: Option<&str>) -> Filter {

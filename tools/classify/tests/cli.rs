@@ -113,7 +113,7 @@ fn non_utf8_input_is_bad_data() {
         .assert()
         .code(65)
         .stdout("")
-        .stderr("classify: error: -: not UTF-8 text (byte 7)\n");
+        .stderr("classify: error: -:2:1: not UTF-8 text\n");
 }
 
 #[test]
@@ -236,4 +236,96 @@ fn example_grammar_list_classifies_cleanly() {
 #[test]
 fn cmd_cases() {
     trycmd::TestCases::new().case("tests/cmd/*.toml");
+}
+
+/// Runs `cmd` with `input` on stdin and stdout and/or stderr closed (their reader gone, as in
+/// `TOOL | head -0` or `TOOL 2>&1 >/dev/null | head -0`), the other one read; returns the
+/// exit code and what the open stream got. Fails when the tool has not ended within 60 s.
+fn with_closed(
+    mut cmd: std::process::Command,
+    input: Vec<u8>,
+    close_out: bool,
+    close_err: bool,
+) -> (Option<i32>, String) {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    let mut child =
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || drop(stdin.write_all(&input)));
+    let out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
+    let read = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = r.read_to_end(&mut bytes);
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    };
+    let reader = match (close_out, close_err) {
+        (true, false) => {
+            drop(out);
+            Some(read(Box::new(err)))
+        }
+        (false, true) => {
+            drop(err);
+            Some(read(Box::new(out)))
+        }
+        _ => {
+            drop((out, err));
+            None
+        }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the tool did not end within 60 s with a closed pipe");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    writer.join().unwrap();
+    (status.code(), reader.map(|r| r.join().unwrap()).unwrap_or_default())
+}
+
+#[test]
+fn closed_stdout_or_stderr_ends_quietly_even_with_many_errors() {
+    let cmd = || std::process::Command::new(assert_cmd::cargo::cargo_bin("classify"));
+    let list: String = (0..20_000).map(|i| format!("aggr-cfg{i}\nbad id {i}\n")).collect();
+    // `classify | head -0`: the first write fails, the tool stops with status 0 and says nothing.
+    let (code, err) = with_closed(cmd(), list.clone().into_bytes(), true, false);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+    // `classify 2>&1 >/dev/null | head -0`: the errors are lost, their class is kept.
+    let (code, out) = with_closed(cmd(), list.clone().into_bytes(), false, true);
+    assert_eq!(code, Some(65));
+    assert_eq!(out.lines().count(), 20_000);
+    // Both closed.
+    let (code, _) = with_closed(cmd(), list.into_bytes(), true, true);
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn a_huge_id_and_an_absurd_timeout_are_one_line_errors() {
+    let huge = format!(
+        "test_e2e[aggr-{}]\naggr-ok TIMEOUT (99999999)\naggr-b TIMEOUT (10080)\n",
+        "x".repeat(10 << 20)
+    );
+    classify()
+        .write_stdin(huge)
+        .assert()
+        .code(65)
+        .stdout(predicate::str::contains("\"id\":\"aggr-b\""))
+        .stderr(predicate::function(|e: &str| {
+            let lines: Vec<&str> = e.lines().collect();
+            lines.len() == 2
+                && lines[0].starts_with("classify: error: -:1: ")
+                && lines[0].contains("at most 200 allowed")
+                && lines[0].len() < 400
+                && lines[1].starts_with("classify: error: -:2: aggr-ok: bad TIMEOUT")
+                && lines[1].ends_with("minutes must be in 1..=10080 (one week)")
+        }));
 }

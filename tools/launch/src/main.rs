@@ -56,6 +56,10 @@ struct Args {
     /// --local: one process per task (SLURM_PROCID set) instead of one per role.
     #[arg(long)]
     per_task: bool,
+    /// Only tests whose plan mode is one of these (single-agg, multi-agg, disagg); the others
+    /// are skipped with a note on stderr.
+    #[arg(long, value_name = "MODES", value_delimiter = ',', value_parser = ["single-agg", "multi-agg", "disagg"])]
+    mode: Vec<String>,
     /// With --wait or --local: when every job has ended, write the metric records of all of
     /// them (each attempt's `results/metrics.jsonl`, in launch order) to FILE, atomically.
     #[arg(long, value_name = "FILE", requires = "ends")]
@@ -86,6 +90,14 @@ fn run() -> Result<Exit> {
     let mut launcher = each::Launcher::new(&args, &profile, &opts);
     for line in jsonl::read::<serde_json::Value, _>(reader, &source) {
         let at = format!("{source}:{}", line.line);
+        if let Ok(record) = &line.record {
+            let mode = record.get("mode").and_then(|m| m.as_str()).unwrap_or_default();
+            if !args.mode.is_empty() && !args.mode.iter().any(|m| m == mode) {
+                let id = record.get("id").and_then(|m| m.as_str()).unwrap_or_default();
+                eprintln!("launch: {at}: {id}: skipped (mode {mode})");
+                continue;
+            }
+        }
         launcher.record(line.record, &at, &mut out)?;
     }
     launcher.finish(&mut out)

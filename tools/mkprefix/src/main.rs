@@ -47,7 +47,7 @@ fn run() -> Result<Exit> {
         });
         match result {
             Ok(record) => out.write(&record)?,
-            Err(f) if f.exit == Exit::IoErr && f.message.contains("stdout") => return Err(f),
+            Err(f) if f.is_broken_pipe() => return Err(f),
             Err(f) => reporter.failure(&f),
         }
     }

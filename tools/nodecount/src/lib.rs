@@ -14,7 +14,6 @@ pub use planner::{plan, Options, Shape};
 use perfline::cli::Failure;
 use perfline::wire::plan::PlannedTest;
 use perfline::wire::test::TestRecord;
-use perfline::Exit;
 use std::path::PathBuf;
 
 /// Plans records one after another; config lookups are cached and parses shared through a
@@ -38,7 +37,7 @@ impl Planner {
             .map_err(|r| Failure::data(at(format!("config name {:?}: {r}", test.config))))?;
         self.locator
             .find(&test.config, shape.reads_disagg_config())
-            .map_err(|r| Failure::new(Exit::NoInput, at(r)))
+            .map_err(|(exit, r)| Failure::new(exit, at(r)))
     }
 
     /// Queues the parse of `test`'s config, so a worker can start on it before it is needed.

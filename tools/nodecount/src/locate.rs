@@ -1,7 +1,11 @@
 //! Finding a test's config file under the config roots (incumbent.md §1 and §13 folders).
 
+use perfline::Exit;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+/// Why a config was not found: its exit class and the sentence.
+pub type Miss = (Exit, String);
 
 /// Aggregated config folders of an upstream checkout, in search order.
 pub const AGGR_DIRS: [&str; 3] = [
@@ -26,7 +30,7 @@ pub const DISAGG_DIRS: [&str; 5] = [
 pub struct Locator {
     roots: Vec<PathBuf>,
     config_dirs: Vec<PathBuf>,
-    found: HashMap<(bool, String), Result<PathBuf, String>>,
+    found: HashMap<(bool, String), Result<PathBuf, Miss>>,
 }
 
 impl Locator {
@@ -47,18 +51,44 @@ impl Locator {
         all
     }
 
-    /// The file of config `name` (`.yaml` added unless present), or a sentence saying where
-    /// it was looked for. Lookups are cached: a list names the same config many times.
-    pub fn find(&mut self, name: &str, disagg: bool) -> Result<PathBuf, String> {
+    /// The file of config `name` (`.yaml` added unless present), or why not: not found
+    /// anywhere (`NoInput`, saying where it was looked for), or the first entry of that name
+    /// that is not a readable file: a directory (`NoInput`), permission denied (`NoPerm`), a
+    /// symlink loop or another error (its class). Lookups are cached: a list names the same
+    /// config many times.
+    pub fn find(&mut self, name: &str, disagg: bool) -> Result<PathBuf, Miss> {
         let key = (disagg, name.to_string());
         if let Some(hit) = self.found.get(&key) {
             return hit.clone();
         }
         let file = if name.ends_with(".yaml") { name.to_string() } else { format!("{name}.yaml") };
         let dirs = self.search_dirs(disagg);
-        let result = dirs.iter().map(|d| d.join(&file)).find(|p| p.is_file()).ok_or_else(|| {
+        let mut result = None;
+        for path in dirs.iter().map(|d| d.join(&file)) {
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => result = Some(Ok(path)),
+                Ok(_) => {
+                    let why = format!("config {}: not a file (a directory?)", display(&path));
+                    result = Some(Err((Exit::NoInput, why)));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    let why = format!("config {}: {e}", display(&path));
+                    let exit = match Exit::of_io(&e) {
+                        Exit::IoErr => Exit::NoInput,
+                        other => other,
+                    };
+                    result = Some(Err((exit, why)));
+                }
+            }
+            break;
+        }
+        let result = result.unwrap_or_else(|| {
             let looked: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-            format!("config {file} not found (looked in: {})", looked.join(", "))
+            Err((
+                Exit::NoInput,
+                format!("config {file} not found (looked in: {})", looked.join(", ")),
+            ))
         });
         self.found.insert(key, result.clone());
         result
@@ -92,8 +122,28 @@ mod tests {
         assert_eq!(loc.find("x.yaml", false).unwrap(), root.join("flat/x.yaml"));
         // An aggregated lookup falls back to the disagg folders.
         assert_eq!(loc.find("z", false).unwrap(), root.join(DISAGG_DIRS[0]).join("z.yaml"));
-        let err = loc.find("missing", true).unwrap_err();
+        let (exit, err) = loc.find("missing", true).unwrap_err();
+        assert_eq!(exit, Exit::NoInput);
         assert!(err.starts_with("config missing.yaml not found (looked in: "), "{err}");
         assert_eq!(err.matches(", ").count(), 3 + 1 + 5 - 1, "{err}");
+    }
+
+    #[test]
+    fn a_directory_a_loop_and_no_permission_are_not_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let flat = dir.path().join("flat");
+        std::fs::create_dir_all(flat.join("d.yaml")).unwrap();
+        std::os::unix::fs::symlink(flat.join("loop.yaml"), flat.join("loop.yaml")).unwrap();
+        let mut loc = Locator::new(vec![], vec![flat.clone()]);
+        let (exit, why) = loc.find("d", false).unwrap_err();
+        assert_eq!(exit, Exit::NoInput);
+        assert_eq!(
+            why,
+            format!("config {}: not a file (a directory?)", flat.join("d.yaml").display())
+        );
+        let (exit, why) = loc.find("loop", false).unwrap_err();
+        assert_eq!(exit, Exit::NoInput);
+        assert!(why.contains("symbolic links"), "{why}");
+        assert!(!why.contains("not found"), "{why}");
     }
 }

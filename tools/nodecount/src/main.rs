@@ -26,8 +26,12 @@ for disagg and ctx_only tests
   ROOT/tests/integration/defs/perf/disagg/test_configs/{disagg/perf,wideep/perf,disagg/perf-sanity};
 then each --config-dir, then the other family's folders.
 
+Every selected server needs at least one client run (`client_configs`), and a client run at
+most 10000000 requests (concurrency × iterations, or × multi_round for disagg).
+
 Exit status: 0 all planned; 1 --check found a mismatch (the record is still written);
-65 a bad record or config field; 66 a config not found; the first error's class wins.
+65 a bad record or config field; 66 a config not found, a directory or a symlink loop;
+77 a config not readable (permission); the first error's class wins.
 
 Examples:
   classify tests.txt | nodecount --root ~/TensorRT-LLM | launch --dry-run
@@ -55,9 +59,9 @@ struct Args {
     #[arg(long)]
     check: bool,
     /// Threads that parse config files ahead of the records that need them (default: the
-    /// CPU count, at most 8; 0 parses on the main thread only).
-    #[arg(long, short = 'j', value_name = "N")]
-    jobs: Option<usize>,
+    /// CPU count, at most 8; 0 parses on the main thread only); 0..=64.
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u8).range(0..=64))]
+    jobs: Option<u8>,
 }
 
 fn main() {
@@ -105,16 +109,18 @@ fn run() -> Result<Exit> {
     });
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     // The main thread mostly waits for parses in input order, so every core parses.
-    let workers = args.jobs.unwrap_or_else(|| cpus.clamp(1, 8));
+    let workers = args.jobs.map_or_else(|| cpus.clamp(1, 8), usize::from);
     let prefetch = planner.prefetch.clone();
     std::thread::scope(|scope| {
+        // Closed however the loop ends (a panic included), so the scope can join the workers.
+        let _close = prefetch.closer();
         for _ in 0..workers {
             let worker = prefetch.clone();
             scope.spawn(move || worker.work());
         }
         let mut pending = VecDeque::new();
         let mut open = true;
-        let result = loop {
+        loop {
             while open {
                 match records.try_recv() {
                     Ok(line) => queue(&mut planner, &mut pending, line),
@@ -143,9 +149,7 @@ fn run() -> Result<Exit> {
             if let Err(failure) = out.write(&planned) {
                 break Err(failure);
             }
-        };
-        prefetch.close();
-        result
+        }
     })?;
     // The process ends here: freeing every parsed config one by one would only cost time.
     std::mem::forget(planner);

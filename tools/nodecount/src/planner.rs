@@ -284,10 +284,24 @@ fn default_client_name(concurrency: u64, iterations: u64, isl: u64, osl: u64) ->
     format!("con{concurrency}_iter{iterations}_isl{isl}_osl{osl}")
 }
 
+/// The most requests one client run may send (concurrency × iterations): 10^7.
+pub const MAX_NUM_PROMPTS: u64 = 10_000_000;
+
+/// num_prompts = concurrency × iterations, at most [`MAX_NUM_PROMPTS`].
 fn num_prompts(concurrency: u64, iterations: u64, field: &str) -> Result<u64> {
-    concurrency
-        .checked_mul(iterations)
-        .ok_or_else(|| ConfigError::new(field, "concurrency × iterations is too large".to_string()))
+    match concurrency.checked_mul(iterations) {
+        Some(n) if n <= MAX_NUM_PROMPTS => Ok(n),
+        product => {
+            let shown = product.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string());
+            Err(ConfigError::new(
+                field,
+                format!(
+                    "concurrency {concurrency} × iterations {iterations} = {shown} requests; \
+                     at most {MAX_NUM_PROMPTS} (num_prompts) allowed"
+                ),
+            ))
+        }
+    }
 }
 
 /// An aggregated server's `client_configs` (incumbent.md §3 ClientConfig defaults).
@@ -296,8 +310,16 @@ fn aggregated_clients(
     role: &str,
     common_env: &[String],
 ) -> Result<Vec<ClientRun>> {
+    let none = || {
+        ConfigError::new(
+            server.field("client_configs"),
+            "no client run: a server needs at least one client config (else it is benchmarked \
+             with no metric)",
+        )
+    };
     let configs = match server.get("client_configs") {
-        None | Some(Value::Null) => return Ok(Vec::new()),
+        None | Some(Value::Null) => return Err(none()),
+        Some(Value::Sequence(seq)) if seq.is_empty() => return Err(none()),
         Some(Value::Sequence(seq)) => seq,
         Some(other) => {
             return Err(ConfigError::new(
@@ -867,6 +889,7 @@ server_configs:
   - name: explicit
     tensor_parallel_size: 8
     gpus: 3
+    client_configs: [{name: c3}]
 ";
 
     fn aggr(select: &[&str]) -> Result<Plan> {
@@ -897,7 +920,8 @@ server_configs:
             [
                 ("SERVER_0", "c1", 12),
                 ("SERVER_0", "con2_iter1_isl1024_osl1024", 2),
-                ("SERVER_1", "c2", 1)
+                ("SERVER_1", "c2", 1),
+                ("SERVER_2", "c3", 1)
             ]
         );
         let c1 = &p.clients[0];
@@ -923,7 +947,7 @@ server_configs:
     fn anchors_and_merge_keys_are_resolved() {
         let yaml = "
 hardware: {gpus_per_node: 4}
-base: &base {tensor_parallel_size: 4, pipeline_parallel_size: 2}
+base: &base {tensor_parallel_size: 4, pipeline_parallel_size: 2, client_configs: [{}]}
 server_configs:
   - name: a
     <<: *base
@@ -1102,6 +1126,36 @@ server_configs:
                 .unwrap_err()
                 .to_string(),
             "must be a mapping, got a list"
+        );
+    }
+
+    #[test]
+    fn servers_without_client_runs_and_absurd_runs_are_rejected() {
+        let aggr = |yaml: &str| {
+            plan_of(&record(Family::Aggr, None, &[]), yaml, Options::default())
+                .map_err(|e| e.to_string())
+        };
+        let head = "hardware: {gpus_per_node: 8}\nserver_configs:\n  - name: s\n";
+        let no_runs = "server_configs[0].client_configs: no client run: a server needs at least one client config (else it is benchmarked with no metric)";
+        for clients in ["    client_configs: []\n", "    client_configs:\n", ""] {
+            assert_eq!(aggr(&format!("{head}{clients}")).unwrap_err(), no_runs, "{clients:?}");
+        }
+        let runs = |c: &str, i: &str| {
+            format!("{head}    client_configs:\n      - {{concurrency: 1}}\n      - {{concurrency: {c}, iterations: {i}}}\n")
+        };
+        assert_eq!(aggr(&runs("10000", "1000")).unwrap().clients[1].num_prompts, 10_000_000);
+        assert_eq!(
+            aggr(&runs("1000000", "1000000")).unwrap_err(),
+            "server_configs[0].client_configs[1]: concurrency 1000000 × iterations 1000000 = 1000000000000 requests; at most 10000000 (num_prompts) allowed"
+        );
+        assert_eq!(
+            aggr(&runs("18446744073709551615", "2")).unwrap_err(),
+            "server_configs[0].client_configs[1]: concurrency 18446744073709551615 × iterations 2 = more than 2^64 requests; at most 10000000 (num_prompts) allowed"
+        );
+        let many = WORKED.replace("multi_round: 8", "multi_round: 100000000");
+        assert_eq!(
+            disagg(Some(BenchmarkMode::E2e), &many).unwrap_err().to_string(),
+            "benchmark.concurrency_list: concurrency 1 × iterations 100000000 = 100000000 requests; at most 10000000 (num_prompts) allowed"
         );
     }
 

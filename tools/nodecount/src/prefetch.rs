@@ -73,6 +73,12 @@ impl Prefetch {
         parsed
     }
 
+    /// A guard that calls [`Prefetch::close`] when dropped (a panic included), so that the
+    /// workers end and a thread scope that runs them can return.
+    pub fn closer(&self) -> Closer {
+        Closer(self.clone())
+    }
+
     /// A worker: parses queued files until [`Prefetch::close`].
     pub fn work(&self) {
         loop {
@@ -96,6 +102,15 @@ impl Prefetch {
     pub fn close(&self) {
         self.lock().closed = true;
         self.shared.1.notify_all();
+    }
+}
+
+/// See [`Prefetch::closer`].
+pub struct Closer(Prefetch);
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 

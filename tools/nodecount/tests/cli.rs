@@ -75,6 +75,9 @@ fn aggregated_record_is_exact() {
         "clients": [
             {"server": "SERVER_0", "name": "c4", "concurrency": 4, "iterations": 2,
              "num_prompts": 8, "isl": 1024, "osl": 1024, "random_range_ratio": 0.0,
+             "backend": "openai", "streaming": true, "use_chat_template": false, "warmup": false},
+            {"server": "SERVER_1", "name": "c1", "concurrency": 1, "iterations": 1,
+             "num_prompts": 1, "isl": 1024, "osl": 1024, "random_range_ratio": 0.0,
              "backend": "openai", "streaming": true, "use_chat_template": false, "warmup": false}
         ],
         "job_timeout_s": 3600
@@ -235,6 +238,9 @@ fn check_adds_a_check_object_and_fails_on_mismatch() {
 #[test]
 fn usage_errors_exit_64() {
     nodecount(&["--bogus"]).assert().code(64).stdout("");
+    nodecount(&["-j", "1000"]).assert().code(64).stdout("").stderr(
+        "nodecount: error: invalid value '1000' for '--jobs <N>': 1000 is not in 0..=64 (see --help)\n",
+    );
 }
 
 #[test]
@@ -262,4 +268,130 @@ fn parse_threads_do_not_change_output_or_error_order() {
     assert_eq!(runs[0].2.len(), 4);
     assert_eq!(runs[0], runs[1]);
     assert_eq!(runs[0], runs[2]);
+}
+
+/// Runs `cmd` with `input` on stdin and stdout and/or stderr closed (their reader gone, as in
+/// `TOOL | head -0` or `TOOL 2>&1 >/dev/null | head -0`), the other one read; returns the
+/// exit code and what the open stream got. Fails when the tool has not ended within 60 s.
+fn with_closed(
+    mut cmd: std::process::Command,
+    input: Vec<u8>,
+    close_out: bool,
+    close_err: bool,
+) -> (Option<i32>, String) {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    let mut child =
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || drop(stdin.write_all(&input)));
+    let out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
+    let read = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = r.read_to_end(&mut bytes);
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    };
+    let reader = match (close_out, close_err) {
+        (true, false) => {
+            drop(out);
+            Some(read(Box::new(err)))
+        }
+        (false, true) => {
+            drop(err);
+            Some(read(Box::new(out)))
+        }
+        _ => {
+            drop((out, err));
+            None
+        }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the tool did not end within 60 s with a closed pipe");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    writer.join().unwrap();
+    (status.code(), reader.map(|r| r.join().unwrap()).unwrap_or_default())
+}
+
+#[test]
+fn a_server_without_client_runs_is_an_error_naming_file_and_field() {
+    let input = [
+        record("aggr-no_clients-b", "aggr", None, "no_clients", &["b"]),
+        record("aggr-no_clients-a", "aggr", None, "no_clients", &["a"]),
+    ]
+    .join("\n");
+    let r = run(&["--config-dir", "flat"], input);
+    assert_eq!(r.code, 65);
+    assert_eq!(
+        r.stderr,
+        "nodecount: error: flat/no_clients.yaml: server_configs[1].client_configs: no client run: a server needs at least one client config (else it is benchmarked with no metric)\n"
+    );
+    assert_eq!(r.records.len(), 1);
+    assert_eq!(r.records[0]["id"], json!("aggr-no_clients-a"));
+}
+
+#[test]
+fn unreadable_directory_and_looping_configs_keep_their_class() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let flat = dir.path();
+    std::fs::copy(data().join("flat/no_clients.yaml"), flat.join("locked.yaml")).unwrap();
+    std::fs::set_permissions(flat.join("locked.yaml"), std::fs::Permissions::from_mode(0o000))
+        .unwrap();
+    std::fs::create_dir(flat.join("dir.yaml")).unwrap();
+    std::os::unix::fs::symlink(flat.join("loop.yaml"), flat.join("loop.yaml")).unwrap();
+    let flat_s = flat.display().to_string();
+    let one = |config: &str| {
+        let input = record(&format!("aggr-{config}-a"), "aggr", None, config, &["a"]);
+        run(&["--config-dir", &flat_s], input)
+    };
+    // Root reads any file: only check EACCES where it applies.
+    if std::fs::read(flat.join("locked.yaml")).is_err() {
+        let r = one("locked");
+        assert_eq!(r.code, 77, "{}", r.stderr);
+        assert!(r.stderr.contains("Permission denied"), "{}", r.stderr);
+    }
+    let r = one("dir");
+    assert_eq!(r.code, 66);
+    assert_eq!(
+        r.stderr,
+        format!("nodecount: error: list.txt:10: aggr-dir-a: config {flat_s}/dir.yaml: not a file (a directory?)\n")
+    );
+    let r = one("loop");
+    assert_eq!(r.code, 66);
+    assert!(r.stderr.contains("symbolic links") && !r.stderr.contains("not found"), "{}", r.stderr);
+}
+
+#[test]
+fn closed_stdout_or_stderr_ends_quietly_even_with_many_errors() {
+    let cmd = || {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("nodecount"));
+        cmd.current_dir(data()).env_remove("PERFLINE_CONFIG_ROOTS").args(["--root", "root"]);
+        cmd
+    };
+    let mut input = String::new();
+    for _ in 0..5_000 {
+        input.push_str(&tiny(&["tp2"]));
+        input.push_str("\nnot json\n");
+    }
+    // `nodecount | head -0`: stops at the first write, status 0, nothing said.
+    let (code, err) = with_closed(cmd(), input.clone().into_bytes(), true, false);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+    // `nodecount 2>&1 >/dev/null | head -0` with 5000 errors: it used to hang forever here.
+    let (code, out) = with_closed(cmd(), input.clone().into_bytes(), false, true);
+    assert_eq!(code, Some(65));
+    assert_eq!(out.lines().count(), 5_000);
+    let (code, _) = with_closed(cmd(), input.into_bytes(), true, true);
+    assert_eq!(code, Some(0));
 }

@@ -93,6 +93,8 @@ pub struct Sink<W: Write> {
     /// Kept only for `--junit` (`None` otherwise: memory stays flat on huge logs).
     pub summaries: Option<Vec<junit::Summary>>,
     exit: Exit,
+    /// The first failed write to the output: it ends the run (it is no input's fault).
+    output_failed: Option<Failure>,
 }
 
 impl<W: Write> Sink<W> {
@@ -103,6 +105,7 @@ impl<W: Write> Sink<W> {
             reporter: Reporter::new("parse-metrics"),
             summaries: keep_summaries.then(Vec::new),
             exit: Exit::Ok,
+            output_failed: None,
         }
     }
     /// Writes a record; a failed one is also reported on stderr.
@@ -119,19 +122,28 @@ impl<W: Write> Sink<W> {
             summaries.push(junit::Summary::of(rec));
         }
         // What `jsonl::Writer` writes, serialised straight into the buffer (no copy per record).
-        let io = |e: std::io::Error| Failure::io("stdout", &e);
         self.line.clear();
         serde_json::to_writer(&mut self.line, rec)
             .map_err(|e| Failure::software(format!("cannot serialize record: {e}")))?;
         self.line.push(b'\n');
-        self.out.write_all(&self.line).map_err(io)?;
-        self.out.flush().map_err(io)
+        let written = self.out.write_all(&self.line).and_then(|()| self.out.flush());
+        self.output(written)
     }
     /// Writes records serialised elsewhere (whole lines, all `ok`; see [`Sink::plain`]).
     fn raw(&mut self, bytes: &[u8]) -> Result<()> {
-        let io = |e: std::io::Error| Failure::io("stdout", &e);
-        self.out.write_all(bytes).map_err(io)?;
-        self.out.flush().map_err(io)
+        let written = self.out.write_all(bytes).and_then(|()| self.out.flush());
+        self.output(written)
+    }
+    fn output(&mut self, written: std::io::Result<()>) -> Result<()> {
+        written.map_err(|e| {
+            let failure = Failure::io("stdout", &e);
+            self.output_failed.get_or_insert_with(|| failure.clone());
+            failure
+        })
+    }
+    /// The output failed (e.g. a closed stdout): parsing stops with this error.
+    pub fn output_failed(&self) -> Option<&Failure> {
+        self.output_failed.as_ref()
     }
     /// Records serialised elsewhere may bypass [`Sink::record`] (when `ok`): nothing is kept.
     fn plain(&self) -> bool {
@@ -217,6 +229,9 @@ fn unreadable<W: Write>(
     ctx: &Context,
     sink: &mut Sink<W>,
 ) -> Result<()> {
+    if let Some(output) = sink.output_failed() {
+        return Err(output.clone());
+    }
     if ctx.test_id.is_some() {
         let why = format!("cannot read client output: {}", failure.message);
         sink.record(&record::no_result(ctx, name, why, Vec::new(), Vec::new()))?;
@@ -243,7 +258,7 @@ pub fn stdin<W: Write>(
     let all = std::io::Cursor::new(head).chain(rest);
     if format == Format::Json {
         let text = read_all(all, "stdin")?;
-        let is_results = serde_json::Deserializer::from_str(&text)
+        let is_results = serde_json::Deserializer::from_str(&json::python_literals(&text))
             .into_iter::<Value>()
             .next()
             .and_then(|d| d.ok())
@@ -707,7 +722,12 @@ fn write_ok(
     }
     out.extend_from_slice(b"{\"test_id\":");
     string(out, &rec.test_id)?;
-    for (key, v) in [(",\"server\":", &rec.server), (",\"client\":", &rec.client)] {
+    let fields = [
+        (",\"attempt\":", &rec.attempt),
+        (",\"server\":", &rec.server),
+        (",\"client\":", &rec.client),
+    ];
+    for (key, v) in fields {
         if let Some(v) = v {
             out.extend_from_slice(key.as_bytes());
             string(out, v)?;
@@ -1073,6 +1093,7 @@ pub fn context_of(v: &Value, base: &Context) -> Context {
     };
     let mut ctx = base.clone();
     ctx.test_id = base.test_id.clone().or_else(|| s("test_id")).or_else(|| s("id"));
+    ctx.attempt = base.attempt.clone().or_else(|| s("attempt"));
     ctx.server = base.server.clone().or_else(|| s("server"));
     ctx.client = base.client.clone().or_else(|| s("client"));
     ctx.concurrency = base.concurrency.or_else(|| u("concurrency"));
@@ -1128,21 +1149,65 @@ pub fn logs_of(v: &Value) -> Vec<PathBuf> {
     Vec::new()
 }
 
+/// The records of a text log (test id `t`), streamed and split with `window` (for the fuzz
+/// target: both must be the same bytes).
+#[doc(hidden)]
+pub fn parse_both(log: &[u8], window: usize) -> (Vec<u8>, Vec<u8>) {
+    both(log, window, false)
+}
+
+/// The streamed and the split parse of `log`, as written (with `--junit` summaries or not).
+fn both(log: &[u8], window: usize, junit: bool) -> (Vec<u8>, Vec<u8>) {
+    // With an attempt: the fast writer of the split parse must write it as serde does.
+    let ctx = Context {
+        test_id: Some("t".into()),
+        attempt: Some("20261129T120000.000Z".into()),
+        ..Context::default()
+    };
+    let gen = GenLog::default();
+    let run = |split: bool| -> Result<Vec<u8>> {
+        let mut sink = Sink::new(Vec::new(), junit);
+        let p = if split {
+            text_parallel(log, "log", &ctx, &gen, &mut sink, window)?
+        } else {
+            text_stream(log, "log", &ctx, &gen, &mut sink)?
+        };
+        no_block_check(p, "log", &ctx, &mut sink)?;
+        sink.finish()
+    };
+    let show = |r: Result<Vec<u8>>| r.unwrap_or_else(|f| f.message.into_bytes());
+    (show(run(false)), show(run(true)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The streamed and the split parse of `log`, as written.
-    fn both(log: &[u8], window: usize, junit: bool) -> (Vec<u8>, Vec<u8>) {
-        let ctx = Context { test_id: Some("t".into()), ..Context::default() };
-        let gen = GenLog::default();
-        let mut streamed = Sink::new(Vec::new(), junit);
-        let p = text_stream(log, "log", &ctx, &gen, &mut streamed).unwrap();
-        no_block_check(p, "log", &ctx, &mut streamed).unwrap();
-        let mut split = Sink::new(Vec::new(), junit);
-        let p = text_parallel(log, "log", &ctx, &gen, &mut split, window).unwrap();
-        no_block_check(p, "log", &ctx, &mut split).unwrap();
-        (streamed.finish().unwrap(), split.finish().unwrap())
+    /// The inputs the `text` fuzz target found (tests/data/fuzz/text-*), under its checks.
+    #[test]
+    fn text_fuzz_findings_stay_fixed() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz");
+        let mut found = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if !path.file_name().unwrap().to_string_lossy().starts_with("text-") {
+                continue;
+            }
+            found += 1;
+            let log = std::fs::read(&path).unwrap();
+            for window in [1, 7, 64] {
+                let (streamed, split) = parse_both(&log, window);
+                assert_eq!(streamed, split, "{} window {window}", path.display());
+                for line in streamed.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                    let rec: MetricRecord = serde_json::from_slice(line).unwrap();
+                    for (name, v) in &rec.metrics {
+                        assert!(v.is_finite() && (0.0..=1e15).contains(v), "{name} = {v}");
+                        assert!(rec.status == Status::Ok || *v != 0.0, "{name} = 0 in failed");
+                    }
+                }
+            }
+        }
+        assert!(found > 0);
     }
 
     #[test]

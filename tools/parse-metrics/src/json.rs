@@ -5,9 +5,15 @@
 //! `output_throughput` → `token_throughput`, `{mean,median,std,min,max,pNN}_{ttft,tpot,itl,e2el}_ms`
 //! → `{stat}_{name}` (`p99.9` → `p99_9`), `avg_decoded_tokens_per_iter.mean` → `al`, `completed`
 //! → successful requests, `num_prompts`, `max_concurrency`, `duration` → counts.
+//!
+//! Python's `json.dump` writes `NaN`, `Infinity` and `-Infinity` for non-finite floats (not
+//! JSON): they are read as values that are not numbers, so the field is reported (`invalid
+//! mean_ttft: NaN (not a number)`) instead of the whole file being rejected. Counts and metric
+//! values out of range (text::count, text::metric_value) are reported the same way, by field.
 
-use crate::text::Block;
+use crate::text::{self, Block};
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// True when `v` looks like a save-result object.
 pub fn is_result(v: &Value) -> bool {
@@ -18,8 +24,9 @@ pub fn is_result(v: &Value) -> bool {
 
 /// Parses every result object in `text`; `Err` when the text is not JSON.
 pub fn parse(text: &str) -> Result<Vec<Block>, String> {
+    let text = python_literals(text);
     let mut blocks = Vec::new();
-    for doc in serde_json::Deserializer::from_str(text).into_iter::<Value>() {
+    for doc in serde_json::Deserializer::from_str(&text).into_iter::<Value>() {
         let doc = doc.map_err(|e| format!("invalid JSON: {e}"))?;
         match doc {
             Value::Array(items) => blocks.extend(items.iter().filter(|v| is_result(v)).map(block)),
@@ -30,63 +37,174 @@ pub fn parse(text: &str) -> Result<Vec<Block>, String> {
     Ok(blocks)
 }
 
+/// The text with Python's `NaN`, `Infinity`, `-Infinity` tokens (outside strings) quoted, so
+/// that it parses as JSON and the fields holding them can be named. Borrowed when none occur.
+pub fn python_literals(text: &str) -> Cow<'_, str> {
+    if !text.contains("NaN") && !text.contains("Infinity") {
+        return Cow::Borrowed(text);
+    }
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len() + 16);
+    let (mut in_string, mut escaped, mut from, mut i) = (false, false, 0, 0);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        if b == b'"' {
+            in_string = true;
+            i += 1;
+            continue;
+        }
+        let word = ["-Infinity", "Infinity", "NaN"].into_iter().find(|w| {
+            bytes[i..].starts_with(w.as_bytes())
+                && !bytes.get(i + w.len()).is_some_and(|c| c.is_ascii_alphanumeric())
+                && !(i > 0 && bytes[i - 1].is_ascii_alphanumeric())
+        });
+        match word {
+            Some(w) => {
+                // The words and the quotes are ASCII: `i` is on a char boundary.
+                out.push_str(&text[from..i]);
+                out.push('"');
+                out.push_str(w);
+                out.push('"');
+                i += w.len();
+                from = i;
+            }
+            None => i += 1,
+        }
+    }
+    out.push_str(&text[from..]);
+    Cow::Owned(out)
+}
+
+/// A JSON field read as a number; `Err(text)` when present but not one (`null` is absent).
+fn number(v: &Value, key: &str) -> Option<Result<f64, String>> {
+    match v.get(key)? {
+        Value::Null => None,
+        Value::Number(n) => Some(n.as_f64().ok_or_else(|| n.to_string())),
+        Value::String(s) => Some(Err(s.clone())),
+        other => Some(Err(other.to_string())),
+    }
+}
+
 /// One result object → a block.
 pub fn block(v: &Value) -> Block {
     let mut b = Block::default();
-    let num = |k: &str| v.get(k).and_then(Value::as_f64).filter(|x| x.is_finite());
-    let int = |k: &str| v.get(k).and_then(Value::as_u64);
-    b.counts.duration_s = num("duration");
-    b.counts.successful_requests = int("completed");
-    b.counts.failed_requests = int("failed").or_else(|| {
+    let invalid = |b: &mut Block, name: &str, text: String, why: &str| {
+        let text: String = text.chars().take(40).collect();
+        b.invalid.insert(name.to_string(), format!("{text} ({why})"));
+    };
+    let int = |b: &mut Block, key: &str, name: &str| -> Option<u64> {
+        match number(v, key)? {
+            Ok(x) => match text::count(x) {
+                Ok(n) => Some(n),
+                Err(why) => {
+                    invalid(b, name, v.get(key).map_or(String::new(), Value::to_string), why);
+                    None
+                }
+            },
+            Err(text) => {
+                invalid(b, name, text, "not a number");
+                None
+            }
+        }
+    };
+    b.counts.successful_requests = int(&mut b, "completed", "successful_requests");
+    b.counts.failed_requests = int(&mut b, "failed", "failed_requests").or_else(|| {
         v.get("errors").and_then(Value::as_array).map(|errs| {
             errs.iter().filter(|e| e.as_str().is_some_and(|s| !s.is_empty())).count() as u64
         })
     });
-    b.counts.total_requests = int("total_requests");
-    b.counts.total_input_tokens = int("total_input_tokens");
-    b.counts.total_output_tokens = int("total_output_tokens");
-    b.counts.num_prompts = int("num_prompts");
-    b.concurrency = int("max_concurrency");
-    let mut put = |name: String, unit: &'static str, value: Option<f64>| {
+    b.counts.total_requests = int(&mut b, "total_requests", "total_requests");
+    b.counts.total_input_tokens = int(&mut b, "total_input_tokens", "total_input_tokens");
+    b.counts.total_output_tokens = int(&mut b, "total_output_tokens", "total_output_tokens");
+    b.counts.num_prompts = int(&mut b, "num_prompts", "num_prompts");
+    b.concurrency = int(&mut b, "max_concurrency", "concurrency");
+    // A metric value from `obj[key]`, or its field in `invalid`.
+    let value = |b: &mut Block, obj: &Value, key: &str, name: &str| -> Option<f64> {
+        match number(obj, key)? {
+            Ok(x) => match text::metric_value(x) {
+                Ok(x) => Some(x),
+                Err(why) => {
+                    invalid(b, name, obj.get(key).map_or(String::new(), Value::to_string), why);
+                    None
+                }
+            },
+            Err(text) => {
+                invalid(b, name, text, "not a number");
+                None
+            }
+        }
+    };
+    b.counts.duration_s = value(&mut b, v, "duration", "duration_s");
+    let put = |b: &mut Block, name: String, unit: &'static str, value: Option<f64>| {
         if let Some(x) = value {
             b.metrics.insert(name.clone().into(), x);
             b.units.insert(name.into(), unit.into());
         }
     };
-    put("seq_throughput".into(), "req/s", num("request_throughput"));
-    put("request_goodput".into(), "req/s", num("request_goodput:").or(num("request_goodput")));
-    put("token_throughput".into(), "tok/s", num("output_throughput"));
-    put("total_token_throughput".into(), "tok/s", num("total_token_throughput"));
-    put("user_throughput".into(), "tok/s", num("user_throughput"));
+    for (name, unit, key) in [
+        ("seq_throughput", "req/s", "request_throughput"),
+        ("request_goodput", "req/s", "request_goodput:"),
+        ("request_goodput", "req/s", "request_goodput"),
+        ("token_throughput", "tok/s", "output_throughput"),
+        ("total_token_throughput", "tok/s", "total_token_throughput"),
+        ("user_throughput", "tok/s", "user_throughput"),
+    ] {
+        if !b.metrics.contains_key(name) {
+            let x = value(&mut b, v, key, name);
+            put(&mut b, name.into(), unit, x);
+        }
+    }
     if let Some(obj) = v.as_object() {
-        for (key, value) in obj {
+        for key in obj.keys() {
             if let Some(name) = latency_name(key) {
-                put(name, "ms", value.as_f64().filter(|x| x.is_finite()));
+                let x = value(&mut b, v, key, &name);
+                put(&mut b, name, "ms", x);
             }
         }
     }
     if let Some(al) = v.get("avg_decoded_tokens_per_iter") {
-        let stat = |k: &str| al.get(k).and_then(Value::as_f64).filter(|x| x.is_finite());
         // The text block prints this section only when the mean is > 0.
-        if stat("mean").is_some_and(|m| m > 0.0) {
-            put("al".into(), "tokens/iter", stat("mean"));
+        if al.get("mean").and_then(Value::as_f64).is_some_and(|m| m > 0.0) {
+            let x = value(&mut b, al, "mean", "al");
+            put(&mut b, "al".into(), "tokens/iter", x);
             for s in ["median", "std", "min", "max"] {
-                put(format!("{s}_al"), "tokens/iter", stat(s));
+                let name = format!("{s}_al");
+                let x = value(&mut b, al, s, &name);
+                put(&mut b, name, "tokens/iter", x);
             }
-            if let Some(pcts) = al.get("percentiles").and_then(Value::as_object) {
-                for (p, value) in pcts {
-                    if let Some(p) = percentile_word(p) {
-                        put(format!("{p}_al"), "tokens/iter", value.as_f64());
-                    }
+            if let Some(pcts) = al.get("percentiles") {
+                let words: Vec<(String, String)> = pcts
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|o| o.keys())
+                    .filter_map(|p| Some((p.clone(), format!("{}_al", percentile_word(p)?))))
+                    .collect();
+                for (p, name) in words {
+                    let x = value(&mut b, pcts, &p, &name);
+                    put(&mut b, name, "tokens/iter", x);
                 }
             }
         }
     }
     if let Some(energy) = v.get("energy") {
-        let e = |k: &str| energy.get(k).and_then(Value::as_f64).filter(|x| x.is_finite());
-        put("total_energy".into(), "J", e("total_energy_j"));
-        put("output_tokens_per_second_per_watt".into(), "tps/W", e("output_tps_per_w"));
-        put("total_gpu_power".into(), "W", e("total_gpu_power_w"));
+        for (name, unit, key) in [
+            ("total_energy", "J", "total_energy_j"),
+            ("output_tokens_per_second_per_watt", "tps/W", "output_tps_per_w"),
+            ("total_gpu_power", "W", "total_gpu_power_w"),
+        ] {
+            let x = value(&mut b, energy, key, name);
+            put(&mut b, name.into(), unit, x);
+        }
     }
     b
 }
@@ -134,6 +252,37 @@ mod tests {
         assert!(!b.metrics.contains_key("mean_foo"));
         assert_eq!(b.counts.successful_requests, Some(7));
         assert_eq!(b.concurrency, Some(4));
+    }
+
+    #[test]
+    fn python_nan_and_bad_values_are_named_not_fatal() {
+        let text = r#"{"completed":-1,"num_prompts":1.5,"total_output_tokens":1e30,"failed":"x","duration":NaN,"request_throughput":Infinity,"mean_ttft_ms":-Infinity,"median_ttft_ms":-2,"p99_ttft_ms":5,"model_id":"NaN Infinity","max_concurrency":18446744073709551615}"#;
+        let blocks = parse(text).unwrap();
+        assert_eq!(blocks.len(), 1);
+        let b = &blocks[0];
+        let got: Vec<(&str, &str)> =
+            b.invalid.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("concurrency", "18446744073709551615 (too large: over 2^53)"),
+                ("duration_s", "NaN (not a number)"),
+                ("failed_requests", "x (not a number)"),
+                ("mean_ttft", "-Infinity (not a number)"),
+                ("median_ttft", "-2 (negative)"),
+                ("num_prompts", "1.5 (not a whole number)"),
+                ("seq_throughput", "Infinity (not a number)"),
+                ("successful_requests", "-1 (negative)"),
+                ("total_output_tokens", "1e+30 (too large: over 2^53)"),
+            ]
+        );
+        assert_eq!(b.metrics.keys().map(|k| k.as_ref()).collect::<Vec<_>>(), ["p99_ttft"]);
+        assert_eq!(b.counts, Default::default());
+        assert_eq!(
+            python_literals(r#"{"a":NaN,"b":"NaN","c":[-Infinity,Infinity],"NaNx":1}"#),
+            r#"{"a":"NaN","b":"NaN","c":["-Infinity","Infinity"],"NaNx":1}"#
+        );
+        assert_eq!(python_literals(r#"{"a":"x\"NaN"}"#), r#"{"a":"x\"NaN"}"#);
     }
 
     #[test]

@@ -30,8 +30,12 @@ pub fn cases(xml: &str) -> Vec<Case> {
         let (body, consumed) = if open.ends_with("/>") {
             ("", open_end)
         } else {
-            match after.find("</testcase>") {
-                Some(end) => (&after[open_end..end], end + "</testcase>".len()),
+            // The closing tag is searched after the opening one (found by the fuzz target:
+            // an opening tag whose first `>` is the closing tag's).
+            match after[open_end..].find("</testcase>") {
+                Some(len) => {
+                    (&after[open_end..open_end + len], open_end + len + "</testcase>".len())
+                }
                 None => (&after[open_end..], after.len()),
             }
         };
@@ -254,6 +258,22 @@ pub fn report(summaries: &[Summary]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `junit` fuzz target (tests/data/fuzz/junit-*): must not panic.
+    #[test]
+    fn a_closing_tag_inside_the_opening_one() {
+        assert_eq!(
+            cases("<testcase name=\"x\" testcase</testcase><system-out>a</system-out>"),
+            [Case { id: Some("x".into()), system_out: "a".into(), failures: vec![] }]
+        );
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().unwrap().to_string_lossy().starts_with("junit-") {
+                let _ = cases(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+            }
+        }
+    }
 
     #[test]
     fn reads_cases_with_entities_and_cdata() {

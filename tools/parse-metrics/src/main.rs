@@ -14,8 +14,9 @@ use std::path::PathBuf;
 const EXAMPLES: &str = "\
 Examples:
   # What the role runner calls after each client run (appends to metrics.jsonl):
-  parse-metrics --test-id aggr-cfg-srv --server srv --client con4_iter2_isl128_osl64 \\
-      --concurrency 4 --isl 128 --osl 64 --exit-code $rc trtllm-benchmark.0.0.log >> metrics.jsonl
+  parse-metrics --test-id aggr-cfg-srv --attempt 20261129T120000.000Z --server srv \\
+      --client con4_iter2_isl128_osl64 --concurrency 4 --isl 128 --osl 64 --exit-code $rc \\
+      trtllm-benchmark.0.0.log >> metrics.jsonl
 
   # gen_only: add the gen workers' per-iteration device step time
   parse-metrics --test-id disagg-gen_only-cfg --gen-log gen_server_0.log client.log
@@ -25,9 +26,18 @@ Examples:
 
 Records are `failed` when: the client exit code is non-zero, failed requests > 0, a failure
 marker (!FAILED REQUESTS!, !CHECK LOG FOR ERRORS!) was printed, fewer requests succeeded than
-prompts, zero output tokens, or a required metric is missing. Required by default: the 16
-incumbent metrics except user_throughput (the SA client prints none); gen_only test ids and
---gen-log add mean_gen_worker_per_iter_device_step_time.
+prompts, zero output tokens, a value is out of range, or a required metric is missing.
+Required by default: the 16 incumbent metrics except user_throughput (the SA client prints
+none); gen_only test ids and --gen-log add mean_gen_worker_per_iter_device_step_time.
+
+Ranges: request and token counts are whole numbers in 0..=2^53; metric values (ms, req/s,
+tok/s, s, …) are finite and in 0..=1e15. A value out of range (negative, fractional count,
+nan/inf, Python's NaN/Infinity in a --save-result JSON) fails the record with a reason naming
+the field (`invalid mean_ttft: -2.5 (negative)`) and is left out, never replaced by 0.
+
+A failed record carries no unmeasured value: when no request succeeded or no output token came
+back, its `metrics` are empty (the client's 0.00s summarise an empty sample); otherwise it
+keeps the values printed for the completed requests, except zeros. Counts are kept.
 
 Exit status: 0 all records ok; 1 some record failed (records are still written); 65 an input
 had no result block (a failed record is still written when the test id is known); 66 an input
@@ -46,20 +56,24 @@ struct Args {
     /// Test id of the run (default: from the stdin record, the JUnit testcase, or the file name).
     #[arg(long)]
     test_id: Option<String>,
+    /// The launch attempt (`JOB_ROOT/ID/ATTEMPT`, docs/job-layout.md), written as `attempt`
+    /// on every record; letters, digits and `_ - . , + =`, at most 200 characters.
+    #[arg(long, value_parser = attempt_id)]
+    attempt: Option<String>,
     /// Server name (aggregated `server_configs[].name`, or the disagg router).
     #[arg(long)]
     server: Option<String>,
     /// Client name (`client_configs[].name`); default `con{C}_iter{I}_isl{ISL}_osl{OSL}`.
     #[arg(long)]
     client: Option<String>,
-    /// Client concurrency (a block's own `max_concurrency=` wins).
-    #[arg(long)]
+    /// Client concurrency (a block's own `max_concurrency=` wins); 0..=2^53.
+    #[arg(long, value_parser = count)]
     concurrency: Option<u64>,
-    /// Input sequence length.
-    #[arg(long)]
+    /// Input sequence length; 0..=2^53.
+    #[arg(long, value_parser = count)]
     isl: Option<u64>,
-    /// Output sequence length.
-    #[arg(long)]
+    /// Output sequence length; 0..=2^53.
+    #[arg(long, value_parser = count)]
     osl: Option<u64>,
     /// The client's exit code; non-zero fails the record.
     #[arg(long, allow_negative_numbers = true)]
@@ -88,6 +102,7 @@ fn run() -> Result<Exit> {
     let Some(args) = perfline::cli::parse_args::<Args>()? else { return Ok(Exit::Ok) };
     let ctx = Context {
         test_id: args.test_id.clone(),
+        attempt: args.attempt.clone(),
         server: args.server.clone(),
         client: args.client.clone(),
         concurrency: args.concurrency,
@@ -113,6 +128,17 @@ fn run() -> Result<Exit> {
         perfline::fsutil::write_atomic(path, report.as_bytes())?;
     }
     Ok(exit)
+}
+
+/// A count flag: 0..=2^53, like the counts read from the client's output.
+fn count(s: &str) -> std::result::Result<u64, String> {
+    let max = parse_metrics::text::MAX_COUNT;
+    s.parse::<u64>().ok().filter(|n| *n <= max).ok_or_else(|| format!("must be in 0..={max}"))
+}
+
+/// `--attempt`: a path component and shell word, so an id (perfline::shell::check_id).
+fn attempt_id(s: &str) -> std::result::Result<String, String> {
+    perfline::shell::check_id(s).map(|()| s.to_string())
 }
 
 fn parse(args: &Args, ctx: &Context, gen: &GenLog, sink: &mut Sink<StdoutLock>) -> Result<()> {

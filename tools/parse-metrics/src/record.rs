@@ -3,7 +3,18 @@
 //! A record is `failed`, with one reason each, when: the client exit code is non-zero; failed
 //! requests > 0; a failure marker (`!FAILED REQUESTS!`, `!CHECK LOG FOR ERRORS!`) was printed;
 //! fewer successful requests than prompts (`num_prompts=`) or than total requests; no
-//! successful requests; zero output tokens; a required metric is missing or not a number.
+//! successful requests; zero output tokens; a value out of its range (`invalid FIELD: TEXT
+//! (WHY)`: a count that is negative, fractional, not a number or over 2^53; a metric value that
+//! is negative, `nan`/`inf` or over 1e15); a required metric is missing.
+//!
+//! # Values in failed records
+//! A record carries only values that were measured, never a stand-in: a value that was not
+//! printed, or was out of range, is absent (not 0). A `failed` record also drops what its client
+//! printed without measuring anything: when no request succeeded (0 successful requests) or no
+//! output token came back, the client's figures summarise an empty sample (benchmark_serving
+//! and `bench` print 0.00), so the record's `metrics` and `units` are empty; otherwise it keeps
+//! the values printed for the requests that did complete, except zeros (what the clients print
+//! for an empty sample). Its `counts` are kept: they are what the client counted.
 //!
 //! Required metrics, by default ([`DEFAULT_REQUIRED`]): the incumbent's 16
 //! PERF_METRIC_LOG_QUERIES keys except `user_throughput`, which the SA client never prints
@@ -43,6 +54,8 @@ pub fn default_required() -> Vec<String> {
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Context {
     pub test_id: Option<String>,
+    /// The launch attempt (`--attempt`), put on every record.
+    pub attempt: Option<String>,
     pub server: Option<String>,
     pub client: Option<String>,
     pub concurrency: Option<u64>,
@@ -101,13 +114,16 @@ pub fn build(mut block: Block, ctx: &Context, required: &[String], at: Position)
         ctx.client.clone().or(derived)
     };
     let status = if reasons.is_empty() { Status::Ok } else { Status::Failed };
+    if status == Status::Failed {
+        unmeasured_out(&mut block);
+    }
     let source = if block.line > 0 {
         format!("{}:{}", at.source, block.line)
     } else {
         at.source.to_string()
     };
     MetricRecord {
-        attempt: None,
+        attempt: ctx.attempt.clone(),
         test_id: test_id(ctx, at.source),
         server: ctx.server.clone(),
         client,
@@ -125,6 +141,19 @@ pub fn build(mut block: Block, ctx: &Context, required: &[String], at: Position)
     }
 }
 
+/// Drops the values a failed run's client printed without measuring them (module docs).
+fn unmeasured_out(block: &mut Block) {
+    let c = &block.counts;
+    if c.successful_requests == Some(0) || c.total_output_tokens == Some(0) {
+        block.metrics.clear();
+        block.units.clear();
+        return;
+    }
+    block.metrics.retain(|_, v| *v != 0.0);
+    let metrics = &block.metrics;
+    block.units.retain(|k, _| metrics.contains_key(k));
+}
+
 /// A failed record for an input without any result block (or unreadable).
 pub fn no_result(
     ctx: &Context,
@@ -140,7 +169,7 @@ pub fn no_result(
     reasons.push(why);
     reasons.append(&mut extra);
     MetricRecord {
-        attempt: None,
+        attempt: ctx.attempt.clone(),
         test_id: test_id(ctx, source),
         server: ctx.server.clone(),
         client: ctx.client.clone(),
@@ -198,13 +227,13 @@ pub fn reasons(block: &Block, ctx: &Context, required: &[String]) -> Vec<String>
     if zero_tokens {
         out.push("zero output tokens".to_string());
     }
+    for (field, text) in &block.invalid {
+        out.push(format!("invalid {field}: {text}"));
+    }
     let missing: Vec<String> = required
         .iter()
-        .filter(|m| !block.metrics.contains_key(m.as_str()))
-        .map(|m| match block.not_numbers.get(m) {
-            Some(text) => format!("{m} ({text})"),
-            None => m.clone(),
-        })
+        .filter(|m| !block.metrics.contains_key(m.as_str()) && !block.invalid.contains_key(*m))
+        .cloned()
         .collect();
     if !missing.is_empty() {
         out.push(format!("missing metrics: {}", missing.join(", ")));
@@ -241,7 +270,7 @@ mod tests {
         b.counts.successful_requests = Some(6);
         b.counts.total_output_tokens = Some(0);
         b.metrics.remove("p99_itl");
-        b.not_numbers.insert("mean_ttft".into(), "nan".into());
+        b.invalid.insert("mean_ttft".into(), "nan (not a number)".into());
         b.metrics.remove("mean_ttft");
         let ctx = Context { exit_code: Some(3), ..Context::default() };
         assert_eq!(
@@ -251,9 +280,48 @@ mod tests {
                 "2 failed requests",
                 "6 successful requests of 8 prompts",
                 "zero output tokens",
-                "missing metrics: mean_ttft (nan), p99_itl, mean_gen_worker_per_iter_device_step_time",
+                "invalid mean_ttft: nan (not a number)",
+                "missing metrics: p99_itl, mean_gen_worker_per_iter_device_step_time",
             ]
         );
+    }
+
+    #[test]
+    fn failed_records_carry_no_unmeasured_values() {
+        let ctx = Context::default();
+        let build = |b: Block| build(b, &ctx, &default_required(), AT);
+        // No request succeeded: the printed 0.00s are no measurement.
+        let mut none = full_block();
+        none.counts.successful_requests = Some(0);
+        none.counts.failed_requests = Some(8);
+        for v in none.metrics.values_mut() {
+            *v = 0.0;
+        }
+        let rec = build(none);
+        assert_eq!(rec.status, Status::Failed);
+        assert!(rec.metrics.is_empty(), "{:?}", rec.metrics);
+        assert!(rec.units.is_empty());
+        assert_eq!(rec.counts.failed_requests, Some(8));
+        // No output token: nothing measured either, even with non-zero figures printed.
+        let mut silent = full_block();
+        silent.counts.total_output_tokens = Some(0);
+        let rec = build(silent);
+        assert_eq!(rec.reasons, ["zero output tokens"]);
+        assert!(rec.metrics.is_empty() && rec.units.is_empty());
+        // Some succeeded: their printed figures stay, a printed zero does not.
+        let mut some = full_block();
+        some.counts.failed_requests = Some(1);
+        some.metrics.insert("p99_itl".into(), 0.0);
+        let mean_ttft = some.metrics["mean_ttft"];
+        let rec = build(some);
+        assert_eq!(rec.status, Status::Failed);
+        assert_eq!(rec.metrics.get("mean_ttft"), Some(&mean_ttft));
+        assert!(!rec.metrics.contains_key("p99_itl") && !rec.units.contains_key("p99_itl"));
+        assert!(rec.metrics.values().all(|v| *v != 0.0));
+        // An ok record keeps a measured zero.
+        let mut zero = full_block();
+        zero.metrics.insert("std_itl".into(), 0.0);
+        assert_eq!(build(zero).metrics.get("std_itl"), Some(&0.0));
     }
 
     #[test]

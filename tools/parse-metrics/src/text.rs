@@ -46,8 +46,9 @@ pub struct Block {
     pub osl: Option<u64>,
     /// `!FAILED REQUESTS!`, `!CHECK LOG FOR ERRORS!` as found.
     pub markers: Vec<String>,
-    /// Metrics printed as `nan`/`inf`: name → text.
-    pub not_numbers: BTreeMap<String, String>,
+    /// Values printed but out of their range ([`count`], [`metric_value`]), kept out of
+    /// `metrics` and `counts`: field name → `TEXT (WHY)`, e.g. `nan (not a number)`.
+    pub invalid: BTreeMap<String, String>,
     /// 1-based line of the block's first line (0 when not from a text log).
     pub line: usize,
     /// The log lines before the block was finalised (at most [`TAIL_LINES`]); the caller
@@ -60,15 +61,14 @@ pub struct Block {
 
 impl Block {
     fn is_empty(&self) -> bool {
-        self.metrics.is_empty() && self.counts == Counts::default() && self.not_numbers.is_empty()
+        self.metrics.is_empty() && self.counts == Counts::default() && self.invalid.is_empty()
     }
     fn has(&self, key: &Key) -> bool {
         match key {
             Key::Metric(name, _) => {
-                self.metrics.contains_key(name.as_ref())
-                    || self.not_numbers.contains_key(name.as_ref())
+                self.metrics.contains_key(name.as_ref()) || self.invalid.contains_key(name.as_ref())
             }
-            Key::Count(c) => c.get(&self.counts).is_some(),
+            Key::Count(c) => c.get(&self.counts).is_some() || self.invalid.contains_key(c.name()),
             Key::Concurrency => false,
         }
     }
@@ -208,7 +208,9 @@ impl TextParser {
                 let (name, unit) = generic_name(label)?;
                 let block = self.current.as_mut()?;
                 if !block.metrics.contains_key(name.as_str()) {
-                    if let Some(v) = parse_number(value).filter(|v| v.is_finite()) {
+                    // Not a known metric: a value out of range (`inf` for "Request rate
+                    // configured", a negative) is left out, never kept.
+                    if let Some(v) = parse_number(value).and_then(|v| metric_value(v).ok()) {
                         let name = Name::Owned(name);
                         block.metrics.insert(name.clone(), v);
                         if let Some(unit) = unit {
@@ -235,15 +237,20 @@ impl TextParser {
         }
         let block = self.current.as_mut()?;
         match key {
-            Key::Metric(name, unit) => {
-                if number.is_finite() {
+            Key::Metric(name, unit) => match metric_value(number) {
+                Ok(v) => {
                     block.units.insert(name.clone(), Name::Borrowed(unit));
-                    block.metrics.insert(name, number);
-                } else {
-                    block.not_numbers.insert(name.into_owned(), value.to_string());
+                    block.metrics.insert(name, v);
+                }
+                Err(why) => {
+                    block.invalid.insert(name.into_owned(), format!("{value} ({why})"));
+                }
+            },
+            Key::Count(count) => {
+                if let Err(why) = count.set(&mut block.counts, number) {
+                    block.invalid.insert(count.name().to_string(), format!("{value} ({why})"));
                 }
             }
-            Key::Count(count) => count.set(&mut block.counts, number),
             Key::Concurrency => {}
         }
         done
@@ -311,19 +318,34 @@ impl Count {
             Count::Output => u(c.total_output_tokens),
         }
     }
-    fn set(self, c: &mut Counts, v: f64) {
-        let int = (v.is_finite() && v >= 0.0 && v.fract() == 0.0).then_some(v as u64);
+    /// The record field the count goes to.
+    fn name(self) -> &'static str {
+        match self {
+            Count::Total => "total_requests",
+            Count::Successful => "successful_requests",
+            Count::Failed | Count::TotalFailed => "failed_requests",
+            Count::Duration => "duration_s",
+            Count::Input => "total_input_tokens",
+            Count::Output => "total_output_tokens",
+        }
+    }
+    /// Sets the count, or says why `v` is out of range (and leaves it unset).
+    fn set(self, c: &mut Counts, v: f64) -> Result<(), &'static str> {
+        if self == Count::Duration {
+            c.duration_s = Some(metric_value(v)?);
+            return Ok(());
+        }
+        let int = Some(count(v)?);
         match self {
             Count::Total => c.total_requests = int,
             Count::Successful => c.successful_requests = int,
             Count::Failed => c.failed_requests = int,
-            Count::TotalFailed => {
-                c.failed_requests = c.failed_requests.or(int);
-            }
-            Count::Duration => c.duration_s = v.is_finite().then_some(v),
+            Count::TotalFailed => c.failed_requests = c.failed_requests.or(int),
+            Count::Duration => {}
             Count::Input => c.total_input_tokens = int,
             Count::Output => c.total_output_tokens = int,
         }
+        Ok(())
     }
 }
 
@@ -444,6 +466,39 @@ fn split_label(line: &str) -> Option<(&str, &str)> {
     Some((label.trim_ascii(), value))
 }
 
+/// The largest count accepted: 2^53, the last integer a JSON reader's `f64` holds exactly.
+pub const MAX_COUNT: u64 = 1 << 53;
+/// The largest metric value accepted (ms, req/s, tok/s, s, …): anything larger is garbage.
+pub const MAX_VALUE: f64 = 1e15;
+
+/// A request or token count: a whole number in `0..=MAX_COUNT`, else why not.
+pub fn count(v: f64) -> Result<u64, &'static str> {
+    if !v.is_finite() {
+        Err("not a number")
+    } else if v < 0.0 {
+        Err("negative")
+    } else if v.fract() != 0.0 {
+        Err("not a whole number")
+    } else if v > MAX_COUNT as f64 {
+        Err("too large: over 2^53")
+    } else {
+        Ok(v as u64)
+    }
+}
+
+/// A metric value (latency, throughput, duration): finite, in `0..=MAX_VALUE`, else why not.
+pub fn metric_value(v: f64) -> Result<f64, &'static str> {
+    if !v.is_finite() {
+        Err("not a number")
+    } else if v < 0.0 {
+        Err("negative")
+    } else if v > MAX_VALUE {
+        Err("too large: over 1e15")
+    } else {
+        Ok(v)
+    }
+}
+
 /// A number as printed by Python: ints, floats, `nan`, `inf`, `-inf`.
 pub fn parse_number(text: &str) -> Option<f64> {
     let first = *text.as_bytes().first()?;
@@ -451,6 +506,7 @@ pub fn parse_number(text: &str) -> Option<f64> {
         return match text {
             "nan" | "NaN" => Some(f64::NAN),
             "inf" | "Infinity" => Some(f64::INFINITY),
+            "-inf" | "-Infinity" => Some(f64::NEG_INFINITY),
             _ => None,
         };
     }
@@ -545,6 +601,16 @@ mod tests {
     }
 
     #[test]
+    fn generic_lines_out_of_range_are_left_out() {
+        // Found by the `text` fuzz target: a padded known label read as a generic line.
+        let (blocks, _) = parse_all(
+            "===== Serving Benchmark Result =====\nMean TTFT (ms): 1\nP99 ITL      (ms): -.75\nTotal Energy (J): 1e16\nPeak (W): 3\n",
+        );
+        let got: Vec<_> = blocks[0].metrics.iter().map(|(k, v)| (k.as_ref(), *v)).collect();
+        assert_eq!(got, [("mean_ttft", 1.0), ("peak", 3.0)]);
+    }
+
+    #[test]
     fn duplicate_metric_starts_new_headerless_block() {
         let (blocks, _) = parse_all("Mean TTFT (ms): 1\nMedian TTFT (ms): 2\nMean TTFT (ms): 3\n");
         assert_eq!(blocks.len(), 2);
@@ -564,7 +630,40 @@ mod tests {
     #[test]
     fn nan_is_kept_apart() {
         let (blocks, _) = parse_all("Mean TTFT (ms): nan\nMedian TTFT (ms): 2\n");
-        assert_eq!(blocks[0].not_numbers.get("mean_ttft").map(String::as_str), Some("nan"));
+        assert_eq!(
+            blocks[0].invalid.get("mean_ttft").map(String::as_str),
+            Some("nan (not a number)")
+        );
         assert!(!blocks[0].metrics.contains_key("mean_ttft"));
+    }
+
+    #[test]
+    fn out_of_range_values_are_invalid_not_zero() {
+        let (blocks, _) = parse_all(
+            "Total requests: -3\nSuccessful requests: 1.5\nTotal input tokens: 18446744073709551615\nTotal generated tokens: 1e30\nFailed requests: inf\nBenchmark duration (s): -inf\nMean TTFT (ms): -2.5\nMedian TTFT (ms): 1e300\nP99 TTFT (ms): -Infinity\nMean ITL (ms): 0\n",
+        );
+        assert_eq!(blocks.len(), 1);
+        let b = &blocks[0];
+        let got: Vec<(&str, &str)> =
+            b.invalid.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("duration_s", "-inf (not a number)"),
+                ("failed_requests", "inf (not a number)"),
+                ("mean_ttft", "-2.5 (negative)"),
+                ("median_ttft", "1e300 (too large: over 1e15)"),
+                ("p99_ttft", "-Infinity (not a number)"),
+                ("successful_requests", "1.5 (not a whole number)"),
+                ("total_input_tokens", "18446744073709551615 (too large: over 2^53)"),
+                ("total_output_tokens", "1e30 (too large: over 2^53)"),
+                ("total_requests", "-3 (negative)"),
+            ]
+        );
+        assert_eq!(b.counts, Counts::default());
+        let metrics: Vec<_> = b.metrics.iter().map(|(k, v)| (k.as_ref(), *v)).collect();
+        assert_eq!(metrics, [("mean_itl", 0.0)]);
+        assert_eq!(count(9007199254740992.0), Ok(1 << 53));
+        assert_eq!(count(0.0), Ok(0));
     }
 }

@@ -310,5 +310,212 @@ fn context_records_on_stdin() {
 #[test]
 fn usage_errors_exit_64() {
     cmd().arg("--concurrency").arg("x").assert().code(64);
+    cmd().args(["--isl", "99999999999999999", "x.log"]).assert().code(64).stdout("").stderr(
+        "parse-metrics: error: invalid value '99999999999999999' for '--isl <ISL>': must be in 0..=9007199254740992 (see --help)\n",
+    );
     cmd().arg("--help").assert().code(0).stdout(predicates::str::contains("Examples:"));
+}
+
+/// Runs `cmd` with `input` on stdin and stdout and/or stderr closed (their reader gone, as in
+/// `TOOL | head -0` or `TOOL 2>&1 >/dev/null | head -0`), the other one read; returns the
+/// exit code and what the open stream got. Fails when the tool has not ended within 60 s.
+fn with_closed(
+    mut cmd: std::process::Command,
+    input: Vec<u8>,
+    close_out: bool,
+    close_err: bool,
+) -> (Option<i32>, String) {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    let mut child =
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || drop(stdin.write_all(&input)));
+    let out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
+    let read = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = r.read_to_end(&mut bytes);
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    };
+    let reader = match (close_out, close_err) {
+        (true, false) => {
+            drop(out);
+            Some(read(Box::new(err)))
+        }
+        (false, true) => {
+            drop(err);
+            Some(read(Box::new(out)))
+        }
+        _ => {
+            drop((out, err));
+            None
+        }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the tool did not end within 60 s with a closed pipe");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    writer.join().unwrap();
+    (status.code(), reader.map(|r| r.join().unwrap()).unwrap_or_default())
+}
+
+#[test]
+fn attempt_is_on_every_record_and_checked() {
+    let args = ["--test-id", "disagg-e2e-cfg", "--attempt", "20261129T120000.000Z"];
+    // A sweep (ok records, the fast writer), a failed one, and no result at all.
+    let sweep = data("sweep.txt");
+    let failed = data("modern_failures.txt");
+    let (code, recs, _) = run(&[&args[..], &[&sweep, &failed, "/nonexistent.log"]].concat(), "");
+    assert_eq!(code, 66);
+    let statuses: Vec<_> = recs.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["ok", "ok", "failed", "failed"]);
+    assert!(recs.iter().all(|r| r["attempt"] == "20261129T120000.000Z"), "{recs:?}");
+    // The attempt comes right after the test id, as serde writes it.
+    let out = cmd().args(args).arg(&sweep).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with(
+        "{\"test_id\":\"disagg-e2e-cfg\",\"attempt\":\"20261129T120000.000Z\",\"client\":"
+    ));
+    // Without --attempt: no attempt field.
+    let (_, recs, _) = run(&["--test-id", "t", &sweep], "");
+    assert!(recs.iter().all(|r| r.get("attempt").is_none()));
+    // It becomes a path component: checked like an id.
+    cmd().args(["--attempt", "../x", &sweep]).assert().code(64).stdout("").stderr(
+        predicates::str::starts_with("parse-metrics: error: invalid value '../x' for '--attempt"),
+    );
+}
+
+#[test]
+fn a_failed_record_carries_no_unmeasured_values() {
+    // Every request failed: benchmark_serving prints 0.00 for every figure.
+    let text = std::fs::read_to_string(data("modern_ok.txt")).unwrap();
+    let zeros: String = text
+        .lines()
+        .map(|l| match l.split_once(':') {
+            Some((label, v))
+                if v.trim().parse::<f64>().is_ok() && !label.contains("Total requests") =>
+            {
+                let v = if label.contains("Failed requests") { "8" } else { "0.00" };
+                format!("{label}: {v}\n")
+            }
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    let (code, recs, _) = run(&["--test-id", "t"], &zeros);
+    assert_eq!(code, 1);
+    let r = &recs[0];
+    assert_eq!(r["status"], "failed");
+    assert_eq!(r["metrics"], serde_json::json!({}), "{r}");
+    assert_eq!(r["units"], serde_json::json!({}));
+    assert_eq!(r["counts"]["failed_requests"], 8);
+    assert_eq!(r["counts"]["successful_requests"], 0);
+    // Some requests succeeded: the printed figures stay, a printed zero does not.
+    let some = text
+        .replace("Failed requests:                         0", "Failed requests: 1")
+        .replace("Mean TTFT (ms):                          12.50", "Mean TTFT (ms): 0.00");
+    let (code, recs, _) = run(&["--test-id", "t"], &some);
+    assert_eq!(code, 1);
+    assert_eq!(metric(&recs[0], "seq_throughput"), Some(3.2));
+    assert_eq!(metric(&recs[0], "mean_ttft"), None);
+}
+
+#[test]
+fn out_of_range_values_fail_the_record_naming_the_field() {
+    let text = std::fs::read_to_string(data("modern_ok.txt")).unwrap();
+    for (from, to, reason) in [
+        (
+            "Successful requests:                     8",
+            "Successful requests: -8",
+            "invalid successful_requests: -8 (negative)",
+        ),
+        (
+            "Total requests:                          8",
+            "Total requests: 7.5",
+            "invalid total_requests: 7.5 (not a whole number)",
+        ),
+        (
+            "Total input tokens:                      1024",
+            "Total input tokens: 18446744073709551615",
+            "invalid total_input_tokens: 18446744073709551615 (too large: over 2^53)",
+        ),
+        (
+            "Total generated tokens:                  512",
+            "Total generated tokens: 1e30",
+            "invalid total_output_tokens: 1e30 (too large: over 2^53)",
+        ),
+        (
+            "Mean TTFT (ms):                          12.50",
+            "Mean TTFT (ms): -12.5",
+            "invalid mean_ttft: -12.5 (negative)",
+        ),
+        (
+            "P99 ITL (ms):                            1.90",
+            "P99 ITL (ms): nan",
+            "invalid p99_itl: nan (not a number)",
+        ),
+        (
+            "Median E2EL (ms):                        110.00",
+            "Median E2EL (ms): inf",
+            "invalid median_e2el: inf (not a number)",
+        ),
+    ] {
+        assert!(text.contains(from), "{from}");
+        let (code, recs, err) = run(&["--test-id", "t"], &text.replace(from, to));
+        assert_eq!(code, 1, "{to}");
+        assert_eq!(recs[0]["status"], "failed");
+        let reasons: Vec<&str> =
+            recs[0]["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+        assert!(reasons.contains(&reason), "{to}: {reasons:?}");
+        assert_eq!(err.lines().count(), 1);
+    }
+}
+
+#[test]
+fn python_nan_in_save_result_json_is_a_named_reason_not_a_rejection() {
+    let text = std::fs::read_to_string(data("save_result.json")).unwrap();
+    let nan = text.replacen("\"mean_ttft_ms\": 12.5", "\"mean_ttft_ms\": NaN", 1);
+    assert_ne!(nan, text);
+    let (code, recs, err) = run(&["--test-id", "t"], &nan);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(recs[0]["status"], "failed");
+    assert_eq!(recs[0]["reasons"], serde_json::json!(["invalid mean_ttft: NaN (not a number)"]));
+    assert!(recs[0]["metrics"].get("mean_ttft").is_none());
+    // An optional figure as Infinity: named too.
+    let inf = text.replacen("\"std_ttft_ms\": 0.1", "\"std_ttft_ms\": -Infinity", 1);
+    assert_ne!(inf, text);
+    let (_, recs, _) = run(&["--test-id", "t"], &inf);
+    assert_eq!(
+        recs[0]["reasons"],
+        serde_json::json!(["invalid std_ttft: -Infinity (not a number)"])
+    );
+}
+
+#[test]
+fn closed_stdout_or_stderr_ends_quietly_even_with_many_errors() {
+    let cmd = || {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("parse-metrics"));
+        c.args(["--test-id", "t"]);
+        c
+    };
+    let ok = std::fs::read_to_string(data("modern_ok.txt")).unwrap();
+    let bad = ok.replace("Failed requests:                         0", "Failed requests: 1");
+    let log = [ok.as_str(), bad.as_str()].concat().repeat(3_000);
+    let (code, err) = with_closed(cmd(), log.clone().into_bytes(), true, false);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+    let (code, out) = with_closed(cmd(), log.clone().into_bytes(), false, true);
+    assert_eq!(code, Some(1));
+    assert_eq!(out.lines().count(), 6_000);
+    let (code, _) = with_closed(cmd(), log.into_bytes(), true, true);
+    assert_eq!(code, Some(0));
 }

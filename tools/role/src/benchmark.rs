@@ -25,6 +25,16 @@ pub fn run_benchmark(job: &Job) -> Result<Exit> {
     let groups = client_groups(&job.planned.plan.clients, only.as_deref());
     let mut all_ok = true;
     let mut reasons = Vec::new();
+    if groups.is_empty() {
+        // Nothing measured is not a success: a plan without client runs fails loudly.
+        let why = format!(
+            "{ME}: the plan has no client run{}",
+            only.as_deref().map(|t| format!(" for {t}")).unwrap_or_default()
+        );
+        eprintln!("role: {why}");
+        write_status(job, "status.json", false, std::slice::from_ref(&why))?;
+        return Ok(Exit::Failed);
+    }
     // Every planned client run ends with a record: run, or failed with the reason it could not run.
     let mut stopped: Option<String> = None;
     for (server, clients) in &groups {
@@ -201,6 +211,9 @@ fn parse_metrics(
     ]);
     cmd.args(["--concurrency", &client.concurrency.to_string(), "--isl", &client.isl.to_string()]);
     cmd.args(["--osl", &client.osl.to_string(), "--exit-code", &exit_code.to_string()]);
+    if let Some(a) = &job.attempt {
+        cmd.args(["--attempt", a]);
+    }
     cmd.arg(log);
     let out = cmd.output().map_err(|e| Failure::io(job.bin.join("parse-metrics").display(), &e))?;
     let text = String::from_utf8_lossy(&out.stdout);

@@ -3,7 +3,15 @@
 //! # Legacy format (default)
 //! One row per metric record: `network, batchsize, precision, framework, command`, then one
 //! `<metric>__<unit>` column per entry of [`COLUMNS`] (in that order), then `status` and
-//! `reasons`. Failed records are kept (`status` = `failed`, `reasons` joined with `; `).
+//! `reasons`. Failed records are kept (`status` = `failed`, `reasons` joined with `; `), and
+//! their metric cells are EMPTY (a failed run has no result, and an empty cell is never read as
+//! a 0); their count cells (`*__count`, `duration__sec`) keep what the client counted.
+//!
+//! # Spreadsheet safety
+//! CSV is written with the `csv` crate (RFC 4180 quoting). A text cell that starts with `=`,
+//! `+`, `-`, `@`, a tab or a carriage return (a formula to a spreadsheet, e.g.
+//! `=HYPERLINK(…)`, `@SUM(…)`) is neutralised by a leading `'` (the OWASP rule); numbers are
+//! left as they are.
 //!
 //! * `network` = the test id
 //! * `batchsize` = the client concurrency
@@ -96,7 +104,12 @@ pub enum ColumnSource {
 }
 
 impl Column {
+    /// The cell's value; `None` (an empty cell) for a metric of a failed record.
     pub fn value(&self, r: &MetricRecord) -> Option<f64> {
+        let metric = !matches!(self.source, ColumnSource::Fixed(Source::Count(_)));
+        if metric && r.status == Status::Failed {
+            return None;
+        }
         match self.source {
             ColumnSource::Fixed(Source::Metric(name)) => r.metrics.get(name).copied(),
             ColumnSource::Fixed(Source::Count(get)) => get(&r.counts),
@@ -225,19 +238,49 @@ fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
 }
 
-/// One CSV field, quoted when needed (RFC 4180).
-pub fn field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) || s.starts_with(' ') || s.ends_with(' ') {
-        format!("\"{}\"", s.replace('"', "\"\""))
+/// A text cell made safe for spreadsheets: one that a spreadsheet would run as a formula
+/// (leading `=`, `+`, `-`, `@`, tab or CR) gets a leading `'`, unless it is a plain number.
+pub fn neutralise(s: &str) -> std::borrow::Cow<'_, str> {
+    let formula = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if formula && s.parse::<f64>().is_err() {
+        format!("'{s}").into()
     } else {
-        s.to_string()
+        s.into()
     }
 }
 
-/// One CSV row, ended by `\n`.
-pub fn line<S: AsRef<str>>(fields: impl IntoIterator<Item = S>) -> String {
-    let out: Vec<String> = fields.into_iter().map(|f| field(f.as_ref())).collect();
-    out.join(",") + "\n"
+/// Writes rows of text cells as CSV (RFC 4180 quoting), each cell neutralised.
+pub struct Csv {
+    out: csv::Writer<Vec<u8>>,
+}
+
+impl Csv {
+    pub fn new() -> Csv {
+        Csv { out: csv::WriterBuilder::new().flexible(true).from_writer(Vec::new()) }
+    }
+    pub fn row<S: AsRef<str>>(&mut self, cells: impl IntoIterator<Item = S>) {
+        let cells: Vec<String> =
+            cells.into_iter().map(|c| neutralise(c.as_ref()).into_owned()).collect();
+        // Into memory, with rows of any width: this cannot fail.
+        let _ = self.out.write_record(&cells);
+    }
+    pub fn finish(self) -> String {
+        let bytes = self.out.into_inner().unwrap_or_default();
+        String::from_utf8(bytes).unwrap_or_default()
+    }
+}
+
+impl Default for Csv {
+    fn default() -> Csv {
+        Csv::new()
+    }
+}
+
+/// One CSV row (with its `\n`), as [`Csv`] writes it.
+pub fn line<S: AsRef<str>>(cells: impl IntoIterator<Item = S>) -> String {
+    let mut csv = Csv::new();
+    csv.row(cells);
+    csv.finish()
 }
 
 /// The legacy CSV: header + one row per record, in input order.
@@ -245,15 +288,16 @@ pub fn legacy(records: &[MetricRecord], columns: &[Column]) -> String {
     let mut header: Vec<String> = KEYS.iter().map(|k| k.to_string()).collect();
     header.extend(columns.iter().map(|c| c.header.clone()));
     header.extend(["status".to_string(), "reasons".to_string()]);
-    let mut out = line(&header);
+    let mut out = Csv::new();
+    out.row(&header);
     for r in records {
         let mut row =
             vec![r.test_id.clone(), opt(r.concurrency), precision(r), "trtllm".into(), command(r)];
         row.extend(columns.iter().map(|c| opt(c.value(r))));
         row.extend([status(r).to_string(), r.reasons.join("; ")]);
-        out += &line(&row);
+        out.row(&row);
     }
-    out
+    out.finish()
 }
 
 /// The wide CSV: one row per test and concurrency, sorted, every metric column.
@@ -269,7 +313,8 @@ pub fn wide(records: &[MetricRecord], columns: &[Column]) -> String {
     });
     let mut header: Vec<String> = WIDE_KEYS.iter().map(|k| k.to_string()).collect();
     header.extend(columns.iter().map(|c| c.header.clone()));
-    let mut out = line(&header);
+    let mut out = Csv::new();
+    out.row(&header);
     for r in sorted {
         let mut row = vec![
             r.test_id.clone(),
@@ -283,9 +328,9 @@ pub fn wide(records: &[MetricRecord], columns: &[Column]) -> String {
             r.reasons.join("; "),
         ];
         row.extend(columns.iter().map(|c| opt(c.value(r))));
-        out += &line(&row);
+        out.row(&row);
     }
-    out
+    out.finish()
 }
 
 #[cfg(test)]
@@ -308,12 +353,60 @@ mod tests {
 
     #[test]
     fn quoting() {
-        assert_eq!(field("a,b"), "\"a,b\"");
-        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(field("two\nlines"), "\"two\nlines\"");
-        assert_eq!(field(" pad"), "\" pad\"");
-        assert_eq!(field("plain"), "plain");
+        assert_eq!(line(["a,b"]), "\"a,b\"\n");
+        assert_eq!(line(["say \"hi\""]), "\"say \"\"hi\"\"\"\n");
+        assert_eq!(line(["two\nlines"]), "\"two\nlines\"\n");
+        assert_eq!(line(["plain"]), "plain\n");
         assert_eq!(line(["a", "", "c,d"]), "a,,\"c,d\"\n");
+    }
+
+    #[test]
+    fn formulas_are_neutralised_numbers_are_not() {
+        for (cell, safe) in [
+            ("=HYPERLINK(\"http://x\",\"y\")", "'=HYPERLINK(\"http://x\",\"y\")"),
+            ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
+            ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+            ("-2+3", "'-2+3"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "'\r=1"),
+            ("-1.5", "-1.5"),
+            ("+3", "+3"),
+            ("a=b", "a=b"),
+            ("", ""),
+        ] {
+            assert_eq!(neutralise(cell), safe, "{cell:?}");
+        }
+        assert_eq!(line(["=1+1", "x"]), "'=1+1,x\n");
+        assert_eq!(line(["\r=1"]), "\"'\r=1\"\n");
+    }
+
+    #[test]
+    fn failed_rows_have_empty_metric_cells_and_keep_counts() {
+        let mut r = record();
+        r.status = Status::Failed;
+        r.reasons = vec!["2 failed requests".into()];
+        r.metrics.insert("mean_ttft".into(), 0.0);
+        let cols = choose(&["default".into()], &[]).unwrap();
+        let csv = legacy(&[r], &cols);
+        let rows: Vec<&str> = csv.lines().collect();
+        assert_eq!(rows.len(), 2);
+        let header: Vec<&str> = rows[0].split(',').collect();
+        let cells: Vec<&str> = rows[1].split(',').collect();
+        assert_eq!(header.len(), cells.len());
+        for (h, c) in header.iter().zip(&cells) {
+            match *h {
+                "network" => assert_eq!(*c, "aggr-cfg-srv"),
+                "total_requests__count" | "successful_requests__count" => assert_eq!(*c, "8"),
+                "failed_requests__count" => assert_eq!(*c, "0"),
+                "duration__sec" => assert_eq!(*c, "2.5"),
+                "status" => assert_eq!(*c, "failed"),
+                "reasons" => assert_eq!(*c, "2 failed requests"),
+                "input_tokens__count" => assert_eq!(*c, "1024"),
+                "output_tokens__count" => assert_eq!(*c, "512"),
+                h if KEYS.contains(&h) => {}
+                h => assert_eq!(*c, "", "{h} of a failed row"),
+            }
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ fn legacy_columns_values_and_quoting() {
         csv,
         "network,batchsize,precision,framework,command,throughput__qps,tokens_per__sec,mean_ttft__ms,duration__sec,status,reasons\n\
          aggr_upload-deepseek_r1_fp4_v2_blackwell-srv,4,fp4,trtllm,srv-con4,3.2,204.8,12.5,2.5,ok,\n\
-         disagg-e2e-cfg,1,\"fp8, \"\"e4m3\"\"\",trtllm,con1,0.5,,,,failed,2 failed requests; failure marker !FAILED REQUESTS!\n"
+         disagg-e2e-cfg,1,\"fp8, \"\"e4m3\"\"\",trtllm,con1,,,,,failed,2 failed requests; failure marker !FAILED REQUESTS!\n"
     );
 }
 
@@ -59,7 +59,7 @@ fn wide_rows_sorted_with_all_metrics() {
         csv,
         "test_id,server,client,concurrency,isl,osl,precision,status,reasons,throughput__qps,p90_ttft__ms\n\
          aggr_upload-deepseek_r1_fp4_v2_blackwell-srv,srv,con4,4,128,64,fp4,ok,,3.2,15.25\n\
-         disagg-e2e-cfg,,con1,1,,,\"fp8, \"\"e4m3\"\"\",failed,2 failed requests; failure marker !FAILED REQUESTS!,0.5,\n"
+         disagg-e2e-cfg,,con1,1,,,\"fp8, \"\"e4m3\"\"\",failed,2 failed requests; failure marker !FAILED REQUESTS!,,\n"
     );
     let (_, all, _) = to_csv(&["--wide"], &format!("{OK}\n"));
     assert!(all.lines().next().unwrap().ends_with(",output_tokens__count,p90_ttft__ms"), "{all}");
@@ -82,4 +82,104 @@ fn unknown_column_is_a_usage_error() {
         err,
         "to-csv: error: unknown column \"bogus\" (not in the mapping table nor in the input)\n"
     );
+}
+
+/// Runs `cmd` with `input` on stdin and stdout and/or stderr closed (their reader gone, as in
+/// `TOOL | head -0` or `TOOL 2>&1 >/dev/null | head -0`), the other one read; returns the
+/// exit code and what the open stream got. Fails when the tool has not ended within 60 s.
+fn with_closed(
+    mut cmd: std::process::Command,
+    input: Vec<u8>,
+    close_out: bool,
+    close_err: bool,
+) -> (Option<i32>, String) {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    let mut child =
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || drop(stdin.write_all(&input)));
+    let out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
+    let read = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = r.read_to_end(&mut bytes);
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    };
+    let reader = match (close_out, close_err) {
+        (true, false) => {
+            drop(out);
+            Some(read(Box::new(err)))
+        }
+        (false, true) => {
+            drop(err);
+            Some(read(Box::new(out)))
+        }
+        _ => {
+            drop((out, err));
+            None
+        }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the tool did not end within 60 s with a closed pipe");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    writer.join().unwrap();
+    (status.code(), reader.map(|r| r.join().unwrap()).unwrap_or_default())
+}
+
+#[test]
+fn failed_rows_have_empty_metric_cells_not_zeros() {
+    let failed = r#"{"test_id":"aggr-x","concurrency":2,"status":"failed","reasons":["no successful requests"],"metrics":{"seq_throughput":0.0,"mean_ttft":0.0,"p90_ttft":0.0},"units":{"p90_ttft":"ms"},"counts":{"total_requests":4,"successful_requests":0,"failed_requests":4}}"#;
+    let (code, csv, err) = to_csv(
+        &["--columns", "throughput__qps,mean_ttft,p90_ttft,failed_requests__count"],
+        &format!("{failed}\n"),
+    );
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(
+        csv,
+        "network,batchsize,precision,framework,command,throughput__qps,mean_ttft__ms,p90_ttft__ms,failed_requests__count,status,reasons\n\
+         aggr-x,2,,trtllm,,,,,4,failed,no successful requests\n"
+    );
+}
+
+#[test]
+fn spreadsheet_formulas_are_neutralised() {
+    let evil = r#"{"test_id":"=HYPERLINK(\"http://evil\",\"x\")","server":"@SUM(A1:A2)","client":"c","concurrency":1,"status":"failed","reasons":["-2+3","+cmd|' /C calc'!A0","\tx"],"metrics":{},"context":{"precision":"=1+1"}}"#;
+    let (code, csv, _) = to_csv(&["--columns", "throughput__qps"], &format!("{evil}\n"));
+    assert_eq!(code, 0);
+    assert_eq!(
+        csv.lines().nth(1).unwrap(),
+        "\"'=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\",1,'=1+1,trtllm,'@SUM(A1:A2)-c,,failed,'-2+3; +cmd|' /C calc'!A0; \tx"
+    );
+    let (_, wide, _) = to_csv(&["--wide"], &format!("{evil}\n"));
+    let row = wide.lines().nth(1).unwrap();
+    assert!(row.starts_with("\"'=HYPERLINK("), "{row}");
+    assert!(row.contains(",'@SUM(A1:A2),c,1,"), "{row}");
+    assert!(row.contains(",'=1+1,failed,'-2+3; "), "{row}");
+}
+
+#[test]
+fn closed_stdout_or_stderr_ends_quietly_even_with_many_errors() {
+    let cmd = || std::process::Command::new(assert_cmd::cargo::cargo_bin("to-csv"));
+    let input: String = (0..20_000).map(|_| format!("{OK}\nnot json\n")).collect();
+    let (code, err) = with_closed(cmd(), input.clone().into_bytes(), true, false);
+    // The bad lines were reported before the CSV was written, and that write found no reader.
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(err.lines().count(), 20_000);
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+    let (code, out) = with_closed(cmd(), input.clone().into_bytes(), false, true);
+    assert_eq!(code, Some(65));
+    assert_eq!(out.lines().count(), 20_001);
+    let (code, _) = with_closed(cmd(), input.into_bytes(), true, true);
+    assert_eq!(code, Some(0));
 }

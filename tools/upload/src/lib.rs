@@ -9,12 +9,13 @@ pub mod input;
 pub mod mysql_store;
 pub mod opensearch;
 pub mod retry;
-pub mod secret;
 pub mod spool;
 pub mod sql;
 pub mod sqlite;
-pub mod store;
 pub mod sysinfo;
+
+// Store URLs and secrets live in the shared crate (perf-check and report read the same stores).
+pub use perfline::store::{secret, url as store};
 
 /// md5 of `bytes` as 32 lowercase hex digits (run keys, case keys, document ids).
 pub fn md5_hex(bytes: &[u8]) -> String {

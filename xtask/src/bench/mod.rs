@@ -5,7 +5,9 @@ mod client;
 mod coordination;
 mod launch;
 mod parse;
+mod perfcheck;
 mod plan;
+mod report;
 mod upload;
 
 use clap::{Args, Subcommand};
@@ -30,6 +32,10 @@ enum Which {
     Client(client::Client),
     /// Coordination overhead and fault detection on the Slurm test cluster.
     Coordination(coordination::Coordination),
+    /// report: 500 series × 100 runs into one HTML page vs a Python string-formatting baseline.
+    Report(report::Report),
+    /// perf-check on 10,000 series × 100 runs in SQLite vs a numpy + sqlite3 baseline.
+    Perfcheck(perfcheck::Perfcheck),
 }
 
 impl Bench {
@@ -41,6 +47,8 @@ impl Bench {
             Which::Upload(b) => b.run(sh),
             Which::Client(b) => b.run(sh),
             Which::Coordination(b) => b.run(sh),
+            Which::Report(b) => b.run(sh),
+            Which::Perfcheck(b) => b.run(sh),
         }
     }
 }

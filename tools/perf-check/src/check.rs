@@ -1,0 +1,335 @@
+//! From input records and history to verdict records: reading the current run, gathering each
+//! series' history (store or baseline file), judging, and the regression lines for stderr.
+
+use crate::judge::{self, ChangePointRule, Day, Outcome};
+use perfline::cli::{Failure, Result};
+use perfline::metric::{self, Better};
+use perfline::store::read::{History, SeriesKey};
+use perfline::wire::metrics::{MetricRecord, Status};
+use perfline::wire::verdict::{Verdict, VerdictRecord};
+use std::collections::HashMap;
+use std::io::BufRead;
+
+/// One value of the current run to judge.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Current {
+    pub key: SeriesKey,
+    pub value: f64,
+    pub better: Better,
+}
+
+/// A `failed` record of the current run: reported, never judged.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FailedRecord {
+    pub at: String,
+    pub test_id: String,
+    pub server: String,
+    pub client: String,
+    pub reasons: Vec<String>,
+}
+
+/// The current run as read from the input.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Input {
+    pub series: Vec<Current>,
+    pub failed: Vec<FailedRecord>,
+}
+
+/// `SERVER-CLIENT` as upload names a case; one of them alone; `-` when neither.
+pub fn case_name(server: &str, client: &str) -> String {
+    match (server.is_empty(), client.is_empty()) {
+        (false, false) => format!("{server}-{client}"),
+        (false, true) => server.to_string(),
+        (true, false) => client.to_string(),
+        (true, true) => "-".to_string(),
+    }
+}
+
+/// Reads metric records. Every bad line is an error (all are returned, nothing is judged):
+/// invalid JSON, a non-finite value, the same series twice. Metrics with no direction
+/// ([`perfline::metric::better`]) are not judged.
+pub fn read_input(
+    reader: Box<dyn BufRead>,
+    source: &str,
+) -> std::result::Result<Input, Vec<Failure>> {
+    let mut input = Input::default();
+    let mut errors = Vec::new();
+    let mut seen: HashMap<SeriesKey, usize> = HashMap::new();
+    for line in perfline::jsonl::read::<MetricRecord, _>(reader, source) {
+        let at = format!("{source}:{}", line.line);
+        let record = match line.record {
+            Ok(r) => r,
+            Err(f) if f.exit == perfline::Exit::IoErr => return Err(vec![f]),
+            Err(f) => {
+                errors.push(f);
+                continue;
+            }
+        };
+        let server = record.server.clone().unwrap_or_default();
+        let client = record.client.clone().unwrap_or_default();
+        if record.test_id.trim().is_empty() {
+            errors.push(Failure::data(format!("{at}: empty test_id")));
+            continue;
+        }
+        if record.status == Status::Failed {
+            input.failed.push(FailedRecord {
+                at,
+                test_id: record.test_id.clone(),
+                server: server.clone(),
+                client: client.clone(),
+                reasons: record.reasons.clone(),
+            });
+            continue;
+        }
+        for (name, value) in &record.metrics {
+            let key = SeriesKey::new(&record.test_id, &server, &client, name);
+            if !value.is_finite() {
+                errors.push(Failure::data(format!(
+                    "{at}: {}: {name}: not a finite number",
+                    record.test_id
+                )));
+                continue;
+            }
+            if let Some(first) = seen.insert(key.clone(), line.line) {
+                errors.push(Failure::data(format!(
+                    "{at}: {} {} {name}: same series as line {first}",
+                    record.test_id,
+                    case_name(&server, &client)
+                )));
+                continue;
+            }
+            if let Some(better) = metric::better(name) {
+                input.series.push(Current { key, value: *value, better });
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(input)
+    } else {
+        Err(errors)
+    }
+}
+
+/// One earlier value of a series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Earlier {
+    pub value: f64,
+    pub run_key: Option<String>,
+    pub day: Day,
+}
+
+/// Each series' earlier values, oldest first, from the store's history.
+pub fn from_store(history: &History) -> HashMap<SeriesKey, Vec<Earlier>> {
+    history
+        .series
+        .iter()
+        .map(|s| {
+            let points = s
+                .points
+                .iter()
+                .map(|p| {
+                    let run = &history.runs[p.run];
+                    Earlier {
+                        value: p.value,
+                        run_key: Some(run.run_key.clone()),
+                        day: Day::of(run.start_time.as_deref(), p.run),
+                    }
+                })
+                .collect();
+            (s.key.clone(), points)
+        })
+        .collect()
+}
+
+/// Each series' value in a reference run (`--baseline FILE`): one earlier value per series.
+pub fn from_baseline(baseline: &Input) -> HashMap<SeriesKey, Vec<Earlier>> {
+    baseline
+        .series
+        .iter()
+        .map(|c| {
+            let e = Earlier { value: c.value, run_key: None, day: Day::Run(0) };
+            (c.key.clone(), vec![e])
+        })
+        .collect()
+}
+
+/// Which rule judges.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Method {
+    ChangePoint(ChangePointRule),
+    /// The incumbent's rule with this threshold (a fraction).
+    Incumbent(f64),
+}
+
+impl Method {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Method::ChangePoint(_) => "change-point",
+            Method::Incumbent(_) => "incumbent",
+        }
+    }
+}
+
+/// Judges every current value against its history; one verdict per series, in input order.
+pub fn judge_all(
+    input: &Input,
+    history: &HashMap<SeriesKey, Vec<Earlier>>,
+    method: &Method,
+    run_key: Option<&str>,
+) -> Vec<VerdictRecord> {
+    let empty = Vec::new();
+    input
+        .series
+        .iter()
+        .map(|c| {
+            let earlier = history.get(&c.key).unwrap_or(&empty);
+            let outcome = match method {
+                Method::ChangePoint(rule) => {
+                    let values: Vec<f64> = earlier.iter().map(|e| e.value).collect();
+                    judge::change_point(&values, c.value, c.better, rule)
+                }
+                Method::Incumbent(threshold) => {
+                    let days: Vec<(f64, Day)> =
+                        earlier.iter().map(|e| (e.value, e.day.clone())).collect();
+                    judge::incumbent(&days, c.value, c.better, *threshold)
+                }
+            };
+            verdict_record(c, earlier, &outcome, method.name(), run_key)
+        })
+        .collect()
+}
+
+fn verdict_record(
+    c: &Current,
+    earlier: &[Earlier],
+    o: &Outcome,
+    method: &str,
+    run_key: Option<&str>,
+) -> VerdictRecord {
+    let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let change_run = o.change_at.and_then(|i| match earlier.get(i) {
+        Some(e) => e.run_key.clone(),
+        None => run_key.map(str::to_string),
+    });
+    VerdictRecord {
+        test_id: c.key.test_id.clone(),
+        server: some(&c.key.server),
+        client: some(&c.key.client),
+        metric: c.key.metric.clone(),
+        verdict: o.verdict,
+        current: Some(c.value),
+        baseline: o.baseline.map(significant),
+        delta_pct: o
+            .baseline
+            .filter(|b| *b != 0.0)
+            .map(|b| ((c.value - b) / b * 100.0 * 100.0).round() / 100.0),
+        p_value: o.score.map(significant),
+        change_run,
+        method: method.to_string(),
+        window: u32::try_from(earlier.len()).unwrap_or(u32::MAX),
+        better: c.better.as_str().to_string(),
+        run_key: run_key.map(str::to_string),
+    }
+}
+
+/// `x` to 6 significant digits (stable output, no float noise).
+fn significant(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    format!("{x:.5e}").parse().unwrap_or(x)
+}
+
+/// `v` with 4 significant digits, at least one decimal (`180.2`, `12.50`, `0.01234`).
+pub fn short(v: f64) -> String {
+    let digits = if v == 0.0 { 0 } else { v.abs().log10().floor() as i32 };
+    let decimals = (3 - digits).clamp(1, 9) as usize;
+    format!("{v:.decimals$}")
+}
+
+/// The stderr line of a regression:
+/// `regression: TEST SERVER-CLIENT METRIC: 180.2 vs 204.8 (-12.0 %) since r27`.
+pub fn regression_line(v: &VerdictRecord) -> Option<String> {
+    if v.verdict != Verdict::Regression {
+        return None;
+    }
+    let case = case_name(v.server.as_deref().unwrap_or(""), v.client.as_deref().unwrap_or(""));
+    let (cur, base) = (v.current?, v.baseline?);
+    let delta = v.delta_pct.map_or_else(String::new, |d| format!(" ({d:+.1} %)"));
+    let since = v.change_run.as_deref().map_or_else(String::new, |r| format!(" since {r}"));
+    Some(format!(
+        "regression: {} {case} {}: {} vs {}{delta}{since}",
+        v.test_id,
+        v.metric,
+        short(cur),
+        short(base)
+    ))
+}
+
+/// The stderr line of a failed current record.
+pub fn failed_line(f: &FailedRecord) -> String {
+    let why =
+        if f.reasons.is_empty() { "no reason given".to_string() } else { f.reasons.join("; ") };
+    format!("{}: {} {}: failed record: {why}", f.at, f.test_id, case_name(&f.server, &f.client))
+}
+
+/// The series keys of the input (what `--accept` and the history query name).
+pub fn keys(input: &Input) -> Vec<SeriesKey> {
+    input.series.iter().map(|c| c.key.clone()).collect()
+}
+
+/// Errors as one `Failure` for `run`: the first one's class, every message printed by the
+/// caller before.
+pub fn first_class(errors: &[Failure]) -> Result<()> {
+    match errors.first() {
+        Some(f) => {
+            Err(Failure::new(f.exit, format!("{} bad input line(s); nothing judged", errors.len())))
+        }
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(text: &str) -> std::result::Result<Input, Vec<Failure>> {
+        read_input(Box::new(std::io::Cursor::new(text.to_string())), "in.jsonl")
+    }
+
+    #[test]
+    fn reads_ok_failed_and_rejects_bad_lines() {
+        let text = format!(
+            "{}\n{}\n",
+            perfline::wire::metrics::EXAMPLE,
+            r#"{"test_id":"t2","status":"failed","reasons":["server died"],"metrics":{}}"#
+        );
+        let i = input(&text).unwrap();
+        let names: Vec<&str> = i.series.iter().map(|c| c.key.metric.as_str()).collect();
+        assert_eq!(names, ["mean_ttft", "seq_throughput", "token_throughput"]);
+        assert_eq!(i.failed.len(), 1);
+        assert_eq!(failed_line(&i.failed[0]), "in.jsonl:2: t2 -: failed record: server died");
+        let dup = format!("{0}\n\n{0}\nnot json\n", perfline::wire::metrics::EXAMPLE);
+        let errors = input(&dup).unwrap_err();
+        let messages: Vec<&str> = errors.iter().map(|f| f.message.as_str()).collect();
+        assert_eq!(messages.len(), 4, "{messages:?}");
+        assert!(messages[0].starts_with("in.jsonl:3: aggr-cfg-srv srv-con4_iter2_isl128_osl64 mean_ttft: same series as line 1"), "{messages:?}");
+        assert!(messages[3].starts_with("in.jsonl:4: invalid record"), "{messages:?}");
+    }
+
+    #[test]
+    fn regression_line_format() {
+        let mut v: VerdictRecord =
+            perfline::jsonl::parse(perfline::wire::verdict::EXAMPLE).unwrap();
+        v.delta_pct = Some(-12.01);
+        assert_eq!(
+            regression_line(&v).unwrap(),
+            "regression: aggr-cfg-srv srv-con4_iter2_isl128_osl64 token_throughput: 180.2 vs 204.8 (-12.0 %) since r27"
+        );
+        v.verdict = Verdict::Improvement;
+        assert_eq!(regression_line(&v), None);
+        assert_eq!(short(0.012345), "0.01235");
+        assert_eq!(short(12.5), "12.50");
+        assert_eq!(short(20480.0), "20480.0");
+    }
+}

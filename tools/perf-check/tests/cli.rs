@@ -1,0 +1,283 @@
+//! perf-check's command line: exit codes, outputs, --junit, --accept, --baseline, and stores
+//! built with plain SQL in the schema upload writes (v3, with the `series` table).
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use std::path::{Path, PathBuf};
+
+fn perf_check() -> Command {
+    let mut c = Command::cargo_bin("perf-check").unwrap();
+    c.env_remove("PERFLINE_MYSQL_PASSWORD");
+    c
+}
+
+/// Deterministic run-to-run noise of about 1 %.
+const NOISE: [f64; 8] = [0.010, -0.012, 0.004, -0.003, 0.008, -0.009, 0.002, -0.006];
+
+fn record(test: &str, metrics: &[(&str, f64)]) -> String {
+    let m: Vec<String> = metrics.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+    format!(
+        "{{\"test_id\":\"{test}\",\"server\":\"srv\",\"client\":\"c1\",\"status\":\"ok\",\"metrics\":{{{}}}}}\n",
+        m.join(",")
+    )
+}
+
+/// A store of `runs` runs r01… (no start time: upload order) with two series of test `t1`:
+/// token_throughput at 200 (× `step` from run `from` on) and mean_ttft at 10.
+struct Store {
+    dir: tempfile::TempDir,
+}
+
+impl Store {
+    fn new(runs: usize, from: usize, step: f64) -> Store {
+        let dir = tempfile::tempdir().unwrap();
+        let db = rusqlite::Connection::open(dir.path().join("perf.db")).unwrap();
+        db.execute_batch(
+            "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, run_key TEXT UNIQUE,
+               job_id TEXT, tensorrt TEXT, trtllm TEXT, driver TEXT, gpu TEXT, cuda TEXT,
+               os TEXT, hostname TEXT, start_time TEXT, end_time TEXT, `commit` TEXT,
+               link TEXT, notes TEXT, uploaded_at TEXT);
+             CREATE TABLE cases (id INTEGER PRIMARY KEY AUTOINCREMENT, case_key TEXT UNIQUE,
+               network TEXT, batch_size INTEGER, `precision` TEXT, framework TEXT, command TEXT);
+             CREATE TABLE series (case_id INTEGER PRIMARY KEY, test_id TEXT NOT NULL,
+               server TEXT NOT NULL DEFAULT '', client TEXT NOT NULL DEFAULT '');
+             CREATE TABLE perf_result (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER,
+               case_id INTEGER, metric TEXT, value REAL, unit TEXT, status TEXT,
+               UNIQUE (run_id, case_id, metric));
+             CREATE TABLE run_cases (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER,
+               case_id INTEGER, status TEXT, reasons TEXT, log_tail TEXT, source TEXT,
+               UNIQUE (run_id, case_id));
+             INSERT INTO cases (id, case_key, network, command) VALUES (1, 'k', 't1', 'srv-c1');
+             INSERT INTO series VALUES (1, 't1', 'srv', 'c1');",
+        )
+        .unwrap();
+        for i in 1..=runs {
+            db.execute("INSERT INTO runs (run_key) VALUES (?1)", [format!("r{i:02}")]).unwrap();
+            db.execute(
+                "INSERT INTO run_cases (run_id, case_id, status, reasons, log_tail) \
+                 VALUES (?1, 1, 'ok', '[]', '')",
+                [i],
+            )
+            .unwrap();
+            let n = NOISE[i % NOISE.len()].exp();
+            let tput = 200.0 * n * if i >= from { step } else { 1.0 };
+            for (metric, value) in [("token_throughput", tput), ("mean_ttft", 10.0 * n)] {
+                db.execute(
+                    "INSERT INTO perf_result (run_id, case_id, metric, value, status) \
+                     VALUES (?1, 1, ?2, ?3, 'ok')",
+                    rusqlite::params![i, metric, value],
+                )
+                .unwrap();
+            }
+        }
+        Store { dir }
+    }
+    fn url(&self) -> String {
+        format!("sqlite:{}", self.dir.path().join("perf.db").display())
+    }
+    fn file(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+fn verdicts(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn pick<'a>(v: &'a [serde_json::Value], metric: &str) -> &'a serde_json::Value {
+    v.iter().find(|r| r["metric"] == metric).unwrap()
+}
+
+#[test]
+fn a_shared_step_is_a_regression_with_its_line_and_junit() {
+    let s = Store::new(20, 16, 0.88);
+    let current = s.file(
+        "cur.jsonl",
+        &record("t1", &[("token_throughput", 176.0), ("mean_ttft", 10.0), ("total_requests", 8.0)]),
+    );
+    let junit = s.dir.path().join("junit.xml");
+    let out = perf_check()
+        .args(["--store", &s.url(), "-i"])
+        .arg(&current)
+        .args(["--run-key", "r21", "--junit"])
+        .arg(&junit)
+        .assert()
+        .code(1)
+        .stderr(
+            "perf-check: regression: t1 srv-c1 token_throughput: 176.0 vs 199.7 (-11.9 %) since r16\n",
+        )
+        .get_output()
+        .stdout
+        .clone();
+    let v = verdicts(&out);
+    assert_eq!(v.len(), 2, "total_requests has no direction: not judged");
+    let t = pick(&v, "token_throughput");
+    assert_eq!(t["verdict"], "regression");
+    assert_eq!(t["change_run"], "r16");
+    assert_eq!(t["window"], 20);
+    assert_eq!(t["method"], "change-point");
+    assert_eq!(t["better"], "higher");
+    assert_eq!(t["run_key"], "r21");
+    assert_eq!(pick(&v, "mean_ttft")["verdict"], "no-change");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("tests=\"1\" failures=\"1\""), "{xml}");
+    assert!(xml.contains("<testcase classname=\"t1\" name=\"c1\">"), "{xml}");
+}
+
+#[test]
+fn accept_makes_the_new_level_the_baseline() {
+    let s = Store::new(24, 16, 0.88);
+    let current = s.file("cur.jsonl", &record("t1", &[("token_throughput", 176.0)]));
+    perf_check().args(["--store", &s.url(), "-i"]).arg(&current).assert().code(1);
+    perf_check()
+        .args(["--store", &s.url(), "--accept", "r16", "-i"])
+        .arg(&current)
+        .assert()
+        .code(0)
+        .stderr(predicate::str::starts_with(
+            "perf-check: accepted r16 as the baseline of 1 series",
+        ));
+    let out = perf_check().args(["--store", &s.url(), "-i"]).arg(&current).assert().code(0);
+    let v = verdicts(&out.get_output().stdout);
+    assert_eq!(v[0]["verdict"], "no-change");
+    assert_eq!(v[0]["window"], 9);
+    perf_check()
+        .args(["--store", &s.url(), "--accept", "r99", "-i"])
+        .arg(&current)
+        .assert()
+        .code(65)
+        .stderr(predicate::str::contains("r99: no such run"));
+}
+
+#[test]
+fn the_current_run_is_not_its_own_history_and_little_history_is_insufficient() {
+    let s = Store::new(5, 99, 1.0);
+    let current = s.file("cur.jsonl", &record("t1", &[("token_throughput", 150.0)]));
+    let out = perf_check()
+        .args(["--store", &s.url(), "--run-key", "r05", "-i"])
+        .arg(&current)
+        .assert()
+        .code(0);
+    let v = verdicts(&out.get_output().stdout);
+    assert_eq!(
+        (v[0]["verdict"].as_str(), v[0]["window"].as_u64()),
+        (Some("insufficient-data"), Some(4))
+    );
+    let out = perf_check().args(["--store", &s.url(), "-i"]).arg(&current).assert().code(0);
+    assert_eq!(verdicts(&out.get_output().stdout)[0]["verdict"], "suspect");
+}
+
+#[test]
+fn incumbent_method_and_baseline_file() {
+    let s = Store::new(10, 99, 1.0);
+    let current = s.file("cur.jsonl", &record("t1", &[("token_throughput", 180.0)]));
+    let out = perf_check()
+        .args(["--store", &s.url(), "--method", "incumbent", "-i"])
+        .arg(&current)
+        .assert()
+        .code(1);
+    let v = verdicts(&out.get_output().stdout);
+    assert_eq!(
+        (v[0]["verdict"].as_str(), v[0]["method"].as_str()),
+        (Some("regression"), Some("incumbent"))
+    );
+    assert_eq!(v[0]["p_value"], 0.05);
+    let base = s.file("base.jsonl", &record("t1", &[("token_throughput", 200.0)]));
+    let out = perf_check().arg("--baseline").arg(&base).arg("-i").arg(&current).assert().code(1);
+    let v = verdicts(&out.get_output().stdout);
+    assert_eq!((v[0]["baseline"].as_f64(), v[0]["delta_pct"].as_f64()), (Some(200.0), Some(-10.0)));
+    perf_check()
+        .arg("--baseline")
+        .arg(&base)
+        .args(["--threshold", "15", "-i"])
+        .arg(&current)
+        .assert()
+        .code(0);
+    perf_check()
+        .arg("--baseline")
+        .arg(&base)
+        .args(["--method", "change-point", "-i"])
+        .arg(&current)
+        .assert()
+        .code(64);
+}
+
+#[test]
+fn failed_current_records_fail_the_check() {
+    let s = Store::new(10, 99, 1.0);
+    let text = format!(
+        "{}{}",
+        record("t1", &[("token_throughput", 200.0)]),
+        "{\"test_id\":\"t2\",\"client\":\"c9\",\"status\":\"failed\",\"reasons\":[\"server died\"],\"metrics\":{}}\n"
+    );
+    let current = s.file("cur.jsonl", &text);
+    perf_check().args(["--store", &s.url(), "-i"]).arg(&current).assert().code(1).stderr(format!(
+        "perf-check: error: {}:2: t2 c9: failed record: server died\n",
+        current.display()
+    ));
+}
+
+#[test]
+fn bad_usage_input_and_stores_are_classified() {
+    let s = Store::new(3, 99, 1.0);
+    let good = s.file("cur.jsonl", &record("t1", &[("token_throughput", 200.0)]));
+    perf_check().arg("--help").assert().code(0).stdout(predicate::str::contains("Exit status"));
+    perf_check().arg("-i").arg(&good).assert().code(64);
+    perf_check().args(["--store", &s.url(), "--window", "0"]).assert().code(64);
+    perf_check().args(["--store", &s.url(), "--run-key", "a b"]).assert().code(64);
+    perf_check().args(["--store", "postgres://x/y"]).arg("-i").arg(&good).assert().code(78);
+    perf_check()
+        .args(["--store", "mysql://perf:hunter2@127.0.0.1:9/perf", "-i"])
+        .arg(&good)
+        .assert()
+        .code(78)
+        .stderr(predicate::str::contains("hunter2").not());
+    perf_check()
+        .args(["--store", "mysql://perf@127.0.0.1:9/perf", "-i"])
+        .arg(&good)
+        .assert()
+        .code(78);
+    perf_check()
+        .env("PERFLINE_MYSQL_PASSWORD", "pw")
+        .args(["--store", "mysql://perf@127.0.0.1:9/perf", "-i"])
+        .arg(&good)
+        .assert()
+        .code(69);
+    let missing = Path::new("/nonexistent/perf.db");
+    perf_check()
+        .arg("--store")
+        .arg(format!("sqlite:{}", missing.display()))
+        .arg("-i")
+        .arg(&good)
+        .assert()
+        .code(66);
+    perf_check().args(["--store", &s.url(), "-i", "/nonexistent/cur.jsonl"]).assert().code(66);
+    // A store not created yet, in a directory that exists: the first run has no history.
+    let first = s.dir.path().join("first.db");
+    let out = perf_check()
+        .arg("--store")
+        .arg(format!("sqlite:{}", first.display()))
+        .arg("-i")
+        .arg(&good)
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        !text.is_empty() && text.lines().all(|l| l.contains("\"insufficient-data\"")),
+        "{text}"
+    );
+    assert!(!first.exists(), "perf-check only reads");
+    let bad =
+        s.file("bad.jsonl", &format!("{}{{oops\n", record("t1", &[("token_throughput", 1.0)])));
+    perf_check().args(["--store", &s.url(), "-i"]).arg(&bad).assert().code(65).stdout("").stderr(
+        predicate::str::starts_with(format!(
+            "perf-check: error: {}:2: invalid record",
+            bad.display()
+        )),
+    );
+}

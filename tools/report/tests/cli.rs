@@ -1,0 +1,228 @@
+//! report end to end: the JSON summary, the page's content and escaping, chart files, exit codes.
+
+mod common;
+
+use assert_cmd::Command;
+use std::path::Path;
+
+fn report(args: &[&str]) -> (i32, String, String) {
+    let out = Command::cargo_bin("report").unwrap().args(args).output().unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn writes_report_and_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, v) = common::write_fixture(dir.path());
+    let out = dir.path().join("report.html");
+    let charts = dir.path().join("charts");
+    let (code, stdout, stderr) =
+        report(&["--metrics", s(&m), "--verdicts", s(&v), "-o", s(&out), "--charts", s(&charts)]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    let html = std::fs::read_to_string(&out).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        summary,
+        serde_json::json!({
+            "report": s(&out), "bytes": html.len(), "charts": 4 + 3 * 7 + 7 + 7 + 2,
+            "chart_dir": s(&charts), "run_key": "r8", "runs_shown": 8,
+            "regressed": 2, "failed": 1, "suspect": 1, "improved": 1,
+        })
+    );
+    // Every chart file is an SVG document with a safe name; the hostile id is a slug.
+    let mut names: Vec<String> = std::fs::read_dir(&charts)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 41);
+    assert!(
+        names.iter().all(|n| n.ends_with(".svg")
+            && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))),
+        "{names:?}"
+    );
+    assert_eq!(names[0], "0000-aggr-sweep-srv-con4-seq_throughput.svg");
+    assert!(
+        names.contains(
+            &"0003-aggr-x_script_document.title__pwned___script_____b_q-con2-mean_ttft.svg"
+                .to_string()
+        ),
+        "{names:?}"
+    );
+    for n in &names {
+        let svg = std::fs::read_to_string(charts.join(n)).unwrap();
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{n}");
+    }
+    // The headline and the order: regressions before improvements, the failed case with reasons.
+    assert!(html.contains("2 series regressed, 1 case failed"), "headline");
+    let pos = |needle: &str| html.find(needle).unwrap_or_else(|| panic!("{needle} missing"));
+    assert!(pos(">regression<") < pos(">improvement<"));
+    assert!(pos("-12.0 %") < pos(">improvement<"));
+    assert!(html.contains("1400 → 1232 tok&#x2f;s, since r7 (higher is better)"), "card detail");
+    assert!(html.contains("RuntimeError: CUDA out of memory"));
+    assert!(
+        html.contains("575.57.08")
+            && html.contains("1.1.0rc8")
+            && html.contains("NVIDIA H100 80GB HBM3")
+    );
+    // Nothing from the data is markup.
+    assert!(!html.contains(common::HOSTILE_SCRIPT), "raw hostile script");
+    assert!(!html.contains("<img") && !html.contains("</pre><script>"));
+    assert_eq!(html.matches("<script").count(), 1, "only the sort script");
+    assert!(html.contains("&lt;script&gt;document.title=&#x27;pwned&#x27;&lt;&#x2f;script&gt;"));
+}
+
+#[test]
+fn bad_input_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, v) = common::write_fixture(dir.path());
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, format!("{}{{\"test_id\":1}}\n", common::verdicts())).unwrap();
+    let out = dir.path().join("report.html");
+    let (code, stdout, stderr) =
+        report(&["--metrics", s(&m), "--verdicts", s(&bad), "-o", s(&out)]);
+    assert_eq!((code, stdout.as_str()), (65, ""));
+    assert!(
+        stderr.starts_with(&format!("report: error: {}:6: invalid record", bad.display())),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1);
+    assert!(!out.exists());
+
+    let (code, _, stderr) =
+        report(&["--metrics", s(&dir.path().join("nope.jsonl")), "-o", s(&out)]);
+    assert_eq!(code, 66, "{stderr}");
+    let (code, _, stderr) = report(&["-o", s(&out)]);
+    assert_eq!(
+        (code, stderr.as_str()),
+        (64, "report: error: nothing to report: give --store, --metrics or --verdicts (see --help)\n")
+    );
+    let (code, _, stderr) =
+        report(&["--metrics", s(&m), "--verdicts", s(&v), "--run-key", "r99", "-o", s(&out)]);
+    assert_eq!(
+        (code, stderr.as_str()),
+        (65, "report: error: --run-key r99: no such run in the input\n")
+    );
+    let (code, _, _) = report(&["--metrics", s(&m), "-o", "/nonexistent/dir/r.html"]);
+    assert_eq!(code, 73);
+    assert!(!out.exists());
+}
+
+#[test]
+fn window_and_run_key_choose_the_runs_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, _) = common::write_fixture(dir.path());
+    let out = dir.path().join("r.html");
+    let (code, stdout, _) =
+        report(&["--metrics", s(&m), "--run-key", "r5", "--window", "3", "-o", s(&out)]);
+    assert_eq!(code, 0);
+    let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        (summary["run_key"].as_str(), summary["runs_shown"].as_u64(), summary["failed"].as_u64()),
+        (Some("r5"), Some(3), Some(0))
+    );
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(html.contains("no verdicts given: trends only"));
+    assert!(html.contains("history: 3 runs from <b>r3</b>"));
+}
+
+/// An SQLite store as upload writes it (schema v3): runs r1…r5 (no start time: upload order),
+/// one case with two metrics, its r5 result failed with reasons and a log tail.
+fn store(path: &Path) {
+    let db = rusqlite::Connection::open(path).unwrap();
+    db.execute_batch(
+        "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, run_key TEXT UNIQUE, job_id TEXT,
+           tensorrt TEXT, trtllm TEXT, driver TEXT, gpu TEXT, cuda TEXT, os TEXT, hostname TEXT,
+           start_time TEXT, end_time TEXT, `commit` TEXT, link TEXT, notes TEXT, uploaded_at TEXT);
+         CREATE TABLE cases (id INTEGER PRIMARY KEY AUTOINCREMENT, case_key TEXT UNIQUE, network TEXT,
+           batch_size INTEGER, `precision` TEXT, framework TEXT, command TEXT);
+         CREATE TABLE series (case_id INTEGER PRIMARY KEY, test_id TEXT NOT NULL,
+           server TEXT NOT NULL DEFAULT '', client TEXT NOT NULL DEFAULT '');
+         CREATE TABLE perf_result (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER, case_id INTEGER,
+           metric TEXT, value REAL, unit TEXT, status TEXT, UNIQUE (run_id, case_id, metric));
+         CREATE TABLE run_cases (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER, case_id INTEGER,
+           status TEXT, reasons TEXT, log_tail TEXT, source TEXT, UNIQUE (run_id, case_id));
+         INSERT INTO cases (case_key, network, batch_size, command) VALUES ('k1', 'aggr-db', 4, 'srv-con4');
+         INSERT INTO series VALUES (1, 'aggr-db', 'srv', 'con4');",
+    )
+    .unwrap();
+    for run in 1..=5i64 {
+        db.execute(
+            "INSERT INTO runs (run_key, gpu, driver, `commit`) VALUES (?1, 'GB200', '580.1', ?2)",
+            rusqlite::params![format!("r{run}"), format!("c{run}")],
+        )
+        .unwrap();
+        let status = if run == 5 { "failed" } else { "ok" };
+        db.execute(
+            "INSERT INTO run_cases (run_id, case_id, status, reasons, log_tail) VALUES (?1, 1, ?2, ?3, ?4)",
+            rusqlite::params![run, status, if run == 5 { "[\"server <died>\"]" } else { "[]" }, "line 1\nOOM at step 3"],
+        )
+        .unwrap();
+        if run < 5 {
+            for (metric, value, unit) in
+                [("token_throughput", 1000.0 + run as f64, "tok/s"), ("mean_tpot", 5.0, "ms")]
+            {
+                db.execute(
+                    "INSERT INTO perf_result (run_id, case_id, metric, value, unit, status) VALUES (?1, 1, ?2, ?3, ?4, 'ok')",
+                    rusqlite::params![run, metric, value, unit],
+                )
+                .unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn reads_history_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("perf.db");
+    store(&db);
+    let out = dir.path().join("r.html");
+    let url = format!("sqlite:{}", db.display());
+    let (code, stdout, stderr) = report(&["--store", &url, "-o", s(&out)]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        (&summary["run_key"], &summary["runs_shown"], &summary["failed"], &summary["charts"]),
+        (
+            &serde_json::json!("r5"),
+            &serde_json::json!(5),
+            &serde_json::json!(1),
+            &serde_json::json!(2)
+        )
+    );
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        html.contains("gpu <b>GB200</b> · driver <b>580.1</b> · commit <b>c5</b>"),
+        "system info"
+    );
+    assert!(
+        html.contains("<li>server &lt;died&gt;</li>") && html.contains("OOM at step 3"),
+        "failed case"
+    );
+    assert!(html.contains("1 case failed"));
+
+    // Store errors are classified and write nothing.
+    let missing = format!("sqlite:{}", dir.path().join("none.db").display());
+    let (code, _, _) = report(&["--store", &missing, "-o", s(&out)]);
+    assert_eq!(code, 66);
+    let (code, _, stderr) = report(&["--store", "postgres://x/y", "-o", s(&out)]);
+    assert_eq!(code, 78, "{stderr}");
+    let cmd = Command::cargo_bin("report")
+        .unwrap()
+        .env_remove("PERFLINE_MYSQL_PASSWORD")
+        .args(["--store", "mysql://u@127.0.0.1:1/db", "-o", s(&dir.path().join("m.html"))])
+        .output()
+        .unwrap();
+    assert_eq!(cmd.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&cmd.stderr).contains("no MySQL password"));
+    assert!(!dir.path().join("m.html").exists());
+}
