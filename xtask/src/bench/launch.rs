@@ -98,14 +98,14 @@ impl Launch {
             first_lines.len()
         );
         println!(
-            "{:<44} {:>10} {:>10} {:>8}",
+            "{:<44} {:>10} {:>10} {:>22}",
             "figure", "perfline", "python", "ratio python/perfline"
         );
         for (name, ours, theirs) in [
             ("dry-run per case, one process (ms)", perfline_batch, python_batch),
             ("dry-run, one process per case (ms)", perfline_single, python_single),
         ] {
-            println!("{name:<44} {ours:>10.3} {theirs:>10.3} {:>7.1}x", theirs / ours);
+            println!("{name:<44} {ours:>10.3} {theirs:>10.3} {:>21.1}x", theirs / ours);
         }
         println!(
             "target: < 2 ms per case: {}",
