@@ -1,6 +1,7 @@
 //! `cargo xtask bench client`: perfline's `bench` side by side with aiperf and guidellm (from
 //! PyPI) against one fixed-timing SSE server on loopback (bench's `sse_server` example), in one
-//! run. Figures: client CPU seconds per 10,000 streamed requests (output 128), the highest
+//! run. Figures: client CPU seconds per 10,000 streamed requests (output 128; one warm-up, then
+//! the median of `--repeats` ≥ 5 run pairs per client), the highest
 //! request rate each client sustains with no server delay, and TTFT error against the
 //! server's known TTFT at concurrency 1024 (p50, p99).
 //!
@@ -35,6 +36,9 @@ pub struct Client {
     /// Requests of the CPU run (the figure is scaled to 10,000).
     #[arg(long, default_value_t = 2000)]
     cpu_requests: usize,
+    /// Timed CPU run pairs per client, at least 5 (the median is reported), after one warm-up.
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
     /// Concurrency of the TTFT-accuracy run.
     #[arg(long, default_value_t = 1024)]
     concurrency: usize,
@@ -171,6 +175,7 @@ struct Env {
 
 impl Client {
     pub fn run(self, sh: &xshell::Shell) -> anyhow::Result<()> {
+        anyhow::ensure!(self.repeats >= 5, "--repeats must be at least 5");
         let root = project_root();
         let work = root.join("target/bench-client");
         std::fs::create_dir_all(&work)?;
@@ -228,15 +233,36 @@ impl Client {
                     };
                     env.measure(client, tag, &load)
                 };
-                run(self.cpu_requests / 10, "cpu-small")
-                    .and_then(|a| Ok((a, run(self.cpu_requests, "cpu")?)))
+                // One warm-up run, then `repeats` pairs of runs (medians below).
+                run(self.cpu_requests / 10, "cpu-warmup").and_then(|_| {
+                    (0..self.repeats)
+                        .map(|i| {
+                            let small = run(self.cpu_requests / 10, &format!("cpu-small{i}"))?;
+                            Ok((small, run(self.cpu_requests, &format!("cpu{i}"))?))
+                        })
+                        .collect::<anyhow::Result<Vec<_>>>()
+                })
             };
             match runs {
-                Ok((small, large)) => {
-                    let per_request =
-                        (large.cpu_s - small.cpu_s) / (large.completed - small.completed).max(1.0);
-                    cpu.push((client, Some(per_request * 10_000.0)));
-                    startup.push((client, Some(small.cpu_s - per_request * small.completed)));
+                Ok(pairs) => {
+                    let mut per_request: Vec<f64> = pairs
+                        .iter()
+                        .map(|(small, large)| {
+                            (large.cpu_s - small.cpu_s)
+                                / (large.completed - small.completed).max(1.0)
+                        })
+                        .collect();
+                    let mut start_up: Vec<f64> = pairs
+                        .iter()
+                        .zip(&per_request)
+                        .map(|((small, _), per)| small.cpu_s - per * small.completed)
+                        .collect();
+                    let median = |v: &mut Vec<f64>| {
+                        v.sort_by(f64::total_cmp);
+                        v[v.len() / 2]
+                    };
+                    cpu.push((client, Some(median(&mut per_request) * 10_000.0)));
+                    startup.push((client, Some(median(&mut start_up))));
                 }
                 Err(e) => {
                     if run_cpu {
