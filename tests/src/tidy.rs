@@ -59,9 +59,7 @@ pub const ALLOW: Allow = Allow {
     // bench's CLI tests assert LOWER bounds only against its fixed-timing test server: a server
     // that sleeps N ms cannot be measured faster than N ms whatever the machine's load (a client
     // that did would be wrong). No upper bound, no ordering by time.
-    clock_assert: &[
-        "tools/bench/tests/cli.rs",
-    ],
+    clock_assert: &["tools/bench/tests/cli.rs"],
 };
 
 /// One broken rule.
