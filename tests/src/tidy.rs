@@ -46,28 +46,20 @@ pub struct Allow {
 pub const ALLOW: Allow = Allow {
     workspace_deps: &[],
     // Mains owned by other helpers while issue 12 is in flight; each must shrink to ≤ 150 lines.
-    // TODO(input helper): bench, nodecount, parse-metrics. TODO(check helper): perf-check,
-    // upload.
+    // TODO: bench, nodecount and upload still have their validation in main.rs.
     main_lines: &[
         "tools/bench/src/main.rs",
         "tools/nodecount/src/main.rs",
-        "tools/parse-metrics/src/main.rs",
-        "tools/perf-check/src/main.rs",
         "tools/upload/src/main.rs",
     ],
     shell_string: &[
         // Prefixes `exec` to a command already rendered by perfline::template.
         "tools/role/src/process.rs",
     ],
-    // TODO(input helper): bench's CLI tests assert TTFT within 30..80 ms and ≥ 23 ms against the
-    // fixed-timing test server; assert counts and orderings instead (timing belongs to
-    // `cargo xtask bench client`).
-    clock_assert: &[
-        "tools/bench/tests/cli.rs",
-        // TODO(check helper): the CI-face test asserts a simulated 15 % slowdown shows as a
-        // mean_e2el delta > 5 %, a wall-clock-derived figure; assert the verdicts only.
-        "tests/tests/perf_gate.rs",
-    ],
+    // bench's CLI tests assert LOWER bounds only against its fixed-timing test server: a server
+    // that sleeps N ms cannot be measured faster than N ms whatever the machine's load (a client
+    // that did would be wrong). No upper bound, no ordering by time.
+    clock_assert: &["tools/bench/tests/cli.rs"],
 };
 
 /// One broken rule.

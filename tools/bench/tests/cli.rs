@@ -88,10 +88,11 @@ fn streams_are_counted_exactly_and_timed_from_the_events() {
     ] {
         metric(&text, p);
     }
-    // The server cannot be faster than its timing; bounds are generous for a loaded CI box.
-    assert!((30.0..80.0).contains(&ttft), "median TTFT {ttft}");
-    assert!((2.5..40.0).contains(&itl), "median ITL {itl}");
-    assert!((2.5..40.0).contains(&tpot), "mean TPOT {tpot}");
+    // Lower bounds only: the server sleeps its timing, so no measurement can be faster than
+    // it (an upper bound would depend on the machine's load).
+    assert!(ttft >= 30.0, "median TTFT {ttft}");
+    assert!(itl >= 2.5, "median ITL {itl}");
+    assert!(tpot >= 2.5, "mean TPOT {tpot}");
     assert!(e2el >= 30.0 + 7.0 * 3.0, "p99 E2EL {e2el}");
     assert!(text.contains("--------Dispatch Delay (sent - scheduled)---------"));
     // The server saw exactly the 12 streams and reports its own first-token lateness.

@@ -13,10 +13,6 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, TryRecvError};
 
-// Planning is allocation-heavy (YAML trees, JSON values): mimalloc makes a corpus run faster.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const EXAMPLES: &str = "\
 Config search order, first match wins: for aggregated tests
   ROOT/tests/scripts/perf-sanity/aggregated, ROOT/tests/scripts/perf/aggregated,

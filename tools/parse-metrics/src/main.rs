@@ -89,11 +89,6 @@ struct Args {
     required: Option<Vec<String>>,
 }
 
-// A record still takes a few small allocations (map nodes, client and source names), freed
-// right after on the same or another thread: mimalloc's thread-local pages cut that cost.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() {
     perfline::cli::main("parse-metrics", run)
 }

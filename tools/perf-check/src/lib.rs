@@ -2,5 +2,12 @@
 //! ([`check`]), the verdict rules as pure functions ([`judge`]), and JUnit output ([`junit`]).
 
 pub mod check;
+pub mod history;
 pub mod judge;
 pub mod junit;
+
+/// One line on stderr, `perf-check: LINE`; a closed stderr is ignored.
+pub fn note(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "perf-check: {line}");
+}

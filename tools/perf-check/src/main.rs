@@ -3,14 +3,12 @@
 //! series on stdout, a line per regression on stderr, and optionally JUnit XML.
 
 use clap::{Parser, ValueEnum};
-use perf_check::check::{self, Input, Method};
+use perf_check::check::{self, Method};
 use perf_check::judge::ChangePointRule;
 use perfline::cli::{Failure, Result};
-use perfline::store::read::{Access, Query, Reader};
 use perfline::store::{secret, url::Store};
 use perfline::Exit;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 const AFTER_HELP: &str = "\
 Verdicts: regression | improvement (a level change the current run shares with earlier runs),
@@ -91,50 +89,21 @@ fn run() -> Result<Exit> {
         Some(Store::Mysql { .. }) => Some(secret::mysql_password(args.password_file.as_deref())?),
         _ => None,
     };
-    let input = read(&args.input)?;
+    let input = perf_check::history::read(&args.input)?;
     let history = match (&store, &args.baseline) {
-        (Some(store), _) => {
-            let keys = check::keys(&input);
-            if let Some(run_key) = &args.accept {
-                let n = Reader::open(store, password.as_deref(), Access::Accept)?
-                    .accept(&keys, run_key)?;
-                note(&format!("accepted {run_key} as the baseline of {n} series in {store}"));
-            }
-            if matches!(store, Store::Sqlite { path } if new_store(path)) && args.accept.is_none() {
-                // The first run of a new store: no history yet, which is a verdict, not an error
-                // (a missing directory is still "no such store", 66: likely a typo).
-                note(&format!("{store} does not exist yet: no history, nothing can be judged"));
-                check::from_store(&Default::default())
-            } else {
-                let mut reader = Reader::open(store, password.as_deref(), Access::ReadOnly)?;
-                let query = Query {
-                    series: &keys,
-                    window: args.window,
-                    exclude_run_key: args.run_key.as_deref(),
-                };
-                check::from_store(&reader.history(&query)?)
-            }
-        }
-        (None, Some(file)) => check::from_baseline(&read(file)?),
+        (Some(store), _) => perf_check::history::from_store(
+            store,
+            password.as_deref(),
+            &check::keys(&input),
+            args.window,
+            args.run_key.as_deref(),
+            args.accept.as_deref(),
+        )?,
+        (None, Some(file)) => check::from_baseline(&perf_check::history::read(file)?),
         (None, None) => return Err(Failure::usage("give --store URL or --baseline FILE")),
     };
     let verdicts = check::judge_all(&input, &history, &method, args.run_key.as_deref());
-    if let Some(path) = &args.junit {
-        let xml = perf_check::junit::report(&verdicts, &input.failed);
-        perfline::fsutil::write_atomic(path, xml.as_bytes())?;
-    }
-    let mut out = perfline::jsonl::stdout();
-    for v in &verdicts {
-        out.write(v)?;
-    }
-    for f in &input.failed {
-        note(&format!("error: {}", check::failed_line(f)));
-    }
-    let regressions: Vec<String> = verdicts.iter().filter_map(check::regression_line).collect();
-    for line in &regressions {
-        note(line);
-    }
-    Ok(if regressions.is_empty() && input.failed.is_empty() { Exit::Ok } else { Exit::Failed })
+    perf_check::history::write(&verdicts, &input, args.junit.as_deref())
 }
 
 /// The method, after checking every number and key of the command line.
@@ -171,26 +140,4 @@ fn method(args: &Args) -> Result<Method> {
         }
         (_, None) => Ok(Method::ChangePoint(rule)),
     }
-}
-
-/// Reads metric records; every bad line is printed, then the first one's class ends the run.
-fn read(path: &Path) -> Result<Input> {
-    let (reader, source) = perfline::jsonl::open(Some(path))?;
-    check::read_input(reader, &source).or_else(|errors| {
-        for f in &errors {
-            note(&format!("error: {}", perfline::cli::one_line(&f.message)));
-        }
-        check::first_class(&errors).map(|()| Input::default())
-    })
-}
-
-/// One line on stderr, `perf-check: LINE`; a closed stderr is ignored.
-fn note(line: &str) {
-    let _ = writeln!(std::io::stderr(), "perf-check: {line}");
-}
-
-/// An SQLite store that does not exist yet, in a directory that does.
-fn new_store(path: &std::path::Path) -> bool {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    !path.exists() && dir.is_none_or(|d| d.is_dir())
 }

@@ -1,0 +1,78 @@
+//! Where the history comes from: the store (read only; `--accept` writes its one table), or a
+//! new SQLite store that has no history yet.
+
+use crate::check::{self, Earlier, Input};
+use crate::note;
+use perfline::cli::Result;
+use perfline::store::read::SeriesKey;
+use perfline::store::read::{Access, Query, Reader};
+use perfline::store::url::Store;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Each series' earlier values in `store`, after recording `accept` when given.
+pub fn from_store(
+    store: &Store,
+    password: Option<&str>,
+    keys: &[SeriesKey],
+    window: usize,
+    run_key: Option<&str>,
+    accept: Option<&str>,
+) -> Result<HashMap<SeriesKey, Vec<Earlier>>> {
+    if let Some(run_key) = accept {
+        let n = Reader::open(store, password, Access::Accept)?.accept(keys, run_key)?;
+        note(&format!("accepted {run_key} as the baseline of {n} series in {store}"));
+    }
+    if matches!(store, Store::Sqlite { path } if new_store(path)) && accept.is_none() {
+        // The first run of a new store: no history yet, which is a verdict, not an error
+        // (a missing directory is still "no such store", 66: likely a typo).
+        note(&format!("{store} does not exist yet: no history, nothing can be judged"));
+        return Ok(check::from_store(&Default::default()));
+    }
+    let mut reader = Reader::open(store, password, Access::ReadOnly)?;
+    let query = Query { series: keys, window, exclude_run_key: run_key };
+    Ok(check::from_store(&reader.history(&query)?))
+}
+
+/// An SQLite store that does not exist yet, in a directory that does.
+fn new_store(path: &std::path::Path) -> bool {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    !path.exists() && dir.is_none_or(|d| d.is_dir())
+}
+
+/// Reads metric records; every bad line is printed, then the first one's class ends the run.
+pub fn read(path: &Path) -> Result<Input> {
+    let (reader, source) = perfline::jsonl::open(Some(path))?;
+    check::read_input(reader, &source).or_else(|errors| {
+        for f in &errors {
+            note(&format!("error: {}", perfline::cli::one_line(&f.message)));
+        }
+        check::first_class(&errors).map(|()| Input::default())
+    })
+}
+
+/// Writes the verdicts (stdout), the JUnit file when asked, and one stderr line per failed
+/// record and per regression; the exit status: 1 when anything regressed or failed.
+pub fn write(
+    verdicts: &[perfline::wire::verdict::VerdictRecord],
+    input: &Input,
+    junit: Option<&Path>,
+) -> Result<perfline::Exit> {
+    use perfline::Exit;
+    if let Some(path) = junit {
+        let xml = crate::junit::report(verdicts, &input.failed);
+        perfline::fsutil::write_atomic(path, xml.as_bytes())?;
+    }
+    let mut out = perfline::jsonl::stdout();
+    for v in verdicts {
+        out.write(v)?;
+    }
+    for f in &input.failed {
+        note(&format!("error: {}", check::failed_line(f)));
+    }
+    let regressions: Vec<String> = verdicts.iter().filter_map(check::regression_line).collect();
+    for line in &regressions {
+        note(line);
+    }
+    Ok(if regressions.is_empty() && input.failed.is_empty() { Exit::Ok } else { Exit::Failed })
+}
