@@ -199,7 +199,8 @@ fn router_crashes() {
     let ran = run(&f, |dir| {
         // Kill the router once the benchmark is under way.
         wait_for(&dir.join("results/trtllm-benchmark.0.0.log"));
-        let config = dir.join("server_config.yaml");
+        // `dir` is the `latest` link; the router's command line names the attempt itself.
+        let config = dir.canonicalize().unwrap().join("server_config.yaml");
         let out = Command::new("pkill")
             .args(["-9", "-f", &format!("disaggregated -c {}", config.display())])
             .output()
