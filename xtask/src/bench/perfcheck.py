@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 import numpy as np
 from scipy.stats import t as student_t
 
-ALPHA, MIN_HISTORY, MIN_CHANGE, MIN_EFFECT, OUTLIER_K, SHARE_ALPHA = 0.001, 5, 0.01, 2.0, 4.0, 0.05
+ALPHA, MIN_HISTORY, MIN_CHANGE, MIN_EFFECT, OUTLIER_K, SHARE_ALPHA = 0.001, 5, 0.02, 2.0, 4.0, 0.05
 HIGHER = {"seq_throughput", "token_throughput", "total_token_throughput", "user_throughput", "al"}
 
 
