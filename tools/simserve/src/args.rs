@@ -119,6 +119,11 @@ pub struct RouterArgs {
     /// Exit 1 as soon as a backend that answered before can no longer be reached.
     #[arg(long, env = "SIMSERVE_EXIT_ON_BACKEND_LOSS", value_parser = FalseyValueParser::new())]
     pub exit_on_backend_loss: bool,
+    /// The workers are plain OpenAI-compatible servers (vLLM, SGLang, `transformers serve`):
+    /// requests go to them without trtllm's `disaggregated_params`, which strict servers
+    /// reject (HTTP 422); the context request is an ordinary one-token prefill.
+    #[arg(long, env = "SIMSERVE_PLAIN_BACKENDS", value_parser = FalseyValueParser::new())]
+    pub plain_backends: bool,
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use perfline::cli::{Failure, Result};
 use perfline::yaml::Value;
-use serde_json::json;
+use serde_json::{json, Map};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -80,6 +80,8 @@ pub struct Router {
     next_context: AtomicUsize,
     next_generation: AtomicUsize,
     exit_on_backend_loss: bool,
+    /// `--plain-backends`: no `disaggregated_params` in the requests to the workers.
+    plain: bool,
 }
 
 /// Limit of one backend health check.
@@ -88,13 +90,14 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
 const MAX_BODY: usize = 64 << 20;
 
 impl Router {
-    pub fn new(config: &RouterConfig, exit_on_backend_loss: bool) -> Router {
+    pub fn new(config: &RouterConfig, exit_on_backend_loss: bool, plain: bool) -> Router {
         Router {
             context: config.context_servers.iter().map(|u| Backend::new(u)).collect(),
             generation: config.generation_servers.iter().map(|u| Backend::new(u)).collect(),
             next_context: AtomicUsize::new(0),
             next_generation: AtomicUsize::new(0),
             exit_on_backend_loss,
+            plain,
         }
     }
 
@@ -188,14 +191,7 @@ impl Router {
         };
         let mut ctx_request_id = serde_json::Value::Null;
         if let Some(ctx) = Self::pick(&self.context, &self.next_context) {
-            let mut prefill = request.clone();
-            prefill.insert("max_tokens".into(), 1.into());
-            if prefill.contains_key("max_completion_tokens") {
-                prefill.insert("max_completion_tokens".into(), 1.into());
-            }
-            prefill.insert("stream".into(), false.into());
-            prefill.remove("stream_options");
-            prefill.insert("disaggregated_params".into(), json!({"request_type": "context_only"}));
+            let prefill = prefill_request(&request, self.plain);
             let response = match ctx.send(Method::POST, path, json_bytes(prefill)).await {
                 Ok(response) => response,
                 Err(why) => return self.lost("context", ctx, &why),
@@ -218,11 +214,7 @@ impl Router {
         let Some(gen) = Self::pick(&self.generation, &self.next_generation) else {
             return gone_error("generation", "(none)", "no generation servers");
         };
-        let mut decode = request;
-        decode.insert(
-            "disaggregated_params".into(),
-            json!({"request_type": "generation_only", "ctx_request_id": ctx_request_id}),
-        );
+        let decode = decode_request(request, ctx_request_id, self.plain);
         match gen.send(Method::POST, path, json_bytes(decode)).await {
             Ok(response) => relay(response),
             Err(why) => self.lost("generation", gen, &why),
@@ -291,6 +283,41 @@ fn json_bytes(map: serde_json::Map<String, serde_json::Value>) -> Bytes {
     Bytes::from(serde_json::Value::Object(map).to_string())
 }
 
+/// The context server's request: a one-token, non-streaming prefill of the client's request;
+/// trtllm's `disaggregated_params` unless the workers are plain OpenAI servers.
+fn prefill_request(
+    request: &Map<String, serde_json::Value>,
+    plain: bool,
+) -> Map<String, serde_json::Value> {
+    let mut prefill = request.clone();
+    prefill.insert("max_tokens".into(), 1.into());
+    if prefill.contains_key("max_completion_tokens") {
+        prefill.insert("max_completion_tokens".into(), 1.into());
+    }
+    prefill.insert("stream".into(), false.into());
+    prefill.remove("stream_options");
+    if !plain {
+        prefill.insert("disaggregated_params".into(), json!({"request_type": "context_only"}));
+    }
+    prefill
+}
+
+/// The generation server's request: the client's request, with trtllm's
+/// `disaggregated_params` naming the context request unless the workers are plain.
+fn decode_request(
+    mut request: Map<String, serde_json::Value>,
+    ctx_request_id: serde_json::Value,
+    plain: bool,
+) -> Map<String, serde_json::Value> {
+    if !plain {
+        request.insert(
+            "disaggregated_params".into(),
+            json!({"request_type": "generation_only", "ctx_request_id": ctx_request_id}),
+        );
+    }
+    request
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,5 +364,30 @@ mod tests {
             parse("port: 70000\ngeneration_servers: {urls: [\"g:1\"]}").unwrap_err().exit,
             perfline::Exit::Config
         );
+    }
+
+    #[test]
+    fn plain_backends_get_no_trtllm_fields() {
+        let request = json!({"model": "m", "prompt": "hi", "max_tokens": 64, "stream": true,
+            "stream_options": {"include_usage": true}});
+        let serde_json::Value::Object(request) = request else { unreachable!() };
+        let trtllm = prefill_request(&request, false);
+        assert_eq!(
+            serde_json::Value::Object(trtllm),
+            json!({"model": "m", "prompt": "hi", "max_tokens": 1, "stream": false,
+                "disaggregated_params": {"request_type": "context_only"}})
+        );
+        let plain = prefill_request(&request, true);
+        assert_eq!(
+            serde_json::Value::Object(plain),
+            json!({"model": "m", "prompt": "hi", "max_tokens": 1, "stream": false})
+        );
+        let id = json!("cmpl-1");
+        let decode = decode_request(request.clone(), id.clone(), false);
+        assert_eq!(
+            decode["disaggregated_params"],
+            json!({"request_type": "generation_only", "ctx_request_id": "cmpl-1"})
+        );
+        assert_eq!(decode_request(request.clone(), id, true), request);
     }
 }

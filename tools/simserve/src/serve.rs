@@ -44,7 +44,8 @@ pub async fn run_router(args: RouterArgs) -> Result<Exit> {
         config.context_servers, config.generation_servers
     );
     let listener = listen(&config.hostname, config.port, args.report_addr.as_deref()).await?;
-    let router = Arc::new(router::Router::new(&config, args.exit_on_backend_loss));
+    let router =
+        Arc::new(router::Router::new(&config, args.exit_on_backend_loss, args.plain_backends));
     router.watch_backends();
     http::serve(listener, Arc::new(move |req| router.clone().handle(req))).await;
     Ok(Exit::Ok)
