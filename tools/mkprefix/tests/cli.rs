@@ -149,7 +149,7 @@ fn profile_errors() {
 fn the_environment_chooses_the_profile() {
     let out = mkprefix()
         .env("PERFLINE_CLUSTER", profiles().join("gb200-pyxis.yaml"))
-        .write_stdin(example())
+        .write_stdin(deepseek())
         .assert()
         .success()
         .get_output()
