@@ -1,6 +1,8 @@
 //! The options `mkprefix` and `launch` share.
 
-use super::{bin_dir, job_root, Container, Options, Profile, CLUSTER_ENV, IMAGE_ENV};
+use super::{
+    bin_dir, job_root, Container, Options, Profile, CLUSTER_ENV, IMAGE_ENV, MODELS_ROOT_ENV,
+};
 use crate::cli::{Failure, Result};
 use std::path::PathBuf;
 
@@ -32,6 +34,11 @@ impl PrefixArgs {
             // The CI's image parameter (e.g. Jenkins' DOCKER_IMAGE), by environment.
             profile.container.get_or_insert_with(Container::default).image = image;
             profile.check().map_err(|m| Failure::usage(format!("{IMAGE_ENV}: {m}")))?;
+        }
+        if let Some(root) = std::env::var(MODELS_ROOT_ENV).ok().filter(|r| !r.is_empty()) {
+            // The incumbent's variable: where the models are on the nodes.
+            profile.models_root = Some(root);
+            profile.check().map_err(|m| Failure::usage(format!("{MODELS_ROOT_ENV}: {m}")))?;
         }
         adjust(&mut profile)?;
         profile.bin_dir = Some(bin_dir(&profile));

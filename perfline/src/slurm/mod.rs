@@ -7,13 +7,16 @@
 //! The header follows the incumbent's (reference/incumbent.md §7.2, local `submit.py`).
 //!
 //! [`profile`] is the profile schema and its validation, [`prefix`] renders the prefix of a
-//! planned test, [`args`] holds the command-line options both tools flatten in.
+//! planned test, [`models`] resolves model and dataset paths and each server's GPUs, [`args`]
+//! holds the command-line options both tools flatten in.
 
 pub mod args;
+pub mod models;
 pub mod prefix;
 pub mod profile;
 
 pub use args::PrefixArgs;
+pub use models::{resolve_record, visible_devices, MODELS_ROOT_ENV};
 pub use prefix::*;
 pub use profile::*;
 

@@ -61,6 +61,34 @@ pub struct Profile {
     pub commands: Commands,
     /// `launch --local` settings.
     pub local: Local,
+    /// Root of the model and dataset directories as the nodes see them (absolute);
+    /// `LLM_MODELS_ROOT` overrides it. Model names and relative `dataset_file`s resolve under
+    /// it (see [`super::models`]).
+    pub models_root: Option<String>,
+    /// Config model names (`model_name`) → model paths, relative ones under `models_root`: the
+    /// incumbent's MODEL_PATH_DICT. When it has entries, a name missing from it is an error.
+    pub models: BTreeMap<String, String>,
+    /// The model id clients request (`--model`): the resolved `path` (default, what servers
+    /// serve by default) or the config's `name` (for servers started with a served name, e.g.
+    /// `--served-model-name {model_name}`).
+    pub served_model: ServedModel,
+    /// Check at launch (and mkprefix) that resolved model and dataset paths exist on the
+    /// launch host; off by default, since the nodes' filesystem may not be visible there.
+    pub check_model_paths: bool,
+    /// Give every server role exactly its GPUs (`CUDA_VISIBLE_DEVICES`); `false` for engines
+    /// or clusters that bind devices themselves.
+    pub gpu_isolation: bool,
+}
+
+/// What clients send as the request's `model` (see [`Profile::served_model`]).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServedModel {
+    /// The resolved model path (what the server gets as `{model}`).
+    #[default]
+    Path,
+    /// The config's model name.
+    Name,
 }
 
 /// How GPUs are requested in the header.
@@ -148,6 +176,11 @@ impl Default for Profile {
             job_root: None,
             commands: Commands::default(),
             local: Local::default(),
+            models_root: None,
+            models: BTreeMap::new(),
+            served_model: ServedModel::Path,
+            check_model_paths: false,
+            gpu_isolation: true,
         }
     }
 }
@@ -251,6 +284,19 @@ impl Profile {
         }
         if self.commands.role.trim().is_empty() {
             return Err("commands.role: empty".into());
+        }
+        if let Some(root) = &self.models_root {
+            no_control("models_root", root)?;
+            if !root.starts_with('/') {
+                return Err(format!("models_root: {root:?} is not an absolute path"));
+            }
+        }
+        for (name, path) in &self.models {
+            no_control("models", name)?;
+            no_control(&format!("models.{name}"), path)?;
+            if name.is_empty() || path.is_empty() {
+                return Err(format!("models: {name:?}: {path:?}: empty name or path"));
+            }
         }
         Ok(())
     }

@@ -134,3 +134,55 @@ fn exports_are_quoted() {
     let lines = export_lines(&["A=x y".into(), "B=$(id)".into()]).unwrap();
     assert_eq!(lines, ["export A='x y'", "export B='$(id)'"]);
 }
+
+/// The placeholders the role runner fills in a server template (tools/role/src/server.rs).
+const SERVER_PLACEHOLDERS: &[&str] = &[
+    "model",
+    "model_name",
+    "served_model",
+    "config",
+    "host",
+    "port",
+    "addr_file",
+    "tp",
+    "pp",
+    "gpus",
+    "role",
+    "job_dir",
+    "bin",
+];
+
+#[test]
+fn every_example_profile_loads_and_resolves() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/clusters");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let profile = Profile::load(&path).unwrap_or_else(|f| panic!("{}", f.message));
+            let mut unknown = Vec::new();
+            crate::template::render(&profile.commands.server, |key| {
+                if !SERVER_PLACEHOLDERS.contains(&key) {
+                    unknown.push(key.to_string());
+                }
+                Ok::<_, ()>(None)
+            })
+            .unwrap();
+            assert!(unknown.is_empty(), "{}: server template: {unknown:?}", path.display());
+            // A plan whose model the profile knows resolves; each server gets its GPUs.
+            let mut record: serde_json::Value =
+                serde_json::from_str(crate::wire::plan::EXAMPLE).unwrap();
+            if let Some(name) = profile.models.keys().next() {
+                for role in record["roles"].as_array_mut().unwrap() {
+                    role["model"] = name.as_str().into();
+                }
+            }
+            let planned = resolve_record(&mut record, &profile).unwrap();
+            assert!(planned.plan.roles.iter().all(|r| r.model_path.is_some()));
+            assert_eq!(planned.plan.roles[1].cuda_visible_devices, Some(vec![0]));
+            names.push(profile.name);
+        }
+    }
+    names.sort();
+    assert_eq!(names, ["gb200-pyxis", "local", "sglang", "transformers", "vllm"]);
+}

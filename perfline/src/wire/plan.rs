@@ -50,6 +50,17 @@ pub struct Role {
     /// Model name (`metadata.model_name` or the server's `model_name`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// Added by launch/mkprefix from the cluster profile (`perfline::slurm::models`): the path
+    /// the server loads (`{model}`) and the clients' `--tokenizer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_path: Option<String>,
+    /// Added by launch/mkprefix: the model id clients request (`--model`), the path or the name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served_model: Option<String>,
+    /// Added by launch/mkprefix unless the profile turns GPU isolation off: the server's GPUs
+    /// on each of its nodes, as indices into the GPUs its step sees (`CUDA_VISIBLE_DEVICES`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuda_visible_devices: Option<Vec<u32>>,
     /// `trtllm-serve --backend` when the config names one (e.g. `_autodeploy`; default pytorch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend: Option<String>,
@@ -83,6 +94,9 @@ pub struct ClientRun {
     pub use_chat_template: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset_file: Option<String>,
+    /// Added by launch/mkprefix: `dataset_file` resolved (relative ones under `models_root`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_path: Option<String>,
     #[serde(default)]
     pub warmup: bool,
     /// Use the SemiAnalysis `benchmark_serving.py` client (`use_nv_sa_benchmark`).

@@ -36,7 +36,10 @@ impl<'a> Launcher<'a> {
         out: &mut Writer<impl Write>,
     ) -> Result<()> {
         let (args, profile) = (self.args, self.profile);
-        let result = record.and_then(|record| {
+        let result = record.and_then(|mut record| {
+            // Model and dataset paths and each server's GPUs, from the profile: a name that
+            // resolves to nothing stops here, before any allocation is spent.
+            perfline::slurm::resolve_record(&mut record, profile).map_err(|f| f.context(at))?;
             let job = jobdir::new_attempt(&record, profile, self.opts, args.dry_run)
                 .map_err(|f| f.context(at))?;
             let timeout = Duration::from_secs(args.timeout.unwrap_or_else(|| {

@@ -385,6 +385,7 @@ pub fn render_script(job: &Job, profile: &Profile) -> Result<String> {
         let list: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
         s.push_str(&format!("# From the submitting environment, by name: {}\n", list.join(" ")));
     }
+    s.push_str(&servers_comment(&job.planned));
     s.push_str("set -u -o pipefail\n");
     for line in slurm::export_lines(&job.prefix.exports)? {
         s.push_str(&line);
@@ -436,6 +437,34 @@ pub fn render_script(job: &Job, profile: &Profile) -> Result<String> {
     }
     s.push_str("echo \"perfline: $PERFLINE_TEST_ID done\" >&2\nexit 0\n");
     Ok(s)
+}
+
+/// What each server gets, as resolved from the profile (plan.json has the same): the model
+/// path, the id clients request when it differs, and its GPUs. Values are checked single
+/// lines, so a comment cannot end early.
+fn servers_comment(planned: &PlannedTest) -> String {
+    let mut s = String::new();
+    for r in &planned.plan.roles {
+        let one = |v: &str| v.replace(['\n', '\r'], " ");
+        let model = r.model_path.as_deref().or(r.model.as_deref()).unwrap_or("(none)");
+        let mut line = format!("# {}: model {}", r.role, one(model));
+        if let Some(served) = r.served_model.as_deref().filter(|s| *s != model) {
+            line.push_str(&format!(" (clients request {})", one(served)));
+        }
+        match &r.cuda_visible_devices {
+            Some(gpus) => {
+                let list: Vec<String> = gpus.iter().map(u32::to_string).collect();
+                line.push_str(&format!(
+                    "; GPUs {} of each node (CUDA_VISIBLE_DEVICES)",
+                    list.join(",")
+                ));
+            }
+            None => line.push_str("; all GPUs of each node (gpu_isolation: false)"),
+        }
+        s.push_str(&line);
+        s.push('\n');
+    }
+    s
 }
 
 /// `perfline_finalize`: the profile's finalize command (bounded, logged), run by a failing job.

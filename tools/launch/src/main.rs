@@ -27,7 +27,8 @@ use std::path::PathBuf;
         classify < list.txt | nodecount | mkprefix --cluster gb200 | launch --nodes n1,n2,n3\n  \
         launch --local --role-command 'echo {role} ran' < planned.jsonl\n\n\
         Exit: 0 all jobs submitted (or, with --wait/--local, COMPLETED); 1 a job failed;\n\
-        65 a bad record; 69 Slurm unavailable; 75 --wait timed out; 78 bad profile."
+        65 a bad record; 69 Slurm unavailable; 75 --wait timed out; 78 bad profile, or a model\n\
+        name the profile cannot resolve (docs/profiles.md)."
 )]
 struct Args {
     /// Planned or prefixed records; the shared options of mkprefix and launch.

@@ -299,9 +299,79 @@ fn local_runs_every_role_and_per_task() {
     let gen: Vec<_> = (0..8).map(|i| jobdir.join(format!("results/GEN_0.{i}"))).collect();
     assert!(gen.iter().all(|p| std::fs::read_to_string(p).unwrap() == "localhost\n"));
     assert!(!jobdir.join("results/GEN_0.8").exists());
+    // plan.json: the input record with the profile's resolutions (default profile: the model
+    // name as is, every server isolated on its GPUs).
     let plan: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(jobdir.join("plan.json")).unwrap()).unwrap();
-    assert_eq!(plan, disagg());
+    let mut want = disagg();
+    for (role, gpus) in [(0, serde_json::json!([0, 1, 2, 3])), (1, serde_json::json!([0]))] {
+        want["roles"][role]["model_path"] = "m".into();
+        want["roles"][role]["served_model"] = "m".into();
+        want["roles"][role]["cuda_visible_devices"] = gpus;
+    }
+    assert_eq!(plan, want);
+}
+
+#[test]
+fn unknown_models_stop_the_launch_naming_the_config_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("models.yaml");
+    std::fs::write(&p, "models_root: /lustre/models\nmodels: {other: Other-1}\n").unwrap();
+    let root = dir.path().join("jobs");
+    launch()
+        .arg("--dry-run")
+        .arg("--cluster")
+        .arg(&p)
+        .write_stdin(lines(&[disagg()]))
+        .assert()
+        .code(78)
+        .stdout("")
+        .stderr(
+            "launch: error: -:1: configs/cfg_ctx1_tp1_gen1_tp8.yaml: model_name \"m\" (GEN_0): not in the models map of cluster profile models (1 entries): add `m: PATH` under `models:` or use an absolute path\n",
+        );
+    // Nothing is written or submitted (no sbatch here either: it would be exit 69).
+    launch()
+        .arg("--cluster")
+        .arg(&p)
+        .arg("--job-root")
+        .arg(&root)
+        .env("PATH", "/nonexistent")
+        .write_stdin(lines(&[disagg()]))
+        .assert()
+        .code(78);
+    assert!(!root.exists());
+}
+
+#[test]
+fn dry_run_shows_the_resolved_models_and_gpus() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("models.yaml");
+    std::fs::write(&p, "models_root: /lustre/models/\nmodels: {m: DeepSeek-R1/R1-FP4/}\n").unwrap();
+    let run = |extra: &[(&str, &str)]| {
+        let mut c = launch();
+        c.args(["--dry-run", "--job-root", "/jobs", "--cluster"]).arg(&p);
+        for (k, v) in extra {
+            c.env(k, v);
+        }
+        let out = c.write_stdin(lines(&[disagg()])).assert().success().get_output().stdout.clone();
+        script_of(&records(&out)[0])
+    };
+    let script = run(&[]);
+    assert!(script.contains(
+        "\n# GEN_0: model /lustre/models/DeepSeek-R1/R1-FP4/; GPUs 0,1,2,3 of each node (CUDA_VISIBLE_DEVICES)\n\
+         # CTX_0: model /lustre/models/DeepSeek-R1/R1-FP4/; GPUs 0 of each node (CUDA_VISIBLE_DEVICES)\n"
+    ), "{script}");
+    // LLM_MODELS_ROOT replaces the profile's root.
+    let script = run(&[("LLM_MODELS_ROOT", "/scratch/m")]);
+    assert!(script.contains("# CTX_0: model /scratch/m/DeepSeek-R1/R1-FP4/; GPUs 0 "), "{script}");
+    // Served by name, no isolation.
+    let mut text = std::fs::read_to_string(&p).unwrap();
+    text.push_str("served_model: name\ngpu_isolation: false\n");
+    std::fs::write(&p, text).unwrap();
+    let script = run(&[]);
+    assert!(script.contains(
+        "# CTX_0: model /lustre/models/DeepSeek-R1/R1-FP4/ (clients request m); all GPUs of each node (gpu_isolation: false)\n"
+    ), "{script}");
 }
 
 #[test]

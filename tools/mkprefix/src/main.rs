@@ -1,14 +1,13 @@
 //! mkprefix: reads planned records (nodecount's JSON Lines) and writes them back with the Slurm
 //! prefix of the chosen cluster profile added: `sbatch` (header lines), `srun_args`, `exports`
-//! and `workdir`. `--write DIR` also writes the old `slurm_launch_prefix.sh` and
-//! `slurm_srun_args.txt` per test.
+//! and `workdir`, and the profile's resolutions (roles' `model_path`, `served_model`,
+//! `cuda_visible_devices`, clients' `dataset_path`). `--write DIR` also writes the old
+//! `slurm_launch_prefix.sh` and `slurm_srun_args.txt` per test.
 
 use clap::Parser;
 use perfline::cli::Result;
 use perfline::slurm::{self, Options, Profile};
-use perfline::wire::plan::PlannedTest;
 use perfline::{fsutil, jsonl, Exit, Failure, Reporter};
-use serde::Deserialize;
 
 use std::path::{Path, PathBuf};
 
@@ -20,7 +19,9 @@ use std::path::{Path, PathBuf};
     after_help = "Examples:\n  \
         classify < list.txt | nodecount | mkprefix --cluster local | launch --dry-run\n  \
         mkprefix --cluster ci/clusters/gb200-pyxis.yaml --write old-files < planned.jsonl\n  \
-        PERFLINE_CLUSTER=local mkprefix --nodes n1,n2,n3 < planned.jsonl"
+        PERFLINE_CLUSTER=local mkprefix --nodes n1,n2,n3 < planned.jsonl\n\n\
+        Exit: 0 ok; 65 a bad record; 66 no such profile; 78 bad profile, or a model name the\n\
+        profile cannot resolve (docs/profiles.md)."
 )]
 struct Args {
     #[command(flatten)]
@@ -62,8 +63,8 @@ fn add_prefix(
     opts: &Options,
     write: Option<&Path>,
 ) -> Result<serde_json::Value> {
-    let planned = PlannedTest::deserialize(&record)
-        .map_err(|e| Failure::data(format!("not a planned record: {e}")))?;
+    // Model and dataset paths and each server's GPUs, from the profile (launch does it again).
+    let planned = slurm::resolve_record(&mut record, profile)?;
     let prefix = slurm::prefix(&planned, profile, opts)?;
     if let Some(dir) = write {
         write_old_files(&dir.join(&planned.test.id), &prefix)?;

@@ -53,6 +53,11 @@ fn adds_the_prefix_of_the_test_cluster() {
     assert_eq!(rec["check"]["ok"], true);
 }
 
+/// The example record with a model name the example profile's map knows.
+fn deepseek() -> String {
+    example().replace("\"model\":\"m\"", "\"model\":\"deepseek_r1_0528_fp4_v2\"")
+}
+
 #[test]
 fn example_profile_adds_pyxis_flags_and_writes_the_old_files() {
     let dir = tempfile::tempdir().unwrap();
@@ -61,7 +66,8 @@ fn example_profile_adds_pyxis_flags_and_writes_the_old_files() {
         .arg(profiles().join("gb200-pyxis.yaml"))
         .args(["--job-root", "/jobs", "--write"])
         .arg(dir.path())
-        .write_stdin(example())
+        .env_remove("LLM_MODELS_ROOT")
+        .write_stdin(deepseek())
         .assert()
         .success()
         .get_output()
@@ -69,6 +75,13 @@ fn example_profile_adds_pyxis_flags_and_writes_the_old_files() {
         .clone();
     let rec: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(rec["srun_args"][0], "--container-image=nvcr.io/nvidia/tensorrt-llm/release:1.2.0");
+    // The profile's model map and GPU isolation, resolved into the record.
+    let path = "/lustre/fsw/models/DeepSeek-R1/DeepSeek-R1-0528-FP4-v2/";
+    for (i, gpus) in [(0, serde_json::json!([0, 1, 2, 3])), (1, serde_json::json!([0]))] {
+        assert_eq!(rec["roles"][i]["model_path"], path);
+        assert_eq!(rec["roles"][i]["served_model"], path);
+        assert_eq!(rec["roles"][i]["cuda_visible_devices"], gpus);
+    }
     let script =
         std::fs::read_to_string(dir.path().join(ID).join("slurm_launch_prefix.sh")).unwrap();
     assert!(script.starts_with("#!/bin/bash\n#SBATCH --nodes=3\n"), "{script}");
@@ -100,6 +113,21 @@ fn bad_lines_are_reported_and_the_stream_goes_on() {
 }
 
 #[test]
+fn unknown_models_are_config_errors_naming_the_config_and_field() {
+    mkprefix()
+        .arg("--cluster")
+        .arg(profiles().join("gb200-pyxis.yaml"))
+        .env_remove("LLM_MODELS_ROOT")
+        .write_stdin(example())
+        .assert()
+        .code(78)
+        .stdout("")
+        .stderr(
+            "mkprefix: error: -:1: configs/cfg_ctx1_tp1_gen1_tp8.yaml: model_name \"m\" (GEN_0): not in the models map of cluster profile gb200-pyxis (4 entries): add `m: PATH` under `models:` or use an absolute path\n",
+        );
+}
+
+#[test]
 fn profile_errors() {
     mkprefix()
         .args(["--cluster", "nope"])
@@ -121,7 +149,7 @@ fn profile_errors() {
 fn the_environment_chooses_the_profile() {
     let out = mkprefix()
         .env("PERFLINE_CLUSTER", profiles().join("gb200-pyxis.yaml"))
-        .write_stdin(example())
+        .write_stdin(deepseek())
         .assert()
         .success()
         .get_output()

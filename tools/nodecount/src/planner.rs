@@ -125,6 +125,9 @@ fn sized_role(kind: RoleKind, index: u32, gpus: u32, gpus_per_node: u32, first_n
         first_node,
         gpu_offset: None,
         model: None,
+        model_path: None,
+        served_model: None,
+        cuda_visible_devices: None,
         backend: None,
         extra_llm_api_config_path: None,
         llm_config: None,
@@ -359,6 +362,7 @@ fn aggregated_clients(
                 .opt_str("dataset_file")?
                 .filter(|d| !d.is_empty())
                 .map(str::to_string),
+            dataset_path: None,
             warmup: false,
             use_nv_sa_benchmark: client.opt_bool("use_nv_sa_benchmark")?.unwrap_or(false),
             benchmark_client: None,
@@ -458,6 +462,7 @@ fn disagg_clients(
                 streaming: bench.streaming,
                 use_chat_template: false,
                 dataset_file: if ctx_only { None } else { bench.dataset_file.clone() },
+                dataset_path: None,
                 warmup: gen_only && concurrency == 1,
                 use_nv_sa_benchmark: bench.use_nv_sa_benchmark,
                 benchmark_client: bench.client.clone(),

@@ -152,12 +152,13 @@ fn run_client(
     let log = job.results.join(format!("trtllm-benchmark.{server_idx}.{client_idx}.log"));
     // A rerun of the step must not parse the previous run's result block.
     let _ = std::fs::remove_file(&log);
-    let args = client_args(model_of(job, &client.server), client, host, *port);
+    let (model, tokenizer) = model_of(job, &client.server);
+    let args = client_args((model, tokenizer), client, host, *port);
     let mut values = BTreeMap::from([
         ("bin", job.bin.display().to_string()),
         ("host", host.clone()),
         ("port", port.to_string()),
-        ("model", model_of(job, &client.server).to_string()),
+        ("model", model.to_string()),
     ]);
     values.insert("job_dir", job.dir.display().to_string());
     let joined = perfline::shell::join(&args).map_err(Failure::data)?;
@@ -253,13 +254,19 @@ fn parse_metrics(
     Ok(failed)
 }
 
-/// benchmark_serving's arguments as the incumbent builds them (reference/incumbent.md §3).
-fn client_args(model: &str, c: &ClientRun, host: &str, port: u16) -> Vec<String> {
+/// benchmark_serving's arguments as the incumbent builds them (reference/incumbent.md §3):
+/// `--model` is the id the server serves, `--tokenizer` the model's path.
+fn client_args(
+    (model, tokenizer): (&str, &str),
+    c: &ClientRun,
+    host: &str,
+    port: u16,
+) -> Vec<String> {
     let mut a: Vec<String> = vec![
         "--model".into(),
         model.into(),
         "--tokenizer".into(),
-        model.into(),
+        tokenizer.into(),
         "--num-prompts".into(),
         c.num_prompts.to_string(),
         "--max-concurrency".into(),
@@ -271,7 +278,8 @@ fn client_args(model: &str, c: &ClientRun, host: &str, port: u16) -> Vec<String>
     if !c.warmup {
         a.push("--no-test-input".into());
     }
-    match &c.dataset_file {
+    // launch resolved a relative dataset_file under the profile's models_root.
+    match c.dataset_path.as_ref().or(c.dataset_file.as_ref()) {
         Some(path) if !path.is_empty() => {
             a.extend([
                 "--dataset-name".into(),
@@ -307,15 +315,18 @@ fn client_args(model: &str, c: &ClientRun, host: &str, port: u16) -> Vec<String>
     a
 }
 
-/// The model a server role serves (disagg: the gen servers').
-fn model_of<'a>(job: &'a Job, server: &str) -> &'a str {
+/// The model id a server role serves and the model's path (disagg: the gen servers'), as
+/// launch resolved them from the profile; the config's name when nothing was resolved.
+fn model_of<'a>(job: &'a Job, server: &str) -> (&'a str, &'a str) {
     let roles = &job.planned.plan.roles;
     let role = if server == "DISAGG_SERVER" {
         roles.iter().find(|r| r.kind == RoleKind::Gen).or_else(|| roles.first())
     } else {
         job.role(server)
     };
-    role.and_then(|r| r.model.as_deref().or(r.name.as_deref())).unwrap_or("model")
+    let name = role.and_then(|r| r.model.as_deref().or(r.name.as_deref())).unwrap_or("model");
+    let path = role.and_then(|r| r.model_path.as_deref()).unwrap_or(name);
+    (role.and_then(|r| r.served_model.as_deref()).unwrap_or(path), path)
 }
 
 /// The server's name in records: the aggregated server_config name, or the disagg `{mode}-{config}`.
@@ -462,6 +473,7 @@ mod tests {
             streaming: true,
             use_chat_template: false,
             dataset_file: None,
+            dataset_path: None,
             warmup: false,
             use_nv_sa_benchmark: false,
             benchmark_client: None,
@@ -486,7 +498,7 @@ mod tests {
 
     #[test]
     fn client_args_follow_the_incumbent() {
-        let args = client_args("m", &client("SERVER_0", "a"), "h", 9);
+        let args = client_args(("m", "m"), &client("SERVER_0", "a"), "h", 9);
         assert_eq!(
             args.join(" "),
             "--model m --tokenizer m --num-prompts 8 --max-concurrency 4 --percentile-metrics ttft,tpot,itl,e2el \
@@ -497,8 +509,13 @@ mod tests {
         c.dataset_file = Some("d.json".into());
         c.streaming = false;
         c.warmup = true;
-        let args = client_args("m", &c, "h", 9).join(" ");
+        let args = client_args(("m", "m"), &c, "h", 9).join(" ");
         assert!(args.contains("--dataset-name trtllm_custom --dataset-path d.json"), "{args}");
         assert!(args.contains("--non-streaming") && !args.contains("--no-test-input"), "{args}");
+        // The served id and the path, and the resolved dataset path, as launch wrote them.
+        c.dataset_path = Some("/models/d.json".into());
+        let args = client_args(("served", "/models/m"), &c, "h", 9).join(" ");
+        assert!(args.starts_with("--model served --tokenizer /models/m "), "{args}");
+        assert!(args.contains("--dataset-path /models/d.json"), "{args}");
     }
 }

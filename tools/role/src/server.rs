@@ -46,13 +46,31 @@ pub fn run_worker(job: &Job, name: &str) -> Result<Exit> {
     let port = free_port()?;
     let log = job.logs.join(format!("trtllm-serve.{name}.log"));
     let mut values = base_values(job, name, port);
-    values.insert("model", role.model.clone().unwrap_or_else(|| label.clone()));
+    // launch resolved the model path and the served id from the profile (docs/profiles.md).
+    let model_name = role.model.clone().unwrap_or_else(|| label.clone());
+    let model = role.model_path.clone().unwrap_or_else(|| model_name.clone());
+    values.insert("served_model", role.served_model.clone().unwrap_or_else(|| model.clone()));
+    values.insert("model", model);
+    values.insert("model_name", model_name);
     values.insert("config", config.display().to_string());
+    let parallel = |key: &str| {
+        role.llm_config.as_ref().and_then(|c| c.get(key)).and_then(|v| v.as_u64()).unwrap_or(1)
+    };
+    values.insert("tp", parallel("tensor_parallel_size").to_string());
+    values.insert("pp", parallel("pipeline_parallel_size").to_string());
+    values.insert("gpus", role.gpus.to_string());
     let command = render(&job.commands.server, &values)?;
     let mut env = role.env.clone();
-    if let Some(offset) = role.gpu_offset {
-        let gpus: Vec<String> = (offset..offset + role.gpus).map(|g| g.to_string()).collect();
-        env.push(format!("CUDA_VISIBLE_DEVICES={}", gpus.join(",")));
+    if let Some(gpus) = &role.cuda_visible_devices {
+        // Exactly the role's GPUs, out of those the step sees (Slurm may have set the list).
+        let inherited = std::env::var("CUDA_VISIBLE_DEVICES").ok();
+        match perfline::slurm::visible_devices(gpus, inherited.as_deref()) {
+            Ok(list) => env.push(format!("CUDA_VISIBLE_DEVICES={list}")),
+            Err(why) => {
+                job.mark_failed(name, &why, None);
+                return Err(Failure::config(format!("{name}: {why}")));
+            }
+        }
     }
     eprintln!("role: {name}: {command}");
     let from = log_start(&log);
