@@ -47,7 +47,8 @@ step "chain: classify | nodecount --pack | launch --local"
 "$BIN/classify" ci/gpu/tests.txt > "$W/tests.jsonl" &&
   "$BIN/nodecount" --config-dir ci/gpu/configs --pack < "$W/tests.jsonl" > "$OUT/planned.jsonl" || exit 1
 "$BIN/launch" --cluster ci/gpu/transformers-h200.yaml --dry-run < "$OUT/planned.jsonl" > "$W/dry-run.txt" 2>&1
-grep -E "model|CUDA_VISIBLE|transformers" "$W/dry-run.txt" | head -20
+echo "launch --dry-run: resolved models and GPUs per role:"
+grep -o '"id":"[^"]*"\|# [A-Z_0-9]*: model [^\\]*' "$W/dry-run.txt"
 "$BIN/launch" --cluster ci/gpu/transformers-h200.yaml --local --job-root "$W/jobs" \
   --metrics "$OUT/metrics.jsonl" < "$OUT/planned.jsonl" > "$OUT/jobs.jsonl"
 echo "launch exit $?"
