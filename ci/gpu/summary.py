@@ -53,6 +53,7 @@ for l in (out / "gpus.csv").read_text().splitlines():
     idx, uuid = [x.strip() for x in l.split(",")]
     uuid_index[uuid] = idx
 port_role = {}
+visible = set()
 for f in jobs.rglob("*"):
     if f.is_file() and f.suffix in (".log", ".err", ".out", ".txt"):
         try:
@@ -61,8 +62,11 @@ for f in jobs.rglob("*"):
             continue
         for m in re.finditer(r"role: (\w+): (?:.*?)--port (\d+)", text):
             port_role[m.group(2)] = (m.group(1), f.relative_to(jobs).parts[0])
-        for m in re.finditer(r"role: (\w+): .*CUDA_VISIBLE_DEVICES=([\d,]+)", text):
-            print(f"  {f.relative_to(jobs).parts[0]} {m.group(1)}: CUDA_VISIBLE_DEVICES={m.group(2)}")
+        for m in re.finditer(r"role: (\w+): CUDA_VISIBLE_DEVICES=([\d,]+) ", text):
+            visible.add((f.relative_to(jobs).parts[0], m.group(1), m.group(2)))
+print("\nCUDA_VISIBLE_DEVICES per server role (the roles' own log lines):")
+for test, role, gpus in sorted(visible):
+    print(f"  {test} {role}: CUDA_VISIBLE_DEVICES={gpus}")
 held = defaultdict(set)
 for l in (out / "placement.log").read_text(errors="replace").splitlines():
     parts = l.split(" ", 4)

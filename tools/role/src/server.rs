@@ -72,7 +72,10 @@ pub fn run_worker(job: &Job, name: &str) -> Result<Exit> {
             }
         }
     }
-    eprintln!("role: {name}: {command}");
+    match env.iter().find(|e| e.starts_with("CUDA_VISIBLE_DEVICES=")) {
+        Some(gpus) => eprintln!("role: {name}: {gpus} {command}"),
+        None => eprintln!("role: {name}: {command}"),
+    }
     let from = log_start(&log);
     let child = spawn(&command, &env, &log)?;
     job.publish_addr(name, port)?;
