@@ -5,7 +5,10 @@
 //! fresh), since tools never depend on each other and this crate cannot name them as
 //! dependencies.
 
+pub mod pipes;
 pub mod tidy;
+
+pub use pipes::with_closed;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -6,7 +6,6 @@ pub mod check;
 pub mod fields;
 pub mod locate;
 pub mod planner;
-pub mod prefetch;
 
 pub use fields::ConfigError;
 pub use planner::{plan, Options, Shape};
@@ -14,19 +13,21 @@ pub use planner::{plan, Options, Shape};
 use perfline::cli::Failure;
 use perfline::wire::plan::PlannedTest;
 use perfline::wire::test::TestRecord;
+use perfline::yaml::Value;
+use std::collections::HashMap;
 use std::path::PathBuf;
 
-/// Plans records one after another; config lookups are cached and parses shared through a
-/// [`prefetch::Prefetch`] (whose workers, if any, the caller runs).
+/// Plans records one after another; config lookups and parses are cached (a list names the
+/// same config many times), errors included.
 pub struct Planner {
     locator: locate::Locator,
-    pub prefetch: prefetch::Prefetch,
+    configs: HashMap<PathBuf, Result<Value, Failure>>,
     options: Options,
 }
 
 impl Planner {
     pub fn new(locator: locate::Locator, options: Options) -> Planner {
-        Planner { locator, prefetch: prefetch::Prefetch::new(), options }
+        Planner { locator, configs: HashMap::new(), options }
     }
 
     /// The config file of `test`, or the error naming the record (`SOURCE: ID: reason`).
@@ -40,20 +41,14 @@ impl Planner {
             .map_err(|(exit, r)| Failure::new(exit, at(r)))
     }
 
-    /// Queues the parse of `test`'s config, so a worker can start on it before it is needed.
-    pub fn prefetch(&mut self, test: &TestRecord) {
-        if let Ok(path) = self.locate(test) {
-            self.prefetch.submit(&path);
-        }
-    }
-
     /// The plan of one record; errors name the record (`SOURCE: ID: reason`) or the config
     /// field (`PATH: FIELD: reason`).
     pub fn plan(&mut self, test: TestRecord) -> Result<PlannedTest, Failure> {
         let path = self.locate(&test)?;
-        let config = self.prefetch.get(&path)?;
         let shown = locate::display(&path);
-        let plan = plan(&test, &config, &shown, self.options)
+        let config = self.configs.entry(path).or_insert_with_key(|p| perfline::yaml::load(p));
+        let config = config.as_ref().map_err(Failure::clone)?;
+        let plan = plan(&test, config, &shown, self.options)
             .map_err(|e| Failure::data(format!("{shown}: {e}")))?;
         Ok(PlannedTest { test, plan })
     }

@@ -5,13 +5,10 @@
 use clap::Parser;
 use nodecount::{locate::Locator, Options, Planner};
 use perfline::cli::Result;
-use perfline::jsonl::Line;
 use perfline::wire::plan::PlannedTest;
 use perfline::wire::test::TestRecord;
 use perfline::{Exit, Reporter};
-use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::mpsc::{self, TryRecvError};
 
 const EXAMPLES: &str = "\
 Config search order, first match wins: for aggregated tests
@@ -54,22 +51,10 @@ struct Args {
     /// `check` object and exits 1 on any mismatch.
     #[arg(long)]
     check: bool,
-    /// Threads that parse config files ahead of the records that need them (default: the
-    /// CPU count, at most 8; 0 parses on the main thread only); 0..=64.
-    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u8).range(0..=64))]
-    jobs: Option<u8>,
 }
 
 fn main() {
     perfline::cli::main("nodecount", run)
-}
-
-/// Keeps a record in input order and starts its config's parse.
-fn queue(planner: &mut Planner, pending: &mut VecDeque<Line<TestRecord>>, line: Line<TestRecord>) {
-    if let Ok(test) = &line.record {
-        planner.prefetch(test);
-    }
-    pending.push_back(line);
 }
 
 /// `--check`: adds the check object and reports each mismatch as one error line.
@@ -93,61 +78,18 @@ fn run() -> Result<Exit> {
         Planner::new(Locator::new(roots, args.config_dirs), Options { pack: args.pack });
     let mut reporter = Reporter::new("nodecount");
     let mut out = perfline::jsonl::stdout();
-    // A reader thread hands records over as they arrive, so the main thread can queue the
-    // configs of every record already in the pipe for the parse workers, and still stream.
-    let (sender, records) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in perfline::jsonl::read::<TestRecord, _>(std::io::stdin().lock(), "-") {
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // The main thread mostly waits for parses in input order, so every core parses.
-    let workers = args.jobs.map_or_else(|| cpus.clamp(1, 8), usize::from);
-    let prefetch = planner.prefetch.clone();
-    std::thread::scope(|scope| {
-        // Closed however the loop ends (a panic included), so the scope can join the workers.
-        let _close = prefetch.closer();
-        for _ in 0..workers {
-            let worker = prefetch.clone();
-            scope.spawn(move || worker.work());
-        }
-        let mut pending = VecDeque::new();
-        let mut open = true;
-        loop {
-            while open {
-                match records.try_recv() {
-                    Ok(line) => queue(&mut planner, &mut pending, line),
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => open = false,
-                }
-            }
-            let Some(line) = pending.pop_front() else {
-                match records.recv() {
-                    Ok(line) => queue(&mut planner, &mut pending, line),
-                    Err(_) => break Ok(()),
-                }
+    for line in perfline::jsonl::read::<TestRecord, _>(std::io::stdin().lock(), "-") {
+        let mut planned = match line.record.and_then(|test| planner.plan(test)) {
+            Ok(planned) => planned,
+            Err(failure) => {
+                reporter.failure(&failure);
                 continue;
-            };
-            let planned = line.record.and_then(|test| planner.plan(test));
-            let mut planned = match planned {
-                Ok(planned) => planned,
-                Err(failure) => {
-                    reporter.failure(&failure);
-                    continue;
-                }
-            };
-            if args.check {
-                check(&mut planned, &mut reporter);
             }
-            if let Err(failure) = out.write(&planned) {
-                break Err(failure);
-            }
+        };
+        if args.check {
+            check(&mut planned, &mut reporter);
         }
-    })?;
-    // The process ends here: freeing every parsed config one by one would only cost time.
-    std::mem::forget(planner);
+        out.write(&planned)?;
+    }
     Ok(reporter.exit())
 }

@@ -9,10 +9,6 @@
 //! Memory is constant: the file is read in fixed chunks, only lines holding
 //! `prev_device_step_time` are looked at (found with a SIMD substring search), and each bucket
 //! keeps a count and a sum.
-//!
-//! A large regular file is scanned by several threads ([`scan_file`]): each reads disjoint
-//! chunks with `pread` and turns the lines that start in its chunk into rows; the rows are
-//! added to the buckets in file order, so every sum is the sequential one, bit for bit.
 
 use memchr::memmem::Finder;
 use std::collections::BTreeMap;
@@ -20,15 +16,9 @@ use std::io::Read;
 use std::sync::LazyLock;
 
 const CHUNK: usize = 1 << 18;
-/// Lines of this length or more are skipped (no iteration line comes near it): the sequential
-/// reader drops a line that fills its whole buffer, and the parallel one does the same.
+/// Lines of this length or more are skipped (no iteration line comes near it): the reader
+/// drops a line that fills its whole buffer.
 const LONG_LINE: usize = CHUNK;
-/// Bytes of a file per parallel work item.
-const PAR_CHUNK: usize = 256 << 10;
-/// Smaller files are scanned on one thread.
-const PAR_MIN: u64 = 16 << 20;
-/// Finished chunks a worker may hold before the merge takes them (bounds memory).
-const PAR_AHEAD: usize = 2;
 const NEEDLE: &[u8] = b"prev_device_step_time";
 const NGEN_KEY: &[u8] = b"'num_generation_tokens':";
 
@@ -171,132 +161,9 @@ pub fn scan(mut reader: impl Read) -> std::io::Result<FileScan> {
     }
 }
 
-/// Scans a file: a large regular file on several threads, anything else with [`scan`].
+/// Scans a file with [`scan`].
 pub fn scan_file(path: &std::path::Path) -> std::io::Result<FileScan> {
-    let file = std::fs::File::open(path)?;
-    let meta = file.metadata()?;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    if cfg!(unix) && meta.is_file() && meta.len() >= PAR_MIN && threads > 1 {
-        #[cfg(unix)]
-        return parallel::scan(&file, meta.len(), threads, PAR_CHUNK);
-    }
-    scan(file)
-}
-
-/// The parallel scan of a regular file: lines belong to the chunk their first byte is in.
-#[cfg(unix)]
-mod parallel {
-    use super::{rows, FileScan, LONG_LINE, PAR_AHEAD};
-    use std::fs::File;
-    use std::io::Result;
-    use std::os::unix::fs::FileExt;
-    use std::sync::mpsc;
-
-    type Rows = Vec<(Option<u64>, f64)>;
-
-    /// Lines starting before `len` (the size when opened) are scanned; `threads` workers take
-    /// chunks round-robin and the rows are merged in chunk order.
-    pub(super) fn scan(file: &File, len: u64, threads: usize, chunk: usize) -> Result<FileScan> {
-        let chunks = len.div_ceil(chunk as u64);
-        let threads = threads.min(usize::try_from(chunks).unwrap_or(usize::MAX)).max(1);
-        std::thread::scope(|s| {
-            let receivers: Vec<mpsc::Receiver<Result<Rows>>> = (0..threads)
-                .map(|w| {
-                    let (tx, rx) = mpsc::sync_channel(PAR_AHEAD);
-                    s.spawn(move || {
-                        let mut buf = Vec::new();
-                        let mut k = w as u64;
-                        while k < chunks {
-                            let rows = chunk_rows(file, k * chunk as u64, len, chunk, &mut buf);
-                            let failed = rows.is_err();
-                            if tx.send(rows).is_err() || failed {
-                                return;
-                            }
-                            k += threads as u64;
-                        }
-                    });
-                    rx
-                })
-                .collect();
-            let mut scan = FileScan::default();
-            for k in 0..chunks {
-                let rows = receivers[(k % threads as u64) as usize].recv().map_err(|_| {
-                    std::io::Error::other("gen-log scan: a worker thread stopped")
-                })??;
-                for (ngen, step) in rows {
-                    scan.add(ngen, step);
-                }
-            }
-            Ok(scan)
-        })
-    }
-
-    /// The rows of the lines starting in `[start, start + chunk)`; `buf` is the worker's.
-    fn chunk_rows(
-        file: &File,
-        start: u64,
-        len: u64,
-        chunk: usize,
-        buf: &mut Vec<u8>,
-    ) -> Result<Rows> {
-        const MORE: usize = 4 << 10;
-        // Zeroed once per worker; reads fill it in place.
-        buf.resize(chunk + 1 + LONG_LINE + MORE, 0);
-        let end = (start + chunk as u64).min(len);
-        // One byte before: a line starting at `start` follows a newline there.
-        let from = start.saturating_sub(1);
-        let want = (end - from) as usize;
-        let mut filled = read_at(file, from, &mut buf[..want])?;
-        let first = if start == 0 {
-            0
-        } else {
-            match memchr::memchr(b'\n', &buf[..filled]) {
-                Some(p) => p + 1,
-                None => return Ok(Vec::new()),
-            }
-        };
-        if first >= filled {
-            return Ok(Vec::new());
-        }
-        if filled == want && buf[filled - 1] != b'\n' {
-            // The last line runs past the chunk: read on to its end, or far enough to know
-            // that it is too long.
-            let line_start =
-                memchr::memrchr(b'\n', &buf[first..filled]).map_or(first, |p| first + p + 1);
-            loop {
-                let old = filled;
-                filled += read_at(file, from + old as u64, &mut buf[old..old + MORE])?;
-                if filled == old {
-                    break;
-                }
-                if let Some(p) = memchr::memchr(b'\n', &buf[old..filled]) {
-                    filled = old + p + 1;
-                    break;
-                }
-                if filled - line_start >= LONG_LINE {
-                    filled = line_start;
-                    break;
-                }
-            }
-        }
-        let mut out = Vec::new();
-        rows(&buf[first..filled], |ngen, step| out.push((ngen, step)));
-        Ok(out)
-    }
-
-    /// Fills `buf` from `offset`; fewer bytes only at end of file.
-    fn read_at(file: &File, offset: u64, buf: &mut [u8]) -> Result<usize> {
-        let mut got = 0;
-        while got < buf.len() {
-            match file.read_at(&mut buf[got..], offset + got as u64) {
-                Ok(0) => break,
-                Ok(m) => got += m,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(got)
-    }
+    scan(std::fs::File::open(path)?)
 }
 
 /// Mean over files with rows (the incumbent averages the per-file values).
@@ -497,39 +364,6 @@ mod tests {
         let scan2 = scan(line(5, "4.5", 1).as_bytes()).unwrap();
         assert_eq!(combine(&[scan1, scan2, FileScan::default()]), Some(3.5));
         assert_eq!(combine(&[]), None);
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn parallel_scan_matches_sequential_bit_for_bit() {
-        use std::io::Write;
-        let mut log = String::new();
-        let mut i = 0;
-        while i < 2000 {
-            let step = format!("{}.{}", 6 + i % 3, (i * 7919) % 100_000);
-            log += &line(i, &step, 64 + (i / 50) % 3);
-            if i % 37 == 0 {
-                log += "noise without the marker\n\n";
-            }
-            if i == 300 {
-                // A too-long line holding the marker: skipped by both.
-                log +=
-                    &format!("iter = 9, prev_device_step_time = 1.0ms {}\n", "x".repeat(LONG_LINE));
-            }
-            i += 1;
-        }
-        log += line(i, "3.25", 64).trim_end(); // no final newline
-        let mut file = tempfile::NamedTempFile::new().unwrap();
-        file.write_all(log.as_bytes()).unwrap();
-        let len = log.len() as u64;
-        let sequential = scan(log.as_bytes()).unwrap();
-        assert_eq!(sequential.rows(), 1996);
-        for (threads, chunk) in [(2, 1000), (3, 4096), (4, 333), (2, 1 << 20)] {
-            let f = std::fs::File::open(file.path()).unwrap();
-            let par = parallel::scan(&f, len, threads, chunk).unwrap();
-            assert_eq!(par, sequential, "threads {threads} chunk {chunk}");
-            assert_eq!(par.value().map(f64::to_bits), sequential.value().map(f64::to_bits));
-        }
     }
 
     #[test]

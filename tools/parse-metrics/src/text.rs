@@ -84,7 +84,6 @@ pub struct TextParser {
     headered: bool,
     pending: Pending,
     tail: VecDeque<String>,
-    no_tail: bool,
     line_no: usize,
     blocks: usize,
     /// Failure markers seen outside any block (reported when no block is found).
@@ -105,19 +104,6 @@ impl TextParser {
         TextParser::default()
     }
 
-    /// A parser that goes on after `line_no` lines whose last ones (at most [`TAIL_LINES`],
-    /// already trimmed) were `tail`, just before a `Namespace(` line: where a log is split.
-    pub fn resume(line_no: usize, tail: Vec<String>) -> TextParser {
-        TextParser { line_no, tail: tail.into(), ..TextParser::default() }
-    }
-
-    /// A parser that keeps no tail ([`TextParser::tail`] stays empty): for callers that
-    /// still hold the lines.
-    pub fn without_tail(mut self) -> TextParser {
-        self.no_tail = true;
-        self
-    }
-
     /// Blocks finalised so far (including any returned by `finish`).
     pub fn blocks(&self) -> usize {
         self.blocks
@@ -134,9 +120,6 @@ impl TextParser {
         self.line_no += 1;
         let line = raw.trim_ascii_end();
         let done = self.classify(line);
-        if self.no_tail {
-            return done;
-        }
         // Reuse the oldest line's buffer: no allocation per line once the ring is full.
         let mut slot = if self.tail.len() == TAIL_LINES {
             self.tail.pop_front().unwrap_or_default()

@@ -40,6 +40,16 @@ pub fn parse(text: &str) -> Result<MetricRecord> {
     })
 }
 
+/// Every record of the file `input` (`-`: stdin), or the first problem with it: all or
+/// nothing.
+pub fn read_path(input: &str) -> Result<Vec<MetricRecord>> {
+    if input == "-" {
+        return read_all(std::io::BufReader::new(std::io::stdin()), input);
+    }
+    let file = std::fs::File::open(input).map_err(|e| Failure::io(input, &e))?;
+    read_all(std::io::BufReader::new(file), input)
+}
+
 /// Reads every record of `reader` (`source` names it in errors). The first bad record, the
 /// first duplicate and a read error all fail the input: no record of it is returned.
 pub fn read_all(reader: impl BufRead, source: &str) -> Result<Vec<MetricRecord>> {

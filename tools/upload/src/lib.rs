@@ -5,6 +5,8 @@
 //! apart from the command line.
 
 pub mod batch;
+pub mod deliver;
+pub mod flags;
 pub mod input;
 pub mod mysql_store;
 pub mod opensearch;

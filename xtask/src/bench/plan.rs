@@ -20,6 +20,10 @@ pub struct Plan {
     /// The config corpus (an upstream checkout layout).
     #[arg(long, value_name = "DIR")]
     corpus: Option<PathBuf>,
+    /// Use the classify and nodecount binaries in this folder instead of building them (e.g.
+    /// to compare two versions with the same settings).
+    #[arg(long, value_name = "DIR")]
+    bin: Option<PathBuf>,
 }
 
 const LIST: &str = "testlists/corpus/plan_forms.txt";
@@ -108,7 +112,7 @@ impl Plan {
         let corpus = self.corpus.unwrap_or_else(|| root.join("../shared/corpus/trtllm"));
         let list = root.join(LIST);
         ensure!(list.is_file(), "{LIST} is missing (cargo test -p chain-tests regenerates it)");
-        {
+        if self.bin.is_none() {
             let _s = Section::new("cargo build --release -p classify -p nodecount");
             xshell::cmd!(sh, "cargo build --release --quiet -p classify -p nodecount").run()?;
         }
@@ -116,7 +120,7 @@ impl Plan {
         std::fs::create_dir_all(&out_dir)?;
         let script = out_dir.join("plan.py");
         std::fs::write(&script, PLAN_PY)?;
-        let bin = root.join("target/release");
+        let bin = self.bin.unwrap_or_else(|| root.join("target/release"));
         let cases = std::fs::read_to_string(&list)?.lines().filter(|l| l.contains('[')).count();
 
         // Warm-up: one untimed run per side, which also checks that every side agrees on every
