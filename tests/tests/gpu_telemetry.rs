@@ -125,7 +125,7 @@ fn a_fake_nvidia_smi_is_sampled_and_summarised() {
          memory.total [MiB],power.draw [W],temperature.gpu [C]"
     );
     let rows: Vec<&str> = lines.collect();
-    assert!(!rows.is_empty() && rows.len() % 2 == 0, "{csv}");
+    assert!(!rows.is_empty() && rows.len().is_multiple_of(2), "{csv}");
     assert!(
         rows[0].ends_with(
             ",SERVER_0,2026/11/30 01:40:00.000,0,GPU-fake-0,Fake GPU,50,1000,80000,100.00,40"
