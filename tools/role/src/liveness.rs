@@ -6,8 +6,10 @@
 //! What counts (the rule is [`Liveness::observe`]):
 //! - **200** resets everything.
 //! - **A definite bad answer**: any other status, a refused connection (nothing listens), or
-//!   another transport failure (reset, malformed answer). `fail_after` of them since the last
-//!   200 fail the role (3 for servers: within 3 s).
+//!   another transport failure (reset, malformed answer). After one, the next poll comes after
+//!   [`CONFIRM_INTERVAL`] instead of [`INTERVAL`]; `fail_after` of them since the last 200 fail
+//!   the role (servers: 3, so bad for 1 s; with the poll's phase and the job's teardown the job
+//!   is gone within 3 s of the fault).
 //! - **No answer within [`PROBE_TIMEOUT`]** is a busy server, not a failure: a server under
 //!   full load may answer `/health` late. It neither counts as bad nor resets the count. Only
 //!   [`SILENT_POLLS`] such polls in a row, without any answer in between (a hung server, about
@@ -19,13 +21,15 @@ use std::time::{Duration, Instant};
 
 /// How often `/health` is polled.
 pub const INTERVAL: Duration = Duration::from_secs(1);
+/// How soon a bad answer is polled again, to confirm it.
+pub const CONFIRM_INTERVAL: Duration = Duration::from_millis(500);
 /// How long one poll waits for an answer; later is "busy", which never fails the job alone.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Bad answers since the last 200 that fail a server role (at one poll a second: 3 s).
+/// Bad answers since the last 200 that fail a server role (bad for 1 s).
 pub const SERVER_FAIL_AFTER: u32 = 3;
-/// The router's `/health` is 503 whenever a worker's is: it waits two polls longer, so a
-/// failing worker reports itself (the cause) first.
-pub const ROUTER_FAIL_AFTER: u32 = SERVER_FAIL_AFTER + 2;
+/// The router's `/health` is 503 whenever a worker's is: it waits for 4 more bad answers (2 s
+/// longer, more than a poll's phase), so a failing worker reports itself (the cause) first.
+pub const ROUTER_FAIL_AFTER: u32 = SERVER_FAIL_AFTER + 4;
 /// Polls in a row without any answer that fail the role (a hung server).
 pub const SILENT_POLLS: u32 = 30;
 
@@ -37,19 +41,27 @@ pub struct Liveness {
     bad: u32,
     silent: u32,
     last_bad: String,
+    first_bad: Option<Instant>,
 }
 
 impl Liveness {
     pub fn new(fail_after: u32) -> Liveness {
-        Liveness { fail_after: fail_after.max(1), bad: 0, silent: 0, last_bad: String::new() }
+        Liveness {
+            fail_after: fail_after.max(1),
+            bad: 0,
+            silent: 0,
+            last_bad: String::new(),
+            first_bad: None,
+        }
     }
 
-    /// Counts one probe; `Some(reason)` once the server is to be considered dead.
-    pub fn observe(&mut self, probe: &Probe) -> Option<String> {
+    /// Counts one probe, answered `at`; `Some(reason)` once the server is to be considered dead.
+    pub fn observe(&mut self, probe: &Probe, at: Instant) -> Option<String> {
         let bad = match probe {
             Probe::Status(200, _) => {
                 self.bad = 0;
                 self.silent = 0;
+                self.first_bad = None;
                 return None;
             }
             Probe::TimedOut => {
@@ -70,21 +82,22 @@ impl Liveness {
         self.silent = 0;
         self.bad += 1;
         self.last_bad = bad;
+        let first = *self.first_bad.get_or_insert(at);
         (self.bad >= self.fail_after).then(|| {
             format!(
-                "/health {} for {} s ({} polls {} s apart since the last 200; the process lives)",
+                "/health {} for {:.1} s ({} bad answers since the last 200; the process lives)",
                 self.last_bad,
-                self.bad as u64 * INTERVAL.as_secs(),
-                self.bad,
-                INTERVAL.as_secs()
+                at.saturating_duration_since(first).as_secs_f64(),
+                self.bad
             )
         })
     }
 }
 
-/// The background poller: probes `url` every [`INTERVAL`] until the receiver is dropped.
+/// The background poller: probes `url` every [`INTERVAL`] (after a bad answer, after
+/// [`CONFIRM_INTERVAL`]) until the receiver is dropped.
 pub struct Poller {
-    rx: Receiver<Probe>,
+    rx: Receiver<(Probe, Instant)>,
     rule: Liveness,
 }
 
@@ -96,10 +109,15 @@ impl Poller {
             let agent = perfline::wait::probe_agent(PROBE_TIMEOUT);
             loop {
                 let started = Instant::now();
-                if tx.send(perfline::wait::http_probe(&agent, &url)).is_err() {
+                let probe = perfline::wait::http_probe(&agent, &url);
+                let next = match probe {
+                    Probe::Status(200, _) | Probe::TimedOut => INTERVAL,
+                    _ => CONFIRM_INTERVAL,
+                };
+                if tx.send((probe, Instant::now())).is_err() {
                     return; // the role is done with this server
                 }
-                std::thread::sleep(INTERVAL.saturating_sub(started.elapsed()));
+                std::thread::sleep(next.saturating_sub(started.elapsed()));
             }
         });
         Poller { rx, rule: Liveness::new(fail_after) }
@@ -110,8 +128,8 @@ impl Poller {
     pub fn check(&mut self) -> Option<String> {
         loop {
             match self.rx.try_recv() {
-                Ok(probe) => {
-                    if let Some(why) = self.rule.observe(&probe) {
+                Ok((probe, at)) => {
+                    if let Some(why) = self.rule.observe(&probe, at) {
                         return Some(why);
                     }
                 }
@@ -132,8 +150,14 @@ mod tests {
         Probe::Status(503, String::new())
     }
 
+    /// Feeds the probes half a second apart.
     fn feed(rule: &mut Liveness, probes: &[Probe]) -> Vec<Option<String>> {
-        probes.iter().map(|p| rule.observe(p)).collect()
+        let t0 = Instant::now();
+        probes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| rule.observe(p, t0 + CONFIRM_INTERVAL * i as u32))
+            .collect()
     }
 
     #[test]
@@ -143,7 +167,7 @@ mod tests {
         assert_eq!(&seen[..3], &[None, None, None]);
         assert_eq!(
             seen[3].as_deref(),
-            Some("/health 503 for 3 s (3 polls 1 s apart since the last 200; the process lives)")
+            Some("/health 503 for 1.0 s (3 bad answers since the last 200; the process lives)")
         );
     }
 
@@ -152,26 +176,33 @@ mod tests {
         let mut rule = Liveness::new(SERVER_FAIL_AFTER);
         let seen = feed(&mut rule, &[s503(), s503(), ok(), s503(), s503()]);
         assert!(seen.iter().all(Option::is_none), "{seen:?}");
-        assert!(rule.observe(&s503()).is_some());
+        assert!(rule.observe(&s503(), Instant::now()).is_some());
     }
 
     #[test]
     fn refused_and_other_statuses_count_and_are_named() {
         let mut rule = Liveness::new(SERVER_FAIL_AFTER);
-        rule.observe(&Probe::Status(500, "{\"unhealthy\":[\"h:1\"]}".into()));
-        rule.observe(&Probe::Failed("reset".into()));
+        let seen = feed(
+            &mut rule,
+            &[
+                Probe::Status(500, "{\"unhealthy\":[\"h:1\"]}".into()),
+                Probe::Failed("reset".into()),
+                Probe::Refused("Connection refused (os error 111)".into()),
+            ],
+        );
         assert_eq!(
-            rule.observe(&Probe::Refused("Connection refused (os error 111)".into())).as_deref(),
+            seen[2].as_deref(),
             Some(
-                "/health connection refused (Connection refused (os error 111)) for 3 s \
-                 (3 polls 1 s apart since the last 200; the process lives)"
+                "/health connection refused (Connection refused (os error 111)) for 1.0 s \
+                 (3 bad answers since the last 200; the process lives)"
             )
         );
         let mut rule = Liveness::new(1);
         assert_eq!(
-            rule.observe(&Probe::Status(503, "{\"unhealthy\":[\"h:1\"]}".into())).as_deref(),
+            rule.observe(&Probe::Status(503, "{\"unhealthy\":[\"h:1\"]}".into()), Instant::now())
+                .as_deref(),
             Some(
-                "/health 503 ({\"unhealthy\":[\"h:1\"]}) for 1 s (1 polls 1 s apart since the \
+                "/health 503 ({\"unhealthy\":[\"h:1\"]}) for 0.0 s (1 bad answers since the \
                  last 200; the process lives)"
             )
         );
@@ -183,13 +214,13 @@ mod tests {
         // Slow answers between bad ones neither count nor reset.
         let seen = feed(&mut rule, &[s503(), Probe::TimedOut, s503(), Probe::TimedOut]);
         assert!(seen.iter().all(Option::is_none), "{seen:?}");
-        assert!(rule.observe(&s503()).is_some());
+        assert!(rule.observe(&s503(), Instant::now()).is_some());
         // A busy server that answers now and then is never failed.
         let mut rule = Liveness::new(SERVER_FAIL_AFTER);
         for _ in 0..10 {
-            let probes = vec![Probe::TimedOut; (SILENT_POLLS - 1) as usize];
+            let mut probes = vec![Probe::TimedOut; (SILENT_POLLS - 1) as usize];
+            probes.push(ok());
             assert!(feed(&mut rule, &probes).iter().all(Option::is_none));
-            assert_eq!(rule.observe(&ok()), None);
         }
     }
 
@@ -214,9 +245,9 @@ mod tests {
     #[test]
     fn the_router_waits_longer_than_its_workers() {
         let mut rule = Liveness::new(ROUTER_FAIL_AFTER);
-        let seen = feed(&mut rule, &vec![s503(); 5]);
+        let seen = feed(&mut rule, &vec![s503(); 7]);
         assert_eq!(seen.iter().filter(|s| s.is_some()).count(), 1);
-        assert!(seen[4].as_deref().unwrap().starts_with("/health 503 for 5 s"));
+        assert!(seen[6].as_deref().unwrap().starts_with("/health 503 for 3.0 s (7 bad answers"));
     }
 
     #[test]
@@ -233,6 +264,6 @@ mod tests {
             std::thread::sleep(Duration::from_millis(50));
         };
         assert!(why.starts_with("/health connection refused"), "{why}");
-        assert!(why.contains("for 2 s (2 polls"), "{why}");
+        assert!(why.contains("(2 bad answers since the last 200"), "{why}");
     }
 }

@@ -28,7 +28,8 @@
 //!    requests while its process lives on (`SIMSERVE_HEALTH_503_AFTER_REQUESTS=6`: /health 503,
 //!    requests hang; the role's process watch sees nothing). GEN_0's /health is polled every
 //!    50 ms; from the first non-200 answer, `squeue` is polled until the job is gone. Detection
-//!    = gone − first 503 seen; target ≤ 3 s (the role fails after 3 bad polls 1 s apart); the
+//!    = gone − first 503 seen; target ≤ 3 s (the role polls every second and fails after 3 bad answers, 0.5 s apart
+//!    once bad); the
 //!    incumbent never notices (it watches the process and the log) and runs until the client
 //!    gives up. The same checks follow, with failed records naming GEN_0.
 //!
