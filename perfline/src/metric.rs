@@ -39,6 +39,11 @@ pub const DIRECTIONS: &[(&str, Better)] = &[
     ("median_e2el", Better::Lower),
     ("p99_e2el", Better::Lower),
     ("mean_gen_worker_per_iter_device_step_time", Better::Lower),
+    // GPU telemetry (role's telemetry): energy, power and memory are costs. Utilisation has no
+    // direction: a busier GPU is not better or worse by itself.
+    ("gpu_energy_per_token", Better::Lower),
+    ("gpu_power_mean", Better::Lower),
+    ("gpu_mem_used_max", Better::Lower),
 ];
 
 /// Which way `metric` improves: the table above, else by name (`*throughput*` higher;
@@ -67,5 +72,10 @@ mod tests {
         assert_eq!(better("output_throughput_per_gpu"), Some(Better::Higher));
         assert_eq!(better("al"), Some(Better::Higher));
         assert_eq!(better("total_requests"), None);
+        assert_eq!(better("gpu_energy_per_token"), Some(Better::Lower));
+        assert_eq!(better("gpu_power_mean"), Some(Better::Lower));
+        assert_eq!(better("gpu_mem_used_max"), Some(Better::Lower));
+        assert_eq!(better("gpu_util_mean"), None);
+        assert_eq!(better("gpu_util_max"), None);
     }
 }

@@ -288,6 +288,64 @@ fn http_status(url: &str, budget: Duration) -> std::result::Result<u16, String> 
     }
 }
 
+/// One answer (or none) of an HTTP health check, classified for liveness rules: a server
+/// that answers slowly is busy, one that refuses connections or answers an error status is not
+/// serving.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// An HTTP status, with the start of the body on one line (at most 200 characters).
+    Status(u16, String),
+    /// Nothing listens (connection refused or the host unreachable).
+    Refused(String),
+    /// No answer within the limit: busy, or hung.
+    TimedOut,
+    /// Any other transport failure (connection reset, a malformed answer).
+    Failed(String),
+}
+
+/// An HTTP client for repeated probes of one server (keeps its connection alive).
+pub fn probe_agent(limit: Duration) -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout_connect(limit)
+        .timeout(limit)
+        .redirects(0)
+        .user_agent("perfline-liveness")
+        .build()
+}
+
+/// `GET url` with `agent`, classified.
+pub fn http_probe(agent: &ureq::Agent, url: &str) -> Probe {
+    let snippet = |r: ureq::Response| {
+        use std::io::Read;
+        let mut body = String::new();
+        let _ = r.into_reader().take(4096).read_to_string(&mut body);
+        body.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(200).collect::<String>()
+    };
+    match agent.get(url).call() {
+        Ok(response) => Probe::Status(response.status(), snippet(response)),
+        Err(ureq::Error::Status(status, response)) => Probe::Status(status, snippet(response)),
+        Err(ureq::Error::Transport(t)) => {
+            let message = t.message().map_or_else(|| t.kind().to_string(), str::to_string);
+            let mut source = std::error::Error::source(&t);
+            while let Some(e) = source {
+                if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                    use std::io::ErrorKind as K;
+                    match io.kind() {
+                        K::TimedOut | K::WouldBlock => return Probe::TimedOut,
+                        K::ConnectionRefused => return Probe::Refused(io.to_string()),
+                        _ => {}
+                    }
+                }
+                source = e.source();
+            }
+            match t.kind() {
+                ureq::ErrorKind::ConnectionFailed | ureq::ErrorKind::Dns => Probe::Refused(message),
+                _ => Probe::Failed(message),
+            }
+        }
+    }
+}
+
 /// Why `pid` no longer runs, or `None` while it does.
 pub fn pid_gone(pid: i32) -> Option<&'static str> {
     if pid <= 0 {
@@ -620,6 +678,32 @@ mod tests {
         // Without its own timeout the check would never return: the test's deadline catches it.
         let status = rx.recv_timeout(Duration::from_secs(30)).expect("the check returns");
         assert!(status.is_err(), "{status:?}");
+    }
+
+    #[test]
+    fn probes_are_classified() {
+        let agent = probe_agent(Duration::from_millis(200));
+        // Accepts but never answers: timed out (busy or hung), not refused.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/health", silent.local_addr().unwrap());
+        assert_eq!(http_probe(&agent, &url), Probe::TimedOut);
+        // Nothing listens any more.
+        let port = silent.local_addr().unwrap().port();
+        drop(silent);
+        let refused = http_probe(&agent, &format!("http://127.0.0.1:{port}/health"));
+        assert!(matches!(refused, Probe::Refused(_)), "{refused:?}");
+        // An answer: status and the body's first line.
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/health", server.local_addr().unwrap());
+        let answer = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let (mut s, _) = server.accept().unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).unwrap();
+            s.write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 9\r\nconnection: close\r\n\r\nnot\nready").unwrap();
+        });
+        assert_eq!(http_probe(&agent, &url), Probe::Status(503, "not ready".into()));
+        answer.join().unwrap();
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Fault tests on the real Slurm test cluster (`cargo xtask cluster up`): a disaggregated job
-//! (1 ctx + 1 gen simserve, router, bench) with one fault injected. Each job must end failed,
+//! (1 ctx + 1 gen simserve, router, bench) with one fault injected (a crash, a hang, 500s, or
+//! a /health that turns 503 while the process lives). Each job must end failed,
 //! leave no process behind, keep every log, and leave `failed` metric records that name the
 //! role and the cause. How fast that happens is measured by `cargo xtask bench coordination`;
 //! here every wait is only bounded.
@@ -242,4 +243,28 @@ fn server_returns_500s() {
     };
     let ran = run(&f, |_| {});
     check(&ran, "BENCHMARK: client", &["failed requests"]);
+}
+
+#[test]
+fn server_health_turns_503_while_the_process_lives() {
+    // The worker's engine dies after 5 requests: the process lives on, /health answers 503 and
+    // new requests hang (what a real GPU showed). Only the liveness poll can end this job.
+    let f = Fault {
+        name: "gen_health_503",
+        ctx_env: NONE,
+        gen_env: "SIMSERVE_HEALTH_503_AFTER_REQUESTS=5",
+        router_env: NONE,
+        profile_env: NONE,
+    };
+    let ran = run(&f, |_| {});
+    check(&ran, "GEN_0", &["/health 503 for "]);
+    let marker = std::fs::read_to_string(ran.dir.join("coord/GEN_0.failed")).unwrap();
+    assert!(
+        marker.starts_with("GEN_0: /health 503 for ") && marker.contains("3 bad answers"),
+        "the marker names the role and the cause: {marker}"
+    );
+    assert!(
+        marker.contains("the engine stopped after 5 requests"),
+        "the marker keeps the server's log tail: {marker}"
+    );
 }

@@ -164,6 +164,7 @@ fn run_client(
     let joined = perfline::shell::join(&args).map_err(Failure::data)?;
     let command = render_with_raw(&job.commands.client, &values, &[("client_args", &joined)])?;
     eprintln!("role: {ME}: {} → {command}", client.name);
+    let started_ms = crate::telemetry::now_ms();
     let mut child = spawn(&command, &client.env, &log)?;
     let status = loop {
         if let Ok(Some(status)) = child.try_wait() {
@@ -189,7 +190,7 @@ fn run_client(
             if status.code().is_none() {
                 eprintln!("role: {ME}: client {}", describe(status));
             }
-            parse_metrics(job, client, code, &log)
+            parse_metrics(job, client, code, &log, (started_ms, crate::telemetry::now_ms()))
         }
     }
 }
@@ -200,6 +201,7 @@ fn parse_metrics(
     client: &ClientRun,
     exit_code: i32,
     log: &Path,
+    span_ms: (u64, u64),
 ) -> Result<Option<String>> {
     let mut cmd = Command::new(job.bin.join("parse-metrics"));
     cmd.args([
@@ -232,7 +234,12 @@ fn parse_metrics(
     let mut failed = None;
     let any_failed = records.iter().any(|r| r.status == Status::Failed);
     let peer = if any_failed { peer_reason_after_failure(job) } else { None };
+    let server = server_name(job, &client.server);
+    let gpu = crate::telemetry::client_run_samples(job, client, &server, span_ms);
     for mut r in records {
+        if r.status == Status::Ok {
+            crate::telemetry::add_metrics(&mut r, &gpu);
+        }
         // A failed run names the role that failed: a failed peer (the likely cause), else the
         // client itself.
         if r.status == Status::Failed {

@@ -4,8 +4,10 @@
 
 mod benchmark;
 mod job;
+mod liveness;
 mod process;
 mod server;
+mod telemetry;
 
 use clap::Parser;
 use perfline::cli::{Failure, Result};

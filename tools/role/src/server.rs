@@ -3,6 +3,7 @@
 //! benchmark is done, watching its child: a dead or hung server ends the job in seconds.
 
 use crate::job::{free_port, Job};
+use crate::liveness::{self, Poller};
 use crate::process::{describe, render, spawn, stop};
 use perfline::cli::{Failure, Result};
 use perfline::wait::{
@@ -25,6 +26,8 @@ pub fn run_worker(job: &Job, name: &str) -> Result<Exit> {
     let role = job.role(name).ok_or_else(|| {
         Failure::usage(format!("{name}: no such role in the plan of {}", job.id()))
     })?;
+    // GPU telemetry: the first task on each node samples its GPUs (crate::telemetry).
+    crate::telemetry::start_sampler(job, role, name);
     // Only rank 0 of a multi-task step serves HTTP; the other ranks wait with it.
     let rank = std::env::var("SLURM_PROCID").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
     if rank != 0 {
@@ -176,14 +179,15 @@ pub fn health_url(host: &str, port: u16) -> String {
 }
 
 /// Test ids and server names are checked ids; anything else is made file-safe.
-fn file_safe(name: &str) -> String {
+pub(crate) fn file_safe(name: &str) -> String {
     name.chars()
         .map(|c| if c.is_ascii_alphanumeric() || "_-.,+=".contains(c) { c } else { '_' })
         .collect()
 }
 
 /// Keeps a server running until the benchmark is done. Fails fast (marker + non-zero exit)
-/// when the server dies, logs an error keyword or misses its ready deadline, and stops it
+/// when the server dies, logs an error keyword or misses its ready deadline, or, once ready,
+/// when its `/health` fails (crate::liveness: 3 bad answers, the router 5), and stops it
 /// quietly when a peer failed or the job is done.
 fn supervise(
     job: &Job,
@@ -202,6 +206,13 @@ fn supervise(
     }));
     let peers = job.peer_markers(name);
     let started = Instant::now();
+    // After ready: /health every second from a background thread (crate::liveness).
+    let mut liveness: Option<Poller> = None;
+    let fail_after = if name == "DISAGG_SERVER" {
+        liveness::ROUTER_FAIL_AFTER
+    } else {
+        liveness::SERVER_FAIL_AFTER
+    };
     loop {
         if let Ok(Some(status)) = child.try_wait() {
             let why = format!("server {} ({})", describe(status), log.display());
@@ -223,6 +234,7 @@ fn supervise(
                 Poll::Done(Outcome::Ready { .. }) => {
                     eprintln!("role: {name}: ready after {:.1}s", started.elapsed().as_secs_f64());
                     readiness = None;
+                    liveness = Some(Poller::start(health, fail_after));
                 }
                 Poll::Done(Outcome::PeerFailed { reason, .. }) => {
                     job.mark_failed(name, &format!("server log: {reason}"), Some(log));
@@ -241,6 +253,12 @@ fn supervise(
                     }
                 }
             }
+        }
+        if let Some(why) = liveness.as_mut().and_then(Poller::check) {
+            eprintln!("role: {name}: {why}");
+            job.mark_failed(name, &why, Some(log));
+            stop(&mut child, STOP_GRACE);
+            return Exit::Failed;
         }
         if Instant::now() >= job.deadline {
             job.mark_failed(name, "job deadline passed", Some(log));

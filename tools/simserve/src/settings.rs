@@ -41,6 +41,10 @@ pub struct Knobs {
     /// Fault: exit 1 once N generation requests have completed.
     #[arg(long, env = "SIMSERVE_CRASH_AFTER_REQUESTS", value_name = "N")]
     pub crash_after_requests: Option<u64>,
+    /// Fault: once N generation requests have completed, the engine dies but the process
+    /// lives on: /health answers 503 and new generation requests are never answered.
+    #[arg(long, env = "SIMSERVE_HEALTH_503_AFTER_REQUESTS", value_name = "N")]
+    pub health_503_after_requests: Option<u64>,
     /// Fault: exit 1 this many seconds after start.
     #[arg(long, env = "SIMSERVE_CRASH_AT", value_name = "SECS")]
     pub crash_at: Option<f64>,
@@ -78,6 +82,7 @@ pub struct Settings {
     pub eos_after: Option<u64>,
     pub fail_at_start: bool,
     pub crash_after_requests: Option<u64>,
+    pub health_503_after_requests: Option<u64>,
     pub crash_at: Option<Duration>,
     pub hang: bool,
     pub hang_requests: bool,
@@ -142,6 +147,9 @@ impl Settings {
             eos_after: given.eos_after.or(config.eos_after),
             fail_at_start: given.fail_at_start || config.fail_at_start,
             crash_after_requests: given.crash_after_requests.or(config.crash_after_requests),
+            health_503_after_requests: given
+                .health_503_after_requests
+                .or(config.health_503_after_requests),
             crash_at,
             hang: given.hang || config.hang,
             hang_requests: given.hang_requests || config.hang_requests,
@@ -186,6 +194,7 @@ impl Settings {
         let faults = [
             s.fail_at_start.then(|| "fail at start".to_string()),
             s.crash_after_requests.map(|n| format!("crash after {n} requests")),
+            s.health_503_after_requests.map(|n| format!("/health 503 after {n} requests")),
             s.crash_at.map(|t| format!("crash at {} s", t.as_secs_f64())),
             s.hang.then(|| "never healthy".to_string()),
             s.hang_requests.then(|| "requests hang".to_string()),
@@ -267,5 +276,8 @@ mod tests {
             "ttft 20 ms + prefill 0.05 ms/token, decode 10 ms/step, max batch 512, ready after 0 s; \
              faults: crash after 3 requests"
         );
+        s.crash_after_requests = None;
+        s.health_503_after_requests = Some(5);
+        assert!(s.describe().ends_with("faults: /health 503 after 5 requests"), "{}", s.describe());
     }
 }

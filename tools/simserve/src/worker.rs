@@ -28,6 +28,8 @@ pub struct Worker {
     model: String,
     settings: Settings,
     ready: AtomicBool,
+    /// The `--health-503-after-requests` fault fired: the engine is dead, the process lives.
+    engine_dead: AtomicBool,
     slots: Arc<Semaphore>,
     next_id: AtomicU64,
     completed: AtomicU64,
@@ -42,6 +44,7 @@ impl Worker {
             dice: Mutex::new(StdRng::seed_from_u64(settings.seed)),
             settings,
             ready: AtomicBool::new(false),
+            engine_dead: AtomicBool::new(false),
             next_id: AtomicU64::new(0),
             completed: AtomicU64::new(0),
         }
@@ -114,7 +117,7 @@ impl Worker {
                 )
             }
         };
-        if self.settings.hang_requests {
+        if self.settings.hang_requests || self.engine_dead.load(Ordering::SeqCst) {
             std::future::pending::<()>().await;
         }
         if self.roll_error() {
@@ -132,7 +135,7 @@ impl Worker {
 
     fn health(&self) -> Response<Body> {
         let mut response = Response::new(http::full(""));
-        if !self.ready.load(Ordering::SeqCst) {
+        if !self.ready.load(Ordering::SeqCst) || self.engine_dead.load(Ordering::SeqCst) {
             *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
         }
         response
@@ -185,9 +188,17 @@ impl Worker {
         response
     }
 
-    /// Counts a completed request; crashes after the configured number.
+    /// Counts a completed request; crashes (or kills the engine) after the configured number.
     fn finished(&self) {
         let done = self.completed.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.settings.health_503_after_requests == Some(done) {
+            self.engine_dead.store(true, Ordering::SeqCst);
+            // No error keyword: the role must notice by /health alone.
+            eprintln!(
+                "simserve: fault: the engine stopped after {done} requests; /health answers 503 \
+                 and new requests hang (--health-503-after-requests)"
+            );
+        }
         if self.settings.crash_after_requests == Some(done) {
             tokio::spawn(async move {
                 tokio::time::sleep(CRASH_GRACE).await;

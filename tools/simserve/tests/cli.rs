@@ -140,8 +140,12 @@ fn fast(model: &str, extra: &[&str]) -> Vec<String> {
 }
 
 fn start_fast(model: &str, extra: &[&str]) -> Server {
+    start_env_fast(model, extra, &[])
+}
+
+fn start_env_fast(model: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
     let args = fast(model, extra);
-    Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    Server::start_env(&args.iter().map(String::as_str).collect::<Vec<_>>(), env)
 }
 
 #[test]
@@ -318,6 +322,32 @@ fn crash_after_requests_exits_non_zero() {
     }
     assert_eq!(server.wait_exit().code(), Some(1));
     assert!(read(&server.log).contains("simserve: fatal: simulated crash after 2 requests"));
+}
+
+#[test]
+fn health_turns_503_after_requests_while_the_process_lives() {
+    let mut server = start_env_fast("m", &[], &[("SIMSERVE_HEALTH_503_AFTER_REQUESTS", "2")]);
+    server.wait_healthy();
+    for _ in 0..2 {
+        assert_eq!(
+            post(&server.url("/v1/completions"), &json!({"prompt": "a", "max_tokens": 2})).0,
+            200
+        );
+    }
+    assert_eq!(get(&server.url("/health")).0, 503);
+    // New requests are never answered: the client's own short timeout ends the wait.
+    let short = ureq::AgentBuilder::new().timeout(Duration::from_millis(300)).build();
+    let hung = short
+        .post(&server.url("/v1/completions"))
+        .set("content-type", "application/json")
+        .send_string(&json!({"prompt": "a", "max_tokens": 2}).to_string());
+    assert!(matches!(hung, Err(ureq::Error::Transport(_))), "{hung:?}");
+    assert_eq!(server.child.try_wait().unwrap(), None, "the process lives on");
+    let log = read(&server.log);
+    assert!(log.contains("simserve: fault: the engine stopped after 2 requests"), "{log}");
+    // No error keyword (RuntimeError, …) gives it away: only /health tells.
+    assert!(!log.contains("Error"), "{log}");
+    server.kill();
 }
 
 #[test]

@@ -31,6 +31,10 @@
 //! | `al__tokens_per_iter`    | `al` (spec-decode acceptance length)          |
 //! | `mean_gen_worker_per_iter_device_step_time__ms` | that metric            |
 //! | `goodput__qps`           | `request_goodput`                             |
+//! | `gpu_util_mean__pct`, `gpu_util_max__pct` | `gpu_util_mean`, `gpu_util_max` (nvidia-smi `utilization.gpu`, %) |
+//! | `gpu_mem_used_max__mib`  | `gpu_mem_used_max` (MiB)                      |
+//! | `gpu_power_mean__w`      | `gpu_power_mean` (all the run's GPUs, W)      |
+//! | `gpu_energy_per_token__j_per_token` | `gpu_energy_per_token` (J per output token) |
 //! | `duration__sec`          | `counts.duration_s`                           |
 //! | `total_requests__count`, `successful_requests__count`, `failed_requests__count`, `input_tokens__count`, `output_tokens__count` | `counts.*` |
 //!
@@ -75,6 +79,11 @@ pub const COLUMNS: &[(&str, Source)] = &[
         Source::Metric("mean_gen_worker_per_iter_device_step_time"),
     ),
     ("goodput__qps", Source::Metric("request_goodput")),
+    ("gpu_util_mean__pct", Source::Metric("gpu_util_mean")),
+    ("gpu_util_max__pct", Source::Metric("gpu_util_max")),
+    ("gpu_mem_used_max__mib", Source::Metric("gpu_mem_used_max")),
+    ("gpu_power_mean__w", Source::Metric("gpu_power_mean")),
+    ("gpu_energy_per_token__j_per_token", Source::Metric("gpu_energy_per_token")),
     ("duration__sec", Source::Count(|c| c.duration_s)),
     ("total_requests__count", Source::Count(|c| c.total_requests.map(|v| v as f64))),
     ("successful_requests__count", Source::Count(|c| c.successful_requests.map(|v| v as f64))),
@@ -407,6 +416,32 @@ mod tests {
                 h => assert_eq!(*c, "", "{h} of a failed row"),
             }
         }
+    }
+
+    #[test]
+    fn gpu_telemetry_has_legacy_columns() {
+        let mut r = record();
+        for (m, v, u) in [
+            ("gpu_util_mean", 65.0, "%"),
+            ("gpu_util_max", 100.0, "%"),
+            ("gpu_mem_used_max", 90000.0, "MiB"),
+            ("gpu_power_mean", 400.0, "W"),
+            ("gpu_energy_per_token", 1.5, "J/token"),
+        ] {
+            r.metrics.insert(m.into(), v);
+            r.units.insert(m.into(), u.into());
+        }
+        let cols = choose(&["default".into()], &[]).unwrap();
+        let csv = legacy(std::slice::from_ref(&r), &cols);
+        let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+        let cell = |h: &str| rows[1][rows[0].iter().position(|c| *c == h).unwrap()];
+        assert_eq!(cell("gpu_util_mean__pct"), "65");
+        assert_eq!(cell("gpu_util_max__pct"), "100");
+        assert_eq!(cell("gpu_mem_used_max__mib"), "90000");
+        assert_eq!(cell("gpu_power_mean__w"), "400");
+        assert_eq!(cell("gpu_energy_per_token__j_per_token"), "1.5");
+        // Fixed columns, so `all` adds no extra column for them.
+        assert_eq!(choose(&["all".into()], &[r]).unwrap().len(), COLUMNS.len());
     }
 
     #[test]

@@ -24,6 +24,14 @@
 //!    CTX_0, one per client run. The breakdown shows kill → `coord/CTX_0.failed` (the role saw
 //!    it), kill → the job no longer RUNNING (the script's `scancel`), and COMPLETING → gone
 //!    (Slurm's teardown of the steps).
+//! 3. **Liveness after ready**: the same shape with one GEN server whose engine dies after 6
+//!    requests while its process lives on (`SIMSERVE_HEALTH_503_AFTER_REQUESTS=6`: /health 503,
+//!    requests hang; the role's process watch sees nothing). GEN_0's /health is polled every
+//!    50 ms; from the first non-200 answer, `squeue` is polled until the job is gone. Detection
+//!    = gone − first 503 seen; target ≤ 3 s (the role polls every second and fails after 3 bad answers, 0.5 s apart
+//!    once bad); the
+//!    incumbent never notices (it watches the process and the log) and runs until the client
+//!    gives up. The same checks follow, with failed records naming GEN_0.
 //!
 //! The table goes to stdout, progress to stderr. Timings are reported, never asserted; the
 //! functional checks (left-over processes, failed records) fail the task after the table.
@@ -99,6 +107,17 @@ worker_config:
     cuda_graph_config: null
 "#;
 
+/// The generated config of the /health fault: FAULT_YAML with one GEN server whose engine dies
+/// after 6 requests while its process lives (/health 503, requests hang).
+const HEALTH_CONFIG: &str = "bench_coord_health";
+
+fn health_yaml() -> String {
+    FAULT_YAML.replace("num_gen_servers: 2", "num_gen_servers: 1").replace(
+        "  server_env_var: \"\"",
+        "  server_env_var: \"\"\n  gen_worker_env_var: \"SIMSERVE_HEALTH_503_AFTER_REQUESTS=6\"",
+    )
+}
+
 const OVERHEAD_TARGET_S: f64 = 2.0;
 const OVERHEAD_INCUMBENT_S: f64 = 30.0;
 const DETECT_TARGET_S: f64 = 3.0;
@@ -131,7 +150,8 @@ struct FaultRun {
     duplicates: usize,
     state: String,
     leftovers: Vec<String>,
-    failed_ctx: usize,
+    /// Failed records whose reasons name the faulty role.
+    failed_named: usize,
     records: usize,
 }
 
@@ -168,6 +188,7 @@ impl Coordination {
         let configs = work.join("configs");
         std::fs::create_dir_all(&configs)?;
         std::fs::write(configs.join(format!("{FAULT_CONFIG}.yaml")), FAULT_YAML)?;
+        std::fs::write(configs.join(format!("{HEALTH_CONFIG}.yaml")), health_yaml())?;
         let base = root.join("testlists/configs").join(format!("{OVERHEAD_CONFIG}.yaml"));
         let base_yaml =
             std::fs::read_to_string(&base).with_context(|| format!("read {}", base.display()))?;
@@ -178,6 +199,7 @@ impl Coordination {
 
         let overhead_plan = ctx.plan(OVERHEAD_CONFIG, &configs)?;
         let fault_plan = ctx.plan(FAULT_CONFIG, &configs)?;
+        let health_plan = ctx.plan(HEALTH_CONFIG, &configs)?;
 
         let mut overhead = Vec::new();
         for i in 1..=self.runs {
@@ -195,25 +217,33 @@ impl Coordination {
             overhead.push(r);
         }
         let mut faults = Vec::new();
-        for i in 1..=self.runs {
-            let _s = Section::new(format!("fault detection, run {i}/{}", self.runs));
-            let r = ctx.fault_run(i, &fault_plan)?;
-            eprintln!(
-                "bench coordination: kill → job gone {:.2}s (→ CTX_0.failed {}, → not RUNNING \
-                 {:.2}s), job {}, {} left-over process(es), {}/{} failed records name CTX_0",
-                r.detect_s,
-                r.marker_s.map_or("-".into(), |s| format!("{s:.2}s")),
-                r.cancelled_s,
-                r.state,
-                r.leftovers.len(),
-                r.failed_ctx,
-                r.records
-            );
-            faults.push(r);
+        let mut health = Vec::new();
+        for (kind, role, plan, out) in [
+            ("kill", "CTX_0", &fault_plan, &mut faults),
+            ("/health 503", "GEN_0", &health_plan, &mut health),
+        ] {
+            for i in 1..=self.runs {
+                let _s = Section::new(format!("fault detection ({kind}), run {i}/{}", self.runs));
+                let r = ctx.fault_run(i, plan, kind != "kill")?;
+                eprintln!(
+                    "bench coordination: {kind} → job gone {:.2}s (→ {role}.failed {}, → not \
+                     RUNNING {:.2}s), job {}, {} left-over process(es), {}/{} failed records \
+                     name {role}",
+                    r.detect_s,
+                    r.marker_s.map_or("-".into(), |s| format!("{s:.2}s")),
+                    r.cancelled_s,
+                    r.state,
+                    r.leftovers.len(),
+                    r.failed_named,
+                    r.records
+                );
+                out.push(r);
+            }
         }
-        print_table(self.runs, &overhead, &faults);
+        print_table(self.runs, &overhead, &faults, &health);
         let mut problems = Vec::new();
-        for (i, f) in faults.iter().enumerate() {
+        let runs = faults.iter().map(|f| ("CTX_0", f)).chain(health.iter().map(|f| ("GEN_0", f)));
+        for (i, (role, f)) in runs.enumerate() {
             if !f.leftovers.is_empty() {
                 problems.push(format!(
                     "fault run {}: processes left after the job was gone: {}",
@@ -229,9 +259,9 @@ impl Coordination {
                     f.records
                 ));
             }
-            if f.failed_ctx == 0 {
+            if f.failed_named == 0 {
                 problems.push(format!(
-                    "fault run {}: no failed metric record names CTX_0 ({} records)",
+                    "fault run {}: no failed metric record names {role} ({} records)",
                     i + 1,
                     f.records
                 ));
@@ -297,12 +327,13 @@ impl Ctx {
         Ok(OverheadRun { wall_s, startup_s, client_s, launch_s })
     }
 
-    fn fault_run(&self, i: usize, plan: &[u8]) -> anyhow::Result<FaultRun> {
-        let job_root = self.work.join(format!("fault-{i}"));
+    fn fault_run(&self, i: usize, plan: &[u8], health: bool) -> anyhow::Result<FaultRun> {
+        let job_root = self.work.join(format!("{}-{i}", if health { "health" } else { "fault" }));
         let out = self.launch(&job_root, &[], plan)?;
         let job = job_record(&out)?;
         ensure!(out.status.success(), "fault run {i}: launch failed ({})", out.status);
-        let result = self.kill_and_watch(&job);
+        let result =
+            if health { self.health_fault_and_watch(&job) } else { self.kill_and_watch(&job) };
         if result.is_err() {
             // Never leave a job of ours behind on the shared cluster.
             let _ = Command::new("scancel").arg(&job.job_id).status();
@@ -342,6 +373,41 @@ impl Ctx {
         let kill = Instant::now();
         let status = Command::new("kill").args(["-9", &pid]).status()?;
         ensure!(status.success(), "kill -9 {pid} failed");
+        self.watch_gone(job, "CTX_0", kill, killed_at)
+    }
+
+    /// The /health fault: GEN_0's engine dies after some requests while its process lives
+    /// (`SIMSERVE_HEALTH_503_AFTER_REQUESTS`); the fault time is when this poll (every 50 ms)
+    /// first sees its /health answer anything but 200.
+    fn health_fault_and_watch(&self, job: &Job) -> anyhow::Result<FaultRun> {
+        let addr_file = job.dir.join("coord/GEN_0.addr");
+        wait_for(
+            START_BOUND,
+            &format!("{} (job {} started?)", addr_file.display(), job.job_id),
+            || Ok(addr_file.exists()),
+        )?;
+        let addr = std::fs::read_to_string(&addr_file)?.trim().to_string();
+        wait_for(Duration::from_secs(20), &format!("http://{addr}/health answering 200"), || {
+            Ok(health_ok(&addr))
+        })?;
+        wait_for(Duration::from_secs(60), &format!("http://{addr}/health turning bad"), || {
+            Ok(!health_ok(&addr))
+        })?;
+        let seen_at = SystemTime::now();
+        let seen = Instant::now();
+        eprintln!("bench coordination: GEN_0 /health of job {} is no longer 200", job.job_id);
+        self.watch_gone(job, "GEN_0", seen, seen_at)
+    }
+
+    /// From the fault (`fault`, `fault_at`) until the job is gone from squeue; then the checks.
+    fn watch_gone(
+        &self,
+        job: &Job,
+        role: &str,
+        kill: Instant,
+        killed_at: SystemTime,
+    ) -> anyhow::Result<FaultRun> {
+        let dir = &job.dir;
         let (mut gone, mut cancelled) = (None, None);
         while kill.elapsed() < GONE_BOUND {
             let state = job_listed(&job.job_id)?;
@@ -367,7 +433,7 @@ impl Ctx {
                 let _ = Command::new("kill").args(["-9", p]).status();
             }
         }
-        let marker_s = std::fs::metadata(dir.join("coord/CTX_0.failed"))
+        let marker_s = std::fs::metadata(dir.join(format!("coord/{role}.failed")))
             .and_then(|m| m.created())
             .ok()
             .map(|t| seconds_between(killed_at, t));
@@ -375,13 +441,13 @@ impl Ctx {
             std::fs::read_to_string(dir.join("results/metrics.jsonl")).unwrap_or_default();
         let records: Vec<Value> =
             metrics.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-        let failed_ctx = records
+        let failed_named = records
             .iter()
             .filter(|r| r.get("status").and_then(Value::as_str) == Some("failed"))
             .filter(|r| {
-                r.get("reasons").and_then(Value::as_array).is_some_and(|rs| {
-                    rs.iter().filter_map(Value::as_str).any(|s| s.contains("CTX_0"))
-                })
+                r.get("reasons")
+                    .and_then(Value::as_array)
+                    .is_some_and(|rs| rs.iter().filter_map(Value::as_str).any(|s| s.contains(role)))
             })
             .count();
         let mut keys: Vec<String> = records
@@ -402,7 +468,7 @@ impl Ctx {
             duplicates: before - keys.len(),
             state: job_state(&job.job_id),
             leftovers: leftovers.into_iter().map(|(p, c)| format!("{p} {c}")).collect(),
-            failed_ctx,
+            failed_named,
             records: records.len(),
         })
     }
@@ -570,7 +636,7 @@ fn stats(values: impl IntoIterator<Item = f64>) -> (f64, f64, f64) {
     (median, v[0], v[n - 1])
 }
 
-fn print_table(runs: usize, overhead: &[OverheadRun], faults: &[FaultRun]) {
+fn print_table(runs: usize, overhead: &[OverheadRun], faults: &[FaultRun], health: &[FaultRun]) {
     println!(
         "bench coordination: disagg case on the Slurm test cluster (1 CTX tp4 + 2 GEN tp4 + router \
          + benchmark, 3 nodes), {runs} run(s) each"
@@ -629,8 +695,25 @@ fn print_table(runs: usize, overhead: &[OverheadRun], faults: &[FaultRun]) {
         "",
         "",
     );
+    let hdet = stats(health.iter().map(|r| r.detect_s));
+    row(
+        "fault detection: GEN_0 /health 503 → job gone",
+        hdet,
+        &format!("<= {DETECT_TARGET_S}"),
+        "cited: never (process lives)",
+    );
+    let markers: Vec<f64> = health.iter().filter_map(|r| r.marker_s).collect();
+    row("  503 seen → coord/GEN_0.failed written", stats(markers), "", "");
+    let clean = health.iter().filter(|r| r.leftovers.is_empty()).count();
+    let named = health.iter().filter(|r| r.failed_named > 0).count();
+    println!(
+        "/health fault runs: {clean}/{} without left-over processes, {named}/{} with failed \
+         records naming GEN_0",
+        health.len(),
+        health.len()
+    );
     let clean = faults.iter().filter(|r| r.leftovers.is_empty()).count();
-    let named = faults.iter().filter(|r| r.failed_ctx > 0).count();
+    let named = faults.iter().filter(|r| r.failed_named > 0).count();
     let states: Vec<&str> = faults.iter().map(|r| r.state.as_str()).collect();
     println!("fault runs: final job state {}", states.join(", "));
     println!("fault runs without left-over processes (pgrep -f JOBDIR): {clean}/{}", faults.len());
@@ -640,9 +723,10 @@ fn print_table(runs: usize, overhead: &[OverheadRun], faults: &[FaultRun]) {
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
     println!(
         "targets: overhead <= {OVERHEAD_TARGET_S} s (median): {}; fault detection <= \
-         {DETECT_TARGET_S} s (median): {}",
+         {DETECT_TARGET_S} s (median): kill {}, /health 503 {}",
         verdict(ov.0 <= OVERHEAD_TARGET_S),
-        verdict(det.0 <= DETECT_TARGET_S)
+        verdict(det.0 <= DETECT_TARGET_S),
+        verdict(hdet.0 <= DETECT_TARGET_S)
     );
     println!(
         "incumbent column: NOT MEASURED, figures cited from reference/incumbent.md §4, §7.4: \
@@ -662,5 +746,15 @@ mod tests {
         assert_eq!(startup_delay("worker_env_var: \"\""), None);
         assert_eq!(stats([3.0, 1.0, 2.0]), (2.0, 1.0, 3.0));
         assert_eq!(stats([4.0, 1.0]), (2.5, 1.0, 4.0));
+    }
+
+    #[test]
+    fn the_health_config_has_one_faulty_gen_server() {
+        let y = health_yaml();
+        assert!(y.contains("  num_gen_servers: 1\n"), "{y}");
+        assert!(
+            y.contains("  server_env_var: \"\"\n  gen_worker_env_var: \"SIMSERVE_HEALTH_503_AFTER_REQUESTS=6\"\n"),
+            "{y}"
+        );
     }
 }
