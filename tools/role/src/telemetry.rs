@@ -8,8 +8,8 @@
 //!
 //! The command is `$PERFLINE_NVIDIA_SMI` (a profile `env` entry), else `nvidia-smi` on `PATH`;
 //! where there is none, nothing is sampled, no file is written and nothing fails. With
-//! `CUDA_VISIBLE_DEVICES` set by the role (`gpu_offset`, packed servers) only those GPUs are
-//! sampled (`-i`); a server on whole nodes samples all of its nodes' GPUs.
+//! `CUDA_VISIBLE_DEVICES` set by the role (GPU isolation, docs/profiles.md) only those GPUs are
+//! sampled (`-i`); with isolation off, all of the node's GPUs.
 
 use crate::job::Job;
 use perfline::cli::{Failure, Result};
@@ -76,9 +76,17 @@ fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// The `-i` list of a role's GPUs on its node: those of `CUDA_VISIBLE_DEVICES` (packed
-/// servers), else none (all of the node's GPUs).
+/// The `-i` list of a role's GPUs on its node: the `CUDA_VISIBLE_DEVICES` the role gives its
+/// server (out of those the step sees), else the packed offset range, else none (all of the
+/// node's GPUs, when the profile turns GPU isolation off).
 pub fn gpu_ids(role: &Role) -> Option<String> {
+    gpu_ids_within(role, std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref())
+}
+
+fn gpu_ids_within(role: &Role, inherited: Option<&str>) -> Option<String> {
+    if let Some(gpus) = &role.cuda_visible_devices {
+        return perfline::slurm::visible_devices(gpus, inherited).ok();
+    }
     let offset = role.gpu_offset?;
     let n = role.tasks_per_node.max(1);
     Some((offset..offset + n).map(|g| g.to_string()).collect::<Vec<_>>().join(","))
@@ -462,8 +470,13 @@ mod tests {
             "tasks_per_node": 2, "first_node": 0
         }))
         .unwrap();
-        assert_eq!(gpu_ids(&role), None);
+        assert_eq!(gpu_ids_within(&role, None), None);
         role.gpu_offset = Some(2);
-        assert_eq!(gpu_ids(&role).as_deref(), Some("2,3"));
+        assert_eq!(gpu_ids_within(&role, None).as_deref(), Some("2,3"));
+        // Isolated servers sample exactly the GPUs their server sees, also out of a list the
+        // step inherited from Slurm.
+        role.cuda_visible_devices = Some(vec![0]);
+        assert_eq!(gpu_ids_within(&role, None).as_deref(), Some("0"));
+        assert_eq!(gpu_ids_within(&role, Some("4,5,6,7")).as_deref(), Some("4"));
     }
 }
