@@ -61,6 +61,32 @@ pub struct Profile {
     pub commands: Commands,
     /// `launch --local` settings.
     pub local: Local,
+    /// What the servers' HTTP API accepts beyond standard OpenAI; decides what the client
+    /// may send (`role` adapts the client's flags to it).
+    pub api: Api,
+}
+
+/// A server flavour (`api:`): `trtllm` (default) and `vllm` accept `ignore_eos`, token-id
+/// prompts and `stream_options`; `openai-strict` (e.g. `transformers serve`) only standard
+/// OpenAI fields, so the client sends text prompts and no extensions.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Api {
+    #[default]
+    Trtllm,
+    Vllm,
+    OpenaiStrict,
+}
+
+impl Api {
+    /// The name as profiles and `bench --api` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Trtllm => "trtllm",
+            Api::Vllm => "vllm",
+            Api::OpenaiStrict => "openai-strict",
+        }
+    }
 }
 
 /// How GPUs are requested in the header.
@@ -148,6 +174,7 @@ impl Default for Profile {
             job_root: None,
             commands: Commands::default(),
             local: Local::default(),
+            api: Api::default(),
         }
     }
 }

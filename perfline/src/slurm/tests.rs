@@ -134,3 +134,13 @@ fn exports_are_quoted() {
     let lines = export_lines(&["A=x y".into(), "B=$(id)".into()]).unwrap();
     assert_eq!(lines, ["export A='x y'", "export B='$(id)'"]);
 }
+
+#[test]
+fn server_flavour_defaults_to_trtllm_and_is_checked() {
+    assert_eq!(Profile::default().api, crate::slurm::Api::Trtllm);
+    let p = Profile::parse("api: openai-strict\n", "s.yaml").unwrap();
+    assert_eq!((p.api, p.api.name()), (crate::slurm::Api::OpenaiStrict, "openai-strict"));
+    let err = Profile::parse("api: tgi\n", "s.yaml").unwrap_err();
+    assert_eq!(err.exit, Exit::Config);
+    assert!(err.message.starts_with("s.yaml: "), "{}", err.message);
+}

@@ -648,7 +648,9 @@ fn parse_chunk(
         let Some((before, mut prev)) = held else { return };
         let ok = prev.reasons.as_ref().is_some_and(|r| r.is_empty());
         let named = prev.concurrency.or(verdict.ctx.concurrency).is_some();
-        if !(plain && ok && named) || failure.is_err() {
+        // A gate's warning goes in the record's context: written by `record::build`.
+        let warned = !crate::gates::warnings(&prev).is_empty();
+        if !(plain && ok && named) || warned || failure.is_err() {
             kept.push((bytes.len(), before, prev));
             return;
         }
