@@ -285,6 +285,7 @@ mod tests {
         let mut b = full_block();
         b.counts.failed_requests = Some(2);
         b.counts.successful_requests = Some(6);
+        b.counts.total_input_tokens = Some(6 * 128); // the successful requests' prompts
         b.counts.total_output_tokens = Some(0);
         b.metrics.remove("p99_itl");
         b.invalid.insert("mean_ttft".into(), "nan (not a number)".into());
