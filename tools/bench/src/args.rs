@@ -9,7 +9,8 @@ use std::path::PathBuf;
 ///
 /// Timestamps are taken when each SSE event is read; TTFT, TPOT, ITL and E2EL are defined as
 /// benchmark_serving defines them. Output tokens come from the server's `usage` when it sends
-/// it, else from the number of content events.
+/// it, else from --tokenizer, else from the number of content events. Dispatch delay (P99 in
+/// the block) is send time − intended time (arrival, or when a concurrency slot freed).
 #[derive(Parser, Debug)]
 #[command(name = "bench", version, after_help = EXAMPLES)]
 pub struct Args {
