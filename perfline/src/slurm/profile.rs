@@ -78,6 +78,9 @@ pub struct Profile {
     /// Give every server role exactly its GPUs (`CUDA_VISIBLE_DEVICES`); `false` for engines
     /// or clusters that bind devices themselves.
     pub gpu_isolation: bool,
+    /// What the servers' HTTP API accepts beyond standard OpenAI; decides what the client
+    /// may send (`role` adapts the client's flags to it).
+    pub api: Api,
 }
 
 /// What clients send as the request's `model` (see [`Profile::served_model`]).
@@ -89,6 +92,29 @@ pub enum ServedModel {
     Path,
     /// The config's model name.
     Name,
+}
+
+/// A server flavour (`api:`): `trtllm` (default) and `vllm` accept `ignore_eos`, token-id
+/// prompts and `stream_options`; `openai-strict` (e.g. `transformers serve`) only standard
+/// OpenAI fields, so the client sends text prompts and no extensions.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Api {
+    #[default]
+    Trtllm,
+    Vllm,
+    OpenaiStrict,
+}
+
+impl Api {
+    /// The name as profiles and `bench --api` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Trtllm => "trtllm",
+            Api::Vllm => "vllm",
+            Api::OpenaiStrict => "openai-strict",
+        }
+    }
 }
 
 /// How GPUs are requested in the header.
@@ -181,6 +207,7 @@ impl Default for Profile {
             served_model: ServedModel::Path,
             check_model_paths: false,
             gpu_isolation: true,
+            api: Api::default(),
         }
     }
 }

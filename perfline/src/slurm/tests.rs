@@ -186,3 +186,13 @@ fn every_example_profile_loads_and_resolves() {
     names.sort();
     assert_eq!(names, ["gb200-pyxis", "local", "sglang", "transformers", "vllm"]);
 }
+
+#[test]
+fn server_flavour_defaults_to_trtllm_and_is_checked() {
+    assert_eq!(Profile::default().api, crate::slurm::Api::Trtllm);
+    let p = Profile::parse("api: openai-strict\n", "s.yaml").unwrap();
+    assert_eq!((p.api, p.api.name()), (crate::slurm::Api::OpenaiStrict, "openai-strict"));
+    let err = Profile::parse("api: tgi\n", "s.yaml").unwrap_err();
+    assert_eq!(err.exit, Exit::Config);
+    assert!(err.message.starts_with("s.yaml: "), "{}", err.message);
+}

@@ -12,7 +12,42 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::mpsc;
+
+/// What the server accepts beyond the standard OpenAI request (`--api`, the profile's `api`).
+///
+/// | flavour         | `ignore_eos` | token-id prompts | `stream_options` | chat length field       |
+/// |-----------------|--------------|------------------|------------------|-------------------------|
+/// | `trtllm`        | yes          | yes              | yes              | `max_completion_tokens` |
+/// | `vllm`          | yes          | yes              | yes              | `max_completion_tokens` |
+/// | `openai-strict` | no           | no (text only)   | no               | `max_tokens`            |
+///
+/// `openai-strict` is what `transformers serve` 5.x accepts: unknown fields are a 422, token
+/// ids a 400, `max_completion_tokens` and `stream_options` are refused (older versions ignored
+/// `max_completion_tokens` and generated up to the model's default length), `max_tokens` is
+/// honoured and usage is sent at the end of a stream without being asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Api {
+    #[default]
+    Trtllm,
+    Vllm,
+    OpenaiStrict,
+}
+
+impl Api {
+    /// The flavour's name, as `--api` and profiles spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Trtllm => "trtllm",
+            Api::Vllm => "vllm",
+            Api::OpenaiStrict => "openai-strict",
+        }
+    }
+    /// Non-standard fields (`ignore_eos`), token-id prompts and `stream_options` may be sent.
+    pub fn extensions(self) -> bool {
+        self != Api::OpenaiStrict
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -30,27 +65,40 @@ pub struct Target {
     /// Request path, e.g. `/v1/completions`.
     pub path: String,
     pub backend: Backend,
+    pub api: Api,
     pub model: String,
     pub stream: bool,
     pub ignore_eos: bool,
     /// `Authorization: Bearer …` from the environment, never from argv.
     pub api_key: Option<String>,
     pub timeout: Duration,
+    /// Keep each response's text in [`Outcome::text`] (to count its tokens with a tokenizer).
+    pub keep_text: bool,
 }
 
-/// What happened to one request. Times are seconds; `scheduled` and `sent` are offsets from
-/// the benchmark start, the latencies are measured from `sent` (or from `scheduled` with
-/// `--include-queueing`, applied by the caller).
+/// What happened to one request. Times are seconds; `scheduled`, `intended` and `sent` are
+/// offsets from the benchmark start, the latencies are measured from `sent` (or from
+/// `scheduled` with `--include-queueing`, applied by the caller).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Outcome {
     pub error: Option<String>,
+    /// When the request was due by its arrival time.
     pub scheduled: f64,
+    /// When it should have been sent: the later of `scheduled` and the moment a concurrency
+    /// slot became free (the end of the request that held it). `sent − intended` is the
+    /// client's dispatch delay, its own lateness; `intended − scheduled` is queueing.
+    pub intended: f64,
     pub sent: f64,
     pub ttft: f64,
     pub itls: Vec<f64>,
     pub latency: f64,
-    /// Output tokens: the server's `usage.completion_tokens`, else the number of content events.
+    /// Output tokens: the server's `usage.completion_tokens`, else the number of content events
+    /// (or the tokens of `text` counted by the caller's tokenizer).
     pub output_tokens: usize,
+    /// `output_tokens` came from the server's usage.
+    pub usage_output: bool,
+    /// The generated text, when [`Target::keep_text`].
+    pub text: String,
     /// The server's `usage.prompt_tokens`, when sent.
     pub prompt_tokens: Option<usize>,
     /// Seconds spent opening a new connection (0 when an idle one was reused); part of TTFT.
@@ -67,11 +115,16 @@ pub fn request_body(target: &Target, req: &Request) -> Bytes {
         Prompt::Text(t) => json!(t),
         Prompt::Ids(ids) => json!(ids),
     };
-    let mut body = match target.backend {
-        Backend::Openai => {
+    let mut body = match (target.backend, target.api) {
+        (Backend::Openai, _) => {
             json!({"model": target.model, "prompt": prompt, "max_tokens": req.output_len})
         }
-        Backend::OpenaiChat => json!({
+        (Backend::OpenaiChat, Api::OpenaiStrict) => json!({
+            "model": target.model,
+            "messages": [{"role": "user", "content": prompt}],
+            "max_tokens": req.output_len,
+        }),
+        (Backend::OpenaiChat, _) => json!({
             "model": target.model,
             "messages": [{"role": "user", "content": prompt}],
             "max_completion_tokens": req.output_len,
@@ -80,7 +133,7 @@ pub fn request_body(target: &Target, req: &Request) -> Bytes {
     if let Some(obj) = body.as_object_mut() {
         obj.insert("temperature".into(), json!(0.0));
         obj.insert("stream".into(), json!(target.stream));
-        if target.stream {
+        if target.stream && target.api.extensions() {
             obj.insert("stream_options".into(), json!({"include_usage": true}));
         }
         if target.ignore_eos {
@@ -131,7 +184,8 @@ impl Client {
     }
 
     /// Sends every body at `start + arrivals[i]`, at most `max_concurrency` at a time, and
-    /// returns the outcomes in request order.
+    /// returns the outcomes in request order. A request waiting for a slot is due when the
+    /// request that held the slot ended (its `intended` time).
     pub async fn run(
         self: &Arc<Client>,
         bodies: Vec<Bytes>,
@@ -139,21 +193,29 @@ impl Client {
         max_concurrency: Option<usize>,
         start: Instant,
     ) -> Vec<Outcome> {
-        let limit = max_concurrency.map(|n| Arc::new(Semaphore::new(n.max(1))));
+        // Free slots, each with the instant it became free.
+        let (free_tx, mut free_rx) = mpsc::unbounded_channel::<Instant>();
+        if let Some(n) = max_concurrency {
+            for _ in 0..n.clamp(1, bodies.len().max(1)) {
+                let _ = free_tx.send(start);
+            }
+        }
         let mut tasks = Vec::with_capacity(bodies.len());
         for (body, &at) in bodies.into_iter().zip(arrivals) {
             let due = start + at;
-            if due > Instant::now() {
-                tokio::time::sleep_until(due.into()).await;
+            let intended = match max_concurrency {
+                Some(_) => free_rx.recv().await.map_or(due, |freed| due.max(freed)),
+                None => due,
+            };
+            if intended > Instant::now() {
+                tokio::time::sleep_until(intended.into()).await;
             }
             let client = Arc::clone(self);
-            let limit = limit.clone();
+            // Gives the slot back when the request ends, even if its task panics.
+            let release = Release(max_concurrency.map(|_| free_tx.clone()));
             tasks.push(tokio::spawn(async move {
-                let _permit = match limit {
-                    Some(sem) => sem.acquire_owned().await.ok(),
-                    None => None,
-                };
-                client.one(body, due, start).await
+                let _release = release;
+                client.one(body, (due, intended), start).await
             }));
         }
         let mut outcomes = Vec::with_capacity(tasks.len());
@@ -167,10 +229,16 @@ impl Client {
     }
 
     /// One request with its deadline; never fails, errors land in the outcome.
-    async fn one(&self, body: Bytes, due: Instant, start: Instant) -> Outcome {
+    async fn one(
+        &self,
+        body: Bytes,
+        (due, intended): (Instant, Instant),
+        start: Instant,
+    ) -> Outcome {
         let sent = Instant::now();
         let mut out = Outcome {
             scheduled: due.saturating_duration_since(start).as_secs_f64(),
+            intended: intended.saturating_duration_since(start).as_secs_f64(),
             sent: sent.saturating_duration_since(start).as_secs_f64(),
             ..Outcome::default()
         };
@@ -238,7 +306,7 @@ impl Client {
             ));
         }
         if t.stream {
-            read_stream(&mut body, t.backend, sent, out).await?;
+            read_stream(&mut body, t, sent, out).await?;
         } else {
             let bytes = body.collect().await.map_err(|e| format!("read: {e}"))?.to_bytes();
             let elapsed = sent.elapsed().as_secs_f64();
@@ -248,8 +316,11 @@ impl Client {
             }
             read_usage(&v, out)?;
             let text = choice_text(&v, t.backend)?;
-            if out.output_tokens == 0 {
+            if !out.usage_output {
                 out.output_tokens = text.split_whitespace().count();
+            }
+            if t.keep_text {
+                out.text = text.to_string();
             }
             out.ttft = elapsed;
             out.latency = elapsed;
@@ -263,7 +334,7 @@ impl Client {
 /// content event − send, ITL = gaps between content events, latency = last content event − send.
 async fn read_stream(
     body: &mut hyper::body::Incoming,
-    backend: Backend,
+    target: &Target,
     sent: Instant,
     out: &mut Outcome,
 ) -> Result<(), String> {
@@ -271,7 +342,6 @@ async fn read_stream(
     let mut events = Vec::new();
     let mut last: Option<Instant> = None;
     let mut chunks = 0;
-    let mut usage_tokens = None;
     let mut done = false;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| format!("read: {e}"))?;
@@ -290,7 +360,10 @@ async fn read_stream(
             if let Some(err) = v.get("error") {
                 return Err(format!("server error: {err}"));
             }
-            if is_content(&v, backend)? {
+            if let Some(text) = event_text(&v, target.backend)? {
+                if target.keep_text {
+                    out.text.push_str(text);
+                }
                 match last {
                     None => {
                         out.ttft = (now - sent).as_secs_f64();
@@ -302,17 +375,15 @@ async fn read_stream(
                 last = Some(now);
                 chunks += 1;
             }
-            let before = out.output_tokens;
             read_usage(&v, out)?;
-            if out.output_tokens != before {
-                usage_tokens = Some(out.output_tokens);
-            }
         }
     }
     let _ = done; // streams without [DONE] (some servers) are complete at end of body
     let Some(last) = last else { return Err("stream ended without a token".into()) };
     out.latency = (last - sent).as_secs_f64();
-    out.output_tokens = usage_tokens.unwrap_or(chunks);
+    if !out.usage_output {
+        out.output_tokens = chunks;
+    }
     Ok(())
 }
 
@@ -355,29 +426,46 @@ fn first_choice(v: &Value) -> Result<Option<&Value>, String> {
     }
 }
 
-/// A token event: completions with choices (benchmark_serving counts every such chunk); chat
-/// deltas that carry content (the role-only first delta is not a token). A field of the wrong
-/// JSON type (`"choices": 5`, a number as `text`) fails the request.
-fn is_content(v: &Value, backend: Backend) -> Result<bool, String> {
-    let Some(choice) = first_choice(v)? else { return Ok(false) };
+/// The text of a token event, `None` when the event is none: completions with choices
+/// (benchmark_serving counts every such chunk); chat deltas that carry content (the role-only
+/// first delta is not a token). A field of the wrong JSON type (`"choices": 5`, a number as
+/// `text`) fails the request.
+fn event_text(v: &Value, backend: Backend) -> Result<Option<&str>, String> {
+    let Some(choice) = first_choice(v)? else { return Ok(None) };
     match backend {
         Backend::Openai => {
-            typed(choice, "choices[0].", "text", Value::is_string, "a string")?;
-            Ok(true)
+            let text = typed(choice, "choices[0].", "text", Value::is_string, "a string")?;
+            Ok(Some(text.and_then(Value::as_str).unwrap_or("")))
         }
         Backend::OpenaiChat => {
             let Some(delta) = typed(choice, "choices[0].", "delta", Value::is_object, "an object")?
             else {
-                return Ok(false);
+                return Ok(None);
             };
-            let mut content = false;
+            let mut content = None;
             for k in ["content", "reasoning_content", "reasoning"] {
                 let path = "choices[0].delta.";
                 if let Some(s) = typed(delta, path, k, Value::is_string, "a string")? {
-                    content |= s.as_str().is_some_and(|s| !s.is_empty());
+                    content = content.or(s.as_str().filter(|s| !s.is_empty()));
                 }
             }
             Ok(content)
+        }
+    }
+}
+
+#[cfg(test)]
+fn is_content(v: &Value, backend: Backend) -> Result<bool, String> {
+    event_text(v, backend).map(|t| t.is_some())
+}
+
+/// Sends the instant it is dropped on, to give a concurrency slot back.
+struct Release(Option<mpsc::UnboundedSender<Instant>>);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        if let Some(tx) = &self.0 {
+            let _ = tx.send(Instant::now());
         }
     }
 }
@@ -387,6 +475,7 @@ fn read_usage(v: &Value, out: &mut Outcome) -> Result<(), String> {
     let count = |x: &Value| x.as_u64().is_some_and(|n| n <= 1 << 40);
     if let Some(n) = typed(usage, "usage.", "completion_tokens", count, "a token count")? {
         out.output_tokens = n.as_u64().unwrap_or_default() as usize;
+        out.usage_output = true;
     }
     if let Some(n) = typed(usage, "usage.", "prompt_tokens", count, "a token count")? {
         out.prompt_tokens = n.as_u64().map(|n| n as usize);
@@ -425,11 +514,13 @@ mod tests {
             authority: "127.0.0.1:1".into(),
             path: "/v1/completions".into(),
             backend,
+            api: Api::Trtllm,
             model: "m".into(),
             stream: true,
             ignore_eos: true,
             api_key: None,
             timeout: Duration::from_secs(1),
+            keep_text: false,
         }
     }
 
@@ -448,6 +539,21 @@ mod tests {
             serde_json::from_slice(&request_body(&target(Backend::OpenaiChat), &req)).unwrap();
         assert_eq!(v["messages"], json!([{"role":"user","content":"hi"}]));
         assert_eq!(v["max_completion_tokens"], 3);
+        // openai-strict: standard fields only, and the length field transformers serve honours.
+        let strict =
+            Target { api: Api::OpenaiStrict, ignore_eos: false, ..target(Backend::OpenaiChat) };
+        let v: Value = serde_json::from_slice(&request_body(&strict, &req)).unwrap();
+        assert_eq!(
+            v,
+            json!({"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":3,
+                   "temperature":0.0,"stream":true})
+        );
+        let strict = Target { backend: Backend::Openai, ..strict };
+        let v: Value = serde_json::from_slice(&request_body(&strict, &req)).unwrap();
+        assert_eq!(
+            v,
+            json!({"model":"m","prompt":"hi","max_tokens":3,"temperature":0.0,"stream":true})
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Prompts (random or from a file) and their arrival times.
 
+use crate::tokenizer::Tok;
 use perfline::Failure;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -19,10 +20,21 @@ pub enum Prompt {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
     pub prompt: Prompt,
-    /// Input tokens: exact for token ids, else an estimate (words) until the server's
-    /// `usage.prompt_tokens` replaces it.
+    /// Input tokens: exact for token ids and with a tokenizer, else an estimate (words) until
+    /// the server's `usage.prompt_tokens` replaces it.
     pub prompt_len: usize,
     pub output_len: usize,
+}
+
+/// How random prompts are made.
+#[derive(Clone, Copy)]
+pub enum Kind<'a> {
+    /// Token ids (`--random-ids`): exact lengths, no tokenizer.
+    Ids,
+    /// Common words, about one token each (no tokenizer).
+    Words,
+    /// Text of exact token length for this tokenizer (`--tokenizer`).
+    Tokenizer(&'a Tok),
 }
 
 /// Words for text prompts: short common words are one token in the usual tokenizers.
@@ -43,7 +55,7 @@ pub fn random(
     input_len: usize,
     output_len: usize,
     range_ratio: f64,
-    ids: bool,
+    kind: Kind,
     seed: u64,
 ) -> Vec<Request> {
     let mut rng = StdRng::seed_from_u64(seed);
@@ -51,14 +63,21 @@ pub fn random(
         .map(|_| {
             let n_in = draw_len(&mut rng, input_len, range_ratio);
             let n_out = draw_len(&mut rng, output_len, range_ratio);
-            let prompt = if ids {
-                Prompt::Ids((0..n_in).map(|_| rng.gen_range(TOKEN_IDS)).collect())
-            } else {
-                let words: Vec<&str> =
-                    (0..n_in).map(|_| WORDS[rng.gen_range(0..WORDS.len())]).collect();
-                Prompt::Text(words.join(" "))
+            let (prompt, prompt_len) = match kind {
+                Kind::Ids => {
+                    (Prompt::Ids((0..n_in).map(|_| rng.gen_range(TOKEN_IDS)).collect()), n_in)
+                }
+                Kind::Words => {
+                    let words: Vec<&str> =
+                        (0..n_in).map(|_| WORDS[rng.gen_range(0..WORDS.len())]).collect();
+                    (Prompt::Text(words.join(" ")), n_in)
+                }
+                Kind::Tokenizer(tok) => {
+                    let (text, len) = tok.prompt(&mut rng, n_in);
+                    (Prompt::Text(text), len)
+                }
             };
-            Request { prompt, prompt_len: n_in, output_len: n_out }
+            Request { prompt, prompt_len, output_len: n_out }
         })
         .collect()
 }
@@ -79,6 +98,7 @@ pub fn from_file(
     source: &str,
     num: usize,
     default_output_len: usize,
+    tok: Option<&Tok>,
 ) -> Result<Vec<Request>, Failure> {
     let items: Vec<(usize, Value)> = match serde_json::from_str::<Value>(text) {
         Ok(Value::Array(items)) => items.into_iter().map(|v| (1, v)).collect(),
@@ -93,13 +113,20 @@ pub fn from_file(
             })
             .collect::<Result<_, _>>()?,
     };
-    let requests: Vec<Request> = items
+    let mut requests: Vec<Request> = items
         .iter()
         .map(|(line, item)| {
             parse_item(item, default_output_len)
                 .ok_or_else(|| Failure::data(format!("{source}:{line}: no prompt in item")))
         })
         .collect::<Result<_, _>>()?;
+    if let Some(tok) = tok {
+        for r in &mut requests {
+            if let Prompt::Text(t) = &r.prompt {
+                r.prompt_len = tok.count(t);
+            }
+        }
+    }
     if requests.is_empty() {
         return Err(Failure::data(format!("{source}: no prompts")));
     }
@@ -168,19 +195,19 @@ mod tests {
 
     #[test]
     fn random_ids_have_exact_lengths_and_are_reproducible() {
-        let a = random(5, 16, 8, 0.0, true, 7);
-        assert_eq!(a, random(5, 16, 8, 0.0, true, 7));
+        let a = random(5, 16, 8, 0.0, Kind::Ids, 7);
+        assert_eq!(a, random(5, 16, 8, 0.0, Kind::Ids, 7));
         for r in &a {
             assert_eq!((r.prompt_len, r.output_len), (16, 8));
             assert!(matches!(&r.prompt, Prompt::Ids(ids) if ids.len() == 16));
         }
-        let text = random(1, 10, 4, 0.0, false, 0);
+        let text = random(1, 10, 4, 0.0, Kind::Words, 0);
         assert!(matches!(&text[0].prompt, Prompt::Text(t) if t.split(' ').count() == 10));
     }
 
     #[test]
     fn range_ratio_bounds_lengths() {
-        for r in random(200, 100, 10, 0.5, true, 1) {
+        for r in random(200, 100, 10, 0.5, Kind::Ids, 1) {
             assert!((50..=150).contains(&r.prompt_len), "{}", r.prompt_len);
             assert!((5..=15).contains(&r.output_len));
         }
@@ -190,7 +217,7 @@ mod tests {
     fn file_formats() {
         let jsonl = "{\"prompt\":\"a b c\",\"output_tokens\":5}\n\n\"plain\"\n\
             {\"input\":{\"messages\":[{\"role\":\"system\",\"content\":\"s\"},{\"role\":\"user\",\"content\":\"hi there\"}],\"max_tokens\":9}}\n";
-        let r = from_file(jsonl, "d.jsonl", 4, 3).unwrap();
+        let r = from_file(jsonl, "d.jsonl", 4, 3, None).unwrap();
         assert_eq!(
             r[0],
             Request { prompt: Prompt::Text("a b c".into()), prompt_len: 3, output_len: 5 }
@@ -199,17 +226,17 @@ mod tests {
         assert_eq!(r[1].output_len, 3);
         assert_eq!((r[2].prompt.clone(), r[2].output_len), (Prompt::Text("hi there".into()), 9));
         assert_eq!(r[3], r[0], "cycled");
-        let arr = from_file("[{\"text\":\"x\"}]", "d.json", 1, 2).unwrap();
+        let arr = from_file("[{\"text\":\"x\"}]", "d.json", 1, 2, None).unwrap();
         assert_eq!(arr[0].prompt, Prompt::Text("x".into()));
     }
 
     #[test]
     fn bad_files_name_the_line() {
-        let e = from_file("{\"prompt\":\"a\"}\n{oops\n", "d.jsonl", 1, 1).unwrap_err();
+        let e = from_file("{\"prompt\":\"a\"}\n{oops\n", "d.jsonl", 1, 1, None).unwrap_err();
         assert!(e.message.starts_with("d.jsonl:2: "), "{}", e.message);
-        let e = from_file("{\"x\":1}\n", "d.jsonl", 1, 1).unwrap_err();
+        let e = from_file("{\"x\":1}\n", "d.jsonl", 1, 1, None).unwrap_err();
         assert_eq!(e.message, "d.jsonl:1: no prompt in item");
-        assert!(from_file("", "e.jsonl", 1, 1).is_err());
+        assert!(from_file("", "e.jsonl", 1, 1, None).is_err());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! bench's library: the load generator ([`client`]), SSE parsing ([`sse`]), prompts and
 //! arrival times ([`dataset`]), raw clock readings ([`clock`]), benchmark_serving-compatible statistics and output
-//! ([`stats`], [`report`]), and a fixed-timing test server ([`testserver`]) for the tests and
-//! the `cargo xtask bench client` harness.
+//! ([`stats`], [`report`]), `--tokenizer` ([`tokenizer`]), and a fixed-timing test server
+//! ([`testserver`]) for the tests and the `cargo xtask bench client` harness.
 
 pub mod client;
 pub mod clock;
@@ -11,3 +11,4 @@ pub mod report;
 pub mod sse;
 pub mod stats;
 pub mod testserver;
+pub mod tokenizer;

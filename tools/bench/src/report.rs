@@ -71,7 +71,10 @@ pub struct Results {
     pub tpot: Summary,
     pub itl: Summary,
     pub e2el: Summary,
+    /// `sent − intended` of every request: the client's own lateness (not queueing).
     pub dispatch_delay: Summary,
+    /// Its 99th percentile, printed in the block whatever `--metric-percentiles` asks.
+    pub p99_dispatch_delay: f64,
     /// Distinct error messages with their counts, most frequent first.
     pub errors: Vec<(String, usize)>,
 }
@@ -128,7 +131,8 @@ impl Results {
         let failed = errors.iter().map(|e| e.1).sum();
         let completed = outcomes.len() - failed;
         let per_s = |n: f64| if duration > 0.0 { n / duration } else { 0.0 };
-        let delays: Vec<f64> = outcomes.iter().map(|o| (o.sent - o.scheduled) * 1000.0).collect();
+        let delays: Vec<f64> = outcomes.iter().map(|o| (o.sent - o.intended) * 1000.0).collect();
+        let p99_dispatch_delay = Summary::of(&delays, &[99.0]).percentiles[0].1;
         let p = &opts.percentiles;
         Results {
             total: outcomes.len(),
@@ -147,6 +151,7 @@ impl Results {
             itl: Summary::of(&itls, p),
             e2el: Summary::of(&e2els, p),
             dispatch_delay: Summary::of(&delays, p),
+            p99_dispatch_delay,
             errors,
         }
     }
@@ -192,11 +197,14 @@ impl Results {
                 float(&mut s, &format!("P{} {name} (ms):", percentile_label(p)), v);
             }
         }
+        // A generic line inside the block, so parse-metrics keeps it as `p99_dispatch_delay`
+        // (its gate flags a client that fell behind its schedule); no §5 regex matches it.
+        float(&mut s, "P99 dispatch delay (ms):", self.p99_dispatch_delay);
         s.push_str(&"=".repeat(50));
         s.push('\n');
         // bench's own sections: labels chosen to match none of the §5 regexes.
         let d = &self.dispatch_delay;
-        let _ = writeln!(s, "{:-^50}", "Dispatch Delay (sent - scheduled)");
+        let _ = writeln!(s, "{:-^50}", "Dispatch Delay (sent - intended)");
         float(&mut s, "Mean dispatch delay (ms):", d.mean);
         float(&mut s, "Median dispatch delay (ms):", d.median);
         for &(p, v) in &d.percentiles {
@@ -232,6 +240,7 @@ impl Results {
             insert_summary(&mut m, metric.key(), self.summary(metric));
         }
         insert_summary(&mut m, "dispatch_delay", &self.dispatch_delay);
+        m.insert("p99_dispatch_delay_ms".into(), json!(self.p99_dispatch_delay));
         if detailed {
             let ms = |f: fn(&Outcome) -> f64| -> Vec<f64> {
                 outcomes.iter().map(|o| f(o) * 1000.0).collect()
@@ -251,6 +260,7 @@ impl Results {
                     .collect::<Vec<_>>()),
             );
             m.insert("scheduled_ms".into(), json!(ms(|o| o.scheduled)));
+            m.insert("intended_ms".into(), json!(ms(|o| o.intended)));
             m.insert("sent_ms".into(), json!(ms(|o| o.sent)));
             m.insert("connect_ms".into(), json!(ms(|o| o.connect)));
             // For joining with a server's own first-token write times (same machine).

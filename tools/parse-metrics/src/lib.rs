@@ -2,6 +2,7 @@
 //! logs), the verdict that turns a parsed block into a metric record, and the input driver
 //! used by the binary.
 
+pub mod gates;
 pub mod genlog;
 pub mod input;
 pub mod json;

@@ -25,8 +25,8 @@ Examples:
   launch --local < planned.jsonl | parse-metrics --junit report.xml > metrics.jsonl
 
 Records are `failed` when: the client exit code is non-zero, failed requests > 0, a failure
-marker (!FAILED REQUESTS!, !CHECK LOG FOR ERRORS!) was printed, fewer requests succeeded than
-prompts, zero output tokens, a value is out of range, or a required metric is missing.
+marker (!FAILED REQUESTS!, !CHECK LOG FOR ERRORS!) was printed, fewer successes than prompts,
+zero output tokens, lengths not as asked (gates.rs), a value out of range, a metric missing.
 Required by default: the 16 incumbent metrics except user_throughput (the SA client prints
 none); gen_only test ids and --gen-log add mean_gen_worker_per_iter_device_step_time.
 

@@ -20,6 +20,9 @@
 //! PERF_METRIC_LOG_QUERIES keys except `user_throughput`, which the SA client never prints
 //! (stored absent, not failed). `gen_only` test ids and `--gen-log` add
 //! `mean_gen_worker_per_iter_device_step_time`. `--required` replaces the list.
+//!
+//! The validity gates ([`crate::gates`]) add theirs: lengths other than those asked for fail
+//! the record; a client behind its schedule puts a line in `context.warnings`.
 
 use crate::text::{Block, STEP_TIME};
 use perfline::wire::metrics::{MetricRecord, Status};
@@ -98,6 +101,7 @@ pub struct Position<'a> {
 /// Builds the record of one block; `required` is [`Context::required`].
 pub fn build(mut block: Block, ctx: &Context, required: &[String], at: Position) -> MetricRecord {
     let reasons = block.reasons.take().unwrap_or_else(|| reasons(&block, ctx, required));
+    let warnings = crate::gates::warnings(&block);
     let concurrency = block.concurrency.or(ctx.concurrency);
     let isl = ctx.isl.or(block.isl);
     let osl = ctx.osl.or(block.osl);
@@ -137,8 +141,20 @@ pub fn build(mut block: Block, ctx: &Context, required: &[String], at: Position)
         counts: block.counts,
         source: Some(source),
         log_tail: if status == Status::Failed { block.log_tail } else { Vec::new() },
-        context: ctx.extra.clone(),
+        context: with_warnings(&ctx.extra, warnings),
     }
+}
+
+/// The caller's context plus the gates' warnings (`warnings`: a list of lines), if any.
+fn with_warnings(
+    extra: &BTreeMap<String, serde_json::Value>,
+    warnings: Vec<String>,
+) -> BTreeMap<String, serde_json::Value> {
+    let mut context = extra.clone();
+    if !warnings.is_empty() {
+        context.insert("warnings".into(), warnings.into());
+    }
+    context
 }
 
 /// Drops the values a failed run's client printed without measuring them (module docs).
@@ -230,6 +246,7 @@ pub fn reasons(block: &Block, ctx: &Context, required: &[String]) -> Vec<String>
     for (field, text) in &block.invalid {
         out.push(format!("invalid {field}: {text}"));
     }
+    out.extend(crate::gates::reasons(block, ctx));
     let missing: Vec<String> = required
         .iter()
         .filter(|m| !block.metrics.contains_key(m.as_str()) && !block.invalid.contains_key(*m))
@@ -268,6 +285,7 @@ mod tests {
         let mut b = full_block();
         b.counts.failed_requests = Some(2);
         b.counts.successful_requests = Some(6);
+        b.counts.total_input_tokens = Some(6 * 128); // the successful requests' prompts
         b.counts.total_output_tokens = Some(0);
         b.metrics.remove("p99_itl");
         b.invalid.insert("mean_ttft".into(), "nan (not a number)".into());

@@ -44,6 +44,8 @@ pub struct Block {
     pub concurrency: Option<u64>,
     pub isl: Option<u64>,
     pub osl: Option<u64>,
+    /// What the namespace says was asked, for the validity gates.
+    pub requested: crate::gates::Requested,
     /// `!FAILED REQUESTS!`, `!CHECK LOG FOR ERRORS!` as found.
     pub markers: Vec<String>,
     /// Values printed but out of their range ([`count`], [`metric_value`]), kept out of
@@ -97,6 +99,7 @@ struct Pending {
     concurrency: Option<u64>,
     isl: Option<u64>,
     osl: Option<u64>,
+    requested: crate::gates::Requested,
 }
 
 impl TextParser {
@@ -171,6 +174,7 @@ impl TextParser {
                 concurrency: namespace_u64(line, &NS_CONCURRENCY),
                 isl: namespace_u64(line, &NS_ISL),
                 osl: namespace_u64(line, &NS_OSL),
+                requested: crate::gates::Requested::from_namespace(line),
             };
             return done;
         }
@@ -246,6 +250,7 @@ impl TextParser {
             concurrency: pending.concurrency,
             isl: pending.isl,
             osl: pending.osl,
+            requested: pending.requested,
             line: self.line_no,
             ..Block::default()
         });

@@ -8,6 +8,7 @@ use crate::job::Job;
 use crate::process::{describe, render_with_raw, spawn, stop};
 use crate::server::{health_url, TICK};
 use perfline::cli::{Failure, Result};
+use perfline::slurm::Api;
 use perfline::wait::{tail_lines, Condition, Outcome, WaitSpec};
 use perfline::wire::metrics::{MetricRecord, Status};
 use perfline::wire::plan::{ClientRun, RoleKind};
@@ -153,7 +154,8 @@ fn run_client(
     // A rerun of the step must not parse the previous run's result block.
     let _ = std::fs::remove_file(&log);
     let (model, tokenizer) = model_of(job, &client.server);
-    let args = client_args((model, tokenizer), client, host, *port);
+    let flavour = (job.api, is_bench(&job.commands.client));
+    let args = client_args((model, tokenizer), client, host, *port, flavour);
     let mut values = BTreeMap::from([
         ("bin", job.bin.display().to_string()),
         ("host", host.clone()),
@@ -261,14 +263,27 @@ fn parse_metrics(
     Ok(failed)
 }
 
-/// benchmark_serving's arguments as the incumbent builds them (reference/incumbent.md §3):
-/// `--model` is the id the server serves, `--tokenizer` the model's path.
+/// The client template runs perfline's `bench` (its first word is `bench` or `…/bench`).
+fn is_bench(template: &str) -> bool {
+    template.split_whitespace().next().is_some_and(|w| w == "bench" || w.ends_with("/bench"))
+}
+
+/// The client's flags, as the incumbent passes them to benchmark_serving (`--model` is the id
+/// the server serves, `--tokenizer` the model's path), adapted to the profile's server flavour
+/// `(api, bench)`: an `openai-strict` server takes no `ignore_eos` and no token-id prompts, so
+/// `--ignore-eos`, `--random-ids` and `--tokenize-on-client` are left out (the client then
+/// sends text prompts; bench makes them of exact length with `--tokenizer`). `--api NAME` is
+/// added for perfline's `bench` only, and only for a flavour other than the default `trtllm`
+/// (benchmark_serving does not know the flag).
 fn client_args(
     (model, tokenizer): (&str, &str),
     c: &ClientRun,
     host: &str,
     port: u16,
+    flavour: (Api, bool),
 ) -> Vec<String> {
+    let (api, bench) = flavour;
+    let strict = api == Api::OpenaiStrict;
     let mut a: Vec<String> = vec![
         "--model".into(),
         model.into(),
@@ -319,6 +334,14 @@ fn client_args(
         a.push("--non-streaming".into());
     }
     a.extend(["--host".into(), host.into(), "--port".into(), port.to_string()]);
+    if strict {
+        a.retain(|f| {
+            !["--ignore-eos", "--random-ids", "--tokenize-on-client"].contains(&f.as_str())
+        });
+    }
+    if bench && api != Api::Trtllm {
+        a.extend(["--api".into(), api.name().into()]);
+    }
     a
 }
 
@@ -505,7 +528,7 @@ mod tests {
 
     #[test]
     fn client_args_follow_the_incumbent() {
-        let args = client_args(("m", "m"), &client("SERVER_0", "a"), "h", 9);
+        let args = client_args(("m", "m"), &client("SERVER_0", "a"), "h", 9, (Api::Trtllm, true));
         assert_eq!(
             args.join(" "),
             "--model m --tokenizer m --num-prompts 8 --max-concurrency 4 --percentile-metrics ttft,tpot,itl,e2el \
@@ -516,13 +539,32 @@ mod tests {
         c.dataset_file = Some("d.json".into());
         c.streaming = false;
         c.warmup = true;
-        let args = client_args(("m", "m"), &c, "h", 9).join(" ");
+        let args = client_args(("m", "m"), &c, "h", 9, (Api::Trtllm, false)).join(" ");
         assert!(args.contains("--dataset-name trtllm_custom --dataset-path d.json"), "{args}");
         assert!(args.contains("--non-streaming") && !args.contains("--no-test-input"), "{args}");
         // The served id and the path, and the resolved dataset path, as launch wrote them.
         c.dataset_path = Some("/models/d.json".into());
-        let args = client_args(("served", "/models/m"), &c, "h", 9).join(" ");
+        let args = client_args(("served", "/models/m"), &c, "h", 9, (Api::Trtllm, true)).join(" ");
         assert!(args.starts_with("--model served --tokenizer /models/m "), "{args}");
         assert!(args.contains("--dataset-path /models/d.json"), "{args}");
+    }
+
+    #[test]
+    fn strict_servers_get_no_extensions_and_bench_gets_the_flavour() {
+        let c = client("SERVER_0", "a");
+        assert_eq!(
+            client_args(("m", "m"), &c, "h", 9, (Api::OpenaiStrict, true)).join(" "),
+            "--model m --tokenizer m --num-prompts 8 --max-concurrency 4 --percentile-metrics ttft,tpot,itl,e2el \
+             --no-test-input --dataset-name random \
+             --random-input-len 128 --random-output-len 32 --random-range-ratio 0 --backend openai --host h --port 9 \
+             --api openai-strict"
+        );
+        // benchmark_serving does not know --api: the flags are dropped, none is added.
+        let incumbent = client_args(("m", "m"), &c, "h", 9, (Api::OpenaiStrict, false)).join(" ");
+        assert!(!incumbent.contains("--api") && !incumbent.contains("--ignore-eos"), "{incumbent}");
+        let vllm = client_args(("m", "m"), &c, "h", 9, (Api::Vllm, true)).join(" ");
+        assert!(vllm.contains("--ignore-eos --no-test-input") && vllm.ends_with(" --api vllm"));
+        assert!(is_bench("{bin}/bench {client_args}") && is_bench("bench {client_args}"));
+        assert!(!is_bench("python -m tensorrt_llm.serve.scripts.benchmark_serving {client_args}"));
     }
 }

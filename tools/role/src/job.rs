@@ -3,7 +3,7 @@
 
 use perfline::cli::{Failure, Result};
 use perfline::fsutil::write_atomic;
-use perfline::slurm::{Commands, Profile};
+use perfline::slurm::{Api, Commands, Profile};
 use perfline::wait::{tail_lines, Watch};
 use perfline::wire::plan::{PlannedTest, Role};
 use std::path::{Path, PathBuf};
@@ -17,6 +17,8 @@ pub struct Job {
     pub results: PathBuf,
     pub planned: PlannedTest,
     pub commands: Commands,
+    /// The profile's server flavour: what the client may send.
+    pub api: Api,
     /// Directory holding perfline's binaries (`simserve`, `bench`, `parse-metrics`).
     pub bin: PathBuf,
     /// The name other nodes reach this one by.
@@ -40,13 +42,13 @@ impl Job {
         let planned: PlannedTest =
             perfline::jsonl::parse(&text).map_err(|f| f.context(plan.display()))?;
         let profile_path = dir.join("profile.json");
-        let commands = match std::fs::read_to_string(&profile_path) {
+        let (commands, api) = match std::fs::read_to_string(&profile_path) {
             Ok(text) => {
-                serde_json::from_str::<Profile>(&text)
-                    .map_err(|e| Failure::config(format!("{}: {e}", profile_path.display())))?
-                    .commands
+                let p = serde_json::from_str::<Profile>(&text)
+                    .map_err(|e| Failure::config(format!("{}: {e}", profile_path.display())))?;
+                (p.commands, p.api)
             }
-            Err(_) => Commands::default(),
+            Err(_) => (Commands::default(), Api::default()),
         };
         let env_secs =
             |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse::<u64>().ok());
@@ -66,6 +68,7 @@ impl Job {
             coord,
             planned,
             commands,
+            api,
             bin: bin_dir(),
             host: advertised_host(),
             ready_timeout: Duration::from_secs(ready_timeout),

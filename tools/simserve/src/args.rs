@@ -31,6 +31,14 @@ pub struct Cli {
     pub serve: ServeArgs,
 }
 
+/// What the server accepts beyond standard OpenAI (the profile's `api`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    Trtllm,
+    Vllm,
+    OpenaiStrict,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Serve MODEL (the same as giving no subcommand).
@@ -56,6 +64,11 @@ pub struct ServeArgs {
     /// Write `host:port` to this file (atomically) once listening.
     #[arg(long = "report-addr", visible_alias = "report_addr", value_name = "FILE")]
     pub report_addr: Option<PathBuf>,
+    /// Server flavour: `openai-strict` refuses what transformers serve refuses (non-standard
+    /// fields such as ignore_eos: 422; token-id prompts: 400; max_completion_tokens and
+    /// stream_options: 422); `trtllm` and `vllm` accept them.
+    #[arg(long, value_enum, default_value = "trtllm", env = "SIMSERVE_API")]
+    pub api: Api,
     /// trtllm-serve's batch limit, used when --max-batch is not given.
     #[arg(long = "max_batch_size", alias = "max-batch-size", value_name = "N")]
     pub max_batch_size: Option<usize>,

@@ -33,6 +33,61 @@ pub struct GenRequest {
     pub phase: Phase,
 }
 
+/// Standard OpenAI request fields (`openai-strict`); `generation_config` is transformers'.
+#[rustfmt::skip]
+const CHAT_FIELDS: &[&str] = &[
+    "messages", "model", "audio", "frequency_penalty", "function_call", "functions", "logit_bias",
+    "logprobs", "max_completion_tokens", "max_tokens", "metadata", "modalities", "n",
+    "parallel_tool_calls", "prediction", "presence_penalty", "prompt_cache_key", "reasoning_effort",
+    "response_format", "safety_identifier", "seed", "service_tier", "stop", "store", "stream",
+    "stream_options", "temperature", "tool_choice", "tools", "top_logprobs", "top_p", "user",
+    "verbosity", "web_search_options", "generation_config",
+];
+#[rustfmt::skip]
+const COMPLETION_FIELDS: &[&str] = &[
+    "model", "prompt", "best_of", "echo", "frequency_penalty", "logit_bias", "logprobs",
+    "max_tokens", "n", "presence_penalty", "seed", "stop", "stream", "stream_options", "suffix",
+    "temperature", "top_p", "user", "generation_config",
+];
+/// Standard fields `transformers serve` 5.x refuses rather than ignore (a subset of its list).
+#[rustfmt::skip]
+const UNSUPPORTED: &[&str] = &[
+    "audio", "function_call", "functions", "logprobs", "max_completion_tokens", "metadata",
+    "modalities", "n", "parallel_tool_calls", "prediction", "presence_penalty", "reasoning_effort",
+    "response_format", "service_tier", "store", "stream_options", "tool_choice", "top_logprobs",
+    "user", "web_search_options",
+];
+
+/// `--api openai-strict`: refuses what a strict OpenAI server (`transformers serve` 5.x)
+/// refuses, as it refuses it: a non-standard field (`ignore_eos`, `min_tokens`) is a 422
+/// `Unexpected fields in the request: …`, a standard one it does not implement
+/// (`max_completion_tokens`, `stream_options`) a 422 `Unsupported fields in the request: …`,
+/// and a completions prompt that is not a string a 400 `prompt must be a string`.
+pub fn check_strict(endpoint: Endpoint, body: &[u8]) -> Result<(), (u16, String)> {
+    let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(body) else {
+        return Ok(()); // GenRequest::parse explains a body that is no JSON object
+    };
+    let known = match endpoint {
+        Endpoint::Completions => COMPLETION_FIELDS,
+        Endpoint::Chat => CHAT_FIELDS,
+    };
+    let list = |keep: &dyn Fn(&str) -> bool| {
+        obj.keys().filter(|k| keep(k)).map(String::as_str).collect::<Vec<_>>().join(", ")
+    };
+    let unexpected = list(&|k| !known.contains(&k));
+    if !unexpected.is_empty() {
+        return Err((422, format!("Unexpected fields in the request: {unexpected}")));
+    }
+    let unsupported = list(&|k| UNSUPPORTED.contains(&k));
+    if !unsupported.is_empty() {
+        return Err((422, format!("Unsupported fields in the request: {unsupported}")));
+    }
+    if endpoint == Endpoint::Completions && !obj.get("prompt").is_some_and(Value::is_string) {
+        return Err((400, "prompt must be a string".into()));
+    }
+    Ok(())
+}
+
 /// OpenAI's default when `max_tokens` is absent.
 const DEFAULT_MAX_TOKENS: u64 = 16;
 
@@ -304,6 +359,30 @@ mod tests {
             err(Endpoint::Chat, r#"{"messages":[]}"#),
             "'messages' must be a non-empty array"
         );
+    }
+
+    #[test]
+    fn strict_mode_refuses_what_transformers_serve_refuses() {
+        let strict = |e, b: &str| check_strict(e, b.as_bytes());
+        let chat = r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":4,"stream":true,"temperature":0.0}"#;
+        assert_eq!(strict(Endpoint::Chat, chat), Ok(()));
+        assert_eq!(
+            strict(Endpoint::Chat, r#"{"messages":[],"ignore_eos":true,"min_tokens":3}"#),
+            Err((422, "Unexpected fields in the request: ignore_eos, min_tokens".into()))
+        );
+        assert_eq!(
+            strict(Endpoint::Chat, r#"{"messages":[],"max_completion_tokens":3}"#),
+            Err((422, "Unsupported fields in the request: max_completion_tokens".into()))
+        );
+        assert_eq!(
+            strict(Endpoint::Completions, r#"{"prompt":"a b","stream_options":{}}"#),
+            Err((422, "Unsupported fields in the request: stream_options".into()))
+        );
+        assert_eq!(
+            strict(Endpoint::Completions, r#"{"prompt":[1,2],"max_tokens":2}"#),
+            Err((400, "prompt must be a string".into()))
+        );
+        assert_eq!(strict(Endpoint::Completions, r#"{"prompt":"a","max_tokens":2}"#), Ok(()));
     }
 
     #[test]

@@ -30,7 +30,8 @@ pub async fn run_worker(args: ServeArgs, started: Instant) -> Result<Exit> {
     }
     tokio::time::sleep(settings.slow_start).await;
     let listener = listen(&args.host, args.port, args.report_addr.as_deref()).await?;
-    let worker = Arc::new(worker::Worker::new(model, settings));
+    let strict = args.api == crate::args::Api::OpenaiStrict;
+    let worker = Arc::new(worker::Worker::new(model, settings).strict(strict));
     worker.start_timers(started);
     http::serve(listener, Arc::new(move |req| worker.clone().handle(req))).await;
     Ok(Exit::Ok)

@@ -34,6 +34,8 @@ pub struct Worker {
     next_id: AtomicU64,
     completed: AtomicU64,
     dice: Mutex<StdRng>,
+    /// `--api openai-strict`: refuse non-standard requests ([`openai::check_strict`]).
+    strict: bool,
 }
 
 impl Worker {
@@ -47,7 +49,14 @@ impl Worker {
             engine_dead: AtomicBool::new(false),
             next_id: AtomicU64::new(0),
             completed: AtomicU64::new(0),
+            strict: false,
         }
+    }
+
+    /// Refuses requests a strict OpenAI server refuses (`--api openai-strict`).
+    pub fn strict(mut self, strict: bool) -> Worker {
+        self.strict = strict;
+        self
     }
 
     /// Starts the background faults and the readiness timer, relative to `started`.
@@ -126,6 +135,12 @@ impl Worker {
                 "InternalServerError",
                 "simulated internal error (--error-rate)",
             );
+        }
+        if self.strict {
+            if let Err((status, why)) = openai::check_strict(endpoint, &body) {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+                return http::error(status, "invalid_request_error", &why);
+            }
         }
         match GenRequest::parse(endpoint, &body) {
             Ok(request) => self.generate(request).await,
