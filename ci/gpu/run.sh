@@ -41,16 +41,16 @@ python3 ci/gpu/make_model.py "$LLM_MODELS_ROOT/llama-1b-random" || exit 1
     sleep 1
   done ) > "$OUT/placement.log" 2>&1 &
 SAMPLER=$!
-nvidia-smi --query-gpu=index,uuid --format=csv,noheader > "$OUT/gpus.csv"
+nvidia-smi --query-gpu=index,uuid --format=csv,noheader > "$W/gpus.csv"
 
 step "chain: classify | nodecount --pack | launch --local"
 "$BIN/classify" ci/gpu/tests.txt > "$W/tests.jsonl" &&
-  "$BIN/nodecount" --config-dir ci/gpu/configs --pack < "$W/tests.jsonl" > "$OUT/planned.jsonl" || exit 1
-"$BIN/launch" --cluster ci/gpu/transformers-h200.yaml --dry-run < "$OUT/planned.jsonl" > "$W/dry-run.txt" 2>&1
+  "$BIN/nodecount" --config-dir ci/gpu/configs --pack < "$W/tests.jsonl" > "$W/planned.jsonl" || exit 1
+"$BIN/launch" --cluster ci/gpu/transformers-h200.yaml --dry-run < "$W/planned.jsonl" > "$W/dry-run.txt" 2>&1
 echo "launch --dry-run: resolved models and GPUs per role:"
 grep -o '"id":"[^"]*"\|# [A-Z_0-9]*: model [^\\]*' "$W/dry-run.txt"
 "$BIN/launch" --cluster ci/gpu/transformers-h200.yaml --local --job-root "$W/jobs" \
-  --metrics "$OUT/metrics.jsonl" < "$OUT/planned.jsonl" > "$OUT/jobs.jsonl"
+  --metrics "$OUT/metrics.jsonl" < "$W/planned.jsonl" > "$W/jobs.jsonl"
 echo "launch exit $?"
 kill $SAMPLER 2>/dev/null
 
@@ -66,7 +66,7 @@ for l in open(sys.argv[1]):
 PY
 
 step "results"
-python3 ci/gpu/summary.py "$OUT" "$W/jobs" | tee "$OUT/summary.txt"
+python3 ci/gpu/summary.py "$OUT" "$W/jobs" "$W/gpus.csv" | tee "$OUT/summary.txt"
 # Logs and job directories, small enough to come back.
 tar -C "$W" -czf "$OUT/jobs.tar.gz" jobs 2>/dev/null
 ls -la "$OUT"

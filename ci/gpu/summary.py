@@ -2,7 +2,7 @@
 telemetry), and which GPU each server role ran on (from nvidia-smi's compute-apps samples and
 the roles' command lines).
 
-usage: python3 summary.py OUT_DIR JOBS_DIR
+usage: python3 summary.py OUT_DIR JOBS_DIR GPUS_CSV
 """
 
 import json
@@ -11,7 +11,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-out, jobs = Path(sys.argv[1]), Path(sys.argv[2])
+out, jobs, gpus_csv = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 
 
 def fmt(v, spec=".1f"):
@@ -49,7 +49,7 @@ for csv in sorted(jobs.rglob("gpu.*.csv")):
 
 # Placement: which server (by its port) held which GPU.
 uuid_index = {}
-for l in (out / "gpus.csv").read_text().splitlines():
+for l in gpus_csv.read_text().splitlines():
     idx, uuid = [x.strip() for x in l.split(",")]
     uuid_index[uuid] = idx
 port_role = {}
