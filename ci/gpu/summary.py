@@ -60,7 +60,8 @@ for f in jobs.rglob("*"):
             text = f.read_text(errors="replace")
         except OSError:
             continue
-        for m in re.finditer(r"role: (\w+): (?:.*?)--port (\d+)", text):
+        # Server start lines only (the client's line names the same port).
+        for m in re.finditer(r"role: (\w+): (?!.*→)(?:.*?)--port (\d+)", text):
             port_role[m.group(2)] = (m.group(1), f.relative_to(jobs).parts[0])
         for m in re.finditer(r"role: (\w+): CUDA_VISIBLE_DEVICES=([\d,]+) ", text):
             visible.add((f.relative_to(jobs).parts[0], m.group(1), m.group(2)))
@@ -74,7 +75,9 @@ for l in (out / "placement.log").read_text(errors="replace").splitlines():
         continue
     _, pid, uuid, mem, cmd = parts
     port = re.search(r"--port (\d+)", cmd)
-    who = port_role.get(port.group(1), ("?", "?")) if port else ("(no port)", "?")
+    if not port:
+        continue  # the process ended before its command line was read
+    who = port_role.get(port.group(1), ("?", "?"))
     held[(who[1], who[0], pid)].add((uuid_index.get(uuid, uuid), int(float(mem or 0))))
 print("\nGPU-to-role placement (nvidia-smi compute apps, sampled every second):")
 for (test, role, pid), gpus in sorted(held.items()):
