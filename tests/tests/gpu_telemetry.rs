@@ -101,12 +101,13 @@ fn a_fake_nvidia_smi_is_sampled_and_summarised() {
     assert_eq!(job["state"], "COMPLETED", "{job}");
     let dir = PathBuf::from(job["workdir"].as_str().unwrap());
 
-    // Sampled with the standard query, all GPUs of the node (no CUDA_VISIBLE_DEVICES here).
+    // Sampled with the standard query, exactly the server's GPU (GPU isolation: the tp1
+    // server's CUDA_VISIBLE_DEVICES is 0).
     let calls = std::fs::read_to_string(fake_dir.join("calls")).unwrap();
     assert_eq!(
         calls.lines().next().unwrap(),
         "--query-gpu=timestamp,index,uuid,name,utilization.gpu,memory.used,memory.total,\
-         power.draw,temperature.gpu --format=csv,noheader,nounits"
+         power.draw,temperature.gpu --format=csv,noheader,nounits -i 0"
     );
     assert_eq!(records.len(), 1, "{records:?}");
     let r = &records[0];

@@ -97,7 +97,7 @@ pub enum ServedModel {
 /// A server flavour (`api:`): `trtllm` (default) and `vllm` accept `ignore_eos`, token-id
 /// prompts and `stream_options`; `openai-strict` (e.g. `transformers serve`) only standard
 /// OpenAI fields, so the client sends text prompts and no extensions.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Api {
     #[default]
@@ -114,6 +114,11 @@ impl Api {
             Api::Vllm => "vllm",
             Api::OpenaiStrict => "openai-strict",
         }
+    }
+
+    /// Non-standard fields (`ignore_eos`), token-id prompts and `stream_options` may be sent.
+    pub fn extensions(self) -> bool {
+        self != Api::OpenaiStrict
     }
 }
 

@@ -29,7 +29,7 @@ pub struct Args {
     /// ignore_eos, token-id prompts and stream_options; `openai-strict` (transformers serve)
     /// takes none (text prompts, max_tokens only), so --random-ids and --ignore-eos are refused.
     #[arg(long, value_enum, default_value = "trtllm")]
-    pub api: ApiArg,
+    pub api: Api,
     /// Server URL, e.g. http://10.0.0.1:8000 (overrides --host/--port); http only.
     #[arg(long)]
     pub base_url: Option<String>,
@@ -156,23 +156,6 @@ usage (a value out of its range, a bad URL or port, --metadata without KEY=VALUE
 --api flavour cannot send), checked before any request; 66 a dataset or tokenizer file cannot
 be read; 65 a bad dataset or tokenizer.json; 69 the test request failed; 73 the result JSON
 cannot be written.";
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum ApiArg {
-    Trtllm,
-    Vllm,
-    OpenaiStrict,
-}
-
-impl ApiArg {
-    pub fn api(self) -> Api {
-        match self {
-            ApiArg::Trtllm => Api::Trtllm,
-            ApiArg::Vllm => Api::Vllm,
-            ApiArg::OpenaiStrict => Api::OpenaiStrict,
-        }
-    }
-}
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum BackendArg {

@@ -26,28 +26,7 @@ use tokio::sync::mpsc;
 /// ids a 400, `max_completion_tokens` and `stream_options` are refused (older versions ignored
 /// `max_completion_tokens` and generated up to the model's default length), `max_tokens` is
 /// honoured and usage is sent at the end of a stream without being asked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Api {
-    #[default]
-    Trtllm,
-    Vllm,
-    OpenaiStrict,
-}
-
-impl Api {
-    /// The flavour's name, as `--api` and profiles spell it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Api::Trtllm => "trtllm",
-            Api::Vllm => "vllm",
-            Api::OpenaiStrict => "openai-strict",
-        }
-    }
-    /// Non-standard fields (`ignore_eos`), token-id prompts and `stream_options` may be sent.
-    pub fn extensions(self) -> bool {
-        self != Api::OpenaiStrict
-    }
-}
+pub use perfline::slurm::Api;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -32,7 +32,7 @@ impl Plan {
         if a.random_ids && backend == Backend::OpenaiChat {
             return Err(Failure::usage("--random-ids needs --backend openai (chat takes text)"));
         }
-        let api = a.api.api();
+        let api = a.api;
         if !api.extensions() && (a.random_ids || a.ignore_eos) {
             let flag = if a.random_ids { "--random-ids" } else { "--ignore-eos" };
             return Err(Failure::usage(format!(
