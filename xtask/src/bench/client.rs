@@ -569,7 +569,8 @@ impl Env {
                     "--tokenizer".into(),
                     format!("kind=hf_auto,model={}", self.tokenizer.display()),
                     "--data".into(),
-                    prompts.clone(),
+                    // guidellm ≥ 0.8 takes typed sources (`kind=json_file,path=…`, JSON Lines).
+                    format!("kind=json_file,path={prompts}"),
                     "--output".into(),
                     format!("kind=json,path={}", dir.join("out.json").display()),
                     "--disable-console-interactive".into(),
