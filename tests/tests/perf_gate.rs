@@ -73,13 +73,25 @@ fn a_confirmed_slowdown_is_a_regression_and_a_failed_test_wins() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let history = 6;
+    // The scenario controls the server's decode time, which moves the means and the
+    // throughput; tail metrics (p99 ITL, …) of simserve on a shared 2-core CI box carry their
+    // own noise and may move on their own, so the wrapper may exit 2 for them: the assertions
+    // are on the controlled metrics.
     for n in 0..history {
-        assert_eq!(run(dir, n, 20, false), 0, "history run {n}");
+        let code = run(dir, n, 20, false);
+        assert!(code == 0 || code == 2, "history run {n}: exit {code}");
+        let v = verdicts(dir, n);
+        for metric in ["mean_e2el", "token_throughput"] {
+            let verdict = &verdict_of(&v, metric)["verdict"];
+            assert_ne!(verdict, "regression", "history run {n}, {metric}: {v:?}");
+        }
     }
     // 15 % slower: one run is suspect only.
-    assert_eq!(run(dir, history, 23, false), 0, "a single slow run is not a regression");
+    let code = run(dir, history, 23, false);
+    assert!(code == 0 || code == 2, "a single slow run: exit {code}");
     let v = verdicts(dir, history);
     assert_eq!(verdict_of(&v, "mean_e2el")["verdict"], "suspect", "{v:?}");
+    assert_ne!(verdict_of(&v, "token_throughput")["verdict"], "regression", "{v:?}");
     // The second slow run confirms it.
     assert_eq!(run(dir, history + 1, 23, false), 2, "the wrapper exits with perf-check's code");
     let v = verdicts(dir, history + 1);
