@@ -8,6 +8,7 @@
 //! Tools depend on this crate and never on each other.
 
 pub mod attempt;
+pub mod bounded;
 #[cfg(feature = "changepoint")]
 pub mod changepoint;
 pub mod cli;

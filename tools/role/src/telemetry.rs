@@ -16,9 +16,8 @@ use perfline::cli::{Failure, Result};
 use perfline::wire::metrics::MetricRecord;
 use perfline::wire::plan::{ClientRun, Role, RoleKind};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The fields asked of `nvidia-smi`, in the order of its CSV.
@@ -165,40 +164,8 @@ pub fn start_sampler(job: &Job, role: &Role, name: &str) {
 
 /// Runs `program args` within [`CALL_TIMEOUT`]; its stdout.
 fn call(program: &Path, args: &[String]) -> std::result::Result<String, String> {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("{}: {e}", program.display()))?;
-    let mut stdout = child.stdout.take().expect("piped");
-    let reader = std::thread::spawn(move || {
-        let mut out = String::new();
-        let _ = stdout.read_to_string(&mut out);
-        out
-    });
-    let until = Instant::now() + CALL_TIMEOUT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(10)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "{} timed out after {} s",
-                    program.display(),
-                    CALL_TIMEOUT.as_secs()
-                ));
-            }
-        }
-    };
-    let out = reader.join().unwrap_or_default();
-    if !status.success() {
-        return Err(format!("{} exited with {status}", program.display()));
-    }
-    Ok(out)
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    perfline::bounded::output_within(program, &args, CALL_TIMEOUT)
 }
 
 fn append(file: &Path, rows: &str) -> std::io::Result<()> {

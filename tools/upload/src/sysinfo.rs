@@ -2,8 +2,8 @@
 //! `/etc/os-release`, the host name. Anything missing stays empty; flags override all.
 
 use crate::batch::RunInfo;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 /// nvidia-smi can hang on a sick GPU: never wait longer than this for it.
 const NVIDIA_SMI_DEADLINE: Duration = Duration::from_secs(10);
@@ -36,30 +36,7 @@ pub fn gather(run: &mut RunInfo) {
 
 /// Runs a program and returns its stdout when it exits 0 within the deadline.
 fn run_bounded(program: &str, args: &[&str]) -> Option<String> {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let start = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) if status.success() => break,
-            Ok(None) if start.elapsed() < NVIDIA_SMI_DEADLINE => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-        }
-    }
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.take()?, &mut out).ok()?;
-    Some(out)
+    perfline::bounded::output_within(Path::new(program), args, NVIDIA_SMI_DEADLINE).ok()
 }
 
 /// `575.57.08, NVIDIA H100 80GB HBM3` (first GPU) → (driver, gpu).
