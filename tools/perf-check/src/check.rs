@@ -229,6 +229,7 @@ fn verdict_record(
         window: u32::try_from(earlier.len()).unwrap_or(u32::MAX),
         better: c.better.as_str().to_string(),
         run_key: run_key.map(str::to_string),
+        ..Default::default()
     }
 }
 

@@ -147,15 +147,16 @@ fn rank(v: Verdict) -> usize {
         Verdict::Regression => 0,
         Verdict::Suspect => 1,
         Verdict::Improvement => 2,
-        Verdict::NoChange => 3,
-        Verdict::InsufficientData => 4,
+        Verdict::Undecided => 3,
+        Verdict::NoChange => 4,
+        Verdict::InsufficientData => 5,
     }
 }
 
 fn class(v: Verdict) -> &'static str {
     match v {
         Verdict::Regression => "bad",
-        Verdict::Suspect => "warn",
+        Verdict::Suspect | Verdict::Undecided => "warn",
         Verdict::Improvement => "good",
         Verdict::NoChange | Verdict::InsufficientData => "neutral",
     }
@@ -164,14 +165,14 @@ fn class(v: Verdict) -> &'static str {
 fn tone(v: Verdict) -> Tone {
     match v {
         Verdict::Regression => Tone::Bad,
-        Verdict::Suspect => Tone::Warn,
+        Verdict::Suspect | Verdict::Undecided => Tone::Warn,
         Verdict::Improvement => Tone::Good,
         Verdict::NoChange | Verdict::InsufficientData => Tone::Neutral,
     }
 }
 
 fn moved(v: Verdict) -> bool {
-    rank(v) < 3
+    rank(v) < 4
 }
 
 /// The change in the worse direction, in percent (positive = worse), for sorting.
@@ -421,8 +422,9 @@ pub fn build(
         },
         Count { label: "suspect", n: n(1), class: if n(1) > 0 { "warn" } else { "neutral" } },
         Count { label: "improved", n: n(2), class: if n(2) > 0 { "good" } else { "neutral" } },
-        Count { label: "no change", n: n(3), class: "neutral" },
-        Count { label: "too little history", n: n(4), class: "neutral" },
+        Count { label: "undecided", n: n(3), class: if n(3) > 0 { "warn" } else { "neutral" } },
+        Count { label: "no change", n: n(4), class: "neutral" },
+        Count { label: "too little history", n: n(5), class: "neutral" },
         Count { label: "ok cases", n: ok_cases, class: "neutral" },
     ];
     let (headline, headline_class) = match (n(0), failed.len()) {
