@@ -125,6 +125,8 @@ fn run() -> Result<Exit> {
         "failed": count("failed"),
         "suspect": count("suspect"),
         "improved": count("improved"),
+        "undecided": count("undecided"),
+        "counting": page.counting,
     });
     perfline::jsonl::stdout().write(&summary)?;
     Ok(Exit::Ok)

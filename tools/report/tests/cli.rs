@@ -32,9 +32,10 @@ fn writes_report_and_summary() {
     assert_eq!(
         summary,
         serde_json::json!({
-            "report": s(&out), "bytes": html.len(), "charts": 4 + 3 * 7 + 7 + 7 + 2,
+            "report": s(&out), "bytes": html.len(), "charts": 5 + 3 * 7 + 7 + 7 + 2,
             "chart_dir": s(&charts), "run_key": "r8", "runs_shown": 8,
-            "regressed": 2, "failed": 1, "suspect": 1, "improved": 1,
+            "regressed": 2, "failed": 1, "suspect": 1, "improved": 1, "undecided": 1,
+            "counting": "series",
         })
     );
     // Every chart file is an SVG document with a safe name; the hostile id is a slug.
@@ -43,7 +44,7 @@ fn writes_report_and_summary() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 41);
+    assert_eq!(names.len(), 42);
     assert!(
         names.iter().all(|n| n.ends_with(".svg")
             && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))),
@@ -66,7 +67,10 @@ fn writes_report_and_summary() {
     let pos = |needle: &str| html.find(needle).unwrap_or_else(|| panic!("{needle} missing"));
     assert!(pos(">regression<") < pos(">improvement<"));
     assert!(pos("-12.0 %") < pos(">improvement<"));
-    assert!(html.contains("1400 → 1232 tok&#x2f;s, since r7 (higher is better)"), "card detail");
+    assert!(
+        html.contains("1400 → 1232 tok&#x2f;s, since 2026-11-27 07:30 · abc007"),
+        "card detail"
+    );
     assert!(html.contains("RuntimeError: CUDA out of memory"));
     assert!(
         html.contains("575.57.08")
@@ -91,7 +95,7 @@ fn bad_input_writes_nothing() {
         report(&["--metrics", s(&m), "--verdicts", s(&bad), "-o", s(&out)]);
     assert_eq!((code, stdout.as_str()), (65, ""));
     assert!(
-        stderr.starts_with(&format!("report: error: {}:6: invalid record", bad.display())),
+        stderr.starts_with(&format!("report: error: {}:7: invalid record", bad.display())),
         "{stderr}"
     );
     assert_eq!(stderr.lines().count(), 1);
@@ -131,7 +135,9 @@ fn window_and_run_key_choose_the_runs_shown() {
     );
     let html = std::fs::read_to_string(&out).unwrap();
     assert!(html.contains("no verdicts given: trends only"));
-    assert!(html.contains("history: 3 runs from <b>r3</b>"));
+    assert!(html.contains(
+        "run <b title=\"r5\" id=\"run-name\">2026-11-25 05:30 · abc005</b> · history: 3 runs from <b title=\"r3\">2026-11-23 03:30 · abc003</b>"
+    ));
 }
 
 /// An SQLite store as upload writes it (schema v3): runs r1…r5 (no start time: upload order),
