@@ -1236,3 +1236,304 @@ fn pareto(
     ctx.charts.push(ChartFile { name, svg: svg.clone() });
     Ok(Some(svg))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input;
+
+    fn parse_verdict(json: &str) -> VerdictRecord {
+        perfline::jsonl::parse(json).unwrap()
+    }
+
+    fn metric_verdict(client: &str, metric: &str, verdict: &str, delta: f64) -> VerdictRecord {
+        parse_verdict(&format!(
+            r#"{{"test_id":"t","server":"s","client":"{client}","metric":"{metric}","verdict":"{verdict}","current":null,"baseline":100.0,"delta_pct":{delta},"method":"change-point","window":6,"better":"higher","run_key":"k3"}}"#
+        ))
+    }
+
+    /// Three runs of one case (`t`, `s`, `c1`): dates and commits, the last a confirmation.
+    fn history() -> History {
+        let mut h = History::default();
+        let mut records = Vec::new();
+        for (i, (tput, ttft)) in [(100.0, 20.0), (102.0, 21.0), (90.0, 25.0)].iter().enumerate() {
+            let n = i + 1;
+            let confirmation = if n == 3 { r#","confirmation":1"# } else { "" };
+            records.push(
+                perfline::jsonl::parse(&format!(
+                    r#"{{"test_id":"t","server":"s","client":"c1","concurrency":1,"status":"ok","metrics":{{"token_throughput":{tput},"mean_ttft":{ttft}}},"units":{{"token_throughput":"tok/s","mean_ttft":"ms"}},"context":{{"run_key":"k{n}","commit":"c0ffee{n}","start_time":"2026-12-0{n}T10:00:00Z"{confirmation}}}}}"#
+                ))
+                .unwrap(),
+            );
+        }
+        input::add_records(&mut h, records, "f");
+        h
+    }
+
+    fn opts() -> Options {
+        Options { window: 100, run_key: None, title: "t".into() }
+    }
+
+    #[test]
+    fn delta_colour_follows_the_direction() {
+        let (up, down) = (Some(Better::Higher), Some(Better::Lower));
+        assert_eq!(delta_class(Some(-12.0), up, true), "worse");
+        assert_eq!(delta_class(Some(-12.0), down, true), "better");
+        assert_eq!(delta_class(Some(21.1), down, false), "worse muted");
+        assert_eq!(delta_class(Some(3.0), up, false), "better muted");
+        assert_eq!(delta_class(Some(0.01), up, true), "flat");
+        assert_eq!(delta_class(Some(5.0), None, true), "flat");
+        assert_eq!(delta_class(None, up, true), "flat");
+        assert_eq!((arrow(up), arrow(down), arrow(None)), ("↑ better", "↓ better", ""));
+        assert_eq!(direction_of("mean_tpot", "higher"), down, "perfline's table wins");
+        assert_eq!(direction_of("*", "higher"), up);
+        assert_eq!(direction_of("gpu_util_mean", ""), None);
+    }
+
+    #[test]
+    fn badges_say_how_many_runs_and_why() {
+        let mut v = metric_verdict("c1", "mean_tpot", "undecided", 21.1);
+        assert_eq!(
+            badge(&v),
+            Badge {
+                text: "undecided".into(),
+                class: "warn",
+                title: "undecided: the data cannot tell yet: the badge says how many more runs at this level would decide (e.g. undecided — 2 more runs)".into(),
+            }
+        );
+        v.runs_needed = Some(2);
+        v.reason = Some("+21.1 % is inside the noise (±25 % resolvable)".into());
+        let b = badge(&v);
+        assert_eq!(
+            (b.text.as_str(), b.title.as_str()),
+            ("undecided — 2 more runs", "+21.1 % is inside the noise (±25 % resolvable)")
+        );
+        v.runs_needed = Some(1);
+        assert_eq!(badge(&v).text, "undecided — 1 more run");
+        let r = metric_verdict("c1", "token_throughput", "regression", -12.0);
+        assert_eq!((badge(&r).text.as_str(), badge(&r).class), ("regression", "bad"));
+        assert_eq!(
+            meaning(Verdict::NoChange),
+            "the data rule out a move of min-change (2 %) or more: the confidence interval lies inside ±min-change"
+        );
+    }
+
+    fn facts() -> Facts {
+        Facts {
+            unit: Unit::Series,
+            regressed: 0,
+            failed: 0,
+            suspect: 0,
+            undecided: 0,
+            most_runs_needed: None,
+            judged: 0,
+            unjudged: 0,
+            verdicts: 0,
+            runs: 1,
+            earlier_runs: 0,
+            history_held: None,
+        }
+    }
+
+    #[test]
+    fn headline_is_never_green_over_unjudged_series() {
+        let h = |f: Facts| {
+            let (text, class, _) = headline(&f);
+            (text, class)
+        };
+        assert_eq!(
+            headline(&Facts { runs: 0, ..facts() }),
+            (
+                "No runs yet: the store (or input) holds no results to report".into(),
+                "neutral",
+                "Upload a run (upload --store URL), then judge it (perf-check --store URL) and write this report again.".into()
+            )
+        );
+        let first = "First run of these series: nothing to compare against yet (perf-check needs 5 earlier runs)";
+        assert_eq!(h(facts()), (first.into(), "neutral"));
+        assert_eq!(h(Facts { verdicts: 4, unjudged: 4, ..facts() }), (first.into(), "neutral"));
+        assert_eq!(
+            h(Facts { verdicts: 4, unjudged: 4, earlier_runs: 2, history_held: Some(2), ..facts() }),
+            ("Too little history to judge: perf-check needs 5 earlier runs per series, at most 2 so far".into(), "neutral")
+        );
+        assert_eq!(
+            h(Facts { earlier_runs: 2, ..facts() }),
+            ("no verdicts given: trends only".into(), "neutral")
+        );
+        assert_eq!(
+            h(Facts { verdicts: 5, judged: 3, unjudged: 2, earlier_runs: 9, ..facts() }),
+            ("nothing regressed (2 series not judged yet: too little history)".into(), "good")
+        );
+        assert_eq!(
+            h(Facts {
+                unit: Unit::Case,
+                verdicts: 3,
+                judged: 3,
+                undecided: 2,
+                most_runs_needed: Some(4),
+                earlier_runs: 9,
+                ..facts()
+            }),
+            ("2 cases undecided: up to 4 more runs decide".into(), "warn")
+        );
+        assert_eq!(
+            h(Facts { unit: Unit::Case, regressed: 1, failed: 2, ..facts() }),
+            ("1 case regressed, 2 cases failed".into(), "bad")
+        );
+        assert_eq!(
+            h(Facts { suspect: 3, ..facts() }),
+            ("3 suspect series: rerun before believing them".into(), "warn")
+        );
+    }
+
+    #[test]
+    fn legend_takes_method_and_window_from_the_verdicts() {
+        let none = legend(&[]);
+        assert_eq!(none.verdicts.len(), 6);
+        assert_eq!(
+            none.settings.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            ["method", "minimum history", "α", "false-discovery rate", "min-change", "window"]
+        );
+        assert_eq!(none.settings[0].1, "change-point (perf-check's default with --store)");
+        let mut v = metric_verdict("c1", "mean_tpot", "no-change", 0.5);
+        v.method = "incumbent".into();
+        v.q_value = Some(0.3);
+        let l = legend(&[v]);
+        assert_eq!(l.settings[0].1, "incumbent");
+        assert_eq!(
+            l.settings[5].1,
+            "up to 30 earlier runs per series (default --window); these verdicts used at most 6"
+        );
+        assert!(
+            l.settings[3].1.ends_with("(default --fdr; q-values in the verdicts)"),
+            "{}",
+            l.settings[3].1
+        );
+    }
+
+    #[test]
+    fn page_names_runs_counts_cases_and_shows_key_numbers() {
+        let h = history();
+        let mut tput = metric_verdict("c1", "token_throughput", "regression", -11.76);
+        tput.baseline = Some(102.0);
+        let mut case = metric_verdict("c1", "*", "regression", -11.76);
+        case.scope = Scope::Case;
+        case.supporting = vec!["token_throughput".into()];
+        case.reason = Some("throughput down".into());
+        let (page, _) = build(&h, &[tput, case], &opts()).unwrap();
+        assert_eq!(
+            (page.run_key.as_str(), page.run_label.as_str(), page.run_tag.as_str()),
+            ("k3", "2026-12-03 10:00 · c0ffee3", "confirmation 1")
+        );
+        assert_eq!(page.first_run_label, "2026-12-01 10:00 · c0ffee1");
+        assert_eq!(
+            page.runs,
+            [
+                RunView {
+                    label: "2026-12-03 10:00 · c0ffee3".into(),
+                    key: "k3".into(),
+                    tag: "confirmation 1".into(),
+                    current: true
+                },
+                RunView {
+                    label: "2026-12-02 10:00 · c0ffee2".into(),
+                    key: "k2".into(),
+                    tag: String::new(),
+                    current: false
+                },
+                RunView {
+                    label: "2026-12-01 10:00 · c0ffee1".into(),
+                    key: "k1".into(),
+                    tag: String::new(),
+                    current: false
+                },
+            ]
+        );
+        assert_eq!(
+            (page.headline.as_str(), page.headline_class, page.counting),
+            ("1 case regressed", "bad", "cases")
+        );
+        assert_eq!(page.counts[0].n, 1);
+        // Key numbers: throughput against perf-check's baseline, TTFT against the previous run.
+        let row = &page.key_numbers.rows[0];
+        assert_eq!((row.test_id.as_str(), row.case.as_str()), ("t", "s-c1"));
+        assert_eq!(row.badge.as_ref().map(|b| b.title.as_str()), Some("throughput down"));
+        assert_eq!(
+            row.cells[0],
+            KeyCell {
+                value: "90".into(),
+                unit: "tok/s".into(),
+                delta: "-11.8 %".into(),
+                delta_class: "worse",
+                delta_title: "against perf-check's baseline 102 (regression)".into(),
+            }
+        );
+        assert_eq!(
+            row.cells[1],
+            KeyCell {
+                value: "25".into(),
+                unit: "ms".into(),
+                delta: "+19.0 %".into(),
+                delta_class: "worse muted",
+                delta_title: "against the previous run 2026-12-02 10:00 · c0ffee2 (not judged)"
+                    .into(),
+            }
+        );
+        assert_eq!(row.cells[2].value, "–");
+        assert_eq!(
+            page.key_numbers.headers.iter().map(|h| (h.name, h.direction)).collect::<Vec<_>>(),
+            [
+                ("output throughput", "↑ better"),
+                ("TTFT (mean)", "↓ better"),
+                ("TPOT (mean)", "↓ better"),
+                ("E2EL (mean)", "↓ better")
+            ]
+        );
+        // The case card lists its supporting metric; the metric row is marked supporting.
+        assert_eq!(page.moved.len(), 1);
+        let card = &page.moved[0];
+        assert_eq!(
+            (card.metric.as_str(), card.detail.as_str(), card.delta_class, card.direction),
+            ("whole case", "supported by token_throughput -11.8 %", "worse", "")
+        );
+        assert_eq!(page.verdicts.len(), 1);
+        let row = &page.verdicts[0];
+        assert_eq!((row.supporting, row.direction, row.delta_class), (true, "↑ better", "worse"));
+        assert_eq!(page.case_verdicts[0].supporting, "token_throughput -11.8 %");
+        // The test section: the case's badge, the supporting chart marked.
+        let case_view = &page.tests[0].cases[0];
+        assert_eq!(case_view.badge.as_ref().map(|b| b.text.as_str()), Some("regression"));
+        let marks: Vec<(&str, bool, &str)> = case_view
+            .charts
+            .iter()
+            .map(|c| (c.metric.as_str(), c.supporting, c.direction))
+            .collect();
+        assert_eq!(
+            marks,
+            [("token_throughput", true, "↑ better"), ("mean_ttft", false, "↓ better")]
+        );
+    }
+
+    #[test]
+    fn empty_and_first_runs_say_so() {
+        let (page, charts) = build(&History::default(), &[], &opts()).unwrap();
+        assert_eq!(
+            (page.headline.as_str(), page.headline_class, charts.len()),
+            ("No runs yet: the store (or input) holds no results to report", "neutral", 0)
+        );
+        assert!(page.key_numbers.rows.is_empty() && page.runs.is_empty());
+        let mut one = History::default();
+        let first = history();
+        one.runs.push(first.runs[0].clone());
+        for (k, samples) in &first.cases {
+            one.cases.insert(k.clone(), samples.iter().filter(|s| s.run == 0).cloned().collect());
+        }
+        let insufficient = metric_verdict("c1", "token_throughput", "insufficient-data", 0.0);
+        let (page, _) = build(&one, &[insufficient], &opts()).unwrap();
+        assert_eq!(
+            (page.headline.as_str(), page.headline_class),
+            ("First run of these series: nothing to compare against yet (perf-check needs 5 earlier runs)", "neutral")
+        );
+        assert_eq!(page.key_numbers.rows[0].cells[1].delta, "", "nothing to compare against");
+    }
+}

@@ -145,19 +145,9 @@ fn window_and_run_key_choose_the_runs_shown() {
 fn store(path: &Path) {
     let db = rusqlite::Connection::open(path).unwrap();
     db.execute_batch(
-        "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, run_key TEXT UNIQUE, job_id TEXT,
-           tensorrt TEXT, trtllm TEXT, driver TEXT, gpu TEXT, cuda TEXT, os TEXT, hostname TEXT,
-           start_time TEXT, end_time TEXT, `commit` TEXT, link TEXT, notes TEXT, uploaded_at TEXT);
-         CREATE TABLE cases (id INTEGER PRIMARY KEY AUTOINCREMENT, case_key TEXT UNIQUE, network TEXT,
-           batch_size INTEGER, `precision` TEXT, framework TEXT, command TEXT);
-         CREATE TABLE series (case_id INTEGER PRIMARY KEY, test_id TEXT NOT NULL,
-           server TEXT NOT NULL DEFAULT '', client TEXT NOT NULL DEFAULT '');
-         CREATE TABLE perf_result (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER, case_id INTEGER,
-           metric TEXT, value REAL, unit TEXT, status TEXT, UNIQUE (run_id, case_id, metric));
-         CREATE TABLE run_cases (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER, case_id INTEGER,
-           status TEXT, reasons TEXT, log_tail TEXT, source TEXT, UNIQUE (run_id, case_id));
-         INSERT INTO cases (case_key, network, batch_size, command) VALUES ('k1', 'aggr-db', 4, 'srv-con4');
-         INSERT INTO series VALUES (1, 'aggr-db', 'srv', 'con4');",
+        &(common::SCHEMA.to_string()
+            + "INSERT INTO cases (case_key, network, batch_size, command) VALUES ('k1', 'aggr-db', 4, 'srv-con4');
+         INSERT INTO series VALUES (1, 'aggr-db', 'srv', 'con4');"),
     )
     .unwrap();
     for run in 1..=5i64 {
@@ -231,4 +221,43 @@ fn reads_history_from_the_store() {
     assert_eq!(cmd.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&cmd.stderr).contains("no MySQL password"));
     assert!(!dir.path().join("m.html").exists());
+}
+
+#[test]
+fn an_empty_store_and_a_first_run_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("empty.db");
+    common::empty_store(&db);
+    let out = dir.path().join("r.html");
+    let (code, stdout, stderr) =
+        report(&["--store", &format!("sqlite:{}", db.display()), "-o", s(&out)]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        (&summary["run_key"], &summary["charts"]),
+        (&serde_json::Value::Null, &serde_json::json!(0))
+    );
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        html.contains("<div class=\"headline neutral\" id=\"headline\">No runs yet: the store (or input) holds no results to report</div>"),
+        "{html}"
+    );
+    assert!(!html.contains("nothing regressed"));
+
+    // The first run of its series: its values, no verdicts, no green.
+    let first: String = common::history()
+        .lines()
+        .filter(|l| l.contains("\"run_key\":\"r1\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let m = dir.path().join("first.jsonl");
+    std::fs::write(&m, first).unwrap();
+    let (code, _, stderr) = report(&["--metrics", s(&m), "-o", s(&out)]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(html.contains(
+        "id=\"headline\">First run of these series: nothing to compare against yet (perf-check needs 5 earlier runs)</div>"
+    ));
+    assert!(html.contains("<table id=\"key-numbers\">"), "the run's numbers are shown");
+    assert!(html.contains("run <b title=\"r1\" id=\"run-name\">2026-11-21 01:30 · abc001</b>"));
 }

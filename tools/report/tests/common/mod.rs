@@ -7,6 +7,26 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 pub const RUNS: usize = 8;
+
+/// The SQLite store's tables as upload writes them (schema v3), no rows: an empty store.
+pub const SCHEMA: &str = "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, run_key TEXT UNIQUE, job_id TEXT,
+           tensorrt TEXT, trtllm TEXT, driver TEXT, gpu TEXT, cuda TEXT, os TEXT, hostname TEXT,
+           start_time TEXT, end_time TEXT, `commit` TEXT, link TEXT, notes TEXT, uploaded_at TEXT);
+         CREATE TABLE cases (id INTEGER PRIMARY KEY AUTOINCREMENT, case_key TEXT UNIQUE, network TEXT,
+           batch_size INTEGER, `precision` TEXT, framework TEXT, command TEXT);
+         CREATE TABLE series (case_id INTEGER PRIMARY KEY, test_id TEXT NOT NULL,
+           server TEXT NOT NULL DEFAULT '', client TEXT NOT NULL DEFAULT '');
+         CREATE TABLE perf_result (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER, case_id INTEGER,
+           metric TEXT, value REAL, unit TEXT, status TEXT, UNIQUE (run_id, case_id, metric));
+         CREATE TABLE run_cases (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER, case_id INTEGER,
+           status TEXT, reasons TEXT, log_tail TEXT, source TEXT, UNIQUE (run_id, case_id));
+";
+
+/// Creates an empty store (tables, no runs) at `path`.
+pub fn empty_store(path: &Path) {
+    rusqlite::Connection::open(path).unwrap().execute_batch(SCHEMA).unwrap();
+}
+
 pub const HOSTILE_SCRIPT: &str = "<script>document.title='pwned'</script>";
 
 /// A test id that tries to break out of HTML, attributes and SVG, and a 5000-character one.
