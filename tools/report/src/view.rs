@@ -228,6 +228,8 @@ pub struct Row {
     pub change_run: String,
     pub change_run_label: String,
     pub p_value: String,
+    /// The p-value after false-discovery control, when perf-check gave one.
+    pub q_value: String,
     pub method: String,
     pub anchor: String,
 }
@@ -386,7 +388,15 @@ pub fn badge(v: &VerdictRecord) -> Badge {
     };
     let title = match v.reason.as_deref().map(str::trim) {
         Some(r) if !r.is_empty() => r.to_string(),
-        _ => format!("{}: {}", v.verdict.as_str(), meaning(v.verdict)),
+        _ => match v.min_detectable_pct.filter(|m| m.is_finite()) {
+            Some(m) => format!(
+                "{}: {}; one more run resolves moves of {} % or more",
+                v.verdict.as_str(),
+                meaning(v.verdict),
+                fmt_val(Some(m))
+            ),
+            None => format!("{}: {}", v.verdict.as_str(), meaning(v.verdict)),
+        },
     };
     Badge { text, class: class(v.verdict), title }
 }
@@ -761,6 +771,7 @@ pub fn build(
                     .map(|k| ctx.run_label(k))
                     .unwrap_or_default(),
                 p_value: v.p_value.map(|p| format!("{p:.2e}")).unwrap_or_default(),
+                q_value: v.q_value.map(|q| format!("{q:.2e}")).unwrap_or_default(),
                 method: v.method.clone(),
                 anchor: anchor[v.test_id.as_str()].clone(),
             }
@@ -1310,6 +1321,13 @@ mod tests {
         );
         v.runs_needed = Some(1);
         assert_eq!(badge(&v).text, "undecided — 1 more run");
+        v.reason = None;
+        v.min_detectable_pct = Some(9.84);
+        assert!(
+            badge(&v).title.ends_with("; one more run resolves moves of 9.84 % or more"),
+            "{}",
+            badge(&v).title
+        );
         let r = metric_verdict("c1", "token_throughput", "regression", -12.0);
         assert_eq!((badge(&r).text.as_str(), badge(&r).class), ("regression", "bad"));
         assert_eq!(
