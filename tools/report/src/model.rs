@@ -63,6 +63,11 @@ impl Run {
         ["start_time", "attempt"].iter().find_map(|f| short_date(self.info.get(*f)?))
     }
 
+    /// When upload stored the run (the store's `uploaded_at`).
+    pub fn uploaded(&self) -> Option<String> {
+        short_date(self.info.get("uploaded_at")?)
+    }
+
     /// The commit under test, at most 10 characters.
     pub fn commit(&self) -> Option<String> {
         let c = self.info.get("commit")?.trim();
@@ -70,9 +75,11 @@ impl Run {
     }
 
     /// The run's readable name: `2026-11-29 12:00 · abc1234`, either part alone, else its key
-    /// (the key is shown on hover).
+    /// (the key is shown on hover). Without a start time or attempt, the store's upload time
+    /// says when: `uploaded 2026-11-29 12:01`.
     pub fn label(&self) -> String {
-        match (self.date(), self.commit()) {
+        let date = self.date().or_else(|| self.uploaded().map(|u| format!("uploaded {u}")));
+        match (date, self.commit()) {
             (Some(d), Some(c)) => format!("{d} · {c}"),
             (Some(d), None) => d,
             (None, Some(c)) => format!("commit {c}"),
@@ -82,7 +89,7 @@ impl Run {
 
     /// A chart axis label: `11-29 12:00`, else the commit, else the key's first 8 characters.
     pub fn short_label(&self) -> String {
-        match (self.date(), self.commit()) {
+        match (self.date().or_else(|| self.uploaded()), self.commit()) {
             (Some(d), _) if d.len() == 16 => d[5..].to_string(),
             (Some(d), None) => d,
             (_, Some(c)) => crate::chart::shorten(&c, 8),
@@ -220,6 +227,11 @@ mod tests {
         assert_eq!(
             (run.label(), run.short_label()),
             ("commit 0123456789".into(), "01234567…".into())
+        );
+        run.info.insert("uploaded_at".into(), "2026-11-29 12:01:07".into());
+        assert_eq!(
+            (run.label(), run.short_label()),
+            ("uploaded 2026-11-29 12:01 · 0123456789".into(), "11-29 12:01".into())
         );
         run.info.insert("attempt".into(), "20261129T120000.000Z".into());
         assert_eq!(run.label(), "2026-11-29 12:00 · 0123456789");

@@ -47,6 +47,7 @@ fn info(run: &read::Run) -> Vec<(String, String)> {
         ("start_time", &run.start_time),
         ("end_time", &run.end_time),
         ("notes", &run.notes),
+        ("uploaded_at", &run.uploaded_at),
     ];
     fields
         .into_iter()
@@ -136,7 +137,7 @@ mod tests {
         };
         let stored = read::History {
             runs: vec![
-                run("a", None),
+                Run { uploaded_at: Some("2026-12-06 10:13:06".into()), ..run("a", None) },
                 Run { notes: Some("confirmation 1".into()), ..run("b", Some("H100")) },
             ],
             series: vec![
@@ -158,6 +159,7 @@ mod tests {
         assert_eq!(h.runs.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(h.runs[1].info["gpu"], "H100");
         assert_eq!((h.runs[0].confirmation, h.runs[1].confirmation), (None, Some(1)));
+        assert_eq!(h.runs[0].label(), "uploaded 2026-12-06 10:13");
         let s = &h.cases[&CaseKey::new("t", Some("srv"), Some("con4_isl128"))];
         assert_eq!(s.len(), 2);
         assert_eq!(
