@@ -951,8 +951,8 @@ pub fn legend(verdicts: &[VerdictRecord]) -> Legend {
     }
 }
 
-/// The key numbers of every ok case of the current run, Δ from its verdict (else against the
-/// case's previous ok run).
+/// The key numbers of every case of the current run (a failed one says so), Δ from its
+/// verdict (else against the case's previous ok run).
 fn key_numbers(ctx: &Ctx<'_>, anchor: &HashMap<&str, String>) -> KeyNumbers {
     let headers = HEADLINE_METRICS
         .iter()
@@ -963,8 +963,8 @@ fn key_numbers(ctx: &Ctx<'_>, anchor: &HashMap<&str, String>) -> KeyNumbers {
         .history
         .cases
         .keys()
-        .filter_map(|k| Some((k, ctx.sample(k, current).filter(|s| s.ok)?)))
-        .filter(|(_, s)| HEADLINE_METRICS.iter().any(|(m, _)| s.metrics.contains_key(*m)))
+        .filter_map(|k| Some((k, ctx.sample(k, current)?)))
+        .filter(|(_, s)| !s.ok || HEADLINE_METRICS.iter().any(|(m, _)| s.metrics.contains_key(*m)))
         .collect();
     cases.sort_by(|a, b| {
         (&a.0.test_id, a.1.concurrency.unwrap_or(u64::MAX), a.0.label()).cmp(&(
@@ -981,7 +981,12 @@ fn key_numbers(ctx: &Ctx<'_>, anchor: &HashMap<&str, String>) -> KeyNumbers {
             test_id: case.test_id.clone(),
             case: case.label(),
             anchor: anchor.get(case.test_id.as_str()).cloned().unwrap_or_default(),
-            badge: ctx.case_verdicts.get(case).map(|v| badge(v)),
+            badge: match s.ok {
+                true => ctx.case_verdicts.get(case).map(|v| badge(v)),
+                false => {
+                    Some(Badge { text: "failed".into(), class: "bad", title: s.reasons.join("; ") })
+                }
+            },
             cells: HEADLINE_METRICS.iter().map(|(m, _)| key_cell(ctx, case, s, m)).collect(),
         })
         .collect();

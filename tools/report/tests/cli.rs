@@ -72,6 +72,9 @@ fn writes_report_and_summary() {
         "card detail"
     );
     assert!(html.contains("RuntimeError: CUDA out of memory"));
+    // The key numbers: the regressed throughput red, the failed case said so.
+    assert!(html.contains("1231<span class=\"u\">tok&#x2f;s</span><span class=\"delta worse\" title=\"against perf-check&#x27;s baseline 1400 (regression)\">-12.0 %</span>"), "key numbers");
+    assert!(html.contains("title=\"&lt;img src=x onerror=&quot;document.title=&#x27;pwned2&#x27;&quot;&gt;; 2 failed requests\">failed</span></td><td class=\"v\">–</td>"), "failed case in the key numbers");
     assert!(
         html.contains("575.57.08")
             && html.contains("1.1.0rc8")
@@ -152,8 +155,14 @@ fn store(path: &Path) {
     .unwrap();
     for run in 1..=5i64 {
         db.execute(
-            "INSERT INTO runs (run_key, gpu, driver, `commit`) VALUES (?1, 'GB200', '580.1', ?2)",
-            rusqlite::params![format!("r{run}"), format!("c{run}")],
+            "INSERT INTO runs (run_key, gpu, driver, `commit`, notes, uploaded_at) \
+             VALUES (?1, 'GB200', '580.1', ?2, ?3, ?4)",
+            rusqlite::params![
+                format!("r{run}"),
+                format!("c{run}"),
+                (run == 4).then_some("confirmation 1"),
+                format!("2026-12-0{run} 10:00:00")
+            ],
         )
         .unwrap();
         let status = if run == 5 { "failed" } else { "ok" };
@@ -199,6 +208,15 @@ fn reads_history_from_the_store() {
     assert!(
         html.contains("gpu <b>GB200</b> · driver <b>580.1</b> · commit <b>c5</b>"),
         "system info"
+    );
+    // Runs named by upload time and commit; r4 (notes "confirmation 1") tagged.
+    assert!(
+        html.contains("run <b title=\"r5\" id=\"run-name\">uploaded 2026-12-05 10:00 · c5</b>"),
+        "run name"
+    );
+    assert!(
+        html.contains("<li><span title=\"r4\">uploaded 2026-12-04 10:00 · c4</span> <span class=\"tag confirm\">confirmation 1</span></li>"),
+        "confirmation run listed"
     );
     assert!(
         html.contains("<li>server &lt;died&gt;</li>") && html.contains("OOM at step 3"),
