@@ -446,6 +446,25 @@ fn quantile(sorted: &[f64], p: f64) -> f64 {
     }
 }
 
+/// Every run's readable name ([`Run::label`]); names that several runs share (runs uploaded
+/// in the same minute, or of one commit) get the key's first 8 characters: `… · #7b8e11ab`.
+pub fn run_labels(runs: &[Run]) -> Vec<String> {
+    let labels: Vec<String> = runs.iter().map(Run::label).collect();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for l in &labels {
+        *seen.entry(l.as_str()).or_default() += 1;
+    }
+    labels
+        .iter()
+        .zip(runs)
+        .map(|(l, r)| match seen[l.as_str()] {
+            1 => l.clone(),
+            _ if *l == chart::shorten(&r.key, 16) => l.clone(),
+            _ => format!("{l} · #{}", chart::shorten(&r.key, 8).trim_end_matches('…')),
+        })
+        .collect()
+}
+
 struct Ctx<'a> {
     history: &'a History,
     /// Shown run indices, oldest first; the last is the current run.
@@ -455,6 +474,8 @@ struct Ctx<'a> {
     verdicts: HashMap<(CaseKey, &'a str), &'a VerdictRecord>,
     /// Case verdicts by case.
     case_verdicts: HashMap<CaseKey, &'a VerdictRecord>,
+    /// Every run's readable name, by run index ([`run_labels`]).
+    labels: Vec<String>,
     charts: Vec<ChartFile>,
 }
 
@@ -475,7 +496,10 @@ impl Ctx<'_> {
 
     /// The readable name of a run key (date · commit), the key itself when not in the history.
     fn run_label(&self, key: &str) -> String {
-        self.history.runs.iter().find(|r| r.key == key).map_or_else(|| key.to_string(), Run::label)
+        match self.history.runs.iter().position(|r| r.key == key) {
+            Some(i) => self.labels[i].clone(),
+            None => key.to_string(),
+        }
     }
 
     /// Whether `metric` backs the case verdict of `case`.
@@ -578,6 +602,7 @@ pub fn build(
         current,
         verdicts: metric_records.iter().map(|v| ((case_key(v), v.metric.as_str()), *v)).collect(),
         case_verdicts: case_records.iter().map(|v| (case_key(v), *v)).collect(),
+        labels: run_labels(&history.runs),
         charts: Vec::new(),
     };
     let mut page = Page {
@@ -589,11 +614,11 @@ pub fn build(
     if let Some(c) = current {
         let run = &history.runs[c];
         page.run_key = run.key.clone();
-        page.run_label = run.label();
+        page.run_label = ctx.labels[c].clone();
         page.run_tag = run.confirmation.map(|k| format!("confirmation {k}")).unwrap_or_default();
         page.runs_shown = ctx.shown.len();
         page.first_run = history.runs[ctx.shown[0]].key.clone();
-        page.first_run_label = history.runs[ctx.shown[0]].label();
+        page.first_run_label = ctx.labels[ctx.shown[0]].clone();
         page.info = RUN_FIELDS
             .iter()
             .filter_map(|f| run.info.get(*f).map(|v| (f.to_string(), v.clone())))
@@ -605,7 +630,7 @@ pub fn build(
             .map(|&r| {
                 let run = &history.runs[r];
                 RunView {
-                    label: run.label(),
+                    label: ctx.labels[r].clone(),
                     key: run.key.clone(),
                     tag: run.confirmation.map(|k| format!("confirmation {k}")).unwrap_or_default(),
                     current: r == c,
@@ -643,7 +668,7 @@ pub fn build(
                 test_id: case.test_id.clone(),
                 case: case.label(),
                 run_key: history.runs[s.run].key.clone(),
-                run_label: history.runs[s.run].label(),
+                run_label: ctx.labels[s.run].clone(),
                 reasons: s.reasons.clone(),
                 log_tail: tail.join("\n"),
                 log_lines: tail.len(),
@@ -1020,10 +1045,7 @@ fn key_cell(ctx: &Ctx<'_>, case: &CaseKey, s: &Sample, metric: &str) -> KeyCell 
                 Some((run, before)) if before != 0.0 => (
                     Some((value - before) / before.abs() * 100.0),
                     false,
-                    format!(
-                        "against the previous run {} (not judged)",
-                        ctx.history.runs[run].label()
-                    ),
+                    format!("against the previous run {} (not judged)", ctx.labels[run]),
                 ),
                 _ => (None, false, String::new()),
             }
@@ -1234,7 +1256,7 @@ fn pareto(
     let end = change.unwrap_or(ctx.shown.len() - 1);
     let base_run = ctx.shown[..end].iter().rev().copied().find(|&r| !points(r).is_empty());
     let base = base_run.map(&mut points).unwrap_or_default();
-    let key = |r: usize| chart::shorten(&ctx.history.runs[r].label(), 26);
+    let key = |r: usize| chart::shorten(&ctx.labels[r], 36);
     let p = Pareto {
         title: format!("{} — throughput vs interactivity", chart::shorten(test, 40)),
         note: assumed
@@ -1534,6 +1556,28 @@ mod tests {
         assert_eq!(
             marks,
             [("token_throughput", true, "↑ better"), ("mean_ttft", false, "↓ better")]
+        );
+    }
+
+    #[test]
+    fn shared_run_names_get_the_key() {
+        let run = |key: &str, at: &str| Run {
+            key: key.into(),
+            info: [("uploaded_at".to_string(), at.to_string())].into(),
+            confirmation: None,
+        };
+        let runs = [
+            run("7b8e11ab49a68dcb", "2026-12-06 10:15:01"),
+            run("66554c6afd598b77", "2026-12-06 10:15:40"),
+            run("2dfeeec4409f9c8c", "2026-12-06 10:16:00"),
+        ];
+        assert_eq!(
+            run_labels(&runs),
+            [
+                "uploaded 2026-12-06 10:15 · #7b8e11ab",
+                "uploaded 2026-12-06 10:15 · #66554c6a",
+                "uploaded 2026-12-06 10:16",
+            ]
         );
     }
 
