@@ -358,11 +358,7 @@ impl Profile {
     /// profile's `clients` entry, else the built-in one (`agentx`), else none (perfline cannot
     /// run it).
     pub fn client_command(&self, name: &str) -> Option<&str> {
-        match self.clients.get(name) {
-            Some(t) => Some(t.as_str()),
-            None if name == "agentx" => Some(DEFAULT_AGENTX_COMMAND),
-            None => None,
-        }
+        client_command(&self.clients, name)
     }
 
     /// The client names perfline can run with this profile, for messages.
@@ -378,6 +374,15 @@ impl Profile {
     /// The partition to request, if any.
     pub fn partition(&self) -> Option<&str> {
         self.partition.as_deref().filter(|p| !p.is_empty() && *p != "unspecified")
+    }
+}
+
+/// [`Profile::client_command`] over a profile's `clients` map.
+pub fn client_command<'a>(clients: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
+    match clients.get(name) {
+        Some(t) => Some(t.as_str()),
+        None if name == "agentx" => Some(DEFAULT_AGENTX_COMMAND),
+        None => None,
     }
 }
 
