@@ -59,6 +59,7 @@ impl KvCache {
     }
 
     /// Blocks held now.
+    #[cfg(test)]
     pub fn blocks(&self) -> usize {
         self.used.len()
     }
