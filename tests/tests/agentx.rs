@@ -1,7 +1,8 @@
-//! The corpus' agentx config end to end, scaled down (testlists/configs/
-//! local_agentx_ctx2_gen1_tp4.yaml, list testlists/agentx.txt, profile
-//! ci/clusters/local-agentx.yaml): `classify | nodecount | launch` with `--local` and on the
-//! Slurm test cluster (`--wait`). Two context servers with a prefix cache behind a router that
+//! The corpus' agentx config end to end, scaled down: the copy in testlists/configs/
+//! local_agentx_ctx2_gen1_tp4.yaml (list testlists/agentx.txt, profile
+//! ci/clusters/local-agentx.yaml) through `classify | nodecount | launch` with `--local` and on
+//! the Slurm test cluster (`--wait`), and the corpus file itself with `--local`, scaled down by
+//! its profile's client template (testlists/agentx-corpus.txt, ci/clusters/local-agentx-corpus.yaml). Two context servers with a prefix cache behind a router that
 //! routes by conversation, bench in agentic mode replaying the trace the profile resolves; the
 //! job must end in `ok` metric records carrying the agentic metrics.
 
@@ -57,18 +58,30 @@ fn the_scaled_config_is_the_corpus_config_but_for_its_scale() {
 /// Runs the agentx list with launch (`mode`: `--local`, or `--wait` on the Slurm test
 /// cluster); the job record and the attempt's directory.
 fn run(tmp: &Path, mode: &str) -> (Value, PathBuf) {
+    let root = workspace_root();
+    let configs = root.join("testlists/configs");
+    let lookup = ["--config-dir", configs.to_str().unwrap()];
+    run_list(tmp, mode, ("agentx.txt", &lookup), "local-agentx")
+}
+
+/// Runs `testlists/LIST` (configs found by `nodecount ARGS`) with launch and cluster profile
+/// `ci/clusters/PROFILE.yaml`.
+fn run_list(
+    tmp: &Path,
+    mode: &str,
+    (list, nodecount_args): (&str, &[&str]),
+    profile: &str,
+) -> (Value, PathBuf) {
     for tool in ["role", "simserve", "bench", "parse-metrics"] {
         bin(tool);
     }
     let root = workspace_root();
     let models_root = root.join("testlists/agentx");
     let env = [("LLM_MODELS_ROOT", models_root.to_str().unwrap()), ("SLURM_CONF", SLURM_CONF)];
-    let list = root.join("testlists/agentx.txt");
+    let list = root.join("testlists").join(list);
     let tests = pipe(&bin("classify"), &[list.to_str().unwrap()], &[], b"").0;
-    let configs = root.join("testlists/configs");
-    let planned =
-        pipe(&bin("nodecount"), &["--config-dir", configs.to_str().unwrap()], &[], &tests).0;
-    let profile = root.join("ci/clusters/local-agentx.yaml");
+    let planned = pipe(&bin("nodecount"), nodecount_args, &[], &tests).0;
+    let profile = root.join(format!("ci/clusters/{profile}.yaml"));
     let jobs = tmp.join("jobs");
     let mut args = vec![mode, "--cluster", profile.to_str().unwrap()];
     args.extend(["--job-root", jobs.to_str().unwrap(), "--timeout", "240"]);
@@ -84,14 +97,14 @@ fn run(tmp: &Path, mode: &str) -> (Value, PathBuf) {
 
 /// The job ended in one ok record with the agentic metrics, measured against a router that
 /// routed by conversation over two context servers with a prefix cache, from the trace the
-/// profile resolved, by bench in agentic mode.
-fn check_agentic_job(dir: &Path) {
+/// profile resolved, by bench in agentic mode with 4 lanes.
+fn check_agentic_job(dir: &Path, client: &str) {
     let text = std::fs::read_to_string(dir.join("results/metrics.jsonl")).unwrap();
     let records: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(records.len(), 1, "{text}");
     let r = &records[0];
     assert_eq!(r["status"], "ok", "{r}");
-    assert_eq!(r["client"], "con4_iter1_isl990016_osl6579", "{r}");
+    assert_eq!(r["client"], client, "{r}");
     let m = &r["metrics"];
     let metric = |k: &str| m[k].as_f64().unwrap_or_else(|| panic!("no {k}: {r}"));
     assert!(metric("total_cached_tokens") > 0.0, "{r}");
@@ -110,11 +123,14 @@ fn check_agentic_job(dir: &Path) {
 
     let benchmark = std::fs::read_to_string(dir.join("logs/BENCHMARK.log")).unwrap();
     let trace = workspace_root().join("testlists/agentx").join(TRACE);
-    let expected = format!(
-        "/bench --agentic --model {m} --tokenizer {m} --max-concurrency 4 ",
-        m = workspace_root().join("testlists/agentx/DeepSeek-V4-Pro-nvfp4-DSpark").display()
-    );
-    assert!(benchmark.contains(&expected), "{benchmark}");
+    let model = workspace_root().join("testlists/agentx/DeepSeek-V4-Pro-nvfp4-DSpark");
+    for flags in [
+        "/bench --agentic --model ".to_string(),
+        format!("--model {m} --tokenizer {m} ", m = model.display()),
+        "--max-concurrency 4 ".to_string(),
+    ] {
+        assert!(benchmark.contains(&flags), "{flags}: {benchmark}");
+    }
     let dataset = format!("--dataset-name mooncake --dataset-path {} ", trace.display());
     assert!(benchmark.contains(&dataset), "{benchmark}");
 }
@@ -123,7 +139,7 @@ fn check_agentic_job(dir: &Path) {
 fn the_scaled_agentx_config_runs_locally_into_ok_agentic_records() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, dir) = run(tmp.path(), "--local");
-    check_agentic_job(&dir);
+    check_agentic_job(&dir, "con4_iter1_isl990016_osl6579");
 }
 
 #[test]
@@ -137,7 +153,22 @@ fn the_scaled_agentx_config_runs_on_the_slurm_test_cluster() {
     let tmp = tempfile::tempdir().unwrap();
     let (job, dir) = run(tmp.path(), "--wait");
     assert!(job["job_id"].as_u64().is_some() || job["job_id"].as_str().is_some(), "{job}");
-    check_agentic_job(&dir);
+    check_agentic_job(&dir, "con4_iter1_isl990016_osl6579");
+}
+
+#[test]
+fn the_corpus_agentx_config_itself_runs_locally_scaled_down_by_its_profile() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = corpus_root();
+    let lookup = ["--root", corpus.to_str().unwrap()];
+    let (_, dir) =
+        run_list(tmp.path(), "--local", ("agentx-corpus.txt", &lookup), "local-agentx-corpus");
+    let plan = std::fs::read_to_string(dir.join("plan.json")).unwrap();
+    let plan: Value = serde_json::from_str(&plan).unwrap();
+    assert_eq!(plan["config_path"].as_str(), corpus.join(CORPUS_CONFIG).to_str());
+    assert_eq!(plan["total_nodes"], 6);
+    // The config asks for 1156 lanes; the profile's client template runs 4.
+    check_agentic_job(&dir, "con1156_iter1_isl990016_osl6579");
 }
 
 #[test]

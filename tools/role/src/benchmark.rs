@@ -164,6 +164,12 @@ fn run_client(
         ("model", model.to_string()),
     ]);
     values.insert("job_dir", job.dir.display().to_string());
+    // For templates that spell the client's flags out (a profile scaling a client down).
+    values.insert("tokenizer", tokenizer.to_string());
+    values.insert("concurrency", client.concurrency.to_string());
+    if let Some(path) = client.dataset_path.as_ref().or(client.dataset_file.as_ref()) {
+        values.insert("dataset_path", path.clone());
+    }
     let joined = perfline::shell::join(&args).map_err(Failure::data)?;
     let command = render_with_raw(template, &values, &[("client_args", &joined)])?;
     eprintln!("role: {ME}: {} → {command}", client.name);
