@@ -180,7 +180,13 @@ fn namespace(a: &Args, plan: &Plan) -> String {
         ("include_queueing", py_bool(a.include_queueing).into()),
         ("max_error_rate", py_float(a.max_error_rate)),
     ];
-    let body: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    // A trace has its own lengths: the random ones would read as the run's ISL/OSL.
+    let trace = plan.trace.is_some();
+    let body: Vec<String> = fields
+        .iter()
+        .filter(|(k, _)| !(trace && k.starts_with("random_")))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     format!("Namespace({})", body.join(", "))
 }
 
