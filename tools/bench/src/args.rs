@@ -14,9 +14,14 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(name = "bench", version, after_help = EXAMPLES)]
 pub struct Args {
-    /// Model name sent in each request.
-    #[arg(long)]
+    /// Model name sent in each request (required, except with --convert-trace).
+    #[arg(long, default_value = "")]
     pub model: String,
+    /// Convert the trace at --dataset-path to Mooncake JSON Lines on stdout and exit (sends
+    /// nothing): `qwen-bailian` (Alibaba's Qwen Bailian usage traces; replay with
+    /// --block-size 16). See docs/agentic.md.
+    #[arg(long, value_enum)]
+    pub convert_trace: Option<ConvertArg>,
     /// A Hugging Face tokenizer.json, or a model directory holding one: random text prompts of
     /// exact token length, and output tokens counted when the server sends no usage. A path
     /// without tokenizer.json (a model name) is ignored with a warning.
@@ -176,6 +181,9 @@ Examples:
   bench --model m --backend openai-chat --dataset-name mooncake --dataset-path trace.jsonl \\
         --agentic --max-concurrency 64 --agentic-duration 600 --agentic-warmup-per-lane 3 \\
         --agentic-max-ctx 131072
+  # Alibaba's Qwen Bailian trace → Mooncake JSONL, then replayed
+  bench --convert-trace qwen-bailian --dataset-path qwen_traceA_blksz_16.jsonl > trace.jsonl
+  bench --model m --dataset-name mooncake --dataset-path trace.jsonl --block-size 16
   bench --model Qwen/Qwen3-0.6B --tokenizer /models/Qwen3-0.6B --api openai-strict \\
         --backend openai-chat --random-input-len 128 --random-output-len 128 --num-prompts 32
 
@@ -192,6 +200,11 @@ impl Args {
     pub fn prompts(&self) -> usize {
         self.num_prompts.unwrap_or(1000)
     }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ConvertArg {
+    QwenBailian,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod clock;
+pub mod convert;
 pub mod dataset;
 pub mod fds;
 pub mod replay;

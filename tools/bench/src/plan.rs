@@ -32,6 +32,9 @@ pub struct Plan {
 
 impl Plan {
     pub fn from_args(a: &Args) -> Result<Plan> {
+        if a.model.is_empty() {
+            return Err(Failure::usage("--model is required (the model name sent in requests)"));
+        }
         let backend = match a.backend {
             BackendArg::Openai => Backend::Openai,
             BackendArg::OpenaiChat => Backend::OpenaiChat,

@@ -1,7 +1,7 @@
 //! The run: test request, warm-up, the measured requests with progress lines, then the result
 //! block on stdout and `--save-result`'s JSON (named as benchmark_serving names it).
 
-use crate::args::{backend_name, dataset_name, Args};
+use crate::args::{backend_name, dataset_name, Args, ConvertArg};
 use crate::plan::Plan;
 use bench::client::{request_body, Client, Outcome};
 use bench::dataset;
@@ -64,6 +64,22 @@ pub fn run(args: &Args, plan: &Plan) -> Result<Exit> {
         perfline::cli::diag("bench", "error", why);
         return Ok(Exit::Failed);
     }
+    Ok(Exit::Ok)
+}
+
+/// `--convert-trace`: the whole converted trace to stdout, or an error and no output.
+pub fn convert(args: &Args, format: ConvertArg) -> Result<Exit> {
+    let path = args
+        .dataset_path
+        .as_ref()
+        .ok_or_else(|| Failure::usage("--convert-trace needs --dataset-path (the input trace)"))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Failure::io(path.display(), &e))?;
+    let out = match format {
+        ConvertArg::QwenBailian => {
+            bench::convert::qwen_bailian(&text, &path.display().to_string())?
+        }
+    };
+    print(&out)?;
     Ok(Exit::Ok)
 }
 
@@ -180,7 +196,13 @@ fn namespace(a: &Args, plan: &Plan) -> String {
         ("include_queueing", py_bool(a.include_queueing).into()),
         ("max_error_rate", py_float(a.max_error_rate)),
     ];
-    let body: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    // A trace has its own lengths: the random ones would read as the run's ISL/OSL.
+    let trace = plan.trace.is_some();
+    let body: Vec<String> = fields
+        .iter()
+        .filter(|(k, _)| !(trace && k.starts_with("random_")))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     format!("Namespace({})", body.join(", "))
 }
 

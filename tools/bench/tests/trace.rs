@@ -227,3 +227,44 @@ fn bad_traces_name_the_file_line_and_field() {
         assert_eq!(out.status.code(), Some(code), "{args:?}");
     }
 }
+
+#[test]
+fn a_converted_qwen_bailian_trace_replays_with_its_sessions() {
+    let input = trace_file(
+        r#"{"chat_id": 10, "parent_chat_id": -1, "timestamp": 0.0, "input_length": 40, "output_length": 2, "type": "text", "turn": 1, "hash_ids": [1, 2, 3]}
+{"chat_id": 12, "parent_chat_id": 10, "timestamp": 0.01, "input_length": 70, "output_length": 2, "type": "text", "turn": 2, "hash_ids": [1, 2, 3, 4, 5]}
+"#,
+    );
+    let out = Command::cargo_bin("bench")
+        .unwrap()
+        .args(["--convert-trace", "qwen-bailian", "--dataset-path"])
+        .arg(input.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let converted = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(converted.lines().count(), 2);
+    let url = server();
+    let f = trace_file(&converted);
+    let out = bench(&url, &["--dataset-name", "mooncake", "--block-size", "16"])
+        .arg("--dataset-path")
+        .arg(f.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let reqs = requests(&url);
+    let sessions: Vec<&str> = reqs.iter().map(|r| r["session"].as_str().unwrap()).collect();
+    assert_eq!(sessions, ["10", "10"]);
+    let (p1, p2) = (prompt_ids(&reqs[0]), prompt_ids(&reqs[1]));
+    assert_eq!((p1.len(), p2.len()), (40, 70));
+    assert_eq!(p2[..40], p1[..], "3 shared blocks of 16 tokens, the third cut at 40");
+    let bad = trace_file("{\"chat_id\": 1}\n");
+    let out = Command::cargo_bin("bench")
+        .unwrap()
+        .args(["--convert-trace", "qwen-bailian", "--dataset-path"])
+        .arg(bad.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(65));
+    assert!(out.stdout.is_empty());
+}
