@@ -110,7 +110,7 @@ fn check_agentic_job(dir: &Path, client: &str) {
     assert!(metric("total_cached_tokens") > 0.0, "{r}");
     assert!(metric("cache_hit_rate") > 0.0 && metric("cache_hit_rate") <= 100.0, "{r}");
     assert!(metric("sessions") >= 1.0 && metric("turns") >= metric("sessions"), "{r}");
-    assert!(metric("mean_ttft") > 0.0, "{r}");
+    assert!(metric("mean_ttft") > 0.0 && metric("mean_ttft_turn_1") > 0.0, "{r}");
 
     let router = std::fs::read_to_string(dir.join("server_config.yaml")).unwrap();
     let router = perfline::yaml::to_json(&perfline::yaml::parse(&router, "r").unwrap());
