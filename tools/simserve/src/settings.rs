@@ -70,8 +70,8 @@ pub struct Knobs {
     pub seed: Option<u64>,
     /// Prefix (KV) cache size in token blocks, least recently used evicted; cached prompt
     /// tokens cost no prefill time and are reported as usage.prompt_tokens_details.cached_tokens;
-    /// 0 turns it off [default: 65536 when the config's kv_cache_config.enable_block_reuse is
-    /// true, else 0].
+    /// 0 turns it off [default: 65536, as trtllm reuses blocks by default; 0 when the
+    /// config's kv_cache_config.enable_block_reuse is false].
     #[arg(long, env = "SIMSERVE_KV_CACHE_BLOCKS", value_name = "N")]
     pub kv_cache_blocks: Option<usize>,
     /// Tokens per cache block [default: the config's kv_cache_config.tokens_per_block, else 32].
@@ -116,7 +116,7 @@ pub struct Settings {
     pub kv_block_size: usize,
 }
 
-/// Cache blocks when the config turns block reuse on and no size is given.
+/// Cache blocks when no size is given and the config does not turn block reuse off.
 const DEFAULT_KV_CACHE_BLOCKS: usize = 65536;
 /// trtllm's default tokens_per_block.
 const DEFAULT_KV_BLOCK_SIZE: usize = 32;
@@ -196,7 +196,7 @@ impl Settings {
             log_error_at: secs("log-error-at", given.log_error_at, config.log_error_at)?,
             seed: given.seed.or(config.seed).unwrap_or(0),
             kv_cache_blocks: given.kv_cache_blocks.or(config.kv_cache_blocks).unwrap_or(
-                if engine.block_reuse == Some(true) { DEFAULT_KV_CACHE_BLOCKS } else { 0 },
+                if engine.block_reuse == Some(false) { 0 } else { DEFAULT_KV_CACHE_BLOCKS },
             ),
             kv_block_size,
         })
@@ -357,10 +357,11 @@ mod tests {
         let given = Knobs { kv_cache_blocks: Some(8), kv_block_size: Some(4), ..Knobs::default() };
         let s = Settings::resolve(&given, &knobs, &engine).unwrap();
         assert_eq!((s.kv_cache_blocks, s.kv_block_size), (8, 4));
-        // No kv_cache_config, or block reuse off: no cache unless asked for.
+        // No kv_cache_config: trtllm's defaults (block reuse on, 32 tokens a block).
         let s =
             Settings::resolve(&Knobs::default(), &Knobs::default(), &Engine::default()).unwrap();
-        assert_eq!((s.kv_cache_blocks, s.kv_block_size), (0, 32));
+        assert_eq!((s.kv_cache_blocks, s.kv_block_size), (65536, 32));
+        // Block reuse off: no cache unless asked for.
         let off = Engine { block_reuse: Some(false), ..engine };
         assert_eq!(Settings::resolve(&Knobs::default(), &knobs, &off).unwrap().kv_cache_blocks, 0);
         let bad =
@@ -378,8 +379,8 @@ mod tests {
         s.crash_after_requests = Some(3);
         assert_eq!(
             s.describe(),
-            "ttft 20 ms + prefill 0.05 ms/token, decode 10 ms/step, max batch 512, ready after 0 s; \
-             faults: crash after 3 requests"
+            "ttft 20 ms + prefill 0.05 ms/token, decode 10 ms/step, max batch 512, ready after 0 s, \
+             prefix cache 65536 blocks of 32 tokens; faults: crash after 3 requests"
         );
         s.crash_after_requests = None;
         s.health_503_after_requests = Some(5);

@@ -619,3 +619,25 @@ fn conversation_routing_raises_the_hit_rate_and_lowers_ttft_against_round_robin(
         "mean TTFT: conversation {conversation_ttft:?}, round robin {round_robin_ttft:?}"
     );
 }
+
+#[test]
+fn the_prefix_cache_is_on_by_default_as_in_trtllm_and_off_when_the_config_says() {
+    let ids: Vec<u64> = (1..=40).collect();
+    let body = json!({"prompt": ids, "max_tokens": 1});
+    let cached = |server: &Server| {
+        let (status, text) = post(&server.url("/v1/completions"), &body);
+        assert_eq!(status, 200, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        v["usage"]["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap()
+    };
+    let default = start_fast("m", &[]);
+    default.wait_healthy();
+    // One full block of 32 tokens (trtllm's default tokens_per_block) is cached.
+    assert_eq!((cached(&default), cached(&default)), (0, 32));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("extra.yml");
+    std::fs::write(&config, "kv_cache_config:\n  enable_block_reuse: false\n").unwrap();
+    let off = start_fast("m", &["--config", config.to_str().unwrap()]);
+    off.wait_healthy();
+    assert_eq!((cached(&off), cached(&off)), (0, 0));
+}
