@@ -11,9 +11,6 @@ fn pipe(program: &Path, args: &[&str], input: &[u8]) -> (i32, Vec<u8>, String) {
     let mut child = Command::new(program)
         .args(args)
         .env_remove("PERFLINE_CLUSTER")
-        // Models and traces live on the nodes (not visible here), as the job root does: the
-        // agentx config's trace name resolves under it without an existence check.
-        .env("LLM_MODELS_ROOT", "/shared/models")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

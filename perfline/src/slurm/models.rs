@@ -12,7 +12,8 @@
 //! - a relative `dataset_file` → under `models_root` when set (the incumbent's
 //!   `LLM_MODELS_ROOT/dataset_file`); an alternative client (`benchmark_client`, e.g. `agentx`)
 //!   must be one the profile can run ([`check_client`]), and its `dataset_file` names a trace,
-//!   resolved the same way as the file NAME or NAME.jsonl ([`trace_path`]);
+//!   resolved the same way as the file NAME or NAME.jsonl, and one that is missing where the
+//!   launch host can tell is an error ([`trace_path`]);
 //! - with `check_model_paths: true` every resolved path must exist on the launch host.
 //!
 //! GPUs: a server role gets `gpu_offset..` (`--pack`) or `0..`, one per rank on its node
@@ -71,11 +72,17 @@ pub fn check_client(name: &str, profile: &Profile) -> std::result::Result<(), St
 
 /// The trace an alternative client (`agentx`) replays: `dataset_file` resolved like any
 /// dataset (under `models_root` when relative), as the file NAME or NAME.jsonl, whichever
-/// exists on the launch host (NAME first). When neither does: an error if the launch host
-/// sees the directory it should be in (the models root, or the working directory when the
-/// profile has none) or the profile checks paths; else NAME as resolved (the nodes' files
-/// may not be visible here).
-pub fn trace_path(file: &str, profile: &Profile) -> std::result::Result<String, String> {
+/// exists on the launch host (NAME first). When neither does, it is an error if the profile
+/// checks paths, or if the launch host sees the directory the trace should be in: the models
+/// root (or an absolute name's directory), or any directory when the clients run here
+/// (`local`: `launch --local` without a container; a relative name without a root is then
+/// relative to the working directory). Otherwise NAME as resolved: the nodes' files may not
+/// be visible here.
+pub fn trace_path(
+    file: &str,
+    profile: &Profile,
+    local: bool,
+) -> std::result::Result<String, String> {
     if file.is_empty() {
         return Err("empty: this client replays a trace (a JSONL file NAME or NAME.jsonl under models_root)".into());
     }
@@ -87,8 +94,8 @@ pub fn trace_path(file: &str, profile: &Profile) -> std::result::Result<String, 
     if let Some(found) = candidates.iter().find(|c| Path::new(c.as_str()).is_file()) {
         return Ok(found.clone());
     }
-    let dir = Path::new(&base).parent().filter(|d| !d.as_os_str().is_empty());
-    let visible = dir.is_none_or(Path::is_dir);
+    let visible =
+        local || (base.starts_with('/') && Path::new(&base).parent().is_some_and(Path::is_dir));
     if visible || profile.check_model_paths {
         let root = match &profile.models_root {
             Some(root) => format!("models_root {root}"),
@@ -152,14 +159,28 @@ pub fn visible_devices(
 /// (it reads only the config's values). Errors name the config and the field and are
 /// configuration errors; on error nothing is written.
 pub fn resolve_record(record: &mut Value, profile: &Profile) -> Result<PlannedTest> {
+    resolve_record_for(record, profile, false)
+}
+
+/// [`resolve_record`]; `local`: the clients run on this host (`launch --local`), so a
+/// relative trace name without a models root must exist here ([`trace_path`]).
+pub fn resolve_record_for(
+    record: &mut Value,
+    profile: &Profile,
+    local: bool,
+) -> Result<PlannedTest> {
     let planned = PlannedTest::deserialize(&*record)
         .map_err(|e| Failure::data(format!("not a planned record: {e}")))?;
-    resolve_into(record, &planned, profile)?;
+    resolve_into(record, &planned, (profile, local))?;
     PlannedTest::deserialize(&*record)
         .map_err(|e| Failure::software(format!("resolved record: {e}")))
 }
 
-fn resolve_into(record: &mut Value, planned: &PlannedTest, profile: &Profile) -> Result<()> {
+fn resolve_into(
+    record: &mut Value,
+    planned: &PlannedTest,
+    (profile, local): (&Profile, bool),
+) -> Result<()> {
     let plan = &planned.plan;
     let config = &plan.config_path;
     let exists = |path: &str| !profile.check_model_paths || Path::new(path).exists();
@@ -206,7 +227,7 @@ fn resolve_into(record: &mut Value, planned: &PlannedTest, profile: &Profile) ->
                     clients.push(None);
                     continue;
                 }
-                let trace = trace_path(file, profile).map_err(|why| {
+                let trace = trace_path(file, profile, local).map_err(|why| {
                     Failure::config(format!(
                         "{config}: benchmark.dataset_file {file:?} (client {}, benchmark_client {name}): {why}",
                         client.name
@@ -470,27 +491,36 @@ mod tests {
         let prof = profile(&format!("models_root: {root}\n"));
         std::fs::write(dir.path().join("t.jsonl"), "").unwrap();
         std::fs::write(dir.path().join("plain"), "").unwrap();
-        assert_eq!(trace_path("t", &prof).unwrap(), format!("{root}/t.jsonl"));
-        assert_eq!(trace_path("t.jsonl", &prof).unwrap(), format!("{root}/t.jsonl"));
-        assert_eq!(trace_path("plain", &prof).unwrap(), format!("{root}/plain"));
+        assert_eq!(trace_path("t", &prof, false).unwrap(), format!("{root}/t.jsonl"));
+        assert_eq!(trace_path("t.jsonl", &prof, false).unwrap(), format!("{root}/t.jsonl"));
+        assert_eq!(trace_path("plain", &prof, false).unwrap(), format!("{root}/plain"));
         // The root is visible here and holds neither: unresolvable, before launch.
         assert_eq!(
-            trace_path("semianalysis_x", &prof).unwrap_err(),
+            trace_path("semianalysis_x", &prof, false).unwrap_err(),
             format!("no such trace: {root}/semianalysis_x or {root}/semianalysis_x.jsonl (models_root {root})")
         );
         let mut v = agentx_record("agentx", Some("semianalysis_x"));
         let e = resolve_record(&mut v, &prof).unwrap_err();
         assert_eq!(e.exit, Exit::Config);
         assert!(e.message.starts_with("configs/cfg_ctx1_tp1_gen1_tp8.yaml: benchmark.dataset_file \"semianalysis_x\" (client con1_iter8_isl1024_osl1024, benchmark_client agentx): no such trace: "), "{}", e.message);
-        // No root: relative to the working directory, which is visible.
-        let e = trace_path("no_such_trace_here", &Profile::default()).unwrap_err();
+        // No root: relative to the clients' working directory, known only when they run here.
+        let e = trace_path("no_such_trace_here", &Profile::default(), true).unwrap_err();
         assert_eq!(e, "no such trace: no_such_trace_here or no_such_trace_here.jsonl (cluster profile default has no models_root)");
+        assert_eq!(
+            trace_path("no_such_trace_here", &Profile::default(), false).unwrap(),
+            "no_such_trace_here"
+        );
+        let abs = format!("{root}/missing");
+        assert!(trace_path(&abs, &Profile::default(), false)
+            .unwrap_err()
+            .starts_with("no such trace: "));
         // A root the launch host cannot see: as resolved, unless paths are checked.
         let away = profile("models_root: /nonexistent/perfline/models\n");
-        assert_eq!(trace_path("t", &away).unwrap(), "/nonexistent/perfline/models/t");
+        assert_eq!(trace_path("t", &away, false).unwrap(), "/nonexistent/perfline/models/t");
+        assert!(trace_path("t", &away, true).unwrap_err().starts_with("no such trace: "));
         let checked =
             profile("models_root: /nonexistent/perfline/models\ncheck_model_paths: true\n");
-        assert!(trace_path("t", &checked).unwrap_err().starts_with("no such trace: "));
-        assert!(trace_path("", &away).unwrap_err().starts_with("empty: "));
+        assert!(trace_path("t", &checked, false).unwrap_err().starts_with("no such trace: "));
+        assert!(trace_path("", &away, false).unwrap_err().starts_with("empty: "));
     }
 }

@@ -397,6 +397,35 @@ fn clients_perfline_cannot_run_stop_dry_runs_local_runs_and_submissions() {
 }
 
 #[test]
+fn a_trace_missing_where_the_clients_would_read_it_stops_a_local_run() {
+    // No models root: on a cluster the trace name is the nodes' business (the dry run renders
+    // it as written); with --local the clients run here, so it must exist here.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("jobs");
+    let input = lines(&[with_client("agentx", "semianalysis_trace")]);
+    launch()
+        .current_dir(dir.path())
+        .env_remove("LLM_MODELS_ROOT")
+        .arg("--dry-run")
+        .write_stdin(input.clone())
+        .assert()
+        .success();
+    launch()
+        .current_dir(dir.path())
+        .env_remove("LLM_MODELS_ROOT")
+        .args(["--local", "--job-root"])
+        .arg(&root)
+        .write_stdin(input.clone())
+        .assert()
+        .code(78)
+        .stdout("")
+        .stderr(
+            "launch: error: -:1: configs/cfg_ctx1_tp1_gen1_tp8.yaml: benchmark.dataset_file \"semianalysis_trace\" (client con1_iter8_isl1024_osl1024, benchmark_client agentx): no such trace: semianalysis_trace or semianalysis_trace.jsonl (cluster profile default has no models_root)\n",
+        );
+    assert!(!root.exists(), "nothing written");
+}
+
+#[test]
 fn dry_run_shows_the_resolved_models_and_gpus() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("models.yaml");

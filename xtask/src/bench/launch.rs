@@ -76,9 +76,6 @@ impl Launch {
 
         let launch = bins.join("launch");
         let args = ["--dry-run", "--job-root", "/shared/jobs"];
-        // Models and traces live on the nodes, as the job root does (the agentx config's
-        // trace resolves under it); set before any thread starts.
-        std::env::set_var("LLM_MODELS_ROOT", "/shared/models");
         anyhow::ensure!(self.runs >= 5, "--runs must be at least 5");
         let runs = self.runs;
         let perfline_batch =
