@@ -89,7 +89,18 @@ pub struct Profile {
     /// What the servers' HTTP API accepts beyond standard OpenAI; decides what the client
     /// may send (`role` adapts the client's flags to it).
     pub api: Api,
+    /// How long a ready server may give no answer at all to `/health` (while its log does not
+    /// grow either) before its role calls it hung and fails the job (`role`'s liveness rule).
+    /// A duration such as `10s`, `30s`, `2m`, from 3 s to 1 h. A slow answer is never hung.
+    pub hung_after: String,
 }
+
+/// The default of [`Profile::hung_after`].
+pub const DEFAULT_HUNG_AFTER: &str = "10s";
+/// The range of [`Profile::hung_after`]: more than the liveness probe's 2 s "slow" mark, at
+/// most an hour.
+pub const HUNG_AFTER_RANGE: (std::time::Duration, std::time::Duration) =
+    (std::time::Duration::from_secs(3), std::time::Duration::from_secs(3600));
 
 /// What clients send as the request's `model` (see [`Profile::served_model`]).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -222,6 +233,7 @@ impl Default for Profile {
             check_model_paths: false,
             gpu_isolation: true,
             api: Api::default(),
+            hung_after: DEFAULT_HUNG_AFTER.into(),
         }
     }
 }
@@ -308,6 +320,7 @@ impl Profile {
             check_env_name(name)?;
         }
         check_time(&self.time).map_err(|why| format!("time: {:?}: {why}", self.time))?;
+        parse_hung_after(&self.hung_after)?;
         if self.gpus_per_node == Some(0) {
             return Err("gpus_per_node: must be at least 1".into());
         }
@@ -371,6 +384,12 @@ impl Profile {
         names
     }
 
+    /// [`Profile::hung_after`] as a duration (the default when it does not parse: `check`
+    /// refuses such a profile).
+    pub fn hung_after(&self) -> std::time::Duration {
+        parse_hung_after(&self.hung_after).unwrap_or(HUNG_AFTER_DEFAULT_DURATION)
+    }
+
     /// The partition to request, if any.
     pub fn partition(&self) -> Option<&str> {
         self.partition.as_deref().filter(|p| !p.is_empty() && *p != "unspecified")
@@ -384,6 +403,27 @@ pub fn client_command<'a>(clients: &'a BTreeMap<String, String>, name: &str) -> 
         None if name == "agentx" => Some(DEFAULT_AGENTX_COMMAND),
         None => None,
     }
+}
+
+const HUNG_AFTER_DEFAULT_DURATION: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Parses and checks `hung_after` (`10s`, `1m 30s`, `2m`): a duration within
+/// [`HUNG_AFTER_RANGE`].
+pub fn parse_hung_after(text: &str) -> std::result::Result<std::time::Duration, String> {
+    let shown: String = text.chars().take(40).collect();
+    let shown = if shown.len() < text.len() { format!("{shown}…") } else { shown };
+    let d = humantime::parse_duration(text.trim()).map_err(|e| {
+        format!("hung_after: {shown:?}: not a duration ({e}; e.g. `10s`, `30s`, `2m`)")
+    })?;
+    let (min, max) = HUNG_AFTER_RANGE;
+    if d < min || d > max {
+        return Err(format!(
+            "hung_after: {shown:?}: out of range ({} s to {} s)",
+            min.as_secs(),
+            max.as_secs()
+        ));
+    }
+    Ok(d)
 }
 
 /// Checks a Slurm time limit: `MM`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`, `D-HH:MM:SS`, or

@@ -118,6 +118,34 @@ fn slurm_times_are_checked() {
 }
 
 #[test]
+fn hung_after_is_a_checked_duration() {
+    use std::time::Duration;
+    assert_eq!(Profile::default().hung_after(), Duration::from_secs(10));
+    let p = Profile::parse("hung_after: 30s\n", "p.yaml").unwrap();
+    assert_eq!(p.hung_after(), Duration::from_secs(30));
+    assert_eq!(parse_hung_after("1m 30s"), Ok(Duration::from_secs(90)));
+    assert_eq!(parse_hung_after("3s"), Ok(Duration::from_secs(3)));
+    assert_eq!(parse_hung_after("1h"), Ok(Duration::from_secs(3600)));
+    let e = Profile::parse("hung_after: banana\n", "p.yaml").unwrap_err();
+    assert_eq!(e.exit, Exit::Config);
+    assert_eq!(
+        e.message,
+        "p.yaml: hung_after: \"banana\": not a duration (expected number at 0; e.g. `10s`, `30s`, `2m`)"
+    );
+    let e = Profile::parse("hung_after: 2s\n", "p.yaml").unwrap_err();
+    assert_eq!(e.message, "p.yaml: hung_after: \"2s\": out of range (3 s to 3600 s)");
+    let e = Profile::parse("hung_after: 2h\n", "p.yaml").unwrap_err();
+    assert_eq!(e.message, "p.yaml: hung_after: \"2h\": out of range (3 s to 3600 s)");
+    // A long value is cut in the message.
+    let long = "9".repeat(500);
+    let e = Profile::parse(&format!("hung_after: \"{long}\"\n"), "p.yaml").unwrap_err();
+    assert!(e.message.len() < 300 && e.message.contains("999…\""), "{}", e.message);
+    // The key survives profile.json (what role reads).
+    let back: Profile = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+    assert_eq!(back.hung_after(), Duration::from_secs(30));
+}
+
+#[test]
 fn time_and_templates() {
     assert_eq!(format_time(60), "00:01:00");
     assert_eq!(format_time(7200), "02:00:00");

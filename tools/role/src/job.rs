@@ -28,6 +28,8 @@ pub struct Job {
     pub host: String,
     /// How long a server may take to answer `/health`.
     pub ready_timeout: Duration,
+    /// The profile's `hung_after`: silence that makes a ready server hung (crate::liveness).
+    pub hung_after: Duration,
     /// When the whole job must be over.
     pub deadline: Instant,
     /// The launch attempt (`PERFLINE_ATTEMPT`), carried by every record the job writes.
@@ -45,13 +47,21 @@ impl Job {
         let planned: PlannedTest =
             perfline::jsonl::parse(&text).map_err(|f| f.context(plan.display()))?;
         let profile_path = dir.join("profile.json");
-        let (commands, clients, api) = match std::fs::read_to_string(&profile_path) {
+        let (commands, clients, api, hung_after) = match std::fs::read_to_string(&profile_path) {
             Ok(text) => {
                 let p = serde_json::from_str::<Profile>(&text)
                     .map_err(|e| Failure::config(format!("{}: {e}", profile_path.display())))?;
-                (p.commands, p.clients, p.api)
+                perfline::slurm::parse_hung_after(&p.hung_after)
+                    .map_err(|e| Failure::config(format!("{}: {e}", profile_path.display())))?;
+                let hung_after = p.hung_after();
+                (p.commands, p.clients, p.api, hung_after)
             }
-            Err(_) => (Commands::default(), BTreeMap::new(), Api::default()),
+            Err(_) => (
+                Commands::default(),
+                BTreeMap::new(),
+                Api::default(),
+                Profile::default().hung_after(),
+            ),
         };
         let env_secs =
             |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse::<u64>().ok());
@@ -76,6 +86,7 @@ impl Job {
             bin: bin_dir(),
             host: advertised_host(),
             ready_timeout: Duration::from_secs(ready_timeout),
+            hung_after,
             deadline: deadline_after(Duration::from_secs(job_timeout)),
             attempt: attempt_from_env()?,
         };

@@ -3,7 +3,7 @@
 //! benchmark is done, watching its child: a dead or hung server ends the job in seconds.
 
 use crate::job::{free_port, Job};
-use crate::liveness::{self, Poller};
+use crate::liveness::{Dead, Limits, Poller};
 use crate::process::{describe, render, spawn, stop};
 use perfline::cli::{Failure, Result};
 use perfline::wait::{
@@ -187,8 +187,9 @@ pub(crate) fn file_safe(name: &str) -> String {
 
 /// Keeps a server running until the benchmark is done. Fails fast (marker + non-zero exit)
 /// when the server dies, logs an error keyword or misses its ready deadline, or, once ready,
-/// when its `/health` fails (crate::liveness: 3 bad answers, the router 5), and stops it
-/// quietly when a peer failed or the job is done.
+/// when its `/health` fails (crate::liveness: 3 bad answers, the router 7; or no answer and
+/// no log growth for the profile's `hung_after`: hung, killed at once), and stops it quietly
+/// when a peer failed or the job is done.
 fn supervise(
     job: &Job,
     name: &str,
@@ -208,10 +209,10 @@ fn supervise(
     let started = Instant::now();
     // After ready: /health every second from a background thread (crate::liveness).
     let mut liveness: Option<Poller> = None;
-    let fail_after = if name == "DISAGG_SERVER" {
-        liveness::ROUTER_FAIL_AFTER
+    let limits = if name == "DISAGG_SERVER" {
+        Limits::router(job.hung_after)
     } else {
-        liveness::SERVER_FAIL_AFTER
+        Limits::server(job.hung_after)
     };
     loop {
         if let Ok(Some(status)) = child.try_wait() {
@@ -234,7 +235,7 @@ fn supervise(
                 Poll::Done(Outcome::Ready { .. }) => {
                     eprintln!("role: {name}: ready after {:.1}s", started.elapsed().as_secs_f64());
                     readiness = None;
-                    liveness = Some(Poller::start(health, fail_after));
+                    liveness = Some(Poller::start(health, limits));
                 }
                 Poll::Done(Outcome::PeerFailed { reason, .. }) => {
                     job.mark_failed(name, &format!("server log: {reason}"), Some(log));
@@ -254,10 +255,14 @@ fn supervise(
                 }
             }
         }
-        if let Some(why) = liveness.as_mut().and_then(Poller::check) {
+        let log_len = || perfline::wait::regular_file_len(log);
+        if let Some(dead) = liveness.as_mut().and_then(|p| p.check(log_len())) {
+            let why = dead.reason();
             eprintln!("role: {name}: {why}");
-            job.mark_failed(name, &why, Some(log));
-            stop(&mut child, STOP_GRACE);
+            job.mark_failed(name, why, Some(log));
+            // A hung (frozen) server cannot act on SIGTERM: no grace.
+            let grace = if matches!(dead, Dead::Hung(_)) { Duration::ZERO } else { STOP_GRACE };
+            stop(&mut child, grace);
             return Exit::Failed;
         }
         if Instant::now() >= job.deadline {
