@@ -20,8 +20,11 @@
 //!   progress: the server's log has not grown for `hung_after` either (a frozen process writes
 //!   nothing; an engine that still logs its iterations is busy). A server that stays silent
 //!   while its log keeps growing is failed only after [`STILL_LOGGING_FACTOR`] × `hung_after`
-//!   (a live logger whose HTTP side is dead). The router gets [`ROUTER_EXTRA`] more, as its
-//!   `/health` asks its workers: a frozen worker reports itself (the cause) first.
+//!   (a live logger whose HTTP side is dead).
+//! - **The router** speaks for its workers: its `/health` is bad whenever a worker's is bad or
+//!   silent. It fails after 7 bad answers that also span `hung_after` + [`ROUTER_EXTRA`], and
+//!   is hung after that much silence, so a failing or frozen worker reports itself (the cause)
+//!   first.
 //!
 //! A frozen server is therefore called hung at most `hung_after` after the freeze (its last
 //! answer came before it), and the role kills it without a grace period (it cannot act on
@@ -54,17 +57,24 @@ pub struct Limits {
     pub fail_after: u32,
     /// Silence (no answer, no log growth) that makes the server hung.
     pub hung_after: Duration,
+    /// How long the bad answers must last too (the router's: its `/health` speaks for its
+    /// workers).
+    pub bad_for: Duration,
 }
 
 impl Limits {
     /// A server role's limits for the profile's `hung_after`.
     pub fn server(hung_after: Duration) -> Limits {
-        Limits { fail_after: SERVER_FAIL_AFTER, hung_after }
+        Limits { fail_after: SERVER_FAIL_AFTER, hung_after, bad_for: Duration::ZERO }
     }
 
-    /// The router's: later than its workers', so a failing worker is named first.
+    /// The router's: later than its workers', so a failing worker is named first. Its
+    /// `/health` is bad whenever a worker's is bad or silent (it asks them with a short
+    /// limit), so its bad answers must also last as long as a worker may take to be called
+    /// hung, plus [`ROUTER_EXTRA`].
     pub fn router(hung_after: Duration) -> Limits {
-        Limits { fail_after: ROUTER_FAIL_AFTER, hung_after: hung_after + ROUTER_EXTRA }
+        let later = hung_after + ROUTER_EXTRA;
+        Limits { fail_after: ROUTER_FAIL_AFTER, hung_after: later, bad_for: later }
     }
 }
 
@@ -119,7 +129,8 @@ impl Liveness {
         self.bad += 1;
         self.last_bad = bad;
         let first = *self.first_bad.get_or_insert(at);
-        (self.bad >= self.limits.fail_after).then(|| {
+        let lasted = at.saturating_duration_since(first) >= self.limits.bad_for;
+        (self.bad >= self.limits.fail_after && lasted).then(|| {
             format!(
                 "/health {} for {:.1} s ({} bad answers since the last 200; the process lives)",
                 self.last_bad,
@@ -302,7 +313,8 @@ mod tests {
                  (3 bad answers since the last 200; the process lives)"
             )
         );
-        let mut rule = Liveness::new(Limits { fail_after: 1, hung_after: HUNG }, t0);
+        let limits = Limits { fail_after: 1, ..Limits::server(HUNG) };
+        let mut rule = Liveness::new(limits, t0);
         assert_eq!(
             rule.observe(&Probe::Status(503, "{\"unhealthy\":[\"h:1\"]}".into()), t0).as_deref(),
             Some(
@@ -414,11 +426,22 @@ mod tests {
 
     #[test]
     fn the_router_waits_longer_than_its_workers() {
+        // A frozen worker makes the router's /health 503 at once (it asks with a 1 s limit);
+        // the worker is called hung within HUNG, the router only after HUNG + ROUTER_EXTRA.
         let t0 = Instant::now();
         let mut rule = Liveness::new(Limits::router(HUNG), t0);
-        let seen = feed(&mut rule, t0, &vec![s503(); 7]);
-        assert_eq!(seen.iter().filter(|s| s.is_some()).count(), 1);
-        assert!(seen[6].as_deref().unwrap().starts_with("/health 503 for 3.0 s (7 bad answers"));
+        let seen = feed(&mut rule, t0, &vec![s503(); 28]);
+        assert!(seen.iter().all(Option::is_none), "{seen:?}");
+        assert_eq!(
+            rule.observe(&s503(), t0 + ms(14_000)).as_deref(),
+            Some("/health 503 for 14.0 s (29 bad answers since the last 200; the process lives)")
+        );
+        // Enough time but too few answers: not yet.
+        let mut rule = Liveness::new(Limits::router(HUNG), t0);
+        for i in 0..6u64 {
+            assert_eq!(rule.observe(&s503(), t0 + ms(3000 * i)), None);
+        }
+        assert!(rule.observe(&s503(), t0 + ms(18_000)).is_some());
     }
 
     /// Polls the poller (bounded by its own deadline) until it reports.
@@ -437,7 +460,7 @@ mod tests {
     fn the_poller_reports_a_dead_listener() {
         // Nothing listens on this port: every probe is refused.
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let limits = Limits { fail_after: 2, hung_after: HUNG };
+        let limits = Limits { fail_after: 2, ..Limits::server(HUNG) };
         let mut poller = Poller::start(&format!("http://127.0.0.1:{port}/health"), limits);
         let Dead::Unhealthy(why) = until_reported(&mut poller) else { panic!("not unhealthy") };
         assert!(why.starts_with("/health connection refused"), "{why}");
@@ -449,7 +472,7 @@ mod tests {
         // The kernel accepts connections to this socket, nobody reads them: a frozen server.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let limits = Limits { fail_after: 2, hung_after: ms(1500) };
+        let limits = Limits { fail_after: 2, ..Limits::server(ms(1500)) };
         let mut poller = Poller::start(&format!("http://127.0.0.1:{port}/health"), limits);
         let Dead::Hung(why) = until_reported(&mut poller) else { panic!("not hung") };
         assert!(why.starts_with("server hung: /health gave no answer for "), "{why}");
