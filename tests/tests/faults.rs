@@ -1,6 +1,7 @@
 //! Fault tests on the real Slurm test cluster (`cargo xtask cluster up`): a disaggregated job
 //! (1 ctx + 1 gen simserve, router, bench) with one fault injected (a crash, a hang, 500s, or
-//! a /health that turns 503 while the process lives). Each job must end failed,
+//! a /health that turns 503 while the process lives, a server frozen with SIGSTOP — the last
+//! also on `launch --local`). Each job must end failed,
 //! leave no process behind, keep every log, and leave `failed` metric records that name the
 //! role and the cause. How fast that happens is measured by `cargo xtask bench coordination`;
 //! here every wait is only bounded.
@@ -45,7 +46,14 @@ struct Ran {
 
 /// Plans and submits the fault job with `launch --wait`; `during` runs while it is in flight.
 fn run(fault: &Fault, during: impl FnOnce(&Path)) -> Ran {
-    require_cluster();
+    run_on(fault, false, during)
+}
+
+/// [`run`] on the Slurm test cluster, or (`local`) with `launch --local`.
+fn run_on(fault: &Fault, local: bool, during: impl FnOnce(&Path)) -> Ran {
+    if !local {
+        require_cluster();
+    }
     for tool in ["role", "simserve", "bench", "parse-metrics"] {
         bin(tool);
     }
@@ -71,7 +79,11 @@ fn run(fault: &Fault, during: impl FnOnce(&Path)) -> Ran {
     let jobs = tmp.path().join("jobs");
     let mut launch = Command::new(bin("launch"))
         .args(["--cluster", profile_path.to_str().unwrap(), "--job-root", jobs.to_str().unwrap()])
-        .args(["--wait", "--poll", "0.2", "--timeout", JOB_LIMIT_S])
+        .args(if local {
+            ["--local", "--timeout", JOB_LIMIT_S].as_slice()
+        } else {
+            ["--wait", "--poll", "0.2", "--timeout", JOB_LIMIT_S].as_slice()
+        })
         .env("SLURM_CONF", "/var/tmp/perfline-slurm/slurm.conf")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -267,4 +279,55 @@ fn server_health_turns_503_while_the_process_lives() {
         marker.contains("the engine stopped after 5 requests"),
         "the marker keeps the server's log tail: {marker}"
     );
+}
+
+/// Freezes GEN_0's simserve (SIGSTOP: alive, its port accepts connections, nothing answers)
+/// once the benchmark is under way; the role must call it hung (no answer to /health and no
+/// log growth for the profile's `hung_after`, 10 s by default) and end the job.
+fn freeze_gen_server(dir: &Path) {
+    wait_for(&dir.join("results/trtllm-benchmark.0.0.log"));
+    // `dir` is the `latest` link; the server's command line names the attempt itself.
+    let config = dir.canonicalize().unwrap().join("extra-llm-api-config.gen.");
+    let pattern = format!("simserve .*{}", config.display());
+    let out = Command::new("pgrep").args(["-f", &pattern]).output().unwrap();
+    let pids: Vec<String> =
+        String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    assert_eq!(pids.len(), 1, "one GEN_0 simserve to freeze ({pattern}): {pids:?}");
+    assert!(!dir.join("coord/benchmark.done").exists(), "the benchmark ended before the freeze");
+    let status = Command::new("kill").args(["-STOP", &pids[0]]).status().unwrap();
+    assert!(status.success(), "kill -STOP {}", pids[0]);
+}
+
+/// A slow client run (64 decode steps of 50 ms, 8 rounds), so the freeze comes mid-benchmark.
+const FREEZE: Fault = Fault {
+    name: "gen_freeze",
+    ctx_env: NONE,
+    gen_env: "SIMSERVE_DECODE_MS_PER_STEP=50",
+    router_env: NONE,
+    profile_env: NONE,
+};
+
+/// The hung checks: the records and the marker name GEN_0 and "hung", the log tail is kept.
+fn check_hung(ran: &Ran) {
+    check(ran, "GEN_0", &["server hung: /health gave no answer for "]);
+    let marker = std::fs::read_to_string(ran.dir.join("coord/GEN_0.failed")).unwrap();
+    assert!(
+        marker.starts_with("GEN_0: server hung: /health gave no answer for ")
+            && marker.contains(", its log has not grown for ")
+            && marker.contains("(limit hung_after 10 s; the process lives)"),
+        "the marker names the role and the cause: {marker}"
+    );
+    assert!(!ran.dir.join("coord/DISAGG_SERVER.failed").exists(), "the router was blamed");
+}
+
+#[test]
+fn a_frozen_server_is_hung_on_slurm() {
+    let ran = run_on(&FREEZE, false, freeze_gen_server);
+    check_hung(&ran);
+}
+
+#[test]
+fn a_frozen_server_is_hung_on_launch_local() {
+    let ran = run_on(&FREEZE, true, freeze_gen_server);
+    check_hung(&ran);
 }
