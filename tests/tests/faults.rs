@@ -286,6 +286,21 @@ fn server_health_turns_503_while_the_process_lives() {
 /// log growth for the profile's `hung_after`, 10 s by default) and end the job.
 fn freeze_gen_server(dir: &Path) {
     wait_for(&dir.join("results/trtllm-benchmark.0.0.log"));
+    // The role watches for hangs once it has seen its server ready (before that, silence is
+    // loading): wait (bounded) for its line in the role's log.
+    let role_log = dir.join("logs/GEN_0.log");
+    let until = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&role_log)
+        .unwrap_or_default()
+        .contains("role: GEN_0: ready after")
+    {
+        assert!(
+            Instant::now() < until,
+            "GEN_0 never logged its ready line: {}",
+            role_log.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // `dir` is the `latest` link; the server's command line names the attempt itself.
     let config = dir.canonicalize().unwrap().join("extra-llm-api-config.gen.");
     let pattern = format!("simserve .*{}", config.display());

@@ -32,6 +32,14 @@
 //!    once bad); the
 //!    incumbent never notices (it watches the process and the log) and runs until the client
 //!    gives up. The same checks follow, with failed records naming GEN_0.
+//! 4. **Hung server**: the same shape with one GEN server, frozen with SIGSTOP once the
+//!    benchmark is under way (alive, its port accepts connections, nothing answers, its log
+//!    stops: a deadlocked engine). Detection = gone − SIGSTOP; target ≤ 15 s (the role calls a
+//!    server hung after the profile's `hung_after`, 10 s by default, without an answer or log
+//!    growth; before: 30 unanswered polls of 2 s, ~61 s). The same checks follow, with failed
+//!    records naming GEN_0.
+//!
+//! `--only` picks some of the measurements (`overhead`, `kill`, `health`, `freeze`).
 //!
 //! The table goes to stdout, progress to stderr. Timings are reported, never asserted; the
 //! functional checks (left-over processes, failed records) fail the task after the table.
@@ -53,6 +61,30 @@ pub struct Coordination {
     /// Do not build the tools first (they must already be in target/debug).
     #[arg(long)]
     no_build: bool,
+    /// Only these measurements (default: all), e.g. `--only freeze`.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Measure>,
+}
+
+/// The measurements of the bench.
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Measure {
+    /// Coordination overhead of a disagg job.
+    Overhead,
+    /// SIGKILL of CTX_0's server → job gone.
+    Kill,
+    /// GEN_0's /health turns 503 → job gone.
+    Health,
+    /// GEN_0's server frozen with SIGSTOP → job gone.
+    Freeze,
+}
+
+/// How a fault run injects its fault.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    Kill,
+    Health,
+    Freeze,
 }
 
 /// The tools the chain runs.
@@ -111,6 +143,13 @@ worker_config:
 /// after 6 requests while its process lives (/health 503, requests hang).
 const HEALTH_CONFIG: &str = "bench_coord_health";
 
+/// The generated config of the freeze: FAULT_YAML with one GEN server (frozen by the bench).
+const FREEZE_CONFIG: &str = "bench_coord_freeze";
+
+fn freeze_yaml() -> String {
+    FAULT_YAML.replace("num_gen_servers: 2", "num_gen_servers: 1")
+}
+
 fn health_yaml() -> String {
     FAULT_YAML.replace("num_gen_servers: 2", "num_gen_servers: 1").replace(
         "  server_env_var: \"\"",
@@ -122,6 +161,7 @@ const OVERHEAD_TARGET_S: f64 = 2.0;
 const OVERHEAD_INCUMBENT_S: f64 = 30.0;
 const DETECT_TARGET_S: f64 = 3.0;
 const DETECT_INCUMBENT_S: f64 = 30.0;
+const HUNG_TARGET_S: f64 = 15.0;
 /// Bound on a job getting its nodes (other users may hold the test cluster).
 const START_BOUND: Duration = Duration::from_secs(90);
 /// Bound on the job disappearing from squeue after the kill.
@@ -189,6 +229,7 @@ impl Coordination {
         std::fs::create_dir_all(&configs)?;
         std::fs::write(configs.join(format!("{FAULT_CONFIG}.yaml")), FAULT_YAML)?;
         std::fs::write(configs.join(format!("{HEALTH_CONFIG}.yaml")), health_yaml())?;
+        std::fs::write(configs.join(format!("{FREEZE_CONFIG}.yaml")), freeze_yaml())?;
         let base = root.join("testlists/configs").join(format!("{OVERHEAD_CONFIG}.yaml"));
         let base_yaml =
             std::fs::read_to_string(&base).with_context(|| format!("read {}", base.display()))?;
@@ -200,9 +241,11 @@ impl Coordination {
         let overhead_plan = ctx.plan(OVERHEAD_CONFIG, &configs)?;
         let fault_plan = ctx.plan(FAULT_CONFIG, &configs)?;
         let health_plan = ctx.plan(HEALTH_CONFIG, &configs)?;
+        let freeze_plan = ctx.plan(FREEZE_CONFIG, &configs)?;
+        let wanted = |m: Measure| self.only.is_empty() || self.only.contains(&m);
 
         let mut overhead = Vec::new();
-        for i in 1..=self.runs {
+        for i in (1..=self.runs).filter(|_| wanted(Measure::Overhead)) {
             let _s = Section::new(format!("coordination overhead, run {i}/{}", self.runs));
             let r = ctx.overhead_run(i, &overhead_plan, startup_s)?;
             eprintln!(
@@ -218,13 +261,23 @@ impl Coordination {
         }
         let mut faults = Vec::new();
         let mut health = Vec::new();
-        for (kind, role, plan, out) in [
-            ("kill", "CTX_0", &fault_plan, &mut faults),
-            ("/health 503", "GEN_0", &health_plan, &mut health),
+        let mut frozen = Vec::new();
+        for (fault, kind, role, plan, out) in [
+            (Fault::Kill, "kill", "CTX_0", &fault_plan, &mut faults),
+            (Fault::Health, "/health 503", "GEN_0", &health_plan, &mut health),
+            (Fault::Freeze, "SIGSTOP", "GEN_0", &freeze_plan, &mut frozen),
         ] {
+            let measure = match fault {
+                Fault::Kill => Measure::Kill,
+                Fault::Health => Measure::Health,
+                Fault::Freeze => Measure::Freeze,
+            };
+            if !wanted(measure) {
+                continue;
+            }
             for i in 1..=self.runs {
                 let _s = Section::new(format!("fault detection ({kind}), run {i}/{}", self.runs));
-                let r = ctx.fault_run(i, plan, kind != "kill")?;
+                let r = ctx.fault_run(i, plan, fault)?;
                 eprintln!(
                     "bench coordination: {kind} → job gone {:.2}s (→ {role}.failed {}, → not \
                      RUNNING {:.2}s), job {}, {} left-over process(es), {}/{} failed records \
@@ -241,8 +294,13 @@ impl Coordination {
             }
         }
         print_table(self.runs, &overhead, &faults, &health);
+        print_frozen(&frozen);
         let mut problems = Vec::new();
-        let runs = faults.iter().map(|f| ("CTX_0", f)).chain(health.iter().map(|f| ("GEN_0", f)));
+        let runs = faults
+            .iter()
+            .map(|f| ("CTX_0", f))
+            .chain(health.iter().map(|f| ("GEN_0", f)))
+            .chain(frozen.iter().map(|f| ("GEN_0", f)));
         for (i, (role, f)) in runs.enumerate() {
             if !f.leftovers.is_empty() {
                 problems.push(format!(
@@ -327,13 +385,21 @@ impl Ctx {
         Ok(OverheadRun { wall_s, startup_s, client_s, launch_s })
     }
 
-    fn fault_run(&self, i: usize, plan: &[u8], health: bool) -> anyhow::Result<FaultRun> {
-        let job_root = self.work.join(format!("{}-{i}", if health { "health" } else { "fault" }));
+    fn fault_run(&self, i: usize, plan: &[u8], fault: Fault) -> anyhow::Result<FaultRun> {
+        let name = match fault {
+            Fault::Kill => "fault",
+            Fault::Health => "health",
+            Fault::Freeze => "freeze",
+        };
+        let job_root = self.work.join(format!("{name}-{i}"));
         let out = self.launch(&job_root, &[], plan)?;
         let job = job_record(&out)?;
         ensure!(out.status.success(), "fault run {i}: launch failed ({})", out.status);
-        let result =
-            if health { self.health_fault_and_watch(&job) } else { self.kill_and_watch(&job) };
+        let result = match fault {
+            Fault::Kill => self.kill_and_watch(&job, "CTX_0", "ctx", "-9"),
+            Fault::Health => self.health_fault_and_watch(&job),
+            Fault::Freeze => self.kill_and_watch(&job, "GEN_0", "gen", "-STOP"),
+        };
         if result.is_err() {
             // Never leave a job of ours behind on the shared cluster.
             let _ = Command::new("scancel").arg(&job.job_id).status();
@@ -341,9 +407,16 @@ impl Ctx {
         result
     }
 
-    fn kill_and_watch(&self, job: &Job) -> anyhow::Result<FaultRun> {
+    /// Sends `signal` to `role`'s server (`kind`: its config's kind) once the benchmark runs.
+    fn kill_and_watch(
+        &self,
+        job: &Job,
+        role: &str,
+        kind: &str,
+        signal: &str,
+    ) -> anyhow::Result<FaultRun> {
         let dir = &job.dir;
-        let addr_file = dir.join("coord/CTX_0.addr");
+        let addr_file = dir.join(format!("coord/{role}.addr"));
         wait_for(
             START_BOUND,
             &format!("{} (job {} started?)", addr_file.display(), job.job_id),
@@ -359,21 +432,33 @@ impl Ctx {
                 .filter_map(|e| e.ok())
                 .any(|e| e.file_name().to_string_lossy().starts_with("trtllm-benchmark.")))
         })?;
+        // The role watches its server once it has seen it ready (its line in logs/ROLE.log).
+        let role_log = dir.join(format!("logs/{role}.log"));
+        let ready = format!("role: {role}: ready after");
+        wait_for(Duration::from_secs(20), &format!("{ready} in {}", role_log.display()), || {
+            Ok(std::fs::read_to_string(&role_log).unwrap_or_default().contains(&ready))
+        })?;
         std::thread::sleep(Duration::from_millis(500)); // requests in flight
         ensure!(
             !dir.join("coord/benchmark.done").exists(),
             "the benchmark ended before the kill; make the client run longer"
         );
-        let pattern = format!("simserve .*{}/extra-llm-api-config\\.ctx\\.", dir.display());
+        let pattern = format!("simserve .*{}/extra-llm-api-config\\.{kind}\\.", dir.display());
         let pids = pgrep(&pattern)?;
-        ensure!(pids.len() == 1, "expected one ctx simserve process for {pattern}, found {pids:?}");
+        ensure!(
+            pids.len() == 1,
+            "expected one {kind} simserve process for {pattern}, found {pids:?}"
+        );
         let pid = pids[0].0.clone();
-        eprintln!("bench coordination: kill -9 {pid} (CTX_0 simserve of job {})", job.job_id);
+        eprintln!(
+            "bench coordination: kill {signal} {pid} ({role} simserve of job {})",
+            job.job_id
+        );
         let killed_at = SystemTime::now();
         let kill = Instant::now();
-        let status = Command::new("kill").args(["-9", &pid]).status()?;
-        ensure!(status.success(), "kill -9 {pid} failed");
-        self.watch_gone(job, "CTX_0", kill, killed_at)
+        let status = Command::new("kill").args([signal, &pid]).status()?;
+        ensure!(status.success(), "kill {signal} {pid} failed");
+        self.watch_gone(job, role, kill, killed_at)
     }
 
     /// The /health fault: GEN_0's engine dies after some requests while its process lives
@@ -636,7 +721,37 @@ fn stats(values: impl IntoIterator<Item = f64>) -> (f64, f64, f64) {
     (median, v[0], v[n - 1])
 }
 
+/// The hung-server rows (nothing when the freeze was not measured).
+fn print_frozen(frozen: &[FaultRun]) {
+    if frozen.is_empty() {
+        return;
+    }
+    let row = |name: &str, (med, min, max): (f64, f64, f64), target: &str| {
+        println!("{name:<44} {med:>8.2} {min:>8.2} {max:>8.2} {target:>9}");
+    };
+    let det = stats(frozen.iter().map(|r| r.detect_s));
+    row("hung server: SIGSTOP GEN_0 → job gone", det, &format!("<= {HUNG_TARGET_S}"));
+    let markers: Vec<f64> = frozen.iter().filter_map(|r| r.marker_s).collect();
+    row("  SIGSTOP → coord/GEN_0.failed written", stats(markers), "");
+    row(
+        "  SIGSTOP → job no longer RUNNING (scancel)",
+        stats(frozen.iter().map(|r| r.cancelled_s)),
+        "",
+    );
+    let clean = frozen.iter().filter(|r| r.leftovers.is_empty()).count();
+    let named = frozen.iter().filter(|r| r.failed_named > 0).count();
+    println!(
+        "hung runs ({}): {clean} without left-over processes, {named} with failed records naming \
+         GEN_0; target hung → job gone <= {HUNG_TARGET_S} s (median): {}",
+        frozen.len(),
+        if det.0 <= HUNG_TARGET_S { "met" } else { "MISSED" }
+    );
+}
+
 fn print_table(runs: usize, overhead: &[OverheadRun], faults: &[FaultRun], health: &[FaultRun]) {
+    if overhead.is_empty() && faults.is_empty() && health.is_empty() {
+        return;
+    }
     println!(
         "bench coordination: disagg case on the Slurm test cluster (1 CTX tp4 + 2 GEN tp4 + router \
          + benchmark, 3 nodes), {runs} run(s) each"
