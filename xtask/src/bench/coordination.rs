@@ -39,6 +39,9 @@
 //!    growth; before: 30 unanswered polls of 2 s, ~61 s). The same checks follow, with failed
 //!    records naming GEN_0.
 //!
+//!    With `--baseline-bin DIR` the freeze runs alternate with runs of the tools in DIR (e.g.
+//!    the role before `hung_after`), so both figures come from the same session.
+//!
 //! `--only` picks some of the measurements (`overhead`, `kill`, `health`, `freeze`).
 //!
 //! The table goes to stdout, progress to stderr. Timings are reported, never asserted; the
@@ -61,6 +64,11 @@ pub struct Coordination {
     /// Do not build the tools first (they must already be in target/debug).
     #[arg(long)]
     no_build: bool,
+    /// The freeze measured side by side with a previous build: a directory holding the seven
+    /// tools (e.g. this tree's, with the `role` of the commit before `hung_after`); runs
+    /// alternate between the two.
+    #[arg(long)]
+    baseline_bin: Option<PathBuf>,
     /// Only these measurements (default: all), e.g. `--only freeze`.
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Measure>,
@@ -165,7 +173,7 @@ const HUNG_TARGET_S: f64 = 15.0;
 /// Bound on a job getting its nodes (other users may hold the test cluster).
 const START_BOUND: Duration = Duration::from_secs(90);
 /// Bound on the job disappearing from squeue after the kill.
-const GONE_BOUND: Duration = Duration::from_secs(60);
+const GONE_BOUND: Duration = Duration::from_secs(120);
 const SQUEUE_POLL: Duration = Duration::from_millis(50);
 
 /// One overhead run.
@@ -262,6 +270,7 @@ impl Coordination {
         let mut faults = Vec::new();
         let mut health = Vec::new();
         let mut frozen = Vec::new();
+        let mut frozen_base = Vec::new();
         for (fault, kind, role, plan, out) in [
             (Fault::Kill, "kill", "CTX_0", &fault_plan, &mut faults),
             (Fault::Health, "/health 503", "GEN_0", &health_plan, &mut health),
@@ -276,6 +285,18 @@ impl Coordination {
                 continue;
             }
             for i in 1..=self.runs {
+                if let (Fault::Freeze, Some(dir)) = (fault, &self.baseline_bin) {
+                    let _s = Section::new(format!("baseline ({kind}), run {i}/{}", self.runs));
+                    let base = Ctx { bin: dir.clone(), work: ctx.work.join("baseline") };
+                    let r = base.fault_run(i, plan, fault)?;
+                    eprintln!(
+                        "bench coordination: baseline {kind} → job gone {:.2}s (→ {role}.failed \
+                         {})",
+                        r.detect_s,
+                        r.marker_s.map_or("-".into(), |s| format!("{s:.2}s")),
+                    );
+                    frozen_base.push(r);
+                }
                 let _s = Section::new(format!("fault detection ({kind}), run {i}/{}", self.runs));
                 let r = ctx.fault_run(i, plan, fault)?;
                 eprintln!(
@@ -294,13 +315,13 @@ impl Coordination {
             }
         }
         print_table(self.runs, &overhead, &faults, &health);
-        print_frozen(&frozen);
+        print_frozen(&frozen, &frozen_base, self.baseline_bin.as_deref());
         let mut problems = Vec::new();
         let runs = faults
             .iter()
             .map(|f| ("CTX_0", f))
             .chain(health.iter().map(|f| ("GEN_0", f)))
-            .chain(frozen.iter().map(|f| ("GEN_0", f)));
+            .chain(frozen.iter().chain(&frozen_base).map(|f| ("GEN_0", f)));
         for (i, (role, f)) in runs.enumerate() {
             if !f.leftovers.is_empty() {
                 problems.push(format!(
@@ -722,9 +743,23 @@ fn stats(values: impl IntoIterator<Item = f64>) -> (f64, f64, f64) {
 }
 
 /// The hung-server rows (nothing when the freeze was not measured).
-fn print_frozen(frozen: &[FaultRun]) {
+fn print_frozen(frozen: &[FaultRun], base: &[FaultRun], base_dir: Option<&Path>) {
     if frozen.is_empty() {
         return;
+    }
+    println!(
+        "hung server: 1 CTX tp4 + 1 GEN tp4 + router + benchmark (2 nodes), GEN_0's simserve \
+         frozen with SIGSTOP mid-benchmark, {} run(s)",
+        frozen.len()
+    );
+    println!("{:<44} {:>8} {:>8} {:>8} {:>9}", "figure (s)", "median", "min", "max", "target");
+    if let Some(dir) = base_dir.filter(|_| !base.is_empty()) {
+        let (med, min, max) = stats(base.iter().map(|r| r.detect_s));
+        println!(
+            "{:<44} {med:>8.2} {min:>8.2} {max:>8.2}    (baseline: the tools in {})",
+            "hung server, baseline: SIGSTOP → job gone",
+            dir.display()
+        );
     }
     let row = |name: &str, (med, min, max): (f64, f64, f64), target: &str| {
         println!("{name:<44} {med:>8.2} {min:>8.2} {max:>8.2} {target:>9}");
