@@ -16,8 +16,9 @@
 //!   answer; an answer later than [`PROBE_TIMEOUT`] is slow (a server under full load may
 //!   answer `/health` late) but it is an answer: it ends the silence.
 //! - **Hung**: no answer of any kind (not even a refusal or a reset) for `hung_after` since the
-//!   last one (the profile's `hung_after`, default `perfline::slurm::DEFAULT_HUNG_AFTER`: 10 s) **and** no
-//!   progress: the server's log has not grown for `hung_after` either (a frozen process writes
+//!   last one (the profile's `hung_after`, default 10 s: `perfline::slurm::DEFAULT_HUNG_AFTER`)
+//!   **and** no progress: the server's log has not grown for `hung_after` either (a frozen
+//!   process writes
 //!   nothing; an engine that still logs its iterations is busy). A server that stays silent
 //!   while its log keeps growing is failed only after [`STILL_LOGGING_FACTOR`] × `hung_after`
 //!   (a live logger whose HTTP side is dead).
@@ -26,9 +27,9 @@
 //!   is hung after that much silence, so a failing or frozen worker reports itself (the cause)
 //!   first.
 //!
-//! A frozen server is therefore called hung at most `hung_after` after the freeze (its last
-//! answer came before it), and the role kills it without a grace period (it cannot act on
-//! SIGTERM while stopped).
+//! A frozen server is therefore called hung about `hung_after` after the freeze (its last
+//! answer came before it; its last log growth is seen within a tick), and the role kills it
+//! without a grace period (it cannot act on SIGTERM while stopped).
 
 use perfline::wait::Probe;
 use std::sync::mpsc::Receiver;
