@@ -18,10 +18,9 @@
 //! - **Hung**: no answer of any kind (not even a refusal or a reset) for `hung_after` since the
 //!   last one (the profile's `hung_after`, default 10 s: `perfline::slurm::DEFAULT_HUNG_AFTER`)
 //!   **and** no progress: the server's log has not grown for `hung_after` either (a frozen
-//!   process writes
-//!   nothing; an engine that still logs its iterations is busy). A server that stays silent
-//!   while its log keeps growing is failed only after [`STILL_LOGGING_FACTOR`] × `hung_after`
-//!   (a live logger whose HTTP side is dead).
+//!   process writes nothing; an engine that still logs its iterations is busy). A server that
+//!   stays silent while its log keeps growing is failed only after [`STILL_LOGGING_FACTOR`] ×
+//!   `hung_after` (a live logger whose HTTP side is dead).
 //! - **The router** speaks for its workers: its `/health` is bad whenever a worker's is bad or
 //!   silent. It fails after 7 bad answers that also span `hung_after` + [`ROUTER_EXTRA`], and
 //!   is hung after that much silence, so a failing or frozen worker reports itself (the cause)
