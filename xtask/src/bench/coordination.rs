@@ -980,6 +980,15 @@ mod tests {
     }
 
     #[test]
+    fn the_freeze_configs_have_one_server_and_no_fault_setting() {
+        let y = freeze_yaml();
+        assert!(y.contains("  num_gen_servers: 1\n") && !y.contains("HEALTH_503"), "{y}");
+        assert!(AGGR_YAML.contains(&format!("  - name: \"{AGGR_SERVER}\"\n")));
+        assert_eq!(AGGR_YAML.matches("  - name:").count(), 1);
+        assert!(!AGGR_YAML.contains("SIMSERVE_HANG") && !y.contains("SIMSERVE_HANG"));
+    }
+
+    #[test]
     fn the_health_config_has_one_faulty_gen_server() {
         let y = health_yaml();
         assert!(y.contains("  num_gen_servers: 1\n"), "{y}");
