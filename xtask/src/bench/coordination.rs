@@ -984,7 +984,7 @@ mod tests {
         let y = freeze_yaml();
         assert!(y.contains("  num_gen_servers: 1\n") && !y.contains("HEALTH_503"), "{y}");
         assert!(AGGR_YAML.contains(&format!("  - name: \"{AGGR_SERVER}\"\n")));
-        assert_eq!(AGGR_YAML.matches("  - name:").count(), 1);
+        assert_eq!(AGGR_YAML.matches("\n  - name:").count(), 1);
         assert!(!AGGR_YAML.contains("SIMSERVE_HANG") && !y.contains("SIMSERVE_HANG"));
     }
 
