@@ -40,7 +40,12 @@
 //!    records naming GEN_0.
 //!
 //!    With `--baseline-bin DIR` the freeze runs alternate with runs of the tools in DIR (e.g.
-//!    the role before `hung_after`), so both figures come from the same session.
+//!    the role before `hung_after`), so both figures come from the same session. To build that
+//!    DIR: `git checkout e5a2864 -- tools/role/src/{liveness,server,job}.rs && cargo build -p
+//!    role && mkdir -p target/baseline-bin && cp target/debug/role target/baseline-bin/ && git
+//!    checkout HEAD -- tools/role/src`, then build the tools again and copy the six others
+//!    (`classify nodecount launch simserve bench parse-metrics`) beside it.
+//!    `freeze-aggr` does the same with one aggregated server (no router).
 //!
 //! `--only` picks some of the measurements (`overhead`, `kill`, `health`, `freeze`).
 //!
