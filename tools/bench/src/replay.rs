@@ -49,7 +49,7 @@ pub type Measured = (Outcome, usize);
 
 /// Conversation tasks start this long before their first turn is due (the prompt is built
 /// in between, off the dispatch path).
-const LEAD: Duration = Duration::from_millis(100);
+pub const LEAD: Duration = Duration::from_millis(100);
 
 impl Trace {
     /// The first row's request (for the test request and `--warmup`).

@@ -126,7 +126,9 @@ async fn execute(a: &Args, plan: &Plan) -> Result<(Vec<Measured>, f64)> {
     if let Some(trace) = &plan.trace {
         let total = trace.rows.len();
         let progress = spawn_progress(Arc::clone(&client), total, a.progress_interval);
-        let start = Instant::now();
+        // The trace's time 0 is a moment ahead, so the first requests' bodies are ready then.
+        let lead = if plan.agentic.is_some() { Duration::ZERO } else { replay::LEAD };
+        let start = Instant::now() + lead;
         let (trace, target) = (Arc::clone(trace), &plan.target);
         let measured = match plan.agentic {
             Some(cfg) => replay::agentic(&client, target, trace, cfg, start).await,

@@ -394,4 +394,26 @@ mod tests {
         assert_eq!(ta.split(' ').count(), 10);
         assert!(ta.starts_with(&tb), "{ta:?} / {tb:?}");
     }
+
+    #[test]
+    fn tokenizer_words_make_text_of_exact_token_length() {
+        let words: Vec<String> = (0..20)
+            .map(|i| format!("w{}x", "abcdefghijklmnopqrst".as_bytes()[i] as char))
+            .collect();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokenizer.json");
+        std::fs::write(&path, crate::tokenizer::word_level_json(&words)).unwrap();
+        let tok = Tok::load(&path).unwrap().unwrap();
+        let Some(Tokens::Words(list)) = Tokens::tokenizer_words(&tok) else { panic!("words") };
+        assert_eq!(list.len(), 20, "every vocabulary word is one token");
+        let blocks = Blocks { tokens: Tokens::Words(list), block_size: 8, seed: 1 };
+        let r = row(1, 0.0, 21, &[4, 5], None);
+        let Prompt::Text(t) = blocks.prompt(&r, 0) else { panic!("text") };
+        assert_eq!(tok.count(&t), 21);
+        let small = crate::tokenizer::word_level_json(&["ab", "cd"]);
+        std::fs::write(&path, small).unwrap();
+        let tok = Tok::load(&path).unwrap().unwrap();
+        assert!(Tokens::tokenizer_words(&tok).is_none(), "fewer than 16 words");
+    }
 }
