@@ -268,3 +268,34 @@ fn a_converted_qwen_bailian_trace_replays_with_its_sessions() {
     assert_eq!(out.status.code(), Some(65));
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn a_server_that_never_says_cached_tokens_gives_no_line_and_null() {
+    let timing = Timing {
+        ttft: Duration::from_millis(1),
+        itl: Duration::ZERO,
+        fail_every: 0,
+        record: false,
+    };
+    let url = format!("http://{}", spawn_background(timing).unwrap());
+    let f = trace_file(TRACE);
+    let dir = tempfile::tempdir().unwrap();
+    let out =
+        bench(&url, &["--dataset-name", "mooncake", "--block-size", "4", "--trace-speed", "4"])
+            .arg("--dataset-path")
+            .arg(f.path())
+            .args(["--save-result", "--result-filename", "n.json", "--result-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains("Total cached tokens"), "{text}");
+    assert!(!text.contains("Cache hit rate"), "{text}");
+    assert!(text.lines().any(|l| l == "Sessions:                                3         "));
+    let v: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("n.json")).unwrap()).unwrap();
+    assert!(v["total_cached_tokens"].is_null() && v.get("total_cached_tokens").is_some());
+    assert!(v["cache_hit_rate"].is_null());
+    assert_eq!(v["turns"], 4);
+}
