@@ -52,19 +52,17 @@ pub type Measured = (Outcome, usize);
 pub const LEAD: Duration = Duration::from_millis(100);
 
 impl Trace {
-    /// The first row's request (for the test request and `--warmup`).
+    /// The test request and `--warmup`'s: the first row's lengths, with tokens of another seed,
+    /// so that they do not put the trace's blocks into the server's prefix cache (the first
+    /// turn would then count as cached and its TTFT as a hit).
     pub fn first_body(&self, target: &Target) -> Option<Bytes> {
         let row = self.chains.first().and_then(|c| c.turns.first()).map(|t| &self.rows[t.index])?;
-        Some(request_body(target, &self.request(row, 0)))
+        let other = Blocks { seed: !self.blocks.seed, ..self.blocks.clone() };
+        Some(request_body(target, &request(&other, row, 0)))
     }
 
     fn request(&self, row: &Row, from: usize) -> Request {
-        let prompt = self.blocks.prompt(row, from);
-        let prompt_len = match &prompt {
-            Prompt::Ids(ids) => ids.len(),
-            Prompt::Text(t) => t.split(' ').count(),
-        };
-        Request { prompt, prompt_len, output_len: row.output_length.max(1) }
+        request(&self.blocks, row, from)
     }
 
     /// Whether a turn fits `max_ctx`.
@@ -77,6 +75,16 @@ impl Trace {
     pub fn any_fits(&self, max_ctx: Option<usize>) -> bool {
         self.chains.iter().any(|c| c.turns.first().is_some_and(|t| self.fits(t.index, max_ctx)))
     }
+}
+
+/// `row`'s prompt from token `from` on, made by `blocks`.
+fn request(blocks: &Blocks, row: &Row, from: usize) -> Request {
+    let prompt = blocks.prompt(row, from);
+    let prompt_len = match &prompt {
+        Prompt::Ids(ids) => ids.len(),
+        Prompt::Text(t) => t.split(' ').count(),
+    };
+    Request { prompt, prompt_len, output_len: row.output_length.max(1) }
 }
 
 /// One conversation's state: the chat history, when the previous turn ended.

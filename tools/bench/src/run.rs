@@ -54,6 +54,16 @@ pub fn run(args: &Args, plan: &Plan) -> Result<Exit> {
         save(args, plan, &results, &outcomes)?;
     }
     printed?;
+    if let Some(cfg) = plan.agentic.filter(|_| results.total == 0) {
+        // Every turn sent was a warm-up turn (or none fitted): a run that measured nothing.
+        let why = format!(
+            "agentic mode measured no request: every turn sent was one of the first {} warm-up \
+             turns of its lane (--agentic-warmup-per-lane, AGENTX_WARMUP_PER_LANE)",
+            cfg.warmup_per_lane
+        );
+        perfline::cli::diag("bench", "error", why);
+        return Ok(Exit::Failed);
+    }
     let rate = if results.total == 0 { 0.0 } else { results.failed as f64 / results.total as f64 };
     if rate > args.max_error_rate {
         let first = results.errors.first().map_or(String::new(), |(m, _)| format!(" (first: {m})"));
@@ -93,6 +103,14 @@ fn print(text: &str) -> Result<()> {
 /// The requests of the run: the prompts, or the trace's rows.
 fn num_prompts(a: &Args, plan: &Plan) -> usize {
     plan.trace.as_ref().map_or(a.prompts(), |t| t.rows.len())
+}
+
+/// `num_prompts` of the namespace line and the result JSON: the requests the run is to make,
+/// `None` in agentic mode, where the lanes, the duration, the warm-up turns and the context cap
+/// decide how many are measured (a reader comparing the successful requests with it would fail
+/// every run that cuts the trace short or leaves out warm-up turns).
+fn prompts_field(a: &Args, plan: &Plan) -> Option<usize> {
+    plan.agentic.is_none().then(|| num_prompts(a, plan))
 }
 
 /// Test request, warm-up, then the measured run with progress lines on stderr. All three
@@ -183,7 +201,7 @@ fn namespace(a: &Args, plan: &Plan) -> String {
         ("max_concurrency", opt(a.max_concurrency.map(|c| c.to_string()))),
         ("model", s(&a.model)),
         ("tokenizer", opt(a.tokenizer.as_deref().map(s))),
-        ("num_prompts", num_prompts(a, plan).to_string()),
+        ("num_prompts", opt(prompts_field(a, plan).map(|n| n.to_string()))),
         ("request_rate", plan.rate.map_or("inf".into(), py_float)),
         ("burstiness", py_float(a.burstiness)),
         ("seed", a.seed.to_string()),
@@ -216,7 +234,7 @@ fn save(a: &Args, plan: &Plan, r: &Results, outcomes: &[Outcome]) -> Result<()> 
     m.insert("backend".into(), json!(backend_name(a.backend)));
     m.insert("model_id".into(), json!(a.model));
     m.insert("tokenizer_id".into(), json!(a.tokenizer.as_deref().unwrap_or(&a.model)));
-    m.insert("num_prompts".into(), json!(num_prompts(a, plan)));
+    m.insert("num_prompts".into(), json!(prompts_field(a, plan)));
     for (k, v) in &plan.metadata {
         m.insert(k.clone(), json!(v));
     }

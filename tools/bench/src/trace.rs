@@ -64,11 +64,11 @@ pub fn parse(text: &str, source: &str, cap: Option<usize>) -> Result<Vec<Row>, F
         };
         let length = |k: &str, min: u64| -> Result<usize, Failure> {
             let x = field(k)?;
-            match (x.as_i64(), x.as_u64()) {
-                (Some(n), _) if n < 0 => Err(at(format!("`{k}` is negative: {n}"))),
-                (_, Some(n)) if (min..=MAX_LEN).contains(&n) => Ok(n as usize),
-                (_, Some(n)) => Err(at(format!("`{k}` {n}: must be in {min}..={MAX_LEN}"))),
-                _ => Err(at(format!("`{k}` is not a whole number of tokens: {x}"))),
+            match whole(x) {
+                Some(n) if n < 0 => Err(at(format!("`{k}` is negative: {n}"))),
+                Some(n) if (i128::from(min)..=i128::from(MAX_LEN)).contains(&n) => Ok(n as usize),
+                Some(n) => Err(at(format!("`{k}` {n}: must be in {min}..={MAX_LEN}"))),
+                None => Err(at(format!("`{k}` is not a whole number of tokens: {x}"))),
             }
         };
         let input_length = length("input_length", 1)?;
@@ -77,9 +77,9 @@ pub fn parse(text: &str, source: &str, cap: Option<usize>) -> Result<Vec<Row>, F
             Value::Array(ids) => ids
                 .iter()
                 .enumerate()
-                .map(|(j, h)| match (h.as_i64(), h.as_u64()) {
-                    (Some(n), _) if n < 0 => Err(at(format!("`hash_ids[{j}]` is negative: {n}"))),
-                    (_, Some(n)) => Ok(n),
+                .map(|(j, h)| match whole(h) {
+                    Some(n) if n < 0 => Err(at(format!("`hash_ids[{j}]` is negative: {n}"))),
+                    Some(n) if n <= i128::from(u64::MAX) => Ok(n as u64),
                     _ => Err(at(format!("`hash_ids[{j}]` is not a whole number: {h}"))),
                 })
                 .collect::<Result<Vec<u64>, Failure>>()?,
@@ -90,7 +90,7 @@ pub fn parse(text: &str, source: &str, cap: Option<usize>) -> Result<Vec<Row>, F
             Some(Value::String(s)) if !s.is_empty() && s.len() <= 256 && is_header_safe(s) => {
                 Some(s.clone())
             }
-            Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Some(n.to_string()),
+            Some(n @ Value::Number(_)) if whole(n).is_some() => whole(n).map(|n| n.to_string()),
             Some(x) => {
                 return Err(at(format!(
                     "`session_id` must be an integer or a printable string of 1..=256 \
@@ -111,6 +111,17 @@ pub fn parse(text: &str, source: &str, cap: Option<usize>) -> Result<Vec<Row>, F
         return Err(Failure::data(format!("{source}: no requests in the trace")));
     }
     Ok(rows)
+}
+
+/// `x` as an integer when it is one: written as such, or as a float without a fraction
+/// (`512.0`, as Python and pandas write traces) below 2^53, where floats are still exact.
+fn whole(x: &Value) -> Option<i128> {
+    match (x.as_i64(), x.as_u64(), x.as_f64()) {
+        (Some(n), _, _) => Some(i128::from(n)),
+        (_, Some(n), _) => Some(i128::from(n)),
+        (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => Some(f as i128),
+        _ => None,
+    }
 }
 
 /// Visible ASCII and spaces only: the session id goes into an HTTP header.
@@ -323,6 +334,11 @@ mod tests {
         assert_eq!(rows[0], row(1, 0.0, 5, &[1, 2], None).with_output(2));
         assert_eq!(rows[1], row(3, 12.5, 3, &[], Some("7")).with_output(0));
         assert_eq!(parse(text, "t.jsonl", Some(1)).unwrap().len(), 1);
+        // Whole numbers written as floats (Python, pandas) and unknown fields are fine.
+        let floats = "{\"timestamp\": 1.5, \"input_length\": 20.0, \"output_length\": 3.0, \
+                      \"hash_ids\": [1.0, 2], \"session_id\": 7.0, \"type\": \"text\", \"x\": {}}\n";
+        let rows = parse(floats, "t.jsonl", None).unwrap();
+        assert_eq!(rows, [row(1, 1.5, 20, &[1, 2], Some("7")).with_output(3)]);
         for (bad, why) in [
             ("{oops", "t.jsonl:1: bad JSON: key must be a string at line 1 column 2"),
             ("[1]", "t.jsonl:1: not a JSON object"),
@@ -334,6 +350,9 @@ mod tests {
             ("{\"timestamp\":0,\"input_length\":1,\"hash_ids\":[]}", "t.jsonl:1: `output_length` is missing"),
             ("{\"timestamp\":0,\"input_length\":1,\"output_length\":1}", "t.jsonl:1: `hash_ids` is missing"),
             ("{\"timestamp\":0,\"input_length\":1,\"output_length\":1,\"hash_ids\":[3,-1]}", "t.jsonl:1: `hash_ids[1]` is negative: -1"),
+            ("{\"timestamp\":0,\"input_length\":1,\"output_length\":1,\"hash_ids\":[3,1.5]}", "t.jsonl:1: `hash_ids[1]` is not a whole number: 1.5"),
+            ("{\"timestamp\":0,\"input_length\":-2.0,\"output_length\":1,\"hash_ids\":[]}", "t.jsonl:1: `input_length` is negative: -2"),
+            ("{\"timestamp\":0,\"input_length\":1,\"output_length\":1,\"hash_ids\":[],\"session_id\":1.5}", "t.jsonl:1: `session_id` must be an integer or a printable string of 1..=256 characters: 1.5"),
             ("{\"timestamp\":0,\"input_length\":1,\"output_length\":1,\"hash_ids\":[],\"session_id\":[1]}", "t.jsonl:1: `session_id` must be an integer or a printable string of 1..=256 characters: [1]"),
         ] {
             let e = parse(&format!("{bad}\n"), "t.jsonl", None).unwrap_err();
