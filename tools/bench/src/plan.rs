@@ -260,10 +260,12 @@ fn load_trace(a: &Args, target: &Target, tok: Option<&Tok>) -> Result<Trace> {
         .dataset_path
         .as_ref()
         .ok_or_else(|| Failure::usage("--dataset-name mooncake needs --dataset-path"))?;
-    let text = std::fs::read_to_string(path).map_err(|e| Failure::io(path.display(), &e))?;
+    let bytes = std::fs::read(path).map_err(|e| Failure::io(path.display(), &e))?;
+    let source = path.display().to_string();
+    let text = trace::decode(&bytes, &source)?;
     // Agentic mode replays whole sessions: --num-prompts caps only a plain replay.
     let cap = if a.agentic { None } else { a.num_prompts };
-    let rows = trace::parse(&text, &path.display().to_string(), cap)?;
+    let rows = trace::parse(text, &source, cap)?;
     let ids_ok = target.backend == Backend::Openai && target.api.extensions();
     let tokens = match tok {
         _ if a.random_ids => trace::Tokens::Ids,

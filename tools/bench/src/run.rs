@@ -83,11 +83,11 @@ pub fn convert(args: &Args, format: ConvertArg) -> Result<Exit> {
         .dataset_path
         .as_ref()
         .ok_or_else(|| Failure::usage("--convert-trace needs --dataset-path (the input trace)"))?;
-    let text = std::fs::read_to_string(path).map_err(|e| Failure::io(path.display(), &e))?;
+    let bytes = std::fs::read(path).map_err(|e| Failure::io(path.display(), &e))?;
+    let source = path.display().to_string();
+    let text = bench::trace::decode(&bytes, &source)?;
     let out = match format {
-        ConvertArg::QwenBailian => {
-            bench::convert::qwen_bailian(&text, &path.display().to_string())?
-        }
+        ConvertArg::QwenBailian => bench::convert::qwen_bailian(text, &source)?,
     };
     print(&out)?;
     Ok(Exit::Ok)

@@ -36,6 +36,16 @@ pub struct Row {
 /// The longest prompt or output of one trace row, in tokens.
 const MAX_LEN: u64 = 10_000_000;
 
+/// A trace file's text: UTF-8, a leading byte-order mark dropped; else a data error naming the
+/// first line that is not UTF-8.
+pub fn decode<'a>(bytes: &'a [u8], source: &str) -> Result<&'a str, Failure> {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    std::str::from_utf8(bytes).map_err(|e| {
+        let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+        Failure::data(format!("{source}:{line}: not UTF-8 text"))
+    })
+}
+
 /// Parses and checks a Mooncake JSONL file: bad JSON, a missing field, a negative or
 /// non-integer length, a bad hash id or session id is a data error naming `FILE:LINE` and the
 /// field. Blank lines are skipped. At most `cap` rows are kept (`--num-prompts`).
@@ -367,6 +377,21 @@ mod tests {
             self.output_length = n;
             self
         }
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_dropped_and_bad_utf8_names_its_line() {
+        let line =
+            "{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 2, \"hash_ids\": []}";
+        let bom = format!("\u{feff}{line}\r\n{line}\r\n");
+        let rows = parse(decode(bom.as_bytes(), "t").unwrap(), "t", None).unwrap();
+        assert_eq!(rows.len(), 2);
+        let bad = [line.as_bytes(), b"\n\n{\"x\": \"\xff\"}\n"].concat();
+        let e = decode(&bad, "t.jsonl").unwrap_err();
+        assert_eq!(
+            (e.exit, e.message.as_str()),
+            (perfline::Exit::DataErr, "t.jsonl:3: not UTF-8 text")
+        );
     }
 
     #[test]

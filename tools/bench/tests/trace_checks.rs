@@ -165,3 +165,21 @@ fn an_agentic_run_that_measured_nothing_fails() {
         serde_json::from_slice(&std::fs::read(dir.path().join("a.json")).unwrap()).unwrap();
     assert_eq!((v["completed"].as_u64(), v["turns"].as_u64()), (Some(0), Some(0)));
 }
+
+#[test]
+fn a_trace_that_is_not_utf8_is_a_data_error_naming_its_line() {
+    let url = server();
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(
+        b"{\"timestamp\": 0, \"input_length\": 6, \"output_length\": 2, \"hash_ids\": []}\n",
+    )
+    .unwrap();
+    f.write_all(b"{\"timestamp\": 1, \"input_length\": 6, \"output_length\": 2, \"hash_ids\": [], \"x\": \"\xff\"}\n")
+        .unwrap();
+    let out = bench(&url, &f, &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(65));
+    let want = format!("bench: error: {}:2: not UTF-8 text\n", f.path().display());
+    assert_eq!(String::from_utf8(out.stderr).unwrap(), want);
+    assert!(out.stdout.is_empty());
+    assert!(requests(&url).is_empty(), "nothing is sent");
+}
