@@ -68,7 +68,13 @@ fn completions_share_exact_token_prefixes_and_carry_sessions() {
         bench(&url, &["--dataset-name", "mooncake", "--block-size", "4", "--trace-speed", "2"])
             .arg("--dataset-path")
             .arg(f.path())
-            .args(["--save-result", "--result-filename", "r.json", "--result-dir"])
+            .args([
+                "--save-result",
+                "--save-detailed",
+                "--result-filename",
+                "r.json",
+                "--result-dir",
+            ])
             .arg(dir.path())
             .output()
             .unwrap();
@@ -112,6 +118,10 @@ fn completions_share_exact_token_prefixes_and_carry_sessions() {
     assert_eq!(v["mean_ttft_by_turn_ms"].as_array().unwrap().len(), 2);
     assert!((v["cache_hit_rate"].as_f64().unwrap() - 800.0 / 29.0).abs() < 1e-9);
     assert!(v["p99_dispatch_delay_ms"].as_f64().is_some());
+    // --save-detailed: per request in trace order (a1, b, the sessionless one, a2).
+    assert_eq!(v["turn_index"], serde_json::json!([1, 1, 1, 2]));
+    assert_eq!(v["conversation"], serde_json::json!([0, 1, 2, 0]));
+    assert_eq!(v["cached_tokens"], serde_json::json!([0, 0, 0, 8]));
 }
 
 #[test]
