@@ -271,12 +271,18 @@ fn load_trace(a: &Args, target: &Target, tok: Option<&Tok>) -> Result<Trace> {
         _ if a.random_ids => trace::Tokens::Ids,
         None if ids_ok => trace::Tokens::Ids,
         None => trace::Tokens::plain_words(),
-        Some(t) => trace::Tokens::tokenizer_words(t).ok_or_else(|| {
-            Failure::data(format!(
-                "--tokenizer {}: fewer than 16 vocabulary words of one token each",
-                t.path.display()
-            ))
-        })?,
+        Some(t) => trace::Tokens::tokenizer_words(t).unwrap_or_else(|| {
+            perfline::cli::diag(
+                "bench",
+                "warning",
+                format!(
+                    "--tokenizer {}: fewer than 16 vocabulary words of one token each; trace \
+                     prompts are common words (about a token each)",
+                    t.path.display()
+                ),
+            );
+            trace::Tokens::plain_words()
+        }),
     };
     let chains = trace::chains(&rows, a.trace_speed);
     let blocks = trace::Blocks { tokens, block_size: a.block_size, seed: a.seed };

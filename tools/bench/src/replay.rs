@@ -229,11 +229,13 @@ pub async fn agentic(
                     if !trace.fits(turn.index, cfg.max_ctx) {
                         break;
                     }
-                    let intended = prev_end.map_or_else(Instant::now, |e| e + turn.gap);
-                    if over(intended) {
+                    if prev_end.is_some_and(|e| over(e + turn.gap)) {
                         break 'lane;
                     }
                     let (body, len) = conv.body(chain, k);
+                    // A session's first turn is due once its body is ready; a later one after
+                    // the previous answer plus the trace's gap.
+                    let intended = prev_end.map_or_else(Instant::now, |e| e + turn.gap);
                     timer.sleep_until(intended).await;
                     let mut out =
                         client.one(body, session.as_deref(), (intended, intended), start).await;

@@ -1,6 +1,8 @@
 //! Mooncake traces (`--dataset-name mooncake`): one JSON object a line with `timestamp` (ms
 //! from the start), `input_length` and `output_length` (tokens), `hash_ids` (one id per block of
-//! `--block-size` tokens) and an optional `session_id` (a string or an integer).
+//! `--block-size` tokens) and an optional `session_id` (a string or an integer). A later turn
+//! of a session may give `delay` (ms after the session's previous turn) instead of `timestamp`,
+//! as AIPerf's multi-turn Mooncake traces do.
 //!
 //! Each hash id stands for one fixed block of tokens, made from the id alone (and `--seed`),
 //! so requests that share hash ids share exact token prefixes: token ids where the server
@@ -51,6 +53,8 @@ pub fn decode<'a>(bytes: &'a [u8], source: &str) -> Result<&'a str, Failure> {
 /// field. Blank lines are skipped. At most `cap` rows are kept (`--num-prompts`).
 pub fn parse(text: &str, source: &str, cap: Option<usize>) -> Result<Vec<Row>, Failure> {
     let mut rows = Vec::new();
+    // Each session's last timestamp, for turns given by `delay` (AIPerf's multi-turn form).
+    let mut last_ts: HashMap<String, f64> = HashMap::new();
     for (i, line) in text.lines().enumerate() {
         if cap.is_some_and(|c| rows.len() >= c) {
             break;
@@ -66,12 +70,34 @@ pub fn parse(text: &str, source: &str, cap: Option<usize>) -> Result<Vec<Row>, F
         let field = |k: &str| {
             v.get(k).filter(|x| !x.is_null()).ok_or_else(|| at(format!("`{k}` is missing")))
         };
-        let ts = field("timestamp")?;
-        let timestamp_ms = match ts.as_f64() {
-            Some(t) if (0.0..=1e15).contains(&t) => t,
-            Some(t) if t < 0.0 => return Err(at(format!("`timestamp` is negative: {ts}"))),
-            _ => return Err(at(format!("`timestamp` is not a number of ms >= 0: {ts}"))),
+        let session_id = match v.get("session_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if !s.is_empty() && s.len() <= 256 && is_header_safe(s) => {
+                Some(s.clone())
+            }
+            Some(n @ Value::Number(_)) if whole(n).is_some() => whole(n).map(|n| n.to_string()),
+            Some(x) => {
+                return Err(at(format!(
+                    "`session_id` must be an integer or a printable string of 1..=256 \
+                     characters: {x}"
+                )))
+            }
         };
+        // A later turn may give `delay` (ms after the previous turn) instead of `timestamp`.
+        let prev = session_id.as_ref().and_then(|s| last_ts.get(s)).copied();
+        let (key, base) = match (v.get("timestamp").filter(|x| !x.is_null()), prev) {
+            (None, Some(p)) if v.get("delay").is_some_and(|d| !d.is_null()) => ("delay", p),
+            _ => ("timestamp", 0.0),
+        };
+        let ts = field(key)?;
+        let timestamp_ms = match ts.as_f64() {
+            Some(t) if (0.0..=1e15).contains(&t) => base + t,
+            Some(t) if t < 0.0 => return Err(at(format!("`{key}` is negative: {ts}"))),
+            _ => return Err(at(format!("`{key}` is not a number of ms >= 0: {ts}"))),
+        };
+        if let Some(s) = &session_id {
+            last_ts.insert(s.clone(), timestamp_ms);
+        }
         let length = |k: &str, min: u64| -> Result<usize, Failure> {
             let x = field(k)?;
             match whole(x) {
@@ -94,19 +120,6 @@ pub fn parse(text: &str, source: &str, cap: Option<usize>) -> Result<Vec<Row>, F
                 })
                 .collect::<Result<Vec<u64>, Failure>>()?,
             x => return Err(at(format!("`hash_ids` is not a list: {x}"))),
-        };
-        let session_id = match v.get("session_id") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if !s.is_empty() && s.len() <= 256 && is_header_safe(s) => {
-                Some(s.clone())
-            }
-            Some(n @ Value::Number(_)) if whole(n).is_some() => whole(n).map(|n| n.to_string()),
-            Some(x) => {
-                return Err(at(format!(
-                    "`session_id` must be an integer or a printable string of 1..=256 \
-                     characters: {x}"
-                )))
-            }
         };
         rows.push(Row {
             line: i + 1,
@@ -370,6 +383,24 @@ mod tests {
         }
         let e = parse("\n\n", "t.jsonl", None).unwrap_err();
         assert_eq!(e.message, "t.jsonl: no requests in the trace");
+    }
+
+    #[test]
+    fn later_turns_may_give_a_delay_instead_of_a_timestamp() {
+        let text = "{\"session_id\": \"s\", \"timestamp\": 100, \"input_length\": 4, \"output_length\": 1, \"hash_ids\": [1]}\n\
+                    {\"session_id\": \"s\", \"delay\": 250, \"input_length\": 8, \"output_length\": 1, \"hash_ids\": [1, 2]}\n";
+        let rows = parse(text, "t.jsonl", None).unwrap();
+        assert_eq!(rows[1].timestamp_ms, 350.0);
+        let c = chains(&rows, 1.0);
+        assert_eq!(c[0].turns[1].gap, Duration::from_millis(250));
+        // A first turn (or a request without a session) needs its timestamp.
+        let e = parse(
+            "{\"delay\": 5, \"input_length\": 1, \"output_length\": 1, \"hash_ids\": []}\n",
+            "t.jsonl",
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.message, "t.jsonl:1: `timestamp` is missing");
     }
 
     impl Row {
