@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 pub fn run(args: &Args, plan: &Plan) -> Result<Exit> {
     // Sockets in flight: the concurrency cap, or every request; plus the runtime's own.
     let n = num_prompts(args, plan);
-    let in_flight = args.max_concurrency.unwrap_or(n).min(n);
+    let in_flight = sockets(args.max_concurrency, n, plan.agentic.is_some());
     bench::fds::reserve(in_flight.saturating_add(64));
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.threads {
@@ -75,6 +75,15 @@ pub fn run(args: &Args, plan: &Plan) -> Result<Exit> {
         return Ok(Exit::Failed);
     }
     Ok(Exit::Ok)
+}
+
+/// Requests in flight at most: the concurrency cap, or every request; in agentic mode every
+/// lane, however few rows the trace has (lanes cycle through it while a duration is set).
+fn sockets(max_concurrency: Option<usize>, requests: usize, agentic: bool) -> usize {
+    match max_concurrency {
+        Some(lanes) if agentic => lanes,
+        c => c.unwrap_or(requests).min(requests),
+    }
 }
 
 /// `--convert-trace`: the whole converted trace to stdout, or an error and no output.
@@ -275,4 +284,15 @@ fn local_date() -> String {
         tm.tm_min,
         tm.tm_sec
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn agentic_lanes_all_get_sockets_however_short_the_trace() {
+        assert_eq!(super::sockets(Some(1156), 12, true), 1156);
+        assert_eq!(super::sockets(Some(1156), 12, false), 12);
+        assert_eq!(super::sockets(None, 12, false), 12);
+        assert_eq!(super::sockets(Some(4), 12, false), 4);
+    }
 }
