@@ -14,7 +14,7 @@
 use super::walk::{self, Detector, Score, Series, Settings};
 use super::{data, synth};
 use crate::util::project_root;
-use perf_check::judge::{self, ChangePointRule, Day};
+use perf_check::judge::{self, Day, Rule};
 use perfline::metric::Better;
 use perfline::wire::verdict::Verdict;
 use serde_json::{json, Value};
@@ -49,9 +49,10 @@ const MARGIN: usize = 5;
 /// The incumbent's default threshold (reference/incumbent.md §9).
 const INCUMBENT_THRESHOLD: f64 = 0.05;
 
-/// perf-check's verdict on one series through its library: the only place that names it.
-fn perf_check_verdict(history: &[f64], current: f64, better: Better) -> Verdict {
-    judge::change_point(history, current, better, &ChangePointRule::default()).verdict
+/// perf-check's verdict on one series through its library (its stable entry point, default
+/// rule): the only place that names it.
+fn perf_check_verdict(history: &[f64], pending: &[f64], current: f64, better: Better) -> Verdict {
+    judge::judge_series(history, pending, current, better, &Rule::default()).verdict
 }
 
 struct PerfCheckRule;
@@ -59,8 +60,8 @@ impl Detector for PerfCheckRule {
     fn name(&self) -> String {
         "perf-check".into()
     }
-    fn judge(&self, history: &[f64], current: f64, better: Better) -> Verdict {
-        perf_check_verdict(history, current, better)
+    fn judge(&self, history: &[f64], pending: &[f64], current: f64, better: Better) -> Verdict {
+        perf_check_verdict(history, pending, current, better)
     }
 }
 
@@ -69,7 +70,7 @@ impl Detector for Never {
     fn name(&self) -> String {
         "never alarms".into()
     }
-    fn judge(&self, _: &[f64], _: f64, _: Better) -> Verdict {
+    fn judge(&self, _: &[f64], _: &[f64], _: f64, _: Better) -> Verdict {
         Verdict::NoChange
     }
 }
@@ -80,9 +81,9 @@ impl Detector for Incumbent {
     fn name(&self) -> String {
         format!("incumbent {:.0} %", INCUMBENT_THRESHOLD * 100.0)
     }
-    fn judge(&self, history: &[f64], current: f64, better: Better) -> Verdict {
+    fn judge(&self, history: &[f64], pending: &[f64], current: f64, better: Better) -> Verdict {
         let days: Vec<(f64, Day)> =
-            history.iter().enumerate().map(|(i, v)| (*v, Day::Run(i))).collect();
+            history.iter().chain(pending).enumerate().map(|(i, v)| (*v, Day::Run(i))).collect();
         judge::incumbent(&days, current, better, INCUMBENT_THRESHOLD).verdict
     }
 }
@@ -188,12 +189,8 @@ fn alarms(set: &str, series: &[Series], confirm: usize) -> String {
         }
         let list = |v: Vec<String>| if v.is_empty() { "none".to_string() } else { v.join(", ") };
         let alarms = w.alarms.iter().map(|a| {
-            format!(
-                "{}{} {}",
-                a.at,
-                if a.extra > 0 { format!("+{}", a.extra) } else { String::new() },
-                if a.up { "up" } else { "down" }
-            )
+            let how = if a.confirmed { " (confirmed)" } else { "" };
+            format!("{} {}{how}", a.at, if a.up { "up" } else { "down" })
         });
         let changes =
             one.changes.iter().map(|c| format!("{} {}", c.index, if c.up { "up" } else { "down" }));
@@ -265,7 +262,8 @@ impl PerfCheck {
         );
         print!("{}", table(&reports, self.confirm));
         println!(
-            "perf-check's alarms on the real series (run index from 0; +N confirmation runs):"
+            "perf-check's alarms on the real series (run index from 0), --confirm {}:",
+            self.confirm
         );
         for (name, series) in sets.iter().filter(|(name, _)| *name != "synthetic") {
             print!("{}", alarms(name, series, self.confirm));

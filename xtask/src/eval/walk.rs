@@ -40,10 +40,12 @@ impl std::fmt::Debug for Series {
     }
 }
 
-/// A verdict rule under evaluation.
+/// A verdict rule under evaluation: judges `current` against the stored runs `history`
+/// (oldest first) and `pending`, the earlier runs of this CI invocation (the run that asked
+/// for confirmation and the confirmation runs before `current`).
 pub trait Detector {
     fn name(&self) -> String;
-    fn judge(&self, history: &[f64], current: f64, better: Better) -> Verdict;
+    fn judge(&self, history: &[f64], pending: &[f64], current: f64, better: Better) -> Verdict;
 }
 
 /// How the walk is run.
@@ -60,10 +62,13 @@ pub struct Settings {
 /// A regression or improvement raised by the walk.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Alarm {
-    /// Index of the series run first judged.
+    /// Index of the series run that raised it: the run judged, or with real data the last
+    /// following point used as a confirmation run.
     pub at: usize,
-    /// Confirmation runs it took (0 when called on the run itself).
+    /// Confirmation runs drawn at the level of run `at` (synthetic data) that it took.
     pub extra: usize,
+    /// Whether confirmation runs (drawn or following points) decided it.
+    pub confirmed: bool,
     /// Which way the detector says the value moved.
     pub up: bool,
 }
@@ -92,40 +97,42 @@ fn undecided(v: Verdict) -> bool {
 
 /// Walks `series` forward: at run `t` the detector judges the stored runs since the last
 /// accepted alarm (the most recent `window`) against value `t`. On `undecided`/`suspect`, up
-/// to `confirm` confirmation runs at the same level are judged in turn (each joins the
-/// history, as a stored confirmation run would). An alarm is accepted at once (`--accept`):
-/// the alarming run starts the new baseline.
+/// to `confirm` confirmation runs at the same level are judged in turn, the invocation's
+/// earlier runs as `pending`; afterwards all of them are stored runs. An alarm is accepted at
+/// once (`--accept`): the invocation's last run starts the new baseline.
 pub fn walk(series: &Series, detector: &dyn Detector, s: &Settings) -> Walk {
     let values = &series.values;
     let mut out = Walk::default();
     let mut history: Vec<f64> = Vec::new();
     let mut t = 0;
     while t < values.len() {
-        let judge = |h: &[f64], c: f64| {
-            detector.judge(&h[h.len().saturating_sub(s.window)..], c, series.better)
-        };
-        let mut verdict = judge(&history, values[t]);
+        let window = &history[history.len().saturating_sub(s.window)..];
+        let judge = |p: &[f64], c: f64| detector.judge(window, p, c, series.better);
+        let mut verdict = judge(&[], values[t]);
         out.judged += 1;
-        history.push(values[t]);
-        let mut extra = 0;
-        while s.confirm > 0 && undecided(verdict) && extra < s.confirm {
+        let mut pending = vec![values[t]];
+        while s.confirm > 0 && undecided(verdict) && pending.len() <= s.confirm {
+            let extra = pending.len() - 1;
             let value = match &series.confirm {
                 Some(draw) => draw(t, extra),
                 None if t + extra + 1 < values.len() => values[t + extra + 1],
                 None => break,
             };
-            extra += 1;
-            verdict = judge(&history, value);
+            verdict = judge(&pending, value);
             out.judged += 1;
-            history.push(value);
+            pending.push(value);
         }
-        if let Some(up) = alarm_up(verdict, series.better) {
-            out.alarms.push(Alarm { at: t, extra, up });
-            let accepted = history[history.len() - 1];
-            history = vec![accepted];
-        }
+        let confirmations = pending.len() - 1;
         // Real data: the confirmation runs were the following points.
-        t += 1 + if series.confirm.is_none() { extra } else { 0 };
+        let (last, extra) =
+            if series.confirm.is_none() { (t + confirmations, 0) } else { (t, confirmations) };
+        // Every run of the invocation is stored; an alarm is accepted from its last run on.
+        history.extend_from_slice(&pending);
+        if let Some(up) = alarm_up(verdict, series.better) {
+            out.alarms.push(Alarm { at: last, extra, confirmed: confirmations > 0, up });
+            history.drain(..history.len() - 1);
+        }
+        t = last + 1;
     }
     out
 }
@@ -259,8 +266,8 @@ mod tests {
         fn name(&self) -> String {
             "jump".into()
         }
-        fn judge(&self, h: &[f64], c: f64, better: Better) -> Verdict {
-            let Some(last) = h.last() else { return Verdict::InsufficientData };
+        fn judge(&self, h: &[f64], p: &[f64], c: f64, better: Better) -> Verdict {
+            let Some(last) = p.last().or(h.last()) else { return Verdict::InsufficientData };
             let r = c / last;
             let worse = (r > 1.0) == (better == Better::Lower);
             if !(0.5..=1.5).contains(&r) {
@@ -329,18 +336,18 @@ mod tests {
         let mut s = series(&[10.0, 10.0, 13.0, 20.0, 20.0], &[(2, true)]);
         let c = Settings { confirm: 2, ..S };
         let w = walk(&s, &Jump, &c);
-        assert_eq!(w.alarms, [Alarm { at: 2, extra: 1, up: true }]);
+        assert_eq!(w.alarms, [Alarm { at: 3, extra: 0, confirmed: true, up: true }]);
         // Runs 0, 1, 2, confirmation 3, then 4: five judgements.
         assert_eq!(w.judged, 5);
         assert_eq!(score(&s, &w, 5).delays, [1]);
         // Drawn confirmation values: the series points are not consumed.
         s.confirm = Some(Box::new(|t, j| if t == 2 { [16.0, 30.0][j] } else { 20.0 }));
         let w = walk(&s, &Jump, &c);
-        assert_eq!(w.alarms, [Alarm { at: 2, extra: 2, up: true }]);
+        assert_eq!(w.alarms, [Alarm { at: 2, extra: 2, confirmed: true, up: true }]);
         // Runs 0, 1, 2 + 2 confirmations, 3 (undecided against 30) + 1 confirmation, 4.
         assert_eq!(w.judged, 8);
         // Without confirmation: undecided is no alarm; 13 → 20 is a jump of 54 %.
         let w = walk(&s, &Jump, &S);
-        assert_eq!(w.alarms, [Alarm { at: 3, extra: 0, up: true }]);
+        assert_eq!(w.alarms, [Alarm { at: 3, extra: 0, confirmed: false, up: true }]);
     }
 }
