@@ -235,8 +235,7 @@ pub struct Noise {
     /// Robust scale of one value around its segment's level: 1.4826 · MAD of the residuals
     /// from each segment's median (each scaled by √(n/(n−1)) for the median's own error).
     pub sigma: f64,
-    /// Lag-1 autocorrelation of the residuals (winsorised at ±3σ, corrected for the
-    /// segment-mean bias), clamped to [0, 0.8].
+    /// Lag-1 autocorrelation of the residuals (winsorised at ±3σ), clamped to [0, 0.8].
     pub rho: f64,
     /// Degrees of freedom of `sigma`: residuals minus segments, times (1 − ρ)/(1 + ρ).
     pub df: f64,
@@ -344,9 +343,8 @@ pub fn robust_noise(y: &[f64], cps: &[ChangePoint]) -> Noise {
                 num += clip(*r) * clip(resid[i - 1].1);
             }
         }
-        // Residuals from a segment's own level are biased towards −1/n per segment.
-        let raw = if den > 0.0 { num / den } else { 0.0 };
-        (raw + segments as f64 / n as f64).clamp(0.0, MAX_RHO)
+        let lag1 = if den > 0.0 { num / den } else { 0.0 };
+        lag1.clamp(0.0, MAX_RHO)
     } else {
         0.0
     };
@@ -372,7 +370,8 @@ pub fn t_quantile(p: f64, df: f64) -> f64 {
 /// `noise` (the Hodges–Lehmann shift between neighbouring segments over its standard error
 /// with effective sample sizes): like [`detect`]'s pruning, the weakest insignificant point
 /// (p ≥ `s.alpha`), else the smallest shift under `s.min_shift`, is dropped until none is left.
-/// The p-values returned are the robust ones.
+/// The p-values returned are the robust ones, times the number of positions the split could
+/// have taken between its neighbours (the search for the best split is paid for).
 pub fn prune(z: &[f64], cps: &[ChangePoint], s: &Settings, noise: &Noise) -> Vec<ChangePoint> {
     let mut found: Vec<usize> = cps.iter().map(|c| c.index).collect();
     loop {
@@ -385,7 +384,11 @@ pub fn prune(z: &[f64], cps: &[ChangePoint], s: &Settings, noise: &Noise) -> Vec
         for i in 1..b.len() - 1 {
             let (left, right) = (&z[b[i - 1]..b[i]], &z[b[i]..b[i + 1]]);
             let d = hodges_lehmann(left, right);
-            let p = shift_p(d, noise.se_diff(left.len(), right.len()), noise.df);
+            // The split was chosen as the best of the positions between its neighbours: the
+            // p-value is corrected for that choice (Bonferroni over the positions).
+            let positions = (left.len() + right.len()).saturating_sub(3).max(1) as f64;
+            let p = shift_p(d, noise.se_diff(left.len(), right.len()), noise.df) * positions;
+            let p = p.min(1.0);
             tested.push(ChangePoint { index: b[i], p_value: p });
             shifts.push(d.abs());
         }

@@ -62,6 +62,10 @@ pub struct Stats {
     pub new_from: usize,
     /// Earlier values (history + pending): the current run's index.
     pub n_earlier: usize,
+    /// The current level's start was found by searching the stored history (a change
+    /// point), not given by pending runs: its p-value pays for the search and its move must
+    /// reach `min_effect` noise units.
+    pub searched: bool,
 }
 
 impl Stats {
@@ -93,7 +97,8 @@ pub struct Rule {
     /// this to be a regression or improvement, and `no-change` means the interval of the move
     /// lies inside ± this.
     pub min_change: f64,
-    /// Smallest level change a change point may mark, in units of the noise.
+    /// Smallest level change a change point may mark and a move must reach to be called, in
+    /// units of the noise.
     pub min_effect: f64,
     /// False-discovery rate over the series of a run (Benjamini–Hochberg); also the one-sided
     /// error of the equivalence interval (`no-change`).
@@ -115,7 +120,7 @@ impl Default for Rule {
             alpha: 0.001,
             min_history: MIN_HISTORY,
             min_change: 0.02,
-            min_effect: 2.0,
+            min_effect: 3.0,
             fdr: 0.05,
             overwhelming_z: 8.0,
         }
@@ -221,11 +226,17 @@ pub fn judge_series(
     };
     let effect = changepoint::hodges_lehmann(base, new);
     let se = noise.se_diff(base.len(), new.len());
-    let p = changepoint::shift_p(effect, se, noise.df);
+    let mut p = changepoint::shift_p(effect, se, noise.df);
+    let searched = cps.last().is_some_and(|cp| cp.index < m_stored);
+    if searched {
+        // The current level's start was searched for: pay for the search (Bonferroni over the
+        // positions it could have taken).
+        p = (p * z.len().saturating_sub(3).max(1) as f64).min(1.0);
+    }
     let stats = Stats {
         better: Some(better),
         noise,
-        change_points: cps,
+        change_points: cps.clone(),
         outliers: outlier_at,
         n_base: base.len(),
         n_new: new.len(),
@@ -235,6 +246,7 @@ pub fn judge_series(
         current_off,
         new_from: index_of(new_start),
         n_earlier: earlier.len(),
+        searched,
     };
     let mut o = Outcome {
         baseline: Some(base_level.exp()),
@@ -285,7 +297,10 @@ pub fn decide(o: &mut Outcome, q: f64, rule: &Rule) {
     let d = s.effect;
     let pct = s.effect_pct();
     let noise_pct = s.noise.sigma.exp_m1() * 100.0;
+    // A move must clear --min-change and, to be called, `min_effect` noise units (a level a
+    // correlated wander reaches is not a change).
     let big = d.abs() >= mc;
+    let clear = big && (!s.searched || d.abs() >= rule.min_effect * s.noise.sigma);
     if s.current_off {
         o.verdict = Verdict::Suspect;
         o.change_at = Some(s.n_earlier);
@@ -297,7 +312,7 @@ pub fn decide(o: &mut Outcome, q: f64, rule: &Rule) {
             "only the current run moved ({pct:+.1} %, {:.1} standard errors): rerun it",
             s.z()
         );
-    } else if s.n_new >= 2 && q <= rule.fdr && big {
+    } else if s.n_new >= 2 && q <= rule.fdr && clear {
         o.verdict = moved(d, better);
         o.change_at = Some(s.new_from);
         o.reason = format!(
@@ -314,15 +329,31 @@ pub fn decide(o: &mut Outcome, q: f64, rule: &Rule) {
         );
     } else {
         o.verdict = Verdict::Undecided;
+        // More runs also firm up the noise estimate: each adds (1 − ρ)/(1 + ρ) degrees of
+        // freedom.
+        let per_run = (1.0 - s.noise.rho) / (1.0 + s.noise.rho);
         let decided = |more: u32| {
             let se = se_with(more);
+            let df = s.df + f64::from(more) * per_run;
             if big {
-                t2 * se < d.abs()
+                changepoint::t_quantile(1.0 - rule.fdr / 2.0, df) * se < d.abs()
             } else {
-                d.abs() + t1 * se < mc
+                d.abs() + changepoint::t_quantile(1.0 - rule.fdr, df) * se < mc
             }
         };
-        o.runs_needed = (1..=MAX_RUNS_NEEDED).find(|r| decided(*r));
+        // `decided` is monotone in the number of runs: bisect.
+        o.runs_needed = decided(MAX_RUNS_NEEDED).then(|| {
+            let (mut lo, mut hi) = (0, MAX_RUNS_NEEDED);
+            while hi - lo > 1 {
+                let mid = (lo + hi) / 2;
+                if decided(mid) {
+                    hi = mid;
+                } else {
+                    lo = mid;
+                }
+            }
+            hi
+        });
         o.reason = match o.runs_needed {
             Some(n) => format!(
                 "{pct:+.1} % is inside the noise (±{noise_pct:.1} % a run, ±{:.1} % resolvable \
@@ -582,9 +613,9 @@ mod tests {
         // A step significant alone, not among many nulls: regression → undecided.
         let mut h = series(20, 100.0);
         for v in &mut h[15..] {
-            *v *= 0.96;
+            *v *= 0.92;
         }
-        let mut one = judge(&h, 96.0, Better::Higher);
+        let mut one = judge(&h, 92.0, Better::Higher);
         assert_eq!(one.verdict, Verdict::Regression, "{one:?}");
         one.score = Some(0.0005);
         let mut batch = vec![one];
