@@ -178,6 +178,24 @@ pub fn table(reports: &[SetReport], confirm: usize) -> String {
     out
 }
 
+/// perf-check on the synthetic series without a step (drift, AR(1) noise, node effects and
+/// outliers only): how many of them it ever calls a regression or improvement.
+fn flat(series: &[Series], confirm: usize) -> String {
+    let flat: Vec<&Series> = series.iter().filter(|s| s.changes.is_empty()).collect();
+    let count = |confirm| {
+        let s = Settings { window: WINDOW, confirm, margin: MARGIN };
+        flat.iter().filter(|one| !walk::walk(one, &PerfCheckRule, &s).alarms.is_empty()).count()
+    };
+    format!(
+        "synthetic series without a step: {} of {}; perf-check alarms at least once on {} ({} \
+         with --confirm {confirm})",
+        flat.len(),
+        series.len(),
+        count(0),
+        count(confirm)
+    )
+}
+
 /// Where perf-check alarmed on each series of a set, against its labelled changes.
 fn alarms(set: &str, series: &[Series], confirm: usize) -> String {
     let s = Settings { window: WINDOW, confirm, margin: MARGIN };
@@ -261,6 +279,7 @@ impl PerfCheck {
             self.seed
         );
         print!("{}", table(&reports, self.confirm));
+        println!("{}", flat(&sets[0].1, self.confirm));
         println!(
             "perf-check's alarms on the real series (run index from 0), --confirm {}:",
             self.confirm
