@@ -317,7 +317,7 @@ mod tests {
     /// The eval on a small slice, as CI runs it. Asserted: what must hold of the harness (the
     /// never-alarming detector raises nothing; the figures are reproducible; the JSON has the
     /// report's shape) and what perf-check must satisfy on the real H100 history: the 2.5×
-    /// energy and power moves are found within the margin once confirmation runs are allowed.
+    /// energy and power moves are found within the margin, with and without confirmation runs.
     /// The rest is printed (`cargo test -p xtask eval -- --nocapture`).
     #[test]
     fn eval_on_a_small_slice() {
@@ -338,6 +338,7 @@ mod tests {
         assert_eq!(gpu.detector, "perf-check");
         let c = gpu.confirmed.as_ref().unwrap();
         assert_eq!((c.changes, c.true_alarms), (2, 2), "gpu-history with --confirm 2");
+        assert_eq!((gpu.plain.changes, gpu.plain.true_alarms), (2, 2), "gpu-history");
         // Reproducible: the same slice scores the same.
         let again = evaluate(&data_sets(150, 1).unwrap(), 2);
         assert_eq!(table(&again, 2), table(&reports, 2));
