@@ -16,6 +16,10 @@ pub struct Current {
     pub key: SeriesKey,
     pub value: f64,
     pub better: Better,
+    /// Earlier values of this invocation not in the store (pending runs), oldest first.
+    pub pending: Vec<f64>,
+    /// Run key of the input the current value comes from (when several inputs were given).
+    pub run_key: Option<String>,
 }
 
 /// A `failed` record of the current run: reported, never judged.
@@ -105,7 +109,13 @@ pub fn read_input(
                 continue;
             }
             if let Some(better) = metric::better(name) {
-                input.series.push(Current { key, value: *value, better });
+                input.series.push(Current {
+                    key,
+                    value: *value,
+                    better,
+                    pending: Vec::new(),
+                    run_key: None,
+                });
             }
         }
     }
@@ -181,20 +191,17 @@ impl Method {
     }
 }
 
-/// Judges every current value against its history and the pending runs (earlier inputs of
-/// this invocation, oldest first, not in the store); one verdict per series, in input order,
-/// with its outcome. Change-point: Benjamini–Hochberg over all series, then a case whose
-/// current run moved several coherent metrics overwhelmingly is decided at once.
+/// Judges every current value against its history and its pending runs ([`Current::pending`]);
+/// one verdict per series, in input order, with its outcome. Change-point: Benjamini–Hochberg
+/// over all series, then a case whose current run moved several coherent metrics
+/// overwhelmingly is decided at once.
 pub fn judge_all(
     input: &Input,
-    pending: &[&Input],
-    history: &HashMap<SeriesKey, Vec<Earlier>>,
+    history: &Histories,
     method: &Method,
     run_key: Option<&str>,
 ) -> (Vec<VerdictRecord>, Vec<Outcome>) {
     let empty = Vec::new();
-    let pending_values: Vec<HashMap<&SeriesKey, f64>> =
-        pending.iter().map(|p| p.series.iter().map(|c| (&c.key, c.value)).collect()).collect();
     let mut outcomes: Vec<Outcome> = input
         .series
         .iter()
@@ -203,9 +210,7 @@ pub fn judge_all(
             match method {
                 Method::ChangePoint(rule) => {
                     let values: Vec<f64> = earlier.iter().map(|e| e.value).collect();
-                    let more: Vec<f64> =
-                        pending_values.iter().filter_map(|p| p.get(&c.key).copied()).collect();
-                    judge::judge_series(&values, &more, c.value, c.better, rule)
+                    judge::judge_series(&values, &c.pending, c.value, c.better, rule)
                 }
                 Method::Incumbent(threshold) => {
                     let days: Vec<(f64, Day)> =
@@ -225,11 +230,73 @@ pub fn judge_all(
         .zip(&outcomes)
         .map(|(c, o)| {
             let earlier = history.get(&c.key).unwrap_or(&empty);
-            let n_pending = pending_values.iter().filter(|p| p.contains_key(&c.key)).count();
-            verdict_record(c, earlier, n_pending, o, method.name(), run_key)
+            let key = c.run_key.as_deref().or(run_key);
+            verdict_record(c, earlier, c.pending.len(), o, method.name(), key)
         })
         .collect();
     (records, outcomes)
+}
+
+/// The current run of several inputs (oldest first): each series' current value is its value
+/// in the last input that has it, its pending runs its values in the earlier inputs whose run
+/// key is not `stored` (those are history already). A failed record is kept unless a later
+/// input has its case. `last_key` names the last input's run.
+pub fn merge(
+    inputs: &[Input],
+    stored: &std::collections::HashSet<String>,
+    last_key: &str,
+) -> Input {
+    let mut merged = Input::default();
+    let Some(last) = inputs.last() else { return merged };
+    merged.count = last.count;
+    merged.run_key = last_key.to_string();
+    let mut seen: std::collections::HashSet<&SeriesKey> = std::collections::HashSet::new();
+    let mut cases_later: std::collections::HashSet<(String, String, String)> =
+        std::collections::HashSet::new();
+    let mut series: Vec<(usize, usize, Current)> = Vec::new();
+    let mut failed: Vec<(usize, usize, FailedRecord)> = Vec::new();
+    for (f, input) in inputs.iter().enumerate().rev() {
+        let key = if f + 1 == inputs.len() { last_key } else { input.run_key.as_str() };
+        let mut cases_here = Vec::new();
+        for (pos, c) in input.series.iter().enumerate() {
+            cases_here.push((c.key.test_id.clone(), c.key.server.clone(), c.key.client.clone()));
+            if !seen.insert(&c.key) {
+                continue;
+            }
+            let pending = inputs[..f]
+                .iter()
+                .filter(|p| !stored.contains(&p.run_key) && p.run_key != key)
+                .filter_map(|p| p.series.iter().find(|e| e.key == c.key).map(|e| e.value))
+                .collect();
+            series.push((f, pos, Current { pending, run_key: Some(key.to_string()), ..c.clone() }));
+        }
+        for (pos, r) in input.failed.iter().enumerate() {
+            let case = (r.test_id.clone(), r.server.clone(), r.client.clone());
+            if !cases_later.contains(&case) {
+                failed.push((f, pos, r.clone()));
+            }
+            cases_here.push(case);
+        }
+        cases_later.extend(cases_here);
+    }
+    // Input order: by input, then by position in it.
+    series.sort_by_key(|(f, pos, _)| (*f, *pos));
+    failed.sort_by_key(|(f, pos, _)| (*f, *pos));
+    merged.series = series.into_iter().map(|(_, _, c)| c).collect();
+    merged.failed = failed.into_iter().map(|(_, _, r)| r).collect();
+    merged
+}
+
+/// The test ids (first-seen order, once each) of the cases a confirmation re-run should
+/// decide: case verdict `suspect` or `undecided`.
+pub fn to_confirm(cases: &[VerdictRecord]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in cases {
+        if matches!(c.verdict, Verdict::Suspect | Verdict::Undecided) && !out.contains(&c.test_id) {
+            out.push(c.test_id.clone());
+        }
+    }
+    out
 }
 
 /// (test, server, client) of a series.

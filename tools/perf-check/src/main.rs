@@ -16,8 +16,9 @@ Verdicts: regression | improvement (the current level moved by --min-change or m
 after false-discovery control over all series, --fdr), no-change (the interval of the move lies
 inside ±--min-change), undecided (neither yet: runs_needed more runs at this level decide),
 suspect (only the current run moved: rerun it), insufficient-data. One case record (metric
-\"*\") per test, server and client follows the metric records. Earlier -i files are runs of
-this invocation not stored yet (e.g. confirmation re-runs); the last is the current run.
+\"*\") per test, server and client follows the metric records. Several -i files: runs of this
+invocation not stored yet (e.g. confirmation re-runs), oldest first; each series' current value
+is its value in the last file that has it, the earlier ones are pending runs.
 
 Examples:
   perf-check --store sqlite:perf.db -i metrics.jsonl --junit perf-check.xml
@@ -86,6 +87,10 @@ struct Args {
     /// Print how the series TEST[/CLIENT[/METRIC]] were judged, as text on stderr.
     #[arg(long, value_name = "SERIES")]
     explain: Option<String>,
+    /// Write the test ids whose case is suspect or undecided here, one a line (what
+    /// `ci/run-perf-tests --confirm N` re-runs).
+    #[arg(long, value_name = "FILE")]
+    rerun_list: Option<PathBuf>,
     /// An input without records is no error (exit 0, nothing judged).
     #[arg(long)]
     allow_empty: bool,
@@ -119,6 +124,7 @@ fn run() -> Result<Exit> {
         junit: args.junit,
         allow_empty: args.allow_empty,
         explain: args.explain,
+        rerun_list: args.rerun_list,
     })
 }
 

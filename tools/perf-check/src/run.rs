@@ -1,13 +1,14 @@
 //! The whole command once its arguments are checked: read the inputs (pending runs, then the
-//! current one), the history, judge, explain, write.
+//! current one: for each series, the last input that has it holds its current value), the
+//! history, judge, explain, write.
 
-use crate::check::{self, Earlier, Input, Method};
+use crate::check::{self, Input, Method};
 use crate::{explain, history, note};
 use perfline::cli::{Failure, Result};
 use perfline::store::read::SeriesKey;
 use perfline::store::url::Store;
 use perfline::Exit;
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 /// What to do (main's checked arguments).
@@ -25,18 +26,21 @@ pub struct Options {
     pub allow_empty: bool,
     /// `TEST[/CLIENT[/METRIC]]`: print how these series were judged (stderr).
     pub explain: Option<String>,
+    /// Write the test ids to re-run for confirmation (cases suspect or undecided) here.
+    pub rerun_list: Option<PathBuf>,
 }
 
 pub fn run(o: Options) -> Result<Exit> {
     let mut inputs = Vec::with_capacity(o.inputs.len());
     for path in &o.inputs {
-        inputs.push((path, history::read(path)?));
+        inputs.push(history::read(path)?);
     }
-    let Some((current_path, input)) = inputs.pop() else {
+    let Some(last) = inputs.last() else {
         return Err(Failure::usage("give at least one -i FILE"));
     };
-    if input.count == 0 {
-        let name = perfline::cli::one_line(&current_path.display().to_string());
+    if last.count == 0 {
+        let path = o.inputs.last().map(|p| p.display().to_string()).unwrap_or_default();
+        let name = perfline::cli::one_line(&path);
         if o.allow_empty {
             note(&format!("{name}: no metric records; nothing judged (--allow-empty)"));
             return Ok(Exit::Ok);
@@ -46,38 +50,46 @@ pub fn run(o: Options) -> Result<Exit> {
             format!("{name}: no metric records to judge (--allow-empty accepts that)"),
         ));
     }
-    let run_key = o.run_key.clone().unwrap_or_else(|| input.run_key.clone());
+    let run_key = o.run_key.clone().unwrap_or_else(|| last.run_key.clone());
+    // Every series of every input: the history query asks for all of them.
+    let mut all_keys: Vec<SeriesKey> = Vec::new();
+    for i in &inputs {
+        for k in check::keys(i) {
+            if !all_keys.contains(&k) {
+                all_keys.push(k);
+            }
+        }
+    }
     let (history, stored) = match (&o.store, &o.baseline) {
         (Some(store), _) => history::from_store(
             store,
             o.password.as_deref(),
-            &check::keys(&input),
+            &all_keys,
             o.window,
             Some(&run_key),
             o.accept.as_deref(),
         )?,
-        (None, Some(file)) => {
-            (check::from_baseline(&history::read(file)?), std::collections::HashSet::new())
-        }
+        (None, Some(file)) => (check::from_baseline(&history::read(file)?), HashSet::new()),
         (None, None) => return Err(Failure::usage("give --store URL or --baseline FILE")),
     };
-    // Pending runs already in the store are history there; the current run never is.
-    let pending: Vec<&Input> = inputs
-        .iter()
-        .map(|(_, i)| i)
-        .filter(|i| !stored.contains(&i.run_key) && i.run_key != run_key)
-        .collect();
-    if pending.len() < inputs.len() {
+    let already = inputs[..inputs.len() - 1].iter().filter(|i| stored.contains(&i.run_key)).count();
+    if already > 0 {
         note(&format!(
-            "{} earlier input(s) already stored (same run key): judged as history",
-            inputs.len() - pending.len()
+            "{already} earlier input(s) already stored (same run key): judged as history"
         ));
     }
-    let (metrics, outcomes) =
-        check::judge_all(&input, &pending, &history, &o.method, Some(&run_key));
+    let input = check::merge(&inputs, &stored, &run_key);
+    let (metrics, outcomes) = check::judge_all(&input, &history, &o.method, Some(&run_key));
     let cases = check::cases(&metrics);
     if let Some(spec) = &o.explain {
-        explain_all(spec, &input, &pending, &history, &metrics, &outcomes);
+        explain_all(spec, &input, &history, &metrics, &outcomes);
+    }
+    if let Some(path) = &o.rerun_list {
+        let mut text = check::to_confirm(&cases).join("\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        perfline::fsutil::write_atomic(path, text.as_bytes())?;
     }
     history::write(&metrics, &cases, &input, o.junit.as_deref())
 }
@@ -85,8 +97,7 @@ pub fn run(o: Options) -> Result<Exit> {
 fn explain_all(
     spec: &str,
     input: &Input,
-    pending: &[&Input],
-    history: &HashMap<SeriesKey, Vec<Earlier>>,
+    history: &check::Histories,
     metrics: &[perfline::wire::verdict::VerdictRecord],
     outcomes: &[crate::judge::Outcome],
 ) {
@@ -97,11 +108,7 @@ fn explain_all(
         }
         shown += 1;
         let earlier = history.get(&c.key).map_or(&[][..], Vec::as_slice);
-        let more: Vec<f64> = pending
-            .iter()
-            .filter_map(|p| p.series.iter().find(|s| s.key == c.key).map(|s| s.value))
-            .collect();
-        for line in explain::lines(c, earlier, &more, v, o) {
+        for line in explain::lines(c, earlier, &c.pending, v, o) {
             note(&line);
         }
     }

@@ -361,9 +361,18 @@ fn pending_inputs_are_the_newest_history_and_empty_input_is_66() {
     };
     let (a, b, c) =
         (f("a.jsonl", 176.0, "A1"), f("b.jsonl", 175.0, "A2"), f("c.jsonl", 177.0, "A3"));
-    // Alone, 12 % down is suspect; with two confirmation runs at that level it is a regression.
-    let out = perf_check().args(["--store", &s.url(), "-i"]).arg(&c).assert().code(0);
+    // Alone, 12 % down is suspect, to be confirmed; with two confirmation runs at that level
+    // it is a regression.
+    let rerun = s.dir.path().join("rerun.txt");
+    let out = perf_check()
+        .args(["--store", &s.url(), "-i"])
+        .arg(&c)
+        .arg("--rerun-list")
+        .arg(&rerun)
+        .assert()
+        .code(0);
     assert_eq!(verdicts(&out.get_output().stdout)[0]["verdict"], "suspect");
+    assert_eq!(std::fs::read_to_string(&rerun).unwrap(), "t1\n");
     let out = perf_check()
         .args(["--store", &s.url(), "-i"])
         .arg(&a)
@@ -377,6 +386,25 @@ fn pending_inputs_are_the_newest_history_and_empty_input_is_66() {
     assert_eq!(v[0]["verdict"], "regression", "{v:?}");
     assert_eq!(v[0]["window"], 14, "12 stored + 2 pending: {v:?}");
     assert_eq!(v[0]["change_run"], "pending-1", "{v:?}");
+    // A confirmation input holding another test only: t1's current value is still c's.
+    let other = s.file("d.jsonl", &record("t9", &[("token_throughput", 5.0)]));
+    let out = perf_check()
+        .args(["--store", &s.url(), "-i"])
+        .arg(&a)
+        .arg("-i")
+        .arg(&b)
+        .arg("-i")
+        .arg(&c)
+        .arg("-i")
+        .arg(&other)
+        .arg("--rerun-list")
+        .arg(&rerun)
+        .assert()
+        .code(1);
+    let v = verdicts(&out.get_output().stdout);
+    let t1 = v.iter().find(|r| r["test_id"] == "t1" && r["metric"] != "*").unwrap();
+    assert_eq!((t1["verdict"].as_str(), t1["current"].as_f64()), (Some("regression"), Some(177.0)));
+    assert_eq!(std::fs::read_to_string(&rerun).unwrap(), "", "nothing left to confirm");
     // Zero records: 66 with one line; --allow-empty: 0, nothing written.
     let empty = s.file("empty.jsonl", "");
     perf_check().args(["--store", &s.url(), "-i"]).arg(&empty).assert().code(66).stdout("").stderr(
