@@ -272,6 +272,18 @@ impl Reader {
 
     /// The history of the series `query` names (module docs for what counts).
     pub fn history(&mut self, query: &Query<'_>) -> Result<History> {
+        self.read_history(query, 0)
+    }
+
+    /// [`Reader::history`], plus for each series the first `anchor` runs of its baseline —
+    /// from the run a reviewer accepted, else from its oldest run — even when they are older
+    /// than the window: the baseline a regression is judged against does not leave the
+    /// view until it is accepted away. Points stay in history order (anchor runs first).
+    pub fn history_anchored(&mut self, query: &Query<'_>, anchor: usize) -> Result<History> {
+        self.read_history(query, anchor)
+    }
+
+    fn read_history(&mut self, query: &Query<'_>, anchor: usize) -> Result<History> {
         // Stores written before schema 3 have no `series` table: a case is then identified
         // by `cases.network` (the test id) and `cases.command` (`SERVER-CLIENT`, upload's
         // case name), and reported as (network, "", command).
@@ -320,12 +332,14 @@ impl Reader {
         let mut open = series.len();
         let has_run_cases = self.has_table("run_cases")?;
         let window = query.window.max(1);
+        // Per series: points older than the window, newest first (anchor mode only).
+        let mut older: Vec<Vec<Point>> = Vec::new();
         for pos in (0..runs.len()).rev() {
             let run = &runs[pos];
             if Some(run.run_key.as_str()) == query.exclude_run_key {
                 continue;
             }
-            if !all && (open == 0 || floors.iter().all(|f| *f > pos)) {
+            if !all && ((open == 0 && anchor == 0) || floors.iter().all(|f| *f > pos)) {
                 break;
             }
             let mut failed: HashSet<i64> = HashSet::new();
@@ -359,8 +373,23 @@ impl Reader {
                     }
                     None => return,
                 };
+                if older.len() < series.len() {
+                    older.resize_with(series.len(), Vec::new);
+                }
                 let (Some(s), Some(value)) = (series.get_mut(idx), r[2].real()) else { return };
-                if s.points.len() >= window || pos < floors[idx] {
+                if pos < floors[idx] {
+                    return;
+                }
+                if s.points.len() >= window {
+                    // Beyond the window: the oldest `anchor` points are kept (the scan goes
+                    // newest first, so the last ones met).
+                    if anchor > 0 {
+                        let older = &mut older[idx];
+                        older.push(Point { run: pos, value });
+                        if older.len() > anchor * 2 {
+                            older.drain(..anchor);
+                        }
+                    }
                     return;
                 }
                 s.points.push(Point { run: pos, value });
@@ -372,7 +401,11 @@ impl Reader {
                 }
             })?;
         }
-        for s in &mut series {
+        for (i, s) in series.iter_mut().enumerate() {
+            if let Some(older) = older.get_mut(i) {
+                let keep = older.len().saturating_sub(anchor);
+                s.points.extend(older.drain(keep..));
+            }
             s.points.reverse();
         }
         if all {

@@ -129,6 +129,8 @@ impl Default for Rule {
 
 /// An isolated value this many noise units off its neighbours is an outlier and left out.
 const OUTLIER_K: f64 = 4.0;
+/// One-sided significance with which the earlier runs of a new level must share its change.
+const SHARE_ALPHA: f64 = 0.05;
 /// `runs_needed` is searched up to this many runs.
 const MAX_RUNS_NEEDED: u32 = 1000;
 
@@ -202,7 +204,24 @@ pub fn judge_series(
     let first = changepoint::detect(&z, &settings);
     let noise = changepoint::robust_noise(&z[..m], &first);
     let settings = Settings { min_shift: floor.max(rule.min_effect * noise.sigma), ..settings };
-    let cps = changepoint::prune(&z, &first, &settings, &noise);
+    let mut cps = changepoint::prune(&z, &first, &settings, &noise);
+    // The last change point must be shared: the earlier runs after it moved (one-sided 5 %)
+    // the same way as the current run. Else the current run alone moved, and a neighbour
+    // merely came along into the segment: drop it.
+    while let Some(last) = cps.last().filter(|cp| cp.index < m) {
+        let k = last.index;
+        let prev = if cps.len() >= 2 { cps[cps.len() - 2].index } else { 0 };
+        let (before, earlier_new) = (&z[prev..k], &z[k..m]);
+        let d = changepoint::hodges_lehmann(before, earlier_new);
+        let dc = c - changepoint::median(before);
+        let se = noise.se_diff(before.len(), earlier_new.len());
+        let shared =
+            d.signum() == dc.signum() && changepoint::shift_p(d, se, noise.df) / 2.0 < SHARE_ALPHA;
+        if shared {
+            break;
+        }
+        cps.pop();
+    }
     let noise = changepoint::robust_noise(&z[..m], &cps);
     let new_start = cps.last().map_or(m_stored, |cp| cp.index.min(m_stored));
     let base_end = cps.first().map_or(new_start, |cp| cp.index.min(new_start));
@@ -335,11 +354,9 @@ pub fn decide(o: &mut Outcome, q: f64, rule: &Rule) {
         let decided = |more: u32| {
             let se = se_with(more);
             let df = s.df + f64::from(more) * per_run;
-            if big {
-                changepoint::t_quantile(1.0 - rule.fdr / 2.0, df) * se < d.abs()
-            } else {
-                d.abs() + changepoint::t_quantile(1.0 - rule.fdr, df) * se < mc
-            }
+            // The interval excludes 0, or it lies inside ±min-change.
+            changepoint::t_quantile(1.0 - rule.fdr / 2.0, df) * se < d.abs()
+                || d.abs() + changepoint::t_quantile(1.0 - rule.fdr, df) * se < mc
         };
         // `decided` is monotone in the number of runs: bisect.
         o.runs_needed = decided(MAX_RUNS_NEEDED).then(|| {
