@@ -841,6 +841,30 @@ mod tests {
     }
 
     #[test]
+    fn the_baseline_is_anchored_beyond_the_window() {
+        let f = Fixture::new();
+        let a = f.case("t1", "srv", "c1");
+        for i in 1..=9 {
+            let r = f.run(&format!("r{i}"), None);
+            f.result(r, a, "ok", &[("tput", i as f64)]);
+        }
+        let mut reader = Reader::open(&f.store(), None, Access::Accept).unwrap();
+        let key = SeriesKey::new("t1", "srv", "c1", "tput");
+        let keys = |h: &History| -> Vec<String> {
+            h.series[0].points.iter().map(|p| h.runs[p.run].run_key.clone()).collect()
+        };
+        let q =
+            Query { series: std::slice::from_ref(&key), window: 3, exclude_run_key: Some("r9") };
+        // The oldest 2 runs stay in view besides the latest 3 (r9 excluded); none twice.
+        assert_eq!(keys(&reader.history_anchored(&q, 2).unwrap()), ["r1", "r2", "r6", "r7", "r8"]);
+        assert_eq!(keys(&reader.history_anchored(&q, 9).unwrap()).len(), 8);
+        assert_eq!(keys(&reader.history(&q).unwrap()), ["r6", "r7", "r8"]);
+        // From an accepted run on.
+        reader.accept(std::slice::from_ref(&key), "r3").unwrap();
+        assert_eq!(keys(&reader.history_anchored(&q, 2).unwrap()), ["r3", "r4", "r6", "r7", "r8"]);
+    }
+
+    #[test]
     fn failed_cases_and_accepts() {
         let f = Fixture::new();
         let a = f.case("t1", "srv", "c1");
