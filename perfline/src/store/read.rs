@@ -332,15 +332,46 @@ impl Reader {
         let mut open = series.len();
         let has_run_cases = self.has_table("run_cases")?;
         let window = query.window.max(1);
-        // Per series: points older than the window, newest first (anchor mode only).
+        // Per series: the oldest points of its baseline beyond the window, oldest first
+        // (anchor mode only). Two scans: newest first until every window is full (or every
+        // floor passed), then, for the anchor, oldest first from the floors up to where the
+        // first scan stopped, until every full series has its anchor.
         let mut older: Vec<Vec<Point>> = Vec::new();
-        for pos in (0..runs.len()).rev() {
+        let mut newest = (0..runs.len()).rev();
+        let mut scanning_new = true;
+        let mut lowest = runs.len();
+        let mut up = usize::MAX;
+        loop {
+            let pos = if scanning_new {
+                match newest.next() {
+                    Some(pos) if all || !(open == 0 || floors.iter().all(|f| *f > pos)) => {
+                        lowest = pos;
+                        pos
+                    }
+                    _ => {
+                        scanning_new = false;
+                        if anchor == 0 || all {
+                            break;
+                        }
+                        up = floors.iter().copied().min().unwrap_or(0);
+                        continue;
+                    }
+                }
+            } else {
+                older.resize_with(series.len(), Vec::new);
+                let done = series
+                    .iter()
+                    .zip(&older)
+                    .all(|(s, o)| s.points.len() < window || o.len() >= anchor);
+                if up >= lowest || done {
+                    break;
+                }
+                up += 1;
+                up - 1
+            };
             let run = &runs[pos];
             if Some(run.run_key.as_str()) == query.exclude_run_key {
                 continue;
-            }
-            if !all && ((open == 0 && anchor == 0) || floors.iter().all(|f| *f > pos)) {
-                break;
             }
             let mut failed: HashSet<i64> = HashSet::new();
             if has_run_cases {
@@ -373,23 +404,19 @@ impl Reader {
                     }
                     None => return,
                 };
-                if older.len() < series.len() {
-                    older.resize_with(series.len(), Vec::new);
-                }
                 let (Some(s), Some(value)) = (series.get_mut(idx), r[2].real()) else { return };
                 if pos < floors[idx] {
                     return;
                 }
-                if s.points.len() >= window {
-                    // Beyond the window: the oldest `anchor` points are kept (the scan goes
-                    // newest first, so the last ones met).
-                    if anchor > 0 {
-                        let older = &mut older[idx];
-                        older.push(Point { run: pos, value });
-                        if older.len() > anchor * 2 {
-                            older.drain(..anchor);
-                        }
+                if !scanning_new {
+                    // The anchor scan: oldest first, below the window's oldest point.
+                    let below = s.points.last().is_some_and(|p| pos < p.run);
+                    if s.points.len() >= window && below && older[idx].len() < anchor {
+                        older[idx].push(Point { run: pos, value });
                     }
+                    return;
+                }
+                if s.points.len() >= window {
                     return;
                 }
                 s.points.push(Point { run: pos, value });
@@ -402,11 +429,11 @@ impl Reader {
             })?;
         }
         for (i, s) in series.iter_mut().enumerate() {
-            if let Some(older) = older.get_mut(i) {
-                let keep = older.len().saturating_sub(anchor);
-                s.points.extend(older.drain(keep..));
-            }
             s.points.reverse();
+            if let Some(older) = older.get_mut(i).filter(|o| !o.is_empty()) {
+                older.append(&mut s.points);
+                std::mem::swap(older, &mut s.points);
+            }
         }
         if all {
             series.sort_by(|a, b| a.key.cmp(&b.key));
