@@ -358,10 +358,27 @@ pub fn shift_p(diff: f64, se: f64, df: f64) -> f64 {
     two_sided(diff, se, df.max(1.0))
 }
 
-/// The `p` quantile of Student's t with `df` degrees of freedom.
+/// The `p` quantile of Student's t with `df` degrees of freedom. From 5 degrees of freedom on,
+/// the Cornish–Fisher expansion around the normal quantile (terms to ν⁻⁴; error below 0.02 %
+/// of the quantile at p = 0.975, far cheaper than inverting the incomplete beta function); the
+/// exact inverse below.
 pub fn t_quantile(p: f64, df: f64) -> f64 {
-    match StudentsT::new(0.0, 1.0, df.max(1.0)) {
-        Ok(dist) => dist.inverse_cdf(p.clamp(1e-12, 1.0 - 1e-12)),
+    let p = p.clamp(1e-12, 1.0 - 1e-12);
+    let df = df.max(1.0);
+    if df >= 5.0 {
+        let z = match statrs::distribution::Normal::new(0.0, 1.0) {
+            Ok(n) => n.inverse_cdf(p),
+            Err(_) => return f64::NAN,
+        };
+        let (z2, v) = (z * z, df);
+        let g1 = (z2 + 1.0) * z / 4.0;
+        let g2 = ((5.0 * z2 + 16.0) * z2 + 3.0) * z / 96.0;
+        let g3 = (((3.0 * z2 + 19.0) * z2 + 17.0) * z2 - 15.0) * z / 384.0;
+        let g4 = ((((79.0 * z2 + 776.0) * z2 + 1482.0) * z2 - 1920.0) * z2 - 945.0) * z / 92160.0;
+        return z + g1 / v + g2 / (v * v) + g3 / (v * v * v) + g4 / (v * v * v * v);
+    }
+    match StudentsT::new(0.0, 1.0, df) {
+        Ok(dist) => dist.inverse_cdf(p),
         Err(_) => f64::NAN,
     }
 }
@@ -481,6 +498,15 @@ mod tests {
         assert!(n.n_eff(40) < 6.0, "{n:?}");
         assert_eq!(median(&[3.0, 1.0, 2.0, 10.0]), 2.5);
         assert_eq!(hodges_lehmann(&[0.0, 1.0, 2.0], &[10.0, 11.0, 100.0]), 10.0);
-        assert!((t_quantile(0.975, 10.0) - 2.228_139).abs() < 1e-5);
+        for (p, df, want) in [
+            (0.975, 10.0, 2.228_139),
+            (0.975, 3.0, 3.182_446),
+            (0.95, 5.0, 2.015_048),
+            (0.975, 5.0, 2.570_582),
+            (0.999, 30.0, 3.385_185),
+        ] {
+            let got = t_quantile(p, df);
+            assert!((got - want).abs() / want < 2e-4, "t({p}, {df}) = {got}, want {want}");
+        }
     }
 }

@@ -332,15 +332,46 @@ impl Reader {
         let mut open = series.len();
         let has_run_cases = self.has_table("run_cases")?;
         let window = query.window.max(1);
-        // Per series: points older than the window, newest first (anchor mode only).
+        // Per series: the oldest points of its baseline beyond the window, oldest first
+        // (anchor mode only). Two scans: newest first until every window is full (or every
+        // floor passed), then, for the anchor, oldest first from the floors up to where the
+        // first scan stopped, until every full series has its anchor.
         let mut older: Vec<Vec<Point>> = Vec::new();
-        for pos in (0..runs.len()).rev() {
+        let mut newest = (0..runs.len()).rev();
+        let mut scanning_new = true;
+        let mut lowest = runs.len();
+        let mut up = usize::MAX;
+        loop {
+            let pos = if scanning_new {
+                match newest.next() {
+                    Some(pos) if all || !(open == 0 || floors.iter().all(|f| *f > pos)) => {
+                        lowest = pos;
+                        pos
+                    }
+                    _ => {
+                        scanning_new = false;
+                        if anchor == 0 || all {
+                            break;
+                        }
+                        up = floors.iter().copied().min().unwrap_or(0);
+                        continue;
+                    }
+                }
+            } else {
+                older.resize_with(series.len(), Vec::new);
+                let done = series
+                    .iter()
+                    .zip(&older)
+                    .all(|(s, o)| s.points.len() < window || o.len() >= anchor);
+                if up >= lowest || done {
+                    break;
+                }
+                up += 1;
+                up - 1
+            };
             let run = &runs[pos];
             if Some(run.run_key.as_str()) == query.exclude_run_key {
                 continue;
-            }
-            if !all && ((open == 0 && anchor == 0) || floors.iter().all(|f| *f > pos)) {
-                break;
             }
             let mut failed: HashSet<i64> = HashSet::new();
             if has_run_cases {
@@ -373,23 +404,19 @@ impl Reader {
                     }
                     None => return,
                 };
-                if older.len() < series.len() {
-                    older.resize_with(series.len(), Vec::new);
-                }
                 let (Some(s), Some(value)) = (series.get_mut(idx), r[2].real()) else { return };
                 if pos < floors[idx] {
                     return;
                 }
-                if s.points.len() >= window {
-                    // Beyond the window: the oldest `anchor` points are kept (the scan goes
-                    // newest first, so the last ones met).
-                    if anchor > 0 {
-                        let older = &mut older[idx];
-                        older.push(Point { run: pos, value });
-                        if older.len() > anchor * 2 {
-                            older.drain(..anchor);
-                        }
+                if !scanning_new {
+                    // The anchor scan: oldest first, below the window's oldest point.
+                    let below = s.points.last().is_some_and(|p| pos < p.run);
+                    if s.points.len() >= window && below && older[idx].len() < anchor {
+                        older[idx].push(Point { run: pos, value });
                     }
+                    return;
+                }
+                if s.points.len() >= window {
                     return;
                 }
                 s.points.push(Point { run: pos, value });
@@ -402,11 +429,11 @@ impl Reader {
             })?;
         }
         for (i, s) in series.iter_mut().enumerate() {
-            if let Some(older) = older.get_mut(i) {
-                let keep = older.len().saturating_sub(anchor);
-                s.points.extend(older.drain(keep..));
-            }
             s.points.reverse();
+            if let Some(older) = older.get_mut(i).filter(|o| !o.is_empty()) {
+                older.append(&mut s.points);
+                std::mem::swap(older, &mut s.points);
+            }
         }
         if all {
             series.sort_by(|a, b| a.key.cmp(&b.key));
@@ -838,6 +865,30 @@ mod tests {
         assert_eq!(keys, [("", "tput"), ("srv", "tput"), ("srv", "ttft")]);
         assert_eq!(values(&h, 1), [("r4".to_string(), 4.0)]);
         assert_eq!(values(&h, 2), [("r1".to_string(), 9.0)]);
+    }
+
+    #[test]
+    fn the_baseline_is_anchored_beyond_the_window() {
+        let f = Fixture::new();
+        let a = f.case("t1", "srv", "c1");
+        for i in 1..=9 {
+            let r = f.run(&format!("r{i}"), None);
+            f.result(r, a, "ok", &[("tput", i as f64)]);
+        }
+        let mut reader = Reader::open(&f.store(), None, Access::Accept).unwrap();
+        let key = SeriesKey::new("t1", "srv", "c1", "tput");
+        let keys = |h: &History| -> Vec<String> {
+            h.series[0].points.iter().map(|p| h.runs[p.run].run_key.clone()).collect()
+        };
+        let q =
+            Query { series: std::slice::from_ref(&key), window: 3, exclude_run_key: Some("r9") };
+        // The oldest 2 runs stay in view besides the latest 3 (r9 excluded); none twice.
+        assert_eq!(keys(&reader.history_anchored(&q, 2).unwrap()), ["r1", "r2", "r6", "r7", "r8"]);
+        assert_eq!(keys(&reader.history_anchored(&q, 9).unwrap()).len(), 8);
+        assert_eq!(keys(&reader.history(&q).unwrap()), ["r6", "r7", "r8"]);
+        // From an accepted run on.
+        reader.accept(std::slice::from_ref(&key), "r3").unwrap();
+        assert_eq!(keys(&reader.history_anchored(&q, 2).unwrap()), ["r3", "r4", "r6", "r7", "r8"]);
     }
 
     #[test]

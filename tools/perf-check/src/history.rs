@@ -10,7 +10,7 @@ use perfline::store::url::Store;
 use std::collections::HashSet;
 use std::path::Path;
 
-/// Runs of the accepted (or oldest) baseline kept in view beyond the window, at least.
+/// Runs of the accepted (or oldest) baseline kept in view beyond the window.
 pub const ANCHOR_RUNS: usize = 10;
 
 /// Each series' earlier values in `store`, after recording `accept` when given.
@@ -36,7 +36,7 @@ pub fn from_store(
     let query = Query { series: keys, window, exclude_run_key: run_key };
     // The accepted (or oldest) baseline is kept beyond the window: a regression stays
     // until accepted or the level returns.
-    let history = reader.history_anchored(&query, window.max(ANCHOR_RUNS))?;
+    let history = reader.history_anchored(&query, ANCHOR_RUNS)?;
     let stored = history.runs.iter().map(|r| r.run_key.clone()).collect();
     Ok((check::from_store(&history), stored))
 }

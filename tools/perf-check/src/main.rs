@@ -4,8 +4,7 @@
 
 use clap::{Parser, ValueEnum};
 use perf_check::check::Method;
-use perf_check::judge::Rule;
-use perf_check::run::Options;
+use perf_check::run::{Numbers, Options};
 use perfline::cli::{Failure, Result};
 use perfline::store::{secret, url::Store};
 use perfline::Exit;
@@ -130,37 +129,18 @@ fn run() -> Result<Exit> {
 
 /// The method, after checking every number and key of the command line.
 fn method(args: &Args) -> Result<Method> {
-    let bad = |m: &str| Err(Failure::usage(m.to_string()));
-    if args.window == 0 {
-        return bad("--window must be at least 1");
-    }
-    if !(args.threshold > 0.0 && args.threshold < 100.0) {
-        return bad("--threshold must be a percentage between 0 and 100");
-    }
-    if !(args.alpha > 0.0 && args.alpha < 1.0 && args.fdr > 0.0 && args.fdr < 0.5) {
-        return bad("--alpha must be between 0 and 1, --fdr between 0 and 0.5");
-    }
-    if !(args.min_change >= 0.0 && args.min_change < 100.0) {
-        return bad("--min-change must be a percentage from 0 to 100");
-    }
     for (flag, key) in [("--run-key", &args.run_key), ("--accept", &args.accept)] {
         if let Some(k) = key {
             perfline::shell::check_id(k).map_err(|e| Failure::usage(format!("{flag}: {e}")))?;
         }
     }
-    let rule = Rule {
+    let numbers = Numbers {
+        window: args.window,
+        threshold: args.threshold,
         alpha: args.alpha,
         fdr: args.fdr,
-        min_change: args.min_change / 100.0,
-        ..Rule::default()
+        min_change: args.min_change,
     };
-    match (args.method, &args.baseline) {
-        (Some(MethodArg::ChangePoint), Some(_)) => {
-            bad("--method change-point needs a history (--store); a baseline file is one run")
-        }
-        (Some(MethodArg::Incumbent), _) | (None, Some(_)) => {
-            Ok(Method::Incumbent(args.threshold / 100.0))
-        }
-        (_, None) => Ok(Method::ChangePoint(rule)),
-    }
+    let incumbent = args.method.map(|m| matches!(m, MethodArg::Incumbent));
+    perf_check::run::method(&numbers, incumbent, args.baseline.is_some())
 }

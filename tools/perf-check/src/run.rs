@@ -3,6 +3,7 @@
 //! history, judge, explain, write.
 
 use crate::check::{self, Input, Method};
+use crate::judge::Rule;
 use crate::{explain, history, note};
 use perfline::cli::{Failure, Result};
 use perfline::store::read::SeriesKey;
@@ -28,6 +29,44 @@ pub struct Options {
     pub explain: Option<String>,
     /// Write the test ids to re-run for confirmation (cases suspect or undecided) here.
     pub rerun_list: Option<PathBuf>,
+}
+
+/// The numbers of the command line.
+pub struct Numbers {
+    pub window: usize,
+    /// Percent.
+    pub threshold: f64,
+    pub alpha: f64,
+    pub fdr: f64,
+    /// Percent.
+    pub min_change: f64,
+}
+
+/// The method: `incumbent` is `--method` (Some(true) incumbent, Some(false) change-point),
+/// `baseline` whether `--baseline FILE` was given; every number checked (64 when out of range).
+pub fn method(n: &Numbers, incumbent: Option<bool>, baseline: bool) -> Result<Method> {
+    let bad = |m: &str| Err(Failure::usage(m.to_string()));
+    if n.window == 0 {
+        return bad("--window must be at least 1");
+    }
+    if !(n.threshold > 0.0 && n.threshold < 100.0) {
+        return bad("--threshold must be a percentage between 0 and 100");
+    }
+    if !(n.alpha > 0.0 && n.alpha < 1.0 && n.fdr > 0.0 && n.fdr < 0.5) {
+        return bad("--alpha must be between 0 and 1, --fdr between 0 and 0.5");
+    }
+    if !(n.min_change >= 0.0 && n.min_change < 100.0) {
+        return bad("--min-change must be a percentage from 0 to 100");
+    }
+    let rule =
+        Rule { alpha: n.alpha, fdr: n.fdr, min_change: n.min_change / 100.0, ..Rule::default() };
+    match (incumbent, baseline) {
+        (Some(false), true) => {
+            bad("--method change-point needs a history (--store); a baseline file is one run")
+        }
+        (Some(true), _) | (None, true) => Ok(Method::Incumbent(n.threshold / 100.0)),
+        (_, false) => Ok(Method::ChangePoint(rule)),
+    }
 }
 
 pub fn run(o: Options) -> Result<Exit> {
