@@ -134,7 +134,7 @@ impl<'a> Launcher<'a> {
             }
         }
         if let Some(file) = &self.args.metrics {
-            if let Err(f) = jobdir::gather_metrics(&self.ended, file) {
+            if let Err(f) = jobdir::gather_metrics(&self.ended, file, &self.args.context) {
                 self.reporter.failure(&f);
             }
         }

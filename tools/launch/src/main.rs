@@ -65,6 +65,10 @@ struct Args {
     /// them (each attempt's `results/metrics.jsonl`, in launch order) to FILE, atomically.
     #[arg(long, value_name = "FILE", requires = "ends")]
     metrics: Option<PathBuf>,
+    /// With --metrics: set `context.KEY` of every gathered record to VALUE (JSON when it
+    /// parses as a number or boolean, else text), e.g. `--context confirmation=1`.
+    #[arg(long, value_name = "KEY=VALUE", requires = "metrics", value_parser = jobdir::context_pair)]
+    context: Vec<(String, serde_json::Value)>,
 }
 
 fn main() {
