@@ -139,13 +139,44 @@ pub fn parse_args<T: clap::Parser>() -> Result<Option<T>> {
             let _ = e.print();
             Ok(None)
         }
-        Err(e) => {
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("bad command line");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            Err(Failure::usage(format!("{first} (see --help)")))
+        Err(e) => Err(Failure::usage(clap_message(&e.to_string()))),
+    }
+}
+
+/// Folds clap's rendered error into one diagnostic line that keeps all of it but the usage
+/// block: the error, the arguments it lists (`the following required arguments were not
+/// provided: --store <URL>`) and its tips (`tip: a similar argument exists: '--cluster'`).
+pub fn clap_message(rendered: &str) -> String {
+    let mut head = String::new();
+    let mut items: Vec<&str> = Vec::new();
+    let mut tips: Vec<&str> = Vec::new();
+    for line in rendered.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("Usage:") || trimmed.starts_with("For more information") {
+            break;
+        }
+        if trimmed.is_empty() {
+            continue;
+        }
+        if head.is_empty() {
+            head = trimmed.strip_prefix("error: ").unwrap_or(trimmed).to_string();
+        } else if let Some(tip) = trimmed.strip_prefix("tip: ") {
+            tips.push(tip);
+        } else {
+            items.push(trimmed);
         }
     }
+    if head.is_empty() {
+        head = "bad command line".to_string();
+    }
+    if !items.is_empty() {
+        let sep = if head.ends_with(':') { " " } else { ": " };
+        head = format!("{head}{sep}{}", items.join(", "));
+    }
+    for tip in tips {
+        head = format!("{head}; {tip}");
+    }
+    format!("{head} (see --help)")
 }
 
 /// Runs a tool's `run` function and turns its result into the process exit code.
@@ -202,6 +233,35 @@ mod tests {
         assert!(!other.is_broken_pipe());
         assert!(!Failure::data("bad").context("x").is_broken_pipe());
         assert_eq!(code("t", Ok(Exit::Failed)), 1);
+    }
+
+    #[test]
+    fn clap_errors_keep_their_lists_and_tips() {
+        #[derive(clap::Parser, Debug)]
+        #[command(name = "t")]
+        struct A {
+            #[arg(long)]
+            store: String,
+            #[arg(long)]
+            cluster: Option<String>,
+            #[arg(long)]
+            columns: Option<String>,
+        }
+        use clap::Parser;
+        let msg = |argv: &[&str]| clap_message(&A::try_parse_from(argv).unwrap_err().to_string());
+        assert_eq!(
+            msg(&["t"]),
+            "the following required arguments were not provided: --store <STORE> (see --help)"
+        );
+        assert_eq!(
+            msg(&["t", "--store", "s", "--clustr", "x"]),
+            "unexpected argument '--clustr' found; a similar argument exists: '--cluster' (see --help)"
+        );
+        assert_eq!(
+            msg(&["t", "--store", "s", "--columns"]),
+            "a value is required for '--columns <COLUMNS>' but none was supplied (see --help)"
+        );
+        assert_eq!(clap_message(""), "bad command line (see --help)");
     }
 
     #[test]
