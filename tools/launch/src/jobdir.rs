@@ -95,9 +95,29 @@ fn write_job_dir(
     fsutil::write_atomic(&dir.join("profile.json"), &prof)
 }
 
+/// The first failure of a job: the reason line of `coord/first.failed` (else of any
+/// `coord/*.failed`) and the log tail below it (at most 10 lines).
+pub fn first_failure(workdir: &Path) -> Option<(String, Vec<String>)> {
+    let coord = workdir.join("coord");
+    let mut markers: Vec<PathBuf> = std::fs::read_dir(&coord)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "failed"))
+        .collect();
+    markers.sort();
+    let marker = perfline::coord::first_failed(&coord, &markers)?;
+    let text = std::fs::read_to_string(marker).ok()?;
+    let mut lines = text.lines().map(str::trim_end).filter(|l| !l.is_empty());
+    let reason = lines.next()?.to_string();
+    let tail: Vec<String> = lines.map(str::to_string).collect();
+    let skip = tail.len().saturating_sub(10);
+    Some((reason, tail.into_iter().skip(skip).collect()))
+}
+
 /// Writes the metric records of every ended job (its attempt's `results/metrics.jsonl`) to
 /// `file` in one atomic write; a job without records is reported, never silently skipped.
-pub fn gather_metrics(workdirs: &[PathBuf], file: &Path) -> Result<()> {
+/// No record at all is no input (66, nothing written) unless `allow_empty`.
+pub fn gather_metrics(workdirs: &[PathBuf], file: &Path, allow_empty: bool) -> Result<()> {
     let mut all = Vec::new();
     for dir in workdirs {
         let path = dir.join("results/metrics.jsonl");
@@ -116,6 +136,20 @@ pub fn gather_metrics(workdirs: &[PathBuf], file: &Path) -> Result<()> {
             }
             Err(e) => return Err(Failure::io(path.display(), &e)),
         }
+    }
+    if all.iter().all(u8::is_ascii_whitespace) && !allow_empty {
+        let why = if workdirs.is_empty() {
+            "no job ran (no planned record on input: see the errors above it in the pipe)"
+        } else {
+            "the jobs wrote none"
+        };
+        return Err(Failure::new(
+            Exit::NoInput,
+            format!(
+                "--metrics {}: no metric records: {why}; nothing written (--allow-empty writes an empty file)",
+                file.display()
+            ),
+        ));
     }
     fsutil::write_atomic(file, &all)
 }
