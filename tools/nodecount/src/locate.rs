@@ -85,9 +85,13 @@ impl Locator {
         }
         let result = result.unwrap_or_else(|| {
             let looked: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+            let none = if dirs.iter().any(|d| d.is_dir()) { "" } else { "; none of them exists" };
             Err((
                 Exit::NoInput,
-                format!("config {file} not found (looked in: {})", looked.join(", ")),
+                format!(
+                    "config {file} not found (looked in: {}{none}); use --config-dir DIR or --root CHECKOUT",
+                    looked.join(", ")
+                ),
             ))
         });
         self.found.insert(key, result.clone());
