@@ -38,11 +38,20 @@ impl Failure {
     pub fn software(message: impl Into<String>) -> Failure {
         Failure::new(Exit::Software, message)
     }
-    /// An I/O error on `path`, classified by its kind (missing, permission, other).
+    /// An I/O error on `path`, classified by its kind (missing, permission, other). A missing
+    /// file gets the next step when its directory holds a similar name (`did you mean
+    /// testlists/e2e-slurm.txt?`).
     pub fn io(path: impl fmt::Display, err: &io::Error) -> Failure {
+        let path = path.to_string();
+        let hint = match err.kind() {
+            io::ErrorKind::NotFound => {
+                similar_file(&path).map(|p| format!("; did you mean {p}?")).unwrap_or_default()
+            }
+            _ => String::new(),
+        };
         Failure {
             io_kind: Some(err.kind()),
-            ..Failure::new(Exit::of_io(err), format!("{path}: {err}"))
+            ..Failure::new(Exit::of_io(err), format!("{path}: {err}{hint}"))
         }
     }
     /// The reader of our output went away (`EPIPE`): not an error of the tool.
@@ -120,6 +129,51 @@ pub fn one_line(message: &str) -> String {
     } else {
         message.to_string()
     }
+}
+
+/// The names among `candidates` close to `wanted` (edit distance at most 2, ignoring case, or
+/// at most a third of the name for long names), closest first, at most 3.
+pub fn did_you_mean<I: IntoIterator<Item = String>>(wanted: &str, candidates: I) -> Vec<String> {
+    let w = wanted.to_lowercase();
+    let limit = (w.chars().count() / 3).clamp(1, 2);
+    let mut close: Vec<(usize, String)> = candidates
+        .into_iter()
+        .filter(|c| c != wanted)
+        .filter_map(|c| {
+            let d = edit_distance(&w, &c.to_lowercase());
+            (d <= limit).then_some((d, c))
+        })
+        .collect();
+    close.sort();
+    close.dedup();
+    close.into_iter().take(3).map(|(_, c)| c).collect()
+}
+
+/// Levenshtein distance over chars.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// A file beside the missing `path` with a similar name (`testlists/e2e-slurm.txt` for
+/// `testlists/e2e-slurm.tx`), as `path` spells its directory.
+fn similar_file(path: &str) -> Option<String> {
+    let p = std::path::Path::new(path);
+    let name = p.file_name()?.to_str()?;
+    let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
+    let names = std::fs::read_dir(dir.unwrap_or(std::path::Path::new(".")))
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok());
+    let best = did_you_mean(name, names).into_iter().next()?;
+    Some(dir.map_or(best.clone(), |d| d.join(&best).display().to_string()))
 }
 
 /// Parses the command line with clap. `--help` and `--version` print and give `Ok(None)` (the
@@ -262,6 +316,36 @@ mod tests {
             "a value is required for '--columns <COLUMNS>' but none was supplied (see --help)"
         );
         assert_eq!(clap_message(""), "bad command line (see --help)");
+    }
+
+    #[test]
+    fn a_missing_file_suggests_a_similar_one() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("e2e-slurm.txt"), "").unwrap();
+        std::fs::write(dir.path().join("other.yaml"), "").unwrap();
+        let missing = dir.path().join("e2e-slurm.tx");
+        let err = io::Error::from(io::ErrorKind::NotFound);
+        let f = Failure::io(missing.display(), &err);
+        assert_eq!(f.exit, Exit::NoInput);
+        assert_eq!(
+            f.message,
+            format!(
+                "{}: {err}; did you mean {}?",
+                missing.display(),
+                dir.path().join("e2e-slurm.txt").display()
+            )
+        );
+        let far = dir.path().join("nothing-like-it.txt");
+        assert_eq!(Failure::io(far.display(), &err).message, format!("{}: {err}", far.display()));
+        assert_eq!(
+            did_you_mean("gb200", ["gb200-pyxis".into(), "local".into()]),
+            Vec::<String>::new()
+        );
+        assert_eq!(did_you_mean("locl", ["gb200-pyxis".into(), "local".into()]), ["local"]);
+        assert_eq!(
+            did_you_mean("local_agg_tine.yaml", ["local_agg_tiny.yaml".into(), "x.yaml".into()]),
+            ["local_agg_tiny.yaml"]
+        );
     }
 
     #[test]

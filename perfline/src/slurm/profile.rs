@@ -232,6 +232,18 @@ impl Profile {
     pub fn load(path: &Path) -> Result<Profile> {
         let value = crate::yaml::load(path).map_err(|f| match f.exit {
             Exit::DataErr => Failure::config(f.message),
+            Exit::NoInput if f.io_kind == Some(std::io::ErrorKind::NotFound) => {
+                let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+                let found = profiles_in(&[dir.unwrap_or(Path::new(".")).to_path_buf()]);
+                if found.is_empty() {
+                    f
+                } else {
+                    let where_ = dir.map_or(String::new(), |d| format!(" in {}", d.display()));
+                    let message =
+                        format!("{}; profiles found{where_}: {}", f.message, found.join(", "));
+                    Failure { message, ..f }
+                }
+            }
             _ => f,
         })?;
         Profile::from_yaml(value, &path.display().to_string())

@@ -99,7 +99,7 @@ fn read(path: &PathBuf) -> Result<String> {
         std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map(drop)
     };
     // Whatever the cause (missing, a directory, permissions), the list cannot be read.
-    read.map_err(|e| Failure::new(Exit::NoInput, format!("{source}: {e}")))?;
+    read.map_err(|e| Failure { exit: Exit::NoInput, ..Failure::io(path.display(), &e) })?;
     perfline::yaml::utf8(&bytes, &source.to_string())?;
     Ok(String::from_utf8(bytes).unwrap_or_default())
 }
