@@ -242,7 +242,27 @@ pub fn clap_message(rendered: &str) -> String {
 /// A closed stdout (`tool | head`) is not an error: the tool stops quietly with status 0.
 /// A closed stderr only loses the diagnostic; the exit code is kept.
 pub fn main(tool: &'static str, run: impl FnOnce() -> Result<Exit>) -> ! {
+    let _ = TOOL.set(tool);
     std::process::exit(code(tool, run()))
+}
+
+/// The running tool's name, set by [`main`].
+static TOOL: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// When a tool is about to read `what` from stdin and stdin is a terminal (a newcomer ran it
+/// without a pipe and it seems to hang), says so on stderr with the next step.
+pub fn note_terminal_stdin(what: &str) {
+    use std::io::IsTerminal;
+    if io::stdin().is_terminal() {
+        let tool = TOOL.get().copied().unwrap_or("perfline");
+        diag(
+            tool,
+            "note",
+            format!(
+                "reading {what} from the terminal: pipe them in (e.g. classify LIST | nodecount | launch) or end with Ctrl-D"
+            ),
+        );
+    }
 }
 
 /// The exit code of a tool's result (printing the error, if any): a broken pipe is 0.

@@ -94,6 +94,7 @@ fn read(path: &PathBuf) -> Result<String> {
     let source = path.display();
     let mut bytes = Vec::new();
     let read = if path.as_os_str() == "-" {
+        perfline::cli::note_terminal_stdin("test ids");
         std::io::stdin().read_to_end(&mut bytes).map(drop)
     } else {
         std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map(drop)

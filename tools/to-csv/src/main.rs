@@ -58,6 +58,7 @@ fn run() -> Result<Exit> {
     let Some(args) = perfline::cli::parse_args::<Args>()? else { return Ok(Exit::Ok) };
     let mut reporter = Reporter::new("to-csv");
     let mut records: Vec<MetricRecord> = Vec::new();
+    perfline::cli::note_terminal_stdin("metric records");
     for line in jsonl::read::<MetricRecord, _>(std::io::stdin().lock(), "stdin") {
         match line.record {
             Ok(r) => records.push(r),
