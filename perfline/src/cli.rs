@@ -176,6 +176,9 @@ fn similar_file(path: &str) -> Option<String> {
     Some(dir.map_or(best.clone(), |d| d.join(&best).display().to_string()))
 }
 
+/// The environment variable that makes [`parse_args`] parse and stop.
+pub const CHECK_ARGS_ENV: &str = "PERFLINE_CHECK_ARGS";
+
 /// Parses the command line with clap. `--help` and `--version` print and give `Ok(None)` (the
 /// tool then exits 0); a usage error is a one-line `Failure` of class `Usage` (64, the exit
 /// table's, not clap's 2).
@@ -186,8 +189,14 @@ fn similar_file(path: &str) -> Option<String> {
 /// let Some(args) = perfline::cli::parse_args::<Args>()? else { return Ok(perfline::Exit::Ok) };
 /// # Ok(perfline::Exit::Ok) }
 /// ```
+///
+/// With `PERFLINE_CHECK_ARGS=1` in the environment a tool only parses its command line and
+/// exits (0 when it parses, 64 when not) without reading input or running anything: the test
+/// of every `--help` example's syntax uses it (`Args::try_parse_from` on the example's words,
+/// from outside the tool's crate).
 pub fn parse_args<T: clap::Parser>() -> Result<Option<T>> {
     match T::try_parse() {
+        Ok(_) if std::env::var_os(CHECK_ARGS_ENV).is_some_and(|v| v == "1") => Ok(None),
         Ok(args) => Ok(Some(args)),
         Err(e) if !e.use_stderr() => {
             let _ = e.print();

@@ -102,6 +102,9 @@ fn run() -> Result<Exit> {
     };
     let args = Args::from_arg_matches(&matches).map_err(|e| usage_error(&e))?;
     let spec = spec::spec(&args, &spec::count_per_glob(&matches, &args)?)?;
+    if std::env::var_os(perfline::cli::CHECK_ARGS_ENV).is_some_and(|v| v == "1") {
+        return Ok(Exit::Ok); // parse only (perfline::cli::parse_args)
+    }
     let terminal = !args.quiet && !args.progress && std::io::stderr().is_terminal();
     let mut shown = progress::Shown::new(args.progress, terminal);
     let outcome = wait::wait(&spec, &mut |p| shown.show(p));
