@@ -296,3 +296,63 @@ fn a_tool_reading_a_terminal_says_so() {
         r.stdout
     );
 }
+
+/// The README's "One pipeline" block as a script: the tools of this build instead of
+/// `cargo build --release` and its PATH, the corpus where this checkout has it, and the
+/// Slurm test cluster checked (`sinfo`) instead of started.
+fn readme_pipeline() -> String {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let section = readme.split("## One pipeline").nth(1).expect("README has One pipeline");
+    let block = section.split("```sh\n").nth(1).and_then(|b| b.split("```").next()).unwrap();
+    let mut script = String::from("set -e\n");
+    for line in block.lines() {
+        let line = match line.trim() {
+            "cargo build --release" | "export PATH=$PWD/target/release:$PATH" => continue,
+            "cargo xtask cluster up" => "sinfo > /dev/null".to_string(),
+            l if l.starts_with("CORPUS=") => {
+                format!("CORPUS={}", chain_tests::corpus_root().display())
+            }
+            _ => line.to_string(),
+        };
+        script.push_str(&line);
+        script.push('\n');
+    }
+    script
+}
+
+#[test]
+fn the_readme_pipeline_runs_as_written() {
+    let script = readme_pipeline();
+    assert!(
+        script.contains("set -o pipefail\n") || script.contains("set -o pipefail "),
+        "{script}"
+    );
+    assert!(script.contains("report --store"), "{script}");
+    let dir = tempfile::tempdir().unwrap();
+    for link in ["ci", "testlists"] {
+        std::os::unix::fs::symlink(root().join(link), dir.path().join(link)).unwrap();
+    }
+    std::fs::write(dir.path().join("pipeline.sh"), &script).unwrap();
+    let r = sh(dir.path(), "timeout 900 bash pipeline.sh");
+    assert_eq!(r.code, 0, "README pipeline failed:\n{script}\nstderr:\n{}", r.stderr);
+    let out = dir.path().join("perf-run");
+    for file in [
+        "dry-run.jsonl",
+        "metrics.jsonl",
+        "perf.csv",
+        "perf.db",
+        "verdicts.jsonl",
+        "report.html",
+        "junit.xml",
+    ] {
+        let meta =
+            std::fs::metadata(out.join(file)).unwrap_or_else(|e| panic!("perf-run/{file}: {e}"));
+        assert!(meta.len() > 0, "perf-run/{file} is empty");
+    }
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert!(metrics.lines().all(|l| l.contains("\"status\":\"ok\"")), "{metrics}");
+    // Nothing landed in the checkout's root: outputs are in perf-run/.
+    for stray in ["metrics.jsonl", "perf.csv", "junit.xml", "perf.db"] {
+        assert!(!dir.path().join(stray).exists(), "{stray} written outside perf-run/");
+    }
+}
