@@ -41,29 +41,6 @@ fn unique() -> u64 {
     COUNTER.fetch_add(1, Ordering::Relaxed) << 32 | u64::from(nanos)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::fs::PermissionsExt;
-
-    #[test]
-    fn writes_whole_file_and_leaves_no_temp() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("addr.txt");
-        write_atomic(&p, b"host:1").unwrap();
-        write_atomic_mode(&p, b"host:2", 0o600).unwrap();
-        assert_eq!(std::fs::read_to_string(&p).unwrap(), "host:2");
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn missing_directory_is_cant_create() {
-        let err = write_atomic(Path::new("/nonexistent/dir/x"), b"").unwrap_err();
-        assert_eq!(err.exit, crate::exit::Exit::CantCreat);
-    }
-}
-
 /// Checks, before anything is written, that `path` can be created or written: its directory
 /// exists (else `NoInput`: "directory D does not exist (create it: mkdir -p D)") and the
 /// file, or the directory for a new file, is writable by the effective user (else `NoPerm`:
@@ -130,4 +107,27 @@ pub fn effective_user() -> String {
         })
         .next()
         .unwrap_or_else(|| format!("uid {uid}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn writes_whole_file_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("addr.txt");
+        write_atomic(&p, b"host:1").unwrap();
+        write_atomic_mode(&p, b"host:2", 0o600).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "host:2");
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn missing_directory_is_cant_create() {
+        let err = write_atomic(Path::new("/nonexistent/dir/x"), b"").unwrap_err();
+        assert_eq!(err.exit, crate::exit::Exit::CantCreat);
+    }
 }
