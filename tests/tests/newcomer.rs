@@ -356,3 +356,32 @@ fn the_readme_pipeline_runs_as_written() {
         assert!(!dir.path().join(stray).exists(), "{stray} written outside perf-run/");
     }
 }
+
+#[test]
+fn a_server_that_is_not_installed_on_slurm_shows_its_log_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = std::fs::read_to_string(root().join("ci/clusters/local.yaml")).unwrap();
+    let profile = profile.replace("server: \"{bin}/simserve", "server: \"perfline-no-such-server");
+    std::fs::write(dir.path().join("p.yaml"), profile).unwrap();
+    let line = format!(
+        "echo 'aggr-local_agg_tiny TIMEOUT (5)' | classify | nodecount --config-dir {root}/testlists/configs \
+         | timeout 300 launch --cluster p.yaml --wait --poll 0.2 --job-root jobs --metrics m.jsonl",
+        root = root().display()
+    );
+    let r = sh(dir.path(), &line);
+    let record: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    let (workdir, job) = (record["workdir"].as_str().unwrap(), record["job_id"].as_str().unwrap());
+    // The progress lines (`job N PENDING (0s)`) vary; the error and its notes do not.
+    let stderr: String = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("launch: error:") || l.starts_with("launch: note:"))
+        .map(|l| {
+            format!("{}\n", l.replace(workdir, "WORKDIR").replace(&format!("job {job} "), "job N "))
+        })
+        .collect();
+    let r = Run { stderr, ..r };
+    expect(&r, "launch", 1, "launch: error: aggr-local_agg_tiny: job N ended FAILED: SERVER_0: server exited with status 127 (WORKDIR/logs/trtllm-serve.SERVER_0.log)\n\
+        launch: note: aggr-local_agg_tiny: | bash: line 1: exec: perfline-no-such-server: not found\n\
+        launch: note: aggr-local_agg_tiny: logs in WORKDIR/logs\n");
+}
