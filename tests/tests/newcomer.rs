@@ -72,6 +72,8 @@ fn skipping_nodecount_says_pipe_through_nodecount() {
     let r = sh(&root(), "classify testlists/e2e.txt | launch --dry-run");
     expect(&r, "launch", 65, "launch: error: -:1: aggr-local_agg_tiny: a test record (classify's), not a planned record: pipe through nodecount first (classify LIST | nodecount --config-dir DIR | launch)\n");
     assert_eq!(r.stdout, "");
+    let r = sh(&root(), "classify testlists/e2e.txt | mkprefix --cluster local");
+    expect(&r, "mkprefix", 65, "mkprefix: error: -:1: aggr-local_agg_tiny: a test record (classify's), not a planned record: pipe through nodecount first (classify LIST | nodecount --config-dir DIR | launch)\n");
 }
 
 #[test]
@@ -145,6 +147,8 @@ fn clap_errors_keep_the_missing_arguments_and_tips() {
 #[test]
 fn nothing_is_not_success() {
     let dir = tempfile::tempdir().unwrap();
+    // An earlier run's file must not pass for this run's results.
+    std::fs::write(dir.path().join("m.jsonl"), metrics_example()).unwrap();
     let r = sh(dir.path(), "launch --local --metrics m.jsonl < /dev/null");
     expect(&r, "launch", 66, "launch: error: --metrics m.jsonl: no metric records: no job ran (no planned record on input: see the errors above it in the pipe); nothing written (--allow-empty writes an empty file)\n");
     assert!(!dir.path().join("m.jsonl").exists());

@@ -116,7 +116,8 @@ pub fn first_failure(workdir: &Path) -> Option<(String, Vec<String>)> {
 
 /// Writes the metric records of every ended job (its attempt's `results/metrics.jsonl`) to
 /// `file` in one atomic write; a job without records is reported, never silently skipped.
-/// No record at all is no input (66, nothing written) unless `allow_empty`.
+/// No record at all is no input (66: nothing written, an earlier FILE removed) unless
+/// `allow_empty`.
 pub fn gather_metrics(workdirs: &[PathBuf], file: &Path, allow_empty: bool) -> Result<()> {
     let mut all = Vec::new();
     for dir in workdirs {
@@ -143,6 +144,13 @@ pub fn gather_metrics(workdirs: &[PathBuf], file: &Path, allow_empty: bool) -> R
         } else {
             "the jobs wrote none"
         };
+        // An earlier run's FILE must not pass for this run's results (a script's `-s FILE`).
+        match std::fs::remove_file(file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Failure::io(file.display(), &e));
+            }
+            _ => {}
+        }
         return Err(Failure::new(
             Exit::NoInput,
             format!(
