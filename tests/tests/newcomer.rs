@@ -129,6 +129,8 @@ fn an_unknown_profile_lists_the_profiles_found() {
 fn clap_errors_keep_the_missing_arguments_and_tips() {
     let r = sh(&root(), "launch --clustr local");
     expect(&r, "launch", 64, "launch: error: unexpected argument '--clustr' found; a similar argument exists: '--cluster' (see --help)\n");
+    let r = sh(&root(), "waitfiles --fil x");
+    expect(&r, "waitfiles", 64, "waitfiles: error: unexpected argument '--fil' found; a similar argument exists: '--file' (see --help)\n");
     let r = sh(&root(), "launch --metrics m.jsonl");
     expect(&r, "launch", 64, "launch: error: the following required arguments were not provided: <--local|--wait> (see --help)\n");
     // perf-check's own arguments are another change's; what clap lists must survive.

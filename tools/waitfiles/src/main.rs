@@ -124,7 +124,5 @@ fn run() -> Result<Exit> {
 
 /// Clap's error as one line, classified as bad usage (64).
 fn usage_error(e: &clap::Error) -> Failure {
-    let text = e.to_string();
-    let first = text.lines().next().unwrap_or_default();
-    Failure::usage(first.strip_prefix("error: ").unwrap_or(first))
+    Failure::usage(perfline::cli::clap_message(&e.to_string()))
 }
