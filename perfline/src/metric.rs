@@ -26,6 +26,8 @@ pub const DIRECTIONS: &[(&str, Better)] = &[
     ("total_token_throughput", Better::Higher),
     ("user_throughput", Better::Higher),
     ("al", Better::Higher),
+    // Trace replay (bench --dataset-name mooncake): more of the prompt served from the cache.
+    ("cache_hit_rate", Better::Higher),
     ("mean_ttft", Better::Lower),
     ("median_ttft", Better::Lower),
     ("p99_ttft", Better::Lower),
@@ -56,6 +58,10 @@ pub fn better(metric: &str) -> Option<Better> {
     if metric.contains("throughput") {
         return Some(Better::Higher);
     }
+    // bench's mean TTFT by turn of a session: `mean_ttft_turn_1`, …
+    if metric.starts_with("mean_ttft_turn_") {
+        return Some(Better::Lower);
+    }
     let lower = ["_ttft", "_tpot", "_itl", "_e2el", "_time", "latency"];
     lower.iter().any(|s| metric.ends_with(s) || metric.contains("latency")).then_some(Better::Lower)
 }
@@ -71,6 +77,10 @@ mod tests {
         assert_eq!(better("p95_ttft"), Some(Better::Lower));
         assert_eq!(better("output_throughput_per_gpu"), Some(Better::Higher));
         assert_eq!(better("al"), Some(Better::Higher));
+        assert_eq!(better("cache_hit_rate"), Some(Better::Higher));
+        assert_eq!(better("mean_ttft_turn_3"), Some(Better::Lower));
+        assert_eq!(better("sessions"), None);
+        assert_eq!(better("total_cached_tokens"), None);
         assert_eq!(better("total_requests"), None);
         assert_eq!(better("gpu_energy_per_token"), Some(Better::Lower));
         assert_eq!(better("gpu_power_mean"), Some(Better::Lower));

@@ -16,7 +16,7 @@ pub mod prefix;
 pub mod profile;
 
 pub use args::PrefixArgs;
-pub use models::{resolve_record, visible_devices, MODELS_ROOT_ENV};
+pub use models::{resolve_record, resolve_record_for, visible_devices, MODELS_ROOT_ENV};
 pub use prefix::*;
 pub use profile::*;
 

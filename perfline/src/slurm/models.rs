@@ -10,8 +10,10 @@
 //! - else `models_root/name` when `models_root` is set, else the name as is (no map, no root:
 //!   today's behaviour);
 //! - a relative `dataset_file` → under `models_root` when set (the incumbent's
-//!   `LLM_MODELS_ROOT/dataset_file`); alternative clients (`benchmark_client`) keep theirs, which
-//!   may name a trace rather than a file;
+//!   `LLM_MODELS_ROOT/dataset_file`); an alternative client (`benchmark_client`, e.g. `agentx`)
+//!   must be one the profile can run ([`check_client`]), and its `dataset_file` names a trace,
+//!   resolved the same way as the file NAME or NAME.jsonl, and one that is missing where the
+//!   launch host can tell is an error ([`trace_path`]);
 //! - with `check_model_paths: true` every resolved path must exist on the launch host.
 //!
 //! GPUs: a server role gets `gpu_offset..` (`--pack`) or `0..`, one per rank on its node
@@ -53,6 +55,55 @@ pub fn model_path(name: &str, profile: &Profile) -> std::result::Result<String, 
 /// The path a client reads for `dataset_file` (None when empty).
 pub fn dataset_path(file: &str, profile: &Profile) -> Option<String> {
     (!file.is_empty()).then(|| under_root(file, profile))
+}
+
+/// Checks that perfline can run alternative client `name` with `profile` (its `clients` map,
+/// or the built-in `agentx`).
+pub fn check_client(name: &str, profile: &Profile) -> std::result::Result<(), String> {
+    if profile.client_command(name).is_some() {
+        return Ok(());
+    }
+    Err(format!(
+        "perfline cannot run this client (cluster profile {} runs: {}); map it to a command under `clients:` in the profile",
+        profile.name,
+        profile.client_names().join(", ")
+    ))
+}
+
+/// The trace an alternative client (`agentx`) replays: `dataset_file` resolved like any
+/// dataset (under `models_root` when relative), as the file NAME or NAME.jsonl, whichever
+/// exists on the launch host (NAME first). When neither does, it is an error if the profile
+/// checks paths, or if the launch host sees the directory the trace should be in: the models
+/// root (or an absolute name's directory), or any directory when the clients run here
+/// (`local`: `launch --local` without a container; a relative name without a root is then
+/// relative to the working directory). Otherwise NAME as resolved: the nodes' files may not
+/// be visible here.
+pub fn trace_path(
+    file: &str,
+    profile: &Profile,
+    local: bool,
+) -> std::result::Result<String, String> {
+    if file.is_empty() {
+        return Err("empty: this client replays a trace (a JSONL file NAME or NAME.jsonl under models_root)".into());
+    }
+    let base = under_root(file, profile);
+    let mut candidates = vec![base.clone()];
+    if !base.ends_with(".jsonl") {
+        candidates.push(format!("{base}.jsonl"));
+    }
+    if let Some(found) = candidates.iter().find(|c| Path::new(c.as_str()).is_file()) {
+        return Ok(found.clone());
+    }
+    let visible =
+        local || (base.starts_with('/') && Path::new(&base).parent().is_some_and(Path::is_dir));
+    if visible || profile.check_model_paths {
+        let root = match &profile.models_root {
+            Some(root) => format!("models_root {root}"),
+            None => format!("cluster profile {} has no models_root", profile.name),
+        };
+        return Err(format!("no such trace: {} ({root})", candidates.join(" or ")));
+    }
+    Ok(base)
 }
 
 fn under_root(path: &str, profile: &Profile) -> String {
@@ -108,14 +159,28 @@ pub fn visible_devices(
 /// (it reads only the config's values). Errors name the config and the field and are
 /// configuration errors; on error nothing is written.
 pub fn resolve_record(record: &mut Value, profile: &Profile) -> Result<PlannedTest> {
+    resolve_record_for(record, profile, false)
+}
+
+/// [`resolve_record`]; `local`: the clients run on this host (`launch --local`), so a
+/// relative trace name without a models root must exist here ([`trace_path`]).
+pub fn resolve_record_for(
+    record: &mut Value,
+    profile: &Profile,
+    local: bool,
+) -> Result<PlannedTest> {
     let planned = PlannedTest::deserialize(&*record)
         .map_err(|e| Failure::data(format!("not a planned record: {e}")))?;
-    resolve_into(record, &planned, profile)?;
+    resolve_into(record, &planned, (profile, local))?;
     PlannedTest::deserialize(&*record)
         .map_err(|e| Failure::software(format!("resolved record: {e}")))
 }
 
-fn resolve_into(record: &mut Value, planned: &PlannedTest, profile: &Profile) -> Result<()> {
+fn resolve_into(
+    record: &mut Value,
+    planned: &PlannedTest,
+    (profile, local): (&Profile, bool),
+) -> Result<()> {
     let plan = &planned.plan;
     let config = &plan.config_path;
     let exists = |path: &str| !profile.check_model_paths || Path::new(path).exists();
@@ -149,8 +214,27 @@ fn resolve_into(record: &mut Value, planned: &PlannedTest, profile: &Profile) ->
     let mut clients = Vec::with_capacity(plan.clients.len());
     for client in &plan.clients {
         let file = client.dataset_file.as_deref().unwrap_or_default();
-        let path = match client.benchmark_client {
-            Some(_) => None,
+        let path = match &client.benchmark_client {
+            Some(name) => {
+                check_client(name, profile).map_err(|why| {
+                    Failure::config(format!(
+                        "{config}: benchmark.benchmark_client {name:?} (client {}): {why}",
+                        client.name
+                    ))
+                })?;
+                if file.is_empty() {
+                    // A ctx_only run has no trace (nodecount drops it): the standard client runs.
+                    clients.push(None);
+                    continue;
+                }
+                let trace = trace_path(file, profile, local).map_err(|why| {
+                    Failure::config(format!(
+                        "{config}: benchmark.dataset_file {file:?} (client {}, benchmark_client {name}): {why}",
+                        client.name
+                    ))
+                })?;
+                Some(trace)
+            }
             None => dataset_path(file, profile),
         };
         if let Some(p) = path.as_deref().filter(|p| !exists(p)) {
@@ -358,5 +442,85 @@ mod tests {
         std::fs::write(dir.path().join("datasets/d.json"), "[]").unwrap();
         resolve_record(&mut v, &profile(&checked)).unwrap();
         assert_eq!(v["roles"][1]["model_path"], format!("{root}/m"));
+    }
+
+    fn agentx_record(client: &str, file: Option<&str>) -> Value {
+        let mut v = record();
+        v["clients"][0]["benchmark_client"] = json!(client);
+        v["clients"][0]["dataset_file"] = json!(file);
+        v
+    }
+
+    #[test]
+    fn clients_perfline_cannot_run_are_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().display().to_string();
+        std::fs::write(dir.path().join("trace.jsonl"), "").unwrap();
+        let prof = profile(&format!("models_root: {root}\n"));
+        let mut v = agentx_record("locust", Some("trace"));
+        let before = v.clone();
+        let e = resolve_record(&mut v, &prof).unwrap_err();
+        assert_eq!(e.exit, Exit::Config);
+        assert_eq!(
+            e.message,
+            "configs/cfg_ctx1_tp1_gen1_tp8.yaml: benchmark.benchmark_client \"locust\" (client con1_iter8_isl1024_osl1024): perfline cannot run this client (cluster profile p runs: agentx); map it to a command under `clients:` in the profile"
+        );
+        assert_eq!(v, before, "nothing written on error");
+        // A profile may map it; agentx runs by default, and its trace resolves.
+        let mapped = profile(&format!(
+            "models_root: {root}\nclients: {{locust: \"locust {{client_args}}\"}}\n"
+        ));
+        assert_eq!(mapped.client_names(), ["agentx", "locust"]);
+        resolve_record(&mut v, &mapped).unwrap();
+        assert_eq!(v["clients"][0]["dataset_path"], format!("{root}/trace.jsonl"));
+        let mut v = agentx_record("agentx", Some("trace"));
+        resolve_record(&mut v, &prof).unwrap();
+        assert_eq!(v["clients"][0]["dataset_path"], format!("{root}/trace.jsonl"));
+        assert_eq!(prof.client_command("agentx"), Some(super::super::DEFAULT_AGENTX_COMMAND));
+        assert_eq!(prof.client_command("locust"), None);
+        let e = Profile::parse("clients: {\"a b\": x}\n", "p.yaml").unwrap_err();
+        assert!(e.message.starts_with("p.yaml: clients: \"a b\": "), "{}", e.message);
+        let e = Profile::parse("clients: {a: \" \"}\n", "p.yaml").unwrap_err();
+        assert_eq!(e.message, "p.yaml: clients.a: empty command");
+    }
+
+    #[test]
+    fn traces_resolve_as_name_or_name_jsonl_under_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().display().to_string();
+        let prof = profile(&format!("models_root: {root}\n"));
+        std::fs::write(dir.path().join("t.jsonl"), "").unwrap();
+        std::fs::write(dir.path().join("plain"), "").unwrap();
+        assert_eq!(trace_path("t", &prof, false).unwrap(), format!("{root}/t.jsonl"));
+        assert_eq!(trace_path("t.jsonl", &prof, false).unwrap(), format!("{root}/t.jsonl"));
+        assert_eq!(trace_path("plain", &prof, false).unwrap(), format!("{root}/plain"));
+        // The root is visible here and holds neither: unresolvable, before launch.
+        assert_eq!(
+            trace_path("semianalysis_x", &prof, false).unwrap_err(),
+            format!("no such trace: {root}/semianalysis_x or {root}/semianalysis_x.jsonl (models_root {root})")
+        );
+        let mut v = agentx_record("agentx", Some("semianalysis_x"));
+        let e = resolve_record(&mut v, &prof).unwrap_err();
+        assert_eq!(e.exit, Exit::Config);
+        assert!(e.message.starts_with("configs/cfg_ctx1_tp1_gen1_tp8.yaml: benchmark.dataset_file \"semianalysis_x\" (client con1_iter8_isl1024_osl1024, benchmark_client agentx): no such trace: "), "{}", e.message);
+        // No root: relative to the clients' working directory, known only when they run here.
+        let e = trace_path("no_such_trace_here", &Profile::default(), true).unwrap_err();
+        assert_eq!(e, "no such trace: no_such_trace_here or no_such_trace_here.jsonl (cluster profile default has no models_root)");
+        assert_eq!(
+            trace_path("no_such_trace_here", &Profile::default(), false).unwrap(),
+            "no_such_trace_here"
+        );
+        let abs = format!("{root}/missing");
+        assert!(trace_path(&abs, &Profile::default(), false)
+            .unwrap_err()
+            .starts_with("no such trace: "));
+        // A root the launch host cannot see: as resolved, unless paths are checked.
+        let away = profile("models_root: /nonexistent/perfline/models\n");
+        assert_eq!(trace_path("t", &away, false).unwrap(), "/nonexistent/perfline/models/t");
+        assert!(trace_path("t", &away, true).unwrap_err().starts_with("no such trace: "));
+        let checked =
+            profile("models_root: /nonexistent/perfline/models\ncheck_model_paths: true\n");
+        assert!(trace_path("t", &checked, false).unwrap_err().starts_with("no such trace: "));
+        assert!(trace_path("", &away, false).unwrap_err().starts_with("empty: "));
     }
 }

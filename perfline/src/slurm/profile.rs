@@ -19,6 +19,9 @@ pub const CLUSTERS_DIR_ENV: &str = "PERFLINE_CLUSTERS_DIR";
 pub const DEFAULT_ROLE_COMMAND: &str = "{bin}/role {role} --plan {plan} --job-dir {job_dir}";
 /// What a failing job runs before it is cancelled (see [`Commands::finalize`]).
 pub const DEFAULT_FINALIZE_COMMAND: &str = "{bin}/role FINALIZE --plan {plan} --job-dir {job_dir}";
+/// The client perfline runs for `benchmark_client: agentx` unless the profile maps it:
+/// perfline's bench in agentic mode replaying the config's trace (`dataset_file`).
+pub const DEFAULT_AGENTX_COMMAND: &str = "{bin}/bench --agentic {client_args}";
 
 /// A cluster profile.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -59,6 +62,11 @@ pub struct Profile {
     pub job_root: Option<String>,
     /// Command templates.
     pub commands: Commands,
+    /// Alternative benchmark clients (a config's `benchmark.benchmark_client`) → client command
+    /// templates (placeholders as `commands.client`). `agentx` maps to
+    /// [`DEFAULT_AGENTX_COMMAND`] unless listed here; any other client must be listed, or
+    /// launch and mkprefix refuse the test before writing anything.
+    pub clients: BTreeMap<String, String>,
     /// `launch --local` settings.
     pub local: Local,
     /// Root of the model and dataset directories as the nodes see them (absolute);
@@ -206,6 +214,7 @@ impl Default for Profile {
             bin_dir: None,
             job_root: None,
             commands: Commands::default(),
+            clients: BTreeMap::new(),
             local: Local::default(),
             models_root: None,
             models: BTreeMap::new(),
@@ -317,6 +326,13 @@ impl Profile {
         if self.commands.role.trim().is_empty() {
             return Err("commands.role: empty".into());
         }
+        for (name, template) in &self.clients {
+            shell::check_id(name).map_err(|e| format!("clients: {name:?}: {e}"))?;
+            no_control(&format!("clients.{name}"), template)?;
+            if template.trim().is_empty() {
+                return Err(format!("clients.{name}: empty command"));
+            }
+        }
         if let Some(root) = &self.models_root {
             no_control("models_root", root)?;
             if !root.starts_with('/') {
@@ -338,9 +354,35 @@ impl Profile {
         self.reject.iter().any(|r| r == option)
     }
 
+    /// The command template of alternative benchmark client `name` (`benchmark_client`): the
+    /// profile's `clients` entry, else the built-in one (`agentx`), else none (perfline cannot
+    /// run it).
+    pub fn client_command(&self, name: &str) -> Option<&str> {
+        client_command(&self.clients, name)
+    }
+
+    /// The client names perfline can run with this profile, for messages.
+    pub fn client_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.clients.keys().map(String::as_str).collect();
+        if !self.clients.contains_key("agentx") {
+            names.push("agentx");
+        }
+        names.sort_unstable();
+        names
+    }
+
     /// The partition to request, if any.
     pub fn partition(&self) -> Option<&str> {
         self.partition.as_deref().filter(|p| !p.is_empty() && *p != "unspecified")
+    }
+}
+
+/// [`Profile::client_command`] over a profile's `clients` map.
+pub fn client_command<'a>(clients: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
+    match clients.get(name) {
+        Some(t) => Some(t.as_str()),
+        None if name == "agentx" => Some(DEFAULT_AGENTX_COMMAND),
+        None => None,
     }
 }
 

@@ -184,7 +184,18 @@ fn every_example_profile_loads_and_resolves() {
         }
     }
     names.sort();
-    assert_eq!(names, ["gb200-pyxis", "local", "sglang", "transformers", "vllm"]);
+    assert_eq!(
+        names,
+        [
+            "gb200-pyxis",
+            "local",
+            "local-agentx",
+            "local-agentx-corpus",
+            "sglang",
+            "transformers",
+            "vllm"
+        ]
+    );
 }
 
 #[test]

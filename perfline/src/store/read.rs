@@ -80,6 +80,9 @@ pub struct Run {
     pub hostname: Option<String>,
     pub link: Option<String>,
     pub notes: Option<String>,
+    /// When upload wrote the run (`runs.uploaded_at`, UTC `YYYY-MM-DD HH:MM:SS`); `None` for a
+    /// store without that column.
+    pub uploaded_at: Option<String>,
 }
 
 /// One value of a series: `run` indexes [`History::runs`].
@@ -243,11 +246,15 @@ impl Reader {
 
     /// Every run, in history order (module docs).
     pub fn runs(&mut self) -> Result<Vec<Run>> {
-        let sql = "SELECT id, run_key, start_time, end_time, job_id, `commit`, gpu, driver, cuda, \
-                   tensorrt, trtllm, os, hostname, link, notes FROM runs \
-                   ORDER BY (start_time IS NULL), start_time, id";
+        let uploaded_at =
+            if self.has_column("runs", "uploaded_at")? { "uploaded_at" } else { "NULL" };
+        let sql = format!(
+            "SELECT id, run_key, start_time, end_time, job_id, `commit`, gpu, driver, cuda, \
+             tensorrt, trtllm, os, hostname, link, notes, {uploaded_at} FROM runs \
+             ORDER BY (start_time IS NULL), start_time, id"
+        );
         let mut runs = Vec::new();
-        self.each(sql, &[], &mut |r| {
+        self.each(&sql, &[], &mut |r| {
             let t = |i: usize| r.get(i).and_then(Value::text);
             runs.push(Run {
                 id: r.first().and_then(Value::int).unwrap_or_default(),
@@ -265,6 +272,7 @@ impl Reader {
                 hostname: t(12),
                 link: t(13),
                 notes: t(14),
+                uploaded_at: t(15),
             });
         })?;
         Ok(runs)
@@ -556,6 +564,22 @@ impl Reader {
         };
         let mut n = 0;
         self.each(sql, &[Value::Text(table.into())], &mut |r| {
+            n = r.first().and_then(Value::int).unwrap_or(0);
+        })?;
+        Ok(n > 0)
+    }
+
+    fn has_column(&mut self, table: &str, column: &str) -> Result<bool> {
+        let sql = match self.conn {
+            Conn::Sqlite(_) => "SELECT count(*) FROM pragma_table_info(?) WHERE name = ?",
+            Conn::Mysql(_) => {
+                "SELECT count(*) FROM information_schema.columns \
+                 WHERE table_schema = DATABASE() AND table_name = ? AND column_name = ?"
+            }
+        };
+        let mut n = 0;
+        let params = [Value::Text(table.into()), Value::Text(column.into())];
+        self.each(sql, &params, &mut |r| {
             n = r.first().and_then(Value::int).unwrap_or(0);
         })?;
         Ok(n > 0)
@@ -889,6 +913,26 @@ mod tests {
         // From an accepted run on.
         reader.accept(std::slice::from_ref(&key), "r3").unwrap();
         assert_eq!(keys(&reader.history_anchored(&q, 2).unwrap()), ["r3", "r4", "r6", "r7", "r8"]);
+    }
+
+    #[test]
+    fn runs_carry_their_upload_time_when_stored() {
+        let f = Fixture::new();
+        let r1 = f.run("r1", None);
+        f.conn
+            .execute("UPDATE runs SET uploaded_at = '2026-12-06 10:13:06' WHERE id = ?1", [r1])
+            .unwrap();
+        f.run("r2", None);
+        let mut reader = Reader::open(&f.store(), None, Access::ReadOnly).unwrap();
+        let times: Vec<Option<String>> =
+            reader.runs().unwrap().into_iter().map(|r| r.uploaded_at).collect();
+        assert_eq!(times, [Some("2026-12-06 10:13:06".to_string()), None]);
+        drop(reader);
+        // A store without the column (not written by upload) still reads.
+        f.conn.execute_batch("ALTER TABLE runs DROP COLUMN uploaded_at").unwrap();
+        let mut reader = Reader::open(&f.store(), None, Access::ReadOnly).unwrap();
+        let runs = reader.runs().unwrap();
+        assert_eq!((runs.len(), runs[0].uploaded_at.as_deref()), (2, None));
     }
 
     #[test]

@@ -14,9 +14,14 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(name = "bench", version, after_help = EXAMPLES)]
 pub struct Args {
-    /// Model name sent in each request.
-    #[arg(long)]
+    /// Model name sent in each request (required, except with --convert-trace).
+    #[arg(long, default_value = "")]
     pub model: String,
+    /// Convert the trace at --dataset-path to Mooncake JSON Lines on stdout and exit (sends
+    /// nothing): `qwen-bailian` (Alibaba's Qwen Bailian usage traces; replay with
+    /// --block-size 16). See docs/agentic.md.
+    #[arg(long, value_enum)]
+    pub convert_trace: Option<ConvertArg>,
     /// A Hugging Face tokenizer.json, or a model directory holding one: random text prompts of
     /// exact token length, and output tokens counted when the server sends no usage. A path
     /// without tokenizer.json (a model name) is ignored with a warning.
@@ -42,9 +47,10 @@ pub struct Args {
     /// Request path; default /v1/completions, or /v1/chat/completions for openai-chat.
     #[arg(long)]
     pub endpoint: Option<String>,
-    /// Number of requests to send: 1..=10000000.
-    #[arg(long, default_value_t = 1000)]
-    pub num_prompts: usize,
+    /// Number of requests to send: 1..=10000000 (default 1000; with a trace, all its
+    /// requests, or its first N).
+    #[arg(long)]
+    pub num_prompts: Option<usize>,
     /// Most requests in flight at once (default: no limit).
     #[arg(long)]
     pub max_concurrency: Option<usize>,
@@ -57,11 +63,33 @@ pub struct Args {
     /// Seed of the prompts and arrival times.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// `random` prompts, or `trtllm_custom` prompts from --dataset-path (JSON or JSON Lines).
+    /// `random` prompts, `trtllm_custom` prompts from --dataset-path (JSON or JSON Lines), or
+    /// `mooncake`: replay the Mooncake trace (JSON Lines) at --dataset-path on its timestamps
+    /// (docs/agentic.md).
     #[arg(long, value_enum, default_value = "random")]
     pub dataset_name: DatasetArg,
     #[arg(long)]
     pub dataset_path: Option<PathBuf>,
+    /// Mooncake traces: tokens per hash id (1..=1000000).
+    #[arg(long, default_value_t = 512)]
+    pub block_size: usize,
+    /// Mooncake traces: time scale, 2.0 = twice as fast as the trace's timestamps and gaps.
+    #[arg(long, default_value_t = 1.0)]
+    pub trace_speed: f64,
+    /// Agentic mode: --max-concurrency lanes, each replaying the trace's sessions back to back
+    /// (needs --dataset-name mooncake).
+    #[arg(long)]
+    pub agentic: bool,
+    /// Agentic mode: seconds after which no new turn starts (default: each session once).
+    #[arg(long, env = "AGENTX_DURATION")]
+    pub agentic_duration: Option<f64>,
+    /// Agentic mode: the first N turns of each lane are sent but not measured.
+    #[arg(long, env = "AGENTX_WARMUP_PER_LANE", default_value_t = 0)]
+    pub agentic_warmup_per_lane: usize,
+    /// Agentic mode: most context tokens (input + output) of a turn; a session ends when its
+    /// next turn would exceed it.
+    #[arg(long, env = "AGENTX_MAX_CTX")]
+    pub agentic_max_ctx: Option<usize>,
     /// Prompt length in tokens: 1..=1000000.
     #[arg(long, default_value_t = 1024)]
     pub random_input_len: usize,
@@ -146,6 +174,16 @@ Examples:
   bench --model m --base-url http://10.0.0.5:8000 --backend openai-chat --request-rate 20 \\
         --burstiness 0.5 --num-prompts 500 --save-result --result-dir out/ --max-error-rate 0.01
   # transformers serve: standard fields only, text prompts of exact length from its tokenizer
+  # a Mooncake trace on its timestamps, twice as fast (sessions carry X-Session-Id)
+  bench --model m --dataset-name mooncake --dataset-path trace.jsonl --trace-speed 2 \\
+        --block-size 512 --save-result --result-dir out/
+  # agentic: 64 lanes for 10 minutes, 3 warm-up turns per lane, contexts up to 128k tokens
+  bench --model m --backend openai-chat --dataset-name mooncake --dataset-path trace.jsonl \\
+        --agentic --max-concurrency 64 --agentic-duration 600 --agentic-warmup-per-lane 3 \\
+        --agentic-max-ctx 131072
+  # Alibaba's Qwen Bailian trace → Mooncake JSONL, then replayed
+  bench --convert-trace qwen-bailian --dataset-path qwen_traceA_blksz_16.jsonl > trace.jsonl
+  bench --model m --dataset-name mooncake --dataset-path trace.jsonl --block-size 16
   bench --model Qwen/Qwen3-0.6B --tokenizer /models/Qwen3-0.6B --api openai-strict \\
         --backend openai-chat --random-input-len 128 --random-output-len 128 --num-prompts 32
 
@@ -154,8 +192,20 @@ The API key, if the server needs one, is read from OPENAI_API_KEY.
 Exit status: 0 done (failed requests within --max-error-rate); 1 too many requests failed; 64 bad
 usage (a value out of its range, a bad URL or port, --metadata without KEY=VALUE, a flag the
 --api flavour cannot send), checked before any request; 66 a dataset or tokenizer file cannot
-be read; 65 a bad dataset or tokenizer.json; 69 the test request failed; 73 the result JSON
-cannot be written.";
+be read; 65 a bad dataset (a trace: FILE:LINE and the field) or tokenizer.json; 69 the test
+request failed; 73 the result JSON cannot be written.";
+
+impl Args {
+    /// `--num-prompts`, default 1000.
+    pub fn prompts(&self) -> usize {
+        self.num_prompts.unwrap_or(1000)
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ConvertArg {
+    QwenBailian,
+}
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum BackendArg {
@@ -168,6 +218,7 @@ pub enum DatasetArg {
     Random,
     #[value(name = "trtllm_custom")]
     TrtllmCustom,
+    Mooncake,
 }
 
 pub fn backend_name(b: BackendArg) -> &'static str {
@@ -181,5 +232,6 @@ pub fn dataset_name(d: DatasetArg) -> &'static str {
     match d {
         DatasetArg::Random => "random",
         DatasetArg::TrtllmCustom => "trtllm_custom",
+        DatasetArg::Mooncake => "mooncake",
     }
 }

@@ -86,6 +86,12 @@ pub struct Outcome {
     pub first_token_mono_ns: u64,
     /// The `id` of the first content event (the server's completion id), when it has one.
     pub response_id: Option<String>,
+    /// The server's `usage.prompt_tokens_details.cached_tokens`, when sent.
+    pub cached_tokens: Option<usize>,
+    /// Trace replay: the turn's 1-based index in its session (0: not a trace request).
+    pub turn: usize,
+    /// Trace replay: which conversation (session replay) the request belongs to.
+    pub conversation: usize,
 }
 
 /// The JSON body of one request, serialised before the run so dispatch costs nothing.
@@ -94,19 +100,30 @@ pub fn request_body(target: &Target, req: &Request) -> Bytes {
         Prompt::Text(t) => json!(t),
         Prompt::Ids(ids) => json!(ids),
     };
+    let messages = json!([{"role": "user", "content": prompt}]);
+    body(target, prompt, messages, req.output_len)
+}
+
+/// A chat request's body with the whole conversation so far (trace replay's history).
+pub fn chat_body(target: &Target, messages: &[Value], output_len: usize) -> Bytes {
+    body(target, Value::Null, Value::Array(messages.to_vec()), output_len)
+}
+
+/// The body: `prompt` for completions, `messages` for chat, with the flavour's fields.
+fn body(target: &Target, prompt: Value, messages: Value, output_len: usize) -> Bytes {
     let mut body = match (target.backend, target.api) {
         (Backend::Openai, _) => {
-            json!({"model": target.model, "prompt": prompt, "max_tokens": req.output_len})
+            json!({"model": target.model, "prompt": prompt, "max_tokens": output_len})
         }
         (Backend::OpenaiChat, Api::OpenaiStrict) => json!({
             "model": target.model,
-            "messages": [{"role": "user", "content": prompt}],
-            "max_tokens": req.output_len,
+            "messages": messages,
+            "max_tokens": output_len,
         }),
         (Backend::OpenaiChat, _) => json!({
             "model": target.model,
-            "messages": [{"role": "user", "content": prompt}],
-            "max_completion_tokens": req.output_len,
+            "messages": messages,
+            "max_completion_tokens": output_len,
         }),
     };
     if let Some(obj) = body.as_object_mut() {
@@ -194,7 +211,7 @@ impl Client {
             let release = Release(max_concurrency.map(|_| free_tx.clone()));
             tasks.push(tokio::spawn(async move {
                 let _release = release;
-                client.one(body, (due, intended), start).await
+                client.one(body, None, (due, intended), start).await
             }));
         }
         let mut outcomes = Vec::with_capacity(tasks.len());
@@ -207,10 +224,12 @@ impl Client {
         outcomes
     }
 
-    /// One request with its deadline; never fails, errors land in the outcome.
-    async fn one(
+    /// One request with its deadline, sent now; never fails, errors land in the outcome.
+    /// `session` goes out as the `X-Session-Id` header (conversation routing).
+    pub async fn one(
         &self,
         body: Bytes,
+        session: Option<&str>,
         (due, intended): (Instant, Instant),
         start: Instant,
     ) -> Outcome {
@@ -221,11 +240,15 @@ impl Client {
             sent: sent.saturating_duration_since(start).as_secs_f64(),
             ..Outcome::default()
         };
-        let result = tokio::time::timeout(self.target.timeout, self.exchange(body, sent, &mut out))
-            .await
-            .unwrap_or_else(|_| {
-                Err(format!("no complete response within {} s", self.target.timeout.as_secs_f64()))
-            });
+        let result =
+            tokio::time::timeout(self.target.timeout, self.exchange(body, session, sent, &mut out))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(format!(
+                        "no complete response within {} s",
+                        self.target.timeout.as_secs_f64()
+                    ))
+                });
         if let Err(e) = result {
             out.error = Some(e);
             self.failed.fetch_add(1, Ordering::Relaxed);
@@ -246,7 +269,13 @@ impl Client {
         Ok(sender)
     }
 
-    async fn exchange(&self, body: Bytes, sent: Instant, out: &mut Outcome) -> Result<(), String> {
+    async fn exchange(
+        &self,
+        body: Bytes,
+        session: Option<&str>,
+        sent: Instant,
+        out: &mut Outcome,
+    ) -> Result<(), String> {
         let mut sender = match self.pool.take() {
             Some(s) => s,
             None => {
@@ -261,6 +290,9 @@ impl Client {
             .header(hyper::header::CONTENT_TYPE, "application/json");
         if let Some(key) = &t.api_key {
             req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {key}"));
+        }
+        if let Some(id) = session {
+            req = req.header("X-Session-Id", id);
         }
         let req = req.body(Full::new(body)).map_err(|e| format!("request: {e}"))?;
         let resp = sender.send_request(req).await.map_err(|e| format!("send: {e}"))?;
@@ -458,6 +490,13 @@ fn read_usage(v: &Value, out: &mut Outcome) -> Result<(), String> {
     }
     if let Some(n) = typed(usage, "usage.", "prompt_tokens", count, "a token count")? {
         out.prompt_tokens = n.as_u64().map(|n| n as usize);
+    }
+    let path = "usage.prompt_tokens_details.";
+    if let Some(d) = typed(usage, "usage.", "prompt_tokens_details", Value::is_object, "an object")?
+    {
+        if let Some(n) = typed(d, path, "cached_tokens", count, "a token count")? {
+            out.cached_tokens = n.as_u64().map(|n| n as usize);
+        }
     }
     Ok(())
 }

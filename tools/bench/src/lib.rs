@@ -5,10 +5,14 @@
 
 pub mod client;
 pub mod clock;
+pub mod convert;
 pub mod dataset;
 pub mod fds;
+pub mod replay;
 pub mod report;
 pub mod sse;
 pub mod stats;
 pub mod testserver;
+pub mod timer;
 pub mod tokenizer;
+pub mod trace;

@@ -17,6 +17,9 @@ fn main() {
 
 fn run() -> Result<Exit> {
     let Some(args) = perfline::cli::parse_args::<args::Args>()? else { return Ok(Exit::Ok) };
+    if let Some(format) = args.convert_trace {
+        return run::convert(&args, format);
+    }
     let plan = plan::Plan::from_args(&args)?;
     run::run(&args, &plan)
 }

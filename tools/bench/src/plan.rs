@@ -4,11 +4,14 @@
 use crate::args::{Args, BackendArg, DatasetArg};
 use bench::client::{Backend, Target};
 use bench::dataset;
+use bench::replay::{Agentic, Trace};
 use bench::report::{Metric, Options};
 use bench::tokenizer::Tok;
+use bench::trace;
 use perfline::cli::Result;
 use perfline::Failure;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Everything decided before the first request.
@@ -21,10 +24,17 @@ pub struct Plan {
     pub options: Options,
     /// `--tokenizer`, when it named a tokenizer.json.
     pub tokenizer: Option<Tok>,
+    /// `--dataset-name mooncake`: the trace (then `requests` is empty).
+    pub trace: Option<Arc<Trace>>,
+    /// `--agentic`.
+    pub agentic: Option<Agentic>,
 }
 
 impl Plan {
     pub fn from_args(a: &Args) -> Result<Plan> {
+        if a.model.is_empty() {
+            return Err(Failure::usage("--model is required (the model name sent in requests)"));
+        }
         let backend = match a.backend {
             BackendArg::Openai => Backend::Openai,
             BackendArg::OpenaiChat => Backend::OpenaiChat,
@@ -67,15 +77,41 @@ impl Plan {
         if !(a.request_timeout.is_finite() && a.request_timeout > 0.0 && a.request_timeout < 1e9) {
             return Err(Failure::usage("--request-timeout must be a positive number of seconds"));
         }
-        in_range("--num-prompts", a.num_prompts, MAX_PROMPTS)?;
+        in_range("--num-prompts", a.prompts(), MAX_PROMPTS)?;
+        in_range("--block-size", a.block_size, MAX_LEN)?;
+        if !(a.trace_speed.is_finite() && (1e-6..=1e6).contains(&a.trace_speed)) {
+            return Err(Failure::usage(format!(
+                "--trace-speed {}: must be a number in 0.000001..=1000000",
+                a.trace_speed
+            )));
+        }
+        let mooncake = matches!(a.dataset_name, DatasetArg::Mooncake);
+        if a.agentic && !mooncake {
+            return Err(Failure::usage(
+                "--agentic replays a trace: give --dataset-name mooncake --dataset-path FILE",
+            ));
+        }
+        if a.agentic && a.max_concurrency.is_none() {
+            return Err(Failure::usage("--agentic needs --max-concurrency (the number of lanes)"));
+        }
+        if let Some(d) = a.agentic_duration.filter(|_| a.agentic) {
+            if !(d.is_finite() && d > 0.0 && d <= 1e7) {
+                return Err(Failure::usage(format!(
+                    "--agentic-duration (AGENTX_DURATION) {d}: must be seconds in (0, 1e7]"
+                )));
+            }
+        }
+        if let Some(m) = a.agentic_max_ctx.filter(|_| a.agentic) {
+            in_range("--agentic-max-ctx (AGENTX_MAX_CTX)", m, usize::MAX)?;
+        }
         in_range("--random-input-len", a.random_input_len, MAX_LEN)?;
         in_range("--random-output-len", a.random_output_len, MAX_LEN)?;
-        let tokens =
-            a.num_prompts as f64 * a.random_input_len as f64 * (1.0 + a.random_range_ratio);
-        if tokens > MAX_TOKENS {
+        let tokens = a.prompts() as f64 * a.random_input_len as f64 * (1.0 + a.random_range_ratio);
+        if tokens > MAX_TOKENS && !mooncake {
             return Err(Failure::usage(format!(
                 "--num-prompts {} × --random-input-len {}: over {MAX_TOKENS:e} prompt tokens",
-                a.num_prompts, a.random_input_len
+                a.prompts(),
+                a.random_input_len
             )));
         }
         if let Some(c) = a.max_concurrency {
@@ -161,16 +197,22 @@ impl Plan {
             ignore_eos: a.ignore_eos,
             api_key: std::env::var("OPENAI_API_KEY").ok().filter(|k| !k.is_empty()),
             timeout: Duration::from_secs_f64(a.request_timeout),
-            keep_text: tokenizer.is_some(),
+            // Trace replay on chat keeps the answers: they join the conversation's history.
+            keep_text: tokenizer.is_some() || (mooncake && backend == Backend::OpenaiChat),
         };
         let kind = match (&tokenizer, a.random_ids) {
             (_, true) => dataset::Kind::Ids,
             (Some(tok), false) => dataset::Kind::Tokenizer(tok),
             (None, false) => dataset::Kind::Words,
         };
+        let mut trace = None;
         let requests = match a.dataset_name {
+            DatasetArg::Mooncake => {
+                trace = Some(Arc::new(load_trace(a, &target, tokenizer.as_ref())?));
+                Vec::new()
+            }
             DatasetArg::Random => dataset::random(
-                a.num_prompts,
+                a.prompts(),
                 a.random_input_len,
                 a.random_output_len,
                 a.random_range_ratio,
@@ -186,7 +228,7 @@ impl Plan {
                 dataset::from_file(
                     &text,
                     &path.display().to_string(),
-                    a.num_prompts,
+                    a.prompts(),
                     a.random_output_len,
                     tokenizer.as_ref(),
                 )?
@@ -199,8 +241,51 @@ impl Plan {
             rate,
             options: Options { percentile_metrics, percentiles, goodput },
             tokenizer,
+            agentic: a.agentic.then(|| Agentic {
+                lanes: a.max_concurrency.unwrap_or(1),
+                duration: a.agentic_duration.map(Duration::from_secs_f64),
+                warmup_per_lane: a.agentic_warmup_per_lane,
+                max_ctx: a.agentic_max_ctx,
+            }),
+            trace,
         })
     }
+}
+
+/// `--dataset-name mooncake`: the trace read and checked, its conversations, and how its
+/// prompts are written: token ids with --random-ids, or without --tokenizer where the flavour
+/// takes them on /v1/completions; else words of one token each (the tokenizer's, when given).
+fn load_trace(a: &Args, target: &Target, tok: Option<&Tok>) -> Result<Trace> {
+    let path = a
+        .dataset_path
+        .as_ref()
+        .ok_or_else(|| Failure::usage("--dataset-name mooncake needs --dataset-path"))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Failure::io(path.display(), &e))?;
+    // Agentic mode replays whole sessions: --num-prompts caps only a plain replay.
+    let cap = if a.agentic { None } else { a.num_prompts };
+    let rows = trace::parse(&text, &path.display().to_string(), cap)?;
+    let ids_ok = target.backend == Backend::Openai && target.api.extensions();
+    let tokens = match tok {
+        _ if a.random_ids => trace::Tokens::Ids,
+        None if ids_ok => trace::Tokens::Ids,
+        None => trace::Tokens::plain_words(),
+        Some(t) => trace::Tokens::tokenizer_words(t).ok_or_else(|| {
+            Failure::data(format!(
+                "--tokenizer {}: fewer than 16 vocabulary words of one token each",
+                t.path.display()
+            ))
+        })?,
+    };
+    let chains = trace::chains(&rows, a.trace_speed);
+    let blocks = trace::Blocks { tokens, block_size: a.block_size, seed: a.seed };
+    let trace = Trace { rows, chains, blocks };
+    if a.agentic && !trace.any_fits(a.agentic_max_ctx) {
+        return Err(Failure::usage(format!(
+            "--agentic-max-ctx (AGENTX_MAX_CTX) {}: no session's first turn fits in it",
+            a.agentic_max_ctx.unwrap_or_default()
+        )));
+    }
+    Ok(trace)
 }
 
 /// The most requests (and concurrency, warm-up) bench sends in one run.

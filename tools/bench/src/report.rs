@@ -77,6 +77,82 @@ pub struct Results {
     pub p99_dispatch_delay: f64,
     /// Distinct error messages with their counts, most frequent first.
     pub errors: Vec<(String, usize)>,
+    /// Trace replay's figures (`--dataset-name mooncake`), else `None`.
+    pub trace: Option<TraceStats>,
+}
+
+/// Trace replay's figures over the measured requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceStats {
+    /// Sum of the server's `usage.prompt_tokens_details.cached_tokens`; `None` when no
+    /// response carried it.
+    pub total_cached_tokens: Option<usize>,
+    /// Conversations with at least one measured turn (a request without a session is a
+    /// conversation of one turn).
+    pub sessions: usize,
+    /// Measured requests (every request is a turn of its conversation).
+    pub turns: usize,
+    /// Mean TTFT (ms) of the successful turns by their index in the session: `[0]` is turn 1.
+    pub mean_ttft_by_turn_ms: Vec<f64>,
+    /// Cached / input tokens of the successful requests, in %; `None` without cached counts.
+    pub cache_hit_rate: Option<f64>,
+}
+
+impl TraceStats {
+    /// `total_input` is the block's total input tokens (the server's counts where sent).
+    pub fn compute(outcomes: &[Outcome], total_input: usize) -> TraceStats {
+        let ok = || outcomes.iter().filter(|o| o.error.is_none());
+        let cached: Vec<usize> = ok().filter_map(|o| o.cached_tokens).collect();
+        let total_cached_tokens = (!cached.is_empty()).then(|| cached.iter().sum::<usize>());
+        let mut conversations: Vec<usize> = outcomes.iter().map(|o| o.conversation).collect();
+        conversations.sort_unstable();
+        conversations.dedup();
+        let max_turn = ok().map(|o| o.turn).max().unwrap_or(0);
+        let mut sums = vec![(0.0, 0usize); max_turn];
+        for o in ok().filter(|o| o.turn > 0) {
+            sums[o.turn - 1].0 += o.ttft * 1000.0;
+            sums[o.turn - 1].1 += 1;
+        }
+        let mean_ttft_by_turn_ms =
+            sums.iter().map(|&(s, n)| if n == 0 { 0.0 } else { s / n as f64 }).collect();
+        let cache_hit_rate = total_cached_tokens.map(|c| {
+            if total_input == 0 {
+                0.0
+            } else {
+                c as f64 * 100.0 / total_input as f64
+            }
+        });
+        TraceStats {
+            total_cached_tokens,
+            sessions: conversations.len(),
+            turns: outcomes.len(),
+            mean_ttft_by_turn_ms,
+            cache_hit_rate,
+        }
+    }
+
+    /// The block's lines (inside the block, so parse-metrics keeps them as metrics).
+    fn lines(&self, s: &mut String) {
+        if let Some(c) = self.total_cached_tokens {
+            int(s, "Total cached tokens:", c);
+        }
+        if let Some(r) = self.cache_hit_rate {
+            float(s, "Cache hit rate (%):", r);
+        }
+        int(s, "Sessions:", self.sessions);
+        int(s, "Turns:", self.turns);
+        let by_turn: Vec<String> =
+            self.mean_ttft_by_turn_ms.iter().map(|v| format!("{v:.2}")).collect();
+        let _ = writeln!(s, "{:<40} {}", "Mean TTFT by turn (ms):", by_turn.join(","));
+    }
+
+    fn json(&self, m: &mut Map<String, Value>) {
+        m.insert("total_cached_tokens".into(), json!(self.total_cached_tokens));
+        m.insert("cache_hit_rate".into(), json!(self.cache_hit_rate));
+        m.insert("sessions".into(), json!(self.sessions));
+        m.insert("turns".into(), json!(self.turns));
+        m.insert("mean_ttft_by_turn_ms".into(), json!(self.mean_ttft_by_turn_ms));
+    }
 }
 
 impl Results {
@@ -153,6 +229,7 @@ impl Results {
             dispatch_delay: Summary::of(&delays, p),
             p99_dispatch_delay,
             errors,
+            trace: None,
         }
     }
 
@@ -200,6 +277,9 @@ impl Results {
         // A generic line inside the block, so parse-metrics keeps it as `p99_dispatch_delay`
         // (its gate flags a client that fell behind its schedule); no §5 regex matches it.
         float(&mut s, "P99 dispatch delay (ms):", self.p99_dispatch_delay);
+        if let Some(t) = &self.trace {
+            t.lines(&mut s);
+        }
         s.push_str(&"=".repeat(50));
         s.push('\n');
         // bench's own sections: labels chosen to match none of the §5 regexes.
@@ -241,6 +321,9 @@ impl Results {
         }
         insert_summary(&mut m, "dispatch_delay", &self.dispatch_delay);
         m.insert("p99_dispatch_delay_ms".into(), json!(self.p99_dispatch_delay));
+        if let Some(t) = &self.trace {
+            t.json(&mut m);
+        }
         if detailed {
             let ms = |f: fn(&Outcome) -> f64| -> Vec<f64> {
                 outcomes.iter().map(|o| f(o) * 1000.0).collect()

@@ -1,11 +1,12 @@
 //! The run: test request, warm-up, the measured requests with progress lines, then the result
 //! block on stdout and `--save-result`'s JSON (named as benchmark_serving names it).
 
-use crate::args::{backend_name, dataset_name, Args};
+use crate::args::{backend_name, dataset_name, Args, ConvertArg};
 use crate::plan::Plan;
 use bench::client::{request_body, Client, Outcome};
 use bench::dataset;
-use bench::report::{py_float, Results};
+use bench::replay::{self, Measured};
+use bench::report::{py_float, Results, TraceStats};
 use perfline::cli::Result;
 use perfline::{Exit, Failure};
 use serde_json::{json, Map, Value};
@@ -16,7 +17,8 @@ use std::time::{Duration, Instant};
 /// Runs the planned benchmark: the namespace line, the requests, the result block (and JSON).
 pub fn run(args: &Args, plan: &Plan) -> Result<Exit> {
     // Sockets in flight: the concurrency cap, or every request; plus the runtime's own.
-    let in_flight = args.max_concurrency.unwrap_or(args.num_prompts).min(args.num_prompts);
+    let n = num_prompts(args, plan);
+    let in_flight = args.max_concurrency.unwrap_or(n).min(n);
     bench::fds::reserve(in_flight.saturating_add(64));
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.threads {
@@ -28,8 +30,8 @@ pub fn run(args: &Args, plan: &Plan) -> Result<Exit> {
     if !args.save_result {
         printed.clone()?;
     }
-    let (outcomes, duration) = rt.block_on(execute(args, plan))?;
-    let mut outcomes = outcomes;
+    let (measured, duration) = rt.block_on(execute(args, plan))?;
+    let (mut outcomes, prompt_lens): (Vec<Outcome>, Vec<usize>) = measured.into_iter().unzip();
     if args.include_queueing {
         for o in &mut outcomes {
             let queued = o.sent - o.scheduled;
@@ -42,8 +44,10 @@ pub fn run(args: &Args, plan: &Plan) -> Result<Exit> {
             o.output_tokens = tok.count(&o.text);
         }
     }
-    let prompt_lens: Vec<usize> = plan.requests.iter().map(|r| r.prompt_len).collect();
-    let results = Results::compute(&outcomes, &prompt_lens, duration, &plan.options);
+    let mut results = Results::compute(&outcomes, &prompt_lens, duration, &plan.options);
+    if plan.trace.is_some() {
+        results.trace = Some(TraceStats::compute(&outcomes, results.total_input));
+    }
     // A closed stdout must not lose the result JSON: save it whatever printing gave.
     let printed = printed.and_then(|()| print(&results.block(&plan.options)));
     if args.save_result {
@@ -63,6 +67,22 @@ pub fn run(args: &Args, plan: &Plan) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
+/// `--convert-trace`: the whole converted trace to stdout, or an error and no output.
+pub fn convert(args: &Args, format: ConvertArg) -> Result<Exit> {
+    let path = args
+        .dataset_path
+        .as_ref()
+        .ok_or_else(|| Failure::usage("--convert-trace needs --dataset-path (the input trace)"))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Failure::io(path.display(), &e))?;
+    let out = match format {
+        ConvertArg::QwenBailian => {
+            bench::convert::qwen_bailian(&text, &path.display().to_string())?
+        }
+    };
+    print(&out)?;
+    Ok(Exit::Ok)
+}
+
 /// Writes `text` to stdout now (a closed stdout is a broken-pipe `Failure`, never a panic).
 fn print(text: &str) -> Result<()> {
     use std::io::Write;
@@ -70,11 +90,19 @@ fn print(text: &str) -> Result<()> {
     out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(|e| Failure::io("stdout", &e))
 }
 
+/// The requests of the run: the prompts, or the trace's rows.
+fn num_prompts(a: &Args, plan: &Plan) -> usize {
+    plan.trace.as_ref().map_or(a.prompts(), |t| t.rows.len())
+}
+
 /// Test request, warm-up, then the measured run with progress lines on stderr. All three
 /// share one client, so the measured run reuses the connections the warm-up opened.
-async fn execute(a: &Args, plan: &Plan) -> Result<(Vec<Outcome>, f64)> {
+async fn execute(a: &Args, plan: &Plan) -> Result<(Vec<Measured>, f64)> {
     let client = Client::new(plan.target.clone());
-    let first_body = plan.requests.first().map(|r| request_body(&plan.target, r));
+    let first_body = match &plan.trace {
+        Some(t) => t.first_body(&plan.target),
+        None => plan.requests.first().map(|r| request_body(&plan.target, r)),
+    };
     if let (false, Some(body)) = (a.no_test_input, first_body.clone()) {
         let out = client.run(vec![body], &[Duration::ZERO], Some(1), Instant::now()).await;
         if let Some(err) = out.first().and_then(|o| o.error.as_ref()) {
@@ -95,6 +123,19 @@ async fn execute(a: &Args, plan: &Plan) -> Result<(Vec<Outcome>, f64)> {
     }
     client.done.store(0, Ordering::Relaxed);
     client.failed.store(0, Ordering::Relaxed);
+    if let Some(trace) = &plan.trace {
+        let total = trace.rows.len();
+        let progress = spawn_progress(Arc::clone(&client), total, a.progress_interval);
+        let start = Instant::now();
+        let (trace, target) = (Arc::clone(trace), &plan.target);
+        let measured = match plan.agentic {
+            Some(cfg) => replay::agentic(&client, target, trace, cfg, start).await,
+            None => replay::replay(&client, target, trace, a.max_concurrency, start).await,
+        };
+        let duration = start.elapsed().as_secs_f64();
+        progress.abort();
+        return Ok((measured, duration));
+    }
     let bodies: Vec<_> = plan.requests.iter().map(|r| request_body(&plan.target, r)).collect();
     let arrivals = dataset::arrivals(bodies.len(), plan.rate, a.burstiness, a.seed)?;
     let progress = spawn_progress(Arc::clone(&client), bodies.len(), a.progress_interval);
@@ -102,7 +143,8 @@ async fn execute(a: &Args, plan: &Plan) -> Result<(Vec<Outcome>, f64)> {
     let outcomes = client.run(bodies, &arrivals, a.max_concurrency, start).await;
     let duration = start.elapsed().as_secs_f64();
     progress.abort();
-    Ok((outcomes, duration))
+    let lens = plan.requests.iter().map(|r| r.prompt_len);
+    Ok((outcomes.into_iter().zip(lens).collect(), duration))
 }
 
 fn spawn_progress(client: Arc<Client>, total: usize, every: f64) -> tokio::task::JoinHandle<()> {
@@ -139,7 +181,7 @@ fn namespace(a: &Args, plan: &Plan) -> String {
         ("max_concurrency", opt(a.max_concurrency.map(|c| c.to_string()))),
         ("model", s(&a.model)),
         ("tokenizer", opt(a.tokenizer.as_deref().map(s))),
-        ("num_prompts", a.num_prompts.to_string()),
+        ("num_prompts", num_prompts(a, plan).to_string()),
         ("request_rate", plan.rate.map_or("inf".into(), py_float)),
         ("burstiness", py_float(a.burstiness)),
         ("seed", a.seed.to_string()),
@@ -154,7 +196,13 @@ fn namespace(a: &Args, plan: &Plan) -> String {
         ("include_queueing", py_bool(a.include_queueing).into()),
         ("max_error_rate", py_float(a.max_error_rate)),
     ];
-    let body: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    // A trace has its own lengths: the random ones would read as the run's ISL/OSL.
+    let trace = plan.trace.is_some();
+    let body: Vec<String> = fields
+        .iter()
+        .filter(|(k, _)| !(trace && k.starts_with("random_")))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     format!("Namespace({})", body.join(", "))
 }
 
@@ -166,7 +214,7 @@ fn save(a: &Args, plan: &Plan, r: &Results, outcomes: &[Outcome]) -> Result<()> 
     m.insert("backend".into(), json!(backend_name(a.backend)));
     m.insert("model_id".into(), json!(a.model));
     m.insert("tokenizer_id".into(), json!(a.tokenizer.as_deref().unwrap_or(&a.model)));
-    m.insert("num_prompts".into(), json!(a.num_prompts));
+    m.insert("num_prompts".into(), json!(num_prompts(a, plan)));
     for (k, v) in &plan.metadata {
         m.insert(k.clone(), json!(v));
     }

@@ -12,22 +12,22 @@
 
 use crate::clock;
 use crate::stats::Summary;
+pub use crate::timer::PreciseTimer;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
-use std::collections::BinaryHeap;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// Longer requests are cut to this (keeps the timing arithmetic in range).
 const MAX_TOKENS: u64 = 1 << 20;
@@ -39,6 +39,10 @@ pub struct Timing {
     pub itl: Duration,
     /// Answer every Nth request (1-based count) with HTTP 500; 0 = never.
     pub fail_every: u64,
+    /// Keep every completion request (`GET /requests` returns them) and answer
+    /// `usage.prompt_tokens_details.cached_tokens`: the prompt's tokens in common with the
+    /// previous prompt of the same `X-Session-Id` (0 without one), a stand-in prefix cache.
+    pub record: bool,
 }
 
 /// Serves until the listener fails; one task per connection.
@@ -50,6 +54,8 @@ pub async fn serve(listener: TcpListener, timing: Timing) {
         first_token_late_us: Mutex::new(Vec::new()),
         first_request_wait_us: Mutex::new(Vec::new()),
         first_tokens: Mutex::new(Vec::new()),
+        requests: Mutex::new(Vec::new()),
+        last_prompt: Mutex::new(std::collections::HashMap::new()),
     });
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
@@ -83,6 +89,9 @@ pub struct State {
     first_token_late_us: Mutex<Vec<f64>>,
     first_request_wait_us: Mutex<Vec<f64>>,
     first_tokens: Mutex<Vec<FirstToken>>,
+    /// `Timing::record`: `{"session": …, "body": …}` of each request.
+    requests: Mutex<Vec<Value>>,
+    last_prompt: Mutex<std::collections::HashMap<String, Vec<String>>>,
 }
 
 /// One stream's first token as written: its keys and the clocks right after the write.
@@ -263,11 +272,16 @@ async fn handle(
     if path == "/first_tokens" {
         return Ok(whole(StatusCode::OK, "application/json", first_tokens(&state)));
     }
+    if path == "/requests" {
+        let v = state.requests.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default();
+        return Ok(whole(StatusCode::OK, "application/json", Value::Array(v).to_string()));
+    }
     if path != "/v1/completions" && !chat {
         return Ok(whole(StatusCode::NOT_FOUND, "text/plain", format!("no route {path}")));
     }
-    let x_request_id =
-        req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let header = |k: &str| req.headers().get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let x_request_id = header("x-request-id");
+    let session = header("x-session-id");
     let bytes = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let received = Instant::now();
     let n = state.count.fetch_add(1, Ordering::Relaxed) + 1;
@@ -294,8 +308,22 @@ async fn handle(
         }),
     } as u64;
     let model = body["model"].as_str().unwrap_or("model").to_string();
-    let usage = json!({"prompt_tokens": prompt_tokens, "completion_tokens": max_tokens,
+    let mut usage = json!({"prompt_tokens": prompt_tokens, "completion_tokens": max_tokens,
                        "total_tokens": prompt_tokens + max_tokens});
+    if t.record {
+        let units = prompt_units(&body);
+        let cached = match (&session, state.last_prompt.lock()) {
+            (Some(s), Ok(mut last)) => {
+                let prev = last.insert(s.clone(), units.clone()).unwrap_or_default();
+                prev.iter().zip(&units).take_while(|(a, b)| a == b).count()
+            }
+            _ => 0,
+        };
+        usage["prompt_tokens_details"] = json!({ "cached_tokens": cached });
+        if let Ok(mut r) = state.requests.lock() {
+            r.push(json!({"session": session, "body": body}));
+        }
+    }
     let first = received + t.ttft;
     if !body["stream"].as_bool().unwrap_or(false) {
         let done = first + t.itl * (max_tokens.saturating_sub(1) as u32);
@@ -352,79 +380,22 @@ async fn handle(
     Ok(resp)
 }
 
-/// Wakes futures at their deadline from one dedicated thread, with the ~50 µs precision of a
-/// futex wait instead of tokio's 1 ms timer wheel: the server's TTFT is the reference the
-/// clients are judged against.
-#[derive(Clone)]
-pub struct PreciseTimer(Arc<(Mutex<BinaryHeap<Entry>>, Condvar)>);
-
-struct Entry {
-    at: Instant,
-    seq: u64,
-    wake: oneshot::Sender<()>,
-}
-impl PartialEq for Entry {
-    fn eq(&self, o: &Self) -> bool {
-        (self.at, self.seq) == (o.at, o.seq)
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Entry {
-    // Reversed: BinaryHeap is a max-heap and the earliest deadline must come first.
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        (o.at, o.seq).cmp(&(self.at, self.seq))
-    }
-}
-
-impl PreciseTimer {
-    pub fn start() -> PreciseTimer {
-        let timer = PreciseTimer(Arc::new((Mutex::new(BinaryHeap::new()), Condvar::new())));
-        let shared = Arc::clone(&timer.0);
-        std::thread::Builder::new()
-            .name("precise-timer".into())
-            .spawn(move || {
-                // SAFETY: prctl(PR_SET_TIMERSLACK) only changes this thread's timer slack.
-                unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
-                let (heap, cv) = &*shared;
-                let Ok(mut heap) = heap.lock() else { return };
-                loop {
-                    let now = Instant::now();
-                    match heap.peek().map(|e| e.at) {
-                        None => heap = cv.wait(heap).unwrap_or_else(|e| e.into_inner()),
-                        Some(at) if at <= now => {
-                            if let Some(e) = heap.pop() {
-                                let _ = e.wake.send(());
-                            }
-                        }
-                        Some(at) => {
-                            heap = cv
-                                .wait_timeout(heap, at - now)
-                                .map_or_else(|e| e.into_inner().0, |r| r.0)
-                        }
-                    }
-                }
-            })
-            .ok();
-        timer
-    }
-
-    pub async fn sleep_until(&self, at: Instant) {
-        static SEQ: AtomicU64 = AtomicU64::new(0);
-        if at <= Instant::now() {
-            return;
+/// A prompt's tokens as the test server counts them: token ids, or whitespace-separated words
+/// of the prompt or of every message in order.
+fn prompt_units(body: &Value) -> Vec<String> {
+    let words = |v: &Value| -> Vec<String> {
+        match v {
+            Value::Array(ids) => ids.iter().map(Value::to_string).collect(),
+            Value::String(s) => s.split_whitespace().map(str::to_string).collect(),
+            _ => Vec::new(),
         }
-        let (tx, rx) = oneshot::channel();
-        let (heap, cv) = &*self.0;
-        if let Ok(mut heap) = heap.lock() {
-            heap.push(Entry { at, seq: SEQ.fetch_add(1, Ordering::Relaxed), wake: tx });
-            cv.notify_one();
-        }
-        let _ = rx.await;
+    };
+    match body.get("prompt") {
+        Some(p) => words(p),
+        None => body["messages"]
+            .as_array()
+            .map(|m| m.iter().flat_map(|m| words(&m["content"])).collect())
+            .unwrap_or_default(),
     }
 }
 
@@ -443,21 +414,4 @@ pub fn spawn_background(timing: Timing) -> std::io::Result<std::net::SocketAddr>
         })
     });
     Ok(addr)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn precise_timer_is_not_early() {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let timer = PreciseTimer::start();
-        rt.block_on(async {
-            let start = Instant::now();
-            let at = start + Duration::from_millis(5);
-            timer.sleep_until(at).await;
-            assert!(Instant::now() >= at);
-        });
-    }
 }

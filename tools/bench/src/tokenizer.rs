@@ -51,6 +51,14 @@ impl Tok {
         self.inner.encode(text, false).map_or(0, |e| e.len())
     }
 
+    /// The base vocabulary, each token decoded alone and trimmed (for trace prompts).
+    pub fn words(&self) -> impl Iterator<Item = String> + '_ {
+        self.vocab
+            .iter()
+            .filter_map(|&id| self.inner.decode(&[id], true).ok())
+            .map(|w| w.trim().to_string())
+    }
+
     /// A text of `n` tokens (as this tokenizer encodes it) from random vocabulary ids, and its
     /// length: random ids are decoded, the text re-encoded, then cut or extended until it
     /// encodes to `n` tokens. After [`ROUNDS`] rounds the closest text is taken (its true

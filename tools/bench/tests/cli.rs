@@ -13,6 +13,7 @@ fn server(ttft_ms: u64, itl_ms: u64, fail_every: u64) -> String {
         ttft: Duration::from_millis(ttft_ms),
         itl: Duration::from_millis(itl_ms),
         fail_every,
+        record: false,
     };
     let addr = spawn_background(timing).expect("test server starts");
     format!("http://{addr}")

@@ -39,7 +39,10 @@ impl<'a> Launcher<'a> {
         let result = record.and_then(|mut record| {
             // Model and dataset paths and each server's GPUs, from the profile: a name that
             // resolves to nothing stops here, before any allocation is spent.
-            perfline::slurm::resolve_record(&mut record, profile).map_err(|f| f.context(at))?;
+            // `--local` without a container: the clients read this host's files.
+            let here = args.local && !args.dry_run && profile.container.is_none();
+            perfline::slurm::resolve_record_for(&mut record, profile, here)
+                .map_err(|f| f.context(at))?;
             let job = jobdir::new_attempt(&record, profile, self.opts, args.dry_run)
                 .map_err(|f| f.context(at))?;
             let timeout = Duration::from_secs(args.timeout.unwrap_or_else(|| {

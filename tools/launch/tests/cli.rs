@@ -342,6 +342,89 @@ fn unknown_models_stop_the_launch_naming_the_config_and_field() {
     assert!(!root.exists());
 }
 
+/// The worked example with an alternative client and a trace name.
+fn with_client(client: &str, trace: &str) -> serde_json::Value {
+    let mut v = disagg();
+    v["clients"][0]["benchmark_client"] = client.into();
+    v["clients"][0]["dataset_file"] = trace.into();
+    v
+}
+
+#[test]
+fn clients_perfline_cannot_run_stop_dry_runs_local_runs_and_submissions() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("trace.jsonl"), "").unwrap();
+    let p = dir.path().join("p.yaml");
+    std::fs::write(&p, format!("models_root: {}\n", dir.path().display())).unwrap();
+    let root = dir.path().join("jobs");
+    let expected = "launch: error: -:1: configs/cfg_ctx1_tp1_gen1_tp8.yaml: benchmark.benchmark_client \"locust\" (client con1_iter8_isl1024_osl1024): perfline cannot run this client (cluster profile p runs: agentx); map it to a command under `clients:` in the profile\n";
+    for mode in [&["--dry-run"][..], &["--local"], &[]] {
+        launch()
+            .args(mode)
+            .arg("--cluster")
+            .arg(&p)
+            .arg("--job-root")
+            .arg(&root)
+            .env("PATH", "/nonexistent")
+            .write_stdin(lines(&[with_client("locust", "trace")]))
+            .assert()
+            .code(78)
+            .stdout("")
+            .stderr(expected);
+    }
+    assert!(!root.exists(), "nothing written");
+    // agentx is known; its trace must resolve (NAME or NAME.jsonl under models_root).
+    let out = launch()
+        .args(["--dry-run", "--cluster"])
+        .arg(&p)
+        .write_stdin(lines(&[with_client("agentx", "trace")]))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(records(&out)[0]["id"], "disagg-e2e-cfg_ctx1_tp1_gen1_tp8");
+    launch()
+        .args(["--dry-run", "--cluster"])
+        .arg(&p)
+        .write_stdin(lines(&[with_client("agentx", "missing_trace")]))
+        .assert()
+        .code(78)
+        .stdout("")
+        .stderr(predicate::str::contains(
+            "benchmark.dataset_file \"missing_trace\" (client con1_iter8_isl1024_osl1024, benchmark_client agentx): no such trace: ",
+        ));
+}
+
+#[test]
+fn a_trace_missing_where_the_clients_would_read_it_stops_a_local_run() {
+    // No models root: on a cluster the trace name is the nodes' business (the dry run renders
+    // it as written); with --local the clients run here, so it must exist here.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("jobs");
+    let input = lines(&[with_client("agentx", "semianalysis_trace")]);
+    launch()
+        .current_dir(dir.path())
+        .env_remove("LLM_MODELS_ROOT")
+        .arg("--dry-run")
+        .write_stdin(input.clone())
+        .assert()
+        .success();
+    launch()
+        .current_dir(dir.path())
+        .env_remove("LLM_MODELS_ROOT")
+        .args(["--local", "--job-root"])
+        .arg(&root)
+        .write_stdin(input.clone())
+        .assert()
+        .code(78)
+        .stdout("")
+        .stderr(
+            "launch: error: -:1: configs/cfg_ctx1_tp1_gen1_tp8.yaml: benchmark.dataset_file \"semianalysis_trace\" (client con1_iter8_isl1024_osl1024, benchmark_client agentx): no such trace: semianalysis_trace or semianalysis_trace.jsonl (cluster profile default has no models_root)\n",
+        );
+    assert!(!root.exists(), "nothing written");
+}
+
 #[test]
 fn dry_run_shows_the_resolved_models_and_gpus() {
     let dir = tempfile::tempdir().unwrap();

@@ -128,6 +128,37 @@ fn unknown_models_are_config_errors_naming_the_config_and_field() {
 }
 
 #[test]
+fn clients_perfline_cannot_run_are_config_errors() {
+    let mut v: serde_json::Value = serde_json::from_str(perfline::wire::plan::EXAMPLE).unwrap();
+    v["clients"][0]["benchmark_client"] = "locust".into();
+    v["clients"][0]["dataset_file"] = "trace".into();
+    mkprefix()
+        .args(["--cluster", "local", "--job-root", "/jobs"])
+        .env("PERFLINE_CLUSTERS_DIR", profiles())
+        .env("LLM_MODELS_ROOT", "/nonexistent/models")
+        .write_stdin(format!("{v}\n"))
+        .assert()
+        .code(78)
+        .stdout("")
+        .stderr(
+            "mkprefix: error: -:1: configs/cfg_ctx1_tp1_gen1_tp8.yaml: benchmark.benchmark_client \"locust\" (client con1_iter8_isl1024_osl1024): perfline cannot run this client (cluster profile local runs: agentx); map it to a command under `clients:` in the profile\n",
+        );
+    v["clients"][0]["benchmark_client"] = "agentx".into();
+    let out = mkprefix()
+        .args(["--cluster", "local", "--job-root", "/jobs"])
+        .env("PERFLINE_CLUSTERS_DIR", profiles())
+        .env("LLM_MODELS_ROOT", "/nonexistent/models")
+        .write_stdin(format!("{v}\n"))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(out["clients"][0]["dataset_path"], "/nonexistent/models/trace");
+}
+
+#[test]
 fn profile_errors() {
     mkprefix()
         .args(["--cluster", "nope"])

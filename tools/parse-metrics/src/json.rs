@@ -158,6 +158,7 @@ pub fn block(v: &Value) -> Block {
         ("token_throughput", "tok/s", "output_throughput"),
         ("total_token_throughput", "tok/s", "total_token_throughput"),
         ("user_throughput", "tok/s", "user_throughput"),
+        ("p99_dispatch_delay", "ms", "p99_dispatch_delay_ms"),
     ] {
         if !b.metrics.contains_key(name) {
             let x = value(&mut b, v, key, name);
@@ -195,6 +196,14 @@ pub fn block(v: &Value) -> Block {
                 }
             }
         }
+    }
+    // bench's trace replay (--dataset-name mooncake).
+    for key in ["total_cached_tokens", "cache_hit_rate", "sessions", "turns"] {
+        let x = value(&mut b, v, key, key);
+        put(&mut b, key.into(), text::trace_unit(key).unwrap_or_default(), x);
+    }
+    if let Some(turns) = v.get("mean_ttft_by_turn_ms").and_then(Value::as_array) {
+        text::by_turn(&mut b, turns.iter().map(Value::as_f64));
     }
     if let Some(energy) = v.get("energy") {
         for (name, unit, key) in [

@@ -194,6 +194,11 @@ impl TextParser {
             None if self.open && self.headered => {
                 let (name, unit) = generic_name(label)?;
                 let block = self.current.as_mut()?;
+                if name == "mean_ttft_by_turn" {
+                    by_turn(block, value.split(',').map(parse_number));
+                    return None;
+                }
+                let unit = unit.or_else(|| trace_unit(&name).map(str::to_string));
                 if !block.metrics.contains_key(name.as_str()) {
                     // Not a known metric: a value out of range (`inf` for "Request rate
                     // configured", a negative) is left out, never kept.
@@ -268,6 +273,40 @@ impl TextParser {
         }
         self.blocks += 1;
         Some(block)
+    }
+}
+
+/// Units of bench's trace-replay lines that print none (`Total cached tokens:`, …).
+pub fn trace_unit(name: &str) -> Option<&'static str> {
+    match name {
+        "total_cached_tokens" => Some("tokens"),
+        "sessions" | "turns" => Some("count"),
+        "cache_hit_rate" => Some("%"),
+        _ => None,
+    }
+}
+
+/// Turns of bench's `Mean TTFT by turn (ms)` kept as metrics (`mean_ttft_turn_1` …); later
+/// turns are left out so a long session cannot flood the record.
+pub const MAX_TURNS: usize = 32;
+
+/// bench's mean TTFT by turn → `mean_ttft_turn_{k}` (ms) for k in 1..=[`MAX_TURNS`]; a value
+/// that is not a number or out of range is left out (with its field in `invalid`).
+pub fn by_turn(block: &mut Block, values: impl Iterator<Item = Option<f64>>) {
+    for (k, v) in values.take(MAX_TURNS).enumerate() {
+        let name = format!("mean_ttft_turn_{}", k + 1);
+        match v.map(|x| (x, metric_value(x))) {
+            Some((_, Ok(x))) => {
+                block.units.insert(Name::Owned(name.clone()), Name::Borrowed("ms"));
+                block.metrics.insert(Name::Owned(name), x);
+            }
+            Some((x, Err(why))) => {
+                block.invalid.insert(name, format!("{x} ({why})"));
+            }
+            None => {
+                block.invalid.insert(name, "not a number".into());
+            }
+        }
     }
 }
 

@@ -467,3 +467,55 @@ fn closed_stdout_or_stderr_ends_quietly_even_with_many_errors() {
     let (code, _) = with_closed(cmd(), log.into_bytes(), true, true);
     assert_eq!(code, Some(0));
 }
+
+#[test]
+fn bench_trace_replay_lines_become_metrics() {
+    let (code, recs, err) = run(&["--test-id", "agentx", &data("bench_trace.txt")], "");
+    assert_eq!((code, err.as_str()), (0, ""));
+    let expected: Value = serde_json::json!({
+        "test_id": "agentx", "status": "ok", "reasons": [],
+        "metrics": {"seq_throughput": 80.0, "token_throughput": 220.0, "total_token_throughput": 800.0,
+            "user_throughput": 700.0, "mean_ttft": 2.5, "median_ttft": 2.4, "p99_ttft": 3.1,
+            "mean_tpot": 1.0, "median_tpot": 1.1, "p99_tpot": 1.2, "mean_itl": 1.0, "median_itl": 1.0,
+            "p99_itl": 1.5, "mean_e2el": 5.0, "median_e2el": 4.9, "p99_e2el": 7.0,
+            "p99_dispatch_delay": 0.08, "total_cached_tokens": 8.0, "cache_hit_rate": 27.59,
+            "sessions": 3.0, "turns": 4.0, "mean_ttft_turn_1": 2.6, "mean_ttft_turn_2": 2.2},
+        "units": {"seq_throughput": "req/s", "token_throughput": "tok/s", "total_token_throughput": "tok/s",
+            "user_throughput": "tok/s", "mean_ttft": "ms", "median_ttft": "ms", "p99_ttft": "ms",
+            "mean_tpot": "ms", "median_tpot": "ms", "p99_tpot": "ms", "mean_itl": "ms",
+            "median_itl": "ms", "p99_itl": "ms", "mean_e2el": "ms", "median_e2el": "ms", "p99_e2el": "ms",
+            "p99_dispatch_delay": "ms", "total_cached_tokens": "tokens", "cache_hit_rate": "%",
+            "sessions": "count", "turns": "count", "mean_ttft_turn_1": "ms", "mean_ttft_turn_2": "ms"},
+        "counts": {"total_requests": 4, "successful_requests": 4, "failed_requests": 0, "num_prompts": 4,
+            "total_input_tokens": 29, "total_output_tokens": 11, "duration_s": 0.05},
+        "source": data("bench_trace.txt") + ":2"
+    });
+    assert_eq!(recs, [expected]);
+    // The same figures from bench's --save-result JSON.
+    let json = r#"{"num_prompts":4,"duration":0.05,"completed":4,"failed":0,"total_input_tokens":29,
+        "total_output_tokens":11,"request_throughput":80.0,"mean_ttft_ms":2.5,"p99_dispatch_delay_ms":0.08,
+        "total_cached_tokens":8,"cache_hit_rate":27.59,"sessions":3,"turns":4,"mean_ttft_by_turn_ms":[2.6,2.2]}"#;
+    // (Failed for its missing latency keys: only the metrics are checked here.)
+    let (_, recs, _) = run(&["--test-id", "agentx", "--format", "json", "-"], json);
+    let m = &recs[0]["metrics"];
+    for (k, v) in [
+        ("p99_dispatch_delay", 0.08),
+        ("total_cached_tokens", 8.0),
+        ("cache_hit_rate", 27.59),
+        ("sessions", 3.0),
+        ("turns", 4.0),
+        ("mean_ttft_turn_1", 2.6),
+        ("mean_ttft_turn_2", 2.2),
+    ] {
+        assert_eq!(m[k].as_f64(), Some(v), "{k}: {m}");
+    }
+    assert_eq!(recs[0]["units"]["cache_hit_rate"], "%");
+    assert_eq!(recs[0]["units"]["sessions"], "count");
+    // A server that never said how many tokens were cached: null, and no metric.
+    let json = r#"{"num_prompts":1,"duration":1.0,"completed":1,"failed":0,"request_throughput":1.0,
+        "total_cached_tokens":null,"cache_hit_rate":null,"sessions":1,"turns":1,"mean_ttft_by_turn_ms":[5.0]}"#;
+    let (_, recs, _) = run(&["--test-id", "agentx", "--format", "json", "-"], json);
+    assert!(recs[0]["metrics"].get("total_cached_tokens").is_none(), "{}", recs[0]);
+    assert!(recs[0]["metrics"].get("cache_hit_rate").is_none());
+    assert_eq!(metric(&recs[0], "mean_ttft_turn_1"), Some(5.0));
+}

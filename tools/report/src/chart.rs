@@ -36,6 +36,8 @@ const RED_: RGBColor = RGBColor(0xd6, 0x27, 0x28);
 const GREEN_: RGBColor = RGBColor(0x2c, 0xa0, 0x2c);
 const ORANGE_: RGBColor = RGBColor(0xe3, 0x7b, 0x0b);
 const BLUE_: RGBColor = RGBColor(0x1f, 0x77, 0xb4);
+/// Confirmation re-runs on trend charts.
+pub const PURPLE: RGBColor = RGBColor(0x7b, 0x3f, 0xb5);
 const GREY: RGBColor = RGBColor(0x88, 0x88, 0x88);
 const GRID: RGBColor = RGBColor(0xe6, 0xe6, 0xe6);
 
@@ -44,8 +46,10 @@ const GRID: RGBColor = RGBColor(0xe6, 0xe6, 0xe6);
 pub struct Trend {
     /// Caption: metric and unit.
     pub title: String,
-    /// Run keys of the positions, oldest first.
+    /// Axis labels of the positions (dates or commits), oldest first.
     pub runs: Vec<String>,
+    /// Positions of confirmation re-runs (a purple triangle on the x axis).
+    pub confirmations: Vec<usize>,
     /// `(position, value)` of the ok samples, by position.
     pub points: Vec<(usize, f64)>,
     /// Positions where the case failed (drawn as crosses on the x axis).
@@ -201,7 +205,7 @@ fn draw_trend(root: &DrawingArea<SVGBackend<'_>, Shift>, t: &Trend) -> DrawResul
         if (x - i).abs() > 1e-6 || i < 0.0 {
             return String::new();
         }
-        runs.get(i as usize).map(|k| shorten(k, 8)).unwrap_or_default()
+        runs.get(i as usize).map(|k| shorten(k, 11)).unwrap_or_default()
     };
     chart
         .configure_mesh()
@@ -229,7 +233,7 @@ fn draw_trend(root: &DrawingArea<SVGBackend<'_>, Shift>, t: &Trend) -> DrawResul
         let x = c as f64 - 0.5;
         let colour = t.tone.unwrap_or(Tone::Warn).color();
         chart.draw_series(LineSeries::new([(x, y0), (x, y1)], colour.stroke_width(2)))?;
-        let label = format!("▸ {}", shorten(&t.runs[c], 8));
+        let label = format!("▸ {}", shorten(&t.runs[c], 11));
         let at = if c * 2 > n { x - 0.02 * n as f64 } else { x + 0.02 * n as f64 };
         let pos = if c * 2 > n {
             Pos::new(HPos::Right, VPos::Top)
@@ -249,7 +253,13 @@ fn draw_trend(root: &DrawingArea<SVGBackend<'_>, Shift>, t: &Trend) -> DrawResul
             t.points.iter().map(|&(x, v)| Circle::new((x as f64, v), 2, BLUE_.filled())),
         )?;
     }
+    // Confirmation re-runs: a purple triangle on the x axis under the run.
     let cross_y = y0 + (y1 - y0) * 0.03;
+    let confirmed = t
+        .confirmations
+        .iter()
+        .map(|&c| TriangleMarker::new((c as f64, cross_y), 6, PURPLE.filled()));
+    chart.draw_series(confirmed)?;
     chart.draw_series(
         t.failed.iter().map(|&x| Cross::new((x as f64, cross_y), 3, RED_.stroke_width(2))),
     )?;
@@ -378,6 +388,7 @@ mod tests {
             runs: vec!["r1".into(), "r2".into(), "<script>x</script>".into()],
             points: vec![(0, 10.0), (1, 10.5), (2, 14.0)],
             failed: vec![],
+            confirmations: vec![2],
             current: Some(2),
             change: Some(2),
             band: Some((9.8, 10.6)),
@@ -391,6 +402,11 @@ mod tests {
         assert!(svg.contains("&lt;script"), "change label escaped: {svg}");
         assert_eq!(svg.matches("<circle").count(), 3 + 2, "3 points + current marker");
         assert!(svg.contains("#D62728") || svg.contains("#d62728"), "current marked red");
+        assert_eq!(
+            svg.to_ascii_uppercase().matches("<POLYGON FILL=\"#7B3FB5\"").count(),
+            1,
+            "{svg}"
+        );
     }
 
     #[test]

@@ -45,6 +45,17 @@ pub fn gpus_of(context: &BTreeMap<String, serde_json::Value>) -> Option<u64> {
     })
 }
 
+/// `context.confirmation`: the 1-based number of a confirmation re-run (a number or a numeric
+/// string).
+pub fn confirmation_of(context: &BTreeMap<String, serde_json::Value>) -> Option<u32> {
+    match context.get("confirmation")? {
+        serde_json::Value::Number(n) => n.as_u64().and_then(|k| u32::try_from(k).ok()),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+    .filter(|k| *k > 0)
+}
+
 /// Run fields a record carries in its context (strings and numbers).
 fn run_info(context: &BTreeMap<String, serde_json::Value>) -> Vec<(String, String)> {
     RUN_FIELDS
@@ -65,6 +76,12 @@ pub fn add_records(history: &mut History, records: Vec<MetricRecord>, file_name:
     for r in records {
         let run = history.run_index(&run_key_of(&r, file_name));
         history.fill_info(run, run_info(&r.context));
+        if let Some(a) = r.attempt.as_ref().filter(|a| !a.is_empty()) {
+            history.fill_info(run, [("attempt".to_string(), a.clone())]);
+        }
+        if history.runs[run].confirmation.is_none() {
+            history.runs[run].confirmation = confirmation_of(&r.context);
+        }
         let ok = r.status == Status::Ok;
         let sample = Sample {
             run,
@@ -131,6 +148,21 @@ mod tests {
         );
         assert_eq!(h.runs[0].key, "r1");
         assert_eq!(h.runs[0].info["gpu"], "H100");
+        assert_eq!(h.runs[0].confirmation, None);
+    }
+
+    #[test]
+    fn confirmation_runs_and_attempts() {
+        let mut h = History::default();
+        let mut r = record(perfline::wire::metrics::EXAMPLE);
+        r.context.insert("confirmation".into(), serde_json::json!(2));
+        add_records(&mut h, vec![r], "x");
+        assert_eq!(h.runs[0].confirmation, Some(2));
+        assert_eq!(h.runs[0].label(), "2026-11-29 12:00");
+        let ctx = |j: &str| serde_json::from_str::<BTreeMap<String, serde_json::Value>>(j).unwrap();
+        assert_eq!(confirmation_of(&ctx(r#"{"confirmation":"1"}"#)), Some(1));
+        assert_eq!(confirmation_of(&ctx(r#"{"confirmation":0}"#)), None);
+        assert_eq!(confirmation_of(&ctx(r#"{"confirmation":true}"#)), None);
     }
 
     #[test]

@@ -17,12 +17,21 @@ attempt, else the name of its file; runs are ordered by first appearance. The cu
 --run-key, else the verdicts' run_key, else the last run. Charts show the last --window runs up
 to the current one.
 
-The page: a headline (regressions and failures first), the system info of the current run,
-counts, 'what moved' cards (regression, suspect, improvement; worst first) with their trend,
-the failed cases with reasons and log tails, a sortable verdict table, and per test its
+Runs are named by date (start_time, else the launch attempt) and commit, the key on hover;
+confirmation re-runs (context.confirmation, or 'confirmation N' in a stored run's notes) are
+tagged and marked with a purple triangle on trend charts.
+
+The page: a headline (regressions and failures first; counting cases when perf-check gave
+case verdicts; plain grey 'No runs yet' / 'First run of these series' when nothing could be
+judged), the system info of the current run, counts, the key numbers of this run (output
+throughput, TTFT, TPOT, E2EL per case, with Δ), a legend of the verdicts and perf-check's
+settings, 'what moved' cards (regression, suspect, improvement, undecided; worst first) with
+their trend, the failed cases with reasons and log tails, the case verdicts, a sortable
+verdict table (Δ green when better, red when worse; ↑/↓ better by each metric), and per test its
 Pareto chart (output tokens/s per GPU against tokens/s per user: user_throughput, else
 1000 / mean_tpot; GPUs from context.total_gpus or context.gpus, else 1, said on the chart) and
-a trend chart per key metric. No network is needed to view it.
+a trend chart per key metric; a footer with perf-check's published accuracy. No network is
+needed to view it.
 
 Examples:
   report --metrics run.jsonl -o report.html
@@ -125,6 +134,8 @@ fn run() -> Result<Exit> {
         "failed": count("failed"),
         "suspect": count("suspect"),
         "improved": count("improved"),
+        "undecided": count("undecided"),
+        "counting": page.counting,
     });
     perfline::jsonl::stdout().write(&summary)?;
     Ok(Exit::Ok)

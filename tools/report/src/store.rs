@@ -47,6 +47,7 @@ fn info(run: &read::Run) -> Vec<(String, String)> {
         ("start_time", &run.start_time),
         ("end_time", &run.end_time),
         ("notes", &run.notes),
+        ("uploaded_at", &run.uploaded_at),
     ];
     fields
         .into_iter()
@@ -71,6 +72,10 @@ pub fn add(history: &mut History, stored: &read::History, failed: Vec<read::Fail
         .map(|r| {
             let i = history.run_index(&r.run_key);
             history.fill_info(i, info(r));
+            if history.runs[i].confirmation.is_none() {
+                history.runs[i].confirmation =
+                    r.notes.as_deref().and_then(crate::model::confirmation_in_notes);
+            }
             i
         })
         .collect();
@@ -131,7 +136,10 @@ mod tests {
             accepted_from: None,
         };
         let stored = read::History {
-            runs: vec![run("a", None), run("b", Some("H100"))],
+            runs: vec![
+                Run { uploaded_at: Some("2026-12-06 10:13:06".into()), ..run("a", None) },
+                Run { notes: Some("confirmation 1".into()), ..run("b", Some("H100")) },
+            ],
             series: vec![
                 series("mean_ttft", &[(0, 10.0), (1, 11.0)]),
                 series("p99_ttft", &[(1, 20.0)]),
@@ -150,6 +158,8 @@ mod tests {
         add(&mut h, &stored, failed);
         assert_eq!(h.runs.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(h.runs[1].info["gpu"], "H100");
+        assert_eq!((h.runs[0].confirmation, h.runs[1].confirmation), (None, Some(1)));
+        assert_eq!(h.runs[0].label(), "uploaded 2026-12-06 10:13");
         let s = &h.cases[&CaseKey::new("t", Some("srv"), Some("con4_isl128"))];
         assert_eq!(s.len(), 2);
         assert_eq!(

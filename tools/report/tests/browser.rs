@@ -1,6 +1,8 @@
 //! The report in a real browser (Debian's headless Chromium): it loads with no console
-//! message, every chart is there and drawn, our sort script ran, hostile data stayed text, and
-//! a screenshot is written to target/report-check/report.png for people to look at.
+//! message, every chart is there and drawn, our sort script ran, hostile data stayed text, the
+//! legend is there, a worse Δ is red and a better one green as rendered (computed style), the
+//! undecided badge says how many runs, an empty store says so, and a screenshot is written to
+//! target/report-check/report.png for people to look at.
 //!
 //! Without chromium this test fails under CI=true and otherwise says how to install it.
 
@@ -97,7 +99,7 @@ fn console_capture_sees_errors() {
 fn report_renders_in_chromium() {
     let Some(browser) = chromium() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let (m, v) = common::write_fixture(dir.path());
+    let (m, v) = common::write_case_fixture(dir.path());
     let html_path = dir.path().join("report.html");
     let run = Command::cargo_bin("report")
         .unwrap()
@@ -140,11 +142,140 @@ fn report_renders_in_chromium() {
     let out = browse(
         &browser,
         &html_path,
-        &[&format!("--screenshot={}", shot.display()), "--window-size=1400,2000"],
+        &[&format!("--screenshot={}", shot.display()), "--window-size=1400,1600"],
     );
     assert_eq!(console(&out.stderr), Vec::<String>::new(), "console messages");
     let png = std::fs::read(&shot).unwrap();
     assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "screenshot: {} bytes", png.len());
     println!("screenshot: {}", shot.canonicalize().unwrap().display());
     eprintln!("screenshot: {}", shot.canonicalize().unwrap().display());
+}
+
+/// What a probe script, appended to a copy of the page, read from the rendered page.
+fn probe(browser: &Path, html_path: &Path, script: &str) -> serde_json::Value {
+    let html = std::fs::read_to_string(html_path).unwrap();
+    let probe = html_path.with_file_name("probe.html");
+    let script = format!(
+        "<pre id=\"probe\"></pre><script>document.getElementById('probe').textContent = JSON.stringify((function () {{ {script} }})());</script></body>"
+    );
+    std::fs::write(&probe, html.replace("</body>", &script)).unwrap();
+    let out = browse(browser, &probe, &["--dump-dom"]);
+    assert_eq!(console(&out.stderr), Vec::<String>::new(), "console messages");
+    let dom = String::from_utf8(out.stdout).unwrap();
+    let text =
+        dom.split("<pre id=\"probe\">").nth(1).and_then(|r| r.split("</pre>").next()).unwrap();
+    let text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// Reads, from the rendered page: the legend's verdicts, the computed colour of the Δ of
+/// the regressed throughput (worse) and the improved TTFT (better), the undecided badge and
+/// its hover text, the headline.
+const READ_PAGE: &str = r#"
+  var row = function (metric, verdict) {
+    return Array.prototype.find.call(document.querySelectorAll('#verdict-table tbody tr'), function (r) {
+      return r.cells[3].textContent.indexOf(metric) === 0 && r.cells[0].textContent === verdict;
+    });
+  };
+  var colour = function (r) { return r ? getComputedStyle(r.cells[6]).color : null; };
+  var legend = document.getElementById('legend');
+  var badge = Array.prototype.find.call(document.querySelectorAll('#verdict-table .tag'), function (t) {
+    return t.textContent.indexOf('undecided') === 0;
+  });
+  var shown = function (e) { return !!e && e.getBoundingClientRect().height > 0; };
+  return {
+    legend: legend ? Array.prototype.map.call(legend.querySelectorAll('dl.verdicts dt'), function (d) { return d.textContent; }) : null,
+    legend_shown: shown(legend),
+    settings: legend ? Array.prototype.map.call(legend.querySelectorAll('dl.settings dt'), function (d) { return d.textContent; }) : null,
+    worse: colour(row('token_throughput', 'regression')),
+    better: colour(row('mean_ttft', 'improvement')),
+    worse_text: row('token_throughput', 'regression').cells[6].textContent,
+    better_text: row('mean_ttft', 'improvement').cells[6].textContent,
+    badge: badge ? badge.textContent : null,
+    badge_title: badge ? badge.title : null,
+    headline: document.getElementById('headline').textContent,
+    headline_colour: getComputedStyle(document.getElementById('headline')).backgroundColor,
+    key_numbers_top: document.getElementById('key-numbers') ? Math.round(document.getElementById('key-numbers').getBoundingClientRect().top) : null,
+  };
+"#;
+
+#[test]
+fn report_explains_itself_in_chromium() {
+    let Some(browser) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (m, v) = common::write_case_fixture(dir.path());
+    let html_path = dir.path().join("report.html");
+    let run = Command::cargo_bin("report")
+        .unwrap()
+        .args(["--metrics", m.to_str().unwrap(), "--verdicts", v.to_str().unwrap()])
+        .args(["-o", html_path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let got = probe(&browser, &html_path, READ_PAGE);
+    assert_eq!(
+        got["legend"],
+        serde_json::json!([
+            "regression",
+            "improvement",
+            "no-change",
+            "undecided",
+            "suspect",
+            "insufficient-data"
+        ])
+    );
+    assert_eq!(got["legend_shown"], true);
+    assert_eq!(
+        got["settings"],
+        serde_json::json!([
+            "method",
+            "minimum history",
+            "α",
+            "false-discovery rate",
+            "min-change",
+            "window"
+        ])
+    );
+    // --bad #d62728 and --good #2ca02c.
+    assert_eq!(
+        (&got["worse"], &got["worse_text"]),
+        (&serde_json::json!("rgb(214, 39, 40)"), &serde_json::json!("-12.0 %"))
+    );
+    assert_eq!(
+        (&got["better"], &got["better_text"]),
+        (&serde_json::json!("rgb(44, 160, 44)"), &serde_json::json!("-34.3 %"))
+    );
+    assert_eq!(got["badge"], "undecided — 2 more runs");
+    assert_eq!(
+        got["badge_title"],
+        "mean_tpot +3.7 % is inside the noise (±5.1 % resolvable): about 2 more runs decide it"
+    );
+    assert_eq!(got["headline"], "1 case regressed, 1 case failed");
+    assert_eq!(got["headline_colour"], "rgb(214, 39, 40)");
+    let top = got["key_numbers_top"].as_i64().expect("the key numbers are on the page");
+    assert!(top < 400, "the key numbers are on the first screen: top at {top} px");
+
+    // An empty store says so, in grey.
+    let db = dir.path().join("empty.db");
+    common::empty_store(&db);
+    let empty = dir.path().join("empty.html");
+    let run = Command::cargo_bin("report")
+        .unwrap()
+        .args(["--store", &format!("sqlite:{}", db.display()), "-o", empty.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let got = probe(
+        &browser,
+        &empty,
+        "var h = document.getElementById('headline'); return { text: h.innerText, colour: getComputedStyle(h).backgroundColor, notice: document.getElementById('notice').innerText };",
+    );
+    assert_eq!(
+        got,
+        serde_json::json!({
+            "text": "No runs yet: the store (or input) holds no results to report",
+            "colour": "rgb(107, 114, 128)",
+            "notice": "Upload a run (upload --store URL), then judge it (perf-check --store URL) and write this report again.",
+        })
+    );
 }

@@ -32,9 +32,10 @@ fn writes_report_and_summary() {
     assert_eq!(
         summary,
         serde_json::json!({
-            "report": s(&out), "bytes": html.len(), "charts": 4 + 3 * 7 + 7 + 7 + 2,
+            "report": s(&out), "bytes": html.len(), "charts": 5 + 3 * 7 + 7 + 7 + 2,
             "chart_dir": s(&charts), "run_key": "r8", "runs_shown": 8,
-            "regressed": 2, "failed": 1, "suspect": 1, "improved": 1,
+            "regressed": 2, "failed": 1, "suspect": 1, "improved": 1, "undecided": 1,
+            "counting": "series",
         })
     );
     // Every chart file is an SVG document with a safe name; the hostile id is a slug.
@@ -43,7 +44,7 @@ fn writes_report_and_summary() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 41);
+    assert_eq!(names.len(), 42);
     assert!(
         names.iter().all(|n| n.ends_with(".svg")
             && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))),
@@ -66,8 +67,14 @@ fn writes_report_and_summary() {
     let pos = |needle: &str| html.find(needle).unwrap_or_else(|| panic!("{needle} missing"));
     assert!(pos(">regression<") < pos(">improvement<"));
     assert!(pos("-12.0 %") < pos(">improvement<"));
-    assert!(html.contains("1400 → 1232 tok&#x2f;s, since r7 (higher is better)"), "card detail");
+    assert!(
+        html.contains("1400 → 1232 tok&#x2f;s, since 2026-11-27 07:30 · abc007"),
+        "card detail"
+    );
     assert!(html.contains("RuntimeError: CUDA out of memory"));
+    // The key numbers: the regressed throughput red, the failed case said so.
+    assert!(html.contains("1231<span class=\"u\">tok&#x2f;s</span><span class=\"delta worse\" title=\"against perf-check&#x27;s baseline 1400 (regression)\">-12.0 %</span>"), "key numbers");
+    assert!(html.contains("title=\"&lt;img src=x onerror=&quot;document.title=&#x27;pwned2&#x27;&quot;&gt;; 2 failed requests\">failed</span></td><td class=\"v\">–</td>"), "failed case in the key numbers");
     assert!(
         html.contains("575.57.08")
             && html.contains("1.1.0rc8")
@@ -91,7 +98,7 @@ fn bad_input_writes_nothing() {
         report(&["--metrics", s(&m), "--verdicts", s(&bad), "-o", s(&out)]);
     assert_eq!((code, stdout.as_str()), (65, ""));
     assert!(
-        stderr.starts_with(&format!("report: error: {}:6: invalid record", bad.display())),
+        stderr.starts_with(&format!("report: error: {}:7: invalid record", bad.display())),
         "{stderr}"
     );
     assert_eq!(stderr.lines().count(), 1);
@@ -131,7 +138,9 @@ fn window_and_run_key_choose_the_runs_shown() {
     );
     let html = std::fs::read_to_string(&out).unwrap();
     assert!(html.contains("no verdicts given: trends only"));
-    assert!(html.contains("history: 3 runs from <b>r3</b>"));
+    assert!(html.contains(
+        "run <b title=\"r5\" id=\"run-name\">2026-11-25 05:30 · abc005</b> · history: 3 runs from <b title=\"r3\">2026-11-23 03:30 · abc003</b>"
+    ));
 }
 
 /// An SQLite store as upload writes it (schema v3): runs r1…r5 (no start time: upload order),
@@ -139,25 +148,21 @@ fn window_and_run_key_choose_the_runs_shown() {
 fn store(path: &Path) {
     let db = rusqlite::Connection::open(path).unwrap();
     db.execute_batch(
-        "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, run_key TEXT UNIQUE, job_id TEXT,
-           tensorrt TEXT, trtllm TEXT, driver TEXT, gpu TEXT, cuda TEXT, os TEXT, hostname TEXT,
-           start_time TEXT, end_time TEXT, `commit` TEXT, link TEXT, notes TEXT, uploaded_at TEXT);
-         CREATE TABLE cases (id INTEGER PRIMARY KEY AUTOINCREMENT, case_key TEXT UNIQUE, network TEXT,
-           batch_size INTEGER, `precision` TEXT, framework TEXT, command TEXT);
-         CREATE TABLE series (case_id INTEGER PRIMARY KEY, test_id TEXT NOT NULL,
-           server TEXT NOT NULL DEFAULT '', client TEXT NOT NULL DEFAULT '');
-         CREATE TABLE perf_result (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER, case_id INTEGER,
-           metric TEXT, value REAL, unit TEXT, status TEXT, UNIQUE (run_id, case_id, metric));
-         CREATE TABLE run_cases (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER, case_id INTEGER,
-           status TEXT, reasons TEXT, log_tail TEXT, source TEXT, UNIQUE (run_id, case_id));
-         INSERT INTO cases (case_key, network, batch_size, command) VALUES ('k1', 'aggr-db', 4, 'srv-con4');
-         INSERT INTO series VALUES (1, 'aggr-db', 'srv', 'con4');",
+        &(common::SCHEMA.to_string()
+            + "INSERT INTO cases (case_key, network, batch_size, command) VALUES ('k1', 'aggr-db', 4, 'srv-con4');
+         INSERT INTO series VALUES (1, 'aggr-db', 'srv', 'con4');"),
     )
     .unwrap();
     for run in 1..=5i64 {
         db.execute(
-            "INSERT INTO runs (run_key, gpu, driver, `commit`) VALUES (?1, 'GB200', '580.1', ?2)",
-            rusqlite::params![format!("r{run}"), format!("c{run}")],
+            "INSERT INTO runs (run_key, gpu, driver, `commit`, notes, uploaded_at) \
+             VALUES (?1, 'GB200', '580.1', ?2, ?3, ?4)",
+            rusqlite::params![
+                format!("r{run}"),
+                format!("c{run}"),
+                (run == 4).then_some("confirmation 1"),
+                format!("2026-12-0{run} 10:00:00")
+            ],
         )
         .unwrap();
         let status = if run == 5 { "failed" } else { "ok" };
@@ -204,6 +209,15 @@ fn reads_history_from_the_store() {
         html.contains("gpu <b>GB200</b> · driver <b>580.1</b> · commit <b>c5</b>"),
         "system info"
     );
+    // Runs named by upload time and commit; r4 (notes "confirmation 1") tagged.
+    assert!(
+        html.contains("run <b title=\"r5\" id=\"run-name\">uploaded 2026-12-05 10:00 · c5</b>"),
+        "run name"
+    );
+    assert!(
+        html.contains("<li><span title=\"r4\">uploaded 2026-12-04 10:00 · c4</span> <span class=\"tag confirm\">confirmation 1</span></li>"),
+        "confirmation run listed"
+    );
     assert!(
         html.contains("<li>server &lt;died&gt;</li>") && html.contains("OOM at step 3"),
         "failed case"
@@ -225,4 +239,43 @@ fn reads_history_from_the_store() {
     assert_eq!(cmd.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&cmd.stderr).contains("no MySQL password"));
     assert!(!dir.path().join("m.html").exists());
+}
+
+#[test]
+fn an_empty_store_and_a_first_run_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("empty.db");
+    common::empty_store(&db);
+    let out = dir.path().join("r.html");
+    let (code, stdout, stderr) =
+        report(&["--store", &format!("sqlite:{}", db.display()), "-o", s(&out)]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        (&summary["run_key"], &summary["charts"]),
+        (&serde_json::Value::Null, &serde_json::json!(0))
+    );
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        html.contains("<div class=\"headline neutral\" id=\"headline\">No runs yet: the store (or input) holds no results to report</div>"),
+        "{html}"
+    );
+    assert!(!html.contains("nothing regressed"));
+
+    // The first run of its series: its values, no verdicts, no green.
+    let first: String = common::history()
+        .lines()
+        .filter(|l| l.contains("\"run_key\":\"r1\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let m = dir.path().join("first.jsonl");
+    std::fs::write(&m, first).unwrap();
+    let (code, _, stderr) = report(&["--metrics", s(&m), "-o", s(&out)]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(html.contains(
+        "id=\"headline\">First run of these series: nothing to compare against yet (perf-check needs 5 earlier runs)</div>"
+    ));
+    assert!(html.contains("<table id=\"key-numbers\">"), "the run's numbers are shown");
+    assert!(html.contains("run <b title=\"r1\" id=\"run-name\">2026-11-21 01:30 · abc001</b>"));
 }

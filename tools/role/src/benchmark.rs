@@ -154,7 +154,8 @@ fn run_client(
     // A rerun of the step must not parse the previous run's result block.
     let _ = std::fs::remove_file(&log);
     let (model, tokenizer) = model_of(job, &client.server);
-    let flavour = (job.api, is_bench(&job.commands.client));
+    let template = client_template(job, client)?;
+    let flavour = (job.api, is_bench(template));
     let args = client_args((model, tokenizer), client, host, *port, flavour);
     let mut values = BTreeMap::from([
         ("bin", job.bin.display().to_string()),
@@ -163,8 +164,14 @@ fn run_client(
         ("model", model.to_string()),
     ]);
     values.insert("job_dir", job.dir.display().to_string());
+    // For templates that spell the client's flags out (a profile scaling a client down).
+    values.insert("tokenizer", tokenizer.to_string());
+    values.insert("concurrency", client.concurrency.to_string());
+    if let Some(path) = client.dataset_path.as_ref().or(client.dataset_file.as_ref()) {
+        values.insert("dataset_path", path.clone());
+    }
     let joined = perfline::shell::join(&args).map_err(Failure::data)?;
-    let command = render_with_raw(&job.commands.client, &values, &[("client_args", &joined)])?;
+    let command = render_with_raw(template, &values, &[("client_args", &joined)])?;
     eprintln!("role: {ME}: {} → {command}", client.name);
     let started_ms = crate::telemetry::now_ms();
     let mut child = spawn(&command, &client.env, &log)?;
@@ -263,6 +270,29 @@ fn parse_metrics(
     Ok(failed)
 }
 
+/// The command template of a client run: the profile's `clients` entry (or the built-in
+/// `agentx`) for an alternative client with a trace, else `commands.client`. launch refused
+/// plans naming a client the profile cannot run; a plan edited since is a config error.
+fn client_template<'a>(job: &'a Job, client: &ClientRun) -> Result<&'a str> {
+    match (&client.benchmark_client, trace_of(client)) {
+        (Some(name), Some(_)) => {
+            perfline::slurm::client_command(&job.clients, name).ok_or_else(|| {
+                Failure::config(format!(
+                    "benchmark_client {name:?} (client {}): perfline cannot run this client; map it under `clients:` in the cluster profile",
+                    client.name
+                ))
+            })
+        }
+        _ => Ok(&job.commands.client),
+    }
+}
+
+/// The trace an alternative client replays (launch resolved it), if it has one.
+fn trace_of(client: &ClientRun) -> Option<&str> {
+    client.benchmark_client.as_ref()?;
+    client.dataset_path.as_deref().or(client.dataset_file.as_deref()).filter(|p| !p.is_empty())
+}
+
 /// The client template runs perfline's `bench` (its first word is `bench` or `…/bench`).
 fn is_bench(template: &str) -> bool {
     template.split_whitespace().next().is_some_and(|w| w == "bench" || w.ends_with("/bench"))
@@ -284,24 +314,33 @@ fn client_args(
 ) -> Vec<String> {
     let (api, bench) = flavour;
     let strict = api == Api::OpenaiStrict;
-    let mut a: Vec<String> = vec![
-        "--model".into(),
-        model.into(),
-        "--tokenizer".into(),
-        tokenizer.into(),
-        "--num-prompts".into(),
-        c.num_prompts.to_string(),
+    let mut a: Vec<String> =
+        vec!["--model".into(), model.into(), "--tokenizer".into(), tokenizer.into()];
+    if trace_of(c).is_none() {
+        a.extend(["--num-prompts".into(), c.num_prompts.to_string()]);
+    }
+    a.extend([
         "--max-concurrency".into(),
         c.concurrency.to_string(),
         "--percentile-metrics".into(),
         "ttft,tpot,itl,e2el".into(),
         "--ignore-eos".into(),
-    ];
+    ]);
     if !c.warmup {
         a.push("--no-test-input".into());
     }
     // launch resolved a relative dataset_file under the profile's models_root.
     match c.dataset_path.as_ref().or(c.dataset_file.as_ref()) {
+        // An alternative client (agentx) replays its trace; the run's length is the trace's
+        // and the client's duration (AGENTX_DURATION), not a prompt count.
+        Some(path) if trace_of(c).is_some() => {
+            a.extend([
+                "--dataset-name".into(),
+                "mooncake".into(),
+                "--dataset-path".into(),
+                path.clone(),
+            ]);
+        }
         Some(path) if !path.is_empty() => {
             a.extend([
                 "--dataset-name".into(),
@@ -547,6 +586,31 @@ mod tests {
         let args = client_args(("served", "/models/m"), &c, "h", 9, (Api::Trtllm, true)).join(" ");
         assert!(args.starts_with("--model served --tokenizer /models/m "), "{args}");
         assert!(args.contains("--dataset-path /models/d.json"), "{args}");
+    }
+
+    #[test]
+    fn agentx_replays_its_trace_with_bench_in_agentic_mode() {
+        let mut c = client("DISAGG_SERVER", "con4");
+        c.benchmark_client = Some("agentx".into());
+        c.dataset_file = Some("trace".into());
+        c.dataset_path = Some("/models/trace.jsonl".into());
+        assert_eq!(
+            client_args(("m", "/p/m"), &c, "h", 9, (Api::Trtllm, true)).join(" "),
+            "--model m --tokenizer /p/m --max-concurrency 4 --percentile-metrics ttft,tpot,itl,e2el \
+             --ignore-eos --no-test-input --dataset-name mooncake --dataset-path /models/trace.jsonl \
+             --backend openai --host h --port 9"
+        );
+        let job_clients = BTreeMap::new();
+        assert_eq!(
+            perfline::slurm::client_command(&job_clients, "agentx"),
+            Some("{bin}/bench --agentic {client_args}")
+        );
+        // A ctx_only run of an agentx config has no trace: the standard client and flags.
+        c.dataset_file = None;
+        c.dataset_path = None;
+        assert!(trace_of(&c).is_none());
+        let args = client_args(("m", "m"), &c, "h", 9, (Api::Trtllm, true)).join(" ");
+        assert!(args.contains("--num-prompts 8 ") && args.contains("--dataset-name random"));
     }
 
     #[test]

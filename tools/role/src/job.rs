@@ -6,6 +6,7 @@ use perfline::fsutil::write_atomic;
 use perfline::slurm::{Api, Commands, Profile};
 use perfline::wait::{tail_lines, Watch};
 use perfline::wire::plan::{PlannedTest, Role};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,8 @@ pub struct Job {
     pub results: PathBuf,
     pub planned: PlannedTest,
     pub commands: Commands,
+    /// The profile's alternative clients (`clients:`), by `benchmark_client` name.
+    pub clients: BTreeMap<String, String>,
     /// The profile's server flavour: what the client may send.
     pub api: Api,
     /// Directory holding perfline's binaries (`simserve`, `bench`, `parse-metrics`).
@@ -42,13 +45,13 @@ impl Job {
         let planned: PlannedTest =
             perfline::jsonl::parse(&text).map_err(|f| f.context(plan.display()))?;
         let profile_path = dir.join("profile.json");
-        let (commands, api) = match std::fs::read_to_string(&profile_path) {
+        let (commands, clients, api) = match std::fs::read_to_string(&profile_path) {
             Ok(text) => {
                 let p = serde_json::from_str::<Profile>(&text)
                     .map_err(|e| Failure::config(format!("{}: {e}", profile_path.display())))?;
-                (p.commands, p.api)
+                (p.commands, p.clients, p.api)
             }
-            Err(_) => (Commands::default(), Api::default()),
+            Err(_) => (Commands::default(), BTreeMap::new(), Api::default()),
         };
         let env_secs =
             |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse::<u64>().ok());
@@ -68,6 +71,7 @@ impl Job {
             coord,
             planned,
             commands,
+            clients,
             api,
             bin: bin_dir(),
             host: advertised_host(),

@@ -17,7 +17,11 @@ Examples:
       --report_addr out/trtllm-serve.0.addr
   # slow decode, healthy after 5 s, crashes after 100 requests
   simserve llama --port 8001 --startup-delay 5 --decode-ms-per-step 30 --crash-after-requests 100
-  # the disaggregated router over the workers listed in the router config
+  # a prefix cache of 4096 blocks of 128 tokens; prefill costs 0.2 ms per uncached token
+  simserve llama --port 8002 --kv-cache-blocks 4096 --kv-block-size 128 --prefill-ms-per-token 0.2
+  # the disaggregated router over the workers listed in the router config; with
+  # `ctx_router_config: {type: conversation}` in it, requests with the same X-Session-Id
+  # header stay on one context server (default: round robin)
   simserve disaggregated -c out/server_config.0.yaml --report_addr out/DISAGG_SERVER.0.addr";
 
 /// Simulated trtllm-serve: OpenAI-compatible server and disaggregated router, with a timing
@@ -117,7 +121,8 @@ pub struct IgnoredTrtllmArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct RouterArgs {
-    /// The router config YAML (hostname, port, context_servers, generation_servers).
+    /// The router config YAML (hostname, port, context_servers, generation_servers,
+    /// ctx_router_config.type: round_robin or conversation).
     #[arg(short = 'c', long = "config_file", alias = "config-file", value_name = "YAML")]
     pub config: PathBuf,
     /// trtllm's server start timeout (accepted, ignored: /health tells readiness).

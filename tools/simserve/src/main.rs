@@ -3,10 +3,12 @@
 //! its `host:port` to --report-addr and its log to stderr.
 //!
 //! The command line is in `args` (it mirrors trtllm-serve's); `serve` runs a worker or the
-//! router; `worker`, `router` and `openai` hold the behaviour, `settings` the timing model.
+//! router; `worker`, `router` and `openai` hold the behaviour, `settings` the timing model,
+//! `kvcache` the prefix cache.
 
 mod args;
 mod http;
+mod kvcache;
 mod openai;
 mod router;
 mod serve;

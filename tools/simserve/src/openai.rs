@@ -27,6 +27,11 @@ pub enum Phase {
 pub struct GenRequest {
     pub endpoint: Endpoint,
     pub prompt_tokens: u64,
+    /// One key per prompt token (the id, or a hash of the word), for the prefix cache.
+    pub tokens: Vec<u64>,
+    /// Prompt tokens found in the prefix cache (set by the worker; for a generation-only
+    /// request, what the context server found, passed on by the router).
+    pub cached_tokens: u64,
     pub max_tokens: u64,
     pub ignore_eos: bool,
     pub stream: bool,
@@ -103,6 +108,8 @@ impl GenRequest {
             Endpoint::Completions => prompt_tokens(obj.get("prompt").ok_or("missing 'prompt'")?)?,
             Endpoint::Chat => chat_tokens(obj.get("messages").ok_or("missing 'messages'")?)?,
         };
+        let tokens = prompt_tokens;
+        let prompt_tokens = tokens.len() as u64;
         let max_tokens = match obj.get("max_tokens").or_else(|| obj.get("max_completion_tokens")) {
             None | Some(Value::Null) => DEFAULT_MAX_TOKENS,
             Some(v) => {
@@ -112,15 +119,27 @@ impl GenRequest {
             }
         };
         let flag = |key: &str| obj.get(key).and_then(Value::as_bool).unwrap_or(false);
-        let phase = match obj.get("disaggregated_params").and_then(|p| p.get("request_type")) {
+        let params = obj.get("disaggregated_params");
+        let phase = match params.and_then(|p| p.get("request_type")) {
             Some(Value::String(t)) if t == "context_only" => Phase::ContextOnly,
             Some(Value::String(t)) if t == "generation_only" => Phase::GenerationOnly,
             None | Some(Value::Null) => Phase::Full,
             Some(other) => return Err(format!("unknown disaggregated request_type {other}")),
         };
+        // simserve's router passes on what the context server found in its cache.
+        let cached_tokens = match phase {
+            Phase::GenerationOnly => params
+                .and_then(|p| p.get("ctx_cached_tokens"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+                .min(prompt_tokens),
+            _ => 0,
+        };
         Ok(GenRequest {
             endpoint,
             prompt_tokens,
+            tokens,
+            cached_tokens,
             max_tokens,
             ignore_eos: flag("ignore_eos"),
             stream: flag("stream"),
@@ -141,13 +160,13 @@ impl GenRequest {
     }
 }
 
-/// Prompt length: token ids count one each, text counts whitespace-separated words.
+/// Prompt tokens: token ids count one each, text counts whitespace-separated words.
 /// A batch of one (`["text"]`, `[[1,2]]`) is accepted; larger batches are not simulated.
-fn prompt_tokens(prompt: &Value) -> Result<u64, String> {
+fn prompt_tokens(prompt: &Value) -> Result<Vec<u64>, String> {
     match prompt {
-        Value::String(text) => Ok(words(text)),
+        Value::String(text) => Ok(words(text).collect()),
         Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_u64) => {
-            Ok(items.len() as u64)
+            Ok(items.iter().filter_map(Value::as_u64).collect())
         }
         Value::Array(items) if items.len() == 1 => match items.first() {
             Some(inner @ (Value::String(_) | Value::Array(_))) => prompt_tokens(inner),
@@ -160,28 +179,32 @@ fn prompt_tokens(prompt: &Value) -> Result<u64, String> {
     }
 }
 
-/// Chat prompt length: the words of every message's content (text or `{type: text}` parts).
-fn chat_tokens(messages: &Value) -> Result<u64, String> {
+/// Chat prompt tokens: the words of every message's content (text or `{type: text}` parts),
+/// in order, so a conversation's growing history keeps its prefix.
+fn chat_tokens(messages: &Value) -> Result<Vec<u64>, String> {
     let messages = messages
         .as_array()
         .filter(|m| !m.is_empty())
         .ok_or("'messages' must be a non-empty array")?;
-    let mut total = 0;
+    let mut tokens = Vec::new();
     for message in messages {
-        total += match message.get("content") {
-            Some(Value::String(text)) => words(text),
+        match message.get("content") {
+            Some(Value::String(text)) => tokens.extend(words(text)),
             Some(Value::Array(parts)) => {
-                parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).map(words).sum()
+                for text in parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)) {
+                    tokens.extend(words(text));
+                }
             }
-            None | Some(Value::Null) => 0,
+            None | Some(Value::Null) => {}
             Some(_) => return Err("a message's 'content' must be text or parts".into()),
-        };
+        }
     }
-    Ok(total)
+    Ok(tokens)
 }
 
-fn words(text: &str) -> u64 {
-    text.split_whitespace().count() as u64
+/// The words of a text (simserve's tokens), each as a stable hash.
+fn words(text: &str) -> impl Iterator<Item = u64> + '_ {
+    text.split_whitespace().map(|w| crate::kvcache::fnv1a(crate::kvcache::FNV_BASIS, w.as_bytes()))
 }
 
 /// The synthetic output vocabulary: common words, each one token in usual tokenizers.
@@ -203,11 +226,13 @@ pub fn finish_reason(request: &GenRequest, completion_tokens: u64) -> &'static s
     }
 }
 
-pub fn usage(prompt_tokens: u64, completion_tokens: u64) -> Value {
+/// The usage object; `prompt_tokens_details.cached_tokens` is what the prefix cache held.
+pub fn usage(prompt_tokens: u64, completion_tokens: u64, cached_tokens: u64) -> Value {
     json!({
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": cached_tokens},
     })
 }
 
@@ -233,7 +258,7 @@ impl Meta {
 pub fn full_response(request: &GenRequest, meta: &Meta, completion_tokens: u64) -> Value {
     let text: String = (0..completion_tokens).map(token_text).collect();
     let finish = finish_reason(request, completion_tokens);
-    let usage = usage(request.prompt_tokens, completion_tokens);
+    let usage = usage(request.prompt_tokens, completion_tokens, request.cached_tokens);
     match request.endpoint {
         Endpoint::Completions => json!({
             "id": meta.id, "object": "text_completion", "created": meta.created,
@@ -293,7 +318,10 @@ impl Stream {
             format!("\"{close_delta},\"logprobs\":null,\"finish_reason\":\"{finish}\"}}]}}\n\n");
         let mut tail = head(object);
         tail.insert("choices".into(), json!([]));
-        tail.insert("usage".into(), usage(request.prompt_tokens, completion_tokens));
+        tail.insert(
+            "usage".into(),
+            usage(request.prompt_tokens, completion_tokens, request.cached_tokens),
+        );
         let usage_frame = format!("data: {}\n\n", Value::Object(tail));
         Stream { prefix, suffix, last_suffix, usage_frame, first_prefix }
     }
@@ -337,6 +365,20 @@ mod tests {
             "max_completion_tokens":3,"ignore_eos":true}"#;
         let r = parse(Endpoint::Chat, chat).unwrap();
         assert_eq!((r.prompt_tokens, r.max_tokens, r.ignore_eos), (5, 3, true));
+    }
+
+    #[test]
+    fn equal_text_and_equal_ids_give_equal_token_keys() {
+        let a = parse(Endpoint::Completions, r#"{"prompt":"x y  z"}"#).unwrap();
+        let chat = r#"{"messages":[{"role":"system","content":"x y"},{"role":"user","content":[{"type":"text","text":"z w"}]}]}"#;
+        let b = parse(Endpoint::Chat, chat).unwrap();
+        assert_eq!(a.tokens[..], b.tokens[..3]);
+        assert_eq!(b.prompt_tokens, 4);
+        let ids = parse(Endpoint::Completions, r#"{"prompt":[5,6,7]}"#).unwrap();
+        assert_eq!(ids.tokens, [5, 6, 7]);
+        let gen = r#"{"prompt":[5,6,7],"disaggregated_params":{"request_type":"generation_only","ctx_cached_tokens":2}}"#;
+        assert_eq!(parse(Endpoint::Completions, gen).unwrap().cached_tokens, 2);
+        assert_eq!(ids.cached_tokens, 0);
     }
 
     #[test]
@@ -417,7 +459,7 @@ mod tests {
         let (usage_frame, done) = end.split_once("\n\n").unwrap();
         assert_eq!(done, "data: [DONE]\n\n");
         let u: Value = serde_json::from_str(usage_frame.strip_prefix("data: ").unwrap()).unwrap();
-        assert_eq!(u["usage"], usage(2, 2));
+        assert_eq!(u["usage"], usage(2, 2, 0));
         assert_eq!(u["choices"], json!([]));
     }
 
@@ -438,6 +480,6 @@ mod tests {
         assert_eq!(second["choices"][0]["delta"], json!({"content": " of"}));
         let full = full_response(&r, &Meta::new(Endpoint::Chat, 1, 5, "m"), 2);
         assert_eq!(full["choices"][0]["message"]["content"], " the of");
-        assert_eq!(full["usage"], usage(1, 2));
+        assert_eq!(full["usage"], usage(1, 2, 0));
     }
 }

@@ -2,6 +2,14 @@
 //! each generation request is sent to a context server as a prefill (max_tokens 1,
 //! non-streaming), then to a generation server for the decode, whose response is streamed back.
 //! A backend that cannot be reached gives HTTP 502 and a log line naming it.
+//!
+//! Context servers are picked round robin, or, with `ctx_router_config: {type: conversation}`,
+//! by conversation: every request of a session (the client's `X-Session-Id` header) goes to
+//! the context server its first request went to (new sessions round robin), so the session's
+//! growing prefix stays in one server's prefix cache. The context server's cached tokens
+//! reach the generation server (and so the client's usage) in `disaggregated_params`.
+//! `server_config_extra` keys (merged into the config at the top level by the DISAGG_SERVER
+//! role, or given as a `server_config_extra:` mapping) are read like top-level keys.
 
 use crate::http::{self, Backend, Body};
 use bytes::Bytes;
@@ -11,8 +19,10 @@ use hyper::{Method, Request, Response, StatusCode};
 use perfline::cli::{Failure, Result};
 use perfline::yaml::Value;
 use serde_json::{json, Map};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// The router config the DISAGG_SERVER role writes (incumbent.md §3).
@@ -22,12 +32,58 @@ pub struct RouterConfig {
     pub port: u16,
     pub context_servers: Vec<String>,
     pub generation_servers: Vec<String>,
+    /// How context servers are picked (`ctx_router_config.type`).
+    pub ctx_routing: Routing,
 }
+
+/// A router policy (`ctx_router_config.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Routing {
+    /// `round_robin` (the default).
+    #[default]
+    RoundRobin,
+    /// `conversation`: a session sticks to one server (by `X-Session-Id`).
+    Conversation,
+}
+
+/// The header naming a request's session (conversation).
+pub const SESSION_HEADER: &str = "x-session-id";
 
 impl RouterConfig {
     pub fn from_yaml(path: &Path, yaml: &Value) -> Result<RouterConfig> {
         let field =
             |name: &str, why: &str| Failure::config(format!("{}: {name}: {why}", path.display()));
+        // `server_config_extra:` given as a mapping: its keys count as top-level keys.
+        let mut merged;
+        let yaml = match perfline::yaml::get(yaml, "server_config_extra") {
+            Some(Value::Mapping(extra)) => {
+                merged = yaml.clone();
+                if let Value::Mapping(m) = &mut merged {
+                    for (k, v) in extra {
+                        m.insert(k.clone(), v.clone());
+                    }
+                }
+                &merged
+            }
+            None | Some(Value::Null) => yaml,
+            Some(_) => return Err(field("server_config_extra", "not a mapping")),
+        };
+        let ctx_routing = match perfline::yaml::get(yaml, "ctx_router_config") {
+            None | Some(Value::Null) => Routing::RoundRobin,
+            Some(router) => match perfline::yaml::get(router, "type") {
+                None | Some(Value::Null) => Routing::RoundRobin,
+                Some(Value::String(t)) if t == "round_robin" => Routing::RoundRobin,
+                Some(Value::String(t)) if t == "conversation" => Routing::Conversation,
+                Some(other) => {
+                    let shown =
+                        other.as_str().map_or_else(|| format!("{other:?}"), |t| format!("{t:?}"));
+                    return Err(field(
+                        "ctx_router_config.type",
+                        &format!("{shown} is not simulated (round_robin or conversation)"),
+                    ));
+                }
+            },
+        };
         let hostname = match perfline::yaml::get(yaml, "hostname") {
             None | Some(Value::Null) => "0.0.0.0".to_string(),
             Some(Value::String(h)) if !h.is_empty() => h.clone(),
@@ -66,6 +122,7 @@ impl RouterConfig {
             port,
             context_servers: urls("context_servers")?,
             generation_servers: urls("generation_servers")?,
+            ctx_routing,
         };
         if config.generation_servers.is_empty() {
             return Err(field("generation_servers", "at least one url is needed"));
@@ -82,6 +139,9 @@ pub struct Router {
     exit_on_backend_loss: bool,
     /// `--plain-backends`: no `disaggregated_params` in the requests to the workers.
     plain: bool,
+    routing: Routing,
+    /// Conversation routing: session id → context server index.
+    sessions: Mutex<HashMap<String, usize>>,
 }
 
 /// Limit of one backend health check.
@@ -98,6 +158,8 @@ impl Router {
             next_generation: AtomicUsize::new(0),
             exit_on_backend_loss,
             plain,
+            routing: config.ctx_routing,
+            sessions: Mutex::new(HashMap::new()),
         }
     }
 
@@ -111,8 +173,31 @@ impl Router {
         (n > 0).then(|| &list[next.fetch_add(1, Ordering::Relaxed) % n])
     }
 
+    /// The context server for a request of `session`: its session's server under
+    /// conversation routing (a new session takes the next one round robin), else round robin.
+    fn pick_context(&self, session: Option<&str>) -> Option<&Backend> {
+        let n = self.context.len();
+        match (self.routing, session) {
+            (_, _) if n == 0 => None,
+            (Routing::Conversation, Some(id)) => {
+                let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+                let i = *sessions
+                    .entry(id.to_string())
+                    .or_insert_with(|| self.next_context.fetch_add(1, Ordering::Relaxed) % n);
+                Some(&self.context[i])
+            }
+            _ => Self::pick(&self.context, &self.next_context),
+        }
+    }
+
     pub async fn handle(self: std::sync::Arc<Self>, req: Request<Incoming>) -> Response<Body> {
         let path = req.uri().path().to_string();
+        let session = req
+            .headers()
+            .get(SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .map(str::to_string);
         match (req.method(), path.as_str()) {
             (&Method::GET, "/health") => self.health().await,
             (&Method::GET, "/v1/models") => {
@@ -126,7 +211,7 @@ impl Router {
             }
             (&Method::POST, "/v1/completions" | "/v1/chat/completions") => {
                 match http_body_util::Limited::new(req.into_body(), MAX_BODY).collect().await {
-                    Ok(body) => self.generate(&path, body.to_bytes()).await,
+                    Ok(body) => self.generate(&path, body.to_bytes(), session.as_deref()).await,
                     Err(e) => http::error(
                         StatusCode::BAD_REQUEST,
                         "invalid_request_error",
@@ -179,7 +264,7 @@ impl Router {
         }
     }
 
-    async fn generate(&self, path: &str, body: Bytes) -> Response<Body> {
+    async fn generate(&self, path: &str, body: Bytes, session: Option<&str>) -> Response<Body> {
         let Ok(serde_json::Value::Object(request)) =
             serde_json::from_slice::<serde_json::Value>(&body)
         else {
@@ -190,7 +275,8 @@ impl Router {
             );
         };
         let mut ctx_request_id = serde_json::Value::Null;
-        if let Some(ctx) = Self::pick(&self.context, &self.next_context) {
+        let mut ctx_cached = serde_json::Value::Null;
+        if let Some(ctx) = self.pick_context(session) {
             let prefill = prefill_request(&request, self.plain);
             let response = match ctx.send(Method::POST, path, json_bytes(prefill)).await {
                 Ok(response) => response,
@@ -206,15 +292,17 @@ impl Router {
                 *relayed.status_mut() = status;
                 return relayed;
             }
-            ctx_request_id = serde_json::from_slice::<serde_json::Value>(&bytes)
-                .ok()
-                .and_then(|v| v.get("id").cloned())
+            let answer = serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_default();
+            ctx_request_id = answer.get("id").cloned().unwrap_or_default();
+            ctx_cached = answer
+                .pointer("/usage/prompt_tokens_details/cached_tokens")
+                .cloned()
                 .unwrap_or_default();
         }
         let Some(gen) = Self::pick(&self.generation, &self.next_generation) else {
             return gone_error("generation", "(none)", "no generation servers");
         };
-        let decode = decode_request(request, ctx_request_id, self.plain);
+        let decode = decode_request(request, (ctx_request_id, ctx_cached), self.plain);
         match gen.send(Method::POST, path, json_bytes(decode)).await {
             Ok(response) => relay(response),
             Err(why) => self.lost("generation", gen, &why),
@@ -304,16 +392,20 @@ fn prefill_request(
 
 /// The generation server's request: the client's request, with trtllm's
 /// `disaggregated_params` naming the context request unless the workers are plain.
+/// `(ctx_request_id, ctx_cached)`: the context request's id and the prompt tokens its
+/// server found cached (simserve's own field, `ctx_cached_tokens`, left out when unknown).
 fn decode_request(
     mut request: Map<String, serde_json::Value>,
-    ctx_request_id: serde_json::Value,
+    (ctx_request_id, ctx_cached): (serde_json::Value, serde_json::Value),
     plain: bool,
 ) -> Map<String, serde_json::Value> {
     if !plain {
-        request.insert(
-            "disaggregated_params".into(),
-            json!({"request_type": "generation_only", "ctx_request_id": ctx_request_id}),
-        );
+        let mut params =
+            json!({"request_type": "generation_only", "ctx_request_id": ctx_request_id});
+        if !ctx_cached.is_null() {
+            params["ctx_cached_tokens"] = ctx_cached;
+        }
+        request.insert("disaggregated_params".into(), params);
     }
     request
 }
@@ -342,8 +434,51 @@ mod tests {
                 port: 0,
                 context_servers: vec!["node2:8001".into()],
                 generation_servers: vec!["node3:8002".into(), "node3:8003".into()],
+                ctx_routing: Routing::RoundRobin,
             }
         );
+    }
+
+    #[test]
+    fn conversation_routing_and_server_config_extra() {
+        let gen = "generation_servers: {urls: [\"g:1\"]}\n";
+        let c = parse(&format!(
+            "{gen}ctx_router_config: {{type: conversation}}\nserver_keep_alive_timeout: 3600\n"
+        ))
+        .unwrap();
+        assert_eq!(c.ctx_routing, Routing::Conversation);
+        let c = parse(&format!(
+            "{gen}server_config_extra: {{ctx_router_config: {{type: conversation}}}}\n"
+        ))
+        .unwrap();
+        assert_eq!(c.ctx_routing, Routing::Conversation);
+        assert_eq!(
+            parse(&format!("{gen}ctx_router_config: {{type: round_robin}}\n")).unwrap().ctx_routing,
+            Routing::RoundRobin
+        );
+        let err =
+            parse(&format!("{gen}ctx_router_config: {{type: kv_cache_aware}}\n")).unwrap_err();
+        assert_eq!(err.exit, perfline::Exit::Config);
+        assert_eq!(
+            err.message,
+            "server_config.0.yaml: ctx_router_config.type: \"kv_cache_aware\" is not simulated (round_robin or conversation)"
+        );
+        // Sessions stick to the server their first request went to; new ones spread.
+        let mut config =
+            parse(&format!("{gen}context_servers: {{urls: [\"c:1\", \"c:2\"]}}\n")).unwrap();
+        config.ctx_routing = Routing::Conversation;
+        let router = Router::new(&config, false, false);
+        let at = |s: Option<&str>| router.pick_context(s).unwrap().addr.clone();
+        assert_eq!(
+            [at(Some("a")), at(Some("b")), at(Some("a")), at(Some("a")), at(Some("b"))],
+            ["c:1", "c:2", "c:1", "c:1", "c:2"]
+        );
+        // Without a session id: round robin.
+        assert_eq!([at(None), at(None)], ["c:1", "c:2"]);
+        config.ctx_routing = Routing::RoundRobin;
+        let rr = Router::new(&config, false, false);
+        let at = |s: Option<&str>| rr.pick_context(s).unwrap().addr.clone();
+        assert_eq!([at(Some("a")), at(Some("a")), at(Some("a"))], ["c:1", "c:2", "c:1"]);
     }
 
     #[test]
@@ -383,11 +518,13 @@ mod tests {
             json!({"model": "m", "prompt": "hi", "max_tokens": 1, "stream": false})
         );
         let id = json!("cmpl-1");
-        let decode = decode_request(request.clone(), id.clone(), false);
+        let decode = decode_request(request.clone(), (id.clone(), json!(null)), false);
         assert_eq!(
             decode["disaggregated_params"],
             json!({"request_type": "generation_only", "ctx_request_id": "cmpl-1"})
         );
-        assert_eq!(decode_request(request.clone(), id, true), request);
+        let decode = decode_request(request.clone(), (id.clone(), json!(64)), false);
+        assert_eq!(decode["disaggregated_params"]["ctx_cached_tokens"], 64);
+        assert_eq!(decode_request(request.clone(), (id, json!(64)), true), request);
     }
 }

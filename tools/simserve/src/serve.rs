@@ -12,15 +12,12 @@ use tokio::net::TcpListener;
 
 pub async fn run_worker(args: ServeArgs, started: Instant) -> Result<Exit> {
     let model = args.model.ok_or_else(|| Failure::usage("missing MODEL (or a subcommand)"))?;
-    let (config, max_batch_size) = match &args.config {
-        Some(path) => {
-            let (knobs, mbs) = settings::config_knobs(path, &perfline::yaml::load(path)?)?;
-            (knobs, mbs)
-        }
-        None => (Knobs::default(), None),
+    let (config, mut engine) = match &args.config {
+        Some(path) => settings::config_knobs(path, &perfline::yaml::load(path)?)?,
+        None => (Knobs::default(), settings::Engine::default()),
     };
-    let settings = Settings::resolve(&args.knobs, &config, args.max_batch_size.or(max_batch_size))
-        .map_err(Failure::usage)?;
+    engine.max_batch_size = args.max_batch_size.or(engine.max_batch_size);
+    let settings = Settings::resolve(&args.knobs, &config, &engine).map_err(Failure::usage)?;
     eprintln!("simserve: serving {model} (simulated trtllm-serve): {}", settings.describe());
     if settings.fail_at_start {
         return Err(Failure::new(
@@ -41,8 +38,8 @@ pub async fn run_router(args: RouterArgs) -> Result<Exit> {
     let config =
         router::RouterConfig::from_yaml(&args.config, &perfline::yaml::load(&args.config)?)?;
     eprintln!(
-        "simserve: disaggregated router: context servers {:?}, generation servers {:?}",
-        config.context_servers, config.generation_servers
+        "simserve: disaggregated router: context servers {:?} ({:?}), generation servers {:?}",
+        config.context_servers, config.ctx_routing, config.generation_servers
     );
     let listener = listen(&config.hostname, config.port, args.report_addr.as_deref()).await?;
     let router =

@@ -68,6 +68,26 @@ pub struct Knobs {
     /// Seed of the fault dice (--error-rate) [default: 0].
     #[arg(long, env = "SIMSERVE_SEED", value_name = "N")]
     pub seed: Option<u64>,
+    /// Prefix (KV) cache size in token blocks, least recently used evicted; cached prompt
+    /// tokens cost no prefill time and are reported as usage.prompt_tokens_details.cached_tokens;
+    /// 0 turns it off [default: 65536, as trtllm reuses blocks by default; 0 when the
+    /// config's kv_cache_config.enable_block_reuse is false].
+    #[arg(long, env = "SIMSERVE_KV_CACHE_BLOCKS", value_name = "N")]
+    pub kv_cache_blocks: Option<usize>,
+    /// Tokens per cache block [default: the config's kv_cache_config.tokens_per_block, else 32].
+    #[arg(long, env = "SIMSERVE_KV_BLOCK_SIZE", value_name = "TOKENS")]
+    pub kv_block_size: Option<usize>,
+}
+
+/// What a trtllm extra-llm-api config says beyond the `simserve:` knobs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Engine {
+    /// `max_batch_size` (or trtllm-serve's flag).
+    pub max_batch_size: Option<usize>,
+    /// `kv_cache_config.tokens_per_block`.
+    pub tokens_per_block: Option<usize>,
+    /// `kv_cache_config.enable_block_reuse`.
+    pub block_reuse: Option<bool>,
 }
 
 /// The resolved settings of a worker.
@@ -90,7 +110,16 @@ pub struct Settings {
     pub log_error_keyword: Option<String>,
     pub log_error_at: Duration,
     pub seed: u64,
+    /// Prefix cache capacity in blocks (0: none).
+    pub kv_cache_blocks: usize,
+    /// Tokens per cache block.
+    pub kv_block_size: usize,
 }
+
+/// Cache blocks when no size is given and the config does not turn block reuse off.
+const DEFAULT_KV_CACHE_BLOCKS: usize = 65536;
+/// trtllm's default tokens_per_block.
+const DEFAULT_KV_BLOCK_SIZE: usize = 32;
 
 /// The incumbent's default max_batch_size (incumbent.md §3).
 const DEFAULT_MAX_BATCH: usize = 512;
@@ -101,8 +130,9 @@ impl Settings {
     pub fn resolve(
         given: &Knobs,
         config: &Knobs,
-        max_batch_size: Option<usize>,
+        engine: &Engine,
     ) -> std::result::Result<Settings, String> {
+        let max_batch_size = engine.max_batch_size;
         let secs =
             |name: &str, v: Option<f64>, c: Option<f64>| -> std::result::Result<Duration, String> {
                 let v = v.or(c).unwrap_or(0.0);
@@ -122,6 +152,14 @@ impl Settings {
             given.max_batch.or(config.max_batch).or(max_batch_size).unwrap_or(DEFAULT_MAX_BATCH);
         if max_batch == 0 || max_batch > tokio::sync::Semaphore::MAX_PERMITS {
             return Err(format!("max-batch {max_batch}: must be at least 1"));
+        }
+        let kv_block_size = given
+            .kv_block_size
+            .or(config.kv_block_size)
+            .or(engine.tokens_per_block)
+            .unwrap_or(DEFAULT_KV_BLOCK_SIZE);
+        if kv_block_size == 0 {
+            return Err("kv-block-size 0: must be at least 1 token".into());
         }
         let crash_at = match given.crash_at.or(config.crash_at) {
             Some(t) => Some(secs("crash-at", Some(t), None)?),
@@ -157,13 +195,17 @@ impl Settings {
             log_error_keyword: given.log_error_keyword.clone().or(config.log_error_keyword.clone()),
             log_error_at: secs("log-error-at", given.log_error_at, config.log_error_at)?,
             seed: given.seed.or(config.seed).unwrap_or(0),
+            kv_cache_blocks: given.kv_cache_blocks.or(config.kv_cache_blocks).unwrap_or(
+                if engine.block_reuse == Some(false) { 0 } else { DEFAULT_KV_CACHE_BLOCKS },
+            ),
+            kv_block_size,
         })
     }
 }
 
-/// The knobs of a trtllm extra-llm-api config: its optional `simserve:` mapping, and its
-/// top-level `max_batch_size`.
-pub fn config_knobs(path: &Path, yaml: &Value) -> Result<(Knobs, Option<usize>)> {
+/// The knobs of a trtllm extra-llm-api config: its optional `simserve:` mapping, its
+/// top-level `max_batch_size` and its `kv_cache_config` (block size, block reuse).
+pub fn config_knobs(path: &Path, yaml: &Value) -> Result<(Knobs, Engine)> {
     let knobs = match perfline::yaml::get(yaml, "simserve") {
         None | Some(Value::Null) => Knobs::default(),
         Some(v) => serde_json::from_value(perfline::yaml::to_json(v))
@@ -175,7 +217,31 @@ pub fn config_knobs(path: &Path, yaml: &Value) -> Result<(Knobs, Option<usize>)>
             Failure::config(format!("{}: max_batch_size: not a positive integer", path.display()))
         })?),
     };
-    Ok((knobs, max_batch_size))
+    let kv = perfline::yaml::get(yaml, "kv_cache_config").filter(|v| !v.is_null());
+    let tokens_per_block = match kv.and_then(|kv| perfline::yaml::get(kv, "tokens_per_block")) {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            Some(v.as_u64().and_then(|n| usize::try_from(n).ok()).filter(|&n| n > 0).ok_or_else(
+                || {
+                    Failure::config(format!(
+                        "{}: kv_cache_config.tokens_per_block: not a positive integer",
+                        path.display()
+                    ))
+                },
+            )?)
+        }
+    };
+    let block_reuse = match kv.and_then(|kv| perfline::yaml::get(kv, "enable_block_reuse")) {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => {
+            return Err(Failure::config(format!(
+                "{}: kv_cache_config.enable_block_reuse: not true or false",
+                path.display()
+            )))
+        }
+    };
+    Ok((knobs, Engine { max_batch_size, tokens_per_block, block_reuse }))
 }
 
 impl Settings {
@@ -191,6 +257,12 @@ impl Settings {
             s.max_batch,
             s.startup_delay.as_secs_f64()
         );
+        if s.kv_cache_blocks > 0 {
+            text.push_str(&format!(
+                ", prefix cache {} blocks of {} tokens",
+                s.kv_cache_blocks, s.kv_block_size
+            ));
+        }
         let faults = [
             s.fail_at_start.then(|| "fail at start".to_string()),
             s.crash_after_requests.map(|n| format!("crash after {n} requests")),
@@ -220,19 +292,22 @@ mod tests {
         let given = Knobs { decode_ms_per_step: Some(2.0), ..Knobs::default() };
         let config =
             Knobs { decode_ms_per_step: Some(7.0), ttft_ms: Some(3.0), ..Knobs::default() };
-        let s = Settings::resolve(&given, &config, Some(64)).unwrap();
+        let engine = Engine { max_batch_size: Some(64), ..Engine::default() };
+        let s = Settings::resolve(&given, &config, &engine).unwrap();
         assert_eq!(s.decode_per_step, Duration::from_millis(2));
         assert_eq!(s.ttft, Duration::from_millis(3));
         assert_eq!(s.prefill_per_token, Duration::from_micros(50));
         assert_eq!(s.max_batch, 64);
         assert_eq!(s.crash_at, None);
-        let s = Settings::resolve(&Knobs::default(), &Knobs::default(), None).unwrap();
+        let s =
+            Settings::resolve(&Knobs::default(), &Knobs::default(), &Engine::default()).unwrap();
         assert_eq!((s.max_batch, s.error_rate, s.seed), (512, 0.0, 0));
     }
 
     #[test]
     fn rejects_nonsense() {
-        let bad = |k: Knobs| Settings::resolve(&k, &Knobs::default(), None).unwrap_err();
+        let bad =
+            |k: Knobs| Settings::resolve(&k, &Knobs::default(), &Engine::default()).unwrap_err();
         assert_eq!(
             bad(Knobs { error_rate: Some(1.5), ..Knobs::default() }),
             "error-rate 1.5: not a fraction from 0 to 1"
@@ -253,10 +328,10 @@ mod tests {
             "extra.yml",
         )
         .unwrap();
-        let (knobs, mbs) = config_knobs(p, &yaml).unwrap();
+        let (knobs, engine) = config_knobs(p, &yaml).unwrap();
         assert_eq!(knobs.decode_ms_per_step, Some(1.5));
         assert!(knobs.hang);
-        assert_eq!(mbs, Some(256));
+        assert_eq!(engine, Engine { max_batch_size: Some(256), ..Engine::default() });
         let yaml = perfline::yaml::parse("simserve:\n  decode_ms: 1\n", "extra.yml").unwrap();
         let err = config_knobs(p, &yaml).unwrap_err();
         assert_eq!(err.exit, perfline::Exit::Config);
@@ -268,13 +343,44 @@ mod tests {
     }
 
     #[test]
+    fn the_prefix_cache_follows_kv_cache_config_unless_flags_say() {
+        let p = Path::new("extra.yml");
+        let yaml = perfline::yaml::parse(
+            "kv_cache_config:\n  enable_block_reuse: true\n  tokens_per_block: 128\n",
+            "extra.yml",
+        )
+        .unwrap();
+        let (knobs, engine) = config_knobs(p, &yaml).unwrap();
+        let s = Settings::resolve(&Knobs::default(), &knobs, &engine).unwrap();
+        assert_eq!((s.kv_cache_blocks, s.kv_block_size), (65536, 128));
+        assert!(s.describe().ends_with(", prefix cache 65536 blocks of 128 tokens"));
+        let given = Knobs { kv_cache_blocks: Some(8), kv_block_size: Some(4), ..Knobs::default() };
+        let s = Settings::resolve(&given, &knobs, &engine).unwrap();
+        assert_eq!((s.kv_cache_blocks, s.kv_block_size), (8, 4));
+        // No kv_cache_config: trtllm's defaults (block reuse on, 32 tokens a block).
+        let s =
+            Settings::resolve(&Knobs::default(), &Knobs::default(), &Engine::default()).unwrap();
+        assert_eq!((s.kv_cache_blocks, s.kv_block_size), (65536, 32));
+        // Block reuse off: no cache unless asked for.
+        let off = Engine { block_reuse: Some(false), ..engine };
+        assert_eq!(Settings::resolve(&Knobs::default(), &knobs, &off).unwrap().kv_cache_blocks, 0);
+        let bad =
+            perfline::yaml::parse("kv_cache_config: {tokens_per_block: 0}\n", "extra.yml").unwrap();
+        assert_eq!(
+            config_knobs(p, &bad).unwrap_err().message,
+            "extra.yml: kv_cache_config.tokens_per_block: not a positive integer"
+        );
+    }
+
+    #[test]
     fn describes_faults() {
-        let mut s = Settings::resolve(&Knobs::default(), &Knobs::default(), None).unwrap();
+        let mut s =
+            Settings::resolve(&Knobs::default(), &Knobs::default(), &Engine::default()).unwrap();
         s.crash_after_requests = Some(3);
         assert_eq!(
             s.describe(),
-            "ttft 20 ms + prefill 0.05 ms/token, decode 10 ms/step, max batch 512, ready after 0 s; \
-             faults: crash after 3 requests"
+            "ttft 20 ms + prefill 0.05 ms/token, decode 10 ms/step, max batch 512, ready after 0 s, \
+             prefix cache 65536 blocks of 32 tokens; faults: crash after 3 requests"
         );
         s.crash_after_requests = None;
         s.health_503_after_requests = Some(5);

@@ -3,6 +3,7 @@
 //! [`Settings`].
 
 use crate::http::{self, Body};
+use crate::kvcache::{block_keys, KvCache};
 use crate::openai::{self, Endpoint, GenRequest, Meta, Phase};
 use crate::settings::Settings;
 use bytes::Bytes;
@@ -36,6 +37,8 @@ pub struct Worker {
     dice: Mutex<StdRng>,
     /// `--api openai-strict`: refuse non-standard requests ([`openai::check_strict`]).
     strict: bool,
+    /// The prefix cache (`--kv-cache-blocks`).
+    cache: Mutex<KvCache>,
 }
 
 impl Worker {
@@ -44,6 +47,7 @@ impl Worker {
             model,
             slots: Arc::new(Semaphore::new(settings.max_batch)),
             dice: Mutex::new(StdRng::seed_from_u64(settings.seed)),
+            cache: Mutex::new(KvCache::new(settings.kv_cache_blocks)),
             settings,
             ready: AtomicBool::new(false),
             engine_dead: AtomicBool::new(false),
@@ -171,7 +175,7 @@ impl Worker {
         rate > 0.0 && self.dice.lock().unwrap_or_else(|e| e.into_inner()).gen::<f64>() < rate
     }
 
-    async fn generate(self: Arc<Self>, request: GenRequest) -> Response<Body> {
+    async fn generate(self: Arc<Self>, mut request: GenRequest) -> Response<Body> {
         let n = request.completion_tokens(self.settings.eos_after);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let meta = Meta::new(request.endpoint, id, unix_now(), &self.model);
@@ -179,6 +183,9 @@ impl Worker {
             return http::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "shutting down");
         };
         let start = tokio::time::Instant::now();
+        if request.phase != Phase::GenerationOnly {
+            request.cached_tokens = self.cached_prefix(&request.tokens);
+        }
         let schedule = Schedule::new(&self.settings, &request);
         if !request.stream {
             sleep_until(start + schedule.token(n.saturating_sub(1))).await;
@@ -201,6 +208,17 @@ impl Worker {
             }
         });
         response
+    }
+
+    /// Looks a prompt's blocks up in the prefix cache (then holds them): the cached tokens.
+    fn cached_prefix(&self, tokens: &[u64]) -> u64 {
+        if self.settings.kv_cache_blocks == 0 {
+            return 0;
+        }
+        let block = self.settings.kv_block_size;
+        let keys = block_keys(tokens, block);
+        let hits = self.cache.lock().unwrap_or_else(|e| e.into_inner()).lookup_insert(&keys);
+        (hits * block) as u64
     }
 
     /// Counts a completed request; crashes (or kills the engine) after the configured number.
@@ -238,8 +256,10 @@ impl Schedule {
         let first = match request.phase {
             // The KV cache came from the context server: the first token is one decode step.
             Phase::GenerationOnly => s.decode_per_step,
+            // Prefill only for the tokens the prefix cache did not hold.
             Phase::Full | Phase::ContextOnly => {
-                s.ttft + s.prefill_per_token.saturating_mul(steps(request.prompt_tokens))
+                let uncached = request.prompt_tokens.saturating_sub(request.cached_tokens);
+                s.ttft + s.prefill_per_token.saturating_mul(steps(uncached))
             }
         };
         Schedule { first, step: s.decode_per_step }
@@ -275,6 +295,8 @@ mod tests {
         GenRequest {
             endpoint: Endpoint::Completions,
             prompt_tokens,
+            tokens: (0..prompt_tokens).collect(),
+            cached_tokens: 0,
             max_tokens: 11,
             ignore_eos: true,
             stream: true,
@@ -290,7 +312,7 @@ mod tests {
             decode_ms_per_step: Some(20.0),
             ..Knobs::default()
         };
-        let s = Settings::resolve(&knobs, &Knobs::default(), None).unwrap();
+        let s = Settings::resolve(&knobs, &Knobs::default(), &Default::default()).unwrap();
         let full = Schedule::new(&s, &request(Phase::Full, 4));
         assert_eq!(full.first, Duration::from_millis(7));
         // 11 tokens: the last is due 10 decode steps after the first.
@@ -302,5 +324,9 @@ mod tests {
             (gen.first, gen.token(10)),
             (Duration::from_millis(20), Duration::from_millis(220))
         );
+        // Cached prompt tokens cost no prefill: 4 tokens, 2 cached → 5 + 2 × 0.5 ms.
+        let mut cached = request(Phase::Full, 4);
+        cached.cached_tokens = 2;
+        assert_eq!(Schedule::new(&s, &cached).first, Duration::from_millis(6));
     }
 }

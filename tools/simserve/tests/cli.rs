@@ -177,13 +177,15 @@ fn non_streaming_completions_count_tokens_exactly() {
         without_created(&body),
         json!({"id": "cmpl-0", "object": "text_completion", "model": "m",
                "choices": [{"index": 0, "text": " the of and", "logprobs": null, "finish_reason": "length"}],
-               "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}})
+               "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8,
+               "prompt_tokens_details": {"cached_tokens": 0}}})
     );
     let (_, body) = post(&server.url("/v1/completions"), &json!({"prompt": "four words of text"}));
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
         v["usage"],
-        json!({"prompt_tokens": 4, "completion_tokens": 16, "total_tokens": 20})
+        json!({"prompt_tokens": 4, "completion_tokens": 16, "total_tokens": 20,
+            "prompt_tokens_details": {"cached_tokens": 0}})
     );
     let (status, body) =
         post(&server.url("/v1/completions"), &json!({"prompt": "x", "max_tokens": 0}));
@@ -215,7 +217,8 @@ fn streaming_completions_are_sse_chunks_then_usage_then_done() {
     assert_eq!(
         without_created(&events[4]),
         json!({"id": "cmpl-0", "object": "text_completion", "model": "m", "choices": [],
-               "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}})
+               "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7,
+               "prompt_tokens_details": {"cached_tokens": 0}}})
     );
     assert_eq!(events[5], "[DONE]");
 }
@@ -240,7 +243,8 @@ fn chat_streams_deltas_and_eos_stops_early_unless_ignored() {
     assert_eq!(second["choices"][0]["finish_reason"], "stop");
     assert_eq!(
         without_created(&events[2])["usage"],
-        json!({"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7})
+        json!({"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7,
+            "prompt_tokens_details": {"cached_tokens": 0}})
     );
     let (_, body) = post(
         &server.url("/v1/chat/completions"),
@@ -252,7 +256,11 @@ fn chat_streams_deltas_and_eos_stops_early_unless_ignored() {
         json!({"role": "assistant", "content": " the of and to in"})
     );
     assert_eq!(v["choices"][0]["finish_reason"], "length");
-    assert_eq!(v["usage"], json!({"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}));
+    assert_eq!(
+        v["usage"],
+        json!({"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10,
+            "prompt_tokens_details": {"cached_tokens": 0}})
+    );
 }
 
 /// The decode time per token is the worker's `Schedule` (unit-tested exactly); here the flag
@@ -437,7 +445,8 @@ fn router_forwards_prefill_to_ctx_and_decode_to_gen_and_502s_when_ctx_is_gone() 
     assert_eq!(events.len(), 5, "{body}");
     assert_eq!(
         without_created(&events[3])["usage"],
-        json!({"prompt_tokens": 4, "completion_tokens": 3, "total_tokens": 7})
+        json!({"prompt_tokens": 4, "completion_tokens": 3, "total_tokens": 7,
+            "prompt_tokens_details": {"cached_tokens": 0}})
     );
     assert_eq!(events[4], "[DONE]");
     assert_eq!(ctx.wait_exit().code(), Some(1));
@@ -478,7 +487,11 @@ fn router_chat_goes_through_and_exit_on_backend_loss_ends_the_router() {
     );
     assert_eq!(status, 200, "{body}");
     let v = without_created(&body);
-    assert_eq!(v["usage"], json!({"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4}));
+    assert_eq!(
+        v["usage"],
+        json!({"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4,
+            "prompt_tokens_details": {"cached_tokens": 0}})
+    );
     gen.kill();
     assert_eq!(router.wait_exit().code(), Some(1));
     let log = read(&router.log);
@@ -494,4 +507,137 @@ fn hang_never_becomes_healthy_and_crash_at_exits_1() {
     assert!(log.contains("simserve: --hang: this server will never become healthy\n"), "{log}");
     assert!(log.contains("simserve: fatal: simulated crash at 1 s (--crash-at)\n"), "{log}");
     assert!(!log.contains("Application startup complete"), "{log}");
+}
+
+#[test]
+fn the_prefix_cache_reports_cached_tokens_in_every_usage() {
+    let server = start_fast("m", &["--kv-cache-blocks", "64", "--kv-block-size", "4"]);
+    server.wait_healthy();
+    let usage = |body: &Value| {
+        let (status, text) = post(&server.url("/v1/completions"), body);
+        assert_eq!(status, 200, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        v["usage"].clone()
+    };
+    let ids: Vec<u64> = (1..=10).collect();
+    let first = usage(&json!({"prompt": ids, "max_tokens": 1}));
+    assert_eq!(first["prompt_tokens_details"], json!({"cached_tokens": 0}));
+    // The same 10 tokens and two more: the two full blocks of 4 are cached.
+    let longer: Vec<u64> = (1..=12).collect();
+    let second = usage(&json!({"prompt": longer, "max_tokens": 1}));
+    assert_eq!(
+        second,
+        json!({"prompt_tokens": 12, "completion_tokens": 1, "total_tokens": 13,
+               "prompt_tokens_details": {"cached_tokens": 8}})
+    );
+    // Text prompts: equal words, equal blocks; the streaming usage chunk says so too.
+    let text = "w1 w2 w3 w4 w5 w6 w7 w8 w9";
+    usage(&json!({"prompt": text, "max_tokens": 1}));
+    let chat = json!({"messages": [{"role": "user", "content": format!("{text} next")}],
+                      "max_tokens": 2, "stream": true});
+    let (status, body) = post(&server.url("/v1/chat/completions"), &chat);
+    assert_eq!(status, 200, "{body}");
+    let events = events(&body);
+    let last = without_created(&events[events.len() - 2]);
+    assert_eq!(last["usage"]["prompt_tokens_details"], json!({"cached_tokens": 8}));
+    assert_eq!(last["usage"]["prompt_tokens"], 10);
+}
+
+/// One streamed request through `router` for `session`: (time to the first token, usage).
+fn timed_turn(router: &Server, session: &str, prompt: &[u64]) -> (Duration, Value) {
+    use std::io::Read;
+    let body = json!({"prompt": prompt, "max_tokens": 2, "stream": true, "ignore_eos": true});
+    let start = Instant::now();
+    let response = agent()
+        .post(&router.url("/v1/completions"))
+        .set("content-type", "application/json")
+        .set("X-Session-Id", session)
+        .send_string(&body.to_string())
+        .unwrap();
+    let mut reader = response.into_reader();
+    let mut text = Vec::new();
+    let mut byte = [0u8; 1];
+    let mut ttft = None;
+    while reader.read(&mut byte).unwrap() == 1 {
+        text.push(byte[0]);
+        if ttft.is_none() && text.ends_with(b"\n\n") {
+            ttft = Some(start.elapsed());
+        }
+    }
+    let events = events(&String::from_utf8(text).unwrap());
+    let usage = without_created(&events[events.len() - 2])["usage"].clone();
+    (ttft.unwrap(), usage)
+}
+
+/// Replays the same small trace (3 sessions × 4 turns, round by round; each session has a
+/// 1000-token prefix of its own and each turn adds 100 tokens) through a router over two
+/// context servers with a prefix cache: (cache hit rate, mean time to first token).
+fn replay_through_router(routing: &str) -> (f64, Duration) {
+    // Prefill is slow (0.5 ms per uncached token) so the cache decides the TTFT.
+    let ctx_args =
+        ["--kv-cache-blocks", "4096", "--kv-block-size", "50", "--prefill-ms-per-token", "0.5"];
+    let ctx = [start_fast("m", &ctx_args), start_fast("m", &ctx_args)];
+    let gen = start_fast("m", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = router_config(dir.path(), &[&ctx[0], &ctx[1]], &[&gen]);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!("ctx_router_config:\n  type: {routing}\n"));
+    std::fs::write(&config, text).unwrap();
+    let router = Server::start(&["disaggregated", "-c", &config.to_string_lossy()]);
+    router.wait_healthy();
+    for c in &ctx {
+        c.wait_healthy();
+    }
+    let (mut cached, mut prompt, mut ttft) = (0u64, 0u64, Duration::ZERO);
+    let mut turns = 0u32;
+    for turn in 0..4u64 {
+        for session in 0..3u64 {
+            let len = 1000 + 100 * turn;
+            let tokens: Vec<u64> = (0..len).map(|i| session * 100_000 + i).collect();
+            let (t, usage) = timed_turn(&router, &format!("s{session}"), &tokens);
+            assert_eq!(usage["prompt_tokens"], len, "{usage}");
+            cached += usage["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap();
+            prompt += len;
+            ttft += t;
+            turns += 1;
+        }
+    }
+    (cached as f64 / prompt as f64, ttft / turns)
+}
+
+#[test]
+fn conversation_routing_raises_the_hit_rate_and_lowers_ttft_against_round_robin() {
+    let (conversation_hits, conversation_ttft) = replay_through_router("conversation");
+    let (round_robin_hits, round_robin_ttft) = replay_through_router("round_robin");
+    // Exact hit rates: every session stays on one server, against alternating servers (a
+    // turn finds the prefix of the session's turn before last).
+    let prompt = 3.0 * (1000.0 + 1100.0 + 1200.0 + 1300.0);
+    assert_eq!(conversation_hits, 3.0 * (1000.0 + 1100.0 + 1200.0) / prompt);
+    assert_eq!(round_robin_hits, 3.0 * (1000.0 + 1100.0) / prompt);
+    assert!(
+        conversation_ttft < round_robin_ttft,
+        "mean TTFT: conversation {conversation_ttft:?}, round robin {round_robin_ttft:?}"
+    );
+}
+
+#[test]
+fn the_prefix_cache_is_on_by_default_as_in_trtllm_and_off_when_the_config_says() {
+    let ids: Vec<u64> = (1..=40).collect();
+    let body = json!({"prompt": ids, "max_tokens": 1});
+    let cached = |server: &Server| {
+        let (status, text) = post(&server.url("/v1/completions"), &body);
+        assert_eq!(status, 200, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        v["usage"]["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap()
+    };
+    let default = start_fast("m", &[]);
+    default.wait_healthy();
+    // One full block of 32 tokens (trtllm's default tokens_per_block) is cached.
+    assert_eq!((cached(&default), cached(&default)), (0, 32));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("extra.yml");
+    std::fs::write(&config, "kv_cache_config:\n  enable_block_reuse: false\n").unwrap();
+    let off = start_fast("m", &["--config", config.to_str().unwrap()]);
+    off.wait_healthy();
+    assert_eq!((cached(&off), cached(&off)), (0, 0));
 }

@@ -35,12 +35,15 @@
 //! | `gpu_mem_used_max__mib`  | `gpu_mem_used_max` (MiB)                      |
 //! | `gpu_power_mean__w`      | `gpu_power_mean` (all the run's GPUs, W)      |
 //! | `gpu_energy_per_token__j_per_token` | `gpu_energy_per_token` (J per output token) |
+//! | `cache_hit_rate__pct`    | `cache_hit_rate` (trace replay: cached / input tokens, %) |
+//! | `cached_tokens__count`, `sessions__count`, `turns__count` | `total_cached_tokens`, `sessions`, `turns` (trace replay) |
 //! | `duration__sec`          | `counts.duration_s`                           |
 //! | `total_requests__count`, `successful_requests__count`, `failed_requests__count`, `input_tokens__count`, `output_tokens__count` | `counts.*` |
 //!
 //! Other metrics (`p90_ttft`, `std_itl`, energy, …) get `<metric>__<unit>` columns
 //! (units: `ms`, `req/s` → `qps`, `tok/s` → `tokens_per_sec`, `s` → `sec`, `tokens/iter` →
-//! `tokens_per_iter`) with `--columns all` or by name.
+//! `tokens_per_iter`, `%` → `pct`) with `--columns all` or by name, e.g. bench's
+//! `mean_ttft_turn_1__ms`.
 //!
 //! # Wide format
 //! For spreadsheets: one row per test and concurrency (sorted), with `test_id, server, client,
@@ -84,6 +87,10 @@ pub const COLUMNS: &[(&str, Source)] = &[
     ("gpu_mem_used_max__mib", Source::Metric("gpu_mem_used_max")),
     ("gpu_power_mean__w", Source::Metric("gpu_power_mean")),
     ("gpu_energy_per_token__j_per_token", Source::Metric("gpu_energy_per_token")),
+    ("cache_hit_rate__pct", Source::Metric("cache_hit_rate")),
+    ("cached_tokens__count", Source::Metric("total_cached_tokens")),
+    ("sessions__count", Source::Metric("sessions")),
+    ("turns__count", Source::Metric("turns")),
     ("duration__sec", Source::Count(|c| c.duration_s)),
     ("total_requests__count", Source::Count(|c| c.total_requests.map(|v| v as f64))),
     ("successful_requests__count", Source::Count(|c| c.successful_requests.map(|v| v as f64))),
@@ -137,6 +144,7 @@ pub fn unit_word(unit: &str) -> String {
         "tok/s" => "tokens_per_sec".into(),
         "s" => "sec".into(),
         "tokens/iter" => "tokens_per_iter".into(),
+        "%" => "pct".into(),
         "" => "value".into(),
         u => u
             .chars()
@@ -442,6 +450,34 @@ mod tests {
         assert_eq!(cell("gpu_energy_per_token__j_per_token"), "1.5");
         // Fixed columns, so `all` adds no extra column for them.
         assert_eq!(choose(&["all".into()], &[r]).unwrap().len(), COLUMNS.len());
+    }
+
+    #[test]
+    fn trace_replay_metrics_have_columns() {
+        let mut r = record();
+        for (m, v, u) in [
+            ("cache_hit_rate", 27.59, "%"),
+            ("total_cached_tokens", 8.0, "tokens"),
+            ("sessions", 3.0, "count"),
+            ("turns", 4.0, "count"),
+            ("mean_ttft_turn_1", 2.6, "ms"),
+            ("mean_ttft_turn_2", 2.2, "ms"),
+        ] {
+            r.metrics.insert(m.into(), v);
+            r.units.insert(m.into(), u.into());
+        }
+        let recs = [r];
+        let cols = choose(&["all".into()], &recs).unwrap();
+        let csv = legacy(&recs, &cols);
+        let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+        let cell = |h: &str| rows[1][rows[0].iter().position(|c| *c == h).unwrap()];
+        assert_eq!(cell("cache_hit_rate__pct"), "27.59");
+        assert_eq!(cell("cached_tokens__count"), "8");
+        assert_eq!(cell("sessions__count"), "3");
+        assert_eq!(cell("turns__count"), "4");
+        assert_eq!(cell("mean_ttft_turn_1__ms"), "2.6");
+        assert_eq!(cell("mean_ttft_turn_2__ms"), "2.2");
+        assert_eq!(cols.len(), COLUMNS.len() + 2, "the turns are the only extra columns");
     }
 
     #[test]

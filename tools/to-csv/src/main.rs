@@ -20,6 +20,7 @@ precision word of the test id), framework (trtllm), command ({server}-{client}),
   al__tokens_per_iter      al (spec-decode tokens per iteration)
   mean_gen_worker_per_iter_device_step_time__ms
   goodput__qps             request_goodput
+  cache_hit_rate__pct, cached_tokens__count, sessions__count, turns__count   trace replay
   duration__sec, total_requests__count, successful_requests__count,
   failed_requests__count, input_tokens__count, output_tokens__count   counts
 then status (ok|failed) and reasons. Other metrics (p90_ttft, std_itl, energy, …) become

@@ -233,7 +233,9 @@ impl Collector {
     }
 }
 
-/// Fills run fields left empty from the first record whose `context` has them.
+/// Fills run fields left empty from the first record whose `context` has them. A
+/// confirmation re-run (`context.confirmation: K`, perf-check `--confirm`) without notes gets
+/// the notes `confirmation K`: the store keeps no record context, and report marks such runs.
 pub fn fill_from_context(run: &mut RunInfo, records: &[MetricRecord]) {
     for name in CONTEXT_FIELDS {
         let value = records.iter().find_map(|r| context_str(r, name));
@@ -242,6 +244,12 @@ pub fn fill_from_context(run: &mut RunInfo, records: &[MetricRecord]) {
                 *slot = value;
             }
         }
+    }
+    if run.notes.is_none() {
+        run.notes = records
+            .iter()
+            .find_map(|r| context_str(r, "confirmation"))
+            .map(|k| format!("confirmation {k}"));
     }
 }
 
@@ -379,8 +387,16 @@ mod tests {
         r.context.insert("commit".into(), "c0ffee".into());
         r.context.insert("job_id".into(), serde_json::json!(1234));
         let mut run = RunInfo { commit: Some("flag".into()), ..RunInfo::default() };
-        fill_from_context(&mut run, &[r]);
+        fill_from_context(&mut run, &[r.clone()]);
         assert_eq!(run.commit.as_deref(), Some("flag"));
         assert_eq!(run.job_id.as_deref(), Some("1234"));
+        assert_eq!(run.notes, None);
+        r.context.insert("confirmation".into(), serde_json::json!(2));
+        let mut confirmed = RunInfo::default();
+        fill_from_context(&mut confirmed, &[r.clone()]);
+        assert_eq!(confirmed.notes.as_deref(), Some("confirmation 2"));
+        let mut noted = RunInfo { notes: Some("by hand".into()), ..RunInfo::default() };
+        fill_from_context(&mut noted, &[r]);
+        assert_eq!(noted.notes.as_deref(), Some("by hand"));
     }
 }

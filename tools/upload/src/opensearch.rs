@@ -325,6 +325,20 @@ mod tests {
     }
 
     #[test]
+    fn trace_replay_metrics_are_float_fields() {
+        let mut b = batch();
+        for (m, v) in [("cache_hit_rate", 27.59), ("sessions", 3.0), ("total_cached_tokens", 8.0)] {
+            b.records[0].metrics.insert(m.into(), v);
+        }
+        b.records[0].metrics.insert("mean_ttft_turn_1".into(), 2.6);
+        let d = &documents(&b)[0].doc;
+        assert_eq!(d["d_cache_hit_rate"], Value::from(27.59));
+        assert_eq!(d["d_sessions"], Value::from(3.0));
+        assert_eq!(d["d_total_cached_tokens"], Value::from(8.0));
+        assert_eq!(d["d_mean_ttft_turn_1"], Value::from(2.6));
+    }
+
+    #[test]
     fn python_json_matches_json_dumps() {
         // python3 -c 'import json,hashlib; print(json.dumps({"b":1,"a":"é","c":[]}, sort_keys=True, indent=2))'
         let mut doc = BTreeMap::new();

@@ -591,6 +591,36 @@ mod tests {
     }
 
     #[test]
+    fn trace_replay_metrics_become_rows_with_their_units() {
+        let mut b = batch();
+        b.records[0].metrics.clear();
+        b.records[0].units.clear();
+        for (m, v, u) in [
+            ("cache_hit_rate", 27.59, "%"),
+            ("mean_ttft_turn_1", 2.6, "ms"),
+            ("sessions", 3.0, "count"),
+            ("total_cached_tokens", 8.0, "tokens"),
+            ("turns", 4.0, "count"),
+        ] {
+            b.records[0].metrics.insert(m.into(), v);
+            b.records[0].units.insert(m.into(), u.into());
+        }
+        let rows = rows(&b);
+        let metrics: Vec<_> =
+            rows.results.iter().map(|r| (r.metric.as_str(), r.value, r.unit.as_deref())).collect();
+        assert_eq!(
+            metrics,
+            [
+                ("cache_hit_rate", 27.59, Some("%")),
+                ("mean_ttft_turn_1", 2.6, Some("ms")),
+                ("sessions", 3.0, Some("count")),
+                ("total_cached_tokens", 8.0, Some("tokens")),
+                ("turns", 4.0, Some("count")),
+            ]
+        );
+    }
+
+    #[test]
     fn a_failed_record_has_no_result_rows_even_with_numbers() {
         let mut b = batch();
         b.records[0].status = perfline::wire::metrics::Status::Failed;

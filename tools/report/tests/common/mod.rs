@@ -7,6 +7,26 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 pub const RUNS: usize = 8;
+
+/// The SQLite store's tables as upload writes them (schema v3), no rows: an empty store.
+pub const SCHEMA: &str = "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, run_key TEXT UNIQUE, job_id TEXT,
+           tensorrt TEXT, trtllm TEXT, driver TEXT, gpu TEXT, cuda TEXT, os TEXT, hostname TEXT,
+           start_time TEXT, end_time TEXT, `commit` TEXT, link TEXT, notes TEXT, uploaded_at TEXT);
+         CREATE TABLE cases (id INTEGER PRIMARY KEY AUTOINCREMENT, case_key TEXT UNIQUE, network TEXT,
+           batch_size INTEGER, `precision` TEXT, framework TEXT, command TEXT);
+         CREATE TABLE series (case_id INTEGER PRIMARY KEY, test_id TEXT NOT NULL,
+           server TEXT NOT NULL DEFAULT '', client TEXT NOT NULL DEFAULT '');
+         CREATE TABLE perf_result (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER, case_id INTEGER,
+           metric TEXT, value REAL, unit TEXT, status TEXT, UNIQUE (run_id, case_id, metric));
+         CREATE TABLE run_cases (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER, case_id INTEGER,
+           status TEXT, reasons TEXT, log_tail TEXT, source TEXT, UNIQUE (run_id, case_id));
+";
+
+/// Creates an empty store (tables, no runs) at `path`.
+pub fn empty_store(path: &Path) {
+    rusqlite::Connection::open(path).unwrap().execute_batch(SCHEMA).unwrap();
+}
+
 pub const HOSTILE_SCRIPT: &str = "<script>document.title='pwned'</script>";
 
 /// A test id that tries to break out of HTML, attributes and SVG, and a 5000-character one.
@@ -25,7 +45,8 @@ fn metrics(tput: f64, ttft: f64, tpot: f64) -> String {
     )
 }
 
-/// Metric records of `RUNS` runs (`r1`…`r8`, the last is current), in one JSON Lines text:
+/// Metric records of `RUNS` runs (`r1`…`r8` started 2026-11-2N 0N:30 on commit abc00N; the
+/// last is current and a confirmation re-run), in one JSON Lines text:
 /// test `aggr-sweep` (3 concurrencies, 8 GPUs; con4's token throughput drops 12 % from r7),
 /// the hostile test (TTFT improves from r7; fails in r3), the long-id test (its current run
 /// fails, with a hostile reason and log tail).
@@ -34,14 +55,17 @@ pub fn history() -> String {
     let mut out = String::new();
     for run in 1..=RUNS {
         let wiggle = [0.0, 1.5, -1.0, 0.5, -0.5, 1.0, 0.2, -0.3][run - 1];
+        // r8 is the first confirmation re-run of r7.
+        let confirmation = if run == RUNS { ",\"confirmation\":1" } else { "" };
         let ctx = format!(
-            "\"context\":{{\"run_key\":\"r{run}\",\"gpu\":\"NVIDIA H100 80GB HBM3\",\"driver\":\"575.57.08\",\"cuda\":\"12.9\",\"trtllm\":\"1.1.0rc{run}\",\"commit\":\"abc{run:03}\",\"total_gpus\":8}}"
+            "\"context\":{{\"run_key\":\"r{run}\",\"gpu\":\"NVIDIA H100 80GB HBM3\",\"driver\":\"575.57.08\",\"cuda\":\"12.9\",\"trtllm\":\"1.1.0rc{run}\",\"commit\":\"abc{run:03}\",\"start_time\":\"2026-11-2{run}T0{run}:30:00Z\",\"total_gpus\":8{confirmation}}}"
         );
         for (c, base) in [(1u64, 420.0), (4, 1400.0), (16, 3900.0)] {
             let drop = if c == 4 && run >= 7 { 0.88 } else { 1.0 };
             let spike = if c == 16 && run == RUNS { 1.08 } else { 1.0 };
             let tput = (base + wiggle * 4.0) * drop;
-            let tpot = 1000.0 * c as f64 / base;
+            // con16's TPOT moves +3.7 % in r8 (undecided).
+            let tpot = 1000.0 * c as f64 / base * if c == 16 && run == RUNS { 1.037 } else { 1.0 };
             let _ = writeln!(
                 out,
                 "{{\"test_id\":\"aggr-sweep\",\"server\":\"srv\",\"client\":\"con{c}\",\"concurrency\":{c},\"status\":\"ok\",{},{ctx}}}",
@@ -87,7 +111,8 @@ fn json(s: &str) -> String {
     serde_json::to_string(s).unwrap()
 }
 
-/// perf-check verdicts for the current run `r8`.
+/// perf-check verdicts for the current run `r8` (metric verdicts only): two regressions, an
+/// improvement, a suspect, an undecided (2 more runs) and a no-change.
 pub fn verdicts() -> String {
     let (hostile, _) = hostile_ids();
     let mut out = String::new();
@@ -158,6 +183,10 @@ pub fn verdicts() -> String {
         None,
         "lower",
     );
+    let _ = writeln!(
+        out,
+        "{{\"test_id\":\"aggr-sweep\",\"server\":\"srv\",\"client\":\"con16\",\"metric\":\"mean_tpot\",\"verdict\":\"undecided\",\"current\":4.25,\"baseline\":4.1,\"delta_pct\":3.659,\"p_value\":0.04,\"change_run\":null,\"method\":\"change-point\",\"window\":7,\"better\":\"lower\",\"run_key\":\"r8\",\"runs_needed\":2,\"min_detectable_pct\":5.1,\"reason\":\"mean_tpot +3.7 % is inside the noise (±5.1 % resolvable): about 2 more runs decide it\"}}"
+    );
     line(
         &mut out,
         "aggr-sweep",
@@ -173,11 +202,49 @@ pub fn verdicts() -> String {
     out
 }
 
+/// [`verdicts`] plus perf-check's case verdicts: aggr-sweep con4 a regression backed by both
+/// throughputs, con16 undecided (2 more runs), the hostile test's con2 an improvement.
+pub fn verdicts_with_cases() -> String {
+    let (hostile, _) = hostile_ids();
+    let case = |test: &str,
+                server: Option<&str>,
+                client: &str,
+                verdict: &str,
+                (delta, better): (f64, &str),
+                extra: &str| {
+        format!(
+            "{{\"test_id\":{},\"server\":{},\"client\":\"{client}\",\"metric\":\"*\",\"verdict\":\"{verdict}\",\"current\":null,\"baseline\":null,\"delta_pct\":{delta},\"p_value\":0.001,\"change_run\":null,\"method\":\"change-point\",\"window\":7,\"better\":\"{better}\",\"run_key\":\"r8\",\"scope\":\"case\"{extra}}}\n",
+            json(test),
+            server.map_or("null".to_string(), json),
+        )
+    };
+    let mut out = verdicts();
+    out += &case("aggr-sweep", Some("srv"), "con4", "regression", (-12.02, "higher"), ",\"supporting\":[\"token_throughput\",\"seq_throughput\"],\"reason\":\"throughput down 12 % on 2 metrics\"");
+    out += &case("aggr-sweep", Some("srv"), "con16", "undecided", (3.66, "lower"), ",\"runs_needed\":2,\"supporting\":[\"mean_tpot\"],\"reason\":\"inside the noise: about 2 more runs decide it\"");
+    out += &case("aggr-sweep", Some("srv"), "con1", "no-change", (-0.36, "higher"), "");
+    out += &case(
+        &hostile,
+        None,
+        "con2",
+        "improvement",
+        (-34.3, "lower"),
+        ",\"supporting\":[\"mean_ttft\"]",
+    );
+    out
+}
+
 /// Writes the fixture files into `dir`; returns (metrics path, verdicts path).
 pub fn write_fixture(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let m = dir.join("history.jsonl");
     let v = dir.join("verdicts.jsonl");
     std::fs::write(&m, history()).unwrap();
     std::fs::write(&v, verdicts()).unwrap();
+    (m, v)
+}
+
+/// Writes the fixture with case verdicts into `dir`; returns (metrics path, verdicts path).
+pub fn write_case_fixture(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (m, v) = write_fixture(dir);
+    std::fs::write(&v, verdicts_with_cases()).unwrap();
     (m, v)
 }
