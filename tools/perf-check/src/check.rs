@@ -18,6 +18,8 @@ pub struct Current {
     pub better: Better,
     /// Earlier values of this invocation not in the store (pending runs), oldest first.
     pub pending: Vec<f64>,
+    /// The run keys of the pending values (derived as upload derives them).
+    pub pending_keys: Vec<String>,
     /// Run key of the input the current value comes from (when several inputs were given).
     pub run_key: Option<String>,
 }
@@ -114,6 +116,7 @@ pub fn read_input(
                     value: *value,
                     better,
                     pending: Vec::new(),
+                    pending_keys: Vec::new(),
                     run_key: None,
                 });
             }
@@ -265,13 +268,14 @@ pub fn merge(
             if !seen.insert(&c.key) {
                 continue;
             }
-            let pending = values[..f]
+            let (pending, pending_keys) = values[..f]
                 .iter()
                 .zip(inputs)
                 .filter(|(_, p)| !stored.contains(&p.run_key) && p.run_key != key)
-                .filter_map(|(v, _)| v.get(&c.key).copied())
-                .collect();
-            series.push((f, pos, Current { pending, run_key: Some(key.to_string()), ..c.clone() }));
+                .filter_map(|(v, p)| v.get(&c.key).map(|x| (*x, p.run_key.clone())))
+                .unzip();
+            let run_key = Some(key.to_string());
+            series.push((f, pos, Current { pending, pending_keys, run_key, ..c.clone() }));
         }
         for (pos, r) in input.failed.iter().enumerate() {
             let case = (r.test_id.clone(), r.server.clone(), r.client.clone());
@@ -345,12 +349,11 @@ fn verdict_record(
     run_key: Option<&str>,
 ) -> VerdictRecord {
     let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
-    // Index past the stored history: a pending run (its key is not known here), then the
-    // current run.
+    // Index past the stored history: a pending run, then the current run.
     let change_run = o.change_at.and_then(|i| match earlier.get(i) {
         Some(e) => e.run_key.clone(),
         None if i >= earlier.len() + n_pending => run_key.map(str::to_string),
-        None => Some(format!("pending-{}", i - earlier.len() + 1)),
+        None => c.pending_keys.get(i - earlier.len()).cloned(),
     });
     VerdictRecord {
         test_id: c.key.test_id.clone(),
