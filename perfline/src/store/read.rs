@@ -892,26 +892,6 @@ mod tests {
     }
 
     #[test]
-    fn runs_carry_their_upload_time_when_stored() {
-        let f = Fixture::new();
-        let r1 = f.run("r1", None);
-        f.conn
-            .execute("UPDATE runs SET uploaded_at = '2026-12-06 10:13:06' WHERE id = ?1", [r1])
-            .unwrap();
-        f.run("r2", None);
-        let mut reader = Reader::open(&f.store(), None, Access::ReadOnly).unwrap();
-        let times: Vec<Option<String>> =
-            reader.runs().unwrap().into_iter().map(|r| r.uploaded_at).collect();
-        assert_eq!(times, [Some("2026-12-06 10:13:06".to_string()), None]);
-        drop(reader);
-        // A store without the column (not written by upload) still reads.
-        f.conn.execute_batch("ALTER TABLE runs DROP COLUMN uploaded_at").unwrap();
-        let mut reader = Reader::open(&f.store(), None, Access::ReadOnly).unwrap();
-        let runs = reader.runs().unwrap();
-        assert_eq!((runs.len(), runs[0].uploaded_at.as_deref()), (2, None));
-    }
-
-    #[test]
     fn the_baseline_is_anchored_beyond_the_window() {
         let f = Fixture::new();
         let a = f.case("t1", "srv", "c1");
@@ -933,6 +913,26 @@ mod tests {
         // From an accepted run on.
         reader.accept(std::slice::from_ref(&key), "r3").unwrap();
         assert_eq!(keys(&reader.history_anchored(&q, 2).unwrap()), ["r3", "r4", "r6", "r7", "r8"]);
+    }
+
+    #[test]
+    fn runs_carry_their_upload_time_when_stored() {
+        let f = Fixture::new();
+        let r1 = f.run("r1", None);
+        f.conn
+            .execute("UPDATE runs SET uploaded_at = '2026-12-06 10:13:06' WHERE id = ?1", [r1])
+            .unwrap();
+        f.run("r2", None);
+        let mut reader = Reader::open(&f.store(), None, Access::ReadOnly).unwrap();
+        let times: Vec<Option<String>> =
+            reader.runs().unwrap().into_iter().map(|r| r.uploaded_at).collect();
+        assert_eq!(times, [Some("2026-12-06 10:13:06".to_string()), None]);
+        drop(reader);
+        // A store without the column (not written by upload) still reads.
+        f.conn.execute_batch("ALTER TABLE runs DROP COLUMN uploaded_at").unwrap();
+        let mut reader = Reader::open(&f.store(), None, Access::ReadOnly).unwrap();
+        let runs = reader.runs().unwrap();
+        assert_eq!((runs.len(), runs[0].uploaded_at.as_deref()), (2, None));
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub struct Current {
     pub better: Better,
     /// Earlier values of this invocation not in the store (pending runs), oldest first.
     pub pending: Vec<f64>,
+    /// The run keys of the pending values (derived as upload derives them).
+    pub pending_keys: Vec<String>,
     /// Run key of the input the current value comes from (when several inputs were given).
     pub run_key: Option<String>,
 }
@@ -114,6 +116,7 @@ pub fn read_input(
                     value: *value,
                     better,
                     pending: Vec::new(),
+                    pending_keys: Vec::new(),
                     run_key: None,
                 });
             }
@@ -253,6 +256,8 @@ pub fn merge(
     let mut seen: std::collections::HashSet<&SeriesKey> = std::collections::HashSet::new();
     let mut cases_later: std::collections::HashSet<(String, String, String)> =
         std::collections::HashSet::new();
+    let values: Vec<HashMap<&SeriesKey, f64>> =
+        inputs.iter().map(|i| i.series.iter().map(|c| (&c.key, c.value)).collect()).collect();
     let mut series: Vec<(usize, usize, Current)> = Vec::new();
     let mut failed: Vec<(usize, usize, FailedRecord)> = Vec::new();
     for (f, input) in inputs.iter().enumerate().rev() {
@@ -263,12 +268,14 @@ pub fn merge(
             if !seen.insert(&c.key) {
                 continue;
             }
-            let pending = inputs[..f]
+            let (pending, pending_keys) = values[..f]
                 .iter()
-                .filter(|p| !stored.contains(&p.run_key) && p.run_key != key)
-                .filter_map(|p| p.series.iter().find(|e| e.key == c.key).map(|e| e.value))
-                .collect();
-            series.push((f, pos, Current { pending, run_key: Some(key.to_string()), ..c.clone() }));
+                .zip(inputs)
+                .filter(|(_, p)| !stored.contains(&p.run_key) && p.run_key != key)
+                .filter_map(|(v, p)| v.get(&c.key).map(|x| (*x, p.run_key.clone())))
+                .unzip();
+            let run_key = Some(key.to_string());
+            series.push((f, pos, Current { pending, pending_keys, run_key, ..c.clone() }));
         }
         for (pos, r) in input.failed.iter().enumerate() {
             let case = (r.test_id.clone(), r.server.clone(), r.client.clone());
@@ -307,16 +314,11 @@ fn case_of(key: &SeriesKey) -> (&str, &str, &str) {
 /// Item 5 of issue 17: the run that introduces a large move of several coherent metrics of a
 /// case is a regression (or improvement) at once ([`judge::overwhelming`]).
 fn decide_overwhelming(input: &Input, outcomes: &mut [Outcome], rule: &ChangePointRule) {
-    type Case<'a> = (&'a str, &'a str, &'a str);
-    let mut by_case: Vec<(Case, Vec<usize>)> = Vec::new();
+    let mut by_case: HashMap<(&str, &str, &str), Vec<usize>> = HashMap::new();
     for (i, c) in input.series.iter().enumerate() {
-        let case = case_of(&c.key);
-        match by_case.iter_mut().find(|(k, _)| *k == case) {
-            Some((_, v)) => v.push(i),
-            None => by_case.push((case, vec![i])),
-        }
+        by_case.entry(case_of(&c.key)).or_default().push(i);
     }
-    for (_, idx) in by_case {
+    for idx in by_case.into_values() {
         let refs: Vec<&Outcome> = idx.iter().map(|i| &outcomes[*i]).collect();
         let Some(verdict) = judge::overwhelming(&refs, rule) else { continue };
         let strong: Vec<usize> = idx
@@ -347,12 +349,11 @@ fn verdict_record(
     run_key: Option<&str>,
 ) -> VerdictRecord {
     let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
-    // Index past the stored history: a pending run (its key is not known here), then the
-    // current run.
+    // Index past the stored history: a pending run, then the current run.
     let change_run = o.change_at.and_then(|i| match earlier.get(i) {
         Some(e) => e.run_key.clone(),
         None if i >= earlier.len() + n_pending => run_key.map(str::to_string),
-        None => Some(format!("pending-{}", i - earlier.len() + 1)),
+        None => c.pending_keys.get(i - earlier.len()).cloned(),
     });
     VerdictRecord {
         test_id: c.key.test_id.clone(),
@@ -398,20 +399,21 @@ fn rank(v: Verdict) -> u8 {
 /// metrics with that verdict (smallest q first); the leading one gives delta, p, q,
 /// runs_needed and min_detectable_pct.
 pub fn cases(metrics: &[VerdictRecord]) -> Vec<VerdictRecord> {
-    let mut order: Vec<(&str, Option<&str>, Option<&str>)> = Vec::new();
+    type Key<'a> = (&'a str, Option<&'a str>, Option<&'a str>);
+    let mut order: Vec<Key> = Vec::new();
+    let mut groups: HashMap<Key, Vec<&VerdictRecord>> = HashMap::new();
     for v in metrics {
         let k = (v.test_id.as_str(), v.server.as_deref(), v.client.as_deref());
-        if !order.contains(&k) {
+        let members = groups.entry(k).or_default();
+        if members.is_empty() {
             order.push(k);
         }
+        members.push(v);
     }
     order
         .into_iter()
         .filter_map(|k| {
-            let members: Vec<&VerdictRecord> = metrics
-                .iter()
-                .filter(|v| (v.test_id.as_str(), v.server.as_deref(), v.client.as_deref()) == k)
-                .collect();
+            let members = groups.remove(&k)?;
             let verdict = members.iter().map(|v| v.verdict).min_by_key(|v| rank(*v))?;
             let mut support: Vec<&VerdictRecord> =
                 members.iter().copied().filter(|v| v.verdict == verdict).collect();

@@ -92,9 +92,10 @@ pub fn run(o: Options) -> Result<Exit> {
     let run_key = o.run_key.clone().unwrap_or_else(|| last.run_key.clone());
     // Every series of every input: the history query asks for all of them.
     let mut all_keys: Vec<SeriesKey> = Vec::new();
+    let mut seen: HashSet<SeriesKey> = HashSet::new();
     for i in &inputs {
         for k in check::keys(i) {
-            if !all_keys.contains(&k) {
+            if seen.insert(k.clone()) {
                 all_keys.push(k);
             }
         }
