@@ -106,8 +106,12 @@ mod tests {
         let ph = perfherder(&root().join("perfherder.json")).unwrap();
         // (values, lower is better, alerts triaged as real: (index, up)) per series, in file
         // order; SOURCES.md lists where each comes from.
-        let expected: &[(usize, bool, &[(usize, bool)])] =
-            &[(274, true, &[(80, true)]), (326, true, &[(15, false)]), (316, true, &[(274, true)])];
+        let expected: &[(usize, bool, &[(usize, bool)])] = &[
+            (274, true, &[(80, true)]),
+            (326, true, &[(15, false)]),
+            (316, true, &[(274, true)]),
+            (571, true, &[(52, false)]),
+        ];
         assert_eq!(ph.len(), expected.len());
         for (s, &(len, lower, changes)) in ph.iter().zip(expected) {
             assert_eq!(s.values.len(), len, "{}", s.name);
