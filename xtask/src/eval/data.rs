@@ -111,6 +111,7 @@ mod tests {
             (326, true, &[(15, false)]),
             (316, true, &[(274, true)]),
             (571, true, &[(52, false)]),
+            (571, true, &[(340, false)]),
         ];
         assert_eq!(ph.len(), expected.len());
         for (s, &(len, lower, changes)) in ph.iter().zip(expected) {
