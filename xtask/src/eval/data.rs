@@ -106,7 +106,9 @@ mod tests {
         let ph = perfherder(&root().join("perfherder.json")).unwrap();
         // (values, lower is better, alerts triaged as real: (index, up)) per series, in file
         // order; SOURCES.md lists where each comes from.
-        let expected: &[(usize, bool, &[(usize, bool)])] = &[
+        // (number of values, lower is better, changes as (index, up))
+        type Expected = (usize, bool, &'static [(usize, bool)]);
+        let expected: &[Expected] = &[
             (274, true, &[(80, true)]),
             (326, true, &[(15, false)]),
             (316, true, &[(274, true)]),
