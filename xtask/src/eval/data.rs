@@ -104,10 +104,25 @@ mod tests {
     #[test]
     fn the_kept_data_loads_with_its_labels() {
         let ph = perfherder(&root().join("perfherder.json")).unwrap();
-        assert_eq!(ph.len(), 1);
-        assert_eq!(ph[0].values.len(), 274);
-        assert_eq!(ph[0].better, Better::Lower);
-        assert_eq!(ph[0].changes, [Change { index: 80, up: true, sigmas: None }]);
+        // (values, lower is better, alerts triaged as real: (index, up)) per series, in file
+        // order; SOURCES.md lists where each comes from.
+        // (number of values, lower is better, changes as (index, up))
+        type Expected = (usize, bool, &'static [(usize, bool)]);
+        let expected: &[Expected] = &[
+            (274, true, &[(80, true)]),
+            (326, true, &[(15, false)]),
+            (316, true, &[(274, true)]),
+            (571, true, &[(52, false)]),
+            (571, true, &[(340, false)]),
+        ];
+        assert_eq!(ph.len(), expected.len());
+        for (s, &(len, lower, changes)) in ph.iter().zip(expected) {
+            assert_eq!(s.values.len(), len, "{}", s.name);
+            assert_eq!(s.better, if lower { Better::Lower } else { Better::Higher }, "{}", s.name);
+            let want: Vec<Change> =
+                changes.iter().map(|&(index, up)| Change { index, up, sigmas: None }).collect();
+            assert_eq!(s.changes, want, "{}", s.name);
+        }
         let gpu = gpu_history(&root().join("h100-transformers-serve-12-runs.jsonl")).unwrap();
         // 4 throughputs, 12 latencies, energy, power, memory; utilisation and the dispatch
         // delay have no direction.
