@@ -152,6 +152,8 @@ async fn execute(a: &Args, plan: &Plan) -> Result<(Vec<Measured>, f64)> {
     client.failed.store(0, Ordering::Relaxed);
     if let Some(trace) = &plan.trace {
         let total = trace.rows.len();
+        // Agentic mode has no fixed count: the lanes cycle while a duration is set.
+        let total = if plan.agentic.is_some() { String::new() } else { format!("/{total}") };
         let progress = spawn_progress(Arc::clone(&client), total, a.progress_interval);
         // The trace's time 0 is a moment ahead, so the first requests' bodies are ready then.
         let lead = if plan.agentic.is_some() { Duration::ZERO } else { replay::LEAD };
@@ -167,7 +169,8 @@ async fn execute(a: &Args, plan: &Plan) -> Result<(Vec<Measured>, f64)> {
     }
     let bodies: Vec<_> = plan.requests.iter().map(|r| request_body(&plan.target, r)).collect();
     let arrivals = dataset::arrivals(bodies.len(), plan.rate, a.burstiness, a.seed)?;
-    let progress = spawn_progress(Arc::clone(&client), bodies.len(), a.progress_interval);
+    let total = format!("/{}", bodies.len());
+    let progress = spawn_progress(Arc::clone(&client), total, a.progress_interval);
     let start = Instant::now();
     let outcomes = client.run(bodies, &arrivals, a.max_concurrency, start).await;
     let duration = start.elapsed().as_secs_f64();
@@ -176,14 +179,15 @@ async fn execute(a: &Args, plan: &Plan) -> Result<(Vec<Measured>, f64)> {
     Ok((outcomes.into_iter().zip(lens).collect(), duration))
 }
 
-fn spawn_progress(client: Arc<Client>, total: usize, every: f64) -> tokio::task::JoinHandle<()> {
+/// Progress lines `DONE{total} done, …` (`total`: `/N`, or empty where there is no fixed N).
+fn spawn_progress(client: Arc<Client>, total: String, every: f64) -> tokio::task::JoinHandle<()> {
     let every = Duration::from_secs_f64(every);
     tokio::spawn(async move {
         let start = Instant::now();
         loop {
             tokio::time::sleep(every).await;
             let line = format!(
-                "{}/{total} done, {} failed, {:.0} s",
+                "{}{total} done, {} failed, {:.0} s",
                 client.done.load(Ordering::Relaxed),
                 client.failed.load(Ordering::Relaxed),
                 start.elapsed().as_secs_f64()

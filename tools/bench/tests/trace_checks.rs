@@ -183,3 +183,23 @@ fn a_trace_that_is_not_utf8_is_a_data_error_naming_its_line() {
     assert!(out.stdout.is_empty());
     assert!(requests(&url).is_empty(), "nothing is sent");
 }
+
+#[test]
+fn agentic_progress_lines_claim_no_total() {
+    let url = server();
+    let f = trace_file(TRACE);
+    let out = bench(&url, &f, &["--agentic", "--max-concurrency", "2", "--no-test-input"])
+        .args(["--progress-interval", "0.1", "--agentic-duration", "0.5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8(out.stderr).unwrap();
+    let progress: Vec<&str> =
+        err.lines().filter_map(|l| l.strip_prefix("bench: progress: ")).collect();
+    assert!(!progress.is_empty(), "{err}");
+    for line in progress {
+        // "N done, 0 failed, S s": the lanes cycle through the 3 rows, so no "/3".
+        let (done, rest) = line.split_once(" done, 0 failed, ").expect(line);
+        assert!(done.parse::<u64>().is_ok() && rest.ends_with(" s"), "{line}");
+    }
+}
