@@ -154,6 +154,9 @@ pub async fn replay(
             for (k, turn) in chain.turns.iter().enumerate() {
                 let due = start + turn.at;
                 let mut intended = prev_end.map_or(due, |e| due.max(e + turn.gap));
+                // Scheduled: when the turn was due as far as its conversation allowed (the
+                // wait for the previous answer is not queueing for --include-queueing).
+                let scheduled = intended;
                 let (body, len) = conv.body(chain, k);
                 timer.sleep_until(intended).await;
                 let _permit = match &slots {
@@ -168,7 +171,7 @@ pub async fn replay(
                     },
                 };
                 let session = chain.session.as_deref();
-                let mut out = client.one(body, session, (due, intended), start).await;
+                let mut out = client.one(body, session, (scheduled, intended), start).await;
                 prev_end = Some(Instant::now());
                 conv.answered(&out);
                 (out.turn, out.conversation) = (k + 1, c);

@@ -203,3 +203,32 @@ fn agentic_progress_lines_claim_no_total() {
         assert!(done.parse::<u64>().is_ok() && rest.ends_with(" s"), "{line}");
     }
 }
+
+#[test]
+fn include_queueing_does_not_count_the_wait_for_the_previous_answer() {
+    let url = server();
+    // Turn 2 is due 1 ms after turn 1, whose 50-token answer takes longer than that.
+    let f = trace_file(
+        "{\"timestamp\": 0, \"input_length\": 4, \"output_length\": 50, \"hash_ids\": [1], \"session_id\": \"a\"}\n\
+         {\"timestamp\": 1, \"input_length\": 8, \"output_length\": 2, \"hash_ids\": [1, 2], \"session_id\": \"a\"}\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = bench(&url, &f, &["--no-test-input", "--include-queueing", "--save-detailed"])
+        .args(["--save-result", "--result-filename", "q.json", "--result-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("q.json")).unwrap()).unwrap();
+    let ms = |k: &str| -> Vec<f64> {
+        v[k].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+    };
+    let (scheduled, intended, sent, e2el) =
+        (ms("scheduled_ms"), ms("intended_ms"), ms("sent_ms"), ms("e2els"));
+    // Turn 2 was intended after turn 1's answer (plus the 1 ms gap), and that is its scheduled
+    // time too: its latencies count from there, not from the trace's 1 ms.
+    assert!(intended[1] >= sent[0] + e2el[0] * 1000.0, "{intended:?} {sent:?} {e2el:?}");
+    assert_eq!(scheduled[1], intended[1]);
+    assert_eq!(scheduled[0], 0.0);
+}
