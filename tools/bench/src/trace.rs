@@ -1,5 +1,5 @@
-//! Mooncake traces (`--dataset-name mooncake`): one JSON object a line with `timestamp` (ms
-//! from the start), `input_length` and `output_length` (tokens), `hash_ids` (one id per block of
+//! Mooncake traces (`--dataset-name mooncake`): one JSON object a line with `timestamp` (ms;
+//! replay counts from the trace's earliest timestamp, so epoch-stamped traces work as they are), `input_length` and `output_length` (tokens), `hash_ids` (one id per block of
 //! `--block-size` tokens) and an optional `session_id` (a string or an integer). A later turn
 //! of a session may give `delay` (ms after the session's previous turn) instead of `timestamp`,
 //! as AIPerf's multi-turn Mooncake traces do.
@@ -174,8 +174,12 @@ pub struct Chain {
 }
 
 /// Groups `rows` into chains (sessions in order of their first turn, requests without a
-/// session as chains of one) with times scaled by `speed` (2.0 = twice as fast).
+/// session as chains of one) with times scaled by `speed` (2.0 = twice as fast). Times count
+/// from the trace's earliest timestamp, so a trace stamped in Unix-epoch milliseconds replays
+/// from its first request instead of waiting until that date.
 pub fn chains(rows: &[Row], speed: f64) -> Vec<Chain> {
+    let t0 = rows.iter().map(|r| r.timestamp_ms).fold(f64::INFINITY, f64::min);
+    let t0 = if t0.is_finite() { t0 } else { 0.0 };
     let scale = |ms: f64| Duration::from_secs_f64((ms / 1000.0 / speed).max(0.0));
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by(|&a, &b| rows[a].timestamp_ms.total_cmp(&rows[b].timestamp_ms));
@@ -183,8 +187,12 @@ pub fn chains(rows: &[Row], speed: f64) -> Vec<Chain> {
     let mut by_session: HashMap<&str, usize> = HashMap::new();
     for i in order {
         let row = &rows[i];
-        let turn =
-            Turn { index: i, at: scale(row.timestamp_ms), gap: Duration::ZERO, shared_blocks: 0 };
+        let turn = Turn {
+            index: i,
+            at: scale(row.timestamp_ms - t0),
+            gap: Duration::ZERO,
+            shared_blocks: 0,
+        };
         match &row.session_id {
             Some(s) => match by_session.get(s.as_str()) {
                 Some(&c) => {
@@ -383,6 +391,15 @@ mod tests {
         }
         let e = parse("\n\n", "t.jsonl", None).unwrap_err();
         assert_eq!(e.message, "t.jsonl: no requests in the trace");
+    }
+
+    #[test]
+    fn epoch_stamped_traces_replay_from_their_first_request() {
+        let text = "{\"timestamp\": 1733480000500, \"input_length\": 4, \"output_length\": 1, \"hash_ids\": [1]}\n\
+                    {\"timestamp\": 1733480000000, \"input_length\": 4, \"output_length\": 1, \"hash_ids\": [1]}\n";
+        let rows = parse(text, "t.jsonl", None).unwrap();
+        let at: Vec<u128> = chains(&rows, 2.0).iter().map(|c| c.turns[0].at.as_millis()).collect();
+        assert_eq!(at, [0, 250]);
     }
 
     #[test]
