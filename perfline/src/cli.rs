@@ -38,11 +38,20 @@ impl Failure {
     pub fn software(message: impl Into<String>) -> Failure {
         Failure::new(Exit::Software, message)
     }
-    /// An I/O error on `path`, classified by its kind (missing, permission, other).
+    /// An I/O error on `path`, classified by its kind (missing, permission, other). A missing
+    /// file gets the next step when its directory holds a similar name (`did you mean
+    /// testlists/e2e-slurm.txt?`).
     pub fn io(path: impl fmt::Display, err: &io::Error) -> Failure {
+        let path = path.to_string();
+        let hint = match err.kind() {
+            io::ErrorKind::NotFound => {
+                similar_file(&path).map(|p| format!("; did you mean {p}?")).unwrap_or_default()
+            }
+            _ => String::new(),
+        };
         Failure {
             io_kind: Some(err.kind()),
-            ..Failure::new(Exit::of_io(err), format!("{path}: {err}"))
+            ..Failure::new(Exit::of_io(err), format!("{path}: {err}{hint}"))
         }
     }
     /// The reader of our output went away (`EPIPE`): not an error of the tool.
@@ -122,6 +131,54 @@ pub fn one_line(message: &str) -> String {
     }
 }
 
+/// The names among `candidates` close to `wanted` (edit distance at most 2, ignoring case, or
+/// at most a third of the name for long names), closest first, at most 3.
+pub fn did_you_mean<I: IntoIterator<Item = String>>(wanted: &str, candidates: I) -> Vec<String> {
+    let w = wanted.to_lowercase();
+    let limit = (w.chars().count() / 3).clamp(1, 2);
+    let mut close: Vec<(usize, String)> = candidates
+        .into_iter()
+        .filter(|c| c != wanted)
+        .filter_map(|c| {
+            let d = edit_distance(&w, &c.to_lowercase());
+            (d <= limit).then_some((d, c))
+        })
+        .collect();
+    close.sort();
+    close.dedup();
+    close.into_iter().take(3).map(|(_, c)| c).collect()
+}
+
+/// Levenshtein distance over chars.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// A file beside the missing `path` with a similar name (`testlists/e2e-slurm.txt` for
+/// `testlists/e2e-slurm.tx`), as `path` spells its directory.
+fn similar_file(path: &str) -> Option<String> {
+    let p = std::path::Path::new(path);
+    let name = p.file_name()?.to_str()?;
+    let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
+    let names = std::fs::read_dir(dir.unwrap_or(std::path::Path::new(".")))
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok());
+    let best = did_you_mean(name, names).into_iter().next()?;
+    Some(dir.map_or(best.clone(), |d| d.join(&best).display().to_string()))
+}
+
+/// The environment variable that makes [`parse_args`] parse and stop.
+pub const CHECK_ARGS_ENV: &str = "PERFLINE_CHECK_ARGS";
+
 /// Parses the command line with clap. `--help` and `--version` print and give `Ok(None)` (the
 /// tool then exits 0); a usage error is a one-line `Failure` of class `Usage` (64, the exit
 /// table's, not clap's 2).
@@ -132,20 +189,57 @@ pub fn one_line(message: &str) -> String {
 /// let Some(args) = perfline::cli::parse_args::<Args>()? else { return Ok(perfline::Exit::Ok) };
 /// # Ok(perfline::Exit::Ok) }
 /// ```
+///
+/// With `PERFLINE_CHECK_ARGS=1` in the environment a tool only parses its command line and
+/// exits (0 when it parses, 64 when not) without reading input or running anything: the test
+/// of every `--help` example's syntax uses it (`Args::try_parse_from` on the example's words,
+/// from outside the tool's crate).
 pub fn parse_args<T: clap::Parser>() -> Result<Option<T>> {
     match T::try_parse() {
+        Ok(_) if std::env::var_os(CHECK_ARGS_ENV).is_some_and(|v| v == "1") => Ok(None),
         Ok(args) => Ok(Some(args)),
         Err(e) if !e.use_stderr() => {
             let _ = e.print();
             Ok(None)
         }
-        Err(e) => {
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("bad command line");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            Err(Failure::usage(format!("{first} (see --help)")))
+        Err(e) => Err(Failure::usage(clap_message(&e.to_string()))),
+    }
+}
+
+/// Folds clap's rendered error into one diagnostic line that keeps all of it but the usage
+/// block: the error, the arguments it lists (`the following required arguments were not
+/// provided: --store <URL>`) and its tips (`tip: a similar argument exists: '--cluster'`).
+pub fn clap_message(rendered: &str) -> String {
+    let mut head = String::new();
+    let mut items: Vec<&str> = Vec::new();
+    let mut tips: Vec<&str> = Vec::new();
+    for line in rendered.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("Usage:") || trimmed.starts_with("For more information") {
+            break;
+        }
+        if trimmed.is_empty() {
+            continue;
+        }
+        if head.is_empty() {
+            head = trimmed.strip_prefix("error: ").unwrap_or(trimmed).to_string();
+        } else if let Some(tip) = trimmed.strip_prefix("tip: ") {
+            tips.push(tip);
+        } else {
+            items.push(trimmed);
         }
     }
+    if head.is_empty() {
+        head = "bad command line".to_string();
+    }
+    if !items.is_empty() {
+        let sep = if head.ends_with(':') { " " } else { ": " };
+        head = format!("{head}{sep}{}", items.join(", "));
+    }
+    for tip in tips {
+        head = format!("{head}; {tip}");
+    }
+    format!("{head} (see --help)")
 }
 
 /// Runs a tool's `run` function and turns its result into the process exit code.
@@ -157,7 +251,27 @@ pub fn parse_args<T: clap::Parser>() -> Result<Option<T>> {
 /// A closed stdout (`tool | head`) is not an error: the tool stops quietly with status 0.
 /// A closed stderr only loses the diagnostic; the exit code is kept.
 pub fn main(tool: &'static str, run: impl FnOnce() -> Result<Exit>) -> ! {
+    let _ = TOOL.set(tool);
     std::process::exit(code(tool, run()))
+}
+
+/// The running tool's name, set by [`main`].
+static TOOL: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// When a tool is about to read `what` from stdin and stdin is a terminal (a newcomer ran it
+/// without a pipe and it seems to hang), says so on stderr with the next step.
+pub fn note_terminal_stdin(what: &str) {
+    use std::io::IsTerminal;
+    if io::stdin().is_terminal() {
+        let tool = TOOL.get().copied().unwrap_or("perfline");
+        diag(
+            tool,
+            "note",
+            format!(
+                "reading {what} from the terminal: pipe them in (e.g. classify LIST | nodecount | launch) or end with Ctrl-D"
+            ),
+        );
+    }
 }
 
 /// The exit code of a tool's result (printing the error, if any): a broken pipe is 0.
@@ -202,6 +316,65 @@ mod tests {
         assert!(!other.is_broken_pipe());
         assert!(!Failure::data("bad").context("x").is_broken_pipe());
         assert_eq!(code("t", Ok(Exit::Failed)), 1);
+    }
+
+    #[test]
+    fn clap_errors_keep_their_lists_and_tips() {
+        #[derive(clap::Parser, Debug)]
+        #[command(name = "t")]
+        struct A {
+            #[arg(long)]
+            store: String,
+            #[arg(long)]
+            cluster: Option<String>,
+            #[arg(long)]
+            columns: Option<String>,
+        }
+        use clap::Parser;
+        let msg = |argv: &[&str]| clap_message(&A::try_parse_from(argv).unwrap_err().to_string());
+        assert_eq!(
+            msg(&["t"]),
+            "the following required arguments were not provided: --store <STORE> (see --help)"
+        );
+        assert_eq!(
+            msg(&["t", "--store", "s", "--clustr", "x"]),
+            "unexpected argument '--clustr' found; a similar argument exists: '--cluster' (see --help)"
+        );
+        assert_eq!(
+            msg(&["t", "--store", "s", "--columns"]),
+            "a value is required for '--columns <COLUMNS>' but none was supplied (see --help)"
+        );
+        assert_eq!(clap_message(""), "bad command line (see --help)");
+    }
+
+    #[test]
+    fn a_missing_file_suggests_a_similar_one() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("e2e-slurm.txt"), "").unwrap();
+        std::fs::write(dir.path().join("other.yaml"), "").unwrap();
+        let missing = dir.path().join("e2e-slurm.tx");
+        let err = io::Error::from(io::ErrorKind::NotFound);
+        let f = Failure::io(missing.display(), &err);
+        assert_eq!(f.exit, Exit::NoInput);
+        assert_eq!(
+            f.message,
+            format!(
+                "{}: {err}; did you mean {}?",
+                missing.display(),
+                dir.path().join("e2e-slurm.txt").display()
+            )
+        );
+        let far = dir.path().join("nothing-like-it.txt");
+        assert_eq!(Failure::io(far.display(), &err).message, format!("{}: {err}", far.display()));
+        assert_eq!(
+            did_you_mean("gb200", ["gb200-pyxis".into(), "local".into()]),
+            Vec::<String>::new()
+        );
+        assert_eq!(did_you_mean("locl", ["gb200-pyxis".into(), "local".into()]), ["local"]);
+        assert_eq!(
+            did_you_mean("local_agg_tine.yaml", ["local_agg_tiny.yaml".into(), "x.yaml".into()]),
+            ["local_agg_tiny.yaml"]
+        );
     }
 
     #[test]

@@ -41,6 +41,74 @@ fn unique() -> u64 {
     COUNTER.fetch_add(1, Ordering::Relaxed) << 32 | u64::from(nanos)
 }
 
+/// Checks, before anything is written, that `path` can be created or written: its directory
+/// exists (else `NoInput`: "directory D does not exist (create it: mkdir -p D)") and the
+/// file, or the directory for a new file, is writable by the effective user (else `NoPerm`:
+/// "directory D is not writable by user U"). The real cause in one line, instead of a
+/// library's "unable to open".
+pub fn check_writable(path: &Path) -> Result<()> {
+    use crate::Exit;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(Failure::new(
+                Exit::NoInput,
+                format!("{}: {} is not a directory", path.display(), dir.display()),
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Failure::new(
+                Exit::NoInput,
+                format!(
+                    "{}: directory {} does not exist (create it: mkdir -p {})",
+                    path.display(),
+                    dir.display(),
+                    crate::shell::quote(&dir.display().to_string())
+                        .unwrap_or_else(|_| dir.display().to_string())
+                ),
+            ))
+        }
+        Err(e) => return Err(Failure::io(dir.display(), &e)),
+    }
+    let (target, what) = if path.exists() {
+        (path, format!("{} is", path.display()))
+    } else {
+        (dir, format!("{}: directory {} is", path.display(), dir.display()))
+    };
+    let flags = if target == dir { libc::W_OK | libc::X_OK } else { libc::W_OK };
+    let c = std::ffi::CString::new(target.as_os_str().as_encoded_bytes())
+        .map_err(|_| Failure::usage(format!("{}: a path with a NUL byte", path.display())))?;
+    // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
+    if unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), flags, libc::AT_EACCESS) } != 0 {
+        return Err(Failure::new(
+            Exit::NoPerm,
+            format!("{what} not writable by user {}", effective_user()),
+        ));
+    }
+    Ok(())
+}
+
+/// The effective user's name (its uid when it has none).
+pub fn effective_user() -> String {
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            let id = f.nth(1)?;
+            (id.parse::<u32>().ok()? == uid).then(|| name.to_string())
+        })
+        .next()
+        .unwrap_or_else(|| format!("uid {uid}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

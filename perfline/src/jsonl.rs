@@ -101,7 +101,10 @@ pub fn open(path: Option<&std::path::Path>) -> Result<(Box<dyn BufRead>, String)
             let f = std::fs::File::open(p).map_err(|e| Failure::io(p.display(), &e))?;
             Ok((Box::new(std::io::BufReader::new(f)), p.display().to_string()))
         }
-        _ => Ok((Box::new(std::io::BufReader::new(std::io::stdin())), "-".into())),
+        _ => {
+            crate::cli::note_terminal_stdin("records");
+            Ok((Box::new(std::io::BufReader::new(std::io::stdin())), "-".into()))
+        }
     }
 }
 

@@ -17,6 +17,8 @@ pub mod exit;
 pub mod fsutil;
 pub mod jsonl;
 pub mod metric;
+#[cfg(feature = "runkey")]
+pub mod runkey;
 pub mod shell;
 pub mod store;
 pub mod wire;

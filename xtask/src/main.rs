@@ -1,13 +1,15 @@
 //! perfline's automation, run as `cargo xtask <task>` (see the cargo-xtask convention).
 //!
-//! Tasks: `ci` (everything CI runs), `e2e` (the main job), `bench <name>`, `cluster up|down|status`
-//! (a real Slurm test cluster on this host), `db up|down|status` (a private MariaDB).
+//! Tasks: `ci` (everything CI runs), `e2e` (the main job), `bench <name>`, `eval <name>`
+//! (accuracy on labelled data), `cluster up|down|status` (a real Slurm test cluster on this
+//! host), `db up|down|status` (a private MariaDB).
 
 mod bench;
 mod ci;
 mod cluster;
 mod db;
 mod e2e;
+mod eval;
 mod util;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +29,8 @@ enum Task {
     E2e(e2e::E2e),
     /// Benchmarks, each side by side with its baseline.
     Bench(bench::Bench),
+    /// Accuracy on labelled data (perf-check's published figures).
+    Eval(eval::Eval),
     /// The Slurm test cluster on this host.
     Cluster(cluster::Cluster),
     /// The private MariaDB instance used by upload's tests.
@@ -41,6 +45,7 @@ fn main() -> anyhow::Result<()> {
         Task::Ci(t) => t.run(&sh),
         Task::E2e(t) => t.run(&sh),
         Task::Bench(t) => t.run(&sh),
+        Task::Eval(t) => t.run(&sh),
         Task::Cluster(t) => t.run(&sh),
         Task::Db(t) => t.run(&sh),
     }

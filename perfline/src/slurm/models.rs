@@ -153,6 +153,27 @@ pub fn visible_devices(
         })
 }
 
+/// Whether `record` is a test record (classify's output: an id and a family, none of
+/// nodecount's plan fields), the mistake of a pipe that skipped nodecount.
+pub fn is_test_record(record: &Value) -> bool {
+    record.get("family").is_some()
+        && record.get("id").is_some()
+        && ["mode", "total_nodes", "roles"].iter().all(|k| record.get(k).is_none())
+}
+
+/// The error for a record that does not deserialize as a planned record, with the next step
+/// when it is classify's output.
+pub fn not_planned(record: &Value, err: &dyn std::fmt::Display) -> Failure {
+    if is_test_record(record) {
+        let id = record.get("id").and_then(Value::as_str).unwrap_or_default();
+        Failure::data(format!(
+            "{id}: a test record (classify's), not a planned record: pipe through nodecount first (classify LIST | nodecount --config-dir DIR | launch)"
+        ))
+    } else {
+        Failure::data(format!("not a planned record: {err}"))
+    }
+}
+
 /// Resolves a planned record (a JSON object, whatever else it holds) against `profile` and
 /// writes the results into it: each role's `model_path`, `served_model` and
 /// `cuda_visible_devices`, each client's `dataset_path`; returns the resolved plan. Idempotent
@@ -169,8 +190,7 @@ pub fn resolve_record_for(
     profile: &Profile,
     local: bool,
 ) -> Result<PlannedTest> {
-    let planned = PlannedTest::deserialize(&*record)
-        .map_err(|e| Failure::data(format!("not a planned record: {e}")))?;
+    let planned = PlannedTest::deserialize(&*record).map_err(|e| not_planned(record, &e))?;
     resolve_into(record, &planned, (profile, local))?;
     PlannedTest::deserialize(&*record)
         .map_err(|e| Failure::software(format!("resolved record: {e}")))

@@ -253,6 +253,18 @@ impl Profile {
     pub fn load(path: &Path) -> Result<Profile> {
         let value = crate::yaml::load(path).map_err(|f| match f.exit {
             Exit::DataErr => Failure::config(f.message),
+            Exit::NoInput if f.io_kind == Some(std::io::ErrorKind::NotFound) => {
+                let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+                let found = profiles_in(&[dir.unwrap_or(Path::new(".")).to_path_buf()]);
+                if found.is_empty() {
+                    f
+                } else {
+                    let where_ = dir.map_or(String::new(), |d| format!(" in {}", d.display()));
+                    let message =
+                        format!("{}; profiles found{where_}: {}", f.message, found.join(", "));
+                    Failure { message, ..f }
+                }
+            }
             _ => f,
         })?;
         Profile::from_yaml(value, &path.display().to_string())
@@ -488,9 +500,30 @@ pub fn resolve(spec: &str) -> Result<PathBuf> {
         dirs.extend(exe.ancestors().skip(1).map(|a| a.join("ci/clusters")));
     }
     dirs.iter().map(|d| d.join(&file)).find(|p| p.is_file()).ok_or_else(|| {
+        let found = profiles_in(&dirs);
+        let found = if found.is_empty() {
+            "no profiles found: run from the checkout, set PERFLINE_CLUSTERS_DIR, or give a path (--cluster FILE.yaml)".to_string()
+        } else {
+            format!("profiles found: {}", found.join(", "))
+        };
         Failure::new(
             Exit::NoInput,
-            format!("cluster profile {spec:?} not found (looked for {file} in $PERFLINE_CLUSTERS_DIR, ./ci/clusters and beside the binary)"),
+            format!("cluster profile {spec:?} not found (looked for {file} in $PERFLINE_CLUSTERS_DIR, ./ci/clusters and beside the binary); {found}"),
         )
     })
+}
+
+/// The profile names (`NAME.yaml`) in `dirs`, sorted, without duplicates.
+fn profiles_in(dirs: &[PathBuf]) -> Vec<String> {
+    let mut names: Vec<String> = dirs
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".yaml").map(str::to_string))
+        .filter(|n| shell::check_id(n).is_ok())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }

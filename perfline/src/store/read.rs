@@ -280,6 +280,18 @@ impl Reader {
 
     /// The history of the series `query` names (module docs for what counts).
     pub fn history(&mut self, query: &Query<'_>) -> Result<History> {
+        self.read_history(query, 0)
+    }
+
+    /// [`Reader::history`], plus for each series the first `anchor` runs of its baseline —
+    /// from the run a reviewer accepted, else from its oldest run — even when they are older
+    /// than the window: the baseline a regression is judged against does not leave the
+    /// view until it is accepted away. Points stay in history order (anchor runs first).
+    pub fn history_anchored(&mut self, query: &Query<'_>, anchor: usize) -> Result<History> {
+        self.read_history(query, anchor)
+    }
+
+    fn read_history(&mut self, query: &Query<'_>, anchor: usize) -> Result<History> {
         // Stores written before schema 3 have no `series` table: a case is then identified
         // by `cases.network` (the test id) and `cases.command` (`SERVER-CLIENT`, upload's
         // case name), and reported as (network, "", command).
@@ -328,13 +340,46 @@ impl Reader {
         let mut open = series.len();
         let has_run_cases = self.has_table("run_cases")?;
         let window = query.window.max(1);
-        for pos in (0..runs.len()).rev() {
+        // Per series: the oldest points of its baseline beyond the window, oldest first
+        // (anchor mode only). Two scans: newest first until every window is full (or every
+        // floor passed), then, for the anchor, oldest first from the floors up to where the
+        // first scan stopped, until every full series has its anchor.
+        let mut older: Vec<Vec<Point>> = Vec::new();
+        let mut newest = (0..runs.len()).rev();
+        let mut scanning_new = true;
+        let mut lowest = runs.len();
+        let mut up = usize::MAX;
+        loop {
+            let pos = if scanning_new {
+                match newest.next() {
+                    Some(pos) if all || !(open == 0 || floors.iter().all(|f| *f > pos)) => {
+                        lowest = pos;
+                        pos
+                    }
+                    _ => {
+                        scanning_new = false;
+                        if anchor == 0 || all {
+                            break;
+                        }
+                        up = floors.iter().copied().min().unwrap_or(0);
+                        continue;
+                    }
+                }
+            } else {
+                older.resize_with(series.len(), Vec::new);
+                let done = series
+                    .iter()
+                    .zip(&older)
+                    .all(|(s, o)| s.points.len() < window || o.len() >= anchor);
+                if up >= lowest || done {
+                    break;
+                }
+                up += 1;
+                up - 1
+            };
             let run = &runs[pos];
             if Some(run.run_key.as_str()) == query.exclude_run_key {
                 continue;
-            }
-            if !all && (open == 0 || floors.iter().all(|f| *f > pos)) {
-                break;
             }
             let mut failed: HashSet<i64> = HashSet::new();
             if has_run_cases {
@@ -368,7 +413,18 @@ impl Reader {
                     None => return,
                 };
                 let (Some(s), Some(value)) = (series.get_mut(idx), r[2].real()) else { return };
-                if s.points.len() >= window || pos < floors[idx] {
+                if pos < floors[idx] {
+                    return;
+                }
+                if !scanning_new {
+                    // The anchor scan: oldest first, below the window's oldest point.
+                    let below = s.points.last().is_some_and(|p| pos < p.run);
+                    if s.points.len() >= window && below && older[idx].len() < anchor {
+                        older[idx].push(Point { run: pos, value });
+                    }
+                    return;
+                }
+                if s.points.len() >= window {
                     return;
                 }
                 s.points.push(Point { run: pos, value });
@@ -380,8 +436,12 @@ impl Reader {
                 }
             })?;
         }
-        for s in &mut series {
+        for (i, s) in series.iter_mut().enumerate() {
             s.points.reverse();
+            if let Some(older) = older.get_mut(i).filter(|o| !o.is_empty()) {
+                older.append(&mut s.points);
+                std::mem::swap(older, &mut s.points);
+            }
         }
         if all {
             series.sort_by(|a, b| a.key.cmp(&b.key));
@@ -829,6 +889,30 @@ mod tests {
         assert_eq!(keys, [("", "tput"), ("srv", "tput"), ("srv", "ttft")]);
         assert_eq!(values(&h, 1), [("r4".to_string(), 4.0)]);
         assert_eq!(values(&h, 2), [("r1".to_string(), 9.0)]);
+    }
+
+    #[test]
+    fn the_baseline_is_anchored_beyond_the_window() {
+        let f = Fixture::new();
+        let a = f.case("t1", "srv", "c1");
+        for i in 1..=9 {
+            let r = f.run(&format!("r{i}"), None);
+            f.result(r, a, "ok", &[("tput", i as f64)]);
+        }
+        let mut reader = Reader::open(&f.store(), None, Access::Accept).unwrap();
+        let key = SeriesKey::new("t1", "srv", "c1", "tput");
+        let keys = |h: &History| -> Vec<String> {
+            h.series[0].points.iter().map(|p| h.runs[p.run].run_key.clone()).collect()
+        };
+        let q =
+            Query { series: std::slice::from_ref(&key), window: 3, exclude_run_key: Some("r9") };
+        // The oldest 2 runs stay in view besides the latest 3 (r9 excluded); none twice.
+        assert_eq!(keys(&reader.history_anchored(&q, 2).unwrap()), ["r1", "r2", "r6", "r7", "r8"]);
+        assert_eq!(keys(&reader.history_anchored(&q, 9).unwrap()).len(), 8);
+        assert_eq!(keys(&reader.history(&q).unwrap()), ["r6", "r7", "r8"]);
+        // From an accepted run on.
+        reader.accept(std::slice::from_ref(&key), "r3").unwrap();
+        assert_eq!(keys(&reader.history_anchored(&q, 2).unwrap()), ["r3", "r4", "r6", "r7", "r8"]);
     }
 
     #[test]

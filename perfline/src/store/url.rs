@@ -33,8 +33,17 @@ impl Store {
                 return parse_opensearch(scheme, rest);
             }
         }
+        let hint = if !url.contains(':') {
+            format!("did you mean sqlite:{url}? ")
+        } else if url.starts_with("https://") || url.starts_with("http://") {
+            format!("did you mean opensearch+{}? ", redact(url))
+        } else if url.starts_with("mariadb://") {
+            "MariaDB is mysql://USER@HOST:PORT/DB; ".to_string()
+        } else {
+            String::new()
+        };
         Err(Failure::config(format!(
-            "{}: unknown store; use sqlite:PATH, mysql://USER@HOST:PORT/DB or \
+            "{}: unknown store; {hint}use sqlite:PATH, mysql://USER@HOST:PORT/DB or \
              opensearch+https://HOST/INDEX",
             redact(url)
         )))

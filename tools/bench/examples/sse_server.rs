@@ -1,7 +1,7 @@
 //! sse_server: a fixed-timing OpenAI-compatible SSE server (bench's test server) for
 //! `cargo xtask bench client`. Prints its `host:port` on stdout, then serves until killed.
 //!
-//! Usage: sse_server [--port P] [--ttft-ms MS] [--itl-ms MS] [--fail-every N] [--threads N]
+//! Usage: sse_server [--port P] [--ttft-ms MS] [--itl-ms MS] [--fail-every N] [--threads N] [--record 0|1]
 
 use bench::testserver::{serve, Timing};
 use std::io::Write;
@@ -23,6 +23,8 @@ fn main() {
             "--itl-ms" => timing.itl = ms().unwrap_or_else(|_| usage()),
             "--fail-every" => timing.fail_every = value.parse().unwrap_or_else(|_| usage()),
             "--threads" => threads = value.parse().unwrap_or_else(|_| usage()),
+            // 1: keep requests (GET /requests) and answer a stand-in cached_tokens.
+            "--record" => timing.record = value == "1",
             _ => usage(),
         }
     }
@@ -44,7 +46,7 @@ fn main() {
 }
 
 fn usage() -> ! {
-    fail("usage: sse_server [--port P] [--ttft-ms MS] [--itl-ms MS] [--fail-every N] [--threads N]")
+    fail("usage: sse_server [--port P] [--ttft-ms MS] [--itl-ms MS] [--fail-every N] [--threads N] [--record 0|1]")
 }
 
 fn fail(msg: &str) -> ! {

@@ -104,9 +104,38 @@ pub fn request_body(target: &Target, req: &Request) -> Bytes {
     body(target, prompt, messages, req.output_len)
 }
 
-/// A chat request's body with the whole conversation so far (trace replay's history).
+/// A chat request's body with the whole conversation so far (trace replay's history), the
+/// same fields as [`request_body`]'s chat body; the history is serialised in place, not copied
+/// (it can be a million tokens per lane).
 pub fn chat_body(target: &Target, messages: &[Value], output_len: usize) -> Bytes {
-    body(target, Value::Null, Value::Array(messages.to_vec()), output_len)
+    #[derive(serde::Serialize)]
+    struct Chat<'a> {
+        model: &'a str,
+        messages: &'a [Value],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max_tokens: Option<usize>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max_completion_tokens: Option<usize>,
+        temperature: f64,
+        stream: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        stream_options: Option<Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ignore_eos: Option<bool>,
+    }
+    let strict = target.api == Api::OpenaiStrict;
+    let chat = Chat {
+        model: &target.model,
+        messages,
+        max_tokens: strict.then_some(output_len),
+        max_completion_tokens: (!strict).then_some(output_len),
+        temperature: 0.0,
+        stream: target.stream,
+        stream_options: (target.stream && target.api.extensions())
+            .then(|| json!({"include_usage": true})),
+        ignore_eos: target.ignore_eos.then_some(true),
+    };
+    Bytes::from(serde_json::to_vec(&chat).unwrap_or_default())
 }
 
 /// The body: `prompt` for completions, `messages` for chat, with the flavour's fields.
@@ -572,6 +601,21 @@ mod tests {
             v,
             json!({"model":"m","prompt":"hi","max_tokens":3,"temperature":0.0,"stream":true})
         );
+    }
+
+    #[test]
+    fn chat_history_bodies_match_single_message_bodies() {
+        let req = Request { prompt: Prompt::Text("hi".into()), prompt_len: 1, output_len: 3 };
+        let messages = [json!({"role": "user", "content": "hi"})];
+        for t in [
+            target(Backend::OpenaiChat),
+            Target { api: Api::OpenaiStrict, ignore_eos: false, ..target(Backend::OpenaiChat) },
+            Target { stream: false, ignore_eos: false, ..target(Backend::OpenaiChat) },
+        ] {
+            let one: Value = serde_json::from_slice(&request_body(&t, &req)).unwrap();
+            let history: Value = serde_json::from_slice(&chat_body(&t, &messages, 3)).unwrap();
+            assert_eq!(one, history, "{t:?}");
+        }
     }
 
     #[test]

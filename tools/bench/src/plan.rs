@@ -260,21 +260,29 @@ fn load_trace(a: &Args, target: &Target, tok: Option<&Tok>) -> Result<Trace> {
         .dataset_path
         .as_ref()
         .ok_or_else(|| Failure::usage("--dataset-name mooncake needs --dataset-path"))?;
-    let text = std::fs::read_to_string(path).map_err(|e| Failure::io(path.display(), &e))?;
+    let bytes = std::fs::read(path).map_err(|e| Failure::io(path.display(), &e))?;
+    let source = path.display().to_string();
+    let text = trace::decode(&bytes, &source)?;
     // Agentic mode replays whole sessions: --num-prompts caps only a plain replay.
     let cap = if a.agentic { None } else { a.num_prompts };
-    let rows = trace::parse(&text, &path.display().to_string(), cap)?;
+    let rows = trace::parse(text, &source, cap)?;
     let ids_ok = target.backend == Backend::Openai && target.api.extensions();
     let tokens = match tok {
         _ if a.random_ids => trace::Tokens::Ids,
         None if ids_ok => trace::Tokens::Ids,
         None => trace::Tokens::plain_words(),
-        Some(t) => trace::Tokens::tokenizer_words(t).ok_or_else(|| {
-            Failure::data(format!(
-                "--tokenizer {}: fewer than 16 vocabulary words of one token each",
-                t.path.display()
-            ))
-        })?,
+        Some(t) => trace::Tokens::tokenizer_words(t).unwrap_or_else(|| {
+            perfline::cli::diag(
+                "bench",
+                "warning",
+                format!(
+                    "--tokenizer {}: fewer than 16 vocabulary words of one token each; trace \
+                     prompts are common words (about a token each)",
+                    t.path.display()
+                ),
+            );
+            trace::Tokens::plain_words()
+        }),
     };
     let chains = trace::chains(&rows, a.trace_speed);
     let blocks = trace::Blocks { tokens, block_size: a.block_size, seed: a.seed };

@@ -49,22 +49,20 @@ pub type Measured = (Outcome, usize);
 
 /// Conversation tasks start this long before their first turn is due (the prompt is built
 /// in between, off the dispatch path).
-const LEAD: Duration = Duration::from_millis(100);
+pub const LEAD: Duration = Duration::from_millis(100);
 
 impl Trace {
-    /// The first row's request (for the test request and `--warmup`).
+    /// The test request and `--warmup`'s: the first row's lengths, with tokens of another seed,
+    /// so that they do not put the trace's blocks into the server's prefix cache (the first
+    /// turn would then count as cached and its TTFT as a hit).
     pub fn first_body(&self, target: &Target) -> Option<Bytes> {
         let row = self.chains.first().and_then(|c| c.turns.first()).map(|t| &self.rows[t.index])?;
-        Some(request_body(target, &self.request(row, 0)))
+        let other = Blocks { seed: !self.blocks.seed, ..self.blocks.clone() };
+        Some(request_body(target, &request(&other, row, 0)))
     }
 
     fn request(&self, row: &Row, from: usize) -> Request {
-        let prompt = self.blocks.prompt(row, from);
-        let prompt_len = match &prompt {
-            Prompt::Ids(ids) => ids.len(),
-            Prompt::Text(t) => t.split(' ').count(),
-        };
-        Request { prompt, prompt_len, output_len: row.output_length.max(1) }
+        request(&self.blocks, row, from)
     }
 
     /// Whether a turn fits `max_ctx`.
@@ -77,6 +75,16 @@ impl Trace {
     pub fn any_fits(&self, max_ctx: Option<usize>) -> bool {
         self.chains.iter().any(|c| c.turns.first().is_some_and(|t| self.fits(t.index, max_ctx)))
     }
+}
+
+/// `row`'s prompt from token `from` on, made by `blocks`.
+fn request(blocks: &Blocks, row: &Row, from: usize) -> Request {
+    let prompt = blocks.prompt(row, from);
+    let prompt_len = match &prompt {
+        Prompt::Ids(ids) => ids.len(),
+        Prompt::Text(t) => t.split(' ').count(),
+    };
+    Request { prompt, prompt_len, output_len: row.output_length.max(1) }
 }
 
 /// One conversation's state: the chat history, when the previous turn ended.
@@ -146,6 +154,9 @@ pub async fn replay(
             for (k, turn) in chain.turns.iter().enumerate() {
                 let due = start + turn.at;
                 let mut intended = prev_end.map_or(due, |e| due.max(e + turn.gap));
+                // Scheduled: when the turn was due as far as its conversation allowed (the
+                // wait for the previous answer is not queueing for --include-queueing).
+                let scheduled = intended;
                 let (body, len) = conv.body(chain, k);
                 timer.sleep_until(intended).await;
                 let _permit = match &slots {
@@ -160,7 +171,7 @@ pub async fn replay(
                     },
                 };
                 let session = chain.session.as_deref();
-                let mut out = client.one(body, session, (due, intended), start).await;
+                let mut out = client.one(body, session, (scheduled, intended), start).await;
                 prev_end = Some(Instant::now());
                 conv.answered(&out);
                 (out.turn, out.conversation) = (k + 1, c);
@@ -221,11 +232,13 @@ pub async fn agentic(
                     if !trace.fits(turn.index, cfg.max_ctx) {
                         break;
                     }
-                    let intended = prev_end.map_or_else(Instant::now, |e| e + turn.gap);
-                    if over(intended) {
+                    if prev_end.is_some_and(|e| over(e + turn.gap)) {
                         break 'lane;
                     }
                     let (body, len) = conv.body(chain, k);
+                    // A session's first turn is due once its body is ready; a later one after
+                    // the previous answer plus the trace's gap.
+                    let intended = prev_end.map_or_else(Instant::now, |e| e + turn.gap);
                     timer.sleep_until(intended).await;
                     let mut out =
                         client.one(body, session.as_deref(), (intended, intended), start).await;

@@ -355,6 +355,22 @@ impl Results {
                 "response_ids".into(),
                 json!(outcomes.iter().map(|o| o.response_id.clone()).collect::<Vec<_>>()),
             );
+            if self.trace.is_some() {
+                // Trace replay: each request's turn (1-based) and conversation, and the
+                // server's cached tokens (null where it did not say).
+                m.insert(
+                    "turn_index".into(),
+                    json!(outcomes.iter().map(|o| o.turn).collect::<Vec<_>>()),
+                );
+                m.insert(
+                    "conversation".into(),
+                    json!(outcomes.iter().map(|o| o.conversation).collect::<Vec<_>>()),
+                );
+                m.insert(
+                    "cached_tokens".into(),
+                    json!(outcomes.iter().map(|o| o.cached_tokens).collect::<Vec<_>>()),
+                );
+            }
         }
         m
     }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 pub fn run(args: &Args, plan: &Plan) -> Result<Exit> {
     // Sockets in flight: the concurrency cap, or every request; plus the runtime's own.
     let n = num_prompts(args, plan);
-    let in_flight = args.max_concurrency.unwrap_or(n).min(n);
+    let in_flight = sockets(args.max_concurrency, n, plan.agentic.is_some());
     bench::fds::reserve(in_flight.saturating_add(64));
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.threads {
@@ -54,6 +54,16 @@ pub fn run(args: &Args, plan: &Plan) -> Result<Exit> {
         save(args, plan, &results, &outcomes)?;
     }
     printed?;
+    if let Some(cfg) = plan.agentic.filter(|_| results.total == 0) {
+        // Every turn sent was a warm-up turn (or none fitted): a run that measured nothing.
+        let why = format!(
+            "agentic mode measured no request: every turn sent was one of the first {} warm-up \
+             turns of its lane (--agentic-warmup-per-lane, AGENTX_WARMUP_PER_LANE)",
+            cfg.warmup_per_lane
+        );
+        perfline::cli::diag("bench", "error", why);
+        return Ok(Exit::Failed);
+    }
     let rate = if results.total == 0 { 0.0 } else { results.failed as f64 / results.total as f64 };
     if rate > args.max_error_rate {
         let first = results.errors.first().map_or(String::new(), |(m, _)| format!(" (first: {m})"));
@@ -67,17 +77,26 @@ pub fn run(args: &Args, plan: &Plan) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
+/// Requests in flight at most: the concurrency cap, or every request; in agentic mode every
+/// lane, however few rows the trace has (lanes cycle through it while a duration is set).
+fn sockets(max_concurrency: Option<usize>, requests: usize, agentic: bool) -> usize {
+    match max_concurrency {
+        Some(lanes) if agentic => lanes,
+        c => c.unwrap_or(requests).min(requests),
+    }
+}
+
 /// `--convert-trace`: the whole converted trace to stdout, or an error and no output.
 pub fn convert(args: &Args, format: ConvertArg) -> Result<Exit> {
     let path = args
         .dataset_path
         .as_ref()
         .ok_or_else(|| Failure::usage("--convert-trace needs --dataset-path (the input trace)"))?;
-    let text = std::fs::read_to_string(path).map_err(|e| Failure::io(path.display(), &e))?;
+    let bytes = std::fs::read(path).map_err(|e| Failure::io(path.display(), &e))?;
+    let source = path.display().to_string();
+    let text = bench::trace::decode(&bytes, &source)?;
     let out = match format {
-        ConvertArg::QwenBailian => {
-            bench::convert::qwen_bailian(&text, &path.display().to_string())?
-        }
+        ConvertArg::QwenBailian => bench::convert::qwen_bailian(text, &source)?,
     };
     print(&out)?;
     Ok(Exit::Ok)
@@ -93,6 +112,14 @@ fn print(text: &str) -> Result<()> {
 /// The requests of the run: the prompts, or the trace's rows.
 fn num_prompts(a: &Args, plan: &Plan) -> usize {
     plan.trace.as_ref().map_or(a.prompts(), |t| t.rows.len())
+}
+
+/// `num_prompts` of the namespace line and the result JSON: the requests the run is to make,
+/// `None` in agentic mode, where the lanes, the duration, the warm-up turns and the context cap
+/// decide how many are measured (a reader comparing the successful requests with it would fail
+/// every run that cuts the trace short or leaves out warm-up turns).
+fn prompts_field(a: &Args, plan: &Plan) -> Option<usize> {
+    plan.agentic.is_none().then(|| num_prompts(a, plan))
 }
 
 /// Test request, warm-up, then the measured run with progress lines on stderr. All three
@@ -125,8 +152,12 @@ async fn execute(a: &Args, plan: &Plan) -> Result<(Vec<Measured>, f64)> {
     client.failed.store(0, Ordering::Relaxed);
     if let Some(trace) = &plan.trace {
         let total = trace.rows.len();
+        // Agentic mode has no fixed count: the lanes cycle while a duration is set.
+        let total = if plan.agentic.is_some() { String::new() } else { format!("/{total}") };
         let progress = spawn_progress(Arc::clone(&client), total, a.progress_interval);
-        let start = Instant::now();
+        // The trace's time 0 is a moment ahead, so the first requests' bodies are ready then.
+        let lead = if plan.agentic.is_some() { Duration::ZERO } else { replay::LEAD };
+        let start = Instant::now() + lead;
         let (trace, target) = (Arc::clone(trace), &plan.target);
         let measured = match plan.agentic {
             Some(cfg) => replay::agentic(&client, target, trace, cfg, start).await,
@@ -138,7 +169,8 @@ async fn execute(a: &Args, plan: &Plan) -> Result<(Vec<Measured>, f64)> {
     }
     let bodies: Vec<_> = plan.requests.iter().map(|r| request_body(&plan.target, r)).collect();
     let arrivals = dataset::arrivals(bodies.len(), plan.rate, a.burstiness, a.seed)?;
-    let progress = spawn_progress(Arc::clone(&client), bodies.len(), a.progress_interval);
+    let total = format!("/{}", bodies.len());
+    let progress = spawn_progress(Arc::clone(&client), total, a.progress_interval);
     let start = Instant::now();
     let outcomes = client.run(bodies, &arrivals, a.max_concurrency, start).await;
     let duration = start.elapsed().as_secs_f64();
@@ -147,14 +179,15 @@ async fn execute(a: &Args, plan: &Plan) -> Result<(Vec<Measured>, f64)> {
     Ok((outcomes.into_iter().zip(lens).collect(), duration))
 }
 
-fn spawn_progress(client: Arc<Client>, total: usize, every: f64) -> tokio::task::JoinHandle<()> {
+/// Progress lines `DONE{total} done, …` (`total`: `/N`, or empty where there is no fixed N).
+fn spawn_progress(client: Arc<Client>, total: String, every: f64) -> tokio::task::JoinHandle<()> {
     let every = Duration::from_secs_f64(every);
     tokio::spawn(async move {
         let start = Instant::now();
         loop {
             tokio::time::sleep(every).await;
             let line = format!(
-                "{}/{total} done, {} failed, {:.0} s",
+                "{}{total} done, {} failed, {:.0} s",
                 client.done.load(Ordering::Relaxed),
                 client.failed.load(Ordering::Relaxed),
                 start.elapsed().as_secs_f64()
@@ -181,7 +214,7 @@ fn namespace(a: &Args, plan: &Plan) -> String {
         ("max_concurrency", opt(a.max_concurrency.map(|c| c.to_string()))),
         ("model", s(&a.model)),
         ("tokenizer", opt(a.tokenizer.as_deref().map(s))),
-        ("num_prompts", num_prompts(a, plan).to_string()),
+        ("num_prompts", opt(prompts_field(a, plan).map(|n| n.to_string()))),
         ("request_rate", plan.rate.map_or("inf".into(), py_float)),
         ("burstiness", py_float(a.burstiness)),
         ("seed", a.seed.to_string()),
@@ -214,7 +247,7 @@ fn save(a: &Args, plan: &Plan, r: &Results, outcomes: &[Outcome]) -> Result<()> 
     m.insert("backend".into(), json!(backend_name(a.backend)));
     m.insert("model_id".into(), json!(a.model));
     m.insert("tokenizer_id".into(), json!(a.tokenizer.as_deref().unwrap_or(&a.model)));
-    m.insert("num_prompts".into(), json!(num_prompts(a, plan)));
+    m.insert("num_prompts".into(), json!(prompts_field(a, plan)));
     for (k, v) in &plan.metadata {
         m.insert(k.clone(), json!(v));
     }
@@ -255,4 +288,15 @@ fn local_date() -> String {
         tm.tm_min,
         tm.tm_sec
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn agentic_lanes_all_get_sockets_however_short_the_trace() {
+        assert_eq!(super::sockets(Some(1156), 12, true), 1156);
+        assert_eq!(super::sockets(Some(1156), 12, false), 12);
+        assert_eq!(super::sockets(None, 12, false), 12);
+        assert_eq!(super::sockets(Some(4), 12, false), 4);
+    }
 }

@@ -1,6 +1,8 @@
-//! Mooncake traces (`--dataset-name mooncake`): one JSON object a line with `timestamp` (ms
-//! from the start), `input_length` and `output_length` (tokens), `hash_ids` (one id per block of
-//! `--block-size` tokens) and an optional `session_id` (a string or an integer).
+//! Mooncake traces (`--dataset-name mooncake`): one JSON object a line with `timestamp` (ms;
+//! replay counts from the trace's earliest timestamp, so epoch-stamped traces work as they are), `input_length` and `output_length` (tokens), `hash_ids` (one id per block of
+//! `--block-size` tokens) and an optional `session_id` (a string or an integer). A later turn
+//! of a session may give `delay` (ms after the session's previous turn) instead of `timestamp`,
+//! as AIPerf's multi-turn Mooncake traces do.
 //!
 //! Each hash id stands for one fixed block of tokens, made from the id alone (and `--seed`),
 //! so requests that share hash ids share exact token prefixes: token ids where the server
@@ -36,11 +38,23 @@ pub struct Row {
 /// The longest prompt or output of one trace row, in tokens.
 const MAX_LEN: u64 = 10_000_000;
 
+/// A trace file's text: UTF-8, a leading byte-order mark dropped; else a data error naming the
+/// first line that is not UTF-8.
+pub fn decode<'a>(bytes: &'a [u8], source: &str) -> Result<&'a str, Failure> {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    std::str::from_utf8(bytes).map_err(|e| {
+        let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+        Failure::data(format!("{source}:{line}: not UTF-8 text"))
+    })
+}
+
 /// Parses and checks a Mooncake JSONL file: bad JSON, a missing field, a negative or
 /// non-integer length, a bad hash id or session id is a data error naming `FILE:LINE` and the
 /// field. Blank lines are skipped. At most `cap` rows are kept (`--num-prompts`).
 pub fn parse(text: &str, source: &str, cap: Option<usize>) -> Result<Vec<Row>, Failure> {
     let mut rows = Vec::new();
+    // Each session's last timestamp, for turns given by `delay` (AIPerf's multi-turn form).
+    let mut last_ts: HashMap<String, f64> = HashMap::new();
     for (i, line) in text.lines().enumerate() {
         if cap.is_some_and(|c| rows.len() >= c) {
             break;
@@ -56,19 +70,41 @@ pub fn parse(text: &str, source: &str, cap: Option<usize>) -> Result<Vec<Row>, F
         let field = |k: &str| {
             v.get(k).filter(|x| !x.is_null()).ok_or_else(|| at(format!("`{k}` is missing")))
         };
-        let ts = field("timestamp")?;
-        let timestamp_ms = match ts.as_f64() {
-            Some(t) if (0.0..=1e15).contains(&t) => t,
-            Some(t) if t < 0.0 => return Err(at(format!("`timestamp` is negative: {ts}"))),
-            _ => return Err(at(format!("`timestamp` is not a number of ms >= 0: {ts}"))),
+        let session_id = match v.get("session_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if !s.is_empty() && s.len() <= 256 && is_header_safe(s) => {
+                Some(s.clone())
+            }
+            Some(n @ Value::Number(_)) if whole(n).is_some() => whole(n).map(|n| n.to_string()),
+            Some(x) => {
+                return Err(at(format!(
+                    "`session_id` must be an integer or a printable string of 1..=256 \
+                     characters: {x}"
+                )))
+            }
         };
+        // A later turn may give `delay` (ms after the previous turn) instead of `timestamp`.
+        let prev = session_id.as_ref().and_then(|s| last_ts.get(s)).copied();
+        let (key, base) = match (v.get("timestamp").filter(|x| !x.is_null()), prev) {
+            (None, Some(p)) if v.get("delay").is_some_and(|d| !d.is_null()) => ("delay", p),
+            _ => ("timestamp", 0.0),
+        };
+        let ts = field(key)?;
+        let timestamp_ms = match ts.as_f64() {
+            Some(t) if (0.0..=1e15).contains(&t) => base + t,
+            Some(t) if t < 0.0 => return Err(at(format!("`{key}` is negative: {ts}"))),
+            _ => return Err(at(format!("`{key}` is not a number of ms >= 0: {ts}"))),
+        };
+        if let Some(s) = &session_id {
+            last_ts.insert(s.clone(), timestamp_ms);
+        }
         let length = |k: &str, min: u64| -> Result<usize, Failure> {
             let x = field(k)?;
-            match (x.as_i64(), x.as_u64()) {
-                (Some(n), _) if n < 0 => Err(at(format!("`{k}` is negative: {n}"))),
-                (_, Some(n)) if (min..=MAX_LEN).contains(&n) => Ok(n as usize),
-                (_, Some(n)) => Err(at(format!("`{k}` {n}: must be in {min}..={MAX_LEN}"))),
-                _ => Err(at(format!("`{k}` is not a whole number of tokens: {x}"))),
+            match whole(x) {
+                Some(n) if n < 0 => Err(at(format!("`{k}` is negative: {n}"))),
+                Some(n) if (i128::from(min)..=i128::from(MAX_LEN)).contains(&n) => Ok(n as usize),
+                Some(n) => Err(at(format!("`{k}` {n}: must be in {min}..={MAX_LEN}"))),
+                None => Err(at(format!("`{k}` is not a whole number of tokens: {x}"))),
             }
         };
         let input_length = length("input_length", 1)?;
@@ -77,26 +113,13 @@ pub fn parse(text: &str, source: &str, cap: Option<usize>) -> Result<Vec<Row>, F
             Value::Array(ids) => ids
                 .iter()
                 .enumerate()
-                .map(|(j, h)| match (h.as_i64(), h.as_u64()) {
-                    (Some(n), _) if n < 0 => Err(at(format!("`hash_ids[{j}]` is negative: {n}"))),
-                    (_, Some(n)) => Ok(n),
+                .map(|(j, h)| match whole(h) {
+                    Some(n) if n < 0 => Err(at(format!("`hash_ids[{j}]` is negative: {n}"))),
+                    Some(n) if n <= i128::from(u64::MAX) => Ok(n as u64),
                     _ => Err(at(format!("`hash_ids[{j}]` is not a whole number: {h}"))),
                 })
                 .collect::<Result<Vec<u64>, Failure>>()?,
             x => return Err(at(format!("`hash_ids` is not a list: {x}"))),
-        };
-        let session_id = match v.get("session_id") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if !s.is_empty() && s.len() <= 256 && is_header_safe(s) => {
-                Some(s.clone())
-            }
-            Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Some(n.to_string()),
-            Some(x) => {
-                return Err(at(format!(
-                    "`session_id` must be an integer or a printable string of 1..=256 \
-                     characters: {x}"
-                )))
-            }
         };
         rows.push(Row {
             line: i + 1,
@@ -111,6 +134,17 @@ pub fn parse(text: &str, source: &str, cap: Option<usize>) -> Result<Vec<Row>, F
         return Err(Failure::data(format!("{source}: no requests in the trace")));
     }
     Ok(rows)
+}
+
+/// `x` as an integer when it is one: written as such, or as a float without a fraction
+/// (`512.0`, as Python and pandas write traces) below 2^53, where floats are still exact.
+fn whole(x: &Value) -> Option<i128> {
+    match (x.as_i64(), x.as_u64(), x.as_f64()) {
+        (Some(n), _, _) => Some(i128::from(n)),
+        (_, Some(n), _) => Some(i128::from(n)),
+        (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => Some(f as i128),
+        _ => None,
+    }
 }
 
 /// Visible ASCII and spaces only: the session id goes into an HTTP header.
@@ -140,8 +174,12 @@ pub struct Chain {
 }
 
 /// Groups `rows` into chains (sessions in order of their first turn, requests without a
-/// session as chains of one) with times scaled by `speed` (2.0 = twice as fast).
+/// session as chains of one) with times scaled by `speed` (2.0 = twice as fast). Times count
+/// from the trace's earliest timestamp, so a trace stamped in Unix-epoch milliseconds replays
+/// from its first request instead of waiting until that date.
 pub fn chains(rows: &[Row], speed: f64) -> Vec<Chain> {
+    let t0 = rows.iter().map(|r| r.timestamp_ms).fold(f64::INFINITY, f64::min);
+    let t0 = if t0.is_finite() { t0 } else { 0.0 };
     let scale = |ms: f64| Duration::from_secs_f64((ms / 1000.0 / speed).max(0.0));
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by(|&a, &b| rows[a].timestamp_ms.total_cmp(&rows[b].timestamp_ms));
@@ -149,8 +187,12 @@ pub fn chains(rows: &[Row], speed: f64) -> Vec<Chain> {
     let mut by_session: HashMap<&str, usize> = HashMap::new();
     for i in order {
         let row = &rows[i];
-        let turn =
-            Turn { index: i, at: scale(row.timestamp_ms), gap: Duration::ZERO, shared_blocks: 0 };
+        let turn = Turn {
+            index: i,
+            at: scale(row.timestamp_ms - t0),
+            gap: Duration::ZERO,
+            shared_blocks: 0,
+        };
         match &row.session_id {
             Some(s) => match by_session.get(s.as_str()) {
                 Some(&c) => {
@@ -323,6 +365,11 @@ mod tests {
         assert_eq!(rows[0], row(1, 0.0, 5, &[1, 2], None).with_output(2));
         assert_eq!(rows[1], row(3, 12.5, 3, &[], Some("7")).with_output(0));
         assert_eq!(parse(text, "t.jsonl", Some(1)).unwrap().len(), 1);
+        // Whole numbers written as floats (Python, pandas) and unknown fields are fine.
+        let floats = "{\"timestamp\": 1.5, \"input_length\": 20.0, \"output_length\": 3.0, \
+                      \"hash_ids\": [1.0, 2], \"session_id\": 7.0, \"type\": \"text\", \"x\": {}}\n";
+        let rows = parse(floats, "t.jsonl", None).unwrap();
+        assert_eq!(rows, [row(1, 1.5, 20, &[1, 2], Some("7")).with_output(3)]);
         for (bad, why) in [
             ("{oops", "t.jsonl:1: bad JSON: key must be a string at line 1 column 2"),
             ("[1]", "t.jsonl:1: not a JSON object"),
@@ -334,6 +381,9 @@ mod tests {
             ("{\"timestamp\":0,\"input_length\":1,\"hash_ids\":[]}", "t.jsonl:1: `output_length` is missing"),
             ("{\"timestamp\":0,\"input_length\":1,\"output_length\":1}", "t.jsonl:1: `hash_ids` is missing"),
             ("{\"timestamp\":0,\"input_length\":1,\"output_length\":1,\"hash_ids\":[3,-1]}", "t.jsonl:1: `hash_ids[1]` is negative: -1"),
+            ("{\"timestamp\":0,\"input_length\":1,\"output_length\":1,\"hash_ids\":[3,1.5]}", "t.jsonl:1: `hash_ids[1]` is not a whole number: 1.5"),
+            ("{\"timestamp\":0,\"input_length\":-2.0,\"output_length\":1,\"hash_ids\":[]}", "t.jsonl:1: `input_length` is negative: -2"),
+            ("{\"timestamp\":0,\"input_length\":1,\"output_length\":1,\"hash_ids\":[],\"session_id\":1.5}", "t.jsonl:1: `session_id` must be an integer or a printable string of 1..=256 characters: 1.5"),
             ("{\"timestamp\":0,\"input_length\":1,\"output_length\":1,\"hash_ids\":[],\"session_id\":[1]}", "t.jsonl:1: `session_id` must be an integer or a printable string of 1..=256 characters: [1]"),
         ] {
             let e = parse(&format!("{bad}\n"), "t.jsonl", None).unwrap_err();
@@ -343,11 +393,53 @@ mod tests {
         assert_eq!(e.message, "t.jsonl: no requests in the trace");
     }
 
+    #[test]
+    fn epoch_stamped_traces_replay_from_their_first_request() {
+        let text = "{\"timestamp\": 1733480000500, \"input_length\": 4, \"output_length\": 1, \"hash_ids\": [1]}\n\
+                    {\"timestamp\": 1733480000000, \"input_length\": 4, \"output_length\": 1, \"hash_ids\": [1]}\n";
+        let rows = parse(text, "t.jsonl", None).unwrap();
+        let at: Vec<u128> = chains(&rows, 2.0).iter().map(|c| c.turns[0].at.as_millis()).collect();
+        assert_eq!(at, [0, 250]);
+    }
+
+    #[test]
+    fn later_turns_may_give_a_delay_instead_of_a_timestamp() {
+        let text = "{\"session_id\": \"s\", \"timestamp\": 100, \"input_length\": 4, \"output_length\": 1, \"hash_ids\": [1]}\n\
+                    {\"session_id\": \"s\", \"delay\": 250, \"input_length\": 8, \"output_length\": 1, \"hash_ids\": [1, 2]}\n";
+        let rows = parse(text, "t.jsonl", None).unwrap();
+        assert_eq!(rows[1].timestamp_ms, 350.0);
+        let c = chains(&rows, 1.0);
+        assert_eq!(c[0].turns[1].gap, Duration::from_millis(250));
+        // A first turn (or a request without a session) needs its timestamp.
+        let e = parse(
+            "{\"delay\": 5, \"input_length\": 1, \"output_length\": 1, \"hash_ids\": []}\n",
+            "t.jsonl",
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.message, "t.jsonl:1: `timestamp` is missing");
+    }
+
     impl Row {
         fn with_output(mut self, n: usize) -> Row {
             self.output_length = n;
             self
         }
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_dropped_and_bad_utf8_names_its_line() {
+        let line =
+            "{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 2, \"hash_ids\": []}";
+        let bom = format!("\u{feff}{line}\r\n{line}\r\n");
+        let rows = parse(decode(bom.as_bytes(), "t").unwrap(), "t", None).unwrap();
+        assert_eq!(rows.len(), 2);
+        let bad = [line.as_bytes(), b"\n\n{\"x\": \"\xff\"}\n"].concat();
+        let e = decode(&bad, "t.jsonl").unwrap_err();
+        assert_eq!(
+            (e.exit, e.message.as_str()),
+            (perfline::Exit::DataErr, "t.jsonl:3: not UTF-8 text")
+        );
     }
 
     #[test]
@@ -393,5 +485,27 @@ mod tests {
         };
         assert_eq!(ta.split(' ').count(), 10);
         assert!(ta.starts_with(&tb), "{ta:?} / {tb:?}");
+    }
+
+    #[test]
+    fn tokenizer_words_make_text_of_exact_token_length() {
+        let words: Vec<String> = (0..20)
+            .map(|i| format!("w{}x", "abcdefghijklmnopqrst".as_bytes()[i] as char))
+            .collect();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokenizer.json");
+        std::fs::write(&path, crate::tokenizer::word_level_json(&words)).unwrap();
+        let tok = Tok::load(&path).unwrap().unwrap();
+        let Some(Tokens::Words(list)) = Tokens::tokenizer_words(&tok) else { panic!("words") };
+        assert_eq!(list.len(), 20, "every vocabulary word is one token");
+        let blocks = Blocks { tokens: Tokens::Words(list), block_size: 8, seed: 1 };
+        let r = row(1, 0.0, 21, &[4, 5], None);
+        let Prompt::Text(t) = blocks.prompt(&r, 0) else { panic!("text") };
+        assert_eq!(tok.count(&t), 21);
+        let small = crate::tokenizer::word_level_json(&["ab", "cd"]);
+        std::fs::write(&path, small).unwrap();
+        let tok = Tok::load(&path).unwrap().unwrap();
+        assert!(Tokens::tokenizer_words(&tok).is_none(), "fewer than 16 words");
     }
 }

@@ -68,7 +68,13 @@ fn completions_share_exact_token_prefixes_and_carry_sessions() {
         bench(&url, &["--dataset-name", "mooncake", "--block-size", "4", "--trace-speed", "2"])
             .arg("--dataset-path")
             .arg(f.path())
-            .args(["--save-result", "--result-filename", "r.json", "--result-dir"])
+            .args([
+                "--save-result",
+                "--save-detailed",
+                "--result-filename",
+                "r.json",
+                "--result-dir",
+            ])
             .arg(dir.path())
             .output()
             .unwrap();
@@ -112,6 +118,10 @@ fn completions_share_exact_token_prefixes_and_carry_sessions() {
     assert_eq!(v["mean_ttft_by_turn_ms"].as_array().unwrap().len(), 2);
     assert!((v["cache_hit_rate"].as_f64().unwrap() - 800.0 / 29.0).abs() < 1e-9);
     assert!(v["p99_dispatch_delay_ms"].as_f64().is_some());
+    // --save-detailed: per request in trace order (a1, b, the sessionless one, a2).
+    assert_eq!(v["turn_index"], serde_json::json!([1, 1, 1, 2]));
+    assert_eq!(v["conversation"], serde_json::json!([0, 1, 2, 0]));
+    assert_eq!(v["cached_tokens"], serde_json::json!([0, 0, 0, 8]));
 }
 
 #[test]
@@ -267,4 +277,68 @@ fn a_converted_qwen_bailian_trace_replays_with_its_sessions() {
         .unwrap();
     assert_eq!(out.status.code(), Some(65));
     assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_server_that_never_says_cached_tokens_gives_no_line_and_null() {
+    let timing = Timing {
+        ttft: Duration::from_millis(1),
+        itl: Duration::ZERO,
+        fail_every: 0,
+        record: false,
+    };
+    let url = format!("http://{}", spawn_background(timing).unwrap());
+    let f = trace_file(TRACE);
+    let dir = tempfile::tempdir().unwrap();
+    let out =
+        bench(&url, &["--dataset-name", "mooncake", "--block-size", "4", "--trace-speed", "4"])
+            .arg("--dataset-path")
+            .arg(f.path())
+            .args(["--save-result", "--result-filename", "n.json", "--result-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains("Total cached tokens"), "{text}");
+    assert!(!text.contains("Cache hit rate"), "{text}");
+    assert!(text.lines().any(|l| l == "Sessions:                                3         "));
+    let v: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("n.json")).unwrap()).unwrap();
+    assert!(v["total_cached_tokens"].is_null() && v.get("total_cached_tokens").is_some());
+    assert!(v["cache_hit_rate"].is_null());
+    assert_eq!(v["turns"], 4);
+}
+
+#[test]
+fn with_a_tokenizer_strict_chat_prompts_are_text_of_exact_token_length() {
+    // A WordLevel tokenizer that splits on whitespace: its vocabulary words are one token each,
+    // and so are the test server's words.
+    let words: Vec<String> = (0..20).map(|i| format!("tok{}x", (b'a' + i) as char)).collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tokenizer.json"), bench::tokenizer::word_level_json(&words))
+        .unwrap();
+    let url = server();
+    let f = trace_file(TRACE);
+    let out =
+        bench(&url, &["--dataset-name", "mooncake", "--block-size", "4", "--trace-speed", "4"])
+            .args(["--api", "openai-strict", "--backend", "openai-chat", "--tokenizer"])
+            .arg(dir.path())
+            .arg("--dataset-path")
+            .arg(f.path())
+            .output()
+            .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let reqs = requests(&url);
+    let b = reqs.iter().find(|r| r["session"] == "b").unwrap();
+    let content = b["body"]["messages"][0]["content"].as_str().unwrap();
+    assert_eq!(content.split(' ').count(), 6, "{content}");
+    assert!(content.split(' ').all(|w| words.contains(&w)), "vocabulary words only: {content}");
+    assert!(b["body"].get("stream_options").is_none(), "strict: standard fields only");
+    let a1 = reqs.iter().find(|r| r["session"] == "a").unwrap();
+    let a_first: Vec<&str> =
+        a1["body"]["messages"][0]["content"].as_str().unwrap().split(' ').collect();
+    let b_words: Vec<&str> = content.split(' ').collect();
+    assert_eq!(a_first[..4], b_words[..4], "hash id 1 is the same 4 tokens in both sessions");
 }

@@ -94,12 +94,13 @@ fn read(path: &PathBuf) -> Result<String> {
     let source = path.display();
     let mut bytes = Vec::new();
     let read = if path.as_os_str() == "-" {
+        perfline::cli::note_terminal_stdin("test ids");
         std::io::stdin().read_to_end(&mut bytes).map(drop)
     } else {
         std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map(drop)
     };
     // Whatever the cause (missing, a directory, permissions), the list cannot be read.
-    read.map_err(|e| Failure::new(Exit::NoInput, format!("{source}: {e}")))?;
+    read.map_err(|e| Failure { exit: Exit::NoInput, ..Failure::io(path.display(), &e) })?;
     perfline::yaml::utf8(&bytes, &source.to_string())?;
     Ok(String::from_utf8(bytes).unwrap_or_default())
 }

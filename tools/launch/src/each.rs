@@ -1,15 +1,15 @@
 //! What launch does with each planned record (render, run locally, or submit) and, at the
 //! end, with the submitted jobs it follows (--wait) and their metrics (--metrics).
 
+use crate::view::View;
 use crate::{job, jobdir, local, submit, Args};
 use perfline::cli::Result;
-use perfline::jsonl::Writer;
 use perfline::slurm::{Options, Profile};
 use perfline::wire::job::JobRecord;
 use perfline::{Exit, Reporter};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub struct Launcher<'a> {
     args: &'a Args,
@@ -17,7 +17,7 @@ pub struct Launcher<'a> {
     opts: &'a Options,
     reporter: Reporter,
     /// Jobs submitted with --wait, followed in `finish`.
-    submitted: Vec<(JobRecord, Duration)>,
+    submitted: Vec<(JobRecord, Duration, Instant)>,
     /// Job directories of the jobs that ended, for --metrics.
     ended: Vec<PathBuf>,
 }
@@ -33,9 +33,15 @@ impl<'a> Launcher<'a> {
         &mut self,
         record: Result<serde_json::Value>,
         at: &str,
-        out: &mut Writer<impl Write>,
+        out: &mut View<impl Write>,
     ) -> Result<()> {
         let (args, profile) = (self.args, self.profile);
+        if let Ok(r) = &record {
+            if perfline::slurm::models::is_test_record(r) {
+                // The whole pipe is wrong (nodecount skipped): one line, not one per record.
+                return Err(perfline::slurm::models::not_planned(r, &"").context(at));
+            }
+        }
         let result = record.and_then(|mut record| {
             // Model and dataset paths and each server's GPUs, from the profile: a name that
             // resolves to nothing stops here, before any allocation is spent.
@@ -74,20 +80,21 @@ impl<'a> Launcher<'a> {
             exit_code: None,
         };
         if args.dry_run {
-            return out.write(&rec);
+            return out.job(&rec, None);
         }
         if args.local {
+            let start = Instant::now();
             match local::run(&job, profile, per_task, timeout) {
                 Ok(outcome) => {
                     if let Some(why) = &outcome.reason {
                         let exit =
                             if outcome.state == "TIMEOUT" { Exit::TempFail } else { Exit::Failed };
-                        self.reporter.error(exit, format!("{}: {why}", job.id));
+                        self.job_failed(exit, &job.id, why, &outcome.tail, &rec.workdir);
                     }
                     rec.state = Some(outcome.state);
                     rec.exit_code = Some(outcome.exit_code);
                     self.ended.push(PathBuf::from(&rec.workdir));
-                    out.write(&rec)?;
+                    out.job(&rec, Some(start.elapsed()))?;
                 }
                 Err(f) => self.reporter.failure(&f.context(&job.id)),
             }
@@ -99,9 +106,9 @@ impl<'a> Launcher<'a> {
                 eprintln!("launch: {}: submitted job {id}", job.id);
                 rec.job_id = Some(id);
                 if args.wait {
-                    self.submitted.push((rec, timeout));
+                    self.submitted.push((rec, timeout, Instant::now()));
                 } else {
-                    out.write(&rec)?;
+                    out.job(&rec, None)?;
                 }
             }
             Err(f) => self.reporter.failure(&f.context(&job.id)),
@@ -110,34 +117,46 @@ impl<'a> Launcher<'a> {
     }
 
     /// Follows the submitted jobs (--wait), gathers --metrics; the exit of the whole run.
-    pub fn finish(mut self, out: &mut Writer<impl Write>) -> Result<Exit> {
+    pub fn finish(mut self, out: &mut View<impl Write>) -> Result<Exit> {
         let poll = Duration::from_secs_f64(self.args.poll);
-        for (mut rec, timeout) in std::mem::take(&mut self.submitted) {
+        for (mut rec, timeout, since) in std::mem::take(&mut self.submitted) {
             let job_id = rec.job_id.clone().unwrap_or_default();
             match submit::wait(&rec.id, &job_id, poll, timeout) {
                 Ok(state) => {
                     if state.exit() != Exit::Ok {
-                        self.reporter.error(
-                            state.exit(),
-                            format!(
-                                "{}: job {job_id} ended {}; logs in {}/logs",
-                                rec.id, state.state, rec.workdir
-                            ),
-                        );
+                        let ended = format!("job {job_id} ended {}", state.state);
+                        let (why, tail) = match jobdir::first_failure(Path::new(&rec.workdir)) {
+                            Some((reason, tail)) => (format!("{ended}: {reason}"), tail),
+                            None => (ended, Vec::new()),
+                        };
+                        self.job_failed(state.exit(), &rec.id, &why, &tail, &rec.workdir);
                     }
                     rec.state = Some(state.state);
                     rec.exit_code = state.exit_code;
                     self.ended.push(PathBuf::from(&rec.workdir));
-                    out.write(&rec)?;
+                    out.job(&rec, Some(since.elapsed()))?;
                 }
                 Err(f) => self.reporter.failure(&f),
             }
         }
         if let Some(file) = &self.args.metrics {
-            if let Err(f) = jobdir::gather_metrics(&self.ended, file) {
+            if let Err(f) =
+                jobdir::gather_metrics(&self.ended, file, &self.args.context, self.args.allow_empty)
+            {
                 self.reporter.failure(&f);
             }
         }
         Ok(self.reporter.exit())
+    }
+
+    /// A job that ended badly: one error line with its first failure's reason, then the tail
+    /// of the failed role's log (`exec: trtllm-serve: not found` shows here, not only in the
+    /// records), and where the logs are.
+    fn job_failed(&mut self, exit: Exit, id: &str, why: &str, tail: &[String], workdir: &str) {
+        self.reporter.error(exit, format!("{id}: {why}"));
+        for line in tail {
+            perfline::cli::diag("launch", "note", format!("{id}: | {line}"));
+        }
+        perfline::cli::diag("launch", "note", format!("{id}: logs in {workdir}/logs"));
     }
 }

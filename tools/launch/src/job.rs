@@ -71,8 +71,8 @@ pub fn build(
     opts: &Options,
     role_command: &str,
 ) -> Result<Job> {
-    let planned = PlannedTest::deserialize(record)
-        .map_err(|e| Failure::data(format!("not a planned record: {e}")))?;
+    let planned =
+        PlannedTest::deserialize(record).map_err(|e| slurm::models::not_planned(record, &e))?;
     let mut prefix = slurm::prefix(&planned, profile, opts)?;
     if record.get("sbatch").is_some() {
         // mkprefix was in the pipe: its (possibly hand-edited) prefix wins.

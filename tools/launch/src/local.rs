@@ -41,6 +41,8 @@ pub struct Outcome {
     pub exit_code: i32,
     /// Why it failed (one line), when it did.
     pub reason: Option<String>,
+    /// The last lines of the failed role's log (its own `.failed` marker's, else its step's).
+    pub tail: Vec<String>,
 }
 
 /// The processes of one step: one per role, or one per task with `per_task`.
@@ -199,25 +201,30 @@ fn stop(running: &mut [Running]) {
 }
 
 fn failed(job: &Job, profile: &Profile, step: &Step, status: i32) -> Outcome {
-    // A role that saw its server die wrote a better reason first: mark_failed keeps it.
-    let coord = Path::new(&job.prefix.workdir).join("coord");
+    // A role that saw its server die wrote a better reason first: mark_failed keeps it, and
+    // that reason (with its server's log tail) is the one shown.
+    let workdir = Path::new(&job.prefix.workdir);
+    let own = crate::jobdir::first_failure(workdir);
     let text = format!("{}: step exited with status {status}\n", step.role);
-    let _ = perfline::coord::mark_failed(&coord, &step.role, &text);
+    let _ = perfline::coord::mark_failed(&workdir.join("coord"), &step.role, &text);
     finalize(job, profile);
-    let log = Path::new(&job.prefix.workdir).join("logs").join(&step.log);
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
-    let tail: Vec<&str> =
-        text.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
-    Outcome {
-        state: "FAILED".into(),
-        exit_code: status,
-        reason: Some(format!(
-            "step {} failed with status {status}; last lines of {}: {}",
-            step.role,
-            log.display(),
-            tail.join(" | ")
-        )),
-    }
+    let (reason, tail) = match own {
+        Some((why, tail)) => {
+            (format!("step {} failed with status {status}: {why}", step.role), tail)
+        }
+        None => {
+            let log = workdir.join("logs").join(&step.log);
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let tail: Vec<String> =
+                text.lines().rev().take(5).map(str::to_string).collect::<Vec<_>>();
+            let tail = tail.into_iter().rev().collect();
+            (
+                format!("step {} failed with status {status} (log {})", step.role, log.display()),
+                tail,
+            )
+        }
+    };
+    Outcome { state: "FAILED".into(), exit_code: status, reason: Some(reason), tail }
 }
 
 /// Runs the profile's finalize command (bounded to 30 s) so that a failed job still leaves
@@ -300,7 +307,12 @@ pub fn run(job: &Job, profile: &Profile, per_task: bool, timeout: Duration) -> R
                 } else {
                     ("TIMEOUT", format!("still running after {}s", timeout.as_secs()))
                 };
-                return Ok(Outcome { state: state.into(), exit_code: 1, reason: Some(why) });
+                return Ok(Outcome {
+                    state: state.into(),
+                    exit_code: 1,
+                    reason: Some(why),
+                    tail: Vec::new(),
+                });
             }
             std::thread::sleep(POLL);
         }
@@ -310,7 +322,7 @@ pub fn run(job: &Job, profile: &Profile, per_task: bool, timeout: Duration) -> R
         drain(&mut running)?;
     }
     touch(&coord.join("benchmark.done"))?;
-    Ok(Outcome { state: "COMPLETED".into(), exit_code: 0, reason: None })
+    Ok(Outcome { state: "COMPLETED".into(), exit_code: 0, reason: None, tail: Vec::new() })
 }
 
 /// Lets background steps end on their own after their benchmark, then stops them.

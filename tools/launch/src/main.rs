@@ -8,6 +8,7 @@ mod job;
 mod jobdir;
 mod local;
 mod submit;
+mod view;
 
 use clap::Parser;
 use perfline::cli::Result;
@@ -24,11 +25,16 @@ use std::path::PathBuf;
         classify < list.txt | nodecount | launch --dry-run\n  \
         classify < list.txt | nodecount | launch --cluster local --wait\n  \
         classify < list.txt | nodecount | launch --wait --metrics metrics.jsonl && upload < metrics.jsonl\n  \
-        classify < list.txt | nodecount | mkprefix --cluster gb200 | launch --nodes n1,n2,n3\n  \
+        classify < list.txt | nodecount | mkprefix --cluster gb200-pyxis | launch --nodes n1,n2,n3\n  \
         launch --local --role-command 'echo {role} ran' < planned.jsonl\n\n\
-        Exit: 0 all jobs submitted (or, with --wait/--local, COMPLETED); 1 a job failed;\n\
-        65 a bad record; 69 Slurm unavailable; 75 --wait timed out; 78 bad profile, or a model\n\
-        name the profile cannot resolve (docs/profiles.md)."
+        On a terminal, jobs are shown as a table (test, job, state, time); piped, or with --json,\n\
+        as job records (JSON Lines).\n\n\
+        Exit status: 0 all jobs submitted (or, with --wait/--local, COMPLETED); 1 a job failed\n\
+        (its first failure and log tail on stderr); 64 bad usage; 65 a bad record (a test\n\
+        record: pipe through nodecount first); 66 no such profile, an input file missing, or\n\
+        --metrics got no record; 69 Slurm unavailable; 73 a job directory cannot be created;\n\
+        75 --wait timed out; 78 bad profile, or a model name the profile cannot resolve\n\
+        (docs/profiles.md)."
 )]
 struct Args {
     /// Planned or prefixed records; the shared options of mkprefix and launch.
@@ -65,6 +71,21 @@ struct Args {
     /// them (each attempt's `results/metrics.jsonl`, in launch order) to FILE, atomically.
     #[arg(long, value_name = "FILE", requires = "ends")]
     metrics: Option<PathBuf>,
+    /// With --metrics: set `context.KEY` of every gathered record to VALUE (JSON when it
+    /// parses as a number or boolean, else text), e.g. `--context confirmation=1`.
+    #[arg(long, value_name = "KEY=VALUE", requires = "metrics", value_parser = jobdir::context_pair)]
+    context: Vec<(String, serde_json::Value)>,
+    /// With --metrics: write an empty FILE and exit 0 when no job wrote a metric record
+    /// (without it: exit 66, nothing written).
+    #[arg(long, requires = "metrics")]
+    allow_empty: bool,
+    /// How jobs are shown on stdout: `auto` is a table (test, job, state, time) when stdout is
+    /// a terminal and job records (JSON Lines) otherwise.
+    #[arg(long, value_enum, default_value = "auto")]
+    format: view::Format,
+    /// Job records (JSON Lines) even on a terminal: the same as --format json.
+    #[arg(long)]
+    json: bool,
 }
 
 fn main() {
@@ -84,7 +105,7 @@ fn run() -> Result<Exit> {
         Ok(())
     })?;
     let (reader, source) = jsonl::open(args.common.input.as_deref())?;
-    let mut out = jsonl::stdout();
+    let mut out = view::View::stdout(args.format, args.json);
     if args.local && !args.dry_run {
         local::install_signal_handlers();
     }

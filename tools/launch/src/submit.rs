@@ -26,7 +26,14 @@ pub fn run_bounded(cmd: &mut Command, timeout: Duration) -> Result<Output> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| Failure::new(Exit::Unavailable, format!("cannot run {name}: {e}")))?;
+        .map_err(|e| {
+            let next = if e.kind() == std::io::ErrorKind::NotFound {
+                " (Slurm's client commands are not on PATH: install them, or run here with --local)"
+            } else {
+                ""
+            };
+            Failure::new(Exit::Unavailable, format!("cannot run {name}: {e}{next}"))
+        })?;
     let readers = [child.stdout.take().map(reader), child.stderr.take().map(reader)];
     let deadline = Instant::now() + timeout;
     let status = loop {
@@ -38,7 +45,10 @@ pub fn run_bounded(cmd: &mut Command, timeout: Duration) -> Result<Output> {
             let _ = child.wait();
             return Err(Failure::new(
                 Exit::Unavailable,
-                format!("{name} did not answer within {}s", timeout.as_secs()),
+                format!(
+                    "{name} did not answer within {}s (is Slurm up, and SLURM_CONF right? `sinfo` tells)",
+                    timeout.as_secs()
+                ),
             ));
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -64,7 +74,10 @@ pub fn sbatch(script: &Path, dir: &Path) -> Result<String> {
     if !out.success {
         return Err(Failure::new(
             Exit::Unavailable,
-            format!("sbatch failed: {}", out.stderr.trim()),
+            format!(
+                "sbatch failed: {} (is the cluster up, and SLURM_CONF set? `sinfo` tells; the test cluster: cargo xtask cluster up)",
+                perfline::cli::one_line(out.stderr.trim())
+            ),
         ));
     }
     parse_job_id(&out.stdout).ok_or_else(|| {

@@ -468,7 +468,7 @@ fn local_failure_stops_the_job_and_keeps_the_logs() {
         .write_stdin(lines(&[disagg()]))
         .assert()
         .code(1)
-        .stderr(predicate::str::is_match("^launch: error: disagg-e2e-cfg_ctx1_tp1_gen1_tp8: step CTX_0 failed with status 3; last lines of .*/logs/CTX_0.log: boom\n$").unwrap())
+        .stderr(predicate::str::is_match("^launch: error: disagg-e2e-cfg_ctx1_tp1_gen1_tp8: step CTX_0 failed with status 3 \\(log .*/logs/CTX_0.log\\)\nlaunch: note: disagg-e2e-cfg_ctx1_tp1_gen1_tp8: \\| boom\nlaunch: note: disagg-e2e-cfg_ctx1_tp1_gen1_tp8: logs in .*/logs\n$").unwrap())
         .get_output()
         .stdout
         .clone();

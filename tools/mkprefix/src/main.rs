@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
         classify < list.txt | nodecount | mkprefix --cluster local | launch --dry-run\n  \
         mkprefix --cluster ci/clusters/gb200-pyxis.yaml --write old-files < planned.jsonl\n  \
         PERFLINE_CLUSTER=local mkprefix --nodes n1,n2,n3 < planned.jsonl\n\n\
-        Exit: 0 ok; 65 a bad record; 66 no such profile; 78 bad profile, or a model name the\n\
+        Exit status: 0 ok; 64 bad usage; 65 a bad record (a test record: pipe through nodecount\n\
+        first); 66 no such profile; 78 bad profile, or a model name the\n\
         profile cannot resolve (docs/profiles.md)."
 )]
 struct Args {
@@ -42,6 +43,13 @@ fn run() -> Result<Exit> {
     let mut out = jsonl::stdout();
     let mut reporter = Reporter::new("mkprefix");
     for line in jsonl::read::<serde_json::Value, _>(reader, &source) {
+        if let Ok(r) = &line.record {
+            if slurm::models::is_test_record(r) {
+                // The pipe skipped nodecount: one line, not one per record.
+                let at = format!("{source}:{}", line.line);
+                return Err(slurm::models::not_planned(r, &"").context(at));
+            }
+        }
         let result = line.record.and_then(|record| {
             add_prefix(record, &profile, &opts, args.write.as_deref())
                 .map_err(|f| f.context(format!("{source}:{}", line.line)))

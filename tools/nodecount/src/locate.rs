@@ -85,9 +85,19 @@ impl Locator {
         }
         let result = result.unwrap_or_else(|| {
             let looked: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+            let none = if dirs.iter().any(|d| d.is_dir()) { "" } else { "; none of them exists" };
+            let names = dirs
+                .iter()
+                .filter_map(|d| std::fs::read_dir(d).ok())
+                .flatten()
+                .filter_map(|e| e.ok()?.file_name().into_string().ok());
+            let next = match perfline::cli::did_you_mean(&file, names).first() {
+                Some(near) => format!("did you mean {near}? (a typo in the test id)"),
+                None => "use --config-dir DIR or --root CHECKOUT".to_string(),
+            };
             Err((
                 Exit::NoInput,
-                format!("config {file} not found (looked in: {})", looked.join(", ")),
+                format!("config {file} not found (looked in: {}{none}); {next}", looked.join(", ")),
             ))
         });
         self.found.insert(key, result.clone());

@@ -78,6 +78,7 @@ fn run() -> Result<Exit> {
         Planner::new(Locator::new(roots, args.config_dirs), Options { pack: args.pack });
     let mut reporter = Reporter::new("nodecount");
     let mut out = perfline::jsonl::stdout();
+    perfline::cli::note_terminal_stdin("test records");
     for line in perfline::jsonl::read::<TestRecord, _>(std::io::stdin().lock(), "-") {
         let mut planned = match line.record.and_then(|test| planner.plan(test)) {
             Ok(planned) => planned,

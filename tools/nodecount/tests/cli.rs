@@ -151,7 +151,7 @@ fn missing_config_names_test_and_folders_and_first_class_wins() {
     assert_eq!(lines.len(), 2);
     assert_eq!(
         lines[0],
-        "nodecount: error: list.txt:9: aggr-nope: config nope.yaml not found (looked in: flat)"
+        "nodecount: error: list.txt:9: aggr-nope: config nope.yaml not found (looked in: flat); use --config-dir DIR or --root CHECKOUT"
     );
     assert!(lines[1].starts_with("nodecount: error: flat/bad_tp.yaml: "), "{}", lines[1]);
     assert!(r.records.is_empty());

@@ -6,7 +6,7 @@ use perfline::cli::{Failure, Result};
 use perfline::metric::{self, Better};
 use perfline::store::read::{History, SeriesKey};
 use perfline::wire::metrics::{MetricRecord, Status};
-use perfline::wire::verdict::{Verdict, VerdictRecord};
+use perfline::wire::verdict::{Scope, Verdict, VerdictRecord};
 use std::collections::HashMap;
 use std::io::BufRead;
 
@@ -16,6 +16,12 @@ pub struct Current {
     pub key: SeriesKey,
     pub value: f64,
     pub better: Better,
+    /// Earlier values of this invocation not in the store (pending runs), oldest first.
+    pub pending: Vec<f64>,
+    /// The run keys of the pending values (derived as upload derives them).
+    pub pending_keys: Vec<String>,
+    /// Run key of the input the current value comes from (when several inputs were given).
+    pub run_key: Option<String>,
 }
 
 /// A `failed` record of the current run: reported, never judged.
@@ -33,6 +39,10 @@ pub struct FailedRecord {
 pub struct Input {
     pub series: Vec<Current>,
     pub failed: Vec<FailedRecord>,
+    /// Records read (ok and failed).
+    pub count: usize,
+    /// The run key upload derives for these records ([`perfline::runkey::of_records`]).
+    pub run_key: String,
 }
 
 /// `SERVER-CLIENT` as upload names a case; one of them alone; `-` when neither.
@@ -55,6 +65,7 @@ pub fn read_input(
     let mut input = Input::default();
     let mut errors = Vec::new();
     let mut seen: HashMap<SeriesKey, usize> = HashMap::new();
+    let mut records: Vec<MetricRecord> = Vec::new();
     for line in perfline::jsonl::read::<MetricRecord, _>(reader, source) {
         let at = format!("{source}:{}", line.line);
         let record = match line.record {
@@ -65,6 +76,7 @@ pub fn read_input(
                 continue;
             }
         };
+        records.push(record.clone());
         let server = record.server.clone().unwrap_or_default();
         let client = record.client.clone().unwrap_or_default();
         if record.test_id.trim().is_empty() {
@@ -99,16 +111,28 @@ pub fn read_input(
                 continue;
             }
             if let Some(better) = metric::better(name) {
-                input.series.push(Current { key, value: *value, better });
+                input.series.push(Current {
+                    key,
+                    value: *value,
+                    better,
+                    pending: Vec::new(),
+                    pending_keys: Vec::new(),
+                    run_key: None,
+                });
             }
         }
     }
     if errors.is_empty() {
+        input.count = records.len();
+        input.run_key = perfline::runkey::of_records(&records);
         Ok(input)
     } else {
         Err(errors)
     }
 }
+
+/// Each series' earlier values, oldest first.
+pub type Histories = HashMap<SeriesKey, Vec<Earlier>>;
 
 /// One earlier value of a series.
 #[derive(Clone, Debug, PartialEq)]
@@ -170,46 +194,166 @@ impl Method {
     }
 }
 
-/// Judges every current value against its history; one verdict per series, in input order.
+/// Judges every current value against its history and its pending runs ([`Current::pending`]);
+/// one verdict per series, in input order, with its outcome. Change-point: Benjamini–Hochberg
+/// over all series, then a case whose current run moved several coherent metrics
+/// overwhelmingly is decided at once.
 pub fn judge_all(
     input: &Input,
-    history: &HashMap<SeriesKey, Vec<Earlier>>,
+    history: &Histories,
     method: &Method,
     run_key: Option<&str>,
-) -> Vec<VerdictRecord> {
+) -> (Vec<VerdictRecord>, Vec<Outcome>) {
     let empty = Vec::new();
-    input
+    let mut outcomes: Vec<Outcome> = input
         .series
         .iter()
         .map(|c| {
             let earlier = history.get(&c.key).unwrap_or(&empty);
-            let outcome = match method {
+            match method {
                 Method::ChangePoint(rule) => {
                     let values: Vec<f64> = earlier.iter().map(|e| e.value).collect();
-                    judge::change_point(&values, c.value, c.better, rule)
+                    judge::judge_series(&values, &c.pending, c.value, c.better, rule)
                 }
                 Method::Incumbent(threshold) => {
                     let days: Vec<(f64, Day)> =
                         earlier.iter().map(|e| (e.value, e.day.clone())).collect();
                     judge::incumbent(&days, c.value, c.better, *threshold)
                 }
-            };
-            verdict_record(c, earlier, &outcome, method.name(), run_key)
+            }
         })
-        .collect()
+        .collect();
+    if let Method::ChangePoint(rule) = method {
+        judge::apply_fdr(&mut outcomes, rule);
+        decide_overwhelming(input, &mut outcomes, rule);
+    }
+    let records = input
+        .series
+        .iter()
+        .zip(&outcomes)
+        .map(|(c, o)| {
+            let earlier = history.get(&c.key).unwrap_or(&empty);
+            let key = c.run_key.as_deref().or(run_key);
+            verdict_record(c, earlier, c.pending.len(), o, method.name(), key)
+        })
+        .collect();
+    (records, outcomes)
+}
+
+/// The current run of several inputs (oldest first): each series' current value is its value
+/// in the last input that has it, its pending runs its values in the earlier inputs whose run
+/// key is not `stored` (those are history already). A failed record is kept unless a later
+/// input has its case. `last_key` names the last input's run.
+pub fn merge(
+    inputs: &[Input],
+    stored: &std::collections::HashSet<String>,
+    last_key: &str,
+) -> Input {
+    let mut merged = Input::default();
+    let Some(last) = inputs.last() else { return merged };
+    merged.count = last.count;
+    merged.run_key = last_key.to_string();
+    let mut seen: std::collections::HashSet<&SeriesKey> = std::collections::HashSet::new();
+    let mut cases_later: std::collections::HashSet<(String, String, String)> =
+        std::collections::HashSet::new();
+    let values: Vec<HashMap<&SeriesKey, f64>> =
+        inputs.iter().map(|i| i.series.iter().map(|c| (&c.key, c.value)).collect()).collect();
+    let mut series: Vec<(usize, usize, Current)> = Vec::new();
+    let mut failed: Vec<(usize, usize, FailedRecord)> = Vec::new();
+    for (f, input) in inputs.iter().enumerate().rev() {
+        let key = if f + 1 == inputs.len() { last_key } else { input.run_key.as_str() };
+        let mut cases_here = Vec::new();
+        for (pos, c) in input.series.iter().enumerate() {
+            cases_here.push((c.key.test_id.clone(), c.key.server.clone(), c.key.client.clone()));
+            if !seen.insert(&c.key) {
+                continue;
+            }
+            let (pending, pending_keys) = values[..f]
+                .iter()
+                .zip(inputs)
+                .filter(|(_, p)| !stored.contains(&p.run_key) && p.run_key != key)
+                .filter_map(|(v, p)| v.get(&c.key).map(|x| (*x, p.run_key.clone())))
+                .unzip();
+            let run_key = Some(key.to_string());
+            series.push((f, pos, Current { pending, pending_keys, run_key, ..c.clone() }));
+        }
+        for (pos, r) in input.failed.iter().enumerate() {
+            let case = (r.test_id.clone(), r.server.clone(), r.client.clone());
+            if !cases_later.contains(&case) {
+                failed.push((f, pos, r.clone()));
+            }
+            cases_here.push(case);
+        }
+        cases_later.extend(cases_here);
+    }
+    // Input order: by input, then by position in it.
+    series.sort_by_key(|(f, pos, _)| (*f, *pos));
+    failed.sort_by_key(|(f, pos, _)| (*f, *pos));
+    merged.series = series.into_iter().map(|(_, _, c)| c).collect();
+    merged.failed = failed.into_iter().map(|(_, _, r)| r).collect();
+    merged
+}
+
+/// The test ids (first-seen order, once each) of the cases a confirmation re-run should
+/// decide: case verdict `suspect` or `undecided`.
+pub fn to_confirm(cases: &[VerdictRecord]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in cases {
+        if matches!(c.verdict, Verdict::Suspect | Verdict::Undecided) && !out.contains(&c.test_id) {
+            out.push(c.test_id.clone());
+        }
+    }
+    out
+}
+
+/// (test, server, client) of a series.
+fn case_of(key: &SeriesKey) -> (&str, &str, &str) {
+    (&key.test_id, &key.server, &key.client)
+}
+
+/// Item 5 of issue 17: the run that introduces a large move of several coherent metrics of a
+/// case is a regression (or improvement) at once ([`judge::overwhelming`]).
+fn decide_overwhelming(input: &Input, outcomes: &mut [Outcome], rule: &ChangePointRule) {
+    let mut by_case: HashMap<(&str, &str, &str), Vec<usize>> = HashMap::new();
+    for (i, c) in input.series.iter().enumerate() {
+        by_case.entry(case_of(&c.key)).or_default().push(i);
+    }
+    for idx in by_case.into_values() {
+        let refs: Vec<&Outcome> = idx.iter().map(|i| &outcomes[*i]).collect();
+        let Some(verdict) = judge::overwhelming(&refs, rule) else { continue };
+        let strong: Vec<usize> = idx
+            .iter()
+            .copied()
+            .filter(|i| judge::overwhelming(&[&outcomes[*i], &outcomes[*i]], rule) == Some(verdict))
+            .collect();
+        let n = strong.len();
+        for i in strong {
+            let o = &mut outcomes[i];
+            let z = o.stats.as_ref().map_or(0.0, judge::Stats::z);
+            let pct = o.stats.as_ref().map_or(0.0, judge::Stats::effect_pct);
+            o.verdict = verdict;
+            o.reason = format!(
+                "decided on the run that introduces it: {pct:+.1} % ({z:.0} standard errors), \
+                 one of {n} metrics of the case that moved together far outside the noise"
+            );
+        }
+    }
 }
 
 fn verdict_record(
     c: &Current,
     earlier: &[Earlier],
+    n_pending: usize,
     o: &Outcome,
     method: &str,
     run_key: Option<&str>,
 ) -> VerdictRecord {
     let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    // Index past the stored history: a pending run, then the current run.
     let change_run = o.change_at.and_then(|i| match earlier.get(i) {
         Some(e) => e.run_key.clone(),
-        None => run_key.map(str::to_string),
+        None if i >= earlier.len() + n_pending => run_key.map(str::to_string),
+        None => c.pending_keys.get(i - earlier.len()).cloned(),
     });
     VerdictRecord {
         test_id: c.key.test_id.clone(),
@@ -226,11 +370,112 @@ fn verdict_record(
         p_value: o.score.map(significant),
         change_run,
         method: method.to_string(),
-        window: u32::try_from(earlier.len()).unwrap_or(u32::MAX),
+        window: u32::try_from(earlier.len() + n_pending).unwrap_or(u32::MAX),
         better: c.better.as_str().to_string(),
         run_key: run_key.map(str::to_string),
+        runs_needed: o.runs_needed,
+        min_detectable_pct: o.min_detectable_pct,
+        q_value: o.q_value.map(significant),
+        reason: (!o.reason.is_empty()).then(|| o.reason.clone()),
         ..Default::default()
     }
+}
+
+/// How strongly a verdict speaks for its case: the case takes its most urgent metric verdict.
+fn rank(v: Verdict) -> u8 {
+    match v {
+        Verdict::Regression => 0,
+        Verdict::Suspect => 1,
+        Verdict::Undecided => 2,
+        Verdict::Improvement => 3,
+        Verdict::NoChange => 4,
+        Verdict::InsufficientData => 5,
+    }
+}
+
+/// One verdict per case (test, server, client), in first-seen order: `metric: "*"`,
+/// `scope: case`. The case takes the most urgent verdict among its metrics (regression,
+/// suspect, undecided, improvement, no-change, insufficient-data); `supporting` lists the
+/// metrics with that verdict (smallest q first); the leading one gives delta, p, q,
+/// runs_needed and min_detectable_pct.
+pub fn cases(metrics: &[VerdictRecord]) -> Vec<VerdictRecord> {
+    type Key<'a> = (&'a str, Option<&'a str>, Option<&'a str>);
+    let mut order: Vec<Key> = Vec::new();
+    let mut groups: HashMap<Key, Vec<&VerdictRecord>> = HashMap::new();
+    for v in metrics {
+        let k = (v.test_id.as_str(), v.server.as_deref(), v.client.as_deref());
+        let members = groups.entry(k).or_default();
+        if members.is_empty() {
+            order.push(k);
+        }
+        members.push(v);
+    }
+    order
+        .into_iter()
+        .filter_map(|k| {
+            let members = groups.remove(&k)?;
+            let verdict = members.iter().map(|v| v.verdict).min_by_key(|v| rank(*v))?;
+            let mut support: Vec<&VerdictRecord> =
+                members.iter().copied().filter(|v| v.verdict == verdict).collect();
+            support.sort_by(|a, b| a.q_value.unwrap_or(1.0).total_cmp(&b.q_value.unwrap_or(1.0)));
+            let lead = support[0];
+            let reason = match (verdict, &lead.reason) {
+                (Verdict::NoChange | Verdict::InsufficientData, _) => {
+                    format!("{} of {} metric(s) {}", support.len(), members.len(), verdict.as_str())
+                }
+                (_, Some(r)) => format!("{}: {r}", lead.metric),
+                (_, None) => format!("{}: {}", lead.metric, verdict.as_str()),
+            };
+            let also = if support.len() > 1
+                && !matches!(verdict, Verdict::NoChange | Verdict::InsufficientData)
+            {
+                format!(" (and {} more metric(s))", support.len() - 1)
+            } else {
+                String::new()
+            };
+            Some(VerdictRecord {
+                test_id: lead.test_id.clone(),
+                server: lead.server.clone(),
+                client: lead.client.clone(),
+                metric: "*".into(),
+                verdict,
+                current: None,
+                baseline: None,
+                delta_pct: lead.delta_pct,
+                p_value: lead.p_value,
+                change_run: lead.change_run.clone(),
+                method: lead.method.clone(),
+                window: members.iter().map(|v| v.window).max().unwrap_or(0),
+                better: lead.better.clone(),
+                run_key: lead.run_key.clone(),
+                scope: Scope::Case,
+                runs_needed: lead.runs_needed,
+                min_detectable_pct: lead.min_detectable_pct,
+                q_value: lead.q_value,
+                supporting: support.iter().map(|v| v.metric.clone()).collect(),
+                reason: Some(reason + &also),
+            })
+        })
+        .collect()
+}
+
+/// The stderr summary: verdict counts of the cases, then of the metric series.
+pub fn summary(metrics: &[VerdictRecord], cases: &[VerdictRecord]) -> String {
+    let count = |vs: &[VerdictRecord]| {
+        let parts: Vec<String> = Verdict::ALL
+            .iter()
+            .filter_map(|k| {
+                let n = vs.iter().filter(|v| v.verdict == *k).count();
+                (n > 0).then(|| format!("{n} {}", k.as_str()))
+            })
+            .collect();
+        if parts.is_empty() {
+            "none".to_string()
+        } else {
+            parts.join(", ")
+        }
+    };
+    format!("cases: {}; series: {}", count(cases), count(metrics))
 }
 
 /// `x` to 6 significant digits (stable output, no float noise).

@@ -1,14 +1,17 @@
 //! Where the history comes from: the store (read only; `--accept` writes its one table), or a
 //! new SQLite store that has no history yet.
 
-use crate::check::{self, Earlier, Input};
+use crate::check::{self, Input};
 use crate::note;
 use perfline::cli::Result;
 use perfline::store::read::SeriesKey;
 use perfline::store::read::{Access, Query, Reader};
 use perfline::store::url::Store;
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::path::Path;
+
+/// Runs of the accepted (or oldest) baseline kept in view beyond the window.
+pub const ANCHOR_RUNS: usize = 10;
 
 /// Each series' earlier values in `store`, after recording `accept` when given.
 pub fn from_store(
@@ -18,7 +21,7 @@ pub fn from_store(
     window: usize,
     run_key: Option<&str>,
     accept: Option<&str>,
-) -> Result<HashMap<SeriesKey, Vec<Earlier>>> {
+) -> Result<(check::Histories, HashSet<String>)> {
     if let Some(run_key) = accept {
         let n = Reader::open(store, password, Access::Accept)?.accept(keys, run_key)?;
         note(&format!("accepted {run_key} as the baseline of {n} series in {store}"));
@@ -27,11 +30,15 @@ pub fn from_store(
         // The first run of a new store: no history yet, which is a verdict, not an error
         // (a missing directory is still "no such store", 66: likely a typo).
         note(&format!("{store} does not exist yet: no history, nothing can be judged"));
-        return Ok(check::from_store(&Default::default()));
+        return Ok((check::from_store(&Default::default()), HashSet::new()));
     }
     let mut reader = Reader::open(store, password, Access::ReadOnly)?;
     let query = Query { series: keys, window, exclude_run_key: run_key };
-    Ok(check::from_store(&reader.history(&query)?))
+    // The accepted (or oldest) baseline is kept beyond the window: a regression stays
+    // until accepted or the level returns.
+    let history = reader.history_anchored(&query, ANCHOR_RUNS)?;
+    let stored = history.runs.iter().map(|r| r.run_key.clone()).collect();
+    Ok((check::from_store(&history), stored))
 }
 
 /// An SQLite store that does not exist yet, in a directory that does.
@@ -51,28 +58,32 @@ pub fn read(path: &Path) -> Result<Input> {
     })
 }
 
-/// Writes the verdicts (stdout), the JUnit file when asked, and one stderr line per failed
-/// record and per regression; the exit status: 1 when anything regressed or failed.
+/// Writes the verdicts (stdout: metric records, then case records), the JUnit file when
+/// asked, one stderr line per failed record and per regressed metric, and the summary; the
+/// exit status: 1 when a case regressed or a record failed.
 pub fn write(
-    verdicts: &[perfline::wire::verdict::VerdictRecord],
+    metrics: &[perfline::wire::verdict::VerdictRecord],
+    cases: &[perfline::wire::verdict::VerdictRecord],
     input: &Input,
     junit: Option<&Path>,
 ) -> Result<perfline::Exit> {
+    use perfline::wire::verdict::Verdict;
     use perfline::Exit;
     if let Some(path) = junit {
-        let xml = crate::junit::report(verdicts, &input.failed);
+        let xml = crate::junit::report(metrics, cases, &input.failed);
         perfline::fsutil::write_atomic(path, xml.as_bytes())?;
     }
     let mut out = perfline::jsonl::stdout();
-    for v in verdicts {
+    for v in metrics.iter().chain(cases) {
         out.write(v)?;
     }
     for f in &input.failed {
         note(&format!("error: {}", check::failed_line(f)));
     }
-    let regressions: Vec<String> = verdicts.iter().filter_map(check::regression_line).collect();
-    for line in &regressions {
-        note(line);
+    for line in metrics.iter().filter_map(check::regression_line) {
+        note(&line);
     }
-    Ok(if regressions.is_empty() && input.failed.is_empty() { Exit::Ok } else { Exit::Failed })
+    note(&check::summary(metrics, cases));
+    let regressed = cases.iter().any(|c| c.verdict == Verdict::Regression);
+    Ok(if !regressed && input.failed.is_empty() { Exit::Ok } else { Exit::Failed })
 }

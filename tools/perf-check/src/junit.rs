@@ -1,5 +1,6 @@
-//! `--junit FILE`: one testcase per (test, client) of the current run, failing with its
-//! regressed metrics (or its failed record), so Jenkins shows which cases regressed.
+//! `--junit FILE`: one testcase per case (test, client) of the current run, failing when the
+//! case regressed (or its record failed), skipped with the reason when it is undecided, so
+//! Jenkins counts cases and shows which regressed.
 
 use crate::check::{self, FailedRecord};
 use perfline::wire::verdict::{Verdict, VerdictRecord};
@@ -30,11 +31,18 @@ struct Case {
     lines: Vec<String>,
     regressions: Vec<String>,
     failed: Vec<String>,
+    /// The case verdict's reason when it is a regression (`supporting` metrics) or undecided.
+    verdict: Option<VerdictRecord>,
 }
 
 /// The JUnit XML document: testcases in first-seen order (classname = test id, name = client,
-/// `-` when none); a case fails when a metric regressed or its record failed.
-pub fn report(verdicts: &[VerdictRecord], failed: &[FailedRecord]) -> String {
+/// `-` when none); a case fails when its case verdict is a regression or its record failed,
+/// and is skipped (`<skipped message="undecided: …"/>`) when undecided.
+pub fn report(
+    verdicts: &[VerdictRecord],
+    cases_: &[VerdictRecord],
+    failed: &[FailedRecord],
+) -> String {
     let mut cases: Vec<Case> = Vec::new();
     let mut index: HashMap<(String, String), usize> = HashMap::new();
     let mut slot = |cases: &mut Vec<Case>, test: &str, client: &str| -> usize {
@@ -57,16 +65,27 @@ pub fn report(verdicts: &[VerdictRecord], failed: &[FailedRecord]) -> String {
         }
         cases[i].lines.push(line);
     }
+    for c in cases_ {
+        let i = slot(&mut cases, &c.test_id, c.client.as_deref().unwrap_or("-"));
+        cases[i].verdict = Some(c.clone());
+    }
     for f in failed {
         let client = if f.client.is_empty() { "-" } else { f.client.as_str() };
         let i = slot(&mut cases, &f.test_id, client);
         cases[i].failed.push(check::failed_line(f));
     }
-    let failures =
-        cases.iter().filter(|c| !c.regressions.is_empty() || !c.failed.is_empty()).count();
+    let verdict_of = |c: &Case| c.verdict.as_ref().map(|v| v.verdict);
+    let failures = cases
+        .iter()
+        .filter(|c| verdict_of(c) == Some(Verdict::Regression) || !c.failed.is_empty())
+        .count();
+    let skipped = cases
+        .iter()
+        .filter(|c| verdict_of(c) == Some(Verdict::Undecided) && c.failed.is_empty())
+        .count();
     let mut xml = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"perf-check\" tests=\"{}\" \
-         failures=\"{failures}\" errors=\"0\">\n",
+         failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">\n",
         cases.len()
     );
     for c in &cases {
@@ -80,12 +99,26 @@ pub fn report(verdicts: &[VerdictRecord], failed: &[FailedRecord]) -> String {
                 "    <failure type=\"failed\" message=\"{}\"/>\n",
                 escape(&c.failed.join("\n"))
             );
-        } else if !c.regressions.is_empty() {
+        } else if let Some(v) = c.verdict.as_ref().filter(|v| v.verdict == Verdict::Regression) {
+            let lines = if c.regressions.is_empty() {
+                v.reason.clone().unwrap_or_default()
+            } else {
+                c.regressions.join("\n")
+            };
             xml += &format!(
                 "    <failure type=\"regression\" message=\"{}\">{}</failure>\n",
-                escape(&format!("{} regressed metric(s)", c.regressions.len())),
-                escape(&c.regressions.join("\n"))
+                escape(&format!("regression: {}", v.supporting.join(", "))),
+                escape(&lines)
             );
+        } else if let Some(v) = c.verdict.as_ref().filter(|v| v.verdict == Verdict::Undecided) {
+            let why = v.reason.as_deref().unwrap_or("more runs needed");
+            let message = match v.runs_needed {
+                Some(n) => {
+                    format!("undecided: about {n} more run(s) at this level decide it ({why})")
+                }
+                None => format!("undecided: {why}"),
+            };
+            xml += &format!("    <skipped message=\"{}\"/>\n", escape(&message));
         }
         xml += &format!(
             "    <system-out>{}</system-out>\n  </testcase>\n",
@@ -114,17 +147,30 @@ mod tests {
             client: "c1".into(),
             reasons: vec!["a&b".into()],
         };
-        let xml = report(&[v, ok, other], &[failed]);
+        let mut undecided = ok.clone();
+        undecided.test_id = "t4".into();
+        undecided.verdict = Verdict::Undecided;
+        undecided.runs_needed = Some(2);
+        undecided.reason = Some("mean_ttft: -7.5 % is inside the noise".into());
+        let metrics = [v, ok, other, undecided];
+        let cases = check::cases(&metrics);
+        assert_eq!(cases[0].verdict, Verdict::Regression);
+        assert_eq!(cases[0].supporting, ["token_throughput"]);
+        let xml = report(&metrics, &cases, &[failed]);
         let want = [
             r#"<?xml version="1.0" encoding="UTF-8"?>"#,
-            r#"<testsuite name="perf-check" tests="3" failures="2" errors="0">"#,
+            r#"<testsuite name="perf-check" tests="4" failures="2" errors="0" skipped="1">"#,
             r#"  <testcase classname="aggr-cfg-srv" name="con4_iter2_isl128_osl64">"#,
-            r#"    <failure type="regression" message="1 regressed metric(s)">regression: aggr-cfg-srv srv-con4_iter2_isl128_osl64 token_throughput: 180.2 vs 204.8 (-12.0 %) since r27</failure>"#,
+            r#"    <failure type="regression" message="regression: token_throughput">regression: aggr-cfg-srv srv-con4_iter2_isl128_osl64 token_throughput: 180.2 vs 204.8 (-12.0 %) since r27</failure>"#,
             r#"    <system-out>token_throughput: regression (180.2 vs 204.8)"#,
             r#"mean_ttft: no-change (180.2 vs 204.8)</system-out>"#,
             r#"  </testcase>"#,
             r#"  <testcase classname="t&lt;2&gt;" name="con4_iter2_isl128_osl64">"#,
             r#"    <system-out>mean_ttft: no-change (180.2 vs 204.8)</system-out>"#,
+            r#"  </testcase>"#,
+            r#"  <testcase classname="t4" name="con4_iter2_isl128_osl64">"#,
+            r#"    <skipped message="undecided: about 2 more run(s) at this level decide it (mean_ttft: mean_ttft: -7.5 % is inside the noise)"/>"#,
+            r#"    <system-out>mean_ttft: undecided (180.2 vs 204.8)</system-out>"#,
             r#"  </testcase>"#,
             r#"  <testcase classname="t3" name="c1">"#,
             r#"    <failure type="failed" message="in:3: t3 srv-c1: failed record: a&amp;b"/>"#,

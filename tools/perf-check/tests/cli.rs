@@ -106,13 +106,18 @@ fn a_shared_step_is_a_regression_with_its_line_and_junit() {
         .assert()
         .code(1)
         .stderr(
-            "perf-check: regression: t1 srv-c1 token_throughput: 176.0 vs 199.7 (-11.9 %) since r16\n",
+            "perf-check: regression: t1 srv-c1 token_throughput: 176.0 vs 199.4 (-11.7 %) since r16\n\
+             perf-check: cases: 1 regression; series: 1 regression, 1 no-change\n",
         )
         .get_output()
         .stdout
         .clone();
     let v = verdicts(&out);
-    assert_eq!(v.len(), 2, "total_requests has no direction: not judged");
+    assert_eq!(v.len(), 3, "total_requests has no direction: not judged; then the case");
+    let case = &v[2];
+    assert_eq!((case["metric"].as_str(), case["scope"].as_str()), (Some("*"), Some("case")));
+    assert_eq!(case["verdict"], "regression");
+    assert_eq!(case["supporting"], serde_json::json!(["token_throughput"]));
     let t = pick(&v, "token_throughput");
     assert_eq!(t["verdict"], "regression");
     assert_eq!(t["change_run"], "r16");
@@ -122,7 +127,7 @@ fn a_shared_step_is_a_regression_with_its_line_and_junit() {
     assert_eq!(t["run_key"], "r21");
     assert_eq!(pick(&v, "mean_ttft")["verdict"], "no-change");
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.contains("tests=\"1\" failures=\"1\""), "{xml}");
+    assert!(xml.contains("tests=\"1\" failures=\"1\" errors=\"0\" skipped=\"0\""), "{xml}");
     assert!(xml.contains("<testcase classname=\"t1\" name=\"c1\">"), "{xml}");
 }
 
@@ -139,9 +144,13 @@ fn accept_makes_the_new_level_the_baseline() {
         .stderr(predicate::str::starts_with(
             "perf-check: accepted r16 as the baseline of 1 series",
         ));
-    let out = perf_check().args(["--store", &s.url(), "-i"]).arg(&current).assert().code(0);
+    let out = perf_check()
+        .args(["--store", &s.url(), "--min-change", "3", "-i"])
+        .arg(&current)
+        .assert()
+        .code(0);
     let v = verdicts(&out.get_output().stdout);
-    assert_eq!(v[0]["verdict"], "no-change");
+    assert_eq!(v[0]["verdict"], "no-change", "{v:?}");
     assert_eq!(v[0]["window"], 9);
     perf_check()
         .args(["--store", &s.url(), "--accept", "r99", "-i"])
@@ -214,7 +223,8 @@ fn failed_current_records_fail_the_check() {
     );
     let current = s.file("cur.jsonl", &text);
     perf_check().args(["--store", &s.url(), "-i"]).arg(&current).assert().code(1).stderr(format!(
-        "perf-check: error: {}:2: t2 c9: failed record: server died\n",
+        "perf-check: error: {}:2: t2 c9: failed record: server died\n\
+         perf-check: cases: 1 undecided; series: 1 undecided\n",
         current.display()
     ));
 }
@@ -280,4 +290,137 @@ fn bad_usage_input_and_stores_are_classified() {
             bad.display()
         )),
     );
+}
+
+#[test]
+fn three_way_answers_anchoring_and_explain() {
+    // 12 runs at ±1 %; then a drop of 12 % from run 10 on, and a current run at the new level.
+    let s = Store::new(12, 10, 0.88);
+    let cur =
+        s.file("cur.jsonl", &record("t1", &[("token_throughput", 176.0), ("mean_ttft", 10.05)]));
+    let out = perf_check()
+        .args(["--store", &s.url(), "-i"])
+        .arg(&cur)
+        .args(["--explain", "t1/c1/token_throughput"])
+        .assert()
+        .code(1);
+    let o = out.get_output();
+    let v = verdicts(&o.stdout);
+    assert_eq!(pick(&v, "token_throughput")["verdict"], "regression", "{v:?}");
+    assert!(pick(&v, "token_throughput")["q_value"].as_f64().unwrap() <= 0.05);
+    let err = String::from_utf8_lossy(&o.stderr);
+    for want in [
+        "perf-check: explain t1 srv-c1 token_throughput (higher is better), method change-point",
+        "perf-check:   history (12 runs, oldest first; * outlier left out): r01=",
+        "perf-check:   segmentation (values left after outliers): before value 9 (p ",
+        "perf-check:   noise: ±",
+        "perf-check:   move: -11.",
+        "perf-check:   verdict: regression — ",
+    ] {
+        assert!(err.contains(want), "{want:?} not in:\n{err}");
+    }
+    assert!(!err.contains("explain t1 srv-c1 mean_ttft"), "{err}");
+    // The window no longer holds the old level, but the baseline is anchored: still a
+    // regression until accepted.
+    let out =
+        perf_check().args(["--store", &s.url(), "--window", "2", "-i"]).arg(&cur).assert().code(1);
+    let v = verdicts(&out.get_output().stdout);
+    assert_eq!(pick(&v, "token_throughput")["verdict"], "regression", "{v:?}");
+    // The current run alone 8 % down in ±1 % noise: suspect; 1.5 % down: undecided, with how
+    // many more runs decide it.
+    let s = Store::new(12, 99, 1.0);
+    let one = |tput: f64| {
+        let f = s.file("one.jsonl", &record("t1", &[("token_throughput", tput)]));
+        let out = perf_check().args(["--store", &s.url(), "-i"]).arg(&f).assert().code(0);
+        verdicts(&out.get_output().stdout).remove(0)
+    };
+    assert_eq!(one(184.0)["verdict"], "suspect");
+    let u = one(196.0);
+    assert_eq!(u["verdict"], "undecided", "{u}");
+    assert!(u["runs_needed"].as_u64().is_some_and(|n| n >= 1), "{u}");
+    assert!(u["min_detectable_pct"].as_f64().unwrap() > 1.0, "{u}");
+    assert!(u["reason"].as_str().unwrap().contains("more run(s) at this level decide it"), "{u}");
+    // At the level, ±3 % is ruled out; ±2 % is not, from one run in ±1.1 % noise.
+    assert_eq!(one(200.0)["verdict"], "undecided");
+    let f = s.file("one.jsonl", &record("t1", &[("token_throughput", 200.0)]));
+    let out = perf_check()
+        .args(["--store", &s.url(), "--min-change", "3", "-i"])
+        .arg(&f)
+        .assert()
+        .code(0);
+    assert_eq!(verdicts(&out.get_output().stdout)[0]["verdict"], "no-change");
+}
+
+#[test]
+fn pending_inputs_are_the_newest_history_and_empty_input_is_66() {
+    let s = Store::new(12, 99, 1.0);
+    let f = |name: &str, tput: f64, attempt: &str| {
+        let r = record("t1", &[("token_throughput", tput)])
+            .replace("\"status\"", &format!("\"attempt\":\"{attempt}\",\"status\""));
+        s.file(name, &r)
+    };
+    let (a, b, c) =
+        (f("a.jsonl", 176.0, "A1"), f("b.jsonl", 175.0, "A2"), f("c.jsonl", 177.0, "A3"));
+    // Alone, 12 % down is suspect, to be confirmed; with two confirmation runs at that level
+    // it is a regression.
+    let rerun = s.dir.path().join("rerun.txt");
+    let out = perf_check()
+        .args(["--store", &s.url(), "-i"])
+        .arg(&c)
+        .arg("--rerun-list")
+        .arg(&rerun)
+        .assert()
+        .code(0);
+    assert_eq!(verdicts(&out.get_output().stdout)[0]["verdict"], "suspect");
+    assert_eq!(std::fs::read_to_string(&rerun).unwrap(), "t1\n");
+    let out = perf_check()
+        .args(["--store", &s.url(), "-i"])
+        .arg(&a)
+        .arg("-i")
+        .arg(&b)
+        .arg("-i")
+        .arg(&c)
+        .assert()
+        .code(1);
+    let v = verdicts(&out.get_output().stdout);
+    assert_eq!(v[0]["verdict"], "regression", "{v:?}");
+    assert_eq!(v[0]["window"], 14, "12 stored + 2 pending: {v:?}");
+    // The first pending run starts the new level: its key is the one upload will store it
+    // under (derived from its records).
+    let a_record: perfline::wire::metrics::MetricRecord =
+        perfline::jsonl::parse(std::fs::read_to_string(&a).unwrap().trim()).unwrap();
+    assert_eq!(v[0]["change_run"], perfline::runkey::of_records(&[a_record]), "{v:?}");
+    // A confirmation input holding another test only: t1's current value is still c's.
+    let other = s.file("d.jsonl", &record("t9", &[("token_throughput", 5.0)]));
+    let out = perf_check()
+        .args(["--store", &s.url(), "-i"])
+        .arg(&a)
+        .arg("-i")
+        .arg(&b)
+        .arg("-i")
+        .arg(&c)
+        .arg("-i")
+        .arg(&other)
+        .arg("--rerun-list")
+        .arg(&rerun)
+        .assert()
+        .code(1);
+    let v = verdicts(&out.get_output().stdout);
+    let t1 = v.iter().find(|r| r["test_id"] == "t1" && r["metric"] != "*").unwrap();
+    assert_eq!((t1["verdict"].as_str(), t1["current"].as_f64()), (Some("regression"), Some(177.0)));
+    assert_eq!(std::fs::read_to_string(&rerun).unwrap(), "", "nothing left to confirm");
+    // Zero records: 66 with one line; --allow-empty: 0, nothing written.
+    let empty = s.file("empty.jsonl", "");
+    perf_check().args(["--store", &s.url(), "-i"]).arg(&empty).assert().code(66).stdout("").stderr(
+        format!(
+            "perf-check: error: {}: no metric records to judge (--allow-empty accepts that)\n",
+            empty.display()
+        ),
+    );
+    perf_check()
+        .args(["--store", &s.url(), "--allow-empty", "-i"])
+        .arg(&empty)
+        .assert()
+        .code(0)
+        .stdout("");
 }

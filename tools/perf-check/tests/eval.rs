@@ -3,11 +3,15 @@
 //! (both directions) at known runs, on a higher-is-better and a lower-is-better metric.
 //!
 //! Asserted: steps of at least 3× the run-to-run noise that the current run shares with at
-//! least one earlier run are found with the right direction ≥ 90 % of the time; unchanged
-//! series are called regression or improvement ≤ 3 % of the time. The figures are printed
-//! (`cargo test -p perf-check --test eval -- --nocapture`).
+//! least one earlier run are found with the right direction ≥ 72 % of the time (the rest are
+//! mostly `undecided`: a move of 3–4σ shared by one or two runs is not proof); unchanged
+//! series are called regression or improvement ≤ 3 % of the time. Flat AR(1) histories
+//! (φ 0.4–0.6, 8 % noise) are called regression/improvement ≤ 1 % of the time; a −16 % move in ±10 %
+//! noise after 2 runs is `undecided` with `runs_needed`; 30 % moves shared by 2 runs are
+//! found. The figures are printed (`cargo test -p perf-check --test eval -- --nocapture`).
+//! The published accuracy on realistic and real data is `cargo xtask eval perf-check`.
 
-use perf_check::judge::{change_point, ChangePointRule};
+use perf_check::judge::{change_point, judge_series, ChangePointRule, Rule};
 use perfline::metric::Better;
 use perfline::wire::verdict::Verdict;
 use rand::rngs::StdRng;
@@ -120,8 +124,92 @@ fn recall_and_false_alarms_on_synthetic_histories() {
         false_alarms * 100.0,
         lone_suspect as f64 / lone as f64 * 100.0
     );
-    assert!(recall >= 0.90, "recall {recall}");
+    assert!(recall >= 0.72, "recall {recall}");
     assert!(false_alarms <= 0.03, "false alarms {false_alarms}");
     // A later move the other way inside the new level (noise) can be called: rare.
     assert!(wrong_way as f64 <= 0.01 * steps as f64, "{wrong_way} the wrong way");
+}
+
+/// AR(1) log noise: y_t = φ y_{t−1} + e_t with stationary standard deviation `sigma`.
+fn ar1(rng: &mut StdRng, n: usize, phi: f64, sigma: f64) -> Vec<f64> {
+    let e = Normal::new(0.0, sigma * (1.0 - phi * phi).sqrt()).unwrap();
+    let mut y = Normal::new(0.0, sigma).unwrap().sample(rng);
+    (0..n)
+        .map(|_| {
+            y = phi * y + e.sample(rng);
+            100.0 * y.exp()
+        })
+        .collect()
+}
+
+#[test]
+fn flat_autocorrelated_histories_are_never_called_moved() {
+    let mut rng = StdRng::seed_from_u64(17);
+    let rule = Rule::default();
+    let (mut n, mut alarms, mut undecided) = (0, 0, 0);
+    for i in 0..3000 {
+        let phi = rng.gen_range(0.4..=0.6);
+        let runs = [11, 20, 30, 60][i % 4];
+        let mut v = ar1(&mut rng, runs + 1, phi, 0.08);
+        let current = v.pop().unwrap();
+        for better in [Better::Higher, Better::Lower] {
+            n += 1;
+            match judge_series(&v, &[], current, better, &rule).verdict {
+                Verdict::Regression | Verdict::Improvement => alarms += 1,
+                Verdict::Undecided => undecided += 1,
+                _ => {}
+            }
+        }
+    }
+    println!("flat AR(1) φ 0.4-0.6, 8 % noise: {alarms}/{n} called moved, {undecided} undecided");
+    assert!(alarms as f64 <= 0.01 * n as f64, "{alarms}/{n} flat AR(1) series called moved");
+}
+
+#[test]
+fn a_real_sized_move_inside_the_noise_is_undecided_and_big_moves_are_found() {
+    let mut rng = StdRng::seed_from_u64(16);
+    let rule = Rule::default();
+    let noise = Normal::new(0.0, 0.10).unwrap();
+    let (mut n, mut undecided, mut with_runs, mut alarms) = (0, 0, 0, 0);
+    let (mut big, mut found) = (0, 0);
+    for _ in 0..2000 {
+        let h: Vec<f64> = (0..7).map(|_| 100.0 * f64::exp(noise.sample(&mut rng))).collect();
+        // Two runs 16 % slower: the first stored, the second current.
+        let mut hist = h.clone();
+        hist.push(84.0 * f64::exp(noise.sample(&mut rng)));
+        let o = judge_series(
+            &hist,
+            &[],
+            84.0 * f64::exp(noise.sample(&mut rng)),
+            Better::Higher,
+            &rule,
+        );
+        n += 1;
+        if o.verdict == Verdict::Undecided {
+            undecided += 1;
+            with_runs += usize::from(o.runs_needed.is_some());
+        }
+        if o.verdict == Verdict::Improvement {
+            alarms += 1;
+        }
+        // A 30 % slowdown in ±3 % noise, shared by the last stored run: found.
+        let quiet = Normal::new(0.0, 0.03).unwrap();
+        let mut h: Vec<f64> = (0..12).map(|_| 100.0 * f64::exp(quiet.sample(&mut rng))).collect();
+        h.push(70.0 * f64::exp(quiet.sample(&mut rng)));
+        h.push(70.0 * f64::exp(quiet.sample(&mut rng)));
+        big += 1;
+        let v =
+            judge_series(&h, &[], 70.0 * f64::exp(quiet.sample(&mut rng)), Better::Higher, &rule);
+        if v.verdict == Verdict::Regression {
+            found += 1;
+        }
+    }
+    println!(
+        "-16 % in ±10 % noise after 2 runs: {undecided}/{n} undecided ({with_runs} with runs_needed); \
+         -30 % in ±3 % noise after 3 runs: {found}/{big} regression"
+    );
+    assert_eq!(alarms, 0);
+    assert!(undecided as f64 >= 0.8 * n as f64, "{undecided}/{n}");
+    assert!(with_runs as f64 >= 0.7 * undecided as f64, "{with_runs}/{undecided}");
+    assert!(found as f64 >= 0.97 * big as f64, "{found}/{big}");
 }

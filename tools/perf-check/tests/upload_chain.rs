@@ -1,5 +1,6 @@
 //! The held-out evaluation's shape, with the real upload: `upload STORE --run-key rNN
-//! --no-gather -i run_NN.jsonl` for r01…r24, then `perf-check --store STORE -i current.jsonl`.
+//! --no-gather -i run_NN.jsonl` for r01…r24, then `perf-check --store STORE -i current.jsonl`,
+//! then the current run uploaded and perf-check again: both orders judge alike.
 //! Needs the debug upload binary: `cargo build -p upload`.
 
 use assert_cmd::Command;
@@ -49,6 +50,9 @@ fn run_records(i: usize) -> String {
     out
 }
 
+/// The key upload derives for run 25 (no job id, start time or commit: content digest).
+const CURRENT: &str = "d6015ab4c20a343a62f9176729717ac4";
+
 #[test]
 fn uploaded_history_then_perf_check() {
     let dir = tempfile::tempdir().unwrap();
@@ -65,14 +69,32 @@ fn uploaded_history_then_perf_check() {
     }
     let current = dir.path().join("current.jsonl");
     std::fs::write(&current, run_records(25)).unwrap();
-    let out = Command::cargo_bin("perf-check")
-        .unwrap()
-        .args(["--store", &store, "-i"])
+    let check = || {
+        Command::cargo_bin("perf-check")
+            .unwrap()
+            .args(["--store", &store, "-i"])
+            .arg(&current)
+            .assert()
+            .code(1)
+            .get_output()
+            .clone()
+    };
+    let out = check();
+    // Upload then perf-check: the run key perf-check derives is upload's, so the stored copy
+    // of the current run is not its own history — the same verdicts.
+    Command::new(upload_bin())
+        .args([&store, "--no-gather", "-i"])
         .arg(&current)
+        .env("PERFLINE_UPLOAD_SPOOL_DIR", dir.path().join("spool"))
         .assert()
-        .code(1)
-        .get_output()
-        .clone();
+        .code(0)
+        .stdout(predicates::str::contains(format!("\"run_key\":\"{CURRENT}\"")));
+    let after = check();
+    assert_eq!(
+        String::from_utf8_lossy(&after.stdout),
+        String::from_utf8_lossy(&out.stdout),
+        "perf-check after upload judges the same"
+    );
     let verdicts: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -84,15 +106,20 @@ fn uploaded_history_then_perf_check() {
             (s("test_id"), s("metric"), s("verdict"), s("change_run"))
         })
         .collect();
+    // ±1 % noise cannot rule out a 2 % move from one run: flat series are undecided.
     let want = [
-        ("t1", "mean_ttft", "no-change", "-"),
-        ("t1", "token_throughput", "no-change", "-"),
-        ("t2", "mean_ttft", "no-change", "-"),
+        ("t1", "mean_ttft", "undecided", "-"),
+        ("t1", "token_throughput", "undecided", "-"),
+        ("t2", "mean_ttft", "undecided", "-"),
         ("t2", "token_throughput", "regression", "r18"),
         ("t3", "mean_ttft", "regression", "r20"),
-        ("t3", "token_throughput", "no-change", "-"),
-        ("t4", "mean_ttft", "suspect", "-"),
+        ("t3", "token_throughput", "undecided", "-"),
+        ("t4", "mean_ttft", "suspect", CURRENT),
         ("t4", "token_throughput", "improvement", "r22"),
+        ("t1", "*", "undecided", "-"),
+        ("t2", "*", "regression", "r18"),
+        ("t3", "*", "regression", "r20"),
+        ("t4", "*", "suspect", CURRENT),
     ];
     let want: Vec<(String, String, String, String)> = want
         .iter()
@@ -100,7 +127,7 @@ fn uploaded_history_then_perf_check() {
         .collect();
     assert_eq!(got, want, "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.lines().count(), 2, "{stderr}");
+    assert_eq!(stderr.lines().count(), 3, "{stderr}");
     assert!(
         stderr.contains("perf-check: regression: t2 srv-con8_isl1k token_throughput: "),
         "{stderr}"

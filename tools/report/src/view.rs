@@ -923,14 +923,7 @@ pub fn headline(f: &Facts) -> (String, &'static str, String) {
 /// The legend: every verdict's meaning and the method's settings (method and history from
 /// the verdicts; the rest perf-check's defaults).
 pub fn legend(verdicts: &[VerdictRecord]) -> Legend {
-    let items = [
-        Verdict::Regression,
-        Verdict::Improvement,
-        Verdict::NoChange,
-        Verdict::Undecided,
-        Verdict::Suspect,
-        Verdict::InsufficientData,
-    ];
+    let items = Verdict::ALL;
     let methods: BTreeSet<&str> =
         verdicts.iter().map(|v| v.method.as_str()).filter(|m| !m.is_empty()).collect();
     let method = if methods.is_empty() {

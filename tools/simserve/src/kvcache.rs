@@ -41,6 +41,14 @@ pub fn block_keys(tokens: &[u64], block_size: usize) -> Vec<u64> {
         .collect()
 }
 
+/// Cached tokens of a prompt of `prompt` tokens whose first `hits` blocks of `block` tokens
+/// were cached: at least the last token is always computed (its logits give the first output
+/// token), so a prompt held whole reuses every block but the one holding its last token, as
+/// vLLM and trtllm count it.
+pub fn cached_tokens(hits: usize, block: usize, prompt: usize) -> usize {
+    (hits * block).min(prompt.saturating_sub(1) / block.max(1) * block)
+}
+
 /// An LRU cache of block keys.
 #[derive(Debug)]
 pub struct KvCache {
@@ -106,6 +114,16 @@ mod tests {
         assert!(block_keys(&[1, 2, 3], 0).is_empty());
         // Stable across builds: FNV-1a of "a" is a published value.
         assert_eq!(fnv1a(FNV_BASIS, b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn the_last_prompt_token_is_always_computed() {
+        // 32 tokens in blocks of 16, both cached: the block with the last token is recomputed.
+        assert_eq!(cached_tokens(2, 16, 32), 16);
+        assert_eq!(cached_tokens(2, 16, 33), 32);
+        assert_eq!(cached_tokens(1, 16, 40), 16);
+        assert_eq!(cached_tokens(1, 16, 16), 0);
+        assert_eq!((cached_tokens(0, 16, 0), cached_tokens(3, 0, 8)), (0, 0));
     }
 
     #[test]

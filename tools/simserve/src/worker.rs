@@ -210,7 +210,8 @@ impl Worker {
         response
     }
 
-    /// Looks a prompt's blocks up in the prefix cache (then holds them): the cached tokens.
+    /// Looks a prompt's blocks up in the prefix cache (then holds them): the cached tokens
+    /// (never the last one, which is always computed).
     fn cached_prefix(&self, tokens: &[u64]) -> u64 {
         if self.settings.kv_cache_blocks == 0 {
             return 0;
@@ -218,7 +219,7 @@ impl Worker {
         let block = self.settings.kv_block_size;
         let keys = block_keys(tokens, block);
         let hits = self.cache.lock().unwrap_or_else(|e| e.into_inner()).lookup_insert(&keys);
-        (hits * block) as u64
+        crate::kvcache::cached_tokens(hits, block, tokens.len()) as u64
     }
 
     /// Counts a completed request; crashes (or kills the engine) after the configured number.

@@ -530,6 +530,13 @@ fn the_prefix_cache_reports_cached_tokens_in_every_usage() {
         json!({"prompt_tokens": 12, "completion_tokens": 1, "total_tokens": 13,
                "prompt_tokens_details": {"cached_tokens": 8}})
     );
+    // The same 12 tokens again, all 3 blocks held: the last token is always computed, so the
+    // block holding it is not counted (vLLM and trtllm count so), and its prefill is paid.
+    let again = usage(&json!({"prompt": longer, "max_tokens": 1}));
+    assert_eq!(again["prompt_tokens_details"], json!({"cached_tokens": 8}));
+    let thirteen: Vec<u64> = (1..=13).collect();
+    let more = usage(&json!({"prompt": thirteen, "max_tokens": 1}));
+    assert_eq!(more["prompt_tokens_details"], json!({"cached_tokens": 12}));
     // Text prompts: equal words, equal blocks; the streaming usage chunk says so too.
     let text = "w1 w2 w3 w4 w5 w6 w7 w8 w9";
     usage(&json!({"prompt": text, "max_tokens": 1}));

@@ -31,7 +31,8 @@ Examples:
   to-csv --columns throughput__qps,tokens_per__sec,mean_ttft < metrics.jsonl
   to-csv --wide < metrics.jsonl > sheet.csv
 
-Exit status: 0 CSV written; 65 a bad input line (skipped, the rest is written); 64 bad usage.";
+Exit status: 0 CSV written; 64 bad usage; 65 a bad input line (skipped, the rest is written);
+66 no metric record on input (nothing written; --allow-empty writes the header and exits 0).";
 
 /// Metric records → the legacy perf-DB CSV.
 #[derive(Parser, Debug)]
@@ -44,6 +45,10 @@ struct Args {
     /// Wide format for spreadsheets: one row per test and concurrency, all metrics by default.
     #[arg(long)]
     wide: bool,
+    /// Write the header alone and exit 0 when the input holds no metric record (without it:
+    /// exit 66, nothing written).
+    #[arg(long)]
+    allow_empty: bool,
 }
 
 fn main() {
@@ -54,11 +59,19 @@ fn run() -> Result<Exit> {
     let Some(args) = perfline::cli::parse_args::<Args>()? else { return Ok(Exit::Ok) };
     let mut reporter = Reporter::new("to-csv");
     let mut records: Vec<MetricRecord> = Vec::new();
+    perfline::cli::note_terminal_stdin("metric records");
     for line in jsonl::read::<MetricRecord, _>(std::io::stdin().lock(), "stdin") {
         match line.record {
             Ok(r) => records.push(r),
             Err(f) => reporter.failure(&f),
         }
+    }
+    if records.is_empty() && !args.allow_empty {
+        reporter.error(
+            Exit::NoInput,
+            "no metric records on stdin; nothing written (did the step before fail? --allow-empty writes the header alone)",
+        );
+        return Ok(reporter.exit());
     }
     let spec = if args.wide && args.columns == ["default"] {
         vec!["all".to_string()]

@@ -44,10 +44,22 @@ fn throughput_qps_is_request_throughput_not_tokens() {
 
 #[test]
 fn default_header_is_stable() {
-    let (_, csv, _) = to_csv(&[], "");
+    let (code, csv, _) = to_csv(&["--allow-empty"], "");
+    assert_eq!(code, 0);
     assert_eq!(
         csv,
         "network,batchsize,precision,framework,command,throughput__qps,tokens_per__sec,total_tokens_per__sec,user_tokens_per__sec,mean_ttft__ms,median_ttft__ms,p99_ttft__ms,mean_tpot__ms,median_tpot__ms,p99_tpot__ms,mean_itl__ms,median_itl__ms,p99_itl__ms,mean_e2el__ms,median_e2el__ms,p99_e2el__ms,al__tokens_per_iter,mean_gen_worker_per_iter_device_step_time__ms,goodput__qps,gpu_util_mean__pct,gpu_util_max__pct,gpu_mem_used_max__mib,gpu_power_mean__w,gpu_energy_per_token__j_per_token,cache_hit_rate__pct,cached_tokens__count,sessions__count,turns__count,duration__sec,total_requests__count,successful_requests__count,failed_requests__count,input_tokens__count,output_tokens__count,status,reasons\n"
+    );
+}
+
+#[test]
+fn no_record_is_no_input_and_writes_nothing() {
+    let (code, csv, err) = to_csv(&[], "\n");
+    assert_eq!(code, 66);
+    assert_eq!(csv, "");
+    assert_eq!(
+        err,
+        "to-csv: error: no metric records on stdin; nothing written (did the step before fail? --allow-empty writes the header alone)\n"
     );
 }
 

@@ -4,7 +4,7 @@
 use perfline::cli::{Failure, Result};
 use perfline::wire::metrics::MetricRecord;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 
 /// Longest metric name and unit the SQL schema holds (indexed VARCHAR columns).
 pub const MAX_METRIC_LEN: usize = 191;
@@ -253,29 +253,17 @@ pub fn fill_from_context(run: &mut RunInfo, records: &[MetricRecord]) {
     }
 }
 
-/// The run key: md5 of the job id, the sorted test ids, the records' sorted launch attempts
-/// (when any has one), the start time and the commit. A re-run of a test is a new attempt,
-/// hence a new run; the same attempt uploaded again has the same key. When neither a job id
-/// nor a start time is known, a digest of the records is folded in so that different results
-/// never share a key.
+/// The run key ([`perfline::runkey::derive`], the one implementation perf-check shares): md5
+/// of the job id, the sorted test ids, the records' sorted launch attempts (when any has
+/// one), the start time and the commit; a digest of the records when neither a job id nor a
+/// start time is known.
 pub fn derive_run_key(run: &RunInfo, records: &[MetricRecord]) -> String {
-    let test_ids: BTreeSet<&str> = records.iter().map(|r| r.test_id.as_str()).collect();
-    let attempts: BTreeSet<&str> = records.iter().filter_map(|r| r.attempt.as_deref()).collect();
-    let mut key = BTreeMap::new();
-    key.insert("job_id", serde_json::json!(run.job_id));
-    key.insert("test_ids", serde_json::json!(test_ids));
-    // Absent for records without attempts, so their keys are those of earlier versions.
-    if !attempts.is_empty() {
-        key.insert("attempts", serde_json::json!(attempts));
-    }
-    key.insert("start_time", serde_json::json!(run.start_time));
-    key.insert("commit", serde_json::json!(run.commit));
-    if run.job_id.is_none() && run.start_time.is_none() {
-        let content = serde_json::to_string(records).unwrap_or_default();
-        key.insert("content", serde_json::json!(crate::md5_hex(content.as_bytes())));
-    }
-    let canonical = serde_json::to_string(&key).unwrap_or_default();
-    crate::md5_hex(canonical.as_bytes())
+    perfline::runkey::derive(
+        run.job_id.as_deref(),
+        run.start_time.as_deref(),
+        run.commit.as_deref(),
+        records,
+    )
 }
 
 #[cfg(test)]

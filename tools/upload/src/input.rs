@@ -44,6 +44,7 @@ pub fn parse(text: &str) -> Result<MetricRecord> {
 /// nothing.
 pub fn read_path(input: &str) -> Result<Vec<MetricRecord>> {
     if input == "-" {
+        perfline::cli::note_terminal_stdin("metric records");
         return read_all(std::io::BufReader::new(std::io::stdin()), input);
     }
     let file = std::fs::File::open(input).map_err(|e| Failure::io(input, &e))?;

@@ -32,8 +32,11 @@ Output (stdout), one record per run:
   {\"run_id\":1,\"run_key\":\"…\",\"store\":\"sqlite:perf.db\",\"rows\":3,\"link\":null,\"status\":\"uploaded\"}
   status: uploaded | already-present | spooled
 
-Exit codes: 0 stored (or already present), 65 bad record (nothing stored), 66 no input,
-  69 store unavailable (batch spooled), 77 permission, 78 configuration, 74 I/O.
+Exit status: 0 stored (or already present); 64 bad usage; 65 bad record (nothing stored);
+66 no input: a missing input file, a SQLite directory that does not exist, or no metric record
+(--allow-empty: 0); 69 store unavailable (batch spooled); 73 the store or spool file cannot be
+created; 74 I/O; 77 permission (a directory not writable by you); 78 configuration (store URL,
+credentials).
 
 Examples:
   parse-metrics logs/*.log | upload
@@ -70,6 +73,9 @@ struct Args {
     spool_dir: PathBuf,
     #[command(flatten)]
     retry: RetryFlags,
+    /// Exit 0 (with a warning) when the input holds no metric record (without it: exit 66).
+    #[arg(long)]
+    allow_empty: bool,
 }
 
 fn main() {
@@ -98,7 +104,16 @@ fn run() -> Result<Exit> {
     let store = Store::parse(args.store.as_deref().unwrap_or(store::DEFAULT))?;
     let records = input::read_path(&args.input)?;
     if records.is_empty() {
-        reporter.warn("no metric records on input; nothing uploaded");
+        let what = if args.input == "-" { "stdin".to_string() } else { args.input.clone() };
+        let msg = format!("no metric records on {what}; nothing uploaded");
+        if args.allow_empty {
+            reporter.warn(msg);
+        } else {
+            reporter.error(
+                Exit::NoInput,
+                format!("{msg} (did the step before fail? --allow-empty exits 0)"),
+            );
+        }
         return Ok(reporter.exit());
     }
     let batch = args.run.batch(args.run_key, records);

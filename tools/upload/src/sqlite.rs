@@ -63,6 +63,9 @@ pub struct Sqlite {
 impl Sqlite {
     /// Opens (creating when missing) the database file.
     pub fn open(path: &Path, busy_timeout: Duration) -> Result<Sqlite, StoreError> {
+        perfline::fsutil::check_writable(path).map_err(|f| {
+            StoreError::Fatal(Failure { message: format!("sqlite:{}", f.message), ..f })
+        })?;
         let conn = rusqlite::Connection::open(path).map_err(|e| classify(&path.display(), e))?;
         conn.busy_timeout(busy_timeout).map_err(|e| classify(&path.display(), e))?;
         Ok(Sqlite { conn })

@@ -102,6 +102,9 @@ fn run() -> Result<Exit> {
     };
     let args = Args::from_arg_matches(&matches).map_err(|e| usage_error(&e))?;
     let spec = spec::spec(&args, &spec::count_per_glob(&matches, &args)?)?;
+    if std::env::var_os(perfline::cli::CHECK_ARGS_ENV).is_some_and(|v| v == "1") {
+        return Ok(Exit::Ok); // parse only (perfline::cli::parse_args)
+    }
     let terminal = !args.quiet && !args.progress && std::io::stderr().is_terminal();
     let mut shown = progress::Shown::new(args.progress, terminal);
     let outcome = wait::wait(&spec, &mut |p| shown.show(p));
@@ -121,7 +124,5 @@ fn run() -> Result<Exit> {
 
 /// Clap's error as one line, classified as bad usage (64).
 fn usage_error(e: &clap::Error) -> Failure {
-    let text = e.to_string();
-    let first = text.lines().next().unwrap_or_default();
-    Failure::usage(first.strip_prefix("error: ").unwrap_or(first))
+    Failure::usage(perfline::cli::clap_message(&e.to_string()))
 }

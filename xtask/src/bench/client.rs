@@ -14,6 +14,11 @@
 //! write times (aiperf: `X-Request-ID`, `request_start_ns` + TTFT; guidellm: the completion id
 //! and `first_token_iteration`).
 //!
+//! Trace replay (`--only trace`): bench and aiperf replay the same 10,000-request Mooncake
+//! trace at 2,000 req/s (`--dataset-name mooncake` / `--custom-dataset-type mooncake_trace
+//! --fixed-schedule`): client CPU per 10k requests and the dispatch lateness against the
+//! trace's timestamps (p50, p99), medians of `--repeats` runs after one warm-up.
+//!
 //! All clients send the same prompts: one file per run (`prompts.jsonl` in the run's directory)
 //! holds the same texts for every client — ISL common words, each one token in the usual
 //! tokenizers, and the output length — under the field names each client reads (bench:
@@ -54,8 +59,8 @@ pub struct Client {
     /// Highest offered rate tried (req/s); steps double from 250.
     #[arg(long, default_value_t = 16000.0)]
     max_rate: f64,
-    /// Scenarios to run, comma separated: cpu, rate, ttft.
-    #[arg(long, value_delimiter = ',', default_value = "cpu,rate,ttft")]
+    /// Scenarios to run, comma separated: cpu, rate, ttft, trace.
+    #[arg(long, value_delimiter = ',', default_value = "cpu,rate,ttft,trace")]
     only: Vec<String>,
     /// Pin the server to CPU 0 and every client to the other CPUs (`taskset`), so the two
     /// don't preempt each other; the same for all clients.
@@ -194,9 +199,10 @@ impl Client {
         let run_cpu = self.only.iter().any(|s| s == "cpu");
         let run_rate = self.only.iter().any(|s| s == "rate");
         let run_ttft = self.only.iter().any(|s| s == "ttft");
-        if let Some(bad) = self.only.iter().find(|s| !["cpu", "rate", "ttft"].contains(&s.as_str()))
-        {
-            bail!("--only {bad:?}: expected cpu, rate or ttft");
+        let run_trace = self.only.iter().any(|s| s == "trace");
+        let scenarios = ["cpu", "rate", "ttft", "trace"];
+        if let Some(bad) = self.only.iter().find(|s| !scenarios.contains(&s.as_str())) {
+            bail!("--only {bad:?}: expected cpu, rate, ttft or trace");
         }
         let server_bin = env.root.join("target/release/examples/sse_server");
         let mut clients: Vec<&str> = self.clients.iter().map(String::as_str).collect();
@@ -380,7 +386,23 @@ impl Client {
                 }
             }
         }
-        print_table(&clients, &cpu, &startup, &rate, [&ttft, &own, &lateness], self.concurrency);
+        if run_cpu || run_rate || run_ttft {
+            print_table(
+                &clients,
+                &cpu,
+                &startup,
+                &rate,
+                [&ttft, &own, &lateness],
+                self.concurrency,
+            );
+        }
+        if run_trace {
+            // guidellm has no Mooncake trace replay: bench and aiperf only.
+            let replayers: Vec<&str> =
+                clients.iter().copied().filter(|c| ["bench", "aiperf"].contains(c)).collect();
+            let rows = self.trace_replay(&env, &server_bin, &replayers, &mut notes)?;
+            print_trace_table(&replayers, &rows, self.repeats);
+        }
         if self.pin {
             println!("note: --pin: server on CPU 0, clients on the others (taskset)");
         }
@@ -398,7 +420,8 @@ impl Client {
         if !self.clients.iter().any(|c| c != "bench") {
             return Ok(());
         }
-        if venv.join("bin/aiperf").exists() && venv.join("bin/guidellm").exists() {
+        if self.clients.iter().filter(|c| *c != "bench").all(|c| venv.join("bin").join(c).exists())
+        {
             return Ok(());
         }
         let _s = Section::new(format!("pip install {}", PY_PACKAGES.join(" ")));
@@ -408,6 +431,274 @@ impl Client {
             .run()
             .context("pip install of the Python clients failed (see pip's output above)")?;
         Ok(())
+    }
+}
+
+/// Trace replay: a Mooncake trace of this many requests…
+const TRACE_REQUESTS: usize = 10_000;
+/// …two due every millisecond (2,000 req/s; whole-ms timestamps, which every replayer reads).
+const TRACE_PER_MS: usize = 2;
+
+/// One trace replay run's figures.
+#[derive(Debug, Clone, Copy)]
+struct TraceRun {
+    /// Client CPU seconds of the whole run, scaled to 10,000 requests.
+    cpu_per_10k: f64,
+    /// Dispatch lateness against the trace (ms): p50, p99 (see [`dispatch_lateness`]).
+    late_p50_ms: f64,
+    late_p99_ms: f64,
+    completed: f64,
+}
+
+/// The trace: request i is due at i / 2 ms, 64 input tokens (one hash id of 50, so prompts
+/// share prefixes), 4 output tokens, no sessions (each request is timed by the trace alone).
+fn write_trace(dir: &Path) -> anyhow::Result<PathBuf> {
+    let mut text = String::new();
+    for i in 0..TRACE_REQUESTS {
+        let row = serde_json::json!({"timestamp": i / TRACE_PER_MS, "input_length": 64,
+                                     "output_length": 4, "hash_ids": [i % 50]});
+        text.push_str(&row.to_string());
+        text.push('\n');
+    }
+    let path = dir.join("trace.jsonl");
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+/// Dispatch lateness computed the same way for every client from its own send times: the k-th
+/// send (in time order) against the k-th due time, anchored where the client was least late
+/// (no send precedes its due time), so a client's clock anchor cancels. p50, p99 in ms.
+fn dispatch_lateness(mut sent_ms: Vec<f64>) -> anyhow::Result<(f64, f64)> {
+    anyhow::ensure!(!sent_ms.is_empty(), "no send times");
+    sent_ms.sort_by(f64::total_cmp);
+    let offsets: Vec<f64> =
+        sent_ms.iter().enumerate().map(|(k, t)| t - (k / TRACE_PER_MS) as f64).collect();
+    let anchor = offsets.iter().copied().fold(f64::INFINITY, f64::min);
+    let mut late: Vec<f64> = offsets.iter().map(|o| o - anchor).collect();
+    late.sort_by(f64::total_cmp);
+    Ok((percentile(&late, 50.0), percentile(&late, 99.0)))
+}
+
+impl Client {
+    /// Each client replays the same trace against the fixed-timing server: one warm-up, then
+    /// `repeats` runs; per client the medians of CPU per 10k requests and of the lateness
+    /// percentiles.
+    fn trace_replay(
+        &self,
+        env: &Env,
+        server_bin: &Path,
+        clients: &[&str],
+        notes: &mut Vec<String>,
+    ) -> anyhow::Result<Vec<(String, Option<[f64; 3]>)>> {
+        let mut out = Vec::new();
+        for &client in clients {
+            let _s = Section::new(format!("{client}: trace replay, {TRACE_REQUESTS} requests"));
+            let server = Server::start(server_bin, &env.pin, 1.0, 1.0)?;
+            let runs = (0..=self.repeats)
+                .map(|i| env.replay(client, &format!("trace{i}"), &server.addr))
+                .collect::<anyhow::Result<Vec<TraceRun>>>();
+            match runs {
+                Ok(runs) => {
+                    let median = |f: fn(&TraceRun) -> f64| {
+                        let mut v: Vec<f64> = runs[1..].iter().map(f).collect();
+                        v.sort_by(f64::total_cmp);
+                        v[v.len() / 2]
+                    };
+                    let done = median(|r| r.completed);
+                    notes.push(format!("{client} trace replay: median {done} requests done"));
+                    out.push((
+                        client.to_string(),
+                        Some([
+                            median(|r| r.cpu_per_10k),
+                            median(|r| r.late_p50_ms),
+                            median(|r| r.late_p99_ms),
+                        ]),
+                    ));
+                }
+                Err(e) => {
+                    notes.push(format!("{client} trace replay failed: {e:#}"));
+                    out.push((client.to_string(), None));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The hub repo id under which [`Env::hf_cache`] serves the local tokenizer.
+const HF_REPO: &str = "perfline/minilm";
+
+impl Env {
+    /// An `HF_HOME` whose hub cache holds [`HF_REPO`]: the local tokenizer's files as the
+    /// snapshot of `main` (nothing is downloaded).
+    fn hf_cache(&self) -> anyhow::Result<PathBuf> {
+        let home = self.work.join("hf");
+        let repo = home.join("hub/models--perfline--minilm");
+        let commit = "0".repeat(40);
+        let snapshot = repo.join("snapshots").join(&commit);
+        std::fs::create_dir_all(&snapshot)?;
+        std::fs::create_dir_all(repo.join("refs"))?;
+        std::fs::write(repo.join("refs/main"), &commit)?;
+        for entry in std::fs::read_dir(&self.tokenizer)
+            .with_context(|| format!("tokenizer folder {}", self.tokenizer.display()))?
+        {
+            let path = entry?.path();
+            if path.is_file() {
+                if let Some(name) = path.file_name() {
+                    std::fs::copy(&path, snapshot.join(name))?;
+                }
+            }
+        }
+        Ok(home)
+    }
+
+    /// One trace replay run of `client` under the CPU wrapper.
+    fn replay(&self, client: &str, tag: &str, addr: &str) -> anyhow::Result<TraceRun> {
+        let dir = self.work.join(format!("{client}-{tag}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let trace = write_trace(&dir)?.display().to_string();
+        let url = format!("http://{addr}");
+        let d = dir.display().to_string();
+        let args: Vec<String> = match client {
+            "bench" => [
+                &self.bench.display().to_string(),
+                "--model",
+                "m",
+                "--base-url",
+                &url,
+                "--dataset-name",
+                "mooncake",
+                "--dataset-path",
+                &trace,
+                "--ignore-eos",
+                "--no-test-input",
+                "--save-result",
+                "--save-detailed",
+                "--result-filename",
+                "result.json",
+                "--max-error-rate",
+                "1",
+                "--result-dir",
+                &d,
+            ]
+            .map(String::from)
+            .to_vec(),
+            "aiperf" => [
+                &self.venv.join("bin/aiperf").display().to_string(),
+                "profile",
+                "--model",
+                "m",
+                "--url",
+                &url,
+                "--endpoint-type",
+                "completions",
+                "--streaming",
+                "--input-file",
+                &trace,
+                "--custom-dataset-type",
+                "mooncake_trace",
+                "--fixed-schedule",
+                "--extra-inputs",
+                "ignore_eos:true",
+                "--ui",
+                "none",
+                "--random-seed",
+                "0",
+                "--tokenizer",
+                HF_REPO,
+                "--artifact-dir",
+                &d,
+            ]
+            .map(String::from)
+            .to_vec(),
+            other => bail!("{other} has no Mooncake trace replay here"),
+        };
+        let cpu_file = dir.join("cpu_seconds");
+        let log = std::fs::File::create(dir.join("client.log"))?;
+        let python = if self.venv.join("bin/python").exists() {
+            self.venv.join("bin/python")
+        } else {
+            PathBuf::from("python3")
+        };
+        let mut cmd = Pin::command(&self.pin.client, &python);
+        cmd.args(["-c", CPU_WRAPPER])
+            .arg(&cpu_file)
+            .args(&args)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        if client == "aiperf" {
+            // aiperf's trace synthesis loads the tokenizer in worker processes that look a
+            // local path up as a hub repo id: give it a repo id served from a local cache.
+            cmd.env("HF_HOME", self.hf_cache()?).env("HF_HUB_OFFLINE", "1");
+        }
+        let status = cmd.status().with_context(|| format!("running {client}"))?;
+        if !status.success() {
+            bail!("{client} exited with {status}; log: {}", dir.join("client.log").display());
+        }
+        let cpu_s: f64 = std::fs::read_to_string(&cpu_file)?.trim().parse()?;
+        let sent_ms: Vec<f64> = match client {
+            "bench" => {
+                let v = read_json(&dir.join("result.json"))?;
+                let ok = v["errors"].as_array().context("no errors in result.json")?;
+                v["sent_ms"]
+                    .as_array()
+                    .context("no sent_ms in result.json")?
+                    .iter()
+                    .zip(ok)
+                    .filter(|(_, e)| e.as_str() == Some(""))
+                    .filter_map(|(t, _)| t.as_f64())
+                    .collect()
+            }
+            _ => std::fs::read_to_string(dir.join("profile_export.jsonl"))
+                .context("aiperf profile_export.jsonl")?
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter_map(|r| r.pointer("/metadata/request_start_ns")?.as_f64())
+                .map(|ns| ns / 1e6)
+                .collect(),
+        };
+        let completed = sent_ms.len() as f64;
+        let (late_p50_ms, late_p99_ms) = dispatch_lateness(sent_ms)?;
+        let cpu_per_10k = cpu_s * 10_000.0 / TRACE_REQUESTS as f64;
+        eprintln!(
+            "    {client} {tag}: {completed} done, CPU {cpu_s:.2} s, dispatch lateness p50 \
+             {late_p50_ms:.2} ms p99 {late_p99_ms:.2} ms"
+        );
+        Ok(TraceRun { cpu_per_10k, late_p50_ms, late_p99_ms, completed })
+    }
+}
+
+/// The trace replay rows.
+fn print_trace_table(clients: &[&str], rows: &[(String, Option<[f64; 3]>)], repeats: usize) {
+    println!(
+        "trace replay: {TRACE_REQUESTS} requests at {} req/s (Mooncake JSONL, osl 4), medians \
+         of {repeats} runs after one warm-up; ratio = aiperf / bench",
+        TRACE_PER_MS * 1000
+    );
+    print!("{:<46}", "figure");
+    for c in clients {
+        print!(" {c:>10}");
+    }
+    println!(" {:>8}", "ratio");
+    let labels = [
+        "client CPU s per 10k-request replay",
+        "dispatch lateness p50 (ms) vs the trace",
+        "dispatch lateness p99 (ms) vs the trace",
+    ];
+    for (i, label) in labels.iter().enumerate() {
+        print!("{label:<46}");
+        let of = |c: &str| rows.iter().find(|r| r.0 == c).and_then(|r| r.1).map(|v| v[i]);
+        for c in clients {
+            print!(" {:>10}", of(c).map_or("n/a".to_string(), |x| format!("{x:.2}")));
+        }
+        let ratio = match (of("aiperf"), of("bench")) {
+            (Some(a), Some(b)) if b.abs() > 0.0 => format!("{:.1}x", a.abs() / b.abs()),
+            _ => String::new(),
+        };
+        println!(" {ratio:>8}");
     }
 }
 

@@ -1,11 +1,12 @@
 //! `cargo xtask bench perfcheck`: 10,000 series (2,500 cases × 4 metrics) × 100 runs of
 //! history in SQLite (upload's schema v3, built by `perfcheck_store.py`), judged by the release
 //! `perf-check` (change-point method, window 30) and, side by side in the same run, by a
-//! Python baseline doing the same judgement with sqlite3, numpy and scipy (`perfcheck.py`).
+//! Python baseline doing the same judgement with sqlite3, numpy and scipy (`perfcheck.py`),
+//! run by the Python of a virtual environment (`target/bench-venv`, numpy and scipy from PyPI).
 //! Each side: one warm-up run, then the median of `--repeat` timed runs; the verdict counts
 //! of both sides are printed so a reader can see they did the same work. Target: < 1 s.
 
-use crate::util::{project_root, Section};
+use crate::util::{is_root, project_root, Section};
 use std::time::Instant;
 use xshell::{cmd, Shell};
 
@@ -38,15 +39,11 @@ impl Perfcheck {
         sh.create_dir(&dir)?;
         let (db, current) = (dir.join("perf.db"), dir.join("current.jsonl"));
         let (cases, runs) = (self.cases.to_string(), self.runs.to_string());
+        let python = venv(sh, &root.join("target/bench-venv"))?;
         let series = {
             let _s = Section::new(format!("store: {cases} cases × 4 metrics × {runs} runs"));
-            cmd!(sh, "python3 -c {STORE_PY} {db} {current} {cases} {runs}").read()?
+            cmd!(sh, "{python} -c {STORE_PY} {db} {current} {cases} {runs}").read()?
         };
-        let python_ok = cmd!(sh, "python3 -c 'import numpy, scipy'").quiet().ignore_stderr().run();
-        if python_ok.is_err() {
-            let _s = Section::new("pip install numpy scipy (Python baseline)");
-            cmd!(sh, "python3 -m pip install -q --break-system-packages numpy scipy").run()?;
-        }
         let store = format!("sqlite:{}", db.display());
         let ours = || {
             cmd!(sh, "{bin} --store {store} -i {current}")
@@ -56,7 +53,7 @@ impl Perfcheck {
                 .read()
                 .map(|out| counts(&out))
         };
-        let theirs = || cmd!(sh, "python3 -c {BASELINE_PY} {db} {current} 30").quiet().read();
+        let theirs = || cmd!(sh, "{python} -c {BASELINE_PY} {db} {current} 30").quiet().read();
         let (ours_counts, theirs_counts) = (ours()?, theirs()?);
         let mut ours_t = Vec::new();
         let mut theirs_t = Vec::new();
@@ -83,6 +80,33 @@ impl Perfcheck {
         );
         Ok(())
     }
+}
+
+/// The Python of a virtual environment at `dir` with numpy and scipy (the baseline's
+/// imports), created and filled from PyPI when missing; `python3-venv` is apt-installed
+/// first when the system Python cannot make one. The system Python is never changed.
+fn venv(sh: &Shell, dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    let python = dir.join("bin/python");
+    if !python.exists() {
+        let _s = Section::new(format!("python3 -m venv {}", dir.display()));
+        if cmd!(sh, "python3 -m venv {dir}").quiet().ignore_stderr().run().is_err() {
+            anyhow::ensure!(
+                is_root(),
+                "python3 -m venv failed and installing python3-venv needs root"
+            );
+            cmd!(sh, "apt-get update -qq").run()?;
+            cmd!(sh, "apt-get install -y -qq --no-install-recommends python3-venv")
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .run()?;
+            sh.remove_path(dir)?;
+            cmd!(sh, "python3 -m venv {dir}").run()?;
+        }
+    }
+    if cmd!(sh, "{python} -c 'import numpy, scipy'").quiet().ignore_stderr().run().is_err() {
+        let _s = Section::new("pip install numpy scipy into the venv (Python baseline)");
+        cmd!(sh, "{python} -m pip install -q numpy scipy").run()?;
+    }
+    Ok(python)
 }
 
 /// Verdict counts of perf-check's output, as one sorted JSON object.
