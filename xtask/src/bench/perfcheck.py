@@ -1,7 +1,8 @@
 # The Python baseline of `cargo xtask bench perfcheck`: perf-check's change-point judgement
 # (ARCHITECTURE.md "Judging performance") with sqlite3, numpy and scipy.special:
-#   - history: one SQL query, the latest WINDOW ok values of each series plus the first 10 of
-#     its baseline (anchor runs beyond the window), failed cases left out;
+#   - history: one SQL query for every ok value (failed cases left out) with its run's
+#     position, grouped with numpy: the latest WINDOW values of each series plus the first 10
+#     of its baseline (anchor runs beyond the window); case identities from the series table;
 #   - per series (log values): isolated outliers out, E-divisive placement with a pooled
 #     t-test, pruning with the robust noise (Hodges-Lehmann shift, effective sample sizes,
 #     Bonferroni over the split's positions), the shared-last-point rule, the move of the
@@ -12,7 +13,6 @@
 # Usage: python3 perfcheck.py STORE.db CURRENT.jsonl WINDOW [EXCLUDE_RUN_KEY]
 #   -> {"series": {verdict: count}, "cases": {verdict: count}} as one JSON line.
 import json, math, sqlite3, sys
-from itertools import groupby
 
 import numpy as np
 from scipy.special import ndtri, stdtr, stdtrit
@@ -67,7 +67,7 @@ def t_test(a, b):
     na, nb = len(a), len(b)
     if na == 0 or nb == 0 or na + nb < 3:
         return 1.0
-    ma, mb = a.mean(), b.mean()
+    ma, mb = a.sum() / na, b.sum() / nb
     ssa = float(((a - ma) ** 2).sum())
     ssb = float(((b - mb) ** 2).sum())
     df = na + nb - 2
@@ -75,13 +75,16 @@ def t_test(a, b):
 
 
 def median(x):
-    return float(np.median(x))
+    # np.median's overhead dominates on a few dozen values: sort and pick.
+    s = np.sort(x)
+    h = len(s) // 2
+    return float(s[h]) if len(s) % 2 else float((s[h - 1] + s[h]) / 2.0)
 
 
 def hodges_lehmann(a, b):
     if len(a) * len(b) > 4096:
         return median(b) - median(a)
-    return float(np.median(np.subtract.outer(b, a)))
+    return median(np.subtract.outer(b, a).ravel())
 
 
 def best_split(z, mn):
@@ -132,7 +135,7 @@ def detect(z, min_shift):
         for i in range(1, len(b) - 1):
             left, right = z[b[i - 1]:b[i]], z[b[i]:b[i + 1]]
             ps.append(t_test(left, right))
-            shifts.append(abs(float(right.mean() - left.mean())))
+            shifts.append(abs(float(right.sum() / len(right) - left.sum() / len(left))))
         if not drop_weakest(found, ps, shifts, min_shift):
             return found
 
@@ -168,14 +171,14 @@ def robust_noise(y, cps):
         if n < 2:
             continue
         seg = y[lo:hi]
-        parts.append((seg - np.median(seg)) * math.sqrt(n / (n - 1)))
+        parts.append((seg - median(seg)) * math.sqrt(n / (n - 1)))
         seg_ids.append(np.full(n, s))
     if not parts:
         return Noise()
     r = np.concatenate(parts)
     seg = np.concatenate(seg_ids)
     n = len(r)
-    sigma = 1.4826 * float(np.median(np.abs(r)))
+    sigma = 1.4826 * median(np.abs(r))
     if sigma <= 0.0:
         sigma = math.sqrt(float((r * r).sum()) / n)
     rho = 0.0
@@ -211,14 +214,14 @@ def signum(x):
 def judge(history, current):
     """One series: a verdict code without statistics, or the statistics of a judged series
     (p, n_base, n_new, effect, se, df, sigma, rho, current_off, searched)."""
-    logs = np.log(np.array([v for v in history if math.isfinite(v) and v > 0.0]))
+    logs = np.log(history[np.isfinite(history) & (history > 0.0)])
     if len(logs) < max(MIN_HISTORY, 2):
         return INSUFFICIENT
     if not (math.isfinite(current) and current > 0.0):
         return SUSPECT
     c = math.log(current)
     diffs = np.abs(np.diff(logs))
-    sigma0 = 1.4826 * float(np.median(diffs)) / SQRT2 if len(diffs) else 0.0
+    sigma0 = 1.4826 * median(diffs) / SQRT2 if len(diffs) else 0.0
     if sigma0 > 0.0:
         # Isolated outliers: off the mean of the two neighbours (the two after it, for the
         # first; the current run after the last) while those agree.
@@ -350,27 +353,43 @@ def main():
             if b is not None:
                 current[case + (metric,)] = (value, b)
                 case_of[case + (metric,)] = cases.setdefault(case, len(cases))
-    # One query: each series' ok values in history order, the latest `window` and the first
-    # ANCHOR_RUNS (its baseline beyond the window).
+    # Identity of each case (the series table), then one query: every ok value of the store
+    # with its run's position in history order; grouped per series with numpy.
+    ident = {cid: (t, sv, cl) for cid, t, sv, cl in
+             db.execute("SELECT case_id, test_id, server, client FROM series")}
     rows = db.execute("""
-        WITH r AS (SELECT id, run_key, ROW_NUMBER() OVER (ORDER BY (start_time IS NULL), start_time, id) AS pos
-                   FROM runs),
-        ok AS (SELECT p.case_id, p.metric, p.value, r.pos FROM perf_result p JOIN r ON r.id = p.run_id
-               LEFT JOIN run_cases rc ON rc.run_id = p.run_id AND rc.case_id = p.case_id
-               WHERE p.status = 'ok' AND (rc.status IS NULL OR rc.status = 'ok') AND r.run_key IS NOT ?),
-        ranked AS (SELECT case_id, metric, value, pos,
-                   ROW_NUMBER() OVER (PARTITION BY case_id, metric ORDER BY pos DESC) AS recent,
-                   ROW_NUMBER() OVER (PARTITION BY case_id, metric ORDER BY pos) AS oldest FROM ok)
-        SELECT s.test_id, s.server, s.client, k.metric, k.value FROM ranked k JOIN series s ON s.case_id = k.case_id
-        WHERE k.recent <= ? OR k.oldest <= ? ORDER BY k.case_id, k.metric, k.pos""",
-                      (exclude, window, ANCHOR_RUNS))
-    history = {key: [v for *_, v in group] for key, group in groupby(rows, key=lambda r: r[:4])}
+        WITH r AS (SELECT id, run_key,
+                   ROW_NUMBER() OVER (ORDER BY (start_time IS NULL), start_time, id) AS pos FROM runs)
+        SELECT p.case_id, p.metric, p.value, r.pos FROM perf_result p JOIN r ON r.id = p.run_id
+        LEFT JOIN run_cases rc ON rc.run_id = p.run_id AND rc.case_id = p.case_id
+        WHERE p.status = 'ok' AND (rc.status IS NULL OR rc.status = 'ok') AND r.run_key IS NOT ?""",
+                      (exclude,)).fetchall()
+    ids = {}
+    sid = np.fromiter((ids.setdefault((c, m), len(ids)) for c, m, _, _ in rows), np.int64, len(rows))
+    val = np.fromiter((v for _, _, v, _ in rows), float, len(rows))
+    pos = np.fromiter((q for *_, q in rows), np.int64, len(rows))
+    order = np.lexsort((pos, sid))
+    val = val[order]
+    starts = np.searchsorted(sid[order], np.arange(len(ids) + 1))
+    where = {ident[c] + (m,): i for (c, m), i in ids.items() if c in ident}
+    empty = np.empty(0)
+
+    def history(key):
+        # The latest `window` values and the first ANCHOR_RUNS before them (the baseline).
+        i = where.get(key)
+        if i is None:
+            return empty
+        h = val[starts[i]:starts[i + 1]]
+        if len(h) > window:
+            h = np.concatenate((h[:min(ANCHOR_RUNS, len(h) - window)], h[-window:]))
+        return h
+
     keys = list(current)
     verdict = np.full(len(keys), INSUFFICIENT)
     higher = np.array([current[k][1] for k in keys])
     judged, stats = [], []
     for i, k in enumerate(keys):
-        o = judge(history.get(k, ()), current[k][0])
+        o = judge(history(k), current[k][0])
         if isinstance(o, tuple):
             judged.append(i)
             stats.append(o)
