@@ -327,9 +327,10 @@ def decide(s, higher):
     lo, hi = np.zeros(und.sum()), np.full(und.sum(), float(MAX_RUNS_NEEDED))
     can = decided(hi)
     while np.any(hi - lo > 1):
+        open_ = hi - lo > 1
         mid = np.floor((lo + hi) / 2)
         ok = decided(mid)
-        hi, lo = np.where(ok, mid, hi), np.where(ok, lo, mid)
+        hi, lo = np.where(open_ & ok, mid, hi), np.where(open_ & ~ok, mid, lo)
     runs_needed = np.where(can, hi, np.nan)
     z = np.where(se > 0.0, np.abs(d / np.where(se > 0.0, se, 1.0)), np.where(d == 0.0, 0.0, np.inf))
     strong = (verdict == SUSPECT) & (n_new == 1) & ~off & (z >= OVERWHELMING_Z) & (np.abs(d) >= 3.0 * MC)
