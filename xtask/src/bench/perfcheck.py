@@ -9,7 +9,8 @@
 #     current level against the baseline segment;
 #   - over all series at once (numpy): Benjamini-Hochberg, the three-way decision with
 #     runs_needed, the overwhelming-case rule, case verdicts.
-# No pending runs (one input) and no --accept: the bench uses neither.
+# No pending runs (one input) and no --accept: the bench uses neither (so a level of
+# confirmation runs only, perf-check's `fixed` level, never arises here).
 # Usage: python3 perfcheck.py STORE.db CURRENT.jsonl WINDOW [EXCLUDE_RUN_KEY]
 #   -> {"series": {verdict: count}, "cases": {verdict: count}} as one JSON line.
 import json, math, sqlite3, sys
@@ -19,6 +20,7 @@ from scipy.special import ndtri, stdtr, stdtrit
 
 ALPHA, MIN_HISTORY, MIN_CHANGE, MIN_EFFECT, FDR, OVERWHELMING_Z = 0.001, 5, 0.02, 3.0, 0.05, 8.0
 OUTLIER_K, SHARE_ALPHA, MAX_RUNS_NEEDED, ANCHOR_RUNS, MAX_RHO = 4.0, 0.05, 1000, 10, 0.8
+SHOWN_RUNS_NEEDED = 50
 MC = math.log(1.0 + MIN_CHANGE)
 EPS16 = 2.220446049250313e-16 * 16.0
 SQRT2 = math.sqrt(2.0)
@@ -321,7 +323,9 @@ def decide(s, higher):
         se_m = sigma[und] * np.sqrt(base_term + 1.0 / n_eff(n_new[und] + more, rho[und]))
         df_m = df[und] + more * per_run
         ad = np.abs(d[und])
-        return (t_quantile(1.0 - FDR / 2.0, df_m) * se_m < ad) | (
+        # A move of at least min-change holds at ALPHA (the bar of a level of confirmation
+        # runs), or the interval lies inside +-min-change.
+        return ((ad >= MC) & (t_quantile(1.0 - ALPHA / 2.0, df_m) * se_m < ad)) | (
             ad + t_quantile(1.0 - FDR, df_m) * se_m < MC)
 
     lo, hi = np.zeros(und.sum()), np.full(und.sum(), float(MAX_RUNS_NEEDED))
@@ -331,7 +335,8 @@ def decide(s, higher):
         mid = np.floor((lo + hi) / 2)
         ok = decided(mid)
         hi, lo = np.where(open_ & ok, mid, hi), np.where(open_ & ~ok, mid, lo)
-    runs_needed = np.where(can, hi, np.nan)
+    # Every undecided series has one, at most SHOWN_RUNS_NEEDED.
+    runs_needed = np.clip(np.where(can, hi, SHOWN_RUNS_NEEDED), 1, SHOWN_RUNS_NEEDED)
     z = np.where(se > 0.0, np.abs(d / np.where(se > 0.0, se, 1.0)), np.where(d == 0.0, 0.0, np.inf))
     strong = (verdict == SUSPECT) & (n_new == 1) & ~off & (z >= OVERWHELMING_Z) & (np.abs(d) >= 3.0 * MC)
     return verdict, moved, strong, runs_needed
