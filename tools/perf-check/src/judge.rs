@@ -66,6 +66,13 @@ pub struct Stats {
     /// point), not given by pending runs: its p-value pays for the search and its move must
     /// reach `min_effect` noise units.
     pub searched: bool,
+    /// The current level is this invocation's runs only (pending + current; the split at the
+    /// first pending run was not searched for but chosen because that run was undecided or
+    /// suspect): it must hold at `alpha` and be shared by the pending runs.
+    pub fixed: bool,
+    /// `fixed`: the pending runs moved the same way as the current run, against the baseline
+    /// (one-sided 5 %).
+    pub shared: bool,
 }
 
 impl Stats {
@@ -133,6 +140,10 @@ const OUTLIER_K: f64 = 4.0;
 const SHARE_ALPHA: f64 = 0.05;
 /// `runs_needed` is searched up to this many runs.
 const MAX_RUNS_NEEDED: u32 = 1000;
+/// `runs_needed` is at most this (every `undecided` has one): beyond it, or when the baseline
+/// alone is too short or noisy for more runs at the current level to ever decide, this, with
+/// the reason saying which.
+pub const SHOWN_RUNS_NEEDED: u32 = 50;
 
 /// Judges `current` against `history` (stored runs, oldest first, failed runs excluded) and
 /// `pending` (earlier runs of this invocation not stored yet, e.g. confirmation re-runs,
@@ -223,7 +234,15 @@ pub fn judge_series(
         cps.pop();
     }
     let noise = changepoint::robust_noise(&z[..m], &cps);
-    let new_start = cps.last().map_or(m_stored, |cp| cp.index.min(m_stored));
+    // The current level holds every pending run, unless the change came at a later run of
+    // this invocation (a change point among its runs, shared by the runs after it).
+    let new_start = cps.last().map_or(m_stored, |cp| {
+        if cp.index > m_stored {
+            cp.index
+        } else {
+            cp.index.min(m_stored)
+        }
+    });
     let base_end = cps.first().map_or(new_start, |cp| cp.index.min(new_start));
     let (base, new) = (&z[..base_end], &z[new_start..]);
     let index_of = |k: usize| kept.get(k).map_or(earlier.len(), |(i, _)| *i);
@@ -246,12 +265,22 @@ pub fn judge_series(
     let effect = changepoint::hodges_lehmann(base, new);
     let se = noise.se_diff(base.len(), new.len());
     let mut p = changepoint::shift_p(effect, se, noise.df);
-    let searched = cps.last().is_some_and(|cp| cp.index < m_stored);
+    let searched = new_start < m_stored;
     if searched {
         // The current level's start was searched for: pay for the search (Bonferroni over the
         // positions it could have taken).
         p = (p * z.len().saturating_sub(3).max(1) as f64).min(1.0);
     }
+    // A level of this invocation's runs only: its split was chosen at the run that asked for
+    // confirmation. The pending runs must share the current run's move.
+    let fixed = !searched && new.len() >= 2;
+    let shared = fixed && {
+        let pend = &new[..new.len() - 1];
+        let d = changepoint::hodges_lehmann(base, pend);
+        let dc = c - base_level;
+        let se = noise.se_diff(base.len(), pend.len());
+        d.signum() == dc.signum() && changepoint::shift_p(d, se, noise.df) / 2.0 < SHARE_ALPHA
+    };
     let stats = Stats {
         better: Some(better),
         noise,
@@ -266,6 +295,8 @@ pub fn judge_series(
         new_from: index_of(new_start),
         n_earlier: earlier.len(),
         searched,
+        fixed,
+        shared,
     };
     let mut o = Outcome {
         baseline: Some(base_level.exp()),
@@ -307,10 +338,11 @@ pub fn decide(o: &mut Outcome, q: f64, rule: &Rule) {
     o.q_value = Some(q);
     let p = o.score.unwrap_or(1.0);
     let mc = (1.0 + rule.min_change).ln();
-    let t2 = changepoint::t_quantile(1.0 - rule.fdr / 2.0, s.df);
+    // A move is resolved when it holds at `alpha`: the bar of a level of confirmation runs.
+    let ta = changepoint::t_quantile(1.0 - rule.alpha / 2.0, s.df);
     let t1 = changepoint::t_quantile(1.0 - rule.fdr, s.df);
     let se_with = |more: u32| s.noise.se_diff(s.n_base, s.n_new + more as usize);
-    o.min_detectable_pct = Some(round2((t2 * se_with(1)).exp_m1() * 100.0));
+    o.min_detectable_pct = Some(round2((ta * se_with(1)).exp_m1() * 100.0));
     o.runs_needed = None;
     o.change_at = None;
     let d = s.effect;
@@ -319,7 +351,12 @@ pub fn decide(o: &mut Outcome, q: f64, rule: &Rule) {
     // A move must clear --min-change and, to be called, `min_effect` noise units (a level a
     // correlated wander reaches is not a change).
     let big = d.abs() >= mc;
-    let clear = big && (!s.searched || d.abs() >= rule.min_effect * s.noise.sigma);
+    // A level of this invocation's runs only (confirmation runs) holds at `alpha`, as a lone
+    // run must to be suspect, and its runs share the move: confirming is asked at every
+    // undecided run, so the plain test at `fdr` would alarm on noise.
+    let clear = big
+        && (!s.searched || d.abs() >= rule.min_effect * s.noise.sigma)
+        && (!s.fixed || (p < rule.alpha && s.shared));
     if s.current_off {
         o.verdict = Verdict::Suspect;
         o.change_at = Some(s.n_earlier);
@@ -354,12 +391,13 @@ pub fn decide(o: &mut Outcome, q: f64, rule: &Rule) {
         let decided = |more: u32| {
             let se = se_with(more);
             let df = s.df + f64::from(more) * per_run;
-            // The interval excludes 0, or it lies inside ±min-change.
-            changepoint::t_quantile(1.0 - rule.fdr / 2.0, df) * se < d.abs()
+            // A move of at least min-change holds at `alpha` (the bar of a level of
+            // confirmation runs), or the interval lies inside ±min-change.
+            (d.abs() >= mc && changepoint::t_quantile(1.0 - rule.alpha / 2.0, df) * se < d.abs())
                 || d.abs() + changepoint::t_quantile(1.0 - rule.fdr, df) * se < mc
         };
         // `decided` is monotone in the number of runs: bisect.
-        o.runs_needed = decided(MAX_RUNS_NEEDED).then(|| {
+        let fewest = decided(MAX_RUNS_NEEDED).then(|| {
             let (mut lo, mut hi) = (0, MAX_RUNS_NEEDED);
             while hi - lo > 1 {
                 let mid = (lo + hi) / 2;
@@ -371,17 +409,25 @@ pub fn decide(o: &mut Outcome, q: f64, rule: &Rule) {
             }
             hi
         });
-        o.reason = match o.runs_needed {
-            Some(n) => format!(
-                "{pct:+.1} % is inside the noise (±{noise_pct:.1} % a run, ±{:.1} % resolvable \
-                 with one more run): about {n} more run(s) at this level decide it",
-                o.min_detectable_pct.unwrap_or(f64::NAN)
+        let mdp = o.min_detectable_pct.unwrap_or(f64::NAN);
+        o.reason = match fewest {
+            Some(n) if n <= SHOWN_RUNS_NEEDED => format!(
+                "{pct:+.1} % is inside the noise (±{noise_pct:.1} % a run, ±{mdp:.1} % resolvable \
+                 with one more run): about {n} more run(s) at this level decide it"
+            ),
+            Some(_) => format!(
+                "{pct:+.1} % is inside the noise (±{noise_pct:.1} % a run, ±{mdp:.1} % resolvable \
+                 with one more run): more than {SHOWN_RUNS_NEEDED} more runs at this level would \
+                 decide it"
             ),
             None => format!(
-                "{pct:+.1} % is inside the noise (±{noise_pct:.1} % a run): more runs at this \
-                 level alone cannot decide it (the baseline is too short or too noisy)"
+                "{pct:+.1} % is inside the noise (±{noise_pct:.1} % a run, ±{mdp:.1} % resolvable \
+                 with one more run): {SHOWN_RUNS_NEEDED} or more runs at this level, and the \
+                 baseline ({} runs) limits it: more runs at this level alone cannot decide it",
+                s.n_base
             ),
         };
+        o.runs_needed = Some(fewest.unwrap_or(SHOWN_RUNS_NEEDED).clamp(1, SHOWN_RUNS_NEEDED));
     }
 }
 
@@ -579,7 +625,7 @@ mod tests {
         let o = judge(&h, 100.0, Better::Higher);
         assert_eq!((o.verdict, o.change_at), (Verdict::NoChange, None), "{o:?}");
         assert_eq!(o.runs_needed, None);
-        assert_eq!(o.min_detectable_pct, Some(1.67), "{o:?}");
+        assert_eq!(o.min_detectable_pct, Some(3.11), "{o:?}");
         // A single outlier in the history changes nothing.
         let mut h = series(20, 100.0);
         h[7] = 120.0;
@@ -605,18 +651,44 @@ mod tests {
         hist.push(slow(0));
         let o = judge(&hist, slow(1), Better::Higher);
         assert_eq!(o.verdict, Verdict::Undecided, "{o:?}");
-        let n = o.runs_needed.expect("runs_needed");
-        assert!((1..=10).contains(&n), "{o:?}");
-        assert!(o.reason.contains("more run(s) at this level decide it"), "{}", o.reason);
+        // At `alpha` (the bar of confirmation runs) ±10 % noise needs more than 50 runs.
+        assert_eq!(o.runs_needed, Some(SHOWN_RUNS_NEEDED), "{o:?}");
+        assert!(
+            o.reason.ends_with("more than 50 more runs at this level would decide it"),
+            "{o:?}"
+        );
         // The CI flow: the first slow run is current, then confirmation runs (pending, not
         // stored yet) at the same level decide it.
         let o = judge(&h, slow(0), Better::Higher);
         assert_eq!(o.verdict, Verdict::Undecided, "{o:?}");
         let n = o.runs_needed.unwrap() as usize;
+        // Seven runs of ±10 % noise are too few a baseline for runs at the new level alone.
+        assert_eq!(n, 50, "{o:?}");
+        assert!(o.reason.contains("the baseline (7 runs) limits it"), "{o:?}");
         let pending: Vec<f64> = (0..n).map(slow).collect();
         let o = judge_series(&h, &pending, slow(n), Better::Higher, &Rule::default());
         assert_eq!(o.verdict, Verdict::Regression, "{o:?}");
         assert_eq!(o.change_at, Some(7), "the first pending run starts the new level: {o:?}");
+    }
+
+    #[test]
+    fn confirmation_runs_must_share_the_move_and_hold_at_alpha() {
+        let h = series(20, 100.0);
+        let rule = Rule::default();
+        // The run that asked for confirmation and its confirmation agree: a regression.
+        let o = judge_series(&h, &[96.3], 96.0, Better::Higher, &rule);
+        assert_eq!((o.verdict, o.change_at), (Verdict::Regression, Some(20)), "{o:?}");
+        // The confirmation run alone moved: the pending run does not share it.
+        let o = judge_series(&h, &[100.4], 95.0, Better::Higher, &rule);
+        assert!(matches!(o.verdict, Verdict::Undecided | Verdict::Suspect), "{o:?}");
+        assert!(o.stats.as_ref().is_some_and(|s| s.fixed && !s.shared), "{o:?}");
+        // Significant at the FDR level only (p ≈ 0.003): not enough for a level of this
+        // invocation's runs.
+        let o = judge_series(&h, &[97.4], 97.3, Better::Higher, &rule);
+        let p = o.score.unwrap();
+        assert!(p > rule.alpha && p < rule.fdr, "{o:?}");
+        assert_eq!(o.verdict, Verdict::Undecided, "{o:?}");
+        assert!((1..=SHOWN_RUNS_NEEDED).contains(&o.runs_needed.unwrap()), "{o:?}");
     }
 
     #[test]
