@@ -213,7 +213,15 @@ pub fn judge_series(
         min_shift: floor.max(rule.min_effect * sigma0),
     };
     let first = changepoint::detect(&z, &settings);
-    let noise = changepoint::robust_noise(&z[..m], &first);
+    // The residuals inside segments see only the noise the segmentation left: on a correlated
+    // wander it cuts the wander into levels and σ shrinks (to a third of the truth on flat
+    // AR(1) with φ 0.5). The smaller of the first- and lag-2-difference scales of the kept
+    // values is a floor: for AR(1) noise they see σ√(1 − ρ) and σ√(1 − ρ²), so the smaller never
+    // exceeds σ whatever the sign of ρ, and a step or an outlier moves only one or two
+    // differences of many.
+    let floor_sigma = changepoint::noise(&z[..m]).min(lag2_noise(&z[..m]));
+    let floored = |n: Noise| Noise { sigma: n.sigma.max(floor_sigma), ..n };
+    let noise = floored(changepoint::robust_noise(&z[..m], &first));
     let settings = Settings { min_shift: floor.max(rule.min_effect * noise.sigma), ..settings };
     let mut cps = changepoint::prune(&z, &first, &settings, &noise);
     // The last change point must be shared: the earlier runs after it moved (one-sided 5 %)
@@ -233,7 +241,7 @@ pub fn judge_series(
         }
         cps.pop();
     }
-    let noise = changepoint::robust_noise(&z[..m], &cps);
+    let noise = floored(changepoint::robust_noise(&z[..m], &cps));
     // The current level holds every pending run, unless the change came at a later run of
     // this invocation (a change point among its runs, shared by the runs after it).
     let new_start = cps.last().map_or(m_stored, |cp| {
@@ -306,6 +314,17 @@ pub fn judge_series(
     };
     decide(&mut o, p, rule);
     o
+}
+
+/// Noise floor from lag-2 differences: 1.4826 · median |y_{t+2} − y_t| / √2. For AR(1) noise
+/// E(y_{t+2} − y_t)² = 2σ²(1 − ρ²): below σ whatever the correlation (first differences
+/// exceed σ on alternating noise, ρ < 0); a step or an outlier moves two differences of many.
+pub fn lag2_noise(y: &[f64]) -> f64 {
+    let d: Vec<f64> = y.windows(3).map(|w| (w[2] - w[0]).abs()).collect();
+    if d.is_empty() {
+        return 0.0;
+    }
+    1.4826 * changepoint::median(&d) / std::f64::consts::SQRT_2
 }
 
 /// The former entry point: [`judge_series`] without pending runs.
