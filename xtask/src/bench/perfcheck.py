@@ -165,7 +165,13 @@ class Noise:
         return self.sigma * math.sqrt(1.0 / self.n_eff(na) + 1.0 / self.n_eff(nb))
 
 
-def robust_noise(y, cps):
+def diff_noise(y, lag):
+    """1.4826 * median |y[t+lag] - y[t]| / sqrt 2 (0 for too few values)."""
+    d = np.abs(y[lag:] - y[:-lag])
+    return 1.4826 * median(d) / SQRT2 if len(d) else 0.0
+
+
+def robust_noise(y, cps, floor=0.0):
     parts, seg_ids = [], []
     b = bounds(len(y), cps)
     for s, (lo, hi) in enumerate(zip(b, b[1:])):
@@ -176,7 +182,7 @@ def robust_noise(y, cps):
         parts.append((seg - median(seg)) * math.sqrt(n / (n - 1)))
         seg_ids.append(np.full(n, s))
     if not parts:
-        return Noise()
+        return Noise(max(0.0, floor))
     r = np.concatenate(parts)
     seg = np.concatenate(seg_ids)
     n = len(r)
@@ -190,7 +196,7 @@ def robust_noise(y, cps):
         same = seg[1:] == seg[:-1]
         num = float((c[1:] * c[:-1])[same].sum())
         rho = min(max(num / den if den > 0.0 else 0.0, 0.0), MAX_RHO)
-    return Noise(sigma, rho, max((n - len(parts)) * (1.0 - rho) / (1.0 + rho), 1.0))
+    return Noise(max(sigma, floor), rho, max((n - len(parts)) * (1.0 - rho) / (1.0 + rho), 1.0))
 
 
 def prune(z, found, min_shift, noise):
@@ -238,7 +244,10 @@ def judge(history, current):
     m = len(y)
     z = np.append(y, c)
     first = detect(z, max(MC, MIN_EFFECT * sigma0))
-    noise = robust_noise(y, first)
+    # sigma never below the smaller of the first- and lag-2-difference scales of the kept
+    # values (segmenting a correlated wander shrinks the residuals).
+    floor_sigma = min(diff_noise(y, 1), diff_noise(y, 2))
+    noise = robust_noise(y, first, floor_sigma)
     cps = prune(z, first, max(MC, MIN_EFFECT * noise.sigma), noise)
     # The last change point must be shared by the earlier runs after it.
     while cps and cps[-1][0] < m:
@@ -251,7 +260,7 @@ def judge(history, current):
         if signum(d) == signum(dc) and shift_p(d, se, noise.df) / 2.0 < SHARE_ALPHA:
             break
         cps.pop()
-    noise = robust_noise(y, [i for i, _ in cps])
+    noise = robust_noise(y, [i for i, _ in cps], floor_sigma)
     new_start = min(cps[-1][0], m) if cps else m
     base_end = min(cps[0][0], new_start) if cps else new_start
     base, new = z[:base_end], z[new_start:]
