@@ -1,12 +1,20 @@
 //! `cargo xtask bench perfcheck`: 10,000 series (2,500 cases × 4 metrics) × 100 runs of
 //! history in SQLite (upload's schema v3, built by `perfcheck_store.py`), judged by the release
-//! `perf-check` (change-point method, window 30) and, side by side in the same run, by a
-//! Python baseline doing the same judgement with sqlite3, numpy and scipy (`perfcheck.py`),
-//! run by the Python of a virtual environment (`target/bench-venv`, numpy and scipy from PyPI).
-//! Each side: one warm-up run, then the median of `--repeat` timed runs; the verdict counts
-//! of both sides are printed so a reader can see they did the same work. Target: < 1 s.
+//! `perf-check` (change-point method, window 30, 10 anchor runs) and, side by side in the same
+//! run, by a Python baseline doing the same judgement with sqlite3 (one query), numpy and
+//! scipy.special (`perfcheck.py`: robust noise with the effective-sample-size correction,
+//! search-corrected change points, Benjamini–Hochberg over all series, the three-way answer
+//! with runs_needed, case verdicts), run by the Python of a virtual environment
+//! (`target/bench-venv`, numpy and scipy from PyPI). Each side: one warm-up run, then the
+//! median of `--repeat` (≥ 5) timed runs; wall time is taken here, CPU time (user + system)
+//! of each child from GNU time. The verdict counts of both sides, per verdict for series and
+//! for cases, are printed with whether they are identical; the load average before and after.
+//! Target: < 1 s.
 
-use crate::util::{is_root, project_root, Section};
+use crate::util::{apt_install_if_missing, is_root, project_root, Section};
+use anyhow::Context;
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Instant;
 use xshell::{cmd, Shell};
 
@@ -21,13 +29,15 @@ pub struct Perfcheck {
     /// Runs of history.
     #[arg(long, default_value_t = 100)]
     runs: usize,
-    /// Timed runs per side (the median is reported).
+    /// Timed runs per side, at least 5 (the median is reported), after one warm-up run each.
     #[arg(long, default_value_t = 5)]
     repeat: usize,
 }
 
 impl Perfcheck {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
+        anyhow::ensure!(self.repeat >= 5, "--repeat must be at least 5 (medians of 5 or more)");
+        apt_install_if_missing(sh, "/usr/bin/time", &["time"])?;
         {
             let _s = Section::new("cargo build --release -p perf-check");
             cmd!(sh, "cargo build --release -q -p perf-check").run()?;
@@ -44,39 +54,69 @@ impl Perfcheck {
             let _s = Section::new(format!("store: {cases} cases × 4 metrics × {runs} runs"));
             cmd!(sh, "{python} -c {STORE_PY} {db} {current} {cases} {runs}").read()?
         };
+        let script = dir.join("perfcheck.py");
+        std::fs::write(&script, BASELINE_PY)?;
         let store = format!("sqlite:{}", db.display());
-        let ours = || {
-            cmd!(sh, "{bin} --store {store} -i {current}")
-                .quiet()
-                .ignore_stderr()
-                .ignore_status()
-                .read()
-                .map(|out| counts(&out))
-        };
-        let theirs = || cmd!(sh, "{python} -c {BASELINE_PY} {db} {current} 30").quiet().read();
-        let (ours_counts, theirs_counts) = (ours()?, theirs()?);
+        let ours: Vec<String> = [p(&bin), "--store".into(), store, "-i".into(), p(&current)].into();
+        let theirs: Vec<String> = [p(&python), p(&script), p(&db), p(&current), "30".into()].into();
+        let load_before = loadavg();
+        let _s = Section::new(format!("1 warm-up + {} timed runs per side", self.repeat));
+        let (ours_out, theirs_out) = (dir.join("ours.jsonl"), dir.join("theirs.json"));
+        measure_once(&ours, &ours_out, &dir)?;
+        measure_once(&theirs, &theirs_out, &dir)?;
+        let ours_counts = counts_of_verdicts(&std::fs::read_to_string(&ours_out)?);
+        let theirs_counts = counts_of_baseline(&std::fs::read_to_string(&theirs_out)?)?;
         let mut ours_t = Vec::new();
         let mut theirs_t = Vec::new();
-        for _ in 0..self.repeat.max(1) {
-            ours_t.push(timed(ours)?);
-            theirs_t.push(timed(theirs)?);
+        for _ in 0..self.repeat {
+            ours_t.push(measure_once(&ours, &ours_out, &dir)?);
+            theirs_t.push(measure_once(&theirs, &theirs_out, &dir)?);
         }
-        let (o, t) = (median(&mut ours_t), median(&mut theirs_t));
+        let load_after = loadavg();
+        drop(_s);
+        let (ow, oc) = medians(&ours_t);
+        let (tw, tc) = medians(&theirs_t);
         println!("series judged: {}, history runs: {runs}, window 30", series.trim());
-        println!("perf-check verdicts:      {ours_counts}");
-        println!("python baseline verdicts: {}", theirs_counts.trim());
         println!(
-            "{:<44} {:>10} {:>10}",
-            format!("median of {} (after one warm-up run)", self.repeat.max(1)),
-            "seconds",
-            "runs"
+            "{:<20} {:>14} {:>14} {:>14} {:>14}",
+            "verdict", "series: ours", "python", "cases: ours", "python"
         );
-        println!("{:<44} {:>10.3} {:>10}", "perf-check (release, change-point)", o, fmt(&ours_t));
-        println!("{:<44} {:>10.3} {:>10}", "python3 sqlite3 + numpy + scipy", t, fmt(&theirs_t));
+        for verdict in VERDICTS {
+            let n = |c: &Counts, scope: &str| {
+                c.get(scope).and_then(|m| m.get(verdict)).copied().unwrap_or(0)
+            };
+            println!(
+                "{verdict:<20} {:>14} {:>14} {:>14} {:>14}",
+                n(&ours_counts, "series"),
+                n(&theirs_counts, "series"),
+                n(&ours_counts, "cases"),
+                n(&theirs_counts, "cases")
+            );
+        }
+        let same = |scope: &str| ours_counts.get(scope) == theirs_counts.get(scope);
+        let yes = |b: bool| if b { "yes" } else { "NO" };
         println!(
-            "ratio python / perf-check: {:.1}x; target perf-check < 1 s: {}",
-            t / o,
-            if o < 1.0 { "met" } else { "MISSED" }
+            "identical verdict counts per verdict: series {}, cases {}",
+            yes(same("series")),
+            yes(same("cases"))
+        );
+        println!(
+            "{:<44} {:>9} {:>9}  wall of each run",
+            format!("median of {} (after one warm-up run)", self.repeat),
+            "wall s",
+            "CPU s"
+        );
+        let row = |name: &str, w: f64, c: f64, all: &[Measure]| {
+            println!("{name:<44} {w:>9.3} {c:>9.3}  {}", fmt(all));
+        };
+        row("perf-check (release, change-point)", ow, oc, &ours_t);
+        row("python3 sqlite3 + numpy + scipy", tw, tc, &theirs_t);
+        println!("load average (1, 5, 15 min): before {load_before}, after {load_after}");
+        println!(
+            "ratio python / perf-check: {:.1}x wall, {:.1}x CPU; target perf-check < 1 s: {}",
+            tw / ow,
+            tc / oc,
+            if ow < 1.0 { "met" } else { "MISSED" }
         );
         Ok(())
     }
@@ -109,28 +149,85 @@ fn venv(sh: &Shell, dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf>
     Ok(python)
 }
 
-/// Verdict counts of perf-check's output, as one sorted JSON object.
-fn counts(out: &str) -> String {
-    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+const VERDICTS: [&str; 6] =
+    ["regression", "suspect", "undecided", "improvement", "no-change", "insufficient-data"];
+
+/// Verdict counts by scope (`series`, `cases`), then by verdict.
+type Counts = BTreeMap<String, BTreeMap<String, usize>>;
+
+/// Verdict counts of perf-check's output: records with `scope: case` are cases, the others
+/// series.
+fn counts_of_verdicts(out: &str) -> Counts {
+    let mut counts = Counts::new();
     for line in out.lines() {
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
-            *counts.entry(v["verdict"].as_str().unwrap_or("?").to_string()).or_default() += 1;
+            let scope = if v["scope"] == "case" { "cases" } else { "series" };
+            let verdict = v["verdict"].as_str().unwrap_or("?").to_string();
+            *counts.entry(scope.into()).or_default().entry(verdict).or_default() += 1;
         }
     }
-    serde_json::to_string(&counts).unwrap_or_default()
+    counts
 }
 
-fn timed<T>(f: impl Fn() -> Result<T, xshell::Error>) -> anyhow::Result<f64> {
+/// The baseline's one JSON line: `{"series": {verdict: n}, "cases": {verdict: n}}`.
+fn counts_of_baseline(out: &str) -> anyhow::Result<Counts> {
+    serde_json::from_str(out.trim()).with_context(|| format!("python baseline output: {out}"))
+}
+
+/// One measured run of a side.
+struct Measure {
+    wall_s: f64,
+    /// User + system CPU time of the child (GNU time): robust when the machine is shared.
+    cpu_s: f64,
+}
+
+/// Runs `cmd` under GNU time with stdout to `out`. perf-check exits 1 when a case regressed:
+/// 0 and 1 are both a completed judgement.
+fn measure_once(cmd: &[String], out: &Path, dir: &Path) -> anyhow::Result<Measure> {
+    let report = dir.join("time.txt");
     let start = Instant::now();
-    f()?;
-    Ok(start.elapsed().as_secs_f64())
+    let status = std::process::Command::new("/usr/bin/time")
+        .args(["-f", "%U %S", "-o"])
+        .arg(&report)
+        .args(cmd)
+        .stdout(std::fs::File::create(out)?)
+        .stderr(std::process::Stdio::null())
+        .status()?;
+    let wall_s = start.elapsed().as_secs_f64();
+    anyhow::ensure!(matches!(status.code(), Some(0 | 1)), "{} failed: {status}", cmd.join(" "));
+    let text = std::fs::read_to_string(&report)?;
+    let fields: Vec<f64> = text
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .context("GNU time output")?;
+    let [user, sys] = fields[..] else { anyhow::bail!("GNU time output: {text}") };
+    Ok(Measure { wall_s, cpu_s: user + sys })
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+/// Median wall and median CPU time.
+fn medians(all: &[Measure]) -> (f64, f64) {
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    (median(all.iter().map(|m| m.wall_s).collect()), median(all.iter().map(|m| m.cpu_s).collect()))
 }
 
-fn fmt(v: &[f64]) -> String {
-    v.iter().map(|s| format!("{s:.2}")).collect::<Vec<_>>().join(" ")
+fn fmt(v: &[Measure]) -> String {
+    v.iter().map(|m| format!("{:.2}", m.wall_s)).collect::<Vec<_>>().join(" ")
+}
+
+fn p(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// The 1, 5 and 15 minute load averages (`/proc/loadavg`), as `uptime` prints them.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
