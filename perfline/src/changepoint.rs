@@ -56,27 +56,32 @@ pub fn detect(z: &[f64], s: &Settings) -> Vec<ChangePoint> {
             tested.push(ChangePoint { index: bounds[i], p_value: t_test(left, right) });
             shifts.push((mean_var(right).0 - mean_var(left).0).abs());
         }
-        let weakest = tested
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.p_value >= s.alpha)
-            .max_by(|a, b| a.1.p_value.total_cmp(&b.1.p_value))
-            .map(|(i, _)| i)
-            .or_else(|| {
-                shifts
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, d)| **d < s.min_shift)
-                    .min_by(|a, b| a.1.total_cmp(b.1))
-                    .map(|(i, _)| i)
-            });
-        match weakest {
+        match weakest(&tested, &shifts, s) {
             Some(i) => {
                 found.remove(i);
             }
             None => return tested,
         }
     }
+}
+
+/// The change point to drop next: the least significant one (p ≥ `s.alpha`), else the one with
+/// the smallest shift under `s.min_shift`; `None` when every one holds.
+fn weakest(tested: &[ChangePoint], shifts: &[f64], s: &Settings) -> Option<usize> {
+    tested
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.p_value >= s.alpha)
+        .max_by(|a, b| a.1.p_value.total_cmp(&b.1.p_value))
+        .map(|(i, _)| i)
+        .or_else(|| {
+            shifts
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| **d < s.min_shift)
+                .min_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(i, _)| i)
+        })
 }
 
 fn bisect(z: &[f64], lo: usize, hi: usize, min: usize, alpha: f64, out: &mut Vec<usize>) {
@@ -409,21 +414,7 @@ pub fn prune(z: &[f64], cps: &[ChangePoint], s: &Settings, noise: &Noise) -> Vec
             tested.push(ChangePoint { index: b[i], p_value: p });
             shifts.push(d.abs());
         }
-        let weakest = tested
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.p_value >= s.alpha)
-            .max_by(|a, b| a.1.p_value.total_cmp(&b.1.p_value))
-            .map(|(i, _)| i)
-            .or_else(|| {
-                shifts
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, d)| **d < s.min_shift)
-                    .min_by(|a, b| a.1.total_cmp(b.1))
-                    .map(|(i, _)| i)
-            });
-        match weakest {
+        match weakest(&tested, &shifts, s) {
             Some(i) => {
                 found.remove(i);
             }
