@@ -44,14 +44,16 @@ fn unknown_roles_and_bad_arguments_are_usage_errors() {
 fn finalize_names_the_first_failed_role_once() {
     let dir = job_dir();
     let coord = dir.path().join("coord");
-    std::fs::write(
-        coord.join("CTX_0.failed"),
-        "CTX_0: server exited with status 1 (log)\nTraceback: boom\n",
+    // GEN_0 fails first: its marker claims `first.failed` (a hard link, as roles do). CTX_0,
+    // stopping because of it, fails later and must not be named, although it sorts first by
+    // name: the order comes from the link, never from a sleep, clock or mtime.
+    perfline::coord::mark_failed(
+        &coord,
+        "GEN_0",
+        "GEN_0: server exited with status 1 (log)\nTraceback: boom\n",
     )
     .unwrap();
-    // A later marker (a role stopping because of the first) must not be named as the cause.
-    std::thread::sleep(std::time::Duration::from_millis(20));
-    std::fs::write(coord.join("GEN_0.failed"), "GEN_0: step exited with status 76\n").unwrap();
+    perfline::coord::mark_failed(&coord, "CTX_0", "CTX_0: step exited with status 76\n").unwrap();
 
     role(dir.path(), "FINALIZE").assert().success().stdout("");
     let got = records(dir.path());
@@ -60,7 +62,7 @@ fn finalize_names_the_first_failed_role_once() {
     assert_eq!(r["test_id"], "disagg-e2e-cfg_ctx1_tp1_gen1_tp8");
     assert_eq!(r["client"], "con1_iter8_isl1024_osl1024");
     assert_eq!(r["status"], "failed");
-    assert_eq!(r["reasons"], serde_json::json!(["CTX_0: server exited with status 1 (log)"]));
+    assert_eq!(r["reasons"], serde_json::json!(["GEN_0: server exited with status 1 (log)"]));
     assert_eq!(r["log_tail"], serde_json::json!(["Traceback: boom"]));
     let status: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("results/status.json")).unwrap(),

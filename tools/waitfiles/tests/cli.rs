@@ -22,30 +22,26 @@ fn result(stdout: &[u8]) -> Value {
     v
 }
 
+/// The files are written only once waitfiles has said (its first progress line) that it is
+/// watching, so they really appear during the wait: no sleep orders the writes.
 #[test]
 fn ready_when_the_files_appear() {
     let dir = tempfile::tempdir().unwrap();
-    let hosts = dir.path().to_path_buf();
-    let writer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(200));
-        std::fs::write(hosts.join("CTX_0.txt"), "n1:8001").unwrap();
-        std::fs::write(hosts.join("GEN_0.txt"), "n2:8002").unwrap();
-    });
     let pattern = format!("{}/*.txt", dir.path().display());
-    let out = waitfiles()
-        .args(["--glob", &pattern, "--count", "2", "--timeout", "20", "--interval", "0.05"])
-        .assert()
-        .code(0)
-        .stderr("")
-        .get_output()
-        .clone();
-    writer.join().unwrap();
+    let (child, rx) =
+        started(&["--glob", &pattern, "--count", "2", "--timeout", "20", "--interval", "0.05"]);
+    std::fs::write(dir.path().join("CTX_0.txt"), "n1:8001").unwrap();
+    std::fs::write(dir.path().join("GEN_0.txt"), "n2:8002").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
     let d = dir.path().display();
     assert_eq!(
         result(&out.stdout),
         json!({"status": "ready", "reason": null,
                "matched": [format!("{d}/CTX_0.txt"), format!("{d}/GEN_0.txt")], "pending": []})
     );
+    let rest: Vec<String> = rx.iter().filter(|l| !l.contains(" s: waiting for ")).collect();
+    assert_eq!(rest, Vec::<String>::new());
 }
 
 #[test]
