@@ -131,12 +131,8 @@ fn test_item(test: &Value, source: &str, finder: &mut LineFinder) -> Item {
             .and_then(|n| finder.find_item(&n))
             .or_else(|| finder.next_item())
             .unwrap_or_else(|| finder.current_line());
-        let mut shown = yaml::to_json(test).to_string();
-        if shown.len() > 80 {
-            let cut = (0..=80).rev().find(|i| shown.is_char_boundary(*i)).unwrap_or(0);
-            shown.truncate(cut);
-            shown.push('…');
-        }
+        let shown = yaml::to_json(test).to_string();
+        let shown = perfline::cli::shorten(&shown, 80);
         return Err(Failure::data(format!("{source}:{line}: test must be a string, got {shown}")));
     };
     let needle = text.trim();
