@@ -128,8 +128,9 @@ pub fn diag(tool: &str, level: &str, message: impl fmt::Display) {
 /// How many characters of an echoed value an error line shows ([`shorten`]).
 pub const SHOWN: usize = 200;
 
-/// The most bytes of a diagnostic's message before [`diag`] shortens it.
-pub const LINE_MAX: usize = 400;
+/// The most bytes of a diagnostic's message before [`diag`] shortens it (to about 350):
+/// long enough for a search path or a list of names, far short of an echoed 10 MB input.
+pub const LINE_MAX: usize = 1024;
 
 /// A value as echoed in a diagnostic: at most `max` characters, then `…` and its full size
 /// (`first 200 chars… (10000005 bytes)`), so a 10 MB input never makes a 10 MB error line.
