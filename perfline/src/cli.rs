@@ -128,9 +128,10 @@ pub fn diag(tool: &str, level: &str, message: impl fmt::Display) {
 /// How many characters of an echoed value an error line shows ([`shorten`]).
 pub const SHOWN: usize = 200;
 
-/// The most bytes of a diagnostic's message before [`diag`] shortens it (to about 350):
-/// long enough for a search path or a list of names, far short of an echoed 10 MB input.
-pub const LINE_MAX: usize = 1024;
+/// The most bytes of a diagnostic's message before [`diag`] shortens it (to about 350 bytes):
+/// long enough for a list of absolute search paths (over 1 KB in the corpus), far short of an
+/// echoed 10 MB input.
+pub const LINE_MAX: usize = 4096;
 
 /// A value as echoed in a diagnostic: at most `max` characters, then `…` and its full size
 /// (`first 200 chars… (10000005 bytes)`), so a 10 MB input never makes a 10 MB error line.
