@@ -116,10 +116,46 @@ impl Reporter {
 
 /// Writes `TOOL: LEVEL: MESSAGE` (one line) to stderr. A closed or failing stderr is ignored:
 /// a diagnostic that cannot be shown must not panic or stop the tool.
+///
+/// A message longer than [`LINE_MAX`] bytes (an echoed value of unbounded size) keeps its
+/// head and its tail (the reason) around a [`shorten`]ed middle.
 pub fn diag(tool: &str, level: &str, message: impl fmt::Display) {
-    let line = format!("{tool}: {level}: {}\n", one_line(&message.to_string()));
+    let line = format!("{tool}: {level}: {}\n", cap_line(&one_line(&message.to_string())));
     let mut err = io::stderr().lock();
     let _ = err.write_all(line.as_bytes()).and_then(|()| err.flush());
+}
+
+/// How many characters of an echoed value an error line shows ([`shorten`]).
+pub const SHOWN: usize = 200;
+
+/// The most bytes of a diagnostic's message before [`diag`] shortens it (to about 350 bytes):
+/// long enough for a list of absolute search paths (over 1 KB in the corpus), far short of an
+/// echoed 10 MB input.
+pub const LINE_MAX: usize = 4096;
+
+/// A value as echoed in a diagnostic: at most `max` characters, then `…` and its full size
+/// (`first 200 chars… (10000005 bytes)`), so a 10 MB input never makes a 10 MB error line.
+pub fn shorten(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        None => std::borrow::Cow::Borrowed(s),
+        Some((cut, _)) => format!("{}… ({} bytes)", &s[..cut], s.len()).into(),
+    }
+}
+
+/// A message of at most about [`LINE_MAX`] bytes: an overlong one keeps its first [`SHOWN`]
+/// characters (the `FILE:LINE:` and the value's start) and its last 120 (the reason).
+pub fn cap_line(message: &str) -> std::borrow::Cow<'_, str> {
+    const TAIL: usize = 120;
+    if message.len() <= LINE_MAX {
+        return std::borrow::Cow::Borrowed(message);
+    }
+    let chars = message.chars().count();
+    if chars <= SHOWN + TAIL {
+        return std::borrow::Cow::Borrowed(message);
+    }
+    let tail_at = message.char_indices().nth(chars - TAIL).map_or(message.len(), |(i, _)| i);
+    let (head, tail) = message.split_at(tail_at);
+    format!("{} … {tail}", shorten(head, SHOWN)).into()
 }
 
 /// Diagnostics are one line each: newlines in a message would split it.
@@ -289,6 +325,26 @@ pub fn code(tool: &str, result: Result<Exit>) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shorten_caps_a_value_and_names_its_size() {
+        assert_eq!(shorten("abc", 3), "abc");
+        assert_eq!(shorten("abcd", 3), "abc… (4 bytes)");
+        assert_eq!(shorten("ééé", 2), "éé… (6 bytes)");
+        let big = "y".repeat(10_000_000);
+        assert_eq!(shorten(&big, SHOWN), format!("{}… (10000000 bytes)", "y".repeat(200)));
+    }
+
+    #[test]
+    fn cap_line_keeps_head_and_reason() {
+        assert_eq!(cap_line("a.txt:1: x: bad"), "a.txt:1: x: bad");
+        let message = format!("a.txt:1: {}: no such config", "y".repeat(10_000_000));
+        let capped = cap_line(&message);
+        assert!(capped.len() <= 500, "{}", capped.len());
+        assert!(capped.starts_with("a.txt:1: yyy"), "{capped}");
+        assert!(capped.contains("… (9999905 bytes) … "), "{capped}");
+        assert!(capped.ends_with("yyy: no such config"), "{capped}");
+    }
 
     #[test]
     fn reporter_keeps_first_class() {

@@ -89,3 +89,122 @@ fn a_failed_write_leaves_no_partial_attempt() {
         .unwrap_or_default();
     assert_eq!(left, Vec::<String>::new(), "nothing of the attempt is left: {left:?}");
 }
+
+/// Runs `exe` with `input` on stdin (written by a thread, so a tool that stops reading or
+/// writes a long diagnostic cannot dead-lock the test): stdout, stderr and the exit code.
+fn run_all(exe: &Path, args: &[&str], input: &[u8]) -> (Vec<u8>, String, i32) {
+    let mut child = Command::new(exe)
+        .args(args)
+        .current_dir(workspace_root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    // A tool may stop reading early (a broken pipe here is fine).
+    let writer = std::thread::spawn(move || drop(stdin.write_all(&input)));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    (out.stdout, String::from_utf8_lossy(&out.stderr).into_owned(), out.status.code().unwrap_or(-1))
+}
+
+fn longest_line(stderr: &str) -> usize {
+    stderr.lines().map(str::len).max().unwrap_or(0)
+}
+
+/// A planned record of the tiny local config (classify | nodecount).
+fn planned_tiny() -> Vec<u8> {
+    let configs = workspace_root().join("testlists/configs");
+    let tests = pipe(&bin("classify"), &[], b"aggr-local_agg_tiny-tiny_tp1_64_16\n").0;
+    let planned = pipe(&bin("nodecount"), &["--config-dir", configs.to_str().unwrap()], &tests).0;
+    assert!(!planned.is_empty());
+    planned
+}
+
+/// A 10 MB config name or test id, and a long profile value or profile name: each tool fails
+/// with its usual exit code and one error line of a few hundred bytes, never an echo of it.
+#[test]
+fn a_huge_value_is_never_echoed_whole() {
+    let big = "y".repeat(10_000_000);
+    let configs = workspace_root().join("testlists/configs");
+    let configs = configs.to_str().unwrap();
+    let check = |what: &str, (out, err, code): (Vec<u8>, String, i32), want: i32| {
+        assert_eq!(code, want, "{what}: exit code");
+        assert!(out.is_empty(), "{what}: output on failure");
+        assert_eq!(err.lines().count(), 1, "{what}: one error line");
+        assert!(longest_line(&err) <= 500, "{what}: a {} byte error line", longest_line(&err));
+        assert!(err.contains("… ("), "{what}: shortened: {err}");
+    };
+    let id = format!("aggr-local_agg_tiny{big}-tiny_tp1_64_16\n");
+    check("classify", run_all(&bin("classify"), &[], id.as_bytes()), 65);
+
+    let tiny =
+        String::from_utf8(pipe(&bin("classify"), &[], b"aggr-local_agg_tiny-tiny_tp1_64_16\n").0)
+            .unwrap();
+    let mut test: serde_json::Value = serde_json::from_str(&tiny).unwrap();
+    test["config"] = format!("local_agg_tiny{big}").into();
+    test["id"] = format!("aggr-local_agg_tiny{big}-tiny_tp1_64_16").into();
+    let input = format!("{test}\n");
+    let got = run_all(&bin("nodecount"), &["--config-dir", configs], input.as_bytes());
+    check("nodecount", got, 65);
+
+    let mut plan: serde_json::Value =
+        serde_json::from_slice(planned_tiny().split(|b| *b == b'\n').next().unwrap()).unwrap();
+    plan["id"] = format!("aggr-{big}").into();
+    plan["config"] = big.clone().into();
+    let input = format!("{plan}\n");
+    for tool in ["launch", "mkprefix"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut args = vec!["--cluster", "local", "--job-root", tmp.path().to_str().unwrap()];
+        if tool == "launch" {
+            args.push("--dry-run");
+        }
+        check(tool, run_all(&bin(tool), &args, input.as_bytes()), 65);
+    }
+
+    // A profile name, and a profile value (arguments are capped at 128 KiB by the kernel).
+    let name = format!("local{}", "x".repeat(100_000));
+    let got = run_all(&bin("launch"), &["--cluster", &name, "--dry-run"], &planned_tiny());
+    check("launch --cluster", got, 64);
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = tmp.path().join("p.yaml");
+    std::fs::write(&profile, format!("time: \"b{}\"\n", "x".repeat(1_000_000))).unwrap();
+    let got = run_all(&bin("mkprefix"), &["--cluster", profile.to_str().unwrap()], &planned_tiny());
+    check("mkprefix time", got, 78);
+}
+
+/// One profile validation: a `time:` launch rejects, mkprefix rejects too, with the same
+/// exit code (78, config) and the same message.
+#[test]
+fn mkprefix_and_launch_reject_the_same_profile_time() {
+    let planned = planned_tiny();
+    let local = std::fs::read_to_string(workspace_root().join("ci/clusters/local.yaml")).unwrap();
+    assert!(local.contains("\ntime: "), "local.yaml has a time: line");
+    for bad in ["banana", "\"1-2-3\"", "\"10:\""] {
+        let tmp = tempfile::tempdir().unwrap();
+        let profile = tmp.path().join("p.yaml");
+        let text: String = local
+            .lines()
+            .map(|l| if l.starts_with("time:") { format!("time: {bad}") } else { l.to_string() })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&profile, text).unwrap();
+        let p = profile.to_str().unwrap();
+        let root = tmp.path().join("jobs");
+        let r = root.to_str().unwrap();
+        let (out, launch_err, code) =
+            run_all(&bin("launch"), &["--cluster", p, "--dry-run", "--job-root", r], &planned);
+        assert_eq!((code, out.is_empty()), (78, true), "launch, time: {bad}: {launch_err}");
+        let (out, mkprefix_err, code) =
+            run_all(&bin("mkprefix"), &["--cluster", p, "--job-root", r], &planned);
+        assert_eq!((code, out.is_empty()), (78, true), "mkprefix, time: {bad}: {mkprefix_err}");
+        let unquoted = bad.trim_matches('"');
+        assert_eq!(
+            launch_err,
+            format!("launch: error: {p}: time: \"{unquoted}\": not a Slurm time (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS)\n")
+        );
+        assert_eq!(mkprefix_err.strip_prefix("mkprefix"), launch_err.strip_prefix("launch"));
+    }
+}

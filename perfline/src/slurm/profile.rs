@@ -331,7 +331,9 @@ impl Profile {
         for name in self.env_forward.iter().chain(self.env.keys()) {
             check_env_name(name)?;
         }
-        check_time(&self.time).map_err(|why| format!("time: {:?}: {why}", self.time))?;
+        check_time(&self.time).map_err(|why| {
+            format!("time: {:?}: {why}", crate::cli::shorten(&self.time, crate::cli::SHOWN))
+        })?;
         parse_hung_after(&self.hung_after)?;
         if self.gpus_per_node == Some(0) {
             return Err("gpus_per_node: must be at least 1".into());
@@ -489,7 +491,8 @@ pub fn resolve(spec: &str) -> Result<PathBuf> {
     if spec.contains('/') || spec.ends_with(".yaml") || spec.ends_with(".yml") {
         return Ok(PathBuf::from(spec));
     }
-    shell::check_id(spec).map_err(|e| Failure::usage(format!("--cluster {spec:?}: {e}")))?;
+    let shown = crate::cli::shorten(spec, crate::cli::SHOWN);
+    shell::check_id(spec).map_err(|e| Failure::usage(format!("--cluster {shown:?}: {e}")))?;
     let file = format!("{spec}.yaml");
     let mut dirs: Vec<PathBuf> = Vec::new();
     if let Some(d) = std::env::var_os(CLUSTERS_DIR_ENV) {
@@ -508,7 +511,7 @@ pub fn resolve(spec: &str) -> Result<PathBuf> {
         };
         Failure::new(
             Exit::NoInput,
-            format!("cluster profile {spec:?} not found (looked for {file} in $PERFLINE_CLUSTERS_DIR, ./ci/clusters and beside the binary); {found}"),
+            format!("cluster profile {shown:?} not found (looked for {shown}.yaml in $PERFLINE_CLUSTERS_DIR, ./ci/clusters and beside the binary); {found}"),
         )
     })
 }

@@ -122,10 +122,7 @@ pub fn test_at(raw: &str, source: &str, line: usize) -> Item {
 /// (a 10 MB id must not make a 10 MB diagnostic).
 fn printable(shown: &str, raw: &str) -> String {
     let shown = if shown.is_empty() { raw.trim() } else { shown };
-    let mut out: String = shown.chars().take(SHOWN).collect();
-    if out.len() < shown.len() {
-        out.push('…');
-    }
+    let out = perfline::cli::shorten(shown, SHOWN).into_owned();
     if out.chars().any(char::is_control) {
         out.escape_debug().to_string()
     } else {

@@ -131,16 +131,26 @@ fn test_item(test: &Value, source: &str, finder: &mut LineFinder) -> Item {
             .and_then(|n| finder.find_item(&n))
             .or_else(|| finder.next_item())
             .unwrap_or_else(|| finder.current_line());
-        let mut shown = yaml::to_json(test).to_string();
-        if shown.len() > 80 {
-            let cut = (0..=80).rev().find(|i| shown.is_char_boundary(*i)).unwrap_or(0);
-            shown.truncate(cut);
-            shown.push('…');
-        }
+        let shown = yaml::to_json(test).to_string();
+        let shown = perfline::cli::shorten(&shown, 80);
         return Err(Failure::data(format!("{source}:{line}: test must be a string, got {shown}")));
     };
-    let line = finder.find(text.trim()).unwrap_or_else(|| finder.current_line());
+    let needle = text.trim();
+    let line = finder
+        .find(needle)
+        .or_else(|| multi_line_item(finder, needle))
+        .unwrap_or_else(|| finder.current_line());
     test_at(text, source, line)
+}
+
+/// The first line of a scalar that spans lines (folded, so its text is on no single line):
+/// the item starting with its first word, plain or quoted, else the next sequence item.
+fn multi_line_item(finder: &mut LineFinder, needle: &str) -> Option<usize> {
+    let first = needle.split_whitespace().next().unwrap_or_default();
+    [first.to_string(), format!("\"{first}"), format!("'{first}")]
+        .iter()
+        .find_map(|n| finder.find_item(n))
+        .or_else(|| finder.next_item())
 }
 
 /// A layout error names the key and, when it can be found, its line.
@@ -330,6 +340,21 @@ mod tests {
                 "g.yaml:9: test must be a string, got 7",
             ]
         );
+    }
+
+    #[test]
+    fn a_multi_line_test_id_is_reported_at_its_first_line() {
+        let text = "l0:\n- condition:\n    terms: {stage: post_merge}\n  tests:\n  - aggr-one\n  - \"aggr-two\n    60\"\n  - \"three::a\n    b\n    c\"\n  - four::plain\n    folded\n  - aggr-five\n";
+        let doc = yaml::parse(text, "db.yaml").unwrap();
+        let items = testdb(&doc, text, "db.yaml", &filter(None, None)).unwrap();
+        let got: Vec<String> = items
+            .iter()
+            .map(|i| match i {
+                Ok(r) => r.source.clone(),
+                Err(f) => f.message.split(": ").next().unwrap_or_default().to_string(),
+            })
+            .collect();
+        assert_eq!(got, ["db.yaml:5", "db.yaml:6", "db.yaml:8", "db.yaml:11", "db.yaml:13"]);
     }
 
     fn filter(stage: Option<&str>, gpu: Option<&str>) -> Filter {
