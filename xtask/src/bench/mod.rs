@@ -52,3 +52,34 @@ impl Bench {
         }
     }
 }
+
+/// Runs `cmd` under GNU time (`/usr/bin/time -f FORMAT`) with stdout to `out` (stderr kept
+/// unless `quiet`); returns the wall time, the exit status and the numbers of the format's
+/// last line (e.g. `%U %S`).
+pub(crate) fn gnu_time(
+    cmd: &[String],
+    format: &str,
+    out: &std::path::Path,
+    report: &std::path::Path,
+    quiet: bool,
+) -> anyhow::Result<(f64, std::process::ExitStatus, Vec<f64>)> {
+    use anyhow::Context;
+    let start = std::time::Instant::now();
+    let mut child = std::process::Command::new("/usr/bin/time");
+    child.args(["-f", format, "-o"]).arg(report).args(cmd).stdout(std::fs::File::create(out)?);
+    if quiet {
+        child.stderr(std::process::Stdio::null());
+    }
+    let status = child.status()?;
+    let wall_s = start.elapsed().as_secs_f64();
+    let text = std::fs::read_to_string(report)?;
+    let fields = text
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<Vec<f64>, _>>()
+        .with_context(|| format!("GNU time output: {text}"))?;
+    Ok((wall_s, status, fields))
+}

@@ -199,26 +199,10 @@ fn measure(dir: &Path, out: &Path, cmd: &[String], runs: usize) -> anyhow::Resul
 }
 
 fn measure_once(dir: &Path, out: &Path, cmd: &[String]) -> anyhow::Result<Measure> {
-    let report = dir.join("rss.txt");
-    let start = std::time::Instant::now();
-    let status = std::process::Command::new("/usr/bin/time")
-        .args(["-f", "%M %U %S", "-o"])
-        .arg(&report)
-        .args(cmd)
-        .stdout(std::fs::File::create(out)?)
-        .status()?;
-    let wall_s = start.elapsed().as_secs_f64();
+    let (wall_s, status, fields) =
+        super::gnu_time(cmd, "%M %U %S", out, &dir.join("rss.txt"), false)?;
     ensure!(status.success(), "{} failed: {status}", cmd.join(" "));
-    let text = std::fs::read_to_string(&report)?;
-    let fields: Vec<f64> = text
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(str::parse)
-        .collect::<Result<_, _>>()
-        .context("GNU time output")?;
-    let [rss_kb, user, sys] = fields[..] else { anyhow::bail!("GNU time output: {text}") };
+    let [rss_kb, user, sys] = fields[..] else { anyhow::bail!("GNU time output: {fields:?}") };
     eprintln!("    {}: {wall_s:.3} s wall, {:.3} s cpu, {rss_kb} KB", cmd.join(" "), user + sys);
     Ok(Measure { wall_s, cpu_s: user + sys, rss_mb: rss_kb / 1024.0 })
 }

@@ -15,7 +15,6 @@ use crate::util::{apt_install_if_missing, is_root, project_root, Section};
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Instant;
 use xshell::{cmd, Shell};
 
 const STORE_PY: &str = include_str!("perfcheck_store.py");
@@ -184,27 +183,9 @@ struct Measure {
 /// Runs `cmd` under GNU time with stdout to `out`. perf-check exits 1 when a case regressed:
 /// 0 and 1 are both a completed judgement.
 fn measure_once(cmd: &[String], out: &Path, dir: &Path) -> anyhow::Result<Measure> {
-    let report = dir.join("time.txt");
-    let start = Instant::now();
-    let status = std::process::Command::new("/usr/bin/time")
-        .args(["-f", "%U %S", "-o"])
-        .arg(&report)
-        .args(cmd)
-        .stdout(std::fs::File::create(out)?)
-        .stderr(std::process::Stdio::null())
-        .status()?;
-    let wall_s = start.elapsed().as_secs_f64();
+    let (wall_s, status, fields) = super::gnu_time(cmd, "%U %S", out, &dir.join("time.txt"), true)?;
     anyhow::ensure!(matches!(status.code(), Some(0 | 1)), "{} failed: {status}", cmd.join(" "));
-    let text = std::fs::read_to_string(&report)?;
-    let fields: Vec<f64> = text
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(str::parse)
-        .collect::<Result<_, _>>()
-        .context("GNU time output")?;
-    let [user, sys] = fields[..] else { anyhow::bail!("GNU time output: {text}") };
+    let [user, sys] = fields[..] else { anyhow::bail!("GNU time output: {fields:?}") };
     Ok(Measure { wall_s, cpu_s: user + sys })
 }
 
