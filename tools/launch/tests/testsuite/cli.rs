@@ -1,9 +1,7 @@
 //! launch's command line: dry-run rendering, errors, quoting, secrets, and the local executor.
 
-mod common;
-
+use crate::common::*;
 use assert_cmd::Command;
-use common::*;
 use predicates::prelude::*;
 use std::path::Path;
 use std::time::Duration;

@@ -2,10 +2,8 @@
 //! each). These tests fail, not skip, when the cluster is down. Jobs run one at a time so each
 //! test's job starts at once; every wait has a deadline.
 
-mod common;
-
+use crate::common::*;
 use assert_cmd::Command;
-use common::*;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

@@ -7,8 +7,7 @@
 //! Without chromium this test fails when `CI` is set (to anything but "") and otherwise skips,
 //! saying how to install it: the rule is [`browser_rule`], tested on its own below.
 
-mod common;
-
+use crate::common;
 use assert_cmd::Command;
 use std::io::Write;
 use std::path::{Path, PathBuf};

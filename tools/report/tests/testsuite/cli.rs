@@ -1,7 +1,6 @@
 //! report end to end: the JSON summary, the page's content and escaping, chart files, exit codes.
 
-mod common;
-
+use crate::common;
 use assert_cmd::Command;
 use std::path::Path;
 

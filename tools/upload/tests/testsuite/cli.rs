@@ -1,9 +1,7 @@
 //! upload's command line against SQLite and a local HTTP endpoint standing in for OpenSearch
 //! (no live OpenSearch is tested).
 
-mod common;
-
-use common::{
+use crate::common::{
     big_input, bulk_reply, failed_record, http_server, mixed_expected, mixed_input, received,
     record, signal, upload, wait_until,
 };

@@ -2,9 +2,7 @@
 //! Each test uses its own database; the outage test stops and restarts the server, so it
 //! holds the server lock exclusively.
 
-mod common;
-
-use common::{
+use crate::common::{
     big_input, failed_record, mixed_expected, mixed_input, record, signal, upload, wait_until,
 };
 use mysql::prelude::Queryable;
