@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 fn launch() -> Command {
-    let mut c = Command::cargo_bin("launch").unwrap();
+    let mut c = assert_cmd::cargo_bin_cmd!("launch");
     c.env_remove("PERFLINE_CLUSTER").timeout(Duration::from_secs(60));
     c
 }

@@ -335,7 +335,7 @@ fn mysql_uploader_killed_mid_run_leaves_no_rows() {
         .assert()
         .code(0);
     let big = big_input(20, 1000);
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("upload"))
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("upload"))
         .current_dir(dir.path())
         .args(["--no-gather", "--run-key", "big", &url, "--password-file", &pw])
         .stdin(std::process::Stdio::piped())
