@@ -23,6 +23,11 @@
 //!   and is allowed.
 //! - `tool-lists`: every `tools/<name>/` is a package `<name>` with a `src/main.rs`, has a row in
 //!   the README's tool table, and every name in an xtask `TOOLS` list is a tool.
+//! - `nested-cargo`: test code (tests/ directories, `tests/src/`, `#[cfg(test)]` code) never runs
+//!   cargo (`Command::new("cargo")`, `$CARGO`, escargot): tests use the binaries cargo already
+//!   built (`CARGO_BIN_EXE_<name>`, `chain_tests::bin`).
+//! - `test-sleep`: every `sleep(` in test code sits in a polling loop with a deadline (a loop
+//!   that compares `Instant::now()` or `.elapsed()`): a sleep never orders events.
 
 use regex::Regex;
 use std::collections::BTreeSet;
@@ -40,6 +45,7 @@ pub struct Allow {
     pub main_lines: &'static [&'static str],
     pub shell_string: &'static [&'static str],
     pub clock_assert: &'static [&'static str],
+    pub test_sleep: &'static [&'static str],
 }
 
 /// The exceptions of this repository.
@@ -51,6 +57,7 @@ pub const ALLOW: Allow = Allow {
         "tools/role/src/process.rs",
     ],
     clock_assert: &[],
+    test_sleep: &[],
 };
 
 /// One broken rule.
@@ -85,13 +92,15 @@ pub fn check_with(root: &Path, allow: &Allow) -> Vec<Violation> {
     }
     for file in rust_files(root) {
         sources(root, &file, allow, &mut used, &mut out);
+        test_code(root, &file, allow, &mut used, &mut out);
     }
     tool_lists(root, &tools, &mut out);
-    let lists: [(&str, &[&str]); 4] = [
+    let lists: [(&str, &[&str]); 5] = [
         ("workspace-deps", allow.workspace_deps),
         ("main-lines", allow.main_lines),
         ("shell-string", allow.shell_string),
         ("clock-assert", allow.clock_assert),
+        ("test-sleep", allow.test_sleep),
     ];
     for (rule, list) in lists {
         for entry in list {
@@ -400,6 +409,124 @@ fn sources(
     }
 }
 
+static NESTED_CARGO: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"Command::new\(\s*"cargo"|env!\(\s*"CARGO"\s*\)|var(_os)?\(\s*"CARGO"\s*\)|\bescargot\b"#,
+    )
+    .unwrap()
+});
+static SLEEP: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\bsleep\(").unwrap());
+static LOOP_HEADER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(^|[^\w])(loop|while|for)([^\w]|$)").unwrap());
+static FN_HEADER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(^|[^\w])fn\s").unwrap());
+static CLOCK_BOUND: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(Instant::now\(\)|\.elapsed\(\))\s*[<>]|[<>]=?\s*(std::time::)?Instant::now\(\)")
+        .unwrap()
+});
+
+/// `text` with the contents of comments, string and char literals blanked (newlines kept), so
+/// braces and words inside them do not count as code.
+fn code_only(text: &str) -> String {
+    static LITERAL: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r###"(?s)//[^\n]*|r##".*?"##|r#".*?"#|b?"(?:[^"\\]|\\.)*"|'(?:\\.|[^\\'\n])'"###)
+            .unwrap()
+    });
+    LITERAL
+        .replace_all(text, |c: &regex::Captures| {
+            c[0].chars().map(|ch| if ch == '\n' { '\n' } else { ' ' }).collect::<String>()
+        })
+        .into_owned()
+}
+
+/// The loop around byte `at` of `code` (header start, closing brace), if `at` sits in one
+/// inside its function.
+fn enclosing_loop(code: &str, at: usize) -> Option<(usize, usize)> {
+    let bytes = code.as_bytes();
+    let mut depth = 0usize;
+    for open in (0..at).rev() {
+        match bytes[open] {
+            b'}' => depth += 1,
+            b'{' if depth > 0 => depth -= 1,
+            b'{' => {
+                let start = code[..open].rfind([';', '{', '}']).map_or(0, |p| p + 1);
+                let header = &code[start..open];
+                if FN_HEADER.is_match(header) {
+                    return None;
+                }
+                if LOOP_HEADER.is_match(header) {
+                    let mut d = 0usize;
+                    let close = (open..code.len()).find(|&i| {
+                        match bytes[i] {
+                            b'{' => d += 1,
+                            b'}' => d -= 1,
+                            _ => return false,
+                        }
+                        d == 0
+                    })?;
+                    return Some((start, close));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The rules on test code: `nested-cargo` and `test-sleep`.
+fn test_code(
+    root: &Path,
+    file: &Path,
+    allow: &Allow,
+    used: &mut BTreeSet<(&'static str, String)>,
+    out: &mut Vec<Violation>,
+) {
+    let path = rel(root, file);
+    let in_tests_dir = path.split('/').any(|c| c == "tests");
+    let text = read(file);
+    let code = code_only(&text);
+    let first_test_line = match text.lines().position(|l| l.trim() == "#[cfg(test)]") {
+        _ if in_tests_dir => 0,
+        Some(t) => t + 1,
+        None => return,
+    };
+    let line_of = |at: usize| code[..at].matches('\n').count() + 1;
+    for (i, line) in text.lines().enumerate().skip(first_test_line) {
+        if !line.trim_start().starts_with("//") && NESTED_CARGO.is_match(line) {
+            out.push(Violation {
+                path: path.clone(),
+                line: i + 1,
+                rule: "nested-cargo",
+                message: "test code runs cargo: use the binaries cargo built \
+                          (CARGO_BIN_EXE_<name>, chain_tests::bin)"
+                    .into(),
+            });
+        }
+    }
+    for m in SLEEP.find_iter(&code) {
+        let line = line_of(m.start());
+        if line <= first_test_line {
+            continue;
+        }
+        let bounded = enclosing_loop(&code, m.start())
+            .is_some_and(|(start, end)| CLOCK_BOUND.is_match(&code[start..end]));
+        if bounded {
+            continue;
+        }
+        if allow.test_sleep.contains(&path.as_str()) {
+            used.insert(("test-sleep", path.clone()));
+            continue;
+        }
+        out.push(Violation {
+            path: path.clone(),
+            line,
+            rule: "test-sleep",
+            message: "sleep outside a polling loop with a deadline: wait for the event itself \
+                      (poll it in a loop bounded by Instant::now()/elapsed())"
+                .into(),
+        });
+    }
+}
+
 fn tool_lists(root: &Path, tools: &[String], out: &mut Vec<Violation>) {
     for tool in tools {
         let manifest = root.join("tools").join(tool).join("Cargo.toml");
@@ -637,6 +764,58 @@ mod tests {
                 "tools/gamma/Cargo.toml:0: tool-lists",
                 "xtask/src/bench.rs:1: tool-lists",
             ]
+        );
+    }
+
+    #[test]
+    fn a_sleep_ordering_events_in_a_test_fails() {
+        let dir = clean_tree();
+        let order = "fn t() {\n    spawn();\n    std::thread::sleep(Duration::from_millis(200));\n    let s = \"loop { sleep(1) } {\";\n    for _ in 0..3 {\n        std::thread::sleep(Duration::from_millis(10));\n    }\n    let deadline = Instant::now() + DEADLINE;\n    while !ready() {\n        assert!(Instant::now() < deadline, \"not ready }\");\n        if busy() {\n            std::thread::sleep(Duration::from_millis(10));\n        }\n    }\n    let addr = loop {\n        if let Ok(a) = read() {\n            break a;\n        }\n        assert!(start.elapsed() < DEADLINE, \"no address\");\n        std::thread::sleep(Duration::from_millis(20)); // '{'\n    };\n}\n";
+        write(&dir, "tools/alpha/tests/order.rs", order);
+        write(&dir, "tools/alpha/src/run.rs", "fn f() {\n    std::thread::sleep(TICK);\n}\n#[cfg(test)]\nmod tests {\n    fn t() {\n        std::thread::sleep(D);\n    }\n}\n");
+        assert_eq!(
+            found(&dir, &Allow::default()),
+            vec![
+                "tools/alpha/src/run.rs:7: test-sleep",
+                "tools/alpha/tests/order.rs:3: test-sleep",
+                "tools/alpha/tests/order.rs:6: test-sleep",
+            ]
+        );
+        assert_eq!(
+            check_with(dir.path(), &Allow::default())[0].to_string(),
+            "tools/alpha/src/run.rs:7: test-sleep: sleep outside a polling loop with a deadline: \
+             wait for the event itself (poll it in a loop bounded by Instant::now()/elapsed())"
+        );
+        let allow = Allow { test_sleep: &["tools/alpha/tests/order.rs"], ..Allow::default() };
+        assert_eq!(found(&dir, &allow), vec!["tools/alpha/src/run.rs:7: test-sleep"]);
+    }
+
+    #[test]
+    fn a_test_running_cargo_fails() {
+        let dir = clean_tree();
+        write(&dir, "tests/src/lib.rs", "pub fn bin() {\n    let cargo = std::env::var(\"CARGO\").unwrap();\n    Command::new(\"cargo\").arg(\"build\");\n    // Command::new(\"cargo\") in a comment\n    let p = env!(\"CARGO_BIN_EXE_alpha\");\n}\n");
+        write(
+            &dir,
+            "tools/alpha/tests/cli.rs",
+            "fn t() {\n    let c = std::env::var_os(\"CARGO\");\n}\n",
+        );
+        write(
+            &dir,
+            "xtask/src/ci.rs",
+            "fn ci() {\n    Command::new(\"cargo\").arg(\"test\");\n}\n",
+        );
+        assert_eq!(
+            found(&dir, &Allow::default()),
+            vec![
+                "tests/src/lib.rs:2: nested-cargo",
+                "tests/src/lib.rs:3: nested-cargo",
+                "tools/alpha/tests/cli.rs:2: nested-cargo",
+            ]
+        );
+        assert_eq!(
+            check_with(dir.path(), &Allow::default())[0].to_string(),
+            "tests/src/lib.rs:2: nested-cargo: test code runs cargo: use the binaries cargo built \
+             (CARGO_BIN_EXE_<name>, chain_tests::bin)"
         );
     }
 }

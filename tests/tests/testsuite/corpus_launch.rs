@@ -28,7 +28,7 @@ fn pipe(program: &Path, args: &[&str], input: &[u8]) -> (i32, Vec<u8>, String) {
 fn every_corpus_case_renders_a_valid_script() {
     let root = corpus_root();
     // Every form the incumbent generates for every corpus config (one list for all corpus
-    // tests and benches; tests/tests/corpus_plan.rs checks it is complete and current).
+    // tests and benches; tests/tests/testsuite/corpus_plan.rs checks it is complete and current).
     let list_file = workspace_root().join("testlists/corpus/plan_forms.txt");
     let cases = std::fs::read_to_string(&list_file).unwrap().lines().count();
     assert!(cases >= 300, "only {cases} cases");
