@@ -47,7 +47,7 @@ pub fn tool_names() -> Vec<String> {
 
 /// What to run when a tool binary is missing or stale.
 pub const BUILD_FIRST: &str =
-    "build the tools first: cargo build --workspace, or run cargo test --workspace";
+    "build the tools first: cargo test --workspace --no-run (or run cargo test --workspace)";
 
 static FRESH: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
