@@ -1,7 +1,19 @@
-//! The one template renderer: `{name}` placeholders expanded in a single pass over the
-//! template. A value is inserted as the caller renders it (shell-quoted, URL text, …) and is
-//! never scanned again, so a value that contains `{other}` or shell metacharacters stays the
-//! literal text it was. Unknown placeholders and lone braces stay as written.
+//! The one template renderer, in two forms:
+//!
+//! - [`render`]: `{name}` placeholders expanded in a single pass over a one-line template (role
+//!   commands, SQL names). A value is inserted as the caller renders it (shell-quoted, URL
+//!   text, …) and is never scanned again, so a value that contains `{other}` or shell
+//!   metacharacters stays the literal text it was. Unknown placeholders and lone braces stay.
+//! - [`render_script`]: whole shell scripts (launch's job script, mkprefix's prefix script)
+//!   from template files in minijinja syntax (`{{ value }}`, `{% for %}`, `{% if %}`,
+//!   `{% macro %}`), where **every value printed is shell-quoted by the renderer**
+//!   ([`crate::shell::quote`]): a string becomes one shell word however many quotes, `$`,
+//!   backticks or newlines it holds; a number prints as digits. Template text itself is
+//!   literal shell. The only unquoted output is the `comment` filter, for text after `#` on a
+//!   comment line (its newlines become spaces, so the comment cannot end early). Code outside
+//!   this module builds no shell text (tidy rule `shell-text`).
+
+use serde::Serialize;
 
 /// Expands each `{name}` of `template` whose name `value` knows; `name` is letters, digits and
 /// `_`. Errors from `value` (e.g. a value that cannot be quoted) stop the rendering.
@@ -46,6 +58,120 @@ pub fn render_with(template: &str, values: &[(&str, &str)]) -> String {
     match r {
         Ok(s) => s,
         Err(never) => match never {},
+    }
+}
+
+/// Renders the template `name` of `templates` (name, source pairs; templates may call each
+/// other's macros with `{% import %}`) with `context` as a shell script: see the module docs.
+/// Block tags on their own line leave no trace (`trim_blocks`, `lstrip_blocks`); the source's
+/// final newline is kept. Filters besides minijinja's builtins (`safe` is removed):
+/// - `words`: a list as shell words (each quoted), separated by spaces;
+/// - `comment`: the value as text for a `#` comment line, unquoted, newlines as spaces;
+/// - `array_word`: quoted like any value and also when it holds a comma, which shellcheck
+///   would read inside `( … )` as a mistaken element separator (SC2054).
+///
+/// A macro of the template can be rendered alone with [`render_macro`].
+pub fn render_script(
+    templates: &[(&'static str, &'static str)],
+    name: &str,
+    context: impl Serialize,
+) -> Result<String, String> {
+    let env = script_env(templates, minijinja::UndefinedBehavior::Strict)?;
+    let template = env.get_template(name).map_err(message)?;
+    template.render(context).map_err(message)
+}
+
+/// Renders macro `macro_name` of template `name` called with the one argument `arg`; quoting as
+/// in [`render_script`]. The template's own output is discarded: it runs with no context and
+/// undefined values chain (loops over them are empty, printing them prints nothing), so a
+/// script template can hold the macros its callers also need alone.
+pub fn render_macro(
+    templates: &[(&'static str, &'static str)],
+    name: &str,
+    macro_name: &str,
+    arg: impl Serialize,
+) -> Result<String, String> {
+    let env = script_env(templates, minijinja::UndefinedBehavior::Chainable)?;
+    let template = env.get_template(name).map_err(message)?;
+    let captured = template.render_captured(()).map_err(message)?;
+    captured
+        .state()
+        .call_macro(macro_name, &[minijinja::Value::from_serialize(arg)])
+        .map_err(message)
+}
+
+fn script_env(
+    templates: &[(&'static str, &'static str)],
+    undefined: minijinja::UndefinedBehavior,
+) -> Result<minijinja::Environment<'static>, String> {
+    use minijinja::{AutoEscape, Environment, Error, ErrorKind, Value};
+    let mut env = Environment::new();
+    // Control lines read as bash comments, so a template opens (and `bash -n` checks) as the
+    // script it renders: `#% for x in xs` / `#% endfor` are statements, `## …` template
+    // comments. `{## … ##}` comments, because bash's `${#array[@]}` holds `{#`.
+    let syntax = minijinja::syntax::SyntaxConfig::builder()
+        .line_statement_prefix("#%")
+        .line_comment_prefix("##")
+        .comment_delimiters("{##", "##}")
+        .build()
+        .map_err(message)?;
+    env.set_syntax(syntax);
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env.set_keep_trailing_newline(true);
+    env.set_undefined_behavior(undefined);
+    // Every output is escaped (macro results and `join` come back marked as escaped), and the
+    // escaping is shell quoting, done by the formatter below.
+    env.set_auto_escape_callback(|_| AutoEscape::Custom("sh"));
+    env.remove_filter("safe");
+    env.set_formatter(|out, _state, value| {
+        // Only reached in render_macro's discarded body (strict mode errors on its own).
+        if value.is_undefined() {
+            return Ok(());
+        }
+        let text = quote_value(value)?;
+        out.write_str(&text).map_err(|e| Error::new(ErrorKind::WriteFailure, e.to_string()))
+    });
+    env.add_filter("comment", |s: &str| Value::from_safe_string(s.replace(['\n', '\r'], " ")));
+    env.add_filter("words", |v: Value| -> Result<Value, Error> {
+        let mut words = Vec::new();
+        for item in v.try_iter()? {
+            words.push(quote_value(&item)?);
+        }
+        Ok(Value::from_safe_string(words.join(" ")))
+    });
+    env.add_filter("array_word", |s: &str| -> Result<Value, Error> {
+        let word = crate::shell::quote_array_word(s)
+            .map_err(|e| Error::new(ErrorKind::InvalidOperation, e))?;
+        Ok(Value::from_safe_string(word))
+    });
+    for (name, source) in templates {
+        env.add_template(name, source).map_err(message)?;
+    }
+    Ok(env)
+}
+
+/// A printed value as shell text: a string quoted as one word, a number as digits, an escaped
+/// (filter or macro) result as it is.
+fn quote_value(value: &minijinja::Value) -> Result<String, minijinja::Error> {
+    use minijinja::{Error, ErrorKind};
+    if value.is_safe() {
+        Ok(value.as_str().unwrap_or_default().to_string())
+    } else if let Some(s) = value.as_str() {
+        crate::shell::quote(s).map_err(|e| Error::new(ErrorKind::InvalidOperation, e))
+    } else if value.is_number() {
+        Ok(value.to_string())
+    } else {
+        let what = format!("cannot print {} as a shell word", value.kind());
+        Err(Error::new(ErrorKind::InvalidOperation, what))
+    }
+}
+
+/// A value's own error (e.g. a NUL byte) as its plain message; template faults in full.
+fn message(e: minijinja::Error) -> String {
+    match (e.kind(), e.detail()) {
+        (minijinja::ErrorKind::InvalidOperation, Some(detail)) => detail.to_string(),
+        _ => format!("{e:#}"),
     }
 }
 

@@ -39,8 +39,7 @@ impl Prefix {
     pub fn set_workdir(&mut self, workdir: &str, attempt: Option<&str>) -> Result<()> {
         no_control("job directory", workdir).map_err(Failure::usage)?;
         for name in ["--output=", "--error="] {
-            let opt = format!("{name}{workdir}/logs/slurm-%j.out");
-            let line = format!("#SBATCH {}", shell::quote(&opt).map_err(Failure::data)?);
+            let line = sbatch_line(&format!("{name}{workdir}/logs/slurm-%j.out"))?;
             // In place, so a hand-edited header keeps its order (and its omissions: sbatch
             // runs in the job directory, where Slurm's default output file then lands).
             if let Some(l) = self.sbatch.iter_mut().find(|l| l.contains(name)) {
@@ -185,8 +184,7 @@ pub fn prefix(planned: &PlannedTest, profile: &Profile, opts: &Options) -> Resul
     options.push(format!("--error={workdir}/logs/slurm-%j.out"));
     let mut sbatch = Vec::with_capacity(options.len());
     for opt in options.iter().filter(|o| !profile.rejects(name_of(o))) {
-        let word = shell::quote(opt).map_err(|e| Failure::data(format!("{id}: {e}")))?;
-        sbatch.push(format!("#SBATCH {word}"));
+        sbatch.push(sbatch_line(opt).map_err(|e| Failure::data(format!("{id}: {}", e.message)))?);
     }
 
     let mut srun_args = Vec::new();
@@ -236,40 +234,50 @@ fn name_of(option: &str) -> &str {
     option.split('=').next().unwrap_or(option)
 }
 
-/// `export NAME=VALUE` lines, quoted.
-pub fn export_lines(exports: &[String]) -> Result<Vec<String>> {
+/// The prefix script template (shell, rendered by perfline::template::render_script).
+const PREFIX_TEMPLATE: &str = include_str!("prefix.sh");
+const TEMPLATES: &[(&str, &str)] = &[("prefix.sh", PREFIX_TEMPLATE)];
+
+/// One `#SBATCH` header line with `option` quoted as one word.
+pub fn sbatch_line(option: &str) -> Result<String> {
+    crate::template::render_macro(TEMPLATES, "prefix.sh", "sbatch_line", option)
+        .map_err(Failure::data)
+}
+
+/// One export of a job script: `export NAME=VALUE` with VALUE quoted by the template.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Export<'a> {
+    pub name: &'a str,
+    pub value: &'a str,
+}
+
+/// `NAME=VALUE` exports split, each name checked.
+pub fn export_pairs(exports: &[String]) -> Result<Vec<Export<'_>>> {
     exports
         .iter()
         .map(|e| {
             let (name, value) = e.split_once('=').unwrap_or((e, ""));
             check_env_name(name).map_err(Failure::data)?;
-            Ok(format!("export {name}={}", shell::quote(value).map_err(Failure::data)?))
+            Ok(Export { name, value })
         })
         .collect()
 }
 
 /// The text of the old `slurm_launch_prefix.sh`: shebang, header and exports.
 pub fn prefix_script(sbatch: &[String], exports: &[String]) -> Result<String> {
-    let mut out = String::from("#!/bin/bash\n");
-    for line in sbatch {
-        out.push_str(line);
-        out.push('\n');
+    #[derive(serde::Serialize)]
+    struct View<'a> {
+        sbatch: &'a [String],
+        exports: Vec<Export<'a>>,
     }
-    for line in export_lines(exports)? {
-        out.push_str(&line);
-        out.push('\n');
-    }
-    Ok(out)
+    let view = View { sbatch, exports: export_pairs(exports)? };
+    crate::template::render_script(TEMPLATES, "prefix.sh", view).map_err(Failure::data)
 }
 
 /// The text of the old `slurm_srun_args.txt`: one quoted word per line.
 pub fn srun_args_text(srun_args: &[String]) -> Result<String> {
-    let mut out = String::new();
-    for a in srun_args {
-        out.push_str(&shell::quote(a).map_err(Failure::data)?);
-        out.push('\n');
-    }
-    Ok(out)
+    crate::template::render_macro(TEMPLATES, "prefix.sh", "srun_args_text", srun_args)
+        .map_err(Failure::data)
 }
 
 /// Expands `{bin} {role} {plan} {job_dir} {coord_dir} {id}` in a command template to shell

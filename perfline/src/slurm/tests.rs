@@ -159,8 +159,15 @@ fn time_and_templates() {
 
 #[test]
 fn exports_are_quoted() {
-    let lines = export_lines(&["A=x y".into(), "B=$(id)".into()]).unwrap();
-    assert_eq!(lines, ["export A='x y'", "export B='$(id)'"]);
+    let exports = ["A=x y".into(), "B=$(id)\nz".into(), "C=".into()];
+    let script = prefix_script(&["#SBATCH --nodes=1".into()], &exports).unwrap();
+    assert_eq!(
+        script,
+        "#!/bin/bash\n#SBATCH --nodes=1\nexport A='x y'\nexport B='$(id)\nz'\nexport C=''\n"
+    );
+    assert_eq!(srun_args_text(&["a b".into(), "c".into()]).unwrap(), "'a b'\nc\n");
+    assert_eq!(sbatch_line("--comment=it's").unwrap(), r"#SBATCH '--comment=it'\''s'");
+    assert_eq!(export_pairs(&["1A=x".into()]).unwrap_err().exit, crate::Exit::DataErr);
 }
 
 /// The placeholders the role runner fills in a server template (tools/role/src/server.rs).
