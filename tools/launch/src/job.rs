@@ -82,7 +82,11 @@ pub fn build(
                 return Err(Failure::data(format!("sbatch line {line:?} is not one #SBATCH line")));
             }
         }
-        let pinned = prefix.sbatch.iter().find(|l| l.starts_with("#SBATCH --nodelist=")).cloned();
+        let pinned = prefix
+            .sbatch
+            .iter()
+            .find(|l| l.strip_prefix("#SBATCH ").is_some_and(|o| o.starts_with("--nodelist=")))
+            .cloned();
         prefix.sbatch = given.sbatch;
         if let Some(line) =
             pinned.filter(|_| !prefix.sbatch.iter().any(|l| l.contains("--nodelist")))
@@ -244,6 +248,11 @@ pub fn step_options(step: &Step, profile: &Profile) -> Vec<String> {
 /// shell-quoted by the renderer (perfline::template::render_script).
 const JOB_TEMPLATE: &str = include_str!("../templates/job.sh");
 const TEMPLATES: &[(&str, &str)] = &[("job.sh", JOB_TEMPLATE)];
+
+/// A command line of quoted words (the record's `commands` of a `--local` job).
+pub fn argv_line(argv: &[String]) -> Result<String> {
+    perfline::template::render_macro(TEMPLATES, "job.sh", "argv_line", argv).map_err(Failure::data)
+}
 
 /// A step as the template sees it.
 #[derive(Serialize)]

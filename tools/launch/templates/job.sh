@@ -13,6 +13,10 @@
 #% macro srun_line(step)
 srun "${srun_args[@]}" {{ srun_tail(step) }}
 {%- endmacro %}
+## A command line of quoted words (the record's `commands` of a `--local` job).
+#% macro argv_line(argv)
+{{ argv|words }}
+{%- endmacro %}
 #% for line in sbatch
 {{ line|comment }}
 #% endfor
