@@ -132,7 +132,16 @@ fn script_env(
         let text = quote_value(value)?;
         out.write_str(&text).map_err(|e| Error::new(ErrorKind::WriteFailure, e.to_string()))
     });
-    env.add_filter("comment", |s: &str| Value::from_safe_string(s.replace(['\n', '\r'], " ")));
+    // Filters pass undefined through as nothing: only render_macro's discarded body meets it.
+    env.add_filter("comment", |v: Value| -> Result<Value, Error> {
+        let text = match v.as_str() {
+            Some(s) => s.replace(['\n', '\r'], " "),
+            None if v.is_undefined() => String::new(),
+            None if v.is_safe() || v.is_number() => v.to_string().replace(['\n', '\r'], " "),
+            None => return Err(Error::new(ErrorKind::InvalidOperation, "comment of a non-string")),
+        };
+        Ok(Value::from_safe_string(text))
+    });
     env.add_filter("words", |v: Value| -> Result<Value, Error> {
         let mut words = Vec::new();
         for item in v.try_iter()? {
@@ -140,7 +149,8 @@ fn script_env(
         }
         Ok(Value::from_safe_string(words.join(" ")))
     });
-    env.add_filter("array_word", |s: &str| -> Result<Value, Error> {
+    env.add_filter("array_word", |v: Value| -> Result<Value, Error> {
+        let Some(s) = v.as_str() else { return quote_value(&v).map(Value::from_safe_string) };
         let word = crate::shell::quote_array_word(s)
             .map_err(|e| Error::new(ErrorKind::InvalidOperation, e))?;
         Ok(Value::from_safe_string(word))
@@ -204,5 +214,63 @@ mod tests {
         assert_eq!(out, "serve 'x; {job_dir} $(touch PWNED)' --dir '/jobs/{model}'");
         let words = shlex::split(&out).unwrap();
         assert_eq!(words, ["serve", "x; {job_dir} $(touch PWNED)", "--dir", "/jobs/{model}"]);
+    }
+
+    const SCRIPT: &str = "#!/bin/bash\n\
+        ## a template comment\n\
+        #% macro word(v)\n\
+        {{ v }}\n\
+        {%- endmacro %}\n\
+        # {{ note|comment }}\n\
+        #% for v in values\n\
+        printf '%s|' {{ v }}\n\
+        #% endfor\n\
+        args=({% for a in args %} {{ a|array_word }}{% endfor %} )\n\
+        echo {{ args|words }} {{ n }}\n";
+
+    fn script(values: &[&str]) -> Result<String, String> {
+        let ctx = serde_json::json!({
+            "note": "two\nlines", "values": values, "args": ["a,b", "c d"], "n": 3
+        });
+        render_script(&[("t.sh", SCRIPT)], "t.sh", ctx)
+    }
+
+    #[test]
+    fn script_values_are_quoted_words_and_statements_leave_no_trace() {
+        let out = script(&["x"]).unwrap();
+        assert_eq!(
+            out,
+            "#!/bin/bash\n# two lines\nprintf '%s|' x\nargs=( 'a,b' 'c d' )\necho a,b 'c d' 3\n"
+        );
+    }
+
+    #[test]
+    fn script_values_with_metacharacters_stay_literal_in_a_real_shell() {
+        let nasty =
+            ["$(touch /tmp/perfline-pwned)", "`id`", "a'b\"c", "x\ny", "; rm -rf /", "*", ""];
+        let out = script(&nasty).unwrap();
+        let run = std::process::Command::new("bash").arg("-c").arg(&out).output().unwrap();
+        let printed = String::from_utf8(run.stdout).unwrap();
+        let want: String = nasty.iter().map(|v| format!("{v}|")).collect();
+        assert_eq!(printed, format!("{want}a,b c d 3\n"));
+    }
+
+    #[test]
+    fn script_errors_name_the_value_or_the_template_fault() {
+        assert_eq!(script(&["a\0b"]).unwrap_err(), "value contains a NUL byte");
+        let undefined = render_script(&[("t.sh", "echo {{ missing }}\n")], "t.sh", ());
+        assert!(undefined.unwrap_err().contains("undefined value"));
+        // No way around the quoting: `safe` is not a filter here.
+        let raw =
+            render_script(&[("t.sh", "{{ v|safe }}")], "t.sh", serde_json::json!({"v": "$x"}));
+        assert!(raw.unwrap_err().contains("unknown filter"));
+        let map = render_script(&[("t.sh", "{{ v }}")], "t.sh", serde_json::json!({"v": {}}));
+        assert_eq!(map.unwrap_err(), "cannot print map as a shell word");
+    }
+
+    #[test]
+    fn a_macro_renders_alone() {
+        let out = render_macro(&[("t.sh", SCRIPT)], "t.sh", "word", "it's").unwrap();
+        assert_eq!(out, r"'it'\''s'");
     }
 }

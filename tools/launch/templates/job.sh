@@ -136,7 +136,7 @@ perfline_stop() {
 trap perfline_stop TERM INT
 
 ## The profile's finalize command (bounded, logged), run by a failing job.
-#% if finalize is not none
+#% if finalize
 perfline_finalize() {
   timeout 30 bash -c {{ finalize }} >>"$PERFLINE_JOB_DIR/logs/finalize.log" 2>&1
 }
@@ -149,7 +149,7 @@ if [ "${#perfline_nodes[@]}" -lt {{ nodes }} ]; then
   echo "perfline: the allocation has ${#perfline_nodes[@]} nodes; the plan needs {{ nodes }}" >&2
   exit 1
 fi
-#% if install is not none
+#% if install
 
 # Install on every node.
 perfline_foreground {{ install.role }} {{ install.log }} {{ srun_tail(install) }}
