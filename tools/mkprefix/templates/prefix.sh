@@ -1,13 +1,9 @@
 #!/bin/bash
 ## The old `slurm_launch_prefix.sh` (reference/incumbent.md §7.2): shebang, sbatch header and
-## exports; rendered by perfline::template::render_script from slurm/prefix.rs. Every
+## exports; rendered by perfline::template::render_script from src/oldfiles.rs. Every
 ## {{ value }} prints as one shell-quoted word; `#%` lines are template statements, `##` lines
 ## template comments (neither reaches the output).
 ##
-## One sbatch header line (the prefix's `sbatch` entries are made with it).
-#% macro sbatch_line(option)
-#SBATCH {{ option }}
-{%- endmacro %}
 ## The old `slurm_srun_args.txt`: one quoted word per line.
 #% macro srun_args_text(srun_args)
 #% for a in srun_args
