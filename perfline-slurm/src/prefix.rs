@@ -4,8 +4,10 @@
 use crate::profile::{check_env_name, no_control, GpuRequest, Profile};
 use perfline::cli::{Failure, Result};
 use perfline::shell;
+use perfline::template::Scripts;
 use perfline::wire::plan::PlannedTest;
 use std::path::PathBuf;
+use std::sync::LazyLock;
 
 /// Settings of one run that are not in the profile.
 #[derive(Clone, Debug, Default)]
@@ -235,13 +237,14 @@ fn name_of(option: &str) -> &str {
     option.split('=').next().unwrap_or(option)
 }
 
-/// The sbatch header line template (shell, rendered by perfline::template).
-const TEMPLATES: &[(&str, &str)] = &[("sbatch.sh", include_str!("sbatch.sh"))];
+/// The sbatch header line template (shell, rendered by perfline::template::Scripts).
+static SCRIPTS: LazyLock<std::result::Result<Scripts, String>> =
+    LazyLock::new(|| Scripts::new(&[("sbatch.sh", include_str!("sbatch.sh"))]));
 
 /// One `#SBATCH` header line with `option` quoted as one word.
 pub fn sbatch_line(option: &str) -> Result<String> {
-    perfline::template::render_macro(TEMPLATES, "sbatch.sh", "sbatch_line", option)
-        .map_err(Failure::data)
+    let scripts = SCRIPTS.as_ref().map_err(|e| Failure::software(format!("sbatch.sh: {e}")))?;
+    scripts.render_macro("sbatch.sh", "sbatch_line", option).map_err(Failure::data)
 }
 
 /// One export of a job script: `export NAME=VALUE` with VALUE quoted by the template.

@@ -61,43 +61,72 @@ pub fn render_with(template: &str, values: &[(&str, &str)]) -> String {
     }
 }
 
-/// Renders the template `name` of `templates` (name, source pairs; templates may call each
-/// other's macros with `{% import %}`) with `context` as a shell script: see the module docs.
-/// Block tags on their own line leave no trace (`trim_blocks`, `lstrip_blocks`); the source's
-/// final newline is kept. Filters besides minijinja's builtins (`safe` is removed):
-/// - `words`: a list as shell words (each quoted), separated by spaces;
-/// - `comment`: the value as text for a `#` comment line, unquoted, newlines as spaces;
-/// - `array_word`: quoted like any value and also when it holds a comma, which shellcheck
-///   would read inside `( … )` as a mistaken element separator (SC2054).
-///
-/// A macro of the template can be rendered alone with [`render_macro`].
+/// Renders the template `name` of `templates` (name, source pairs) with `context` as a shell
+/// script: see the module docs and [`Scripts`], which parses the templates once for many
+/// renderings.
 pub fn render_script(
     templates: &[(&'static str, &'static str)],
     name: &str,
     context: impl Serialize,
 ) -> Result<String, String> {
-    let env = script_env(templates, minijinja::UndefinedBehavior::Strict)?;
-    let template = env.get_template(name).map_err(message)?;
-    template.render(context).map_err(message)
+    Scripts::new(templates)?.render(name, context)
 }
 
-/// Renders macro `macro_name` of template `name` called with the one argument `arg`; quoting as
-/// in [`render_script`]. The template's own output is discarded: it runs with no context and
-/// undefined values chain (loops over them are empty, printing them prints nothing), so a
-/// script template can hold the macros its callers also need alone.
+/// Renders macro `macro_name` of template `name` called with the one argument `arg`: see
+/// [`Scripts::render_macro`].
 pub fn render_macro(
     templates: &[(&'static str, &'static str)],
     name: &str,
     macro_name: &str,
     arg: impl Serialize,
 ) -> Result<String, String> {
-    let env = script_env(templates, minijinja::UndefinedBehavior::Chainable)?;
-    let template = env.get_template(name).map_err(message)?;
-    let captured = template.render_captured(()).map_err(message)?;
-    captured
-        .state()
-        .call_macro(macro_name, &[minijinja::Value::from_serialize(arg)])
-        .map_err(message)
+    Scripts::new(templates)?.render_macro(name, macro_name, arg)
+}
+
+/// Shell script templates, parsed once; a tool keeps its set in a `static` (`LazyLock`).
+///
+/// Block tags and `#%` statement lines leave no trace (`trim_blocks`, `lstrip_blocks`); the
+/// source's final newline is kept; an undefined value is an error. Filters besides minijinja's
+/// builtins (`safe` is removed, so nothing prints unquoted by accident):
+/// - `words`: a list as shell words (each quoted), separated by spaces;
+/// - `comment`: the value as text for a `#` comment line, unquoted, newlines as spaces;
+/// - `array_word`: quoted like any value and also when it holds a comma, which shellcheck
+///   would read inside `( … )` as a mistaken element separator (SC2054).
+pub struct Scripts {
+    strict: minijinja::Environment<'static>,
+    chained: minijinja::Environment<'static>,
+}
+
+impl Scripts {
+    /// Parses `templates` (name, source pairs); a syntax error names the template and line.
+    pub fn new(templates: &[(&'static str, &'static str)]) -> Result<Scripts, String> {
+        Ok(Scripts {
+            strict: script_env(templates, minijinja::UndefinedBehavior::Strict)?,
+            chained: script_env(templates, minijinja::UndefinedBehavior::Chainable)?,
+        })
+    }
+
+    /// Renders template `name` with `context`.
+    pub fn render(&self, name: &str, context: impl Serialize) -> Result<String, String> {
+        let template = self.strict.get_template(name).map_err(message)?;
+        template.render(context).map_err(message)
+    }
+
+    /// Renders macro `macro_name` of template `name` called with the one argument `arg`. The
+    /// template's own output is discarded: it runs with no context and undefined values chain
+    /// (loops over them are empty, `if` on them is false, printing them prints nothing), so a
+    /// script template can hold the macros its callers also need alone.
+    pub fn render_macro(
+        &self,
+        name: &str,
+        macro_name: &str,
+        arg: impl Serialize,
+    ) -> Result<String, String> {
+        let template = self.chained.get_template(name).map_err(message)?;
+        let captured = template.render_captured(()).map_err(message)?;
+        let arg = minijinja::Value::from_serialize(arg);
+        captured.state().call_macro(macro_name, &[arg]).map_err(message)
+    }
 }
 
 fn script_env(

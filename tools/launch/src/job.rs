@@ -3,11 +3,13 @@
 //! in docs/job-layout.md.
 
 use perfline::cli::Result;
+use perfline::template::Scripts;
 use perfline::wire::job::{PrefixedTest, RoleCommand};
 use perfline::wire::plan::{Mode, PlannedTest, RoleKind};
 use perfline::Failure;
 use perfline_slurm::{self as slurm, Options, Prefix, Profile};
 use serde::{Deserialize, Serialize};
+use std::sync::LazyLock;
 
 /// Seconds the servers get to end on their own once their benchmark is done.
 pub const DRAIN_S: u32 = 60;
@@ -245,13 +247,17 @@ pub fn step_options(step: &Step, profile: &Profile) -> Vec<String> {
 }
 
 /// The job script template: bash with minijinja statements on `#%` lines, every value
-/// shell-quoted by the renderer (perfline::template::render_script).
-const JOB_TEMPLATE: &str = include_str!("../templates/job.sh");
-const TEMPLATES: &[(&str, &str)] = &[("job.sh", JOB_TEMPLATE)];
+/// shell-quoted by the renderer (perfline::template::Scripts).
+static SCRIPTS: LazyLock<std::result::Result<Scripts, String>> =
+    LazyLock::new(|| Scripts::new(&[("job.sh", include_str!("../templates/job.sh"))]));
+
+fn scripts() -> Result<&'static Scripts> {
+    SCRIPTS.as_ref().map_err(|e| Failure::software(format!("job.sh template: {e}")))
+}
 
 /// A command line of quoted words (the record's `commands` of a `--local` job).
 pub fn argv_line(argv: &[String]) -> Result<String> {
-    perfline::template::render_macro(TEMPLATES, "job.sh", "argv_line", argv).map_err(Failure::data)
+    scripts()?.render_macro("job.sh", "argv_line", argv).map_err(Failure::data)
 }
 
 /// A step as the template sees it.
@@ -328,13 +334,9 @@ pub fn commands(job: &Job, profile: &Profile) -> Result<Vec<RoleCommand>> {
         .iter()
         .chain(job.groups.iter().flatten())
         .map(|s| {
-            let command = perfline::template::render_macro(
-                TEMPLATES,
-                "job.sh",
-                "srun_line",
-                StepView::new(s, profile),
-            )
-            .map_err(Failure::data)?;
+            let command = scripts()?
+                .render_macro("job.sh", "srun_line", StepView::new(s, profile))
+                .map_err(Failure::data)?;
             Ok(RoleCommand { role: s.role.clone(), command })
         })
         .collect()
@@ -385,7 +387,7 @@ pub fn render_script(job: &Job, profile: &Profile) -> Result<String> {
         groups,
         drain_s: DRAIN_S,
     };
-    perfline::template::render_script(TEMPLATES, "job.sh", view).map_err(Failure::data)
+    scripts()?.render("job.sh", view).map_err(Failure::data)
 }
 
 #[cfg(test)]
