@@ -1,7 +1,8 @@
 #!/bin/bash
 ## The sbatch job script of one test (reference/incumbent.md §7.2–7.4, with fail-fast; layout:
-## docs/job-layout.md), rendered by perfline::template::render_script from launch's job.rs.
-## Every {{ value }} prints as one shell-quoted word; `|comment` is text for a `#` comment line.
+## docs/job-layout.md), rendered by perfline::template::Scripts from launch's job.rs.
+## Every {{ value }} prints as one shell-quoted word, so put values where a word goes, never
+## inside quotes (numbers print as digits); `|comment` is text for a `#` comment line.
 ## Lines starting `#%` are template statements and lines starting `##` template comments: both
 ## leave no trace in the rendered script.
 ##
