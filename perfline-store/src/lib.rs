@@ -1,10 +1,12 @@
 //! The performance store as its readers and writers share it: store URLs ([`url`]), secrets
-//! ([`secret`]) and, with the `store` feature, the read-only history reader ([`read`]) that
-//! perf-check and report use. The schema is upload's (`tools/upload/src/sql.rs` creates it;
-//! `tools/upload/README.md` describes it).
+//! ([`secret`]), the one schema — version, DDL for SQLite and MySQL, migrations ([`schema`],
+//! documented in `docs/SCHEMA.md`) — the history reader perf-check and report use ([`read`]),
+//! and the run key upload and perf-check derive alike ([`runkey`]).
+//!
+//! upload writes through [`schema`] (its delivery stays in upload); nothing else creates or
+//! alters a table.
 
+pub mod read;
+pub mod runkey;
 pub mod secret;
 pub mod url;
-
-#[cfg(feature = "store")]
-pub mod read;

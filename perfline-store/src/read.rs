@@ -1,4 +1,4 @@
-//! The history reader (feature `store`): what perf-check judges and report draws, read from
+//! The history reader: what perf-check judges and report draws, read from
 //! an SQLite or MySQL/MariaDB store that upload wrote (schema v3, SCHEMA.md).
 //!
 //! - A **series** is `(test_id, server, client, metric)`; the first three come from the
@@ -16,7 +16,7 @@
 //! [`Access::Accept`].
 //!
 //! ```no_run
-//! use perfline::store::{read::{Access, Query, Reader, SeriesKey}, url::Store};
+//! use perfline_store::{read::{Access, Query, Reader, SeriesKey}, url::Store};
 //! # fn f() -> perfline::cli::Result<()> {
 //! let store = Store::parse("sqlite:perf.db")?;
 //! let mut reader = Reader::open(&store, None, Access::ReadOnly)?;
@@ -28,9 +28,9 @@
 //! # Ok(()) }
 //! ```
 
-use crate::cli::{Failure, Result};
-use crate::store::url::Store;
-use crate::Exit;
+use crate::url::Store;
+use perfline::cli::{Failure, Result};
+use perfline::Exit;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;

@@ -393,7 +393,7 @@ fn pending_inputs_are_the_newest_history_and_empty_input_is_66() {
     // under (derived from its records).
     let a_record: perfline::wire::metrics::MetricRecord =
         perfline::jsonl::parse(std::fs::read_to_string(&a).unwrap().trim()).unwrap();
-    assert_eq!(v[0]["change_run"], perfline::runkey::of_records(&[a_record]), "{v:?}");
+    assert_eq!(v[0]["change_run"], perfline_store::runkey::of_records(&[a_record]), "{v:?}");
     // A confirmation input holding another test only: t1's current value is still c's.
     let other = s.file("d.jsonl", &record("t9", &[("token_throughput", 5.0)]));
     let out = perf_check()

@@ -17,7 +17,7 @@ pub mod sqlite;
 pub mod sysinfo;
 
 // Store URLs and secrets live in the shared crate (perf-check and report read the same stores).
-pub use perfline::store::{secret, url as store};
+pub use perfline_store::{secret, url as store};
 
 /// md5 of `bytes` as 32 lowercase hex digits (run keys, case keys, document ids).
 pub fn md5_hex(bytes: &[u8]) -> String {
