@@ -8,5 +8,9 @@
 
 pub mod read;
 pub mod runkey;
+pub mod schema;
 pub mod secret;
 pub mod url;
+mod value;
+
+pub use value::Value;
