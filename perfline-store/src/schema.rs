@@ -324,6 +324,42 @@ impl Session for Sqlite<'_> {
     }
 }
 
+/// A [`Session`] over a plain MySQL connection with its database selected: for tests and
+/// fixtures that build stores.
+pub struct Mysql<'a>(pub &'a mut mysql::Conn);
+
+impl Session for Mysql<'_> {
+    type Error = Failure;
+    fn backend(&self) -> Backend {
+        Backend::Mysql
+    }
+    fn store_name(&self) -> String {
+        "mysql".into()
+    }
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<(), Failure> {
+        use mysql::prelude::Queryable;
+        let params: Vec<mysql::Value> = params.iter().map(Value::to_mysql).collect();
+        let result = if params.is_empty() {
+            self.0.query_drop(sql)
+        } else {
+            self.0.exec_drop(sql, mysql::Params::Positional(params))
+        };
+        result.map_err(|e| Failure::software(format!("mysql: {e}")))
+    }
+    fn query_ints(&mut self, sql: &str, params: &[Value]) -> Result<Vec<i64>, Failure> {
+        use mysql::prelude::Queryable;
+        let params: Vec<mysql::Value> = params.iter().map(Value::to_mysql).collect();
+        let params = if params.is_empty() {
+            mysql::Params::Empty
+        } else {
+            mysql::Params::Positional(params)
+        };
+        let rows: Vec<Option<i64>> =
+            self.0.exec(sql, params).map_err(|e| Failure::software(format!("mysql: {e}")))?;
+        Ok(rows.into_iter().flatten().collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
