@@ -185,7 +185,7 @@ fn mysql_failed_record_without_metrics_gets_its_run_cases_row_once() {
     run("\"rows\":0,\"link\":null,\"status\":\"already-present\"}");
     assert_eq!(db.count(name, "SELECT count(*) FROM runs"), 1);
     assert_eq!(db.count(name, "SELECT count(*) FROM run_cases"), 2);
-    assert_eq!(db.count(name, "SELECT max(version) FROM schema_version"), 3);
+    assert_eq!(db.count(name, "SELECT max(version) FROM schema_version"), 4);
     let mut conn = db.conn(Some(name));
     let failed: Vec<(i64, i64, String, String, String, Option<String>)> = conn
         .query(
