@@ -9,10 +9,10 @@
 //!   opened with [`Access::Accept`] may write, so it migrates the store to the current version
 //!   first.
 //! - A **series** is `(test_id, server, client, metric)`; the first three come from the
-//!   `series` table (one row per case), `''` when the record had none. A store written before
-//!   schema 3 has no `series` table: its cases are matched by upload's case names
-//!   (`cases.network` = test id, `cases.command` = `SERVER-CLIENT`) and listed as
-//!   `(network, "", command)`.
+//!   `series` table (one row per case), `''` when the record had none. A case without a
+//!   `series` row (a store before schema 3, or a case last uploaded before its migration to
+//!   3) is matched by upload's case names (`cases.network` = test id, `cases.command` =
+//!   `SERVER-CLIENT`) and listed as `(network, "", command)`.
 //! - **Runs** are ordered `(start_time IS NULL), start_time, id`: by start time (ISO text
 //!   order), runs without one after those with one, in upload order.
 //! - A series' **history** holds only `ok` values (`perf_result.status = 'ok'` and the case's
