@@ -6,6 +6,10 @@
 //! longer needed is itself reported, so the lists only shrink):
 //!
 //! - `tool-deps`: a tool crate (`tools/<name>/`) never depends on another tool crate.
+//! - `layer-deps`: the layer crates (`perfline`, `perfline-*` at the root) point down only:
+//!   `perfline` depends on no other workspace crate; every other layer (`perfline-slurm`,
+//!   `perfline-stats`, `perfline-store`) depends on `perfline` and no other workspace crate (no
+//!   layer beside it, no tool, no xtask, no chain-tests), in any dependency table.
 //! - `workspace-deps`: every dependency of every workspace member is `{ workspace = true }`
 //!   (features may be added), so versions are chosen once, in the root `Cargo.toml`.
 //! - `yaml-parse`: YAML text is parsed only by `perfline/src/yaml.rs` (`serde_yaml::from_str`,
@@ -92,8 +96,10 @@ pub fn check_with(root: &Path, allow: &Allow) -> Vec<Violation> {
     let mut out = Vec::new();
     let mut used = BTreeSet::new();
     let tools = tool_names(root);
-    for manifest in member_manifests(root) {
-        manifests(root, &manifest, &tools, allow, &mut used, &mut out);
+    let members = member_manifests(root);
+    let packages: Vec<String> = members.iter().map(|m| package_name(&read(m))).collect();
+    for manifest in &members {
+        manifests(root, manifest, &tools, &packages, allow, &mut used, &mut out);
     }
     for file in rust_files(root) {
         sources(root, &file, allow, &mut used, &mut out);
@@ -166,6 +172,32 @@ fn member_manifests(root: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// The `[package] name` of a manifest's text ("" when it has none).
+fn package_name(text: &str) -> String {
+    let doc: toml_edit::DocumentMut = text.parse().unwrap_or_default();
+    let name = doc.get("package").and_then(|p| p.get("name")).and_then(|n| n.as_str());
+    name.unwrap_or_default().to_string()
+}
+
+/// Whether package `name` is a layer crate: `perfline` or `perfline-*`.
+fn is_layer(name: &str) -> bool {
+    name == "perfline" || name.starts_with("perfline-")
+}
+
+/// The `layer-deps` message when layer `package` may not depend on workspace crate `dep`.
+fn layer_violation(package: &str, dep: &str) -> Option<String> {
+    match package {
+        "perfline" => Some(format!(
+            "`perfline` depends on `{dep}`: the bottom layer depends on no other workspace crate"
+        )),
+        _ if dep == "perfline" => None,
+        _ => Some(format!(
+            "layer `{package}` depends on `{dep}`: a layer crate depends only on `perfline` \
+             (and external crates)"
+        )),
+    }
+}
+
 /// The dependency tables of a manifest: `[dependencies]`, `[dev-dependencies]`,
 /// `[build-dependencies]` and their `[target.'cfg'.…]` forms.
 fn dependency_tables(doc: &toml_edit::DocumentMut) -> Vec<&dyn toml_edit::TableLike> {
@@ -197,6 +229,7 @@ fn manifests(
     root: &Path,
     manifest: &Path,
     tools: &[String],
+    packages: &[String],
     allow: &Allow,
     used: &mut BTreeSet<(&'static str, String)>,
     out: &mut Vec<Violation>,
@@ -214,9 +247,18 @@ fn manifests(
             let line = dep_line(&text, name);
             if is_tool && real != package && tools.iter().any(|t| t == real) {
                 let message = format!(
-                    "tool `{package}` depends on tool `{real}`: move the shared code to perfline"
+                    "tool `{package}` depends on tool `{real}`: move the shared code to a layer \
+                     crate (perfline, perfline-*)"
                 );
                 out.push(Violation { path: path.clone(), line, rule: "tool-deps", message });
+            }
+            let in_workspace = real != package && packages.iter().any(|p| p == real);
+            if let Some(message) =
+                is_layer(&package).then(|| layer_violation(&package, real)).flatten()
+            {
+                if in_workspace {
+                    out.push(Violation { path: path.clone(), line, rule: "layer-deps", message });
+                }
             }
             let workspace = spec.and_then(|s| s.get("workspace")).and_then(|w| w.as_bool());
             if workspace != Some(true) {
@@ -240,7 +282,8 @@ fn manifests(
     }
 }
 
-/// Every `.rs` file under perfline/, tools/, xtask/ and tests/ (no `target/`, no hidden dirs),
+/// Every `.rs` file under perfline/, perfline-*/, tools/, xtask/ and tests/ (no `target/`, no
+/// hidden dirs),
 /// except this checker, whose patterns and planted violations would match themselves.
 fn rust_files(root: &Path) -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -258,7 +301,12 @@ fn rust_files(root: &Path) -> Vec<PathBuf> {
         }
     }
     let mut out = Vec::new();
-    for top in ["perfline", "perfline-store", "tools", "xtask", "tests"] {
+    let mut tops: Vec<String> = ["tools", "xtask", "tests"].map(String::from).to_vec();
+    let layers = std::fs::read_dir(root).into_iter().flatten().filter_map(|e| e.ok());
+    tops.extend(
+        layers.map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| is_layer(n)),
+    );
+    for top in tops {
         walk(&root.join(top), &mut out);
     }
     out.retain(|p| rel(root, p) != "tests/src/tidy.rs");
@@ -375,7 +423,7 @@ fn sources(
             );
         }
         let profile_code =
-            path == "perfline/src/yaml.rs" || path == "perfline/src/slurm/profile.rs";
+            path == "perfline/src/yaml.rs" || path == "perfline-slurm/src/profile.rs";
         if YAML_FROM_VALUE.is_match(line) && !profile_code {
             push(
                 n,
@@ -490,10 +538,11 @@ mod tests {
     fn clean_tree() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         let files: &[(&str, &str)] = &[
-            ("Cargo.toml", "[workspace]\nmembers = [\"perfline\", \"xtask\", \"tools/*\"]\n\n[workspace.dependencies]\nserde = \"1\"\n"),
+            ("Cargo.toml", "[workspace]\nmembers = [\"perfline\", \"perfline-slurm\", \"xtask\", \"tools/*\"]\n\n[workspace.dependencies]\nserde = \"1\"\n"),
             ("perfline/Cargo.toml", "[package]\nname = \"perfline\"\n\n[dependencies]\nserde.workspace = true\nserde_yaml = { workspace = true }\n"),
             ("perfline/src/yaml.rs", "pub fn load(t: &str) -> serde_yaml::Value { serde_yaml::from_str(t).unwrap() }\n"),
-            ("perfline/src/slurm/profile.rs", "fn f(v: Value) -> P { serde_yaml::from_value(v).unwrap() }\n"),
+            ("perfline-slurm/src/profile.rs", "fn f(v: Value) -> P { serde_yaml::from_value(v).unwrap() }\n"),
+            ("perfline-slurm/Cargo.toml", "[package]\nname = \"perfline-slurm\"\n\n[dependencies]\nperfline.workspace = true\n"),
             ("tools/alpha/Cargo.toml", "[package]\nname = \"alpha\"\n\n[dependencies]\nperfline.workspace = true\nureq = { workspace = true, features = [\"tls\"] }\n\n[target.'cfg(unix)'.dependencies]\nlibc.workspace = true\n"),
             ("tools/alpha/src/main.rs", "//! reads x\nfn main() {\n    let y = serde_yaml::to_string(&1).unwrap();\n    let c = format!(\"echo {y}\");\n}\n"),
             ("tools/beta/Cargo.toml", "[package]\nname = \"beta\"\n\n[dev-dependencies]\ntempfile.workspace = true\n"),
@@ -553,6 +602,25 @@ mod tests {
         assert_eq!(
             found(&dir, &Allow::default()),
             vec!["tools/alpha/Cargo.toml:12: tool-deps", "tools/beta/Cargo.toml:6: tool-deps"]
+        );
+    }
+
+    #[test]
+    fn a_layer_depending_on_a_layer_beside_or_above_it_fails() {
+        let dir = clean_tree();
+        append(&dir, "perfline/Cargo.toml", "perfline-slurm = { workspace = true }\n");
+        write(&dir, "perfline-stats/Cargo.toml", "[package]\nname = \"perfline-stats\"\n\n[dependencies]\nperfline.workspace = true\nperfline-slurm.workspace = true\nserde.workspace = true\n\n[dev-dependencies]\nalpha.workspace = true\nxtask.workspace = true\n");
+        write(&dir, "Cargo.toml", "[workspace]\nmembers = [\"perfline\", \"perfline-slurm\", \"perfline-stats\", \"xtask\", \"tools/*\"]\n\n[workspace.dependencies]\nserde = \"1\"\n");
+        let found: Vec<String> =
+            check_with(dir.path(), &Allow::default()).iter().map(|v| v.to_string()).collect();
+        assert_eq!(
+            found,
+            vec![
+                "perfline-stats/Cargo.toml:6: layer-deps: layer `perfline-stats` depends on `perfline-slurm`: a layer crate depends only on `perfline` (and external crates)",
+                "perfline-stats/Cargo.toml:10: layer-deps: layer `perfline-stats` depends on `alpha`: a layer crate depends only on `perfline` (and external crates)",
+                "perfline-stats/Cargo.toml:11: layer-deps: layer `perfline-stats` depends on `xtask`: a layer crate depends only on `perfline` (and external crates)",
+                "perfline/Cargo.toml:7: layer-deps: `perfline` depends on `perfline-slurm`: the bottom layer depends on no other workspace crate",
+            ]
         );
     }
 
