@@ -141,6 +141,7 @@ fn job_scripts_match_the_golden_files() {
     let bless = std::env::var_os("PERFLINE_BLESS").is_some();
     let dir = tempfile::tempdir().unwrap();
     let mut scripts = Vec::new();
+    let mut prefix_script = None;
     for (name, line, profile) in cases {
         let list = dir.path().join(format!("{name}.txt"));
         std::fs::write(&list, format!("{line}\n")).unwrap();
@@ -182,10 +183,29 @@ fn job_scripts_match_the_golden_files() {
         let file = dir.path().join(format!("{name}.sh"));
         std::fs::write(&file, &script).unwrap();
         scripts.push(file);
+        if profile.is_some() {
+            // mkprefix's old prefix script, from its own template, gets shellcheck too.
+            let out = dir.path().join("old");
+            let mut args = vec!["--job-root", "/shared/jobs", "--write", out.to_str().unwrap()];
+            args.extend(["--cluster", all_options.to_str().unwrap()]);
+            let (code, _, err) = pipe(&bin("mkprefix"), &args, &planned);
+            assert_eq!((code, err.as_str()), (0, ""), "{name}: mkprefix");
+            let id = job["id"].as_str().unwrap();
+            prefix_script = Some(out.join(id).join("slurm_launch_prefix.sh"));
+        }
     }
     // The scripts with every optional part pass shellcheck too (the corpus test checks the
-    // default profile's).
+    // default profile's), and so does mkprefix's prefix script.
     let out = Command::new("shellcheck").args(&scripts).output().expect("shellcheck");
+    assert!(
+        out.status.success() && out.stdout.is_empty(),
+        "shellcheck:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Its values are single-quoted on purpose (`$HOME` stays literal): SC2016 is the point.
+    let prefix_script = prefix_script.expect("the all-options case ran mkprefix");
+    let out = Command::new("shellcheck").args(["-e", "SC2016"]).arg(&prefix_script).output();
+    let out = out.expect("shellcheck");
     assert!(
         out.status.success() && out.stdout.is_empty(),
         "shellcheck:\n{}",
