@@ -23,6 +23,19 @@
 //!   and is allowed.
 //! - `tool-lists`: every `tools/<name>/` is a package `<name>` with a `src/main.rs`, has a row in
 //!   the README's tool table, and every name in an xtask `TOOLS` list is a tool.
+//! - `print-macro`: no `print!`, `println!`, `eprint!`, `eprintln!` or `dbg!` in non-test code
+//!   outside `perfline/src/cli.rs`: diagnostics go through `cli::diag` / `cli::say`, stdout data
+//!   through a writer (`jsonl::stdout`, a locked stdout) or `cli::out_line`.
+//! - `stderr-path`: no `stderr()` handle in non-test code outside `perfline/src/cli.rs`: one
+//!   path to stderr, which never panics on a closed stderr and writes each line whole.
+//! - `atomic-write`: no `File::create`, `fs::write`, `OpenOptions::new` or `File::options` in
+//!   non-test code outside `perfline/src/fsutil.rs` (temp file + rename), unless the function is
+//!   on the allow-list [`Allow::atomic_write`] with its reason (appends under `flock`, logs
+//!   that stream).
+//!
+//! The last three rules leave out test code (`tests/`, `#[cfg(test)]` modules) and xtask: xtask
+//! is the developer's driver, not a tool; its progress lines go to a developer's terminal or a
+//! CI log that no program parses, and its files are scratch and fixtures in its own directories.
 
 use regex::Regex;
 use std::collections::BTreeSet;
@@ -40,6 +53,19 @@ pub struct Allow {
     pub main_lines: &'static [&'static str],
     pub shell_string: &'static [&'static str],
     pub clock_assert: &'static [&'static str],
+    /// Functions that write a file in place, each with the reason it cannot be atomic.
+    pub atomic_write: &'static [InPlace],
+}
+
+/// A function allowed to write a file in place (rule `atomic-write`).
+#[derive(Debug, Clone, Copy)]
+pub struct InPlace {
+    /// Workspace-relative path, with `/`.
+    pub path: &'static str,
+    /// The function whose body opens the file (the nearest `fn` above the call).
+    pub function: &'static str,
+    /// Why temp + rename does not fit (must not be empty).
+    pub reason: &'static str,
 }
 
 /// The exceptions of this repository.
@@ -51,6 +77,38 @@ pub const ALLOW: Allow = Allow {
         "tools/role/src/process.rs",
     ],
     clock_assert: &[],
+    atomic_write: &[
+        InPlace {
+            path: "tools/launch/src/local.rs",
+            function: "spawn",
+            reason: "a step's log: its processes' stdout and stderr stream into it, appended, \
+                     while waitfiles and the failure tail read it",
+        },
+        InPlace {
+            path: "tools/launch/src/local.rs",
+            function: "finalize",
+            reason: "the finalize command's log: its output streams into it, appended",
+        },
+        InPlace {
+            path: "tools/role/src/benchmark.rs",
+            function: "append_record",
+            reason: "metrics.jsonl is shared by the job's roles: one whole record appended \
+                     under flock (read, check for a duplicate, append); a rename would drop \
+                     records appended by another role meanwhile",
+        },
+        InPlace {
+            path: "tools/role/src/process.rs",
+            function: "spawn",
+            reason: "a server's or client's log: the process's stdout and stderr stream into \
+                     it, appended, while role watches it for error keywords",
+        },
+        InPlace {
+            path: "tools/role/src/telemetry.rs",
+            function: "append",
+            reason: "GPU telemetry CSV grows while the job runs: one whole row set per write \
+                     (O_APPEND), readers skip a broken last line",
+        },
+    ],
 };
 
 /// One broken rule.
@@ -87,6 +145,20 @@ pub fn check_with(root: &Path, allow: &Allow) -> Vec<Violation> {
         sources(root, &file, allow, &mut used, &mut out);
     }
     tool_lists(root, &tools, &mut out);
+    for e in allow.atomic_write {
+        let key = format!("{}:{}", e.path, e.function);
+        let problem = if e.reason.trim().is_empty() {
+            Some(format!("exception `{key}` gives no reason: say why it cannot be atomic"))
+        } else if !used.contains(&("atomic-write", key.clone())) {
+            Some(format!("exception `{key}` is no longer needed: remove it"))
+        } else {
+            None
+        };
+        if let Some(message) = problem {
+            let (path, rule) = ("tests/src/tidy.rs".into(), "atomic-write");
+            out.push(Violation { path, line: 0, rule, message });
+        }
+    }
     let lists: [(&str, &[&str]); 4] = [
         ("workspace-deps", allow.workspace_deps),
         ("main-lines", allow.main_lines),
@@ -245,7 +317,14 @@ fn rust_files(root: &Path) -> Vec<PathBuf> {
         }
     }
     let mut out = Vec::new();
-    for top in ["perfline", "tools", "xtask", "tests"] {
+    // perfline and its layer crates (perfline-*), tools, xtask, tests.
+    let layers = std::fs::read_dir(root).into_iter().flatten().filter_map(|e| e.ok());
+    let mut tops: Vec<String> = layers
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("perfline-"))
+        .collect();
+    tops.extend(["perfline", "tools", "xtask", "tests"].map(String::from));
+    for top in tops {
         walk(&root.join(top), &mut out);
     }
     out.retain(|p| rel(root, p) != "tests/src/tidy.rs");
@@ -262,6 +341,16 @@ static SHELL_FORMAT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"format!\(\s*"[^"]*\b(ba)?sh -c\b"#).unwrap());
 static DASH_C_FORMAT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#""-c"\s*(\)\s*\.\s*arg\s*\(|,)\s*&?format!\("#).unwrap());
+static PRINT_MACRO: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b(e?print(ln)?|dbg)!\s*[(\[{]").unwrap());
+static STDERR_HANDLE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(^|[^.\w])((std::)?io::)?stderr\(\)").unwrap());
+static IN_PLACE_WRITE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(File::create(_new)?|fs::write|OpenOptions::new|File::options)\b").unwrap()
+});
+static FN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*(pub(\([^)]*\))?\s+)?(const\s+)?(async\s+)?(unsafe\s+)?fn\s+(\w+)").unwrap()
+});
 static STRING: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#""(?:[^"\\]|\\.)*""#).unwrap());
 static CLOCK: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(elapsed|as_millis|as_micros|as_nanos|as_secs|as_secs_f32|as_secs_f64)\b")
@@ -354,6 +443,54 @@ fn sources(
             );
         }
         let is_test = in_tests_dir || cfg_test.is_some_and(|t| i > t);
+        let shipped = !is_test && !path.starts_with("xtask/") && !path.starts_with("tests/");
+        if shipped {
+            let bare = STRING.replace_all(code, "\"\"");
+            let bare = bare.split("//").next().unwrap_or_default();
+            if let Some(m) = PRINT_MACRO.captures(bare).filter(|_| path != "perfline/src/cli.rs") {
+                push(
+                    n,
+                    "print-macro",
+                    format!(
+                        "`{}!` outside perfline::cli: diagnostics through cli::diag or cli::say, \
+                         stdout data through a writer or cli::out_line",
+                        &m[1]
+                    ),
+                );
+            }
+            if STDERR_HANDLE.is_match(bare) && path != "perfline/src/cli.rs" {
+                push(
+                    n,
+                    "stderr-path",
+                    "stderr used outside perfline::cli: write through cli::diag, cli::say or \
+                     cli::say_raw (one path; a closed stderr never panics)"
+                        .into(),
+                );
+            }
+            if let Some(m) = IN_PLACE_WRITE.find(bare).filter(|_| path != "perfline/src/fsutil.rs")
+            {
+                let function = lines[..i]
+                    .iter()
+                    .rev()
+                    .find_map(|l| FN.captures(l).map(|c| c[6].to_string()))
+                    .unwrap_or_default();
+                let key = format!("{path}:{function}");
+                if allow.atomic_write.iter().any(|e| e.path == path && e.function == function) {
+                    used.insert(("atomic-write", key));
+                } else {
+                    push(
+                        n,
+                        "atomic-write",
+                        format!(
+                            "`{}` writes a file in place: use perfline::fsutil::write_atomic \
+                             (temp + rename), or allow-list `{key}` with a reason in \
+                             tests/src/tidy.rs",
+                            m.as_str()
+                        ),
+                    );
+                }
+            }
+        }
         if !is_test {
             let stmt = statement(&lines, i);
             let dash_c = code.contains("\"-c\"") && DASH_C_FORMAT.is_match(&stmt);
@@ -636,6 +773,118 @@ mod tests {
                 "tools/gamma/Cargo.toml:0: tool-lists",
                 "tools/gamma/Cargo.toml:0: tool-lists",
                 "xtask/src/bench.rs:1: tool-lists",
+            ]
+        );
+    }
+
+    /// The violations of `rule`, in full (`PATH:LINE: RULE: MESSAGE`).
+    fn messages(dir: &tempfile::TempDir, allow: &Allow, rule: &str) -> Vec<String> {
+        check_with(dir.path(), allow)
+            .into_iter()
+            .filter(|v| v.rule == rule)
+            .map(|v| v.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_print_macro_outside_cli_fails() {
+        let dir = clean_tree();
+        write(&dir, "tools/alpha/src/log.rs", "fn f(x: u32) {\n    println!(\"{x}\");\n    eprint!(\"a\");\n    let s = \"eprintln!(no)\"; // println!(in a comment)\n    dbg!(x);\n    writeln!(out, \"{x}\").unwrap();\n}\n#[cfg(test)]\nmod tests {\n    fn t() { println!(\"in a test\"); }\n}\n");
+        write(&dir, "tools/alpha/examples/ex.rs", "fn main() {\n    eprintln!(\"example\");\n}\n");
+        write(&dir, "tools/alpha/tests/cli.rs", "fn t() { println!(\"a test\"); }\n");
+        write(&dir, "perfline/src/cli.rs", "pub fn say(l: &str) { eprintln!(\"{l}\"); }\n");
+        write(&dir, "perfline-stats/src/lib.rs", "pub fn f(x: u32) -> u32 {\n    dbg!(x)\n}\n");
+        write(&dir, "xtask/src/run.rs", "fn f() { println!(\"progress\"); }\n");
+        let tail = "outside perfline::cli: diagnostics through cli::diag or cli::say, stdout \
+                    data through a writer or cli::out_line";
+        assert_eq!(
+            messages(&dir, &Allow::default(), "print-macro"),
+            vec![
+                format!("perfline-stats/src/lib.rs:2: print-macro: `dbg!` {tail}"),
+                format!("tools/alpha/examples/ex.rs:2: print-macro: `eprintln!` {tail}"),
+                format!("tools/alpha/src/log.rs:2: print-macro: `println!` {tail}"),
+                format!("tools/alpha/src/log.rs:3: print-macro: `eprint!` {tail}"),
+                format!("tools/alpha/src/log.rs:5: print-macro: `dbg!` {tail}"),
+            ]
+        );
+        assert_eq!(found(&dir, &Allow::default()).len(), 5);
+    }
+
+    #[test]
+    fn a_stderr_writer_outside_cli_fails() {
+        let dir = clean_tree();
+        write(&dir, "tools/alpha/src/err.rs", "use std::io::Write;\nfn f(e: clap::Error) {\n    let _ = writeln!(std::io::stderr(), \"x\");\n    let l = io::stderr().lock();\n    let t = stderr();\n    if e.use_stderr() {}\n    cmd.stderr(Stdio::null());\n    let tail = child.stderr.take();\n}\n");
+        write(
+            &dir,
+            "perfline/src/cli.rs",
+            "fn to_stderr(t: &str) { let _ = io::stderr().write_all(t.as_bytes()); }\n",
+        );
+        write(
+            &dir,
+            "xtask/src/run.rs",
+            "fn f() { let _ = writeln!(std::io::stderr(), \"progress\"); }\n",
+        );
+        let message = "stderr-path: stderr used outside perfline::cli: write through cli::diag, \
+                       cli::say or cli::say_raw (one path; a closed stderr never panics)";
+        assert_eq!(
+            messages(&dir, &Allow::default(), "stderr-path"),
+            vec![
+                format!("tools/alpha/src/err.rs:3: {message}"),
+                format!("tools/alpha/src/err.rs:4: {message}"),
+                format!("tools/alpha/src/err.rs:5: {message}"),
+            ]
+        );
+        assert_eq!(found(&dir, &Allow::default()).len(), 3);
+    }
+
+    #[test]
+    fn a_write_in_place_fails_unless_listed_with_a_reason() {
+        let dir = clean_tree();
+        write(&dir, "tools/alpha/src/out.rs", "fn save(p: &Path) {\n    std::fs::write(p, \"x\").unwrap();\n}\npub(crate) async fn log(p: &Path) -> File {\n    let f = tokio::fs::File::create(p);\n    OpenOptions::new().append(true).open(p)\n}\nfn ok(p: &Path) {\n    perfline::fsutil::write_atomic(p, b\"x\")\n}\n#[cfg(test)]\nmod tests {\n    fn t() { std::fs::write(\"a\", \"b\").unwrap(); }\n}\n");
+        write(&dir, "perfline/src/fsutil.rs", "pub fn write_atomic() {\n    let f = std::fs::OpenOptions::new().create_new(true);\n}\n");
+        write(&dir, "xtask/src/run.rs", "fn f() { std::fs::write(\"scratch\", \"\").unwrap(); }\n");
+        write(
+            &dir,
+            "tools/beta/tests/cli.rs",
+            "fn t() { std::fs::File::create(\"x\").unwrap(); }\n",
+        );
+        let message = |line: usize, call: &str, key: &str| {
+            format!(
+                "tools/alpha/src/out.rs:{line}: atomic-write: `{call}` writes a file in place: use \
+                 perfline::fsutil::write_atomic (temp + rename), or allow-list `{key}` with a \
+                 reason in tests/src/tidy.rs"
+            )
+        };
+        let save = "tools/alpha/src/out.rs:save";
+        let log = "tools/alpha/src/out.rs:log";
+        assert_eq!(
+            messages(&dir, &Allow::default(), "atomic-write"),
+            vec![
+                message(2, "fs::write", save),
+                message(5, "File::create", log),
+                message(6, "OpenOptions::new", log),
+            ]
+        );
+        assert_eq!(found(&dir, &Allow::default()).len(), 3);
+        // Listing `log` with a reason lets both of its writes pass; `save` still fails.
+        const STREAMS: InPlace =
+            InPlace { path: "tools/alpha/src/out.rs", function: "log", reason: "streams" };
+        let allow = Allow { atomic_write: &[STREAMS], ..Allow::default() };
+        assert_eq!(messages(&dir, &allow, "atomic-write"), vec![message(2, "fs::write", save)]);
+        // An entry without a reason, and one no longer needed, are reported.
+        const SILENT: InPlace = InPlace { reason: " ", ..STREAMS };
+        const GONE: InPlace = InPlace { function: "gone", ..STREAMS };
+        let allow = Allow { atomic_write: &[SILENT, GONE], ..Allow::default() };
+        assert_eq!(
+            messages(&dir, &allow, "atomic-write"),
+            vec![
+                "tests/src/tidy.rs:0: atomic-write: exception `tools/alpha/src/out.rs:gone` is \
+                 no longer needed: remove it"
+                    .to_string(),
+                "tests/src/tidy.rs:0: atomic-write: exception `tools/alpha/src/out.rs:log` gives \
+                 no reason: say why it cannot be atomic"
+                    .to_string(),
+                message(2, "fs::write", save),
             ]
         );
     }
