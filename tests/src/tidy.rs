@@ -522,7 +522,8 @@ fn sources(
             );
         }
         let is_test = in_tests_dir || cfg_test.is_some_and(|t| i > t);
-        let shipped = !(in_tests_dir || test_mod.is_some_and(|t| i > t))
+        let shipped = !in_tests_dir
+            && test_mod.is_none_or(|t| i <= t)
             && !path.starts_with("xtask/")
             && !path.starts_with("tests/");
         if shipped {
