@@ -3,6 +3,7 @@
 
 use bench::client::Api;
 use clap::{Parser, ValueEnum};
+use perfline::Failure;
 use std::path::PathBuf;
 
 /// OpenAI-compatible load generator with benchmark_serving's flags and output.
@@ -199,6 +200,14 @@ impl Args {
     /// `--num-prompts`, default 1000.
     pub fn prompts(&self) -> usize {
         self.num_prompts.unwrap_or(1000)
+    }
+
+    /// The trace at `--dataset-path`: its bytes and its name for messages; without the flag,
+    /// the usage error `missing`.
+    pub fn read_trace(&self, missing: &str) -> Result<(Vec<u8>, String), Failure> {
+        let path = self.dataset_path.as_ref().ok_or_else(|| Failure::usage(missing))?;
+        let bytes = std::fs::read(path).map_err(|e| Failure::io(path.display(), &e))?;
+        Ok((bytes, path.display().to_string()))
     }
 }
 
