@@ -244,3 +244,31 @@ pub fn dataset_name(d: DatasetArg) -> &'static str {
         DatasetArg::Mooncake => "mooncake",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use perfline::Exit;
+
+    #[test]
+    fn read_trace_reads_the_dataset_path_or_says_what_needs_it() {
+        let none = Args::parse_from(["bench"]);
+        let err = none.read_trace("--convert-trace needs --dataset-path").unwrap_err();
+        assert_eq!(
+            (err.exit, err.message.as_str()),
+            (Exit::Usage, "--convert-trace needs --dataset-path")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        std::fs::write(&path, b"{\"timestamp\": 0}\n").unwrap();
+        let given = Args::parse_from(["bench", "--dataset-path", path.to_str().unwrap()]);
+        let (bytes, source) = given.read_trace("unused").unwrap();
+        assert_eq!(
+            (bytes.as_slice(), source),
+            (&b"{\"timestamp\": 0}\n"[..], path.display().to_string())
+        );
+        let gone =
+            Args::parse_from(["bench", "--dataset-path", dir.path().join("no").to_str().unwrap()]);
+        assert_eq!(gone.read_trace("unused").unwrap_err().exit, Exit::NoInput);
+    }
+}
