@@ -1,8 +1,7 @@
 //! perfline's shared library: the wire types every tool exchanges (defined once, in [`wire`]),
 //! JSON Lines reading and writing ([`jsonl`]), YAML loading ([`yaml`]), the one exit-code table
 //! ([`exit`]), the common `main` wrapper and diagnostics ([`cli`]), shell quoting and id checks
-//! ([`shell`]), atomic file writes ([`fsutil`]), and store URLs, secrets and (feature `store`)
-//! the history reader ([`store`]).
+//! ([`shell`]) and atomic file writes ([`fsutil`]).
 //!
 //! This is the bottom layer: it depends on no other perfline crate. The layers above it are
 //! `perfline-slurm` (cluster profiles, the Slurm prefix, coordination, the bounded wait),
@@ -16,10 +15,7 @@ pub mod exit;
 pub mod fsutil;
 pub mod jsonl;
 pub mod metric;
-#[cfg(feature = "runkey")]
-pub mod runkey;
 pub mod shell;
-pub mod store;
 pub mod wire;
 pub mod yaml;
 

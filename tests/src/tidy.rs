@@ -27,12 +27,18 @@
 //!   and is allowed.
 //! - `tool-lists`: every `tools/<name>/` is a package `<name>` with a `src/main.rs`, has a row in
 //!   the README's tool table, and every name in an xtask `TOOLS` list is a tool.
+//! - `create-table`: no Rust file but [`SCHEMA_RS`] says `CREATE TABLE` (any case), tests
+//!   included: the store schema has one owner (tables are added by a migration there and
+//!   described in docs/SCHEMA.md; tests build older stores with `schema::create_at`).
 
 use regex::Regex;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
+
+/// The one file that creates store tables (`create-table`).
+pub const SCHEMA_RS: &str = "perfline-store/src/schema.rs";
 
 /// The longest a tool's `main.rs` may be (CONTRIBUTING.md: `main` → `run` → pure functions).
 pub const MAIN_MAX_LINES: usize = 150;
@@ -44,6 +50,7 @@ pub struct Allow {
     pub main_lines: &'static [&'static str],
     pub shell_string: &'static [&'static str],
     pub clock_assert: &'static [&'static str],
+    pub create_table: &'static [&'static str],
 }
 
 /// The exceptions of this repository.
@@ -55,6 +62,11 @@ pub const ALLOW: Allow = Allow {
         "tools/role/src/process.rs",
     ],
     clock_assert: &[],
+    create_table: &[
+        // The Python baseline `bench upload` races against: its own three-table store, not
+        // perfline's schema.
+        "xtask/src/bench/upload.rs",
+    ],
 };
 
 /// One broken rule.
@@ -93,11 +105,12 @@ pub fn check_with(root: &Path, allow: &Allow) -> Vec<Violation> {
         sources(root, &file, allow, &mut used, &mut out);
     }
     tool_lists(root, &tools, &mut out);
-    let lists: [(&str, &[&str]); 4] = [
+    let lists: [(&str, &[&str]); 5] = [
         ("workspace-deps", allow.workspace_deps),
         ("main-lines", allow.main_lines),
         ("shell-string", allow.shell_string),
         ("clock-assert", allow.clock_assert),
+        ("create-table", allow.create_table),
     ];
     for (rule, list) in lists {
         for entry in list {
@@ -310,6 +323,8 @@ static SHELL_FORMAT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"format!\(\s*"[^"]*\b(ba)?sh -c\b"#).unwrap());
 static DASH_C_FORMAT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#""-c"\s*(\)\s*\.\s*arg\s*\(|,)\s*&?format!\("#).unwrap());
+static CREATE_TABLE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\bcreate\s+table\b").unwrap());
 static STRING: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#""(?:[^"\\]|\\.)*""#).unwrap());
 static CLOCK: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(elapsed|as_millis|as_micros|as_nanos|as_secs|as_secs_f32|as_secs_f64)\b")
@@ -379,11 +394,26 @@ fn sources(
     let cfg_test = lines.iter().position(|l| l.trim() == "#[cfg(test)]");
     let mut shell_used = false;
     let mut clock_used = false;
+    let mut create_used = false;
     for (i, line) in lines.iter().enumerate() {
         let n = i + 1;
         let code = line.trim_start();
         if code.starts_with("//") {
             continue;
+        }
+        if CREATE_TABLE.is_match(line) && path != SCHEMA_RS {
+            if allow.create_table.contains(&path.as_str()) {
+                create_used = true;
+            } else {
+                push(
+                    n,
+                    "create-table",
+                    format!(
+                        "a table created outside {SCHEMA_RS}: add a migration there (and to \
+                         docs/SCHEMA.md); tests build stores with perfline_store::schema::create_at"
+                    ),
+                );
+            }
         }
         if YAML_PARSE.is_match(line) && path != "perfline/src/yaml.rs" {
             push(
@@ -442,6 +472,9 @@ fn sources(
     }
     if shell_used {
         used.insert(("shell-string", path.clone()));
+    }
+    if create_used {
+        used.insert(("create-table", path.clone()));
     }
     if clock_used {
         used.insert(("clock-assert", path));
@@ -706,5 +739,33 @@ mod tests {
                 "xtask/src/bench.rs:1: tool-lists",
             ]
         );
+    }
+
+    #[test]
+    fn a_table_created_outside_the_schema_fails() {
+        let dir = clean_tree();
+        write(&dir, SCHEMA_RS, "const DDL: &str = \"CREATE TABLE IF NOT EXISTS runs (id)\";\n");
+        write(&dir, "tools/alpha/src/store.rs", "fn f(c: &Connection) {\n    // CREATE TABLE in a comment is prose\n    c.execute(\"CREATE TABLE perf_accept (id)\", []);\n}\n");
+        write(&dir, "tools/beta/tests/db.rs", "fn t() {\n    db.execute_batch(\"create  table runs (id);\");\n    db.execute_batch(\"CREATE TABLES_NOT (a)\");\n}\n");
+        let v = check_with(dir.path(), &Allow::default());
+        let lines: Vec<String> = v.iter().map(ToString::to_string).collect();
+        let message = "create-table: a table created outside perfline-store/src/schema.rs: add a \
+                       migration there (and to docs/SCHEMA.md); tests build stores with \
+                       perfline_store::schema::create_at";
+        assert_eq!(
+            lines,
+            [
+                format!("tools/alpha/src/store.rs:3: {message}"),
+                format!("tools/beta/tests/db.rs:2: {message}"),
+            ]
+        );
+        let allow = Allow {
+            create_table: &["tools/alpha/src/store.rs", "tools/beta/tests/db.rs"],
+            ..Allow::default()
+        };
+        assert_eq!(found(&dir, &allow), Vec::<String>::new());
+        // An exception that no longer matches is itself reported.
+        write(&dir, "tools/beta/tests/db.rs", "fn t() {}\n");
+        assert_eq!(found(&dir, &allow), ["tests/src/tidy.rs:0: create-table"]);
     }
 }
