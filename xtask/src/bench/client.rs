@@ -1099,3 +1099,47 @@ fn print_table(
         println!(" {:>8}", ratio.map_or(String::new(), |r| format!("{r:.1}x")));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(work: &Path) -> Env {
+        Env {
+            root: PathBuf::from("/r"),
+            work: work.to_path_buf(),
+            bench: PathBuf::from("/r/bench"),
+            venv: work.join("no-venv"),
+            tokenizer: PathBuf::from("/tok"),
+            pin: Pin { server: Vec::new(), client: Vec::new() },
+        }
+    }
+
+    #[test]
+    fn aiperf_args_keep_the_shared_settings_around_the_input() {
+        let e = env(Path::new("/w"));
+        let got = e.aiperf_args("http://h:1", &["--input-file", "t.jsonl"], "tok", Path::new("/d"));
+        let want = "/w/no-venv/bin/aiperf profile --model m --url http://h:1 --endpoint-type \
+                    completions --streaming --input-file t.jsonl --extra-inputs ignore_eos:true \
+                    --ui none --random-seed 0 --tokenizer tok --artifact-dir /d";
+        assert_eq!(got.join(" "), want);
+    }
+
+    #[test]
+    fn run_client_reads_cpu_seconds_and_names_the_log_of_a_failed_client() {
+        let work = std::env::temp_dir().join(format!("xtask-run-client-{}", std::process::id()));
+        let e = env(&work);
+        let dir = e.run_dir("true", "t").unwrap();
+        assert_eq!(dir, work.join("true-t"));
+        let cpu = e.run_client("true", &dir, &["true".into()], |_| Ok(())).unwrap();
+        assert!(cpu >= 0.0 && dir.join("client.log").is_file());
+        let dir = e.run_dir("false", "t").unwrap();
+        let err = e.run_client("false", &dir, &["false".into()], |_| Ok(())).unwrap_err();
+        let log = dir.join("client.log");
+        assert_eq!(
+            err.to_string(),
+            format!("false exited with exit status: 1; log: {}", log.display())
+        );
+        std::fs::remove_dir_all(&work).unwrap();
+    }
+}
