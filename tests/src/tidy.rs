@@ -6,6 +6,10 @@
 //! longer needed is itself reported, so the lists only shrink):
 //!
 //! - `tool-deps`: a tool crate (`tools/<name>/`) never depends on another tool crate.
+//! - `layer-deps`: the layer crates (`perfline`, `perfline-*` at the root) point down only:
+//!   `perfline` depends on no other workspace crate; every other layer (`perfline-slurm`,
+//!   `perfline-stats`, `perfline-store`) depends on `perfline` and no other workspace crate (no
+//!   layer beside it, no tool, no xtask, no chain-tests), in any dependency table.
 //! - `workspace-deps`: every dependency of every workspace member is `{ workspace = true }`
 //!   (features may be added), so versions are chosen once, in the root `Cargo.toml`.
 //! - `yaml-crate`: only `perfline/src/yaml.rs` names a YAML crate (saphyr-parser today;
@@ -24,12 +28,18 @@
 //!   and is allowed.
 //! - `tool-lists`: every `tools/<name>/` is a package `<name>` with a `src/main.rs`, has a row in
 //!   the README's tool table, and every name in an xtask `TOOLS` list is a tool.
+//! - `create-table`: no Rust file but [`SCHEMA_RS`] says `CREATE TABLE` (any case), tests
+//!   included: the store schema has one owner (tables are added by a migration there and
+//!   described in docs/SCHEMA.md; tests build older stores with `schema::create_at`).
 
 use regex::Regex;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
+
+/// The one file that creates store tables (`create-table`).
+pub const SCHEMA_RS: &str = "perfline-store/src/schema.rs";
 
 /// The longest a tool's `main.rs` may be (CONTRIBUTING.md: `main` → `run` → pure functions).
 pub const MAIN_MAX_LINES: usize = 150;
@@ -41,6 +51,7 @@ pub struct Allow {
     pub main_lines: &'static [&'static str],
     pub shell_string: &'static [&'static str],
     pub clock_assert: &'static [&'static str],
+    pub create_table: &'static [&'static str],
 }
 
 /// The exceptions of this repository.
@@ -52,6 +63,11 @@ pub const ALLOW: Allow = Allow {
         "tools/role/src/process.rs",
     ],
     clock_assert: &[],
+    create_table: &[
+        // The Python baseline `bench upload` races against: its own three-table store, not
+        // perfline's schema.
+        "xtask/src/bench/upload.rs",
+    ],
 };
 
 /// One broken rule.
@@ -81,18 +97,21 @@ pub fn check_with(root: &Path, allow: &Allow) -> Vec<Violation> {
     let mut out = Vec::new();
     let mut used = BTreeSet::new();
     let tools = tool_names(root);
-    for manifest in member_manifests(root) {
-        manifests(root, &manifest, &tools, allow, &mut used, &mut out);
+    let members = member_manifests(root);
+    let packages: Vec<String> = members.iter().map(|m| package_name(&read(m))).collect();
+    for manifest in &members {
+        manifests(root, manifest, &tools, &packages, allow, &mut used, &mut out);
     }
     for file in rust_files(root) {
         sources(root, &file, allow, &mut used, &mut out);
     }
     tool_lists(root, &tools, &mut out);
-    let lists: [(&str, &[&str]); 4] = [
+    let lists: [(&str, &[&str]); 5] = [
         ("workspace-deps", allow.workspace_deps),
         ("main-lines", allow.main_lines),
         ("shell-string", allow.shell_string),
         ("clock-assert", allow.clock_assert),
+        ("create-table", allow.create_table),
     ];
     for (rule, list) in lists {
         for entry in list {
@@ -154,6 +173,32 @@ fn member_manifests(root: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// The `[package] name` of a manifest's text ("" when it has none).
+fn package_name(text: &str) -> String {
+    let doc: toml_edit::DocumentMut = text.parse().unwrap_or_default();
+    let name = doc.get("package").and_then(|p| p.get("name")).and_then(|n| n.as_str());
+    name.unwrap_or_default().to_string()
+}
+
+/// Whether package `name` is a layer crate: `perfline` or `perfline-*`.
+fn is_layer(name: &str) -> bool {
+    name == "perfline" || name.starts_with("perfline-")
+}
+
+/// The `layer-deps` message when layer `package` may not depend on workspace crate `dep`.
+fn layer_violation(package: &str, dep: &str) -> Option<String> {
+    match package {
+        "perfline" => Some(format!(
+            "`perfline` depends on `{dep}`: the bottom layer depends on no other workspace crate"
+        )),
+        _ if dep == "perfline" => None,
+        _ => Some(format!(
+            "layer `{package}` depends on `{dep}`: a layer crate depends only on `perfline` \
+             (and external crates)"
+        )),
+    }
+}
+
 /// The dependency tables of a manifest: `[dependencies]`, `[dev-dependencies]`,
 /// `[build-dependencies]` and their `[target.'cfg'.…]` forms.
 fn dependency_tables(doc: &toml_edit::DocumentMut) -> Vec<&dyn toml_edit::TableLike> {
@@ -185,6 +230,7 @@ fn manifests(
     root: &Path,
     manifest: &Path,
     tools: &[String],
+    packages: &[String],
     allow: &Allow,
     used: &mut BTreeSet<(&'static str, String)>,
     out: &mut Vec<Violation>,
@@ -209,9 +255,18 @@ fn manifests(
             }
             if is_tool && real != package && tools.iter().any(|t| t == real) {
                 let message = format!(
-                    "tool `{package}` depends on tool `{real}`: move the shared code to perfline"
+                    "tool `{package}` depends on tool `{real}`: move the shared code to a layer \
+                     crate (perfline, perfline-*)"
                 );
                 out.push(Violation { path: path.clone(), line, rule: "tool-deps", message });
+            }
+            let in_workspace = real != package && packages.iter().any(|p| p == real);
+            if let Some(message) =
+                is_layer(&package).then(|| layer_violation(&package, real)).flatten()
+            {
+                if in_workspace {
+                    out.push(Violation { path: path.clone(), line, rule: "layer-deps", message });
+                }
             }
             let workspace = spec.and_then(|s| s.get("workspace")).and_then(|w| w.as_bool());
             if workspace != Some(true) {
@@ -235,7 +290,8 @@ fn manifests(
     }
 }
 
-/// Every `.rs` file under perfline/, tools/, xtask/ and tests/ (no `target/`, no hidden dirs),
+/// Every `.rs` file under perfline/, perfline-*/, tools/, xtask/ and tests/ (no `target/`, no
+/// hidden dirs),
 /// except this checker, whose patterns and planted violations would match themselves.
 fn rust_files(root: &Path) -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -253,7 +309,12 @@ fn rust_files(root: &Path) -> Vec<PathBuf> {
         }
     }
     let mut out = Vec::new();
-    for top in ["perfline", "tools", "xtask", "tests"] {
+    let mut tops: Vec<String> = ["tools", "xtask", "tests"].map(String::from).to_vec();
+    let layers = std::fs::read_dir(root).into_iter().flatten().filter_map(|e| e.ok());
+    tops.extend(
+        layers.map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| is_layer(n)),
+    );
+    for top in tops {
         walk(&root.join(top), &mut out);
     }
     out.retain(|p| rel(root, p) != "tests/src/tidy.rs");
@@ -274,6 +335,8 @@ static SHELL_FORMAT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"format!\(\s*"[^"]*\b(ba)?sh -c\b"#).unwrap());
 static DASH_C_FORMAT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#""-c"\s*(\)\s*\.\s*arg\s*\(|,)\s*&?format!\("#).unwrap());
+static CREATE_TABLE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\bcreate\s+table\b").unwrap());
 static STRING: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#""(?:[^"\\]|\\.)*""#).unwrap());
 static CLOCK: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(elapsed|as_millis|as_micros|as_nanos|as_secs|as_secs_f32|as_secs_f64)\b")
@@ -343,11 +406,26 @@ fn sources(
     let cfg_test = lines.iter().position(|l| l.trim() == "#[cfg(test)]");
     let mut shell_used = false;
     let mut clock_used = false;
+    let mut create_used = false;
     for (i, line) in lines.iter().enumerate() {
         let n = i + 1;
         let code = line.trim_start();
         if code.starts_with("//") {
             continue;
+        }
+        if CREATE_TABLE.is_match(line) && path != SCHEMA_RS {
+            if allow.create_table.contains(&path.as_str()) {
+                create_used = true;
+            } else {
+                push(
+                    n,
+                    "create-table",
+                    format!(
+                        "a table created outside {SCHEMA_RS}: add a migration there (and to \
+                         docs/SCHEMA.md); tests build stores with perfline_store::schema::create_at"
+                    ),
+                );
+            }
         }
         if path != YAML_MODULE {
             if let Some(m) = YAML_CRATE.find(&STRING.replace_all(line, "\"\"")) {
@@ -404,6 +482,9 @@ fn sources(
     }
     if shell_used {
         used.insert(("shell-string", path.clone()));
+    }
+    if create_used {
+        used.insert(("create-table", path.clone()));
     }
     if clock_used {
         used.insert(("clock-assert", path));
@@ -467,10 +548,11 @@ mod tests {
     fn clean_tree() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         let files: &[(&str, &str)] = &[
-            ("Cargo.toml", "[workspace]\nmembers = [\"perfline\", \"xtask\", \"tools/*\"]\n\n[workspace.dependencies]\nserde = \"1\"\n"),
+            ("Cargo.toml", "[workspace]\nmembers = [\"perfline\", \"perfline-slurm\", \"xtask\", \"tools/*\"]\n\n[workspace.dependencies]\nserde = \"1\"\n"),
             ("perfline/Cargo.toml", "[package]\nname = \"perfline\"\n\n[dependencies]\nserde.workspace = true\nsaphyr-parser = { workspace = true }\n"),
             ("perfline/src/yaml.rs", "use saphyr_parser::Parser;\npub fn load(t: &str) -> Value { build(saphyr_parser::Parser::new_from_str(t)) }\n"),
-            ("perfline/src/slurm/profile.rs", "fn f(v: Value) -> P { crate::yaml::from_value(&v).unwrap() }\n"),
+            ("perfline-slurm/src/profile.rs", "fn f(v: Value) -> P { perfline::yaml::from_value(&v).unwrap() }\n"),
+            ("perfline-slurm/Cargo.toml", "[package]\nname = \"perfline-slurm\"\n\n[dependencies]\nperfline.workspace = true\n"),
             ("tools/alpha/Cargo.toml", "[package]\nname = \"alpha\"\n\n[dependencies]\nperfline.workspace = true\nureq = { workspace = true, features = [\"tls\"] }\n\n[target.'cfg(unix)'.dependencies]\nlibc.workspace = true\n"),
             ("tools/alpha/src/main.rs", "//! reads x\nfn main() {\n    let y = perfline::yaml::to_string(&1.into());\n    let c = format!(\"echo {y}\");\n}\n"),
             ("tools/beta/Cargo.toml", "[package]\nname = \"beta\"\n\n[dev-dependencies]\ntempfile.workspace = true\n"),
@@ -530,6 +612,25 @@ mod tests {
         assert_eq!(
             found(&dir, &Allow::default()),
             vec!["tools/alpha/Cargo.toml:12: tool-deps", "tools/beta/Cargo.toml:6: tool-deps"]
+        );
+    }
+
+    #[test]
+    fn a_layer_depending_on_a_layer_beside_or_above_it_fails() {
+        let dir = clean_tree();
+        append(&dir, "perfline/Cargo.toml", "perfline-slurm = { workspace = true }\n");
+        write(&dir, "perfline-stats/Cargo.toml", "[package]\nname = \"perfline-stats\"\n\n[dependencies]\nperfline.workspace = true\nperfline-slurm.workspace = true\nserde.workspace = true\n\n[dev-dependencies]\nalpha.workspace = true\nxtask.workspace = true\n");
+        write(&dir, "Cargo.toml", "[workspace]\nmembers = [\"perfline\", \"perfline-slurm\", \"perfline-stats\", \"xtask\", \"tools/*\"]\n\n[workspace.dependencies]\nserde = \"1\"\n");
+        let found: Vec<String> =
+            check_with(dir.path(), &Allow::default()).iter().map(|v| v.to_string()).collect();
+        assert_eq!(
+            found,
+            vec![
+                "perfline-stats/Cargo.toml:6: layer-deps: layer `perfline-stats` depends on `perfline-slurm`: a layer crate depends only on `perfline` (and external crates)",
+                "perfline-stats/Cargo.toml:10: layer-deps: layer `perfline-stats` depends on `alpha`: a layer crate depends only on `perfline` (and external crates)",
+                "perfline-stats/Cargo.toml:11: layer-deps: layer `perfline-stats` depends on `xtask`: a layer crate depends only on `perfline` (and external crates)",
+                "perfline/Cargo.toml:7: layer-deps: `perfline` depends on `perfline-slurm`: the bottom layer depends on no other workspace crate",
+            ]
         );
     }
 
@@ -680,5 +781,33 @@ mod tests {
                 "xtask/src/bench.rs:1: tool-lists",
             ]
         );
+    }
+
+    #[test]
+    fn a_table_created_outside_the_schema_fails() {
+        let dir = clean_tree();
+        write(&dir, SCHEMA_RS, "const DDL: &str = \"CREATE TABLE IF NOT EXISTS runs (id)\";\n");
+        write(&dir, "tools/alpha/src/store.rs", "fn f(c: &Connection) {\n    // CREATE TABLE in a comment is prose\n    c.execute(\"CREATE TABLE perf_accept (id)\", []);\n}\n");
+        write(&dir, "tools/beta/tests/db.rs", "fn t() {\n    db.execute_batch(\"create  table runs (id);\");\n    db.execute_batch(\"CREATE TABLES_NOT (a)\");\n}\n");
+        let v = check_with(dir.path(), &Allow::default());
+        let lines: Vec<String> = v.iter().map(ToString::to_string).collect();
+        let message = "create-table: a table created outside perfline-store/src/schema.rs: add a \
+                       migration there (and to docs/SCHEMA.md); tests build stores with \
+                       perfline_store::schema::create_at";
+        assert_eq!(
+            lines,
+            [
+                format!("tools/alpha/src/store.rs:3: {message}"),
+                format!("tools/beta/tests/db.rs:2: {message}"),
+            ]
+        );
+        let allow = Allow {
+            create_table: &["tools/alpha/src/store.rs", "tools/beta/tests/db.rs"],
+            ..Allow::default()
+        };
+        assert_eq!(found(&dir, &allow), Vec::<String>::new());
+        // An exception that no longer matches is itself reported.
+        write(&dir, "tools/beta/tests/db.rs", "fn t() {}\n");
+        assert_eq!(found(&dir, &allow), ["tests/src/tidy.rs:0: create-table"]);
     }
 }

@@ -4,10 +4,10 @@
 
 use perfline::cli::Result;
 use perfline::shell::quote;
-use perfline::slurm::{self, Options, Prefix, Profile};
 use perfline::wire::job::{PrefixedTest, RoleCommand};
 use perfline::wire::plan::{Mode, PlannedTest, RoleKind};
 use perfline::Failure;
+use perfline_slurm::{self as slurm, Options, Prefix, Profile};
 use serde::Deserialize;
 
 /// Seconds the servers get to end on their own once their benchmark is done.

@@ -6,11 +6,11 @@ use crate::job::{free_port, Job};
 use crate::liveness::{Dead, Limits, Poller};
 use crate::process::{describe, render, spawn, stop};
 use perfline::cli::{Failure, Result};
-use perfline::wait::{
-    Condition, LogStart, Outcome, Poll, WaitSpec, Waiter, Watch, DEFAULT_ERROR_KEYWORDS,
-};
 use perfline::wire::plan::RoleKind;
 use perfline::Exit;
+use perfline_slurm::wait::{
+    Condition, LogStart, Outcome, Poll, WaitSpec, Waiter, Watch, DEFAULT_ERROR_KEYWORDS,
+};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Child;
@@ -66,7 +66,7 @@ pub fn run_worker(job: &Job, name: &str) -> Result<Exit> {
     if let Some(gpus) = &role.cuda_visible_devices {
         // Exactly the role's GPUs, out of those the step sees (Slurm may have set the list).
         let inherited = std::env::var("CUDA_VISIBLE_DEVICES").ok();
-        match perfline::slurm::visible_devices(gpus, inherited.as_deref()) {
+        match crate::gpus::visible_devices(gpus, inherited.as_deref()) {
             Ok(list) => env.push(format!("CUDA_VISIBLE_DEVICES={list}")),
             Err(why) => {
                 job.mark_failed(name, &why, None);
@@ -102,7 +102,7 @@ pub fn run_router(job: &Job) -> Result<Exit> {
         timeout: job.ready_timeout,
         interval: TICK,
     };
-    match perfline::wait::wait(&spec, &mut |_| {}) {
+    match perfline_slurm::wait::wait(&spec, &mut |_| {}) {
         Outcome::Ready { .. } => {}
         Outcome::TimedOut { pending, .. } => {
             let why = format!(
@@ -121,7 +121,9 @@ pub fn run_router(job: &Job) -> Result<Exit> {
     let urls = |names: &[&str]| -> Result<Vec<String>> {
         names
             .iter()
-            .map(|r| perfline::wait::read_addr(&job.addr_file(r)).map(|(h, p)| format!("{h}:{p}")))
+            .map(|r| {
+                perfline_slurm::wait::read_addr(&job.addr_file(r)).map(|(h, p)| format!("{h}:{p}"))
+            })
             .collect()
     };
     let port = free_port()?;
@@ -169,7 +171,7 @@ fn base_values(job: &Job, role: &str, port: u16) -> BTreeMap<&'static str, Strin
 /// Where the server's log watch starts: the log's end before the server starts (a step
 /// started again in the same attempt must not fail on its earlier run's lines).
 fn log_start(log: &Path) -> LogStart {
-    LogStart::Offset(perfline::wait::regular_file_len(log).unwrap_or(0))
+    LogStart::Offset(perfline_slurm::wait::regular_file_len(log).unwrap_or(0))
 }
 
 pub fn health_url(host: &str, port: u16) -> String {
@@ -253,7 +255,7 @@ fn supervise(
                 }
             }
         }
-        let log_len = || perfline::wait::regular_file_len(log);
+        let log_len = || perfline_slurm::wait::regular_file_len(log);
         if let Some(dead) = liveness.as_mut().and_then(|p| p.check(log_len())) {
             let why = dead.reason();
             eprintln!("role: {name}: {why}");

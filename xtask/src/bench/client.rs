@@ -1032,11 +1032,9 @@ fn client_share(client: &str, dir: &Path, server: &Value) -> anyhow::Result<Shar
     Ok(Share { p50_ms, p99_ms, matched: ms.len(), client_rows: rows.len(), key, clock })
 }
 
-/// Linear-interpolated percentile of sorted values (numpy's default).
+/// [`perfline_stats::percentile`] of sorted values (numpy's linear); NaN for none.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let x = p / 100.0 * (sorted.len() - 1) as f64;
-    let (lo, hi) = (x.floor() as usize, x.ceil() as usize);
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (x - lo as f64)
+    perfline_stats::percentile(sorted, p).unwrap_or(f64::NAN)
 }
 
 fn read_json(path: &Path) -> anyhow::Result<Value> {

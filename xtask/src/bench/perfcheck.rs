@@ -1,5 +1,5 @@
 //! `cargo xtask bench perfcheck`: 10,000 series (2,500 cases × 4 metrics) × 100 runs of
-//! history in SQLite (upload's schema v3, built by `perfcheck_store.py`), judged by the release
+//! history in SQLite (perfline's schema, filled by `perfcheck_store.py`), judged by the release
 //! `perf-check` (change-point method, window 30, 10 anchor runs) and, side by side in the same
 //! run, by a Python baseline doing the same judgement with sqlite3 (one query), numpy and
 //! scipy.special (`perfcheck.py`: robust noise with the effective-sample-size correction,
@@ -51,6 +51,7 @@ impl Perfcheck {
         let python = venv(sh, &root.join("target/bench-venv"))?;
         let series = {
             let _s = Section::new(format!("store: {cases} cases × 4 metrics × {runs} runs"));
+            create_store(&db)?;
             cmd!(sh, "{python} -c {STORE_PY} {db} {current} {cases} {runs}").read()?
         };
         let script = dir.join("perfcheck.py");
@@ -119,6 +120,15 @@ impl Perfcheck {
         );
         Ok(())
     }
+}
+
+/// Creates the empty store at `db` with perfline's schema (its one owner, perfline_store::schema)
+/// for `perfcheck_store.py` to fill.
+fn create_store(db: &Path) -> anyhow::Result<()> {
+    use perfline_store::schema::{self, SCHEMA_VERSION};
+    let conn = rusqlite::Connection::open(db).with_context(|| db.display().to_string())?;
+    schema::create_at(&mut schema::Sqlite(&conn), SCHEMA_VERSION)
+        .map_err(|f| anyhow::anyhow!(f.message))
 }
 
 /// The Python of a virtual environment at `dir` with numpy and scipy (the baseline's

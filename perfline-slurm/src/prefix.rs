@@ -1,10 +1,10 @@
 //! The Slurm prefix of one planned test: sbatch header, srun arguments, exports, and the
 //! texts of the incumbent's prefix files.
 
-use super::profile::{check_env_name, no_control, GpuRequest, Profile};
-use crate::cli::{Failure, Result};
-use crate::shell;
-use crate::wire::plan::PlannedTest;
+use crate::profile::{check_env_name, no_control, GpuRequest, Profile};
+use perfline::cli::{Failure, Result};
+use perfline::shell;
+use perfline::wire::plan::PlannedTest;
 use std::path::PathBuf;
 
 /// Settings of one run that are not in the profile.
@@ -14,7 +14,7 @@ pub struct Options {
     pub job_root: Option<PathBuf>,
     /// Pin the job to these nodes (`--nodelist`), in order.
     pub nodelist: Vec<String>,
-    /// The launch attempt (see [`crate::attempt`]): the job directory is
+    /// The launch attempt (see [`perfline::attempt`]): the job directory is
     /// `JOB_ROOT/ID/ATTEMPT`; `None` (mkprefix) gives the test's directory `JOB_ROOT/ID`.
     pub attempt: Option<String>,
 }
@@ -57,7 +57,7 @@ impl Prefix {
             format!("PERFLINE_COORD_DIR={workdir}/coord"),
         ];
         if let Some(a) = attempt {
-            head.push(format!("{}={a}", crate::attempt::ENV));
+            head.push(format!("{}={a}", perfline::attempt::ENV));
         }
         let at = self
             .exports
@@ -140,7 +140,8 @@ pub fn prefix(planned: &PlannedTest, profile: &Profile, opts: &Options) -> Resul
     }
     let mut workdir = job_root(profile, opts)?.join(id);
     if let Some(a) = &opts.attempt {
-        crate::attempt::check(a).map_err(|e| Failure::software(format!("attempt {a:?}: {e}")))?;
+        perfline::attempt::check(a)
+            .map_err(|e| Failure::software(format!("attempt {a:?}: {e}")))?;
         workdir.push(a);
     }
     let workdir = workdir.to_string_lossy().into_owned();
@@ -214,7 +215,7 @@ pub fn prefix(planned: &PlannedTest, profile: &Profile, opts: &Options) -> Resul
         format!("PERFLINE_COORD_DIR={workdir}/coord"),
     ];
     if let Some(a) = &opts.attempt {
-        exports.push(format!("{}={a}", crate::attempt::ENV));
+        exports.push(format!("{}={a}", perfline::attempt::ENV));
     }
     exports.push(format!("PERFLINE_BIN={}", bin_dir(profile)));
     exports.extend(profile.env.iter().map(|(k, v)| format!("{k}={v}")));
@@ -248,34 +249,10 @@ pub fn export_lines(exports: &[String]) -> Result<Vec<String>> {
         .collect()
 }
 
-/// The text of the old `slurm_launch_prefix.sh`: shebang, header and exports.
-pub fn prefix_script(sbatch: &[String], exports: &[String]) -> Result<String> {
-    let mut out = String::from("#!/bin/bash\n");
-    for line in sbatch {
-        out.push_str(line);
-        out.push('\n');
-    }
-    for line in export_lines(exports)? {
-        out.push_str(&line);
-        out.push('\n');
-    }
-    Ok(out)
-}
-
-/// The text of the old `slurm_srun_args.txt`: one quoted word per line.
-pub fn srun_args_text(srun_args: &[String]) -> Result<String> {
-    let mut out = String::new();
-    for a in srun_args {
-        out.push_str(&shell::quote(a).map_err(Failure::data)?);
-        out.push('\n');
-    }
-    Ok(out)
-}
-
 /// Expands `{bin} {role} {plan} {job_dir} {coord_dir} {id}` in a command template to shell
 /// words that read perfline's exported variables; `role` must be a checked id.
 pub fn expand(template: &str, role: &str) -> String {
-    crate::template::render_with(
+    perfline::template::render_with(
         template,
         &[
             ("bin", "\"$PERFLINE_BIN\""),
