@@ -463,10 +463,25 @@ fn scalar_text(value: &serde_json::Value) -> String {
     match value {
         J::Null => "null".into(),
         J::Bool(b) => b.to_string(),
-        J::Number(n) => n.to_string(),
+        // `1e+20` is a string to YAML 1.1 (PyYAML): a float needs a dot before its exponent.
+        J::Number(n) => match n.to_string() {
+            t if t.contains(['e', 'E']) && !t.contains('.') => t.replacen(['e', 'E'], ".0e", 1),
+            t => t,
+        },
         J::String(s) if plain_is_string(s) => s.clone(),
-        // A JSON string is a YAML double-quoted scalar.
-        J::String(s) => J::String(s.clone()).to_string(),
+        // A JSON string is a YAML double-quoted scalar; DEL, the C1 controls (NEL reads as a
+        // line break) and U+FFFE/U+FFFF are escaped too.
+        J::String(s) => {
+            let raw = |c: char| matches!(c, '\u{7f}'..='\u{9f}' | '\u{fffe}' | '\u{ffff}');
+            J::String(s.clone()).to_string().chars().fold(String::new(), |mut out, c| {
+                if raw(c) {
+                    out.push_str(&format!("\\u{:04x}", c as u32));
+                } else {
+                    out.push(c);
+                }
+                out
+            })
+        }
         J::Array(_) => "[]".into(),
         J::Object(_) => "{}".into(),
     }
@@ -958,7 +973,7 @@ x: {<<: *m, c: 3, d: 4, a: 0}
     fn writes_yaml_that_reads_back() {
         let value = serde_json::json!({
             "backend": "pytorch", "tp": 4, "ratio": 0.5, "on": true, "none": null,
-            "words": ["yes", "No", "", " pad", "a: b", "#x", "12", "0123", "1e3", "-", "a//b", "ok/path-1.2"],
+            "words": ["yes", "No", "", " pad", "a: b", "#x", "12", "0123", "1e3", "-", "a//b", "ok/path-1.2", "del\u{7f}\u{9f}\u{85}é\u{1b}"], "big": 1e20, "small": -2.5e-7,
             "servers": {"urls": ["h:1", "h:2"], "num_instances": 2, "empty": [], "nothing": {}},
             "list": [{"a": 1, "b": {"c": [1, [2, 3]]}}, [4], "multi\nline"],
             "odd key: #": 1
@@ -970,6 +985,8 @@ x: {<<: *m, c: 3, d: 4, a: 0}
             "{text}"
         );
         assert!(text.contains("servers:\n  urls:\n  - \"h:1\"\n"), "{text}");
+        assert!(text.contains("- \"del\\u007f\\u009f\\u0085é\\u001b\"\n"), "{text}");
+        assert!(text.contains("big: 1.0e+20\nsmall: -2.5e-7\n"), "{text}");
         assert!(
             text.contains("list:\n- a: 1\n  b:\n    c:\n    - 1\n    -\n      - 2\n"),
             "{text}"
