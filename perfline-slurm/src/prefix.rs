@@ -4,8 +4,10 @@
 use crate::profile::{check_env_name, no_control, GpuRequest, Profile};
 use perfline::cli::{Failure, Result};
 use perfline::shell;
+use perfline::template::Scripts;
 use perfline::wire::plan::PlannedTest;
 use std::path::PathBuf;
+use std::sync::LazyLock;
 
 /// Settings of one run that are not in the profile.
 #[derive(Clone, Debug, Default)]
@@ -39,8 +41,7 @@ impl Prefix {
     pub fn set_workdir(&mut self, workdir: &str, attempt: Option<&str>) -> Result<()> {
         no_control("job directory", workdir).map_err(Failure::usage)?;
         for name in ["--output=", "--error="] {
-            let opt = format!("{name}{workdir}/logs/slurm-%j.out");
-            let line = format!("#SBATCH {}", shell::quote(&opt).map_err(Failure::data)?);
+            let line = sbatch_line(&format!("{name}{workdir}/logs/slurm-%j.out"))?;
             // In place, so a hand-edited header keeps its order (and its omissions: sbatch
             // runs in the job directory, where Slurm's default output file then lands).
             if let Some(l) = self.sbatch.iter_mut().find(|l| l.contains(name)) {
@@ -186,8 +187,7 @@ pub fn prefix(planned: &PlannedTest, profile: &Profile, opts: &Options) -> Resul
     options.push(format!("--error={workdir}/logs/slurm-%j.out"));
     let mut sbatch = Vec::with_capacity(options.len());
     for opt in options.iter().filter(|o| !profile.rejects(name_of(o))) {
-        let word = shell::quote(opt).map_err(|e| Failure::data(format!("{id}: {e}")))?;
-        sbatch.push(format!("#SBATCH {word}"));
+        sbatch.push(sbatch_line(opt).map_err(|e| Failure::data(format!("{id}: {}", e.message)))?);
     }
 
     let mut srun_args = Vec::new();
@@ -237,14 +237,31 @@ fn name_of(option: &str) -> &str {
     option.split('=').next().unwrap_or(option)
 }
 
-/// `export NAME=VALUE` lines, quoted.
-pub fn export_lines(exports: &[String]) -> Result<Vec<String>> {
+/// The sbatch header line template (shell, rendered by perfline::template::Scripts).
+static SCRIPTS: LazyLock<std::result::Result<Scripts, String>> =
+    LazyLock::new(|| Scripts::new(&[("sbatch.sh", include_str!("sbatch.sh"))]));
+
+/// One `#SBATCH` header line with `option` quoted as one word.
+pub fn sbatch_line(option: &str) -> Result<String> {
+    let scripts = SCRIPTS.as_ref().map_err(|e| Failure::software(format!("sbatch.sh: {e}")))?;
+    scripts.render_macro("sbatch.sh", "sbatch_line", option).map_err(Failure::data)
+}
+
+/// One export of a job script: `export NAME=VALUE` with VALUE quoted by the template.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Export<'a> {
+    pub name: &'a str,
+    pub value: &'a str,
+}
+
+/// `NAME=VALUE` exports split, each name checked.
+pub fn export_pairs(exports: &[String]) -> Result<Vec<Export<'_>>> {
     exports
         .iter()
         .map(|e| {
             let (name, value) = e.split_once('=').unwrap_or((e, ""));
             check_env_name(name).map_err(Failure::data)?;
-            Ok(format!("export {name}={}", shell::quote(value).map_err(Failure::data)?))
+            Ok(Export { name, value })
         })
         .collect()
 }

@@ -158,9 +158,9 @@ fn time_and_templates() {
 }
 
 #[test]
-fn exports_are_quoted() {
-    let lines = export_lines(&["A=x y".into(), "B=$(id)".into()]).unwrap();
-    assert_eq!(lines, ["export A='x y'", "export B='$(id)'"]);
+fn sbatch_lines_are_quoted_and_export_names_checked() {
+    assert_eq!(sbatch_line("--comment=it's").unwrap(), r"#SBATCH '--comment=it'\''s'");
+    assert_eq!(export_pairs(&["1A=x".into()]).unwrap_err().exit, perfline::Exit::DataErr);
 }
 
 /// The placeholders the role runner fills in a server template (tools/role/src/server.rs).

@@ -21,6 +21,13 @@
 //! - `shell-string`: no `format!` builds a shell command string: neither a `format!` whose
 //!   literal contains `bash -c` / `sh -c`, nor a `format!` handed to a shell right after `"-c"`.
 //!   Shell text is rendered by `perfline::template` / quoted by `perfline::shell`.
+//! - `shell-text`: shell scripts are template files rendered by `perfline::template` (e.g.
+//!   `tools/launch/templates/job.sh`), never text in Rust. In non-test code of the library
+//!   crates (`perfline*/src`) and tools (`tools/*/src`): (a) no string literal holds script
+//!   text — at its start or after a newline, a shebang `#!/`, an sbatch header option
+//!   `#SBATCH -`, an `srun`/`sbatch` command with an option, quote or `$` after it, or
+//!   `set -e`/`-u`/`-o`; (b) `perfline::shell`'s quoting (`quote`, `join`, `quote_array_word`)
+//!   is called only by the renderer (`perfline/src/template.rs`) and `perfline/src/shell.rs`.
 //! - `clock-assert`: test code never asserts a wall-clock duration: no `assert…!` mentioning
 //!   `elapsed`, `as_millis()` and friends or comparing a `Duration::from_…`, and none comparing a
 //!   latency metric (TTFT, TPOT, ITL, E2EL, latency) with a number. A bound on a polling loop
@@ -50,6 +57,7 @@ pub struct Allow {
     pub workspace_deps: &'static [&'static str],
     pub main_lines: &'static [&'static str],
     pub shell_string: &'static [&'static str],
+    pub shell_text: &'static [&'static str],
     pub clock_assert: &'static [&'static str],
     pub create_table: &'static [&'static str],
 }
@@ -61,6 +69,16 @@ pub const ALLOW: Allow = Allow {
     shell_string: &[
         // Prefixes `exec` to a command already rendered by perfline::template.
         "tools/role/src/process.rs",
+    ],
+    shell_text: &[
+        // The example records of the wire format (a job record's `script` field), not a script.
+        "perfline/src/wire/job.rs",
+        // The value renderer of perfline::template::render: each value quoted as one word.
+        "tools/role/src/process.rs",
+        // The client's arguments quoted and joined for the `{client_args}` placeholder.
+        "tools/role/src/benchmark.rs",
+        // A `mkdir -p DIR` hint in an error message, DIR quoted for copying.
+        "perfline/src/fsutil.rs",
     ],
     clock_assert: &[],
     create_table: &[
@@ -106,10 +124,11 @@ pub fn check_with(root: &Path, allow: &Allow) -> Vec<Violation> {
         sources(root, &file, allow, &mut used, &mut out);
     }
     tool_lists(root, &tools, &mut out);
-    let lists: [(&str, &[&str]); 5] = [
+    let lists: [(&str, &[&str]); 6] = [
         ("workspace-deps", allow.workspace_deps),
         ("main-lines", allow.main_lines),
         ("shell-string", allow.shell_string),
+        ("shell-text", allow.shell_text),
         ("clock-assert", allow.clock_assert),
         ("create-table", allow.create_table),
     ];
@@ -357,6 +376,59 @@ static NUMBER_CMP: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(<|>)=?\s*-?\d|\d(\.\d*)?\s*(<|>)|\d(\.\d*)?\s*\.\.=?\s*-?\d").unwrap()
 });
 
+/// A string literal: `r#"…"#`, `r"…"`, `"…"` (possibly spanning lines).
+static LITERAL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r###"(?s)r##"(.*?)"##|r#"(.*?)"#|r"([^"]*)"|"((?:[^"\\]|\\.)*)""###).unwrap()
+});
+/// Script text in a literal's source text (`\n` is the two characters of an escape).
+static SCRIPT_TEXT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(^|\n|\\n)[ \t]*(#!/|#SBATCH -|(srun|sbatch) +["$-]|set -[euo]\b)"#).unwrap()
+});
+/// A call of perfline::shell's quoting.
+static SHELL_QUOTE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\bshell::(quote|join|quote_array_word)\s*[(),]|\buse [\w:]*shell::\{?[^;]*\b(quote|join|quote_array_word)\b").unwrap()
+});
+
+/// The `shell-text` rule over one file (see the module docs); `is_test(i)` tells whether 0-based
+/// line `i` is test code. Returns the lines (1-based) with their messages.
+fn shell_text(path: &str, text: &str, is_test: &dyn Fn(usize) -> bool) -> Vec<(usize, String)> {
+    let library = path.starts_with("perfline") || path.starts_with("tools/");
+    let renderer = path == "perfline/src/template.rs" || path == "perfline/src/shell.rs";
+    if !library || !path.contains("/src/") || renderer {
+        return Vec::new();
+    }
+    // Comment lines blanked (their quotes would pair wrongly); `'"'` is no literal.
+    let code: String = text
+        .lines()
+        .map(|l| if l.trim_start().starts_with("//") { "" } else { l })
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace(r#"'"'"#, "' '")
+        .replace(r#"'\"'"#, "'  '");
+    let line_of = |at: usize| code[..at].matches('\n').count();
+    let mut out = Vec::new();
+    for m in LITERAL.captures_iter(&code) {
+        let whole = m.get(0).unwrap();
+        let body = (1..=4).find_map(|i| m.get(i)).map_or("", |b| b.as_str());
+        let line = line_of(whole.start());
+        if SCRIPT_TEXT.is_match(body) && !is_test(line) {
+            let message = "script text in a Rust string: put it in a template file rendered by \
+                           perfline::template"
+                .to_string();
+            out.push((line + 1, message));
+        }
+    }
+    for (i, l) in code.lines().enumerate() {
+        if SHELL_QUOTE.is_match(l) && !is_test(i) {
+            let message = "perfline::shell quoting outside the renderer: print the value in a \
+                           template (perfline::template quotes it)"
+                .to_string();
+            out.push((i + 1, message));
+        }
+    }
+    out
+}
+
 /// The statement starting at line `i`: lines up to the first one ending with `;` (at most 8).
 fn statement(lines: &[&str], i: usize) -> String {
     let mut s = String::new();
@@ -404,6 +476,16 @@ fn sources(
 
     let in_tests_dir = path.split('/').any(|c| c == "tests") && !path.starts_with("tests/src/");
     let cfg_test = lines.iter().position(|l| l.trim() == "#[cfg(test)]");
+    let test_module = path.ends_with("/tests.rs");
+    let is_test = |i: usize| in_tests_dir || test_module || cfg_test.is_some_and(|t| i > t);
+    let script = shell_text(&path, &text, &is_test);
+    if !script.is_empty() && allow.shell_text.contains(&path.as_str()) {
+        used.insert(("shell-text", path.clone()));
+    } else {
+        for (n, message) in script {
+            push(n, "shell-text", message);
+        }
+    }
     let mut shell_used = false;
     let mut clock_used = false;
     let mut create_used = false;
@@ -747,6 +829,60 @@ mod tests {
         );
         let allow = Allow { shell_string: &["tools/alpha/src/run.rs"], ..Allow::default() };
         assert_eq!(found(&dir, &allow), Vec::<String>::new());
+    }
+
+    #[test]
+    fn script_text_and_quoting_outside_the_renderer_fail() {
+        let dir = clean_tree();
+        let planted = concat!(
+            "use perfline::shell::{check_id, quote};\n",
+            "const HEAD: &str = \"#!/bin/bash\\nset -u\\n\";\n",
+            "const BODY: &str = r#\"x=1\n",
+            "srun \"${args[@]}\" role\n",
+            "\"#;\n",
+            "fn f(v: &str) -> String {\n",
+            "    let h = format!(\"#SBATCH --time={v}\");\n",
+            "    let w = perfline::shell::join(&[v]).unwrap();\n",
+            "    let ok = (\"sbatch failed: {v}\", \"#SBATCH \", '\"', \"srun\");\n",
+            "    // \"#!/bin/sh\" in a comment\n",
+            "    format!(\"{h}{w}\")\n",
+            "}\n",
+            "#[cfg(test)]\n",
+            "mod tests {\n",
+            "    const T: &str = \"#!/bin/bash\\nsrun -N1 x\";\n",
+            "    fn t() { let q = shell::quote(\"a\"); }\n",
+            "}\n",
+        );
+        write(&dir, "tools/alpha/src/job.rs", planted);
+        write(&dir, "tools/alpha/src/tests.rs", "const T: &str = \"#!/bin/bash\";\n");
+        write(&dir, "xtask/src/sh.rs", "const T: &str = \"#!/bin/sh\";\n");
+        let all = check_with(dir.path(), &Allow::default());
+        let lines: Vec<String> =
+            all.iter().map(|v| format!("{}:{}: {}", v.path, v.line, v.rule)).collect();
+        assert_eq!(
+            lines,
+            vec![
+                "tools/alpha/src/job.rs:1: shell-text",
+                "tools/alpha/src/job.rs:2: shell-text",
+                "tools/alpha/src/job.rs:3: shell-text",
+                "tools/alpha/src/job.rs:7: shell-text",
+                "tools/alpha/src/job.rs:8: shell-text",
+            ]
+        );
+        assert_eq!(
+            all[1].message,
+            "script text in a Rust string: put it in a template file rendered by perfline::template"
+        );
+        assert_eq!(
+            all[0].message,
+            "perfline::shell quoting outside the renderer: print the value in a template \
+             (perfline::template quotes it)"
+        );
+        let allow = Allow { shell_text: &["tools/alpha/src/job.rs"], ..Allow::default() };
+        assert_eq!(found(&dir, &allow), Vec::<String>::new());
+        // An exception that is no longer needed is reported.
+        write(&dir, "tools/alpha/src/job.rs", "fn f() {}\n");
+        assert_eq!(found(&dir, &allow), vec!["tests/src/tidy.rs:0: shell-text"]);
     }
 
     #[test]

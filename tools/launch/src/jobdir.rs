@@ -5,7 +5,7 @@
 use crate::{job, local};
 use perfline::cli::Result;
 use perfline::wire::job::RoleCommand;
-use perfline::{attempt, fsutil, shell, Exit, Failure};
+use perfline::{attempt, fsutil, Exit, Failure};
 use perfline_slurm::{self as slurm, Profile};
 use std::path::{Path, PathBuf};
 
@@ -17,7 +17,7 @@ pub fn local_commands(job: &job::Job, profile: &Profile, per_task: bool) -> Vec<
         .map(|step| {
             let n = local::processes(step, per_task);
             let argv = local::argv(job, step, profile, 0, n);
-            let command = shell::join(&argv).unwrap_or_default();
+            let command = job::argv_line(&argv).unwrap_or_default();
             RoleCommand { role: step.role.clone(), command }
         })
         .collect()

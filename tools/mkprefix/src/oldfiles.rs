@@ -2,7 +2,7 @@
 //! header, quoted exports) and `slurm_srun_args.txt` (one quoted srun word per line).
 
 use perfline::cli::Result;
-use perfline::{fsutil, shell, Exit, Failure};
+use perfline::{fsutil, Exit, Failure};
 use perfline_slurm as slurm;
 use std::path::Path;
 
@@ -16,28 +16,24 @@ pub fn write_old_files(dir: &Path, prefix: &slurm::Prefix) -> Result<()> {
     fsutil::write_atomic(&dir.join("slurm_srun_args.txt"), args.as_bytes())
 }
 
+/// The old files' template (shell, rendered by perfline::template::render_script).
+const TEMPLATES: &[(&str, &str)] = &[("prefix.sh", include_str!("../templates/prefix.sh"))];
+
 /// The text of the old `slurm_launch_prefix.sh`: shebang, header and exports.
 pub fn prefix_script(sbatch: &[String], exports: &[String]) -> Result<String> {
-    let mut out = String::from("#!/bin/bash\n");
-    for line in sbatch {
-        out.push_str(line);
-        out.push('\n');
+    #[derive(serde::Serialize)]
+    struct View<'a> {
+        sbatch: &'a [String],
+        exports: Vec<slurm::Export<'a>>,
     }
-    for line in slurm::export_lines(exports)? {
-        out.push_str(&line);
-        out.push('\n');
-    }
-    Ok(out)
+    let view = View { sbatch, exports: slurm::export_pairs(exports)? };
+    perfline::template::render_script(TEMPLATES, "prefix.sh", view).map_err(Failure::data)
 }
 
 /// The text of the old `slurm_srun_args.txt`: one quoted word per line.
 pub fn srun_args_text(srun_args: &[String]) -> Result<String> {
-    let mut out = String::new();
-    for a in srun_args {
-        out.push_str(&shell::quote(a).map_err(Failure::data)?);
-        out.push('\n');
-    }
-    Ok(out)
+    perfline::template::render_macro(TEMPLATES, "prefix.sh", "srun_args_text", srun_args)
+        .map_err(Failure::data)
 }
 
 #[cfg(test)]
@@ -58,5 +54,17 @@ mod tests {
         assert_eq!(script, "#!/bin/bash\n#SBATCH --nodes=1\nexport PERFLINE_JOB_DIR=/j\n");
         let args = std::fs::read_to_string(dir.path().join("slurm_srun_args.txt")).unwrap();
         assert_eq!(args, "'--container-mounts=/a b:/b'\n");
+    }
+
+    #[test]
+    fn values_are_quoted_by_the_template() {
+        let exports = ["A=x y".into(), "B=$(id)\nz".into(), "C=".into()];
+        let script = prefix_script(&["#SBATCH --nodes=1".into()], &exports).unwrap();
+        assert_eq!(
+            script,
+            "#!/bin/bash\n#SBATCH --nodes=1\nexport A='x y'\nexport B='$(id)\nz'\nexport C=''\n"
+        );
+        assert_eq!(srun_args_text(&["a b".into(), "c".into()]).unwrap(), "'a b'\nc\n");
+        assert_eq!(srun_args_text(&[]).unwrap(), "");
     }
 }
