@@ -50,7 +50,6 @@ pub fn show(value: &Value) -> String {
         }
         Value::Sequence(_) => "a list".into(),
         Value::Mapping(_) => "a mapping".into(),
-        Value::Tagged(t) => show(&t.value),
     }
 }
 
