@@ -12,10 +12,11 @@
 //!   layer beside it, no tool, no xtask, no chain-tests), in any dependency table.
 //! - `workspace-deps`: every dependency of every workspace member is `{ workspace = true }`
 //!   (features may be added), so versions are chosen once, in the root `Cargo.toml`.
-//! - `yaml-parse`: YAML text is parsed only by `perfline/src/yaml.rs` (`serde_yaml::from_str`,
-//!   `from_slice`, `from_reader`, `Deserializer`); typing a value that loader returned
-//!   (`serde_yaml::from_value`) happens only in perfline's YAML and cluster-profile code. Writing
-//!   YAML (`serde_yaml::to_string`) is allowed anywhere.
+//! - `yaml-crate`: only `perfline/src/yaml.rs` names a YAML crate (saphyr-parser today;
+//!   serde_yaml and its forks, yaml-rust… alike), and only perfline's manifest depends on one:
+//!   everything else reads, types and writes YAML through `perfline::yaml`'s own types.
+//! - `junit-writer`: JUnit XML is written only by `perfline/src/junit.rs` (quick-xml): no code
+//!   outside it and outside tests holds a `<testsuite` literal.
 //! - `main-lines`: a tool's `src/main.rs` has at most [`MAIN_MAX_LINES`] lines.
 //! - `shell-string`: no `format!` builds a shell command string: neither a `format!` whose
 //!   literal contains `bash -c` / `sh -c`, nor a `format!` handed to a shell right after `"-c"`.
@@ -47,9 +48,11 @@
 //!   on the allow-list [`Allow::atomic_write`] with its reason (appends under `flock`, logs
 //!   that stream).
 //!
-//! The last three rules leave out test code (`tests/`, `#[cfg(test)]` modules) and xtask: xtask
-//! is the developer's driver, not a tool; its progress lines go to a developer's terminal or a
-//! CI log that no program parses, and its files are scratch and fixtures in its own directories.
+//! `print-macro`, `stderr-path` and `atomic-write` leave out test code (`tests/`, `tests.rs`,
+//! `#[cfg(test)]` modules; a `#[cfg(test)]` function does not exempt the code after it) and
+//! xtask: xtask is the developer's driver, not a tool; its progress lines go to a developer's
+//! terminal or a CI log that no program parses, and its files are scratch and fixtures in its
+//! own directories.
 
 use regex::Regex;
 use std::collections::BTreeSet;
@@ -336,6 +339,13 @@ fn manifests(
             let spec = item.as_table_like();
             let real = spec.and_then(|s| s.get("package")).and_then(|p| p.as_str()).unwrap_or(name);
             let line = dep_line(&text, name);
+            if path != YAML_MANIFEST && YAML_CRATE.is_match(&real.replace('-', "_")) {
+                let message = format!(
+                    "`{package}` depends on the YAML crate `{real}`: only perfline does \
+                     (perfline::yaml)"
+                );
+                out.push(Violation { path: path.clone(), line, rule: "yaml-crate", message });
+            }
             if is_tool && real != package && tools.iter().any(|t| t == real) {
                 let message = format!(
                     "tool `{package}` depends on tool `{real}`: move the shared code to a layer \
@@ -405,11 +415,15 @@ fn rust_files(root: &Path) -> Vec<PathBuf> {
     out
 }
 
-static YAML_PARSE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"serde_yaml::(\{[^}]*\b)?(from_str|from_slice|from_reader|Deserializer)\b").unwrap()
+/// Rust paths of YAML crates (a dash in the crate name is `_` in Rust).
+static YAML_CRATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(serde_yaml|serde_yaml_ng|serde_yml|serde_norway|serde_saphyr|saphyr|saphyr_parser|yaml_rust|yaml_rust2|unsafe_libyaml)\b").unwrap()
 });
-static YAML_FROM_VALUE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"serde_yaml::(\{[^}]*\b)?from_value\b").unwrap());
+/// The one file that may name a YAML crate, and the one manifest that may depend on one.
+const YAML_MODULE: &str = "perfline/src/yaml.rs";
+const YAML_MANIFEST: &str = "perfline/Cargo.toml";
+/// The one JUnit writer.
+const JUNIT_WRITER: &str = "perfline/src/junit.rs";
 static SHELL_FORMAT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"format!\(\s*"[^"]*\b(ba)?sh -c\b"#).unwrap());
 static DASH_C_FORMAT: LazyLock<Regex> =
@@ -587,21 +601,14 @@ fn sources(
                 );
             }
         }
-        if YAML_PARSE.is_match(line) && path != "perfline/src/yaml.rs" {
-            push(
-                n,
-                "yaml-parse",
-                "YAML parsed outside perfline::yaml: use perfline::yaml::load".into(),
-            );
-        }
-        let profile_code =
-            path == "perfline/src/yaml.rs" || path == "perfline-slurm/src/profile.rs";
-        if YAML_FROM_VALUE.is_match(line) && !profile_code {
-            push(
-                n,
-                "yaml-parse",
-                "serde_yaml::from_value outside perfline's YAML and profile code".into(),
-            );
+        if path != YAML_MODULE {
+            if let Some(m) = YAML_CRATE.find(&STRING.replace_all(line, "\"\"")) {
+                let message = format!(
+                    "YAML crate `{}` named outside {YAML_MODULE}: use perfline::yaml",
+                    m.as_str()
+                );
+                push(n, "yaml-crate", message);
+            }
         }
         let is_test = in_tests_dir || cfg_test.is_some_and(|t| i > t);
         let shipped = !in_tests_dir
@@ -655,6 +662,11 @@ fn sources(
                     );
                 }
             }
+        }
+        if !is_test && path != JUNIT_WRITER && line.contains("<testsuite") {
+            let message =
+                format!("JUnit XML written outside {JUNIT_WRITER}: build perfline::junit cases");
+            push(n, "junit-writer", message);
         }
         if !is_test {
             let stmt = statement(&lines, i);
@@ -763,12 +775,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files: &[(&str, &str)] = &[
             ("Cargo.toml", "[workspace]\nmembers = [\"perfline\", \"perfline-slurm\", \"xtask\", \"tools/*\"]\n\n[workspace.dependencies]\nserde = \"1\"\n"),
-            ("perfline/Cargo.toml", "[package]\nname = \"perfline\"\n\n[dependencies]\nserde.workspace = true\nserde_yaml = { workspace = true }\n"),
-            ("perfline/src/yaml.rs", "pub fn load(t: &str) -> serde_yaml::Value { serde_yaml::from_str(t).unwrap() }\n"),
-            ("perfline-slurm/src/profile.rs", "fn f(v: Value) -> P { serde_yaml::from_value(v).unwrap() }\n"),
+            ("perfline/Cargo.toml", "[package]\nname = \"perfline\"\n\n[dependencies]\nserde.workspace = true\nsaphyr-parser = { workspace = true }\n"),
+            ("perfline/src/yaml.rs", "use saphyr_parser::Parser;\npub fn load(t: &str) -> Value { build(saphyr_parser::Parser::new_from_str(t)) }\n"),
+            ("perfline-slurm/src/profile.rs", "fn f(v: Value) -> P { perfline::yaml::from_value(&v).unwrap() }\n"),
             ("perfline-slurm/Cargo.toml", "[package]\nname = \"perfline-slurm\"\n\n[dependencies]\nperfline.workspace = true\n"),
             ("tools/alpha/Cargo.toml", "[package]\nname = \"alpha\"\n\n[dependencies]\nperfline.workspace = true\nureq = { workspace = true, features = [\"tls\"] }\n\n[target.'cfg(unix)'.dependencies]\nlibc.workspace = true\n"),
-            ("tools/alpha/src/main.rs", "//! reads x\nfn main() {\n    let y = serde_yaml::to_string(&1).unwrap();\n    let c = format!(\"echo {y}\");\n}\n"),
+            ("tools/alpha/src/main.rs", "//! reads x\nfn main() {\n    let y = perfline::yaml::to_string(&1.into());\n    let c = format!(\"echo {y}\");\n}\n"),
             ("tools/beta/Cargo.toml", "[package]\nname = \"beta\"\n\n[dev-dependencies]\ntempfile.workspace = true\n"),
             ("tools/beta/src/main.rs", "fn main() {}\n#[cfg(test)]\nmod tests {\n    #[test]\n    fn t() {\n        let start = Instant::now();\n        assert!(start.elapsed() < DEADLINE, \"never ready\");\n        assert_eq!(ttft, e2el, \"same\");\n    }\n}\n"),
             ("tools/beta/tests/cli.rs", "fn wait() {\n    while !ready() {\n        assert!(\n            start.elapsed() < DEADLINE,\n            \"not ready\"\n        );\n    }\n}\n"),
@@ -871,17 +883,49 @@ mod tests {
     }
 
     #[test]
-    fn yaml_parsed_outside_the_loader_fails() {
+    fn a_yaml_crate_named_outside_the_loader_fails() {
         let dir = clean_tree();
-        write(&dir, "tools/alpha/src/conf.rs", "use serde_yaml::{Value, from_str};\nfn f(t: &str) {\n    let v: Value = serde_yaml::from_slice(t.as_bytes()).unwrap();\n    let w: W = serde_yaml::from_value(v).unwrap();\n    let d = serde_yaml::Deserializer::from_str(t);\n    let s = serde_yaml::to_string(&w).unwrap();\n}\n");
+        write(&dir, "tools/alpha/src/conf.rs", "use serde_yaml::{Value, from_str};\n// serde_yaml in a comment is fine\nfn f(t: &str) {\n    let e = \"serde_yaml in a string is fine\";\n    let s = serde_norway::to_string(&w).unwrap();\n    let p = saphyr_parser::Parser::new_from_str(t);\n}\n");
+        write(
+            &dir,
+            "perfline/src/profile.rs",
+            "fn f(v: V) -> P { serde_yaml::from_value(v).unwrap() }\n",
+        );
+        append(&dir, "tools/beta/Cargo.toml", "serde_yaml = { workspace = true }\nyml = { workspace = true, package = \"serde-saphyr\" }\n");
+        let got = check_with(dir.path(), &Allow::default());
+        let got: Vec<String> = got.iter().map(ToString::to_string).collect();
         assert_eq!(
-            found(&dir, &Allow::default()),
-            vec![
-                "tools/alpha/src/conf.rs:1: yaml-parse",
-                "tools/alpha/src/conf.rs:3: yaml-parse",
-                "tools/alpha/src/conf.rs:4: yaml-parse",
-                "tools/alpha/src/conf.rs:5: yaml-parse",
+            got,
+            [
+                "perfline/src/profile.rs:1: yaml-crate: YAML crate `serde_yaml` named outside perfline/src/yaml.rs: use perfline::yaml",
+                "tools/alpha/src/conf.rs:1: yaml-crate: YAML crate `serde_yaml` named outside perfline/src/yaml.rs: use perfline::yaml",
+                "tools/alpha/src/conf.rs:5: yaml-crate: YAML crate `serde_norway` named outside perfline/src/yaml.rs: use perfline::yaml",
+                "tools/alpha/src/conf.rs:6: yaml-crate: YAML crate `saphyr_parser` named outside perfline/src/yaml.rs: use perfline::yaml",
+                "tools/beta/Cargo.toml:6: yaml-crate: `beta` depends on the YAML crate `serde_yaml`: only perfline does (perfline::yaml)",
+                "tools/beta/Cargo.toml:7: yaml-crate: `beta` depends on the YAML crate `serde-saphyr`: only perfline does (perfline::yaml)",
             ]
+        );
+    }
+
+    #[test]
+    fn junit_written_outside_the_writer_fails() {
+        let dir = clean_tree();
+        write(
+            &dir,
+            "perfline/src/junit.rs",
+            "pub fn write() -> String {\n    \"<testsuite name=\\\"x\\\">\".into()\n}\n",
+        );
+        write(&dir, "tools/alpha/src/report.rs", "fn report() -> String {\n    let mut x = String::from(\"<?xml?>\\n\");\n    x += \"<testsuite tests=\\\"1\\\">\";\n    x\n}\n#[cfg(test)]\nmod tests {\n    const IN: &str = \"<testsuite name=\\\"pytest\\\">\";\n}\n");
+        write(
+            &dir,
+            "tools/beta/tests/cli.rs",
+            "const WANT: &str = \"<testsuite name=\\\"beta\\\">\";\n",
+        );
+        let got: Vec<String> =
+            check_with(dir.path(), &Allow::default()).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            got,
+            ["tools/alpha/src/report.rs:3: junit-writer: JUnit XML written outside perfline/src/junit.rs: build perfline::junit cases"]
         );
     }
 

@@ -42,8 +42,7 @@ pub fn run_worker(job: &Job, name: &str) -> Result<Exit> {
     let label = role.name.clone().unwrap_or_else(|| name.to_string());
     let config = job.dir.join(format!("extra-llm-api-config.{kind}.{}.yml", file_safe(&label)));
     let llm = role.llm_config.clone().unwrap_or_else(|| serde_json::json!({}));
-    let yaml =
-        serde_yaml::to_string(&llm).map_err(|e| Failure::software(format!("llm_config: {e}")))?;
+    let yaml = perfline::yaml::to_string(&llm);
     perfline::fsutil::write_atomic(&config, yaml.as_bytes())?;
 
     let port = free_port()?;
@@ -143,8 +142,7 @@ pub fn run_router(job: &Job) -> Result<Exit> {
         }
     }
     let config_path = job.dir.join("server_config.yaml");
-    let yaml = serde_yaml::to_string(&config)
-        .map_err(|e| Failure::software(format!("router config: {e}")))?;
+    let yaml = perfline::yaml::to_string(&config);
     perfline::fsutil::write_atomic(&config_path, yaml.as_bytes())?;
 
     let log = job.logs.join("trtllm-serve.DISAGG_SERVER.log");
