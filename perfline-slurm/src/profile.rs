@@ -288,8 +288,8 @@ impl Profile {
                 "{source}: not a cluster profile (a YAML mapping of settings expected; the file is {kind})"
             )));
         }
-        let mut profile: Profile =
-            serde_yaml::from_value(value).map_err(|e| Failure::config(format!("{source}: {e}")))?;
+        let mut profile: Profile = perfline::yaml::from_value(&value)
+            .map_err(|e| Failure::config(format!("{source}: {e}")))?;
         if profile.name.is_empty() || profile.name == "default" {
             profile.name = Path::new(source)
                 .file_stem()

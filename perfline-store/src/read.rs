@@ -569,7 +569,7 @@ impl Reader {
             Conn::Mysql(conn) => {
                 use mysql::prelude::Queryable;
                 let fail = |e| mysql_failure(name, e);
-                let params = mysql_params(params);
+                let params = Value::mysql_params(params);
                 let result = conn.exec_iter(sql, params).map_err(fail)?;
                 let mut buf = Vec::new();
                 for row in result {
@@ -596,7 +596,7 @@ impl Reader {
                 if params.is_empty() {
                     conn.query_drop(sql).map_err(|e| mysql_failure(name, e))?;
                 } else {
-                    conn.exec_drop(sql, mysql_params(params))
+                    conn.exec_drop(sql, Value::mysql_params(params))
                         .map_err(|e| mysql_failure(name, e))?;
                 }
             }
@@ -666,13 +666,6 @@ fn from_mysql(v: mysql::Value) -> Value {
         V::Bytes(b) => Value::Text(String::from_utf8_lossy(&b).into_owned()),
         other => Value::Text(other.as_sql(true).trim_matches('\'').to_string()),
     }
-}
-
-fn mysql_params(params: &[Value]) -> mysql::Params {
-    if params.is_empty() {
-        return mysql::Params::Empty;
-    }
-    mysql::Params::Positional(params.iter().map(Value::to_mysql).collect())
 }
 
 impl Session for Reader {

@@ -338,24 +338,19 @@ impl Session for Mysql<'_> {
     }
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<(), Failure> {
         use mysql::prelude::Queryable;
-        let params: Vec<mysql::Value> = params.iter().map(Value::to_mysql).collect();
         let result = if params.is_empty() {
             self.0.query_drop(sql)
         } else {
-            self.0.exec_drop(sql, mysql::Params::Positional(params))
+            self.0.exec_drop(sql, Value::mysql_params(params))
         };
         result.map_err(|e| Failure::software(format!("mysql: {e}")))
     }
     fn query_ints(&mut self, sql: &str, params: &[Value]) -> Result<Vec<i64>, Failure> {
         use mysql::prelude::Queryable;
-        let params: Vec<mysql::Value> = params.iter().map(Value::to_mysql).collect();
-        let params = if params.is_empty() {
-            mysql::Params::Empty
-        } else {
-            mysql::Params::Positional(params)
-        };
-        let rows: Vec<Option<i64>> =
-            self.0.exec(sql, params).map_err(|e| Failure::software(format!("mysql: {e}")))?;
+        let rows: Vec<Option<i64>> = self
+            .0
+            .exec(sql, Value::mysql_params(params))
+            .map_err(|e| Failure::software(format!("mysql: {e}")))?;
         Ok(rows.into_iter().flatten().collect())
     }
 }

@@ -57,6 +57,13 @@ impl Value {
             Value::Text(s) => mysql::Value::Bytes(s.as_bytes().to_vec()),
         }
     }
+    /// As MySQL statement parameters: none, or positional.
+    pub fn mysql_params(params: &[Value]) -> mysql::Params {
+        if params.is_empty() {
+            return mysql::Params::Empty;
+        }
+        mysql::Params::Positional(params.iter().map(Value::to_mysql).collect())
+    }
 }
 
 impl rusqlite::ToSql for Value {

@@ -12,10 +12,11 @@
 //!   layer beside it, no tool, no xtask, no chain-tests), in any dependency table.
 //! - `workspace-deps`: every dependency of every workspace member is `{ workspace = true }`
 //!   (features may be added), so versions are chosen once, in the root `Cargo.toml`.
-//! - `yaml-parse`: YAML text is parsed only by `perfline/src/yaml.rs` (`serde_yaml::from_str`,
-//!   `from_slice`, `from_reader`, `Deserializer`); typing a value that loader returned
-//!   (`serde_yaml::from_value`) happens only in perfline's YAML and cluster-profile code. Writing
-//!   YAML (`serde_yaml::to_string`) is allowed anywhere.
+//! - `yaml-crate`: only `perfline/src/yaml.rs` names a YAML crate (saphyr-parser today;
+//!   serde_yaml and its forks, yaml-rust… alike), and only perfline's manifest depends on one:
+//!   everything else reads, types and writes YAML through `perfline::yaml`'s own types.
+//! - `junit-writer`: JUnit XML is written only by `perfline/src/junit.rs` (quick-xml): no code
+//!   outside it and outside tests holds a `<testsuite` literal.
 //! - `main-lines`: a tool's `src/main.rs` has at most [`MAIN_MAX_LINES`] lines.
 //! - `shell-string`: no `format!` builds a shell command string: neither a `format!` whose
 //!   literal contains `bash -c` / `sh -c`, nor a `format!` handed to a shell right after `"-c"`.
@@ -42,6 +43,21 @@
 //! - `create-table`: no Rust file but [`SCHEMA_RS`] says `CREATE TABLE` (any case), tests
 //!   included: the store schema has one owner (tables are added by a migration there and
 //!   described in docs/SCHEMA.md; tests build older stores with `schema::create_at`).
+//! - `print-macro`: no `print!`, `println!`, `eprint!`, `eprintln!` or `dbg!` in non-test code
+//!   outside `perfline/src/cli.rs`: diagnostics go through `cli::diag` / `cli::say`, stdout data
+//!   through a writer (`jsonl::stdout`, a locked stdout) or `cli::out_line`.
+//! - `stderr-path`: no `stderr()` handle in non-test code outside `perfline/src/cli.rs`: one
+//!   path to stderr, which never panics on a closed stderr and writes each line whole.
+//! - `atomic-write`: no `File::create`, `fs::write`, `OpenOptions::new` or `File::options` in
+//!   non-test code outside `perfline/src/fsutil.rs` (temp file + rename), unless the function is
+//!   on the allow-list [`Allow::atomic_write`] with its reason (appends under `flock`, logs
+//!   that stream).
+//!
+//! `print-macro`, `stderr-path` and `atomic-write` leave out test code (`tests/`, `tests.rs`,
+//! `#[cfg(test)]` modules; a `#[cfg(test)]` function does not exempt the code after it) and
+//! xtask: xtask is the developer's driver, not a tool; its progress lines go to a developer's
+//! terminal or a CI log that no program parses, and its files are scratch and fixtures in its
+//! own directories.
 
 use regex::Regex;
 use std::collections::BTreeSet;
@@ -65,6 +81,19 @@ pub struct Allow {
     pub clock_assert: &'static [&'static str],
     pub test_sleep: &'static [&'static str],
     pub create_table: &'static [&'static str],
+    /// Functions that write a file in place, each with the reason it cannot be atomic.
+    pub atomic_write: &'static [InPlace],
+}
+
+/// A function allowed to write a file in place (rule `atomic-write`).
+#[derive(Debug, Clone, Copy)]
+pub struct InPlace {
+    /// Workspace-relative path, with `/`.
+    pub path: &'static str,
+    /// The function whose body opens the file (the nearest `fn` above the call).
+    pub function: &'static str,
+    /// Why temp + rename does not fit (must not be empty).
+    pub reason: &'static str,
 }
 
 /// The exceptions of this repository.
@@ -87,6 +116,38 @@ pub const ALLOW: Allow = Allow {
     ],
     clock_assert: &[],
     test_sleep: &[],
+    atomic_write: &[
+        InPlace {
+            path: "tools/launch/src/local.rs",
+            function: "spawn",
+            reason: "a step's log: its processes' stdout and stderr stream into it, appended, \
+                     while waitfiles and the failure tail read it",
+        },
+        InPlace {
+            path: "tools/launch/src/local.rs",
+            function: "finalize",
+            reason: "the finalize command's log: its output streams into it, appended",
+        },
+        InPlace {
+            path: "tools/role/src/benchmark.rs",
+            function: "append_record",
+            reason: "metrics.jsonl is shared by the job's roles: one whole record appended \
+                     under flock (read, check for a duplicate, append); a rename would drop \
+                     records appended by another role meanwhile",
+        },
+        InPlace {
+            path: "tools/role/src/process.rs",
+            function: "spawn",
+            reason: "a server's or client's log: the process's stdout and stderr stream into \
+                     it, appended, while role watches it for error keywords",
+        },
+        InPlace {
+            path: "tools/role/src/telemetry.rs",
+            function: "append",
+            reason: "GPU telemetry CSV grows while the job runs: one whole row set per write \
+                     (O_APPEND), readers skip a broken last line",
+        },
+    ],
     create_table: &[
         // The Python baseline `bench upload` races against: its own three-table store, not
         // perfline's schema.
@@ -131,6 +192,20 @@ pub fn check_with(root: &Path, allow: &Allow) -> Vec<Violation> {
         test_code(root, &file, allow, &mut used, &mut out);
     }
     tool_lists(root, &tools, &mut out);
+    for e in allow.atomic_write {
+        let key = format!("{}:{}", e.path, e.function);
+        let problem = if e.reason.trim().is_empty() {
+            Some(format!("exception `{key}` gives no reason: say why it cannot be atomic"))
+        } else if !used.contains(&("atomic-write", key.clone())) {
+            Some(format!("exception `{key}` is no longer needed: remove it"))
+        } else {
+            None
+        };
+        if let Some(message) = problem {
+            let (path, rule) = ("tests/src/tidy.rs".into(), "atomic-write");
+            out.push(Violation { path, line: 0, rule, message });
+        }
+    }
     let lists: [(&str, &[&str]); 7] = [
         ("workspace-deps", allow.workspace_deps),
         ("main-lines", allow.main_lines),
@@ -273,6 +348,13 @@ fn manifests(
             let spec = item.as_table_like();
             let real = spec.and_then(|s| s.get("package")).and_then(|p| p.as_str()).unwrap_or(name);
             let line = dep_line(&text, name);
+            if path != YAML_MANIFEST && YAML_CRATE.is_match(&real.replace('-', "_")) {
+                let message = format!(
+                    "`{package}` depends on the YAML crate `{real}`: only perfline does \
+                     (perfline::yaml)"
+                );
+                out.push(Violation { path: path.clone(), line, rule: "yaml-crate", message });
+            }
             if is_tool && real != package && tools.iter().any(|t| t == real) {
                 let message = format!(
                     "tool `{package}` depends on tool `{real}`: move the shared code to a layer \
@@ -342,15 +424,29 @@ fn rust_files(root: &Path) -> Vec<PathBuf> {
     out
 }
 
-static YAML_PARSE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"serde_yaml::(\{[^}]*\b)?(from_str|from_slice|from_reader|Deserializer)\b").unwrap()
+/// Rust paths of YAML crates (a dash in the crate name is `_` in Rust).
+static YAML_CRATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(serde_yaml|serde_yaml_ng|serde_yml|serde_norway|serde_saphyr|saphyr|saphyr_parser|yaml_rust|yaml_rust2|unsafe_libyaml)\b").unwrap()
 });
-static YAML_FROM_VALUE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"serde_yaml::(\{[^}]*\b)?from_value\b").unwrap());
+/// The one file that may name a YAML crate, and the one manifest that may depend on one.
+const YAML_MODULE: &str = "perfline/src/yaml.rs";
+const YAML_MANIFEST: &str = "perfline/Cargo.toml";
+/// The one JUnit writer.
+const JUNIT_WRITER: &str = "perfline/src/junit.rs";
 static SHELL_FORMAT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"format!\(\s*"[^"]*\b(ba)?sh -c\b"#).unwrap());
 static DASH_C_FORMAT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#""-c"\s*(\)\s*\.\s*arg\s*\(|,)\s*&?format!\("#).unwrap());
+static PRINT_MACRO: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b(e?print(ln)?|dbg)!\s*[(\[{]").unwrap());
+static STDERR_HANDLE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(^|[^.\w])((std::)?io::)?stderr\(\)").unwrap());
+static IN_PLACE_WRITE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(File::create(_new)?|fs::write|OpenOptions::new|File::options)\b").unwrap()
+});
+static FN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*(pub(\([^)]*\))?\s+)?(const\s+)?(async\s+)?(unsafe\s+)?fn\s+(\w+)").unwrap()
+});
 static CREATE_TABLE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)\bcreate\s+table\b").unwrap());
 static STRING: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#""(?:[^"\\]|\\.)*""#).unwrap());
@@ -473,6 +569,14 @@ fn sources(
 
     let in_tests_dir = path.split('/').any(|c| c == "tests") && !path.starts_with("tests/src/");
     let cfg_test = lines.iter().position(|l| l.trim() == "#[cfg(test)]");
+    // For the shipped-code rules, only a test module (conventionally last in the file) starts
+    // test code: a `#[cfg(test)]` function in an impl does not make the code after it a test.
+    let test_mod = (0..lines.len()).find(|&i| {
+        lines[i].trim() == "#[cfg(test)]"
+            && lines[i + 1..].iter().map(|l| l.trim()).find(|l| !l.starts_with("#[")).is_some_and(
+                |l| l.trim_start_matches("pub ").starts_with("mod ") && l.ends_with('{'),
+            )
+    });
     let test_module = path.ends_with("/tests.rs");
     let is_test = |i: usize| in_tests_dir || test_module || cfg_test.is_some_and(|t| i > t);
     let script = shell_text(&path, &text, &is_test);
@@ -506,23 +610,73 @@ fn sources(
                 );
             }
         }
-        if YAML_PARSE.is_match(line) && path != "perfline/src/yaml.rs" {
-            push(
-                n,
-                "yaml-parse",
-                "YAML parsed outside perfline::yaml: use perfline::yaml::load".into(),
-            );
-        }
-        let profile_code =
-            path == "perfline/src/yaml.rs" || path == "perfline-slurm/src/profile.rs";
-        if YAML_FROM_VALUE.is_match(line) && !profile_code {
-            push(
-                n,
-                "yaml-parse",
-                "serde_yaml::from_value outside perfline's YAML and profile code".into(),
-            );
+        if path != YAML_MODULE {
+            if let Some(m) = YAML_CRATE.find(&STRING.replace_all(line, "\"\"")) {
+                let message = format!(
+                    "YAML crate `{}` named outside {YAML_MODULE}: use perfline::yaml",
+                    m.as_str()
+                );
+                push(n, "yaml-crate", message);
+            }
         }
         let is_test = in_tests_dir || cfg_test.is_some_and(|t| i > t);
+        let shipped = !in_tests_dir
+            && !test_module
+            && test_mod.is_none_or(|t| i <= t)
+            && !path.starts_with("xtask/")
+            && !path.starts_with("tests/");
+        if shipped {
+            let bare = STRING.replace_all(code, "\"\"");
+            let bare = bare.split("//").next().unwrap_or_default();
+            if let Some(m) = PRINT_MACRO.captures(bare).filter(|_| path != "perfline/src/cli.rs") {
+                push(
+                    n,
+                    "print-macro",
+                    format!(
+                        "`{}!` outside perfline::cli: diagnostics through cli::diag or cli::say, \
+                         stdout data through a writer or cli::out_line",
+                        &m[1]
+                    ),
+                );
+            }
+            if STDERR_HANDLE.is_match(bare) && path != "perfline/src/cli.rs" {
+                push(
+                    n,
+                    "stderr-path",
+                    "stderr used outside perfline::cli: write through cli::diag, cli::say or \
+                     cli::say_raw (one path; a closed stderr never panics)"
+                        .into(),
+                );
+            }
+            if let Some(m) = IN_PLACE_WRITE.find(bare).filter(|_| path != "perfline/src/fsutil.rs")
+            {
+                let function = lines[..i]
+                    .iter()
+                    .rev()
+                    .find_map(|l| FN.captures(l).map(|c| c[6].to_string()))
+                    .unwrap_or_default();
+                let key = format!("{path}:{function}");
+                if allow.atomic_write.iter().any(|e| e.path == path && e.function == function) {
+                    used.insert(("atomic-write", key));
+                } else {
+                    push(
+                        n,
+                        "atomic-write",
+                        format!(
+                            "`{}` writes a file in place: use perfline::fsutil::write_atomic \
+                             (temp + rename), or allow-list `{key}` with a reason in \
+                             tests/src/tidy.rs",
+                            m.as_str()
+                        ),
+                    );
+                }
+            }
+        }
+        if !is_test && path != JUNIT_WRITER && line.contains("<testsuite") {
+            let message =
+                format!("JUnit XML written outside {JUNIT_WRITER}: build perfline::junit cases");
+            push(n, "junit-writer", message);
+        }
         if !is_test {
             let stmt = statement(&lines, i);
             let dash_c = code.contains("\"-c\"") && DASH_C_FORMAT.is_match(&stmt);
@@ -748,12 +902,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files: &[(&str, &str)] = &[
             ("Cargo.toml", "[workspace]\nmembers = [\"perfline\", \"perfline-slurm\", \"xtask\", \"tools/*\"]\n\n[workspace.dependencies]\nserde = \"1\"\n"),
-            ("perfline/Cargo.toml", "[package]\nname = \"perfline\"\n\n[dependencies]\nserde.workspace = true\nserde_yaml = { workspace = true }\n"),
-            ("perfline/src/yaml.rs", "pub fn load(t: &str) -> serde_yaml::Value { serde_yaml::from_str(t).unwrap() }\n"),
-            ("perfline-slurm/src/profile.rs", "fn f(v: Value) -> P { serde_yaml::from_value(v).unwrap() }\n"),
+            ("perfline/Cargo.toml", "[package]\nname = \"perfline\"\n\n[dependencies]\nserde.workspace = true\nsaphyr-parser = { workspace = true }\n"),
+            ("perfline/src/yaml.rs", "use saphyr_parser::Parser;\npub fn load(t: &str) -> Value { build(saphyr_parser::Parser::new_from_str(t)) }\n"),
+            ("perfline-slurm/src/profile.rs", "fn f(v: Value) -> P { perfline::yaml::from_value(&v).unwrap() }\n"),
             ("perfline-slurm/Cargo.toml", "[package]\nname = \"perfline-slurm\"\n\n[dependencies]\nperfline.workspace = true\n"),
             ("tools/alpha/Cargo.toml", "[package]\nname = \"alpha\"\n\n[dependencies]\nperfline.workspace = true\nureq = { workspace = true, features = [\"tls\"] }\n\n[target.'cfg(unix)'.dependencies]\nlibc.workspace = true\n"),
-            ("tools/alpha/src/main.rs", "//! reads x\nfn main() {\n    let y = serde_yaml::to_string(&1).unwrap();\n    let c = format!(\"echo {y}\");\n}\n"),
+            ("tools/alpha/src/main.rs", "//! reads x\nfn main() {\n    let y = perfline::yaml::to_string(&1.into());\n    let c = format!(\"echo {y}\");\n}\n"),
             ("tools/beta/Cargo.toml", "[package]\nname = \"beta\"\n\n[dev-dependencies]\ntempfile.workspace = true\n"),
             ("tools/beta/src/main.rs", "fn main() {}\n#[cfg(test)]\nmod tests {\n    #[test]\n    fn t() {\n        let start = Instant::now();\n        assert!(start.elapsed() < DEADLINE, \"never ready\");\n        assert_eq!(ttft, e2el, \"same\");\n    }\n}\n"),
             ("tools/beta/tests/cli.rs", "fn wait() {\n    while !ready() {\n        assert!(\n            start.elapsed() < DEADLINE,\n            \"not ready\"\n        );\n    }\n}\n"),
@@ -856,17 +1010,49 @@ mod tests {
     }
 
     #[test]
-    fn yaml_parsed_outside_the_loader_fails() {
+    fn a_yaml_crate_named_outside_the_loader_fails() {
         let dir = clean_tree();
-        write(&dir, "tools/alpha/src/conf.rs", "use serde_yaml::{Value, from_str};\nfn f(t: &str) {\n    let v: Value = serde_yaml::from_slice(t.as_bytes()).unwrap();\n    let w: W = serde_yaml::from_value(v).unwrap();\n    let d = serde_yaml::Deserializer::from_str(t);\n    let s = serde_yaml::to_string(&w).unwrap();\n}\n");
+        write(&dir, "tools/alpha/src/conf.rs", "use serde_yaml::{Value, from_str};\n// serde_yaml in a comment is fine\nfn f(t: &str) {\n    let e = \"serde_yaml in a string is fine\";\n    let s = serde_norway::to_string(&w).unwrap();\n    let p = saphyr_parser::Parser::new_from_str(t);\n}\n");
+        write(
+            &dir,
+            "perfline/src/profile.rs",
+            "fn f(v: V) -> P { serde_yaml::from_value(v).unwrap() }\n",
+        );
+        append(&dir, "tools/beta/Cargo.toml", "serde_yaml = { workspace = true }\nyml = { workspace = true, package = \"serde-saphyr\" }\n");
+        let got = check_with(dir.path(), &Allow::default());
+        let got: Vec<String> = got.iter().map(ToString::to_string).collect();
         assert_eq!(
-            found(&dir, &Allow::default()),
-            vec![
-                "tools/alpha/src/conf.rs:1: yaml-parse",
-                "tools/alpha/src/conf.rs:3: yaml-parse",
-                "tools/alpha/src/conf.rs:4: yaml-parse",
-                "tools/alpha/src/conf.rs:5: yaml-parse",
+            got,
+            [
+                "perfline/src/profile.rs:1: yaml-crate: YAML crate `serde_yaml` named outside perfline/src/yaml.rs: use perfline::yaml",
+                "tools/alpha/src/conf.rs:1: yaml-crate: YAML crate `serde_yaml` named outside perfline/src/yaml.rs: use perfline::yaml",
+                "tools/alpha/src/conf.rs:5: yaml-crate: YAML crate `serde_norway` named outside perfline/src/yaml.rs: use perfline::yaml",
+                "tools/alpha/src/conf.rs:6: yaml-crate: YAML crate `saphyr_parser` named outside perfline/src/yaml.rs: use perfline::yaml",
+                "tools/beta/Cargo.toml:6: yaml-crate: `beta` depends on the YAML crate `serde_yaml`: only perfline does (perfline::yaml)",
+                "tools/beta/Cargo.toml:7: yaml-crate: `beta` depends on the YAML crate `serde-saphyr`: only perfline does (perfline::yaml)",
             ]
+        );
+    }
+
+    #[test]
+    fn junit_written_outside_the_writer_fails() {
+        let dir = clean_tree();
+        write(
+            &dir,
+            "perfline/src/junit.rs",
+            "pub fn write() -> String {\n    \"<testsuite name=\\\"x\\\">\".into()\n}\n",
+        );
+        write(&dir, "tools/alpha/src/report.rs", "fn report() -> String {\n    let mut x = String::from(\"<?xml?>\\n\");\n    x += \"<testsuite tests=\\\"1\\\">\";\n    x\n}\n#[cfg(test)]\nmod tests {\n    const IN: &str = \"<testsuite name=\\\"pytest\\\">\";\n}\n");
+        write(
+            &dir,
+            "tools/beta/tests/cli.rs",
+            "const WANT: &str = \"<testsuite name=\\\"beta\\\">\";\n",
+        );
+        let got: Vec<String> =
+            check_with(dir.path(), &Allow::default()).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            got,
+            ["tools/alpha/src/report.rs:3: junit-writer: JUnit XML written outside perfline/src/junit.rs: build perfline::junit cases"]
         );
     }
 
@@ -1000,6 +1186,119 @@ mod tests {
                 "tools/gamma/Cargo.toml:0: tool-lists",
                 "tools/gamma/Cargo.toml:0: tool-lists",
                 "xtask/src/bench.rs:1: tool-lists",
+            ]
+        );
+    }
+
+    /// The violations of `rule`, in full (`PATH:LINE: RULE: MESSAGE`).
+    fn messages(dir: &tempfile::TempDir, allow: &Allow, rule: &str) -> Vec<String> {
+        check_with(dir.path(), allow)
+            .into_iter()
+            .filter(|v| v.rule == rule)
+            .map(|v| v.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_print_macro_outside_cli_fails() {
+        let dir = clean_tree();
+        write(&dir, "tools/alpha/src/log.rs", "fn f(x: u32) {\n    println!(\"{x}\");\n    eprint!(\"a\");\n    let s = \"eprintln!(no)\"; // println!(in a comment)\n    dbg!(x);\n    writeln!(out, \"{x}\").unwrap();\n}\n#[cfg(test)]\nfn helper() {}\nfn after() {\n    print!(\"x\");\n}\n#[cfg(test)]\nmod tests {\n    fn t() { println!(\"in a test\"); }\n}\n");
+        write(&dir, "tools/alpha/examples/ex.rs", "fn main() {\n    eprintln!(\"example\");\n}\n");
+        write(&dir, "tools/alpha/tests/cli.rs", "fn t() { println!(\"a test\"); }\n");
+        write(&dir, "perfline/src/cli.rs", "pub fn say(l: &str) { eprintln!(\"{l}\"); }\n");
+        write(&dir, "perfline-stats/src/lib.rs", "pub fn f(x: u32) -> u32 {\n    dbg!(x)\n}\n");
+        write(&dir, "xtask/src/run.rs", "fn f() { println!(\"progress\"); }\n");
+        let tail = "outside perfline::cli: diagnostics through cli::diag or cli::say, stdout \
+                    data through a writer or cli::out_line";
+        assert_eq!(
+            messages(&dir, &Allow::default(), "print-macro"),
+            vec![
+                format!("perfline-stats/src/lib.rs:2: print-macro: `dbg!` {tail}"),
+                format!("tools/alpha/examples/ex.rs:2: print-macro: `eprintln!` {tail}"),
+                format!("tools/alpha/src/log.rs:2: print-macro: `println!` {tail}"),
+                format!("tools/alpha/src/log.rs:3: print-macro: `eprint!` {tail}"),
+                format!("tools/alpha/src/log.rs:5: print-macro: `dbg!` {tail}"),
+                format!("tools/alpha/src/log.rs:11: print-macro: `print!` {tail}"),
+            ]
+        );
+        assert_eq!(found(&dir, &Allow::default()).len(), 6);
+    }
+
+    #[test]
+    fn a_stderr_writer_outside_cli_fails() {
+        let dir = clean_tree();
+        write(&dir, "tools/alpha/src/err.rs", "use std::io::Write;\nfn f(e: clap::Error) {\n    let _ = writeln!(std::io::stderr(), \"x\");\n    let l = io::stderr().lock();\n    let t = stderr();\n    if e.use_stderr() {}\n    cmd.stderr(Stdio::null());\n    let tail = child.stderr.take();\n}\n");
+        write(
+            &dir,
+            "perfline/src/cli.rs",
+            "fn to_stderr(t: &str) { let _ = io::stderr().write_all(t.as_bytes()); }\n",
+        );
+        write(
+            &dir,
+            "xtask/src/run.rs",
+            "fn f() { let _ = writeln!(std::io::stderr(), \"progress\"); }\n",
+        );
+        let message = "stderr-path: stderr used outside perfline::cli: write through cli::diag, \
+                       cli::say or cli::say_raw (one path; a closed stderr never panics)";
+        assert_eq!(
+            messages(&dir, &Allow::default(), "stderr-path"),
+            vec![
+                format!("tools/alpha/src/err.rs:3: {message}"),
+                format!("tools/alpha/src/err.rs:4: {message}"),
+                format!("tools/alpha/src/err.rs:5: {message}"),
+            ]
+        );
+        assert_eq!(found(&dir, &Allow::default()).len(), 3);
+    }
+
+    #[test]
+    fn a_write_in_place_fails_unless_listed_with_a_reason() {
+        let dir = clean_tree();
+        write(&dir, "tools/alpha/src/out.rs", "fn save(p: &Path) {\n    std::fs::write(p, \"x\").unwrap();\n}\npub(crate) async fn log(p: &Path) -> File {\n    let f = tokio::fs::File::create(p);\n    OpenOptions::new().append(true).open(p)\n}\nfn ok(p: &Path) {\n    perfline::fsutil::write_atomic(p, b\"x\")\n}\n#[cfg(test)]\nmod tests {\n    fn t() { std::fs::write(\"a\", \"b\").unwrap(); }\n}\n");
+        write(&dir, "perfline/src/fsutil.rs", "pub fn write_atomic() {\n    let f = std::fs::OpenOptions::new().create_new(true);\n}\n");
+        write(&dir, "xtask/src/run.rs", "fn f() { std::fs::write(\"scratch\", \"\").unwrap(); }\n");
+        write(
+            &dir,
+            "tools/beta/tests/cli.rs",
+            "fn t() { std::fs::File::create(\"x\").unwrap(); }\n",
+        );
+        let message = |line: usize, call: &str, key: &str| {
+            format!(
+                "tools/alpha/src/out.rs:{line}: atomic-write: `{call}` writes a file in place: use \
+                 perfline::fsutil::write_atomic (temp + rename), or allow-list `{key}` with a \
+                 reason in tests/src/tidy.rs"
+            )
+        };
+        let save = "tools/alpha/src/out.rs:save";
+        let log = "tools/alpha/src/out.rs:log";
+        assert_eq!(
+            messages(&dir, &Allow::default(), "atomic-write"),
+            vec![
+                message(2, "fs::write", save),
+                message(5, "File::create", log),
+                message(6, "OpenOptions::new", log),
+            ]
+        );
+        assert_eq!(found(&dir, &Allow::default()).len(), 3);
+        // Listing `log` with a reason lets both of its writes pass; `save` still fails.
+        const STREAMS: InPlace =
+            InPlace { path: "tools/alpha/src/out.rs", function: "log", reason: "streams" };
+        let allow = Allow { atomic_write: &[STREAMS], ..Allow::default() };
+        assert_eq!(messages(&dir, &allow, "atomic-write"), vec![message(2, "fs::write", save)]);
+        // An entry without a reason, and one no longer needed, are reported.
+        const SILENT: InPlace = InPlace { reason: " ", ..STREAMS };
+        const GONE: InPlace = InPlace { function: "gone", ..STREAMS };
+        let allow = Allow { atomic_write: &[SILENT, GONE], ..Allow::default() };
+        assert_eq!(
+            messages(&dir, &allow, "atomic-write"),
+            vec![
+                "tests/src/tidy.rs:0: atomic-write: exception `tools/alpha/src/out.rs:gone` is \
+                 no longer needed: remove it"
+                    .to_string(),
+                "tests/src/tidy.rs:0: atomic-write: exception `tools/alpha/src/out.rs:log` gives \
+                 no reason: say why it cannot be atomic"
+                    .to_string(),
+                message(2, "fs::write", save),
             ]
         );
     }

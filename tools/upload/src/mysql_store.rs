@@ -63,19 +63,13 @@ impl Conn for Mysql {
             // DDL and transaction control go over the text protocol.
             self.conn.query_drop(sql).map_err(classify)?;
         } else {
-            let params: Vec<mysql::Value> = params.iter().map(Value::to_mysql).collect();
-            self.conn.exec_drop(sql, mysql::Params::Positional(params)).map_err(classify)?;
+            self.conn.exec_drop(sql, Value::mysql_params(params)).map_err(classify)?;
         }
         Ok(i64::try_from(self.conn.last_insert_id()).unwrap_or(i64::MAX))
     }
     fn query_ints(&mut self, sql: &str, params: &[Value]) -> Result<Vec<i64>, StoreError> {
-        let params: Vec<mysql::Value> = params.iter().map(Value::to_mysql).collect();
-        let params = if params.is_empty() {
-            mysql::Params::Empty
-        } else {
-            mysql::Params::Positional(params)
-        };
-        let rows: Vec<Option<i64>> = self.conn.exec(sql, params).map_err(classify)?;
+        let rows: Vec<Option<i64>> =
+            self.conn.exec(sql, Value::mysql_params(params)).map_err(classify)?;
         Ok(rows.into_iter().flatten().collect())
     }
     fn query_pairs(
@@ -83,21 +77,16 @@ impl Conn for Mysql {
         sql: &str,
         params: &[Value],
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        let params: Vec<mysql::Value> = params.iter().map(Value::to_mysql).collect();
-        let params = if params.is_empty() {
-            mysql::Params::Empty
-        } else {
-            mysql::Params::Positional(params)
-        };
-        self.conn.exec_map(sql, params, |(id, key): (i64, String)| (id, key)).map_err(classify)
+        self.conn
+            .exec_map(sql, Value::mysql_params(params), |(id, key): (i64, String)| (id, key))
+            .map_err(classify)
     }
     fn query_id_texts(
         &mut self,
         sql: &str,
         params: &[Value],
     ) -> Result<Vec<(i64, String, String, String)>, StoreError> {
-        let params: Vec<mysql::Value> = params.iter().map(Value::to_mysql).collect();
-        self.conn.exec(sql, mysql::Params::Positional(params)).map_err(classify)
+        self.conn.exec(sql, Value::mysql_params(params)).map_err(classify)
     }
 }
 

@@ -31,6 +31,20 @@ impl Sqlite {
         conn.busy_timeout(busy_timeout).map_err(|e| classify(&path.display(), e))?;
         Ok(Sqlite { conn })
     }
+
+    /// The rows `sql` with `params` selects, each read by `row`.
+    fn rows<T>(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| classify(&"sqlite", e))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(params), row)
+            .map_err(|e| classify(&"sqlite", e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| classify(&"sqlite", e))
+    }
 }
 
 impl Conn for Sqlite {
@@ -43,12 +57,7 @@ impl Conn for Sqlite {
         Ok(self.conn.last_insert_rowid())
     }
     fn query_ints(&mut self, sql: &str, params: &[Value]) -> Result<Vec<i64>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| classify(&"sqlite", e))?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(params), |r| r.get::<_, Option<i64>>(0))
-            .map_err(|e| classify(&"sqlite", e))?;
-        let rows =
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| classify(&"sqlite", e))?;
+        let rows = self.rows(sql, params, |r| r.get::<_, Option<i64>>(0))?;
         Ok(rows.into_iter().flatten().collect())
     }
     fn query_pairs(
@@ -56,24 +65,14 @@ impl Conn for Sqlite {
         sql: &str,
         params: &[Value],
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| classify(&"sqlite", e))?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(params), |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(|e| classify(&"sqlite", e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| classify(&"sqlite", e))
+        self.rows(sql, params, |r| Ok((r.get(0)?, r.get(1)?)))
     }
     fn query_id_texts(
         &mut self,
         sql: &str,
         params: &[Value],
     ) -> Result<Vec<(i64, String, String, String)>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| classify(&"sqlite", e))?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(params), |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-            .map_err(|e| classify(&"sqlite", e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| classify(&"sqlite", e))
+        self.rows(sql, params, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
     }
 }
 

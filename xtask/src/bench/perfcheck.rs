@@ -37,15 +37,8 @@ impl Perfcheck {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
         anyhow::ensure!(self.repeat >= 5, "--repeat must be at least 5 (medians of 5 or more)");
         apt_install_if_missing(sh, "/usr/bin/time", &["time"])?;
-        {
-            let _s = Section::new("cargo build --release -p perf-check");
-            cmd!(sh, "cargo build --release -q -p perf-check").run()?;
-        }
+        let (bin, dir) = super::release_bin_and_dir(sh, "perf-check", "perfcheck")?;
         let root = project_root();
-        let bin = root.join("target/release/perf-check");
-        let dir = root.join("target/bench-perfcheck");
-        sh.remove_path(&dir)?;
-        sh.create_dir(&dir)?;
         let (db, current) = (dir.join("perf.db"), dir.join("current.jsonl"));
         let (cases, runs) = (self.cases.to_string(), self.runs.to_string());
         let python = venv(sh, &root.join("target/bench-venv"))?;
