@@ -53,6 +53,11 @@
 //!   on the allow-list [`Allow::atomic_write`] with its reason (appends under `flock`, logs
 //!   that stream).
 //!
+//! - `one-percentile`: percentiles have one definition, `perfline-stats/src/percentile.rs`
+//!   (numpy's linear interpolation). Outside it, in non-test code (xtask included), a function
+//!   named `percentile`, `quantile`, `percentile_sorted` or `quantile_sorted` may only adapt
+//!   that one (its body calls `perfline_stats::percentile`), never interpolate on its own.
+//!
 //! `print-macro`, `stderr-path` and `atomic-write` leave out test code (`tests/`, `tests.rs`,
 //! `#[cfg(test)]` modules; a `#[cfg(test)]` function does not exempt the code after it) and
 //! xtask: xtask is the developer's driver, not a tool; its progress lines go to a developer's
@@ -449,6 +454,9 @@ static FN: LazyLock<Regex> = LazyLock::new(|| {
 });
 static CREATE_TABLE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)\bcreate\s+table\b").unwrap());
+static PERCENTILE_FN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\bfn\s+(percentile|quantile)(_sorted)?\s*[<(]").unwrap());
+const PERCENTILE_RS: &str = "perfline-stats/src/percentile.rs";
 static STRING: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#""(?:[^"\\]|\\.)*""#).unwrap());
 static CLOCK: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(elapsed|as_millis|as_micros|as_nanos|as_secs|as_secs_f32|as_secs_f64)\b")
@@ -670,6 +678,29 @@ fn sources(
                         ),
                     );
                 }
+            }
+        }
+        if !is_test && !test_module && path != PERCENTILE_RS && PERCENTILE_FN.is_match(code) {
+            // The body (up to the function's closing brace at its indent) must adapt the one.
+            let indent = line.len() - code.len();
+            let body: Vec<&str> = lines[i + 1..]
+                .iter()
+                .take_while(|l| {
+                    !(l.len() > indent
+                        && l[..indent].trim().is_empty()
+                        && l[indent..].starts_with('}'))
+                })
+                .copied()
+                .collect();
+            if !body.iter().any(|l| l.contains("perfline_stats::percentile")) {
+                push(
+                    n,
+                    "one-percentile",
+                    format!(
+                        "a percentile computed outside {PERCENTILE_RS}: call \
+                         perfline_stats::percentile (one definition, numpy's linear)"
+                    ),
+                );
             }
         }
         if !is_test && path != JUNIT_WRITER && line.contains("<testsuite") {
@@ -1053,6 +1084,25 @@ mod tests {
         assert_eq!(
             got,
             ["tools/alpha/src/report.rs:3: junit-writer: JUnit XML written outside perfline/src/junit.rs: build perfline::junit cases"]
+        );
+    }
+
+    #[test]
+    fn a_percentile_of_its_own_fails() {
+        let dir = clean_tree();
+        write(&dir, "perfline-stats/src/percentile.rs", "pub fn percentile(s: &[f64], p: f64) -> Option<f64> {\n    s.first().map(|v| v * p)\n}\n");
+        write(&dir, "tools/alpha/src/stats.rs", "/// An adapter: fine.\nfn percentile_sorted(s: &[f64], p: f64) -> f64 {\n    perfline_stats::percentile(s, p).unwrap_or(0.0)\n}\n\n/// Its own interpolation: a violation.\npub fn quantile(s: &[f64], q: f64) -> f64 {\n    let at = q * (s.len() - 1) as f64;\n    s[at as usize]\n}\n\nfn percentile_label(p: f64) -> String {\n    format!(\"p{p}\")\n}\n#[cfg(test)]\nmod tests {\n    fn percentile(s: &[f64]) -> f64 {\n        s[0]\n    }\n}\n");
+        write(
+            &dir,
+            "xtask/src/bench.rs",
+            "fn percentile(s: &[f64], p: f64) -> f64 {\n    s[(p / 100.0) as usize]\n}\n",
+        );
+        let got: Vec<String> =
+            check_with(dir.path(), &Allow::default()).iter().map(ToString::to_string).collect();
+        let why = "one-percentile: a percentile computed outside perfline-stats/src/percentile.rs: call perfline_stats::percentile (one definition, numpy's linear)";
+        assert_eq!(
+            got,
+            [format!("tools/alpha/src/stats.rs:7: {why}"), format!("xtask/src/bench.rs:1: {why}")]
         );
     }
 
