@@ -81,6 +81,8 @@ pub fn read<T: DeserializeOwned, R: BufRead + 'static>(
         if text.trim().is_empty() {
             continue;
         }
+        // Without its line end: a truncated record ends on this line (`(column N)`).
+        let text = text.trim_end_matches(['\n', '\r']);
         let record = parse::<T>(text).map_err(|f| f.context(&at));
         return Some(Line { line, record });
     })
@@ -110,7 +112,7 @@ fn skip_line(reader: &mut impl BufRead) -> std::io::Result<()> {
 pub fn open(path: Option<&std::path::Path>) -> Result<(Box<dyn BufRead>, String)> {
     match path {
         Some(p) if p != std::path::Path::new("-") => {
-            let f = std::fs::File::open(p).map_err(|e| Failure::io(p.display(), &e))?;
+            let f = crate::fsutil::open_input(p)?;
             Ok((Box::new(std::io::BufReader::new(f)), p.display().to_string()))
         }
         _ => {
@@ -129,7 +131,8 @@ const NON_FINITE: [&str; 3] = ["NaN", "Infinity", "-Infinity"];
 pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T> {
     let text = text.trim_start_matches('\u{feff}');
     let bad = |path: &str, e: serde_json::Error| {
-        let at = match path {
+        // `?` is a segment serde could not name (the end of a truncated line).
+        let at = match path.trim_end_matches(".?") {
             "" | "." | "?" => String::new(),
             path => format!("{}: ", crate::cli::shorten(path, PATH_SHOWN)),
         };
@@ -237,7 +240,8 @@ mod tests {
             {\"plan\":{\"total_nodes\":1}} x\n\
             {\"plan\":{\"total_nodes\":\"\xff\"}}\n\
             \n\
-            {\"plan\":{}}\n";
+            {\"plan\":{}}\n\
+            {\"plan\":{\"total_nodes\":1\r\n";
         let got = errors(input);
         let want = [
             (2, "in.jsonl:2: invalid record: plan.total_nodes: invalid value: integer `-1`, expected u32 (column 25)"),
@@ -245,6 +249,7 @@ mod tests {
             (4, "in.jsonl:4: invalid record: trailing characters (column 28)"),
             (5, "in.jsonl:5: not UTF-8 text (byte 25 of the line)"),
             (7, "in.jsonl:7: invalid record: plan: missing field `total_nodes` (column 10)"),
+            (8, "in.jsonl:8: invalid record: plan: EOF while parsing an object (column 24)"),
         ];
         let got_msgs: Vec<(usize, &str)> = got.iter().map(|(l, _, m)| (*l, m.as_str())).collect();
         assert_eq!(got_msgs, want);

@@ -208,3 +208,91 @@ fn mkprefix_and_launch_reject_the_same_profile_time() {
         assert_eq!(mkprefix_err.strip_prefix("mkprefix"), launch_err.strip_prefix("launch"));
     }
 }
+
+/// One JSON Lines reader for every tool: stdin is `-`, a line that is not UTF-8 is bad data
+/// (65) at its byte, a column is `(column N)`, a byte-order mark is skipped and a deep field
+/// path is capped; each tool says it in one line.
+#[test]
+fn every_jsonl_reader_says_bad_lines_alike() {
+    let not_utf8 = b"{\"test_id\":\"\xff\"}\n".to_vec();
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path().to_str().unwrap();
+    let tools: [(&str, &[&str]); 5] = [
+        ("upload", &["--dry-run"]),
+        ("to-csv", &[]),
+        ("launch", &["--cluster", "local", "--dry-run", "--job-root", r]),
+        ("mkprefix", &["--cluster", "local", "--job-root", r]),
+        ("parse-metrics", &[]),
+    ];
+    for (tool, args) in tools {
+        let (out, err, code) = run_all(&bin(tool), args, &not_utf8);
+        assert_eq!(
+            (code, out.is_empty(), err.as_str()),
+            (65, true, &*format!("{tool}: error: -:1: not UTF-8 text (byte 13 of the line)\n")),
+            "{tool}"
+        );
+    }
+    let deep = format!("{}{}\n", "[".repeat(200), "]".repeat(200));
+    for (tool, args) in tools {
+        let (out, err, code) = run_all(&bin(tool), args, deep.as_bytes());
+        assert_eq!((code, out.is_empty()), (65, true), "{tool}: {err}");
+        assert_eq!(err.lines().count(), 1, "{tool}: {err}");
+        assert!(longest_line(&err) <= 200, "{tool}: {err}");
+        assert!(err.starts_with(&format!("{tool}: error: -:1: invalid record: ")), "{tool}: {err}");
+    }
+    // A byte-order mark before the first record (and before a later one) is skipped.
+    let planned = planned_tiny();
+    let mut bom = b"\xef\xbb\xbf".to_vec();
+    bom.extend_from_slice(&planned);
+    bom.extend_from_slice(b"\xef\xbb\xbf\n");
+    for (tool, args) in &tools[2..4] {
+        let (with_bom, err, code) = run_all(&bin(tool), args, &bom);
+        assert_eq!((code, err.as_str()), (0, ""), "{tool}");
+        assert_eq!(with_bom, run_all(&bin(tool), args, &planned).0, "{tool}");
+    }
+    // upload's columns are said like every tool's, not "at line 1 column 2".
+    let (_, err, code) = run_all(&bin("upload"), &["--dry-run"], b"not json\n");
+    assert_eq!(
+        (code, err.as_str()),
+        (65, "upload: error: -:1: invalid record: expected ident (column 2)\n")
+    );
+}
+
+/// launch and mkprefix given no planned record: exit 66 with one line naming the likely
+/// cause, as to-csv, upload and perf-check do; --allow-empty: a warning and exit 0.
+#[test]
+fn launch_and_mkprefix_refuse_an_empty_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path().join("jobs");
+    let r = r.to_str().unwrap();
+    for tool in ["launch", "mkprefix"] {
+        let mut args = vec!["--cluster", "local", "--job-root", r];
+        if tool == "launch" {
+            args.push("--dry-run");
+        }
+        for input in [&b""[..], b"\n  \n"] {
+            let (out, err, code) = run_all(&bin(tool), &args, input);
+            assert_eq!(
+                (code, out.is_empty(), err.as_str()),
+                (66, true, &*format!("{tool}: error: no planned records on stdin; nothing done (did nodecount fail? --allow-empty exits 0)\n")),
+            );
+        }
+        args.push("--allow-empty");
+        let (out, err, code) = run_all(&bin(tool), &args, b"");
+        assert_eq!(
+            (code, out.is_empty(), err.as_str()),
+            (
+                0,
+                true,
+                &*format!(
+                    "{tool}: warning: no planned records on stdin; nothing to do (--allow-empty)\n"
+                )
+            ),
+        );
+    }
+    // launch --local with no record does not create the job root either.
+    let (_, _, code) =
+        run_all(&bin("launch"), &["--cluster", "local", "--local", "--job-root", r], b"");
+    assert_eq!(code, 66);
+    assert!(!tmp.path().join("jobs").exists());
+}

@@ -288,8 +288,14 @@ impl Profile {
                 "{source}: not a cluster profile (a YAML mapping of settings expected; the file is {kind})"
             )));
         }
-        let mut profile: Profile =
-            serde_yaml::from_value(value).map_err(|e| Failure::config(format!("{source}: {e}")))?;
+        // The field is named (`gpus_per_node: invalid value: integer `-1`, expected u32`).
+        let mut profile: Profile = serde_path_to_error::deserialize(value).map_err(|e| {
+            let at = match e.path().to_string() {
+                p if p == "." || p == "?" => String::new(),
+                p => format!("{}: ", crate::cli::shorten(&p, crate::jsonl::PATH_SHOWN)),
+            };
+            Failure::config(format!("{source}: {at}{}", e.into_inner()))
+        })?;
         if profile.name.is_empty() || profile.name == "default" {
             profile.name = Path::new(source)
                 .file_stem()
