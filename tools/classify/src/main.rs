@@ -93,7 +93,7 @@ fn run() -> Result<Exit> {
 const MAX_LIST: u64 = 64 << 20;
 
 /// A list's text; `-` is stdin. Unreadable is NoInput; not UTF-8 is bad data.
-fn read(path: &PathBuf) -> Result<String> {
+fn read(path: &std::path::Path) -> Result<String> {
     let source = path.display();
     let mut bytes = Vec::new();
     let read = if path.as_os_str() == "-" {
