@@ -299,3 +299,38 @@ fn launch_and_mkprefix_refuse_an_empty_input() {
     assert_eq!(code, 66);
     assert!(!tmp.path().join("jobs").exists());
 }
+
+/// role's plan.json and perf-check's inputs: a directory, a binary file, an empty file or a
+/// file of many bad lines is one error line naming the file, with a data or no-input code.
+#[test]
+fn role_plans_and_perf_check_inputs_fail_in_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin_file = tmp.path().join("bin.dat");
+    let mut junk: Vec<u8> = (0..4000u32).map(|i| (i * 7919 % 251) as u8).collect();
+    junk.extend_from_slice(b"\n\xff\n\xfe\n{\n");
+    std::fs::write(&bin_file, &junk).unwrap();
+    let empty = tmp.path().join("empty.json");
+    std::fs::write(&empty, "").unwrap();
+    let job = tmp.path().join("job");
+    let d = tmp.path().to_str().unwrap();
+    let j = job.to_str().unwrap();
+    let b = bin_file.to_str().unwrap();
+    let e = empty.to_str().unwrap();
+    let good = tmp.path().join("m.jsonl");
+    std::fs::write(&good, "{\"test_id\":\"t\",\"status\":\"ok\",\"metrics\":{\"mean_ttft\":1}}\n")
+        .unwrap();
+    let g = good.to_str().unwrap();
+    let cases: [(&str, Vec<&str>, i32, String); 4] = [
+        ("role", vec!["BENCHMARK", "--plan", d, "--job-dir", j], 66, format!("{d}: is a directory; give a file")),
+        ("role", vec!["BENCHMARK", "--plan", b, "--job-dir", j], 65, format!("{b}: not UTF-8 text (byte 2)")),
+        ("role", vec!["BENCHMARK", "--plan", e, "--job-dir", j], 65, format!("{e}: invalid record: EOF while parsing a value (column 0)")),
+        ("perf-check", vec!["--baseline", b, "-i", g], 65, format!("{b}:1: not UTF-8 text (byte 2 of the line); and 19 more bad line(s); nothing judged")),
+    ];
+    for (tool, args, want_code, want) in cases {
+        let (out, err, code) = run_all(&bin(tool), &args, b"");
+        assert_eq!(
+            (code, out.is_empty(), err),
+            (want_code, true, format!("{tool}: error: {want}\n"))
+        );
+    }
+}

@@ -524,14 +524,16 @@ pub fn keys(input: &Input) -> Vec<SeriesKey> {
     input.series.iter().map(|c| c.key.clone()).collect()
 }
 
-/// Errors as one `Failure` for `run`: the first one's class, every message printed by the
-/// caller before.
+/// Errors as one `Failure` for `run`, one line: the first one (its class and message) and how
+/// many more there are (a binary file would print one line per "line" otherwise).
 pub fn first_class(errors: &[Failure]) -> Result<()> {
-    match errors.first() {
-        Some(f) => {
-            Err(Failure::new(f.exit, format!("{} bad input line(s); nothing judged", errors.len())))
-        }
-        None => Ok(()),
+    match errors {
+        [] => Ok(()),
+        [f] => Err(Failure::new(f.exit, format!("{}; nothing judged", f.message))),
+        [f, more @ ..] => Err(Failure::new(
+            f.exit,
+            format!("{}; and {} more bad line(s); nothing judged", f.message, more.len()),
+        )),
     }
 }
 
