@@ -110,6 +110,22 @@ pub fn effective_user() -> String {
         .unwrap_or_else(|| format!("uid {uid}"))
 }
 
+/// The bytes of the input file `path`, at most `max` of them: [`open_input`] (never hangs on a
+/// FIFO; a directory is `NoInput`), then a bounded read; a larger file is `DataErr` naming it.
+pub fn read_input(path: &Path, max: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    open_input(path)?
+        .take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::io(path.display(), &e))?;
+    if bytes.len() as u64 > max {
+        let why = format!("{}: larger than {} MiB; not read", path.display(), max >> 20);
+        return Err(Failure::data(why));
+    }
+    Ok(bytes)
+}
+
 /// How long [`open_input`] waits for a named pipe's writer to send something (or close).
 pub const FIFO_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 

@@ -300,7 +300,7 @@ fn launch_and_mkprefix_refuse_an_empty_input() {
     assert!(!tmp.path().join("jobs").exists());
 }
 
-/// role's plan.json and perf-check's inputs: a directory, a binary file, an empty file or a
+/// role's plan.json, bench's dataset and perf-check's inputs: a directory, a binary file, an empty file or a
 /// file of many bad lines is one error line naming the file, with a data or no-input code.
 #[test]
 fn role_plans_and_perf_check_inputs_fail_in_one_line() {
@@ -320,7 +320,15 @@ fn role_plans_and_perf_check_inputs_fail_in_one_line() {
     std::fs::write(&good, "{\"test_id\":\"t\",\"status\":\"ok\",\"metrics\":{\"mean_ttft\":1}}\n")
         .unwrap();
     let g = good.to_str().unwrap();
-    let cases: [(&str, Vec<&str>, i32, String); 4] = [
+    let bench = |path: &'static str| {
+        let mut args = vec!["--model", "m", "--base-url", "http://127.0.0.1:9", "--num-prompts"];
+        args.extend(["2", "--dataset-name", "trtllm_custom", "--dataset-path", path]);
+        args
+    };
+    let leak = |s: &str| -> &'static str { Box::leak(s.to_string().into_boxed_str()) };
+    let cases: [(&str, Vec<&str>, i32, String); 6] = [
+        ("bench", bench(leak(d)), 66, format!("{d}: is a directory; give a file")),
+        ("bench", bench(leak(b)), 65, format!("{b}:1: not UTF-8 text")),
         ("role", vec!["BENCHMARK", "--plan", d, "--job-dir", j], 66, format!("{d}: is a directory; give a file")),
         ("role", vec!["BENCHMARK", "--plan", b, "--job-dir", j], 65, format!("{b}: not UTF-8 text (byte 2)")),
         ("role", vec!["BENCHMARK", "--plan", e, "--job-dir", j], 65, format!("{e}: invalid record: EOF while parsing a value (column 0)")),

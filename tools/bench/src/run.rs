@@ -92,7 +92,7 @@ pub fn convert(args: &Args, format: ConvertArg) -> Result<Exit> {
         .dataset_path
         .as_ref()
         .ok_or_else(|| Failure::usage("--convert-trace needs --dataset-path (the input trace)"))?;
-    let bytes = std::fs::read(path).map_err(|e| Failure::io(path.display(), &e))?;
+    let bytes = perfline::fsutil::read_input(path, crate::plan::MAX_DATASET)?;
     let source = path.display().to_string();
     let text = bench::trace::decode(&bytes, &source)?;
     let out = match format {

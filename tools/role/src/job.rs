@@ -47,15 +47,7 @@ const MAX_PLAN: u64 = 64 << 20;
 /// The planned test in `path`: never a hang (a FIFO), a directory or binary file is bad input
 /// naming the file, the JSON error names its field and column.
 fn read_plan(path: &Path) -> Result<PlannedTest> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    perfline::fsutil::open_input(path)?
-        .take(MAX_PLAN + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Failure::io(path.display(), &e))?;
-    if bytes.len() as u64 > MAX_PLAN {
-        return Err(Failure::data(format!("{}: larger than 64 MiB", path.display())));
-    }
+    let bytes = perfline::fsutil::read_input(path, MAX_PLAN)?;
     let text = std::str::from_utf8(&bytes).map_err(|e| {
         Failure::data(format!("{}: not UTF-8 text (byte {})", path.display(), e.valid_up_to() + 1))
     })?;
