@@ -342,3 +342,26 @@ fn role_plans_and_perf_check_inputs_fail_in_one_line() {
         );
     }
 }
+
+/// A 100 000-digit "number" in a client log: the failed record's reason and the error line
+/// show its first 40 characters, not the whole value.
+#[test]
+fn a_huge_number_in_a_log_is_not_carried_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("client.log");
+    let digits = "9".repeat(100_000);
+    std::fs::write(
+        &log,
+        format!("============ Serving Benchmark Result ============\nMean TTFT (ms): {digits}\n"),
+    )
+    .unwrap();
+    let (out, err, code) =
+        run_all(&bin("parse-metrics"), &["--test-id", "t", log.to_str().unwrap()], b"");
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(longest_line(&err) <= 500, "{err}");
+    let record: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert!(out.len() < 2000, "a {} byte record", out.len());
+    let shown = format!("invalid mean_ttft: {}… (100000 bytes) (not a number)", &digits[..40]);
+    assert!(record["reasons"].as_array().unwrap().contains(&shown.into()), "{record}");
+}
