@@ -587,6 +587,15 @@ pub fn parse_all(text: &str) -> (Vec<Block>, TextParser) {
     (blocks, parser)
 }
 
+/// The most characters of one log-tail line kept in a record.
+const TAIL_LINE_SHOWN: usize = 500;
+
+/// A value as echoed in a reason: at most 40 characters (as the JSON reader keeps), so a
+/// 100 000-digit "number" does not ride along in every record and error line.
+fn shown(value: &str) -> std::borrow::Cow<'_, str> {
+    perfline::cli::shorten(value, 40)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -696,13 +705,4 @@ mod tests {
         assert_eq!(count(9007199254740992.0), Ok(1 << 53));
         assert_eq!(count(0.0), Ok(0));
     }
-}
-
-/// The most characters of one log-tail line kept in a record.
-const TAIL_LINE_SHOWN: usize = 500;
-
-/// A value as echoed in a reason: at most 40 characters (as the JSON reader keeps), so a
-/// 100 000-digit "number" does not ride along in every record and error line.
-fn shown(value: &str) -> std::borrow::Cow<'_, str> {
-    perfline::cli::shorten(value, 40)
 }
