@@ -361,6 +361,12 @@ mod tests {
             "{}",
             e.message
         );
+        let e = Profile::parse("models_root: /m\nmodels: {a: \"x/../../etc\"}\n", "p.yaml")
+            .unwrap_err();
+        assert_eq!(
+            e.message,
+            "p.yaml: models.a: \"x/../../etc\" leaves models_root (a `..` component); give an absolute path"
+        );
         // A wrong type or value names its field.
         let e = Profile::parse("name: x\ngpus_per_node: -1\n", "p.yaml").unwrap_err();
         assert_eq!(

@@ -378,6 +378,12 @@ impl Profile {
             if name.is_empty() || path.is_empty() {
                 return Err(format!("models: {name:?}: {path:?}: empty name or path"));
             }
+            // A relative entry sits under models_root: `..` would leave it.
+            if !path.starts_with('/') && path.split('/').any(|c| c == "..") {
+                return Err(format!(
+                    "models.{name}: {path:?} leaves models_root (a `..` component); give an absolute path"
+                ));
+            }
         }
         Ok(())
     }

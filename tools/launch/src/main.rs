@@ -125,7 +125,8 @@ fn run() -> Result<Exit> {
         }
         launcher.record(line.record, &at, &mut out)?;
     }
-    if lines == 0 {
+    // With --metrics, gathering says it (and removes an earlier FILE): no second line here.
+    if lines == 0 && args.metrics.is_none() {
         let mut reporter = perfline::Reporter::new("launch");
         reporter.no_records(&source, "planned records", "did nodecount fail?", args.allow_empty);
         if reporter.exit() != Exit::Ok {
