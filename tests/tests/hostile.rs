@@ -365,3 +365,29 @@ fn a_huge_number_in_a_log_is_not_carried_whole() {
     let shown = format!("invalid mean_ttft: {}… (100000 bytes) (not a number)", &digits[..40]);
     assert!(record["reasons"].as_array().unwrap().contains(&shown.into()), "{record}");
 }
+
+/// Numbers past their range are usage errors before anything is submitted, never a
+/// conversion panic (`--poll 1e300` once panicked after submitting the job).
+#[test]
+fn out_of_range_numbers_are_refused_before_any_work() {
+    let planned = planned_tiny();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("jobs");
+    for poll in ["1e300", "inf", "0.01", "-1"] {
+        let poll_arg = format!("--poll={poll}");
+        let args =
+            ["--cluster", "local", "--wait", &poll_arg, "--job-root", root.to_str().unwrap()];
+        let (out, err, code) = run_all(&bin("launch"), &args, &planned);
+        assert_eq!(
+            (code, out.is_empty(), err.as_str()),
+            (64, true, "launch: error: --poll must be between 0.1 and 3600 seconds\n"),
+            "--poll {poll}"
+        );
+        assert!(!root.exists(), "--poll {poll}: nothing created");
+    }
+    let (_, err, code) = run_all(&bin("waitfiles"), &["--file", "x", "--timeout", "1e300"], b"");
+    assert_eq!(
+        (code, err.as_str()),
+        (64, "waitfiles: error: --timeout 1e300: at most 604800 seconds (7 days)\n")
+    );
+}

@@ -95,8 +95,8 @@ fn main() {
 
 fn run() -> Result<Exit> {
     let Some(args) = perfline::cli::parse_args::<Args>()? else { return Ok(Exit::Ok) };
-    if !(args.poll.is_finite() && args.poll >= 0.1) {
-        return Err(Failure::usage("--poll must be at least 0.1 seconds"));
+    if !(args.poll.is_finite() && (0.1..=3600.0).contains(&args.poll)) {
+        return Err(Failure::usage("--poll must be between 0.1 and 3600 seconds"));
     }
     let (profile, opts) = args.common.resolve(|profile| {
         if let Some(t) = &args.role_command {
