@@ -391,3 +391,63 @@ fn out_of_range_numbers_are_refused_before_any_work() {
         (64, "waitfiles: error: --timeout 1e300: at most 604800 seconds (7 days)\n")
     );
 }
+
+/// Every number of a planned record set to u64::MAX, u32::MAX, 2^31, -1 and 0: launch
+/// --dry-run and mkprefix answer with a classified code and at most one line, never an
+/// overflow panic (total_nodes × gpus_per_node and first_node + nodes once overflowed).
+#[test]
+fn every_number_of_a_plan_at_its_limits_is_handled() {
+    fn leaves(
+        v: &serde_json::Value,
+        path: &mut Vec<serde_json::Value>,
+        out: &mut Vec<Vec<serde_json::Value>>,
+    ) {
+        match v {
+            serde_json::Value::Number(_) => out.push(path.clone()),
+            serde_json::Value::Object(m) => m.iter().for_each(|(k, x)| {
+                path.push(k.as_str().into());
+                leaves(x, path, out);
+                path.pop();
+            }),
+            serde_json::Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| {
+                path.push(i.into());
+                leaves(x, path, out);
+                path.pop();
+            }),
+            _ => {}
+        }
+    }
+    let plan: serde_json::Value =
+        serde_json::from_slice(planned_tiny().split(|b| *b == b'\n').next().unwrap()).unwrap();
+    let mut paths = Vec::new();
+    leaves(&plan, &mut Vec::new(), &mut paths);
+    assert!(paths.len() >= 10, "{paths:?}");
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path().to_str().unwrap();
+    let values: [serde_json::Value; 5] =
+        [u64::MAX.into(), u32::MAX.into(), (1u64 << 31).into(), (-1).into(), 0.into()];
+    for path in &paths {
+        for value in &values {
+            let mut bad = plan.clone();
+            let mut at = &mut bad;
+            for key in path {
+                at = match key {
+                    serde_json::Value::String(k) => &mut at[k.as_str()],
+                    k => &mut at[k.as_u64().unwrap() as usize],
+                };
+            }
+            *at = value.clone();
+            let input = format!("{bad}\n");
+            for (tool, args) in [
+                ("launch", vec!["--cluster", "local", "--dry-run", "--job-root", r]),
+                ("mkprefix", vec!["--cluster", "local", "--job-root", r]),
+            ] {
+                let (_, err, code) = run_all(&bin(tool), &args, input.as_bytes());
+                let what = format!("{tool}: {path:?} = {value}");
+                assert!([0, 65, 78].contains(&code), "{what}: exit {code}: {err}");
+                assert!(err.lines().count() <= 1, "{what}: {err}");
+                assert!(longest_line(&err) <= 500, "{what}: {err}");
+            }
+        }
+    }
+}
