@@ -1,10 +1,12 @@
 //! JSON Lines: one JSON object per line on stdin/stdout. Blank lines are skipped on input;
 //! each record is flushed as it is written so pipelines stream.
 //!
-//! Bad input is reported by line and field and the stream goes on: a line that is not UTF-8,
-//! longer than [`MAX_LINE`], not JSON, or not the record type (`-:3: invalid record:
+//! Bad input is reported by line and field and the stream goes on: a line longer than
+//! [`MAX_LINE`], not JSON, or not the record type (`-:3: invalid record:
 //! plan.total_nodes: invalid value: integer `-1`, expected u32 (column 20)`) is a
-//! `DataErr` (65) naming `SOURCE:LINE`; only a failing read is an I/O error.
+//! `DataErr` (65) naming `SOURCE:LINE`; only a failing read is an I/O error. A line that is
+//! not UTF-8 is reported too and ends the stream: it is binary or corrupt input, whose
+//! further "lines" would each be one more error line.
 //!
 //! A UTF-8 byte-order mark at the start of a line is skipped (editors on Windows write one;
 //! `cat a.jsonl b.jsonl` puts it mid-stream), as the YAML loader skips it. A field path in a
@@ -73,6 +75,9 @@ pub fn read<T: DeserializeOwned, R: BufRead + 'static>(
         let text = match std::str::from_utf8(body) {
             Ok(text) => text,
             Err(e) => {
+                // JSON Lines are UTF-8: this is binary or corrupt input, and every further
+                // "line" of it would be one more error line. The stream ends here.
+                done = true;
                 let byte = e.valid_up_to() + 1 + (buf.len() - body.len());
                 let why = format!("{at}: not UTF-8 text (byte {byte} of the line)");
                 return Some(Line { line, record: Err(Failure::data(why)) });
@@ -238,18 +243,20 @@ mod tests {
             {\"plan\":{\"total_nodes\":-1}}\n\
             {\"plan\":{\"total_nodes\":2,\"metrics\":{\"mean_ttft\":NaN}}}\n\
             {\"plan\":{\"total_nodes\":1}} x\n\
-            {\"plan\":{\"total_nodes\":\"\xff\"}}\n\
             \n\
             {\"plan\":{}}\n\
-            {\"plan\":{\"total_nodes\":1\r\n";
+            {\"plan\":{\"total_nodes\":1\r\n\
+            {\"plan\":{\"total_nodes\":\"\xff\"}}\n\
+            \xff\n\
+            {\"plan\":{\"total_nodes\":1}}\n";
         let got = errors(input);
         let want = [
             (2, "in.jsonl:2: invalid record: plan.total_nodes: invalid value: integer `-1`, expected u32 (column 25)"),
             (3, "in.jsonl:3: invalid record: plan.metrics.mean_ttft: not a finite number (column 49)"),
             (4, "in.jsonl:4: invalid record: trailing characters (column 28)"),
-            (5, "in.jsonl:5: not UTF-8 text (byte 25 of the line)"),
-            (7, "in.jsonl:7: invalid record: plan: missing field `total_nodes` (column 10)"),
-            (8, "in.jsonl:8: invalid record: plan: EOF while parsing an object (column 24)"),
+            (6, "in.jsonl:6: invalid record: plan: missing field `total_nodes` (column 10)"),
+            (7, "in.jsonl:7: invalid record: plan: EOF while parsing an object (column 24)"),
+            (8, "in.jsonl:8: not UTF-8 text (byte 25 of the line)"),
         ];
         let got_msgs: Vec<(usize, &str)> = got.iter().map(|(l, _, m)| (*l, m.as_str())).collect();
         assert_eq!(got_msgs, want);

@@ -232,6 +232,17 @@ fn every_jsonl_reader_says_bad_lines_alike() {
             "{tool}"
         );
     }
+    // Binary input: one line (the first bad one), not one per "line" of it (parse-metrics
+    // reads a binary stdin as a client log: "no benchmark result block").
+    let binary = b"\xff\x00\n\xfe\n\xfd\n{}\n".to_vec();
+    for (tool, args) in tools[..4].iter().chain([("nodecount", &[][..])].iter()) {
+        let (out, err, code) = run_all(&bin(tool), args, &binary);
+        assert_eq!(
+            (code, out.is_empty(), err.as_str()),
+            (65, true, &*format!("{tool}: error: -:1: not UTF-8 text (byte 1 of the line)\n")),
+            "{tool}"
+        );
+    }
     let deep = format!("{}{}\n", "[".repeat(200), "]".repeat(200));
     for (tool, args) in tools {
         let (out, err, code) = run_all(&bin(tool), args, deep.as_bytes());

@@ -2,7 +2,7 @@
 //! stored, and the first bad one fails the whole input with `SOURCE:LINE: FIELD: reason`.
 
 use crate::batch::Collector;
-use perfline::cli::{Failure, Result};
+use perfline::cli::Result;
 use perfline::jsonl;
 use perfline::wire::metrics::MetricRecord;
 use std::io::BufRead;
@@ -14,7 +14,8 @@ pub fn read_path(input: &str) -> Result<Vec<MetricRecord>> {
         perfline::cli::note_terminal_stdin("metric records");
         return read_all(std::io::BufReader::new(std::io::stdin()), input);
     }
-    let file = std::fs::File::open(input).map_err(|e| Failure::io(input, &e))?;
+    // Never hangs on a named pipe; a directory is said to be one.
+    let file = perfline::fsutil::open_input(std::path::Path::new(input))?;
     read_all(std::io::BufReader::new(file), input)
 }
 
