@@ -18,6 +18,18 @@ pub fn quote(s: &str) -> Result<String, String> {
     }
 }
 
+/// [`quote`] for an element of a bash array literal `( … )`: a word holding a comma is quoted
+/// even when it is safe, which tells shellcheck (SC2054) and readers that the comma does not
+/// separate elements.
+pub fn quote_array_word(s: &str) -> Result<String, String> {
+    let word = quote(s)?;
+    if s.contains(',') && !word.starts_with('\'') {
+        Ok(format!("'{word}'"))
+    } else {
+        Ok(word)
+    }
+}
+
 /// Quotes and joins words with spaces.
 pub fn join<S: AsRef<str>>(words: impl IntoIterator<Item = S>) -> Result<String, String> {
     let quoted: Result<Vec<String>, String> =
@@ -71,6 +83,9 @@ mod tests {
         assert_eq!(quote("`id`").unwrap(), "'`id`'");
         assert!(quote("a\0b").is_err());
         assert_eq!(join(["a b", "c"]).unwrap(), "'a b' c");
+        assert_eq!(quote_array_word("a,b").unwrap(), "'a,b'");
+        assert_eq!(quote_array_word("a b,'c").unwrap(), r"'a b,'\''c'");
+        assert_eq!(quote_array_word("ab").unwrap(), "ab");
     }
 
     #[test]

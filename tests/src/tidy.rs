@@ -6,16 +6,28 @@
 //! longer needed is itself reported, so the lists only shrink):
 //!
 //! - `tool-deps`: a tool crate (`tools/<name>/`) never depends on another tool crate.
+//! - `layer-deps`: the layer crates (`perfline`, `perfline-*` at the root) point down only:
+//!   `perfline` depends on no other workspace crate; every other layer (`perfline-slurm`,
+//!   `perfline-stats`, `perfline-store`) depends on `perfline` and no other workspace crate (no
+//!   layer beside it, no tool, no xtask, no chain-tests), in any dependency table.
 //! - `workspace-deps`: every dependency of every workspace member is `{ workspace = true }`
 //!   (features may be added), so versions are chosen once, in the root `Cargo.toml`.
-//! - `yaml-parse`: YAML text is parsed only by `perfline/src/yaml.rs` (`serde_yaml::from_str`,
-//!   `from_slice`, `from_reader`, `Deserializer`); typing a value that loader returned
-//!   (`serde_yaml::from_value`) happens only in perfline's YAML and cluster-profile code. Writing
-//!   YAML (`serde_yaml::to_string`) is allowed anywhere.
+//! - `yaml-crate`: only `perfline/src/yaml.rs` names a YAML crate (saphyr-parser today;
+//!   serde_yaml and its forks, yaml-rust… alike), and only perfline's manifest depends on one:
+//!   everything else reads, types and writes YAML through `perfline::yaml`'s own types.
+//! - `junit-writer`: JUnit XML is written only by `perfline/src/junit.rs` (quick-xml): no code
+//!   outside it and outside tests holds a `<testsuite` literal.
 //! - `main-lines`: a tool's `src/main.rs` has at most [`MAIN_MAX_LINES`] lines.
 //! - `shell-string`: no `format!` builds a shell command string: neither a `format!` whose
 //!   literal contains `bash -c` / `sh -c`, nor a `format!` handed to a shell right after `"-c"`.
 //!   Shell text is rendered by `perfline::template` / quoted by `perfline::shell`.
+//! - `shell-text`: shell scripts are template files rendered by `perfline::template` (e.g.
+//!   `tools/launch/templates/job.sh`), never text in Rust. In non-test code of the library
+//!   crates (`perfline*/src`) and tools (`tools/*/src`): (a) no string literal holds script
+//!   text — at its start or after a newline, a shebang `#!/`, an sbatch header option
+//!   `#SBATCH -`, an `srun`/`sbatch` command with an option, quote or `$` after it, or
+//!   `set -e`/`-u`/`-o`; (b) `perfline::shell`'s quoting (`quote`, `join`, `quote_array_word`)
+//!   is called only by the renderer (`perfline/src/template.rs`) and `perfline/src/shell.rs`.
 //! - `clock-assert`: test code never asserts a wall-clock duration: no `assert…!` mentioning
 //!   `elapsed`, `as_millis()` and friends or comparing a `Duration::from_…`, and none comparing a
 //!   latency metric (TTFT, TPOT, ITL, E2EL, latency) with a number. A bound on a polling loop
@@ -23,12 +35,18 @@
 //!   and is allowed.
 //! - `tool-lists`: every `tools/<name>/` is a package `<name>` with a `src/main.rs`, has a row in
 //!   the README's tool table, and every name in an xtask `TOOLS` list is a tool.
+//! - `create-table`: no Rust file but [`SCHEMA_RS`] says `CREATE TABLE` (any case), tests
+//!   included: the store schema has one owner (tables are added by a migration there and
+//!   described in docs/SCHEMA.md; tests build older stores with `schema::create_at`).
 
 use regex::Regex;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
+
+/// The one file that creates store tables (`create-table`).
+pub const SCHEMA_RS: &str = "perfline-store/src/schema.rs";
 
 /// The longest a tool's `main.rs` may be (CONTRIBUTING.md: `main` → `run` → pure functions).
 pub const MAIN_MAX_LINES: usize = 150;
@@ -39,7 +57,9 @@ pub struct Allow {
     pub workspace_deps: &'static [&'static str],
     pub main_lines: &'static [&'static str],
     pub shell_string: &'static [&'static str],
+    pub shell_text: &'static [&'static str],
     pub clock_assert: &'static [&'static str],
+    pub create_table: &'static [&'static str],
 }
 
 /// The exceptions of this repository.
@@ -50,7 +70,22 @@ pub const ALLOW: Allow = Allow {
         // Prefixes `exec` to a command already rendered by perfline::template.
         "tools/role/src/process.rs",
     ],
+    shell_text: &[
+        // The example records of the wire format (a job record's `script` field), not a script.
+        "perfline/src/wire/job.rs",
+        // The value renderer of perfline::template::render: each value quoted as one word.
+        "tools/role/src/process.rs",
+        // The client's arguments quoted and joined for the `{client_args}` placeholder.
+        "tools/role/src/benchmark.rs",
+        // A `mkdir -p DIR` hint in an error message, DIR quoted for copying.
+        "perfline/src/fsutil.rs",
+    ],
     clock_assert: &[],
+    create_table: &[
+        // The Python baseline `bench upload` races against: its own three-table store, not
+        // perfline's schema.
+        "xtask/src/bench/upload.rs",
+    ],
 };
 
 /// One broken rule.
@@ -80,18 +115,22 @@ pub fn check_with(root: &Path, allow: &Allow) -> Vec<Violation> {
     let mut out = Vec::new();
     let mut used = BTreeSet::new();
     let tools = tool_names(root);
-    for manifest in member_manifests(root) {
-        manifests(root, &manifest, &tools, allow, &mut used, &mut out);
+    let members = member_manifests(root);
+    let packages: Vec<String> = members.iter().map(|m| package_name(&read(m))).collect();
+    for manifest in &members {
+        manifests(root, manifest, &tools, &packages, allow, &mut used, &mut out);
     }
     for file in rust_files(root) {
         sources(root, &file, allow, &mut used, &mut out);
     }
     tool_lists(root, &tools, &mut out);
-    let lists: [(&str, &[&str]); 4] = [
+    let lists: [(&str, &[&str]); 6] = [
         ("workspace-deps", allow.workspace_deps),
         ("main-lines", allow.main_lines),
         ("shell-string", allow.shell_string),
+        ("shell-text", allow.shell_text),
         ("clock-assert", allow.clock_assert),
+        ("create-table", allow.create_table),
     ];
     for (rule, list) in lists {
         for entry in list {
@@ -153,6 +192,32 @@ fn member_manifests(root: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// The `[package] name` of a manifest's text ("" when it has none).
+fn package_name(text: &str) -> String {
+    let doc: toml_edit::DocumentMut = text.parse().unwrap_or_default();
+    let name = doc.get("package").and_then(|p| p.get("name")).and_then(|n| n.as_str());
+    name.unwrap_or_default().to_string()
+}
+
+/// Whether package `name` is a layer crate: `perfline` or `perfline-*`.
+fn is_layer(name: &str) -> bool {
+    name == "perfline" || name.starts_with("perfline-")
+}
+
+/// The `layer-deps` message when layer `package` may not depend on workspace crate `dep`.
+fn layer_violation(package: &str, dep: &str) -> Option<String> {
+    match package {
+        "perfline" => Some(format!(
+            "`perfline` depends on `{dep}`: the bottom layer depends on no other workspace crate"
+        )),
+        _ if dep == "perfline" => None,
+        _ => Some(format!(
+            "layer `{package}` depends on `{dep}`: a layer crate depends only on `perfline` \
+             (and external crates)"
+        )),
+    }
+}
+
 /// The dependency tables of a manifest: `[dependencies]`, `[dev-dependencies]`,
 /// `[build-dependencies]` and their `[target.'cfg'.…]` forms.
 fn dependency_tables(doc: &toml_edit::DocumentMut) -> Vec<&dyn toml_edit::TableLike> {
@@ -184,6 +249,7 @@ fn manifests(
     root: &Path,
     manifest: &Path,
     tools: &[String],
+    packages: &[String],
     allow: &Allow,
     used: &mut BTreeSet<(&'static str, String)>,
     out: &mut Vec<Violation>,
@@ -199,11 +265,27 @@ fn manifests(
             let spec = item.as_table_like();
             let real = spec.and_then(|s| s.get("package")).and_then(|p| p.as_str()).unwrap_or(name);
             let line = dep_line(&text, name);
+            if path != YAML_MANIFEST && YAML_CRATE.is_match(&real.replace('-', "_")) {
+                let message = format!(
+                    "`{package}` depends on the YAML crate `{real}`: only perfline does \
+                     (perfline::yaml)"
+                );
+                out.push(Violation { path: path.clone(), line, rule: "yaml-crate", message });
+            }
             if is_tool && real != package && tools.iter().any(|t| t == real) {
                 let message = format!(
-                    "tool `{package}` depends on tool `{real}`: move the shared code to perfline"
+                    "tool `{package}` depends on tool `{real}`: move the shared code to a layer \
+                     crate (perfline, perfline-*)"
                 );
                 out.push(Violation { path: path.clone(), line, rule: "tool-deps", message });
+            }
+            let in_workspace = real != package && packages.iter().any(|p| p == real);
+            if let Some(message) =
+                is_layer(&package).then(|| layer_violation(&package, real)).flatten()
+            {
+                if in_workspace {
+                    out.push(Violation { path: path.clone(), line, rule: "layer-deps", message });
+                }
             }
             let workspace = spec.and_then(|s| s.get("workspace")).and_then(|w| w.as_bool());
             if workspace != Some(true) {
@@ -227,7 +309,8 @@ fn manifests(
     }
 }
 
-/// Every `.rs` file under perfline/, tools/, xtask/ and tests/ (no `target/`, no hidden dirs),
+/// Every `.rs` file under perfline/, perfline-*/, tools/, xtask/ and tests/ (no `target/`, no
+/// hidden dirs),
 /// except this checker, whose patterns and planted violations would match themselves.
 fn rust_files(root: &Path) -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -245,7 +328,12 @@ fn rust_files(root: &Path) -> Vec<PathBuf> {
         }
     }
     let mut out = Vec::new();
-    for top in ["perfline", "tools", "xtask", "tests"] {
+    let mut tops: Vec<String> = ["tools", "xtask", "tests"].map(String::from).to_vec();
+    let layers = std::fs::read_dir(root).into_iter().flatten().filter_map(|e| e.ok());
+    tops.extend(
+        layers.map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| is_layer(n)),
+    );
+    for top in tops {
         walk(&root.join(top), &mut out);
     }
     out.retain(|p| rel(root, p) != "tests/src/tidy.rs");
@@ -253,15 +341,21 @@ fn rust_files(root: &Path) -> Vec<PathBuf> {
     out
 }
 
-static YAML_PARSE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"serde_yaml::(\{[^}]*\b)?(from_str|from_slice|from_reader|Deserializer)\b").unwrap()
+/// Rust paths of YAML crates (a dash in the crate name is `_` in Rust).
+static YAML_CRATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(serde_yaml|serde_yaml_ng|serde_yml|serde_norway|serde_saphyr|saphyr|saphyr_parser|yaml_rust|yaml_rust2|unsafe_libyaml)\b").unwrap()
 });
-static YAML_FROM_VALUE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"serde_yaml::(\{[^}]*\b)?from_value\b").unwrap());
+/// The one file that may name a YAML crate, and the one manifest that may depend on one.
+const YAML_MODULE: &str = "perfline/src/yaml.rs";
+const YAML_MANIFEST: &str = "perfline/Cargo.toml";
+/// The one JUnit writer.
+const JUNIT_WRITER: &str = "perfline/src/junit.rs";
 static SHELL_FORMAT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"format!\(\s*"[^"]*\b(ba)?sh -c\b"#).unwrap());
 static DASH_C_FORMAT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#""-c"\s*(\)\s*\.\s*arg\s*\(|,)\s*&?format!\("#).unwrap());
+static CREATE_TABLE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\bcreate\s+table\b").unwrap());
 static STRING: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#""(?:[^"\\]|\\.)*""#).unwrap());
 static CLOCK: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(elapsed|as_millis|as_micros|as_nanos|as_secs|as_secs_f32|as_secs_f64)\b")
@@ -281,6 +375,59 @@ static FLOAT_TOLERANCE: LazyLock<Regex> =
 static NUMBER_CMP: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(<|>)=?\s*-?\d|\d(\.\d*)?\s*(<|>)|\d(\.\d*)?\s*\.\.=?\s*-?\d").unwrap()
 });
+
+/// A string literal: `r#"…"#`, `r"…"`, `"…"` (possibly spanning lines).
+static LITERAL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r###"(?s)r##"(.*?)"##|r#"(.*?)"#|r"([^"]*)"|"((?:[^"\\]|\\.)*)""###).unwrap()
+});
+/// Script text in a literal's source text (`\n` is the two characters of an escape).
+static SCRIPT_TEXT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(^|\n|\\n)[ \t]*(#!/|#SBATCH -|(srun|sbatch) +["$-]|set -[euo]\b)"#).unwrap()
+});
+/// A call of perfline::shell's quoting.
+static SHELL_QUOTE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\bshell::(quote|join|quote_array_word)\s*[(),]|\buse [\w:]*shell::\{?[^;]*\b(quote|join|quote_array_word)\b").unwrap()
+});
+
+/// The `shell-text` rule over one file (see the module docs); `is_test(i)` tells whether 0-based
+/// line `i` is test code. Returns the lines (1-based) with their messages.
+fn shell_text(path: &str, text: &str, is_test: &dyn Fn(usize) -> bool) -> Vec<(usize, String)> {
+    let library = path.starts_with("perfline") || path.starts_with("tools/");
+    let renderer = path == "perfline/src/template.rs" || path == "perfline/src/shell.rs";
+    if !library || !path.contains("/src/") || renderer {
+        return Vec::new();
+    }
+    // Comment lines blanked (their quotes would pair wrongly); `'"'` is no literal.
+    let code: String = text
+        .lines()
+        .map(|l| if l.trim_start().starts_with("//") { "" } else { l })
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace(r#"'"'"#, "' '")
+        .replace(r#"'\"'"#, "'  '");
+    let line_of = |at: usize| code[..at].matches('\n').count();
+    let mut out = Vec::new();
+    for m in LITERAL.captures_iter(&code) {
+        let whole = m.get(0).unwrap();
+        let body = (1..=4).find_map(|i| m.get(i)).map_or("", |b| b.as_str());
+        let line = line_of(whole.start());
+        if SCRIPT_TEXT.is_match(body) && !is_test(line) {
+            let message = "script text in a Rust string: put it in a template file rendered by \
+                           perfline::template"
+                .to_string();
+            out.push((line + 1, message));
+        }
+    }
+    for (i, l) in code.lines().enumerate() {
+        if SHELL_QUOTE.is_match(l) && !is_test(i) {
+            let message = "perfline::shell quoting outside the renderer: print the value in a \
+                           template (perfline::template quotes it)"
+                .to_string();
+            out.push((i + 1, message));
+        }
+    }
+    out
+}
 
 /// The statement starting at line `i`: lines up to the first one ending with `;` (at most 8).
 fn statement(lines: &[&str], i: usize) -> String {
@@ -329,31 +476,54 @@ fn sources(
 
     let in_tests_dir = path.split('/').any(|c| c == "tests") && !path.starts_with("tests/src/");
     let cfg_test = lines.iter().position(|l| l.trim() == "#[cfg(test)]");
+    let test_module = path.ends_with("/tests.rs");
+    let is_test = |i: usize| in_tests_dir || test_module || cfg_test.is_some_and(|t| i > t);
+    let script = shell_text(&path, &text, &is_test);
+    if !script.is_empty() && allow.shell_text.contains(&path.as_str()) {
+        used.insert(("shell-text", path.clone()));
+    } else {
+        for (n, message) in script {
+            push(n, "shell-text", message);
+        }
+    }
     let mut shell_used = false;
     let mut clock_used = false;
+    let mut create_used = false;
     for (i, line) in lines.iter().enumerate() {
         let n = i + 1;
         let code = line.trim_start();
         if code.starts_with("//") {
             continue;
         }
-        if YAML_PARSE.is_match(line) && path != "perfline/src/yaml.rs" {
-            push(
-                n,
-                "yaml-parse",
-                "YAML parsed outside perfline::yaml: use perfline::yaml::load".into(),
-            );
+        if CREATE_TABLE.is_match(line) && path != SCHEMA_RS {
+            if allow.create_table.contains(&path.as_str()) {
+                create_used = true;
+            } else {
+                push(
+                    n,
+                    "create-table",
+                    format!(
+                        "a table created outside {SCHEMA_RS}: add a migration there (and to \
+                         docs/SCHEMA.md); tests build stores with perfline_store::schema::create_at"
+                    ),
+                );
+            }
         }
-        let profile_code =
-            path == "perfline/src/yaml.rs" || path == "perfline/src/slurm/profile.rs";
-        if YAML_FROM_VALUE.is_match(line) && !profile_code {
-            push(
-                n,
-                "yaml-parse",
-                "serde_yaml::from_value outside perfline's YAML and profile code".into(),
-            );
+        if path != YAML_MODULE {
+            if let Some(m) = YAML_CRATE.find(&STRING.replace_all(line, "\"\"")) {
+                let message = format!(
+                    "YAML crate `{}` named outside {YAML_MODULE}: use perfline::yaml",
+                    m.as_str()
+                );
+                push(n, "yaml-crate", message);
+            }
         }
         let is_test = in_tests_dir || cfg_test.is_some_and(|t| i > t);
+        if !is_test && path != JUNIT_WRITER && line.contains("<testsuite") {
+            let message =
+                format!("JUnit XML written outside {JUNIT_WRITER}: build perfline::junit cases");
+            push(n, "junit-writer", message);
+        }
         if !is_test {
             let stmt = statement(&lines, i);
             let dash_c = code.contains("\"-c\"") && DASH_C_FORMAT.is_match(&stmt);
@@ -394,6 +564,9 @@ fn sources(
     }
     if shell_used {
         used.insert(("shell-string", path.clone()));
+    }
+    if create_used {
+        used.insert(("create-table", path.clone()));
     }
     if clock_used {
         used.insert(("clock-assert", path));
@@ -457,12 +630,13 @@ mod tests {
     fn clean_tree() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         let files: &[(&str, &str)] = &[
-            ("Cargo.toml", "[workspace]\nmembers = [\"perfline\", \"xtask\", \"tools/*\"]\n\n[workspace.dependencies]\nserde = \"1\"\n"),
-            ("perfline/Cargo.toml", "[package]\nname = \"perfline\"\n\n[dependencies]\nserde.workspace = true\nserde_yaml = { workspace = true }\n"),
-            ("perfline/src/yaml.rs", "pub fn load(t: &str) -> serde_yaml::Value { serde_yaml::from_str(t).unwrap() }\n"),
-            ("perfline/src/slurm/profile.rs", "fn f(v: Value) -> P { serde_yaml::from_value(v).unwrap() }\n"),
+            ("Cargo.toml", "[workspace]\nmembers = [\"perfline\", \"perfline-slurm\", \"xtask\", \"tools/*\"]\n\n[workspace.dependencies]\nserde = \"1\"\n"),
+            ("perfline/Cargo.toml", "[package]\nname = \"perfline\"\n\n[dependencies]\nserde.workspace = true\nsaphyr-parser = { workspace = true }\n"),
+            ("perfline/src/yaml.rs", "use saphyr_parser::Parser;\npub fn load(t: &str) -> Value { build(saphyr_parser::Parser::new_from_str(t)) }\n"),
+            ("perfline-slurm/src/profile.rs", "fn f(v: Value) -> P { perfline::yaml::from_value(&v).unwrap() }\n"),
+            ("perfline-slurm/Cargo.toml", "[package]\nname = \"perfline-slurm\"\n\n[dependencies]\nperfline.workspace = true\n"),
             ("tools/alpha/Cargo.toml", "[package]\nname = \"alpha\"\n\n[dependencies]\nperfline.workspace = true\nureq = { workspace = true, features = [\"tls\"] }\n\n[target.'cfg(unix)'.dependencies]\nlibc.workspace = true\n"),
-            ("tools/alpha/src/main.rs", "//! reads x\nfn main() {\n    let y = serde_yaml::to_string(&1).unwrap();\n    let c = format!(\"echo {y}\");\n}\n"),
+            ("tools/alpha/src/main.rs", "//! reads x\nfn main() {\n    let y = perfline::yaml::to_string(&1.into());\n    let c = format!(\"echo {y}\");\n}\n"),
             ("tools/beta/Cargo.toml", "[package]\nname = \"beta\"\n\n[dev-dependencies]\ntempfile.workspace = true\n"),
             ("tools/beta/src/main.rs", "fn main() {}\n#[cfg(test)]\nmod tests {\n    #[test]\n    fn t() {\n        let start = Instant::now();\n        assert!(start.elapsed() < DEADLINE, \"never ready\");\n        assert_eq!(ttft, e2el, \"same\");\n    }\n}\n"),
             ("tools/beta/tests/cli.rs", "fn wait() {\n    while !ready() {\n        assert!(\n            start.elapsed() < DEADLINE,\n            \"not ready\"\n        );\n    }\n}\n"),
@@ -524,6 +698,25 @@ mod tests {
     }
 
     #[test]
+    fn a_layer_depending_on_a_layer_beside_or_above_it_fails() {
+        let dir = clean_tree();
+        append(&dir, "perfline/Cargo.toml", "perfline-slurm = { workspace = true }\n");
+        write(&dir, "perfline-stats/Cargo.toml", "[package]\nname = \"perfline-stats\"\n\n[dependencies]\nperfline.workspace = true\nperfline-slurm.workspace = true\nserde.workspace = true\n\n[dev-dependencies]\nalpha.workspace = true\nxtask.workspace = true\n");
+        write(&dir, "Cargo.toml", "[workspace]\nmembers = [\"perfline\", \"perfline-slurm\", \"perfline-stats\", \"xtask\", \"tools/*\"]\n\n[workspace.dependencies]\nserde = \"1\"\n");
+        let found: Vec<String> =
+            check_with(dir.path(), &Allow::default()).iter().map(|v| v.to_string()).collect();
+        assert_eq!(
+            found,
+            vec![
+                "perfline-stats/Cargo.toml:6: layer-deps: layer `perfline-stats` depends on `perfline-slurm`: a layer crate depends only on `perfline` (and external crates)",
+                "perfline-stats/Cargo.toml:10: layer-deps: layer `perfline-stats` depends on `alpha`: a layer crate depends only on `perfline` (and external crates)",
+                "perfline-stats/Cargo.toml:11: layer-deps: layer `perfline-stats` depends on `xtask`: a layer crate depends only on `perfline` (and external crates)",
+                "perfline/Cargo.toml:7: layer-deps: `perfline` depends on `perfline-slurm`: the bottom layer depends on no other workspace crate",
+            ]
+        );
+    }
+
+    #[test]
     fn a_dependency_outside_the_workspace_table_fails() {
         let dir = clean_tree();
         append(&dir, "tools/beta/Cargo.toml", "\n[dependencies]\nmemchr = \"2\"\nfoo = { version = \"1\" }\n\n[build-dependencies.cc]\nversion = \"1\"\n");
@@ -546,17 +739,49 @@ mod tests {
     }
 
     #[test]
-    fn yaml_parsed_outside_the_loader_fails() {
+    fn a_yaml_crate_named_outside_the_loader_fails() {
         let dir = clean_tree();
-        write(&dir, "tools/alpha/src/conf.rs", "use serde_yaml::{Value, from_str};\nfn f(t: &str) {\n    let v: Value = serde_yaml::from_slice(t.as_bytes()).unwrap();\n    let w: W = serde_yaml::from_value(v).unwrap();\n    let d = serde_yaml::Deserializer::from_str(t);\n    let s = serde_yaml::to_string(&w).unwrap();\n}\n");
+        write(&dir, "tools/alpha/src/conf.rs", "use serde_yaml::{Value, from_str};\n// serde_yaml in a comment is fine\nfn f(t: &str) {\n    let e = \"serde_yaml in a string is fine\";\n    let s = serde_norway::to_string(&w).unwrap();\n    let p = saphyr_parser::Parser::new_from_str(t);\n}\n");
+        write(
+            &dir,
+            "perfline/src/profile.rs",
+            "fn f(v: V) -> P { serde_yaml::from_value(v).unwrap() }\n",
+        );
+        append(&dir, "tools/beta/Cargo.toml", "serde_yaml = { workspace = true }\nyml = { workspace = true, package = \"serde-saphyr\" }\n");
+        let got = check_with(dir.path(), &Allow::default());
+        let got: Vec<String> = got.iter().map(ToString::to_string).collect();
         assert_eq!(
-            found(&dir, &Allow::default()),
-            vec![
-                "tools/alpha/src/conf.rs:1: yaml-parse",
-                "tools/alpha/src/conf.rs:3: yaml-parse",
-                "tools/alpha/src/conf.rs:4: yaml-parse",
-                "tools/alpha/src/conf.rs:5: yaml-parse",
+            got,
+            [
+                "perfline/src/profile.rs:1: yaml-crate: YAML crate `serde_yaml` named outside perfline/src/yaml.rs: use perfline::yaml",
+                "tools/alpha/src/conf.rs:1: yaml-crate: YAML crate `serde_yaml` named outside perfline/src/yaml.rs: use perfline::yaml",
+                "tools/alpha/src/conf.rs:5: yaml-crate: YAML crate `serde_norway` named outside perfline/src/yaml.rs: use perfline::yaml",
+                "tools/alpha/src/conf.rs:6: yaml-crate: YAML crate `saphyr_parser` named outside perfline/src/yaml.rs: use perfline::yaml",
+                "tools/beta/Cargo.toml:6: yaml-crate: `beta` depends on the YAML crate `serde_yaml`: only perfline does (perfline::yaml)",
+                "tools/beta/Cargo.toml:7: yaml-crate: `beta` depends on the YAML crate `serde-saphyr`: only perfline does (perfline::yaml)",
             ]
+        );
+    }
+
+    #[test]
+    fn junit_written_outside_the_writer_fails() {
+        let dir = clean_tree();
+        write(
+            &dir,
+            "perfline/src/junit.rs",
+            "pub fn write() -> String {\n    \"<testsuite name=\\\"x\\\">\".into()\n}\n",
+        );
+        write(&dir, "tools/alpha/src/report.rs", "fn report() -> String {\n    let mut x = String::from(\"<?xml?>\\n\");\n    x += \"<testsuite tests=\\\"1\\\">\";\n    x\n}\n#[cfg(test)]\nmod tests {\n    const IN: &str = \"<testsuite name=\\\"pytest\\\">\";\n}\n");
+        write(
+            &dir,
+            "tools/beta/tests/cli.rs",
+            "const WANT: &str = \"<testsuite name=\\\"beta\\\">\";\n",
+        );
+        let got: Vec<String> =
+            check_with(dir.path(), &Allow::default()).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            got,
+            ["tools/alpha/src/report.rs:3: junit-writer: JUnit XML written outside perfline/src/junit.rs: build perfline::junit cases"]
         );
     }
 
@@ -607,6 +832,60 @@ mod tests {
     }
 
     #[test]
+    fn script_text_and_quoting_outside_the_renderer_fail() {
+        let dir = clean_tree();
+        let planted = concat!(
+            "use perfline::shell::{check_id, quote};\n",
+            "const HEAD: &str = \"#!/bin/bash\\nset -u\\n\";\n",
+            "const BODY: &str = r#\"x=1\n",
+            "srun \"${args[@]}\" role\n",
+            "\"#;\n",
+            "fn f(v: &str) -> String {\n",
+            "    let h = format!(\"#SBATCH --time={v}\");\n",
+            "    let w = perfline::shell::join(&[v]).unwrap();\n",
+            "    let ok = (\"sbatch failed: {v}\", \"#SBATCH \", '\"', \"srun\");\n",
+            "    // \"#!/bin/sh\" in a comment\n",
+            "    format!(\"{h}{w}\")\n",
+            "}\n",
+            "#[cfg(test)]\n",
+            "mod tests {\n",
+            "    const T: &str = \"#!/bin/bash\\nsrun -N1 x\";\n",
+            "    fn t() { let q = shell::quote(\"a\"); }\n",
+            "}\n",
+        );
+        write(&dir, "tools/alpha/src/job.rs", planted);
+        write(&dir, "tools/alpha/src/tests.rs", "const T: &str = \"#!/bin/bash\";\n");
+        write(&dir, "xtask/src/sh.rs", "const T: &str = \"#!/bin/sh\";\n");
+        let all = check_with(dir.path(), &Allow::default());
+        let lines: Vec<String> =
+            all.iter().map(|v| format!("{}:{}: {}", v.path, v.line, v.rule)).collect();
+        assert_eq!(
+            lines,
+            vec![
+                "tools/alpha/src/job.rs:1: shell-text",
+                "tools/alpha/src/job.rs:2: shell-text",
+                "tools/alpha/src/job.rs:3: shell-text",
+                "tools/alpha/src/job.rs:7: shell-text",
+                "tools/alpha/src/job.rs:8: shell-text",
+            ]
+        );
+        assert_eq!(
+            all[1].message,
+            "script text in a Rust string: put it in a template file rendered by perfline::template"
+        );
+        assert_eq!(
+            all[0].message,
+            "perfline::shell quoting outside the renderer: print the value in a template \
+             (perfline::template quotes it)"
+        );
+        let allow = Allow { shell_text: &["tools/alpha/src/job.rs"], ..Allow::default() };
+        assert_eq!(found(&dir, &allow), Vec::<String>::new());
+        // An exception that is no longer needed is reported.
+        write(&dir, "tools/alpha/src/job.rs", "fn f() {}\n");
+        assert_eq!(found(&dir, &allow), vec!["tests/src/tidy.rs:0: shell-text"]);
+    }
+
+    #[test]
     fn a_test_asserting_wall_clock_time_fails() {
         let dir = clean_tree();
         write(&dir, "tools/alpha/tests/timing.rs", "fn t() {\n    assert!(start.elapsed() >= Duration::from_millis(200), \"{:?}\", start.elapsed());\n    assert!(took.as_millis() < 80);\n    assert!(\n        (30.0..80.0).contains(&ttft),\n        \"median TTFT {ttft}\"\n    );\n    assert!(mean_itl_ms > 2.5);\n    assert!(d < Duration::from_secs(5));\n    assert!(start.elapsed() < DEADLINE, \"bounded\");\n    assert_eq!(ttft, e2el);\n    assert!((r.ttft.mean - 200.0).abs() < 1e-9);\n    let ok = start.elapsed() < Duration::from_secs(1);\n}\n");
@@ -638,5 +917,33 @@ mod tests {
                 "xtask/src/bench.rs:1: tool-lists",
             ]
         );
+    }
+
+    #[test]
+    fn a_table_created_outside_the_schema_fails() {
+        let dir = clean_tree();
+        write(&dir, SCHEMA_RS, "const DDL: &str = \"CREATE TABLE IF NOT EXISTS runs (id)\";\n");
+        write(&dir, "tools/alpha/src/store.rs", "fn f(c: &Connection) {\n    // CREATE TABLE in a comment is prose\n    c.execute(\"CREATE TABLE perf_accept (id)\", []);\n}\n");
+        write(&dir, "tools/beta/tests/db.rs", "fn t() {\n    db.execute_batch(\"create  table runs (id);\");\n    db.execute_batch(\"CREATE TABLES_NOT (a)\");\n}\n");
+        let v = check_with(dir.path(), &Allow::default());
+        let lines: Vec<String> = v.iter().map(ToString::to_string).collect();
+        let message = "create-table: a table created outside perfline-store/src/schema.rs: add a \
+                       migration there (and to docs/SCHEMA.md); tests build stores with \
+                       perfline_store::schema::create_at";
+        assert_eq!(
+            lines,
+            [
+                format!("tools/alpha/src/store.rs:3: {message}"),
+                format!("tools/beta/tests/db.rs:2: {message}"),
+            ]
+        );
+        let allow = Allow {
+            create_table: &["tools/alpha/src/store.rs", "tools/beta/tests/db.rs"],
+            ..Allow::default()
+        };
+        assert_eq!(found(&dir, &allow), Vec::<String>::new());
+        // An exception that no longer matches is itself reported.
+        write(&dir, "tools/beta/tests/db.rs", "fn t() {}\n");
+        assert_eq!(found(&dir, &allow), ["tests/src/tidy.rs:0: create-table"]);
     }
 }

@@ -112,3 +112,103 @@ fn every_corpus_case_renders_a_valid_script() {
         );
     }
 }
+
+/// A few corpus cases rendered against job scripts in the repository (tests/data/jobs/NAME.sh,
+/// NAME.commands: the record's `commands`, `ROLE<TAB>COMMAND` per line), the attempt id written
+/// as ATTEMPT: any change to the rendered text shows here. `PERFLINE_BLESS=1` rewrites them.
+#[test]
+fn job_scripts_match_the_golden_files() {
+    let root = corpus_root();
+    let data = workspace_root().join("tests/data/jobs");
+    let all_options = data.join("all_options.yaml");
+    let cases: [(&str, &str, Option<&Path>); 3] = [
+        (
+            "disagg",
+            "perf/test_perf_sanity.py::test_e2e[disagg-e2e-Qwen3-235B-A22B-FP4_1k1k_ctx2_gen1_dep16_bs128_eplb0_mtp1_ccb-NIXL]",
+            None,
+        ),
+        (
+            "multi_agg",
+            "perf/test_perf_sanity.py::test_e2e[aggr-deepseek_r1_fp4_v2_2_nodes_grace_blackwell]",
+            None,
+        ),
+        (
+            "all_options",
+            "perf/test_perf_sanity.py::test_e2e[aggr-host_perf_llama8b_spec_decode]",
+            Some(&all_options),
+        ),
+    ];
+    let bless = std::env::var_os("PERFLINE_BLESS").is_some();
+    let dir = tempfile::tempdir().unwrap();
+    let mut scripts = Vec::new();
+    let mut prefix_script = None;
+    for (name, line, profile) in cases {
+        let list = dir.path().join(format!("{name}.txt"));
+        std::fs::write(&list, format!("{line}\n")).unwrap();
+        let (code, tests, err) = pipe(&bin("classify"), &[list.to_str().unwrap()], b"");
+        assert_eq!(code, 0, "classify: {err}");
+        let (code, planned, err) =
+            pipe(&bin("nodecount"), &["--root", root.to_str().unwrap()], &tests);
+        assert_eq!(code, 0, "nodecount: {err}");
+        let mut args = vec!["--dry-run", "--job-root", "/shared/jobs"];
+        if let Some(p) = profile {
+            args.extend(["--cluster", p.to_str().unwrap()]);
+        }
+        let (code, job, err) = pipe(&bin("launch"), &args, &planned);
+        assert_eq!((code, err.as_str()), (0, ""), "{name}: launch");
+        let job: serde_json::Value = serde_json::from_slice(&job).unwrap();
+        let attempt = job["attempt"].as_str().unwrap();
+        let script = job["script"].as_str().unwrap().replace(attempt, "ATTEMPT");
+        let commands: String = job["commands"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                format!("{}\t{}\n", c["role"].as_str().unwrap(), c["command"].as_str().unwrap())
+            })
+            .collect();
+        for (file, text) in
+            [(format!("{name}.sh"), &script), (format!("{name}.commands"), &commands)]
+        {
+            let path = data.join(&file);
+            if bless {
+                std::fs::write(&path, text).unwrap();
+            }
+            let want = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                *text == want,
+                "{file} differs from the rendered text (PERFLINE_BLESS=1 rewrites it):\n{text}"
+            );
+        }
+        let file = dir.path().join(format!("{name}.sh"));
+        std::fs::write(&file, &script).unwrap();
+        scripts.push(file);
+        if profile.is_some() {
+            // mkprefix's old prefix script, from its own template, gets shellcheck too.
+            let out = dir.path().join("old");
+            let mut args = vec!["--job-root", "/shared/jobs", "--write", out.to_str().unwrap()];
+            args.extend(["--cluster", all_options.to_str().unwrap()]);
+            let (code, _, err) = pipe(&bin("mkprefix"), &args, &planned);
+            assert_eq!((code, err.as_str()), (0, ""), "{name}: mkprefix");
+            let id = job["id"].as_str().unwrap();
+            prefix_script = Some(out.join(id).join("slurm_launch_prefix.sh"));
+        }
+    }
+    // The scripts with every optional part pass shellcheck too (the corpus test checks the
+    // default profile's), and so does mkprefix's prefix script.
+    let out = Command::new("shellcheck").args(&scripts).output().expect("shellcheck");
+    assert!(
+        out.status.success() && out.stdout.is_empty(),
+        "shellcheck:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Its values are single-quoted on purpose (`$HOME` stays literal): SC2016 is the point.
+    let prefix_script = prefix_script.expect("the all-options case ran mkprefix");
+    let out = Command::new("shellcheck").args(["-e", "SC2016"]).arg(&prefix_script).output();
+    let out = out.expect("shellcheck");
+    assert!(
+        out.status.success() && out.stdout.is_empty(),
+        "shellcheck:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -260,3 +260,47 @@ fn upstream_test_db_lists_pass_check() {
         assert_eq!((r["total_nodes"].as_u64(), r["total_gpus"].as_u64()), (Some(3), Some(12)));
     }
 }
+
+/// Every YAML file of the corpus (configs and test lists), with the MD5 of its JSON
+/// (`perfline::yaml::to_json`, keys in document order).
+fn yaml_digests() -> String {
+    use md5::Digest;
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+                out.push(path);
+            }
+        }
+    }
+    let (dir, mut files, mut lines) = (corpus_root(), Vec::new(), Vec::new());
+    walk(&dir, &mut files);
+    for file in files {
+        let json = yaml::to_json(&yaml::load(&file).unwrap()).to_string();
+        let rel = file.strip_prefix(&dir).unwrap().display();
+        lines.push(format!("{:x}  corpus/{rel}", md5::Md5::digest(json.as_bytes())));
+    }
+    lines.sort();
+    lines.join("\n") + "\n"
+}
+
+/// The YAML loader reads every corpus file exactly as serde_yaml 0.9 did: the digests were
+/// written by that loader before perfline moved to saphyr-parser (`tests/data/yaml_json.md5`;
+/// at the move, this repository's testlists/ and ci/ YAML matched as well).
+/// `PERFLINE_BLESS=1` rewrites the file.
+#[test]
+fn every_yaml_file_loads_to_the_same_json() {
+    let golden = chain_tests::workspace_root().join("tests/data/yaml_json.md5");
+    let got = yaml_digests();
+    if std::env::var_os("PERFLINE_BLESS").is_some() {
+        std::fs::write(&golden, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(&golden).unwrap();
+    let differ: Vec<&str> = got.lines().filter(|l| !want.lines().any(|w| w == *l)).collect();
+    assert!(
+        differ.is_empty() && got.lines().count() == want.lines().count(),
+        "changed: {differ:#?}"
+    );
+}

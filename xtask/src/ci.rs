@@ -32,6 +32,10 @@ impl Ci {
             cmd!(sh, "cargo clippy --workspace --all-targets --quiet -- -D warnings").run()?;
         }
         {
+            let _s = Section::new("fuzz targets build (stable, no sanitizer run)");
+            build_fuzz_targets(sh)?;
+        }
+        {
             let _s = Section::new("cargo test");
             // CI set: a test that needs a real part (report's browser test) fails, not skips.
             cmd!(sh, "cargo test --workspace").env("CI", "true").run()?;
@@ -46,4 +50,20 @@ impl Ci {
         }
         Ok(())
     }
+}
+
+/// The fuzz crates: each its own workspace (the root excludes them; cargo-fuzz runs them on
+/// nightly with sanitizers), built here on the stable toolchain so they keep compiling against
+/// the current APIs.
+pub const FUZZ_CRATES: [&str; 3] = ["classify", "nodecount", "parse-metrics"];
+
+/// Builds every fuzz target into one shared target directory (`target/fuzz`), so the
+/// dependencies the three crates share are built once and later runs are incremental.
+pub fn build_fuzz_targets(sh: &xshell::Shell) -> anyhow::Result<()> {
+    for krate in FUZZ_CRATES {
+        let manifest = format!("tools/{krate}/fuzz/Cargo.toml");
+        cmd!(sh, "cargo build --quiet --bins --manifest-path {manifest} --target-dir target/fuzz")
+            .run()?;
+    }
+    Ok(())
 }

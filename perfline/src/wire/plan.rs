@@ -50,7 +50,7 @@ pub struct Role {
     /// Model name (`metadata.model_name` or the server's `model_name`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
-    /// Added by launch/mkprefix from the cluster profile (`perfline::slurm::models`): the path
+    /// Added by launch/mkprefix from the cluster profile (`perfline_slurm::models`): the path
     /// the server loads (`{model}`) and the clients' `--tokenizer`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_path: Option<String>,

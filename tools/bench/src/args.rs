@@ -3,6 +3,7 @@
 
 use bench::client::Api;
 use clap::{Parser, ValueEnum};
+use perfline::Failure;
 use std::path::PathBuf;
 
 /// OpenAI-compatible load generator with benchmark_serving's flags and output.
@@ -200,6 +201,15 @@ impl Args {
     pub fn prompts(&self) -> usize {
         self.num_prompts.unwrap_or(1000)
     }
+
+    /// The trace at `--dataset-path`: its bytes and its name for messages; without the flag,
+    /// the usage error `missing`.
+    pub fn read_trace(&self, missing: &str) -> Result<(Vec<u8>, String), Failure> {
+        let path = self.dataset_path.as_ref().ok_or_else(|| Failure::usage(missing))?;
+        // Bounded, never hangs on a named pipe; a directory is said to be one.
+        let bytes = perfline::fsutil::read_input(path, crate::plan::MAX_DATASET)?;
+        Ok((bytes, path.display().to_string()))
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -233,5 +243,33 @@ pub fn dataset_name(d: DatasetArg) -> &'static str {
         DatasetArg::Random => "random",
         DatasetArg::TrtllmCustom => "trtllm_custom",
         DatasetArg::Mooncake => "mooncake",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use perfline::Exit;
+
+    #[test]
+    fn read_trace_reads_the_dataset_path_or_says_what_needs_it() {
+        let none = Args::parse_from(["bench"]);
+        let err = none.read_trace("--convert-trace needs --dataset-path").unwrap_err();
+        assert_eq!(
+            (err.exit, err.message.as_str()),
+            (Exit::Usage, "--convert-trace needs --dataset-path")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        std::fs::write(&path, b"{\"timestamp\": 0}\n").unwrap();
+        let given = Args::parse_from(["bench", "--dataset-path", path.to_str().unwrap()]);
+        let (bytes, source) = given.read_trace("unused").unwrap();
+        assert_eq!(
+            (bytes.as_slice(), source),
+            (&b"{\"timestamp\": 0}\n"[..], path.display().to_string())
+        );
+        let gone =
+            Args::parse_from(["bench", "--dataset-path", dir.path().join("no").to_str().unwrap()]);
+        assert_eq!(gone.read_trace("unused").unwrap_err().exit, Exit::NoInput);
     }
 }

@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 /// ids a 400, `max_completion_tokens` and `stream_options` are refused (older versions ignored
 /// `max_completion_tokens` and generated up to the model's default length), `max_tokens` is
 /// honoured and usage is sent at the end of a stream without being asked.
-pub use perfline::slurm::Api;
+pub use perfline_slurm::Api;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

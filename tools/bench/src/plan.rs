@@ -259,12 +259,7 @@ pub const MAX_DATASET: u64 = 1 << 30;
 /// prompts are written: token ids with --random-ids, or without --tokenizer where the flavour
 /// takes them on /v1/completions; else words of one token each (the tokenizer's, when given).
 fn load_trace(a: &Args, target: &Target, tok: Option<&Tok>) -> Result<Trace> {
-    let path = a
-        .dataset_path
-        .as_ref()
-        .ok_or_else(|| Failure::usage("--dataset-name mooncake needs --dataset-path"))?;
-    let bytes = perfline::fsutil::read_input(path, MAX_DATASET)?;
-    let source = path.display().to_string();
+    let (bytes, source) = a.read_trace("--dataset-name mooncake needs --dataset-path")?;
     let text = trace::decode(&bytes, &source)?;
     // Agentic mode replays whole sessions: --num-prompts caps only a plain replay.
     let cap = if a.agentic { None } else { a.num_prompts };

@@ -88,12 +88,8 @@ fn sockets(max_concurrency: Option<usize>, requests: usize, agentic: bool) -> us
 
 /// `--convert-trace`: the whole converted trace to stdout, or an error and no output.
 pub fn convert(args: &Args, format: ConvertArg) -> Result<Exit> {
-    let path = args
-        .dataset_path
-        .as_ref()
-        .ok_or_else(|| Failure::usage("--convert-trace needs --dataset-path (the input trace)"))?;
-    let bytes = perfline::fsutil::read_input(path, crate::plan::MAX_DATASET)?;
-    let source = path.display().to_string();
+    let (bytes, source) =
+        args.read_trace("--convert-trace needs --dataset-path (the input trace)")?;
     let text = bench::trace::decode(&bytes, &source)?;
     let out = match format {
         ConvertArg::QwenBailian => bench::convert::qwen_bailian(text, &source)?,

@@ -1,6 +1,7 @@
 //! Summary statistics computed as numpy computes them (benchmark_serving uses numpy), so
 //! figures compare one to one: `np.percentile` (linear interpolation), `np.median`, `np.std`
-//! (population), and 0 for an empty sample (benchmark_serving's `np.mean(x or 0)`).
+//! (population), and 0 for an empty sample (benchmark_serving's `np.mean(x or 0)`). The
+//! percentile is perfline's one definition, [`perfline_stats::percentile`] (numpy's linear).
 
 /// Mean, median, std, min, max and the requested percentiles of one sample.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,15 +44,9 @@ pub fn mean(values: &[f64]) -> f64 {
     }
 }
 
-/// numpy's default ("linear") percentile of an ascending sample; 0 when empty.
-pub fn percentile_sorted(sorted: &[f64], p: f64) -> f64 {
-    let (Some(&first), Some(&last)) = (sorted.first(), sorted.last()) else { return 0.0 };
-    let rank = (p.clamp(0.0, 100.0) / 100.0) * (sorted.len() - 1) as f64;
-    let lo = rank.floor() as usize;
-    let hi = rank.ceil() as usize;
-    let lo_v = sorted.get(lo).copied().unwrap_or(first);
-    let hi_v = sorted.get(hi).copied().unwrap_or(last);
-    lo_v + (hi_v - lo_v) * (rank - lo as f64)
+/// [`perfline_stats::percentile`] of an ascending sample; 0 when empty (benchmark_serving's).
+fn percentile_sorted(sorted: &[f64], p: f64) -> f64 {
+    perfline_stats::percentile(sorted, p).unwrap_or(0.0)
 }
 
 #[cfg(test)]

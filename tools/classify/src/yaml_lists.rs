@@ -1,8 +1,8 @@
 //! The two YAML list layouts: upstream test-db lists (`<list>: [{condition, tests}]`,
 //! incumbent.md §10) and grouped lists (`single_agg_tests: [...]`, …).
 //!
-//! serde_yaml keeps no positions, so each test's line is found by scanning the raw text in
-//! document order ([`LineFinder`]).
+//! perfline::yaml values keep no positions, so each test's line is found by scanning the raw
+//! text in document order ([`LineFinder`]).
 
 use crate::{glob, test_at, Filter, Item};
 use perfline::yaml::{self, Mapping, Value};
@@ -124,7 +124,7 @@ fn test_item(test: &Value, source: &str, finder: &mut LineFinder) -> Item {
         // (the previous item's).
         let needle = match test {
             Value::Mapping(map) => map.keys().next().map(key_text),
-            Value::Sequence(_) | Value::Tagged(_) => None,
+            Value::Sequence(_) => None,
             scalar => Some(key_text(scalar)),
         };
         let line = needle

@@ -4,9 +4,9 @@
 use crate::view::View;
 use crate::{job, jobdir, local, submit, Args};
 use perfline::cli::Result;
-use perfline::slurm::{Options, Profile};
 use perfline::wire::job::JobRecord;
 use perfline::{Exit, Reporter};
+use perfline_slurm::{Options, Profile};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -37,9 +37,9 @@ impl<'a> Launcher<'a> {
     ) -> Result<()> {
         let (args, profile) = (self.args, self.profile);
         if let Ok(r) = &record {
-            if perfline::slurm::models::is_test_record(r) {
+            if perfline_slurm::models::is_test_record(r) {
                 // The whole pipe is wrong (nodecount skipped): one line, not one per record.
-                return Err(perfline::slurm::models::not_planned(r, &"").context(at));
+                return Err(perfline_slurm::models::not_planned(r, &"").context(at));
             }
         }
         let result = record.and_then(|mut record| {
@@ -47,7 +47,7 @@ impl<'a> Launcher<'a> {
             // resolves to nothing stops here, before any allocation is spent.
             // `--local` without a container: the clients read this host's files.
             let here = args.local && !args.dry_run && profile.container.is_none();
-            perfline::slurm::resolve_record_for(&mut record, profile, here)
+            perfline_slurm::resolve_record_for(&mut record, profile, here)
                 .map_err(|f| f.context(at))?;
             let job = jobdir::new_attempt(&record, profile, self.opts, args.dry_run)
                 .map_err(|f| f.context(at))?;

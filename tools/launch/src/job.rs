@@ -3,12 +3,13 @@
 //! in docs/job-layout.md.
 
 use perfline::cli::Result;
-use perfline::shell::quote;
-use perfline::slurm::{self, Options, Prefix, Profile};
+use perfline::template::Scripts;
 use perfline::wire::job::{PrefixedTest, RoleCommand};
 use perfline::wire::plan::{Mode, PlannedTest, RoleKind};
 use perfline::Failure;
-use serde::Deserialize;
+use perfline_slurm::{self as slurm, Options, Prefix, Profile};
+use serde::{Deserialize, Serialize};
+use std::sync::LazyLock;
 
 /// Seconds the servers get to end on their own once their benchmark is done.
 pub const DRAIN_S: u32 = 60;
@@ -83,7 +84,11 @@ pub fn build(
                 return Err(Failure::data(format!("sbatch line {line:?} is not one #SBATCH line")));
             }
         }
-        let pinned = prefix.sbatch.iter().find(|l| l.starts_with("#SBATCH --nodelist=")).cloned();
+        let pinned = prefix
+            .sbatch
+            .iter()
+            .find(|l| l.strip_prefix("#SBATCH ").is_some_and(|o| o.starts_with("--nodelist=")))
+            .cloned();
         prefix.sbatch = given.sbatch;
         if let Some(line) =
             pinned.filter(|_| !prefix.sbatch.iter().any(|l| l.contains("--nodelist")))
@@ -238,23 +243,86 @@ pub fn step_options(step: &Step, profile: &Profile) -> Vec<String> {
     o
 }
 
-fn q(s: &str) -> Result<String> {
-    quote(s).map_err(Failure::data)
+/// The job script template: bash with minijinja statements on `#%` lines, every value
+/// shell-quoted by the renderer (perfline::template::Scripts).
+static SCRIPTS: LazyLock<std::result::Result<Scripts, String>> =
+    LazyLock::new(|| Scripts::new(&[("job.sh", include_str!("../templates/job.sh"))]));
+
+fn scripts() -> Result<&'static Scripts> {
+    SCRIPTS.as_ref().map_err(|e| Failure::software(format!("job.sh template: {e}")))
 }
 
-/// The srun command line of a step, as it appears in the script (also the record's `commands`).
-fn srun_line(step: &Step, profile: &Profile) -> Result<String> {
-    let mut words = vec!["srun".to_string(), "\"${srun_args[@]}\"".to_string()];
-    for o in step_options(step, profile) {
-        words.push(q(&o)?);
+/// A command line of quoted words (the record's `commands` of a `--local` job).
+pub fn argv_line(argv: &[String]) -> Result<String> {
+    scripts()?.render_macro("job.sh", "argv_line", argv).map_err(Failure::data)
+}
+
+/// A step as the template sees it.
+#[derive(Serialize)]
+struct StepView<'a> {
+    role: &'a str,
+    log: &'a str,
+    done_marker: &'a str,
+    background: bool,
+    target: Option<&'a str>,
+    options: Vec<String>,
+    /// The node slice of a server step.
+    slice: Option<Slice>,
+    command: &'a str,
+}
+
+#[derive(Serialize)]
+struct Slice {
+    first: u32,
+    count: u32,
+}
+
+impl<'a> StepView<'a> {
+    fn new(step: &'a Step, profile: &Profile) -> Self {
+        StepView {
+            role: &step.role,
+            log: &step.log,
+            done_marker: &step.done_marker,
+            background: matches!(step.kind, StepKind::Server | StepKind::Router),
+            target: step.target.as_deref(),
+            options: step_options(step, profile),
+            slice: (step.kind == StepKind::Server)
+                .then_some(Slice { first: step.first_node, count: step.nodes }),
+            command: &step.command,
+        }
     }
-    if step.kind == StepKind::Server {
-        words.push(format!("--nodelist=\"$(perfline_slice {} {})\"", step.first_node, step.nodes));
-    }
-    words.push("bash".into());
-    words.push("-c".into());
-    words.push(q(&step.command)?);
-    Ok(words.join(" "))
+}
+
+/// A group of steps and the markers touched once its benchmark is done.
+#[derive(Serialize)]
+struct GroupView<'a> {
+    steps: Vec<StepView<'a>>,
+    markers: Vec<&'a str>,
+}
+
+/// What each server gets, as resolved from the profile: the model path, the id clients
+/// request when it differs, and its GPUs (`None`: all GPUs of the node).
+#[derive(Serialize)]
+struct ServerView<'a> {
+    role: &'a str,
+    model: &'a str,
+    served: Option<&'a str>,
+    gpus: Option<&'a [u32]>,
+}
+
+/// Everything the job template prints.
+#[derive(Serialize)]
+struct ScriptView<'a> {
+    sbatch: &'a [String],
+    env_forward: &'a [String],
+    servers: Vec<ServerView<'a>>,
+    exports: Vec<slurm::Export<'a>>,
+    srun_args: &'a [String],
+    finalize: Option<String>,
+    nodes: u32,
+    install: Option<StepView<'a>>,
+    groups: Vec<GroupView<'a>>,
+    drain_s: u32,
 }
 
 /// The commands of the job record: each step's srun line, in launch order.
@@ -262,231 +330,61 @@ pub fn commands(job: &Job, profile: &Profile) -> Result<Vec<RoleCommand>> {
     job.install
         .iter()
         .chain(job.groups.iter().flatten())
-        .map(|s| Ok(RoleCommand { role: s.role.clone(), command: srun_line(s, profile)? }))
+        .map(|s| {
+            let command = scripts()?
+                .render_macro("job.sh", "srun_line", StepView::new(s, profile))
+                .map_err(Failure::data)?;
+            Ok(RoleCommand { role: s.role.clone(), command })
+        })
         .collect()
 }
 
-/// The script re-runs itself as a child subreaper (through `role --exec-as-subreaper`), so the
-/// children srun leaves behind when it exits are adopted and reaped by the script instead of
-/// lingering as zombies in its process group, which would hold Slurm's batch-step teardown
-/// (proctrack/pgid polls the group with 1 s, 2 s, … sleeps) for seconds after the job is over.
-const SUBREAPER: &str = r#"if [ -z "${PERFLINE_SUBREAPER:-}" ] && [ -x "$PERFLINE_BIN/role" ]; then
-  export PERFLINE_SUBREAPER=1
-  exec "$PERFLINE_BIN/role" --exec-as-subreaper bash "$0" "$@"
-fi
-"#;
-
-/// Functions of every job script. Background steps run in subshells that notice their own
-/// failure at once (no polling): before the benchmark is done, a non-zero exit cancels the job.
-const FUNCTIONS: &str = r#"perfline_nodes=()
-perfline_pids=()
-perfline_fg=
-
-# Fail fast: mark the failure, show the log's tail, cancel the whole job (logs are kept).
-perfline_fail() { # ROLE STATUS LOG
-  # A role that saw its server die wrote a better reason first: keep it.
-  [ -e "$PERFLINE_COORD_DIR/$1.failed" ] ||
-    printf '%s: step exited with status %s\n' "$1" "$2" >"$PERFLINE_COORD_DIR/$1.failed"
-  ln "$PERFLINE_COORD_DIR/$1.failed" "$PERFLINE_COORD_DIR/first.failed" 2>/dev/null || true
-  echo "perfline: step $1 failed with status $2; last lines of $PERFLINE_JOB_DIR/logs/$3:" >&2
-  tail -n 20 "$PERFLINE_JOB_DIR/logs/$3" >&2
-  perfline_finalize
-  # The main script stops every step (perfline_stop).
-  kill -TERM "$$" 2>/dev/null
-  exit 1
-}
-
-# A server or router step in the background; exiting is fine once DONE_MARKER exists.
-perfline_background() { # ROLE LOG DONE_MARKER SRUN-OPTIONS... COMMAND...
-  local role=$1 log=$2 done_marker=$3
-  shift 3
-  (
-    PERFLINE_ROLE=$role srun "${srun_args[@]}" "$@" >"$PERFLINE_JOB_DIR/logs/$log" 2>&1 &
-    step=$!
-    trap 'kill -TERM "$step" 2>/dev/null; wait "$step"; exit 143' TERM
-    wait "$step"
-    status=$?
-    # 76: the role stopped because a peer failed; that peer reports the failure.
-    if [ "$status" -ne 0 ] && [ "$status" -ne 76 ] && [ ! -e "$PERFLINE_COORD_DIR/$done_marker" ]; then
-      perfline_fail "$role" "$status" "$log"
-    fi
-  ) &
-  perfline_pids+=("$!")
-}
-
-# A step in the foreground (install, benchmark): its failure ends the job. It is waited for
-# with `wait`, which a failing background step's TERM interrupts at once.
-perfline_foreground() { # ROLE LOG SRUN-OPTIONS... COMMAND...
-  local role=$1 log=$2 status
-  shift 2
-  PERFLINE_ROLE=$role srun "${srun_args[@]}" "$@" >"$PERFLINE_JOB_DIR/logs/$log" 2>&1 &
-  perfline_fg=$!
-  wait "$perfline_fg"
-  status=$?
-  perfline_fg=
-  if [ "$status" -ne 0 ]; then perfline_fail "$role" "$status" "$log"; fi
-}
-
-# Lets background steps end on their own for up to SECONDS, then stops them.
-perfline_drain() { # SECONDS
-  local deadline=$((SECONDS + $1)) pid
-  for pid in "${perfline_pids[@]}"; do
-    while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
-    kill -TERM "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-  done
-  perfline_pids=()
-}
-
-# Node names FIRST..FIRST+COUNT-1 of the allocation, comma-separated.
-perfline_slice() { # FIRST COUNT
-  local IFS=,
-  echo "${perfline_nodes[*]:$1:$2}"
-}
-
-# Stops every step. Roles watch each other's failure markers and end on their own within a
-# tick, so first give them a moment: a step whose tasks all exit lets srun report a clean end,
-# while signalling srun makes it force the step down and wait KillWait + 2 s. Then TERM what
-# is left, and cancel the job if even that does not end it within 10 s.
-perfline_stop() {
-  trap '' TERM INT
-  local pid deadline=$((SECONDS + 3))
-  for pid in "${perfline_pids[@]}" ${perfline_fg:+"$perfline_fg"}; do
-    while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.05; done
-  done
-  deadline=$((SECONDS + 10))
-  for pid in "${perfline_pids[@]}" ${perfline_fg:+"$perfline_fg"}; do kill -TERM "$pid" 2>/dev/null; done
-  for pid in "${perfline_pids[@]}" ${perfline_fg:+"$perfline_fg"}; do
-    while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.05; done
-  done
-  if [ "$SECONDS" -ge "$deadline" ] && [ -n "${SLURM_JOB_ID:-}" ]; then scancel "$SLURM_JOB_ID"; fi
-  exit 1
-}
-trap perfline_stop TERM INT
-"#;
-
-/// Renders the sbatch script (reference/incumbent.md §7.2–7.4, with fail-fast).
+/// Renders the sbatch script (templates/job.sh).
 pub fn render_script(job: &Job, profile: &Profile) -> Result<String> {
-    let mut s = String::with_capacity(8192);
-    s.push_str("#!/bin/bash\n");
-    for line in &job.prefix.sbatch {
-        s.push_str(line);
-        s.push('\n');
-    }
-    s.push_str("# perfline job (generated by launch; layout: docs/job-layout.md).\n");
-    // Step commands are single-quoted on purpose (they expand on the node); traps call
-    // perfline_stop indirectly.
-    s.push_str("# shellcheck disable=SC2016,SC2317\n");
-    let names: Vec<&String> = profile.env_forward.iter().collect();
-    if !names.is_empty() {
-        let list: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
-        s.push_str(&format!("# From the submitting environment, by name: {}\n", list.join(" ")));
-    }
-    s.push_str(&servers_comment(&job.planned));
-    s.push_str("set -u -o pipefail\n");
-    for line in slurm::export_lines(&job.prefix.exports)? {
-        s.push_str(&line);
-        s.push('\n');
-    }
-    s.push_str(SUBREAPER);
-    s.push_str("srun_args=(");
-    for a in &job.prefix.srun_args {
-        s.push(' ');
-        // Commas are safe shell, but quoting them shows they are not array separators.
-        let word = if a.contains(',') { format!("'{}'", a.replace('\'', r"'\''")) } else { q(a)? };
-        s.push_str(&word);
-    }
-    s.push_str(" )\n");
-    // A requeued job starts with an empty coordination dir: stale markers would mislead roles.
-    s.push_str("rm -rf \"$PERFLINE_COORD_DIR\"\n");
-    s.push_str("mkdir -p \"$PERFLINE_JOB_DIR/logs\" \"$PERFLINE_COORD_DIR\" \"$PERFLINE_JOB_DIR/results\"\n");
-    s.push_str(FUNCTIONS);
-    s.push_str(&finalize_function(profile));
-    let need = job.planned.plan.total_nodes;
-    s.push_str(&format!(
-        "\nmapfile -t perfline_nodes < <(scontrol show hostnames \"${{SLURM_JOB_NODELIST:-}}\")\n\
-         if [ \"${{#perfline_nodes[@]}}\" -lt {need} ]; then\n  \
-         echo \"perfline: the allocation has ${{#perfline_nodes[@]}} nodes; the plan needs {need}\" >&2\n  \
-         exit 1\nfi\n"
-    ));
-    if let Some(step) = &job.install {
-        s.push_str("\n# Install on every node.\n");
-        s.push_str(&step_call(step, profile)?);
-    }
     let last = job.groups.len().saturating_sub(1);
-    for (i, group) in job.groups.iter().enumerate() {
-        s.push('\n');
-        for step in group {
-            if let Some(t) = &step.target {
-                s.push_str(&format!("export PERFLINE_TARGET={}\n", q(t)?));
+    let groups = job
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(i, group)| {
+            let mut markers: Vec<&str> =
+                group.last().map(|b| b.done_marker.as_str()).into_iter().collect();
+            if i == last && !markers.contains(&"benchmark.done") {
+                markers.push("benchmark.done");
             }
-            s.push_str(&step_call(step, profile)?);
-        }
-        let mut markers: Vec<&str> =
-            group.last().map(|b| b.done_marker.as_str()).into_iter().collect();
-        if i == last && !markers.contains(&"benchmark.done") {
-            markers.push("benchmark.done");
-        }
-        for marker in markers {
-            s.push_str(&format!("touch \"$PERFLINE_COORD_DIR\"/{}\n", q(marker)?));
-        }
-        s.push_str(&format!("perfline_drain {DRAIN_S}\n"));
-    }
-    s.push_str("echo \"perfline: $PERFLINE_TEST_ID done\" >&2\nexit 0\n");
-    Ok(s)
-}
-
-/// What each server gets, as resolved from the profile (plan.json has the same): the model
-/// path, the id clients request when it differs, and its GPUs. Values are checked single
-/// lines, so a comment cannot end early.
-fn servers_comment(planned: &PlannedTest) -> String {
-    let mut s = String::new();
-    for r in &planned.plan.roles {
-        let one = |v: &str| v.replace(['\n', '\r'], " ");
-        let model = r.model_path.as_deref().or(r.model.as_deref()).unwrap_or("(none)");
-        let mut line = format!("# {}: model {}", r.role, one(model));
-        if let Some(served) = r.served_model.as_deref().filter(|s| *s != model) {
-            line.push_str(&format!(" (clients request {})", one(served)));
-        }
-        match &r.cuda_visible_devices {
-            Some(gpus) => {
-                let list: Vec<String> = gpus.iter().map(u32::to_string).collect();
-                line.push_str(&format!(
-                    "; GPUs {} of each node (CUDA_VISIBLE_DEVICES)",
-                    list.join(",")
-                ));
+            let steps = group.iter().map(|s| StepView::new(s, profile)).collect();
+            GroupView { steps, markers }
+        })
+        .collect();
+    let servers = job
+        .planned
+        .plan
+        .roles
+        .iter()
+        .map(|r| {
+            let model = r.model_path.as_deref().or(r.model.as_deref()).unwrap_or("(none)");
+            ServerView {
+                role: &r.role,
+                model,
+                served: r.served_model.as_deref().filter(|s| *s != model),
+                gpus: r.cuda_visible_devices.as_deref(),
             }
-            None => line.push_str("; all GPUs of each node (gpu_isolation: false)"),
-        }
-        s.push_str(&line);
-        s.push('\n');
-    }
-    s
-}
-
-/// `perfline_finalize`: the profile's finalize command (bounded, logged), run by a failing job.
-fn finalize_function(profile: &Profile) -> String {
-    match &profile.commands.finalize {
-        Some(t) => format!(
-            "\nperfline_finalize() {{\n  timeout 30 {} >>\"$PERFLINE_JOB_DIR/logs/finalize.log\" 2>&1\n}}\n",
-            slurm::expand(t, "FINALIZE")
-        ),
-        None => "\nperfline_finalize() { :; }\n".to_string(),
-    }
-}
-
-fn step_call(step: &Step, profile: &Profile) -> Result<String> {
-    let line = srun_line(step, profile)?;
-    let tail = line.strip_prefix("srun \"${srun_args[@]}\" ").unwrap_or(&line);
-    let (role, log) = (q(&step.role)?, q(&step.log)?);
-    Ok(match step.kind {
-        StepKind::Server | StepKind::Router => {
-            format!("perfline_background {role} {log} {} {tail}\n", q(&step.done_marker)?)
-        }
-        StepKind::Install | StepKind::Benchmark => {
-            format!("perfline_foreground {role} {log} {tail}\n")
-        }
-    })
+        })
+        .collect();
+    let exports = slurm::export_pairs(&job.prefix.exports)?;
+    let view = ScriptView {
+        sbatch: &job.prefix.sbatch,
+        env_forward: &profile.env_forward,
+        servers,
+        exports,
+        srun_args: &job.prefix.srun_args,
+        finalize: profile.commands.finalize.as_deref().map(|t| slurm::expand(t, "FINALIZE")),
+        nodes: job.planned.plan.total_nodes,
+        install: job.install.as_ref().map(|s| StepView::new(s, profile)),
+        groups,
+        drain_s: DRAIN_S,
+    };
+    scripts()?.render("job.sh", view).map_err(Failure::data)
 }
 
 #[cfg(test)]

@@ -4,9 +4,9 @@
 
 use crate::{job, local};
 use perfline::cli::Result;
-use perfline::slurm::{self, Profile};
 use perfline::wire::job::RoleCommand;
-use perfline::{attempt, fsutil, shell, Exit, Failure};
+use perfline::{attempt, fsutil, Exit, Failure};
+use perfline_slurm::{self as slurm, Profile};
 use std::path::{Path, PathBuf};
 
 /// The commands `--local` runs, as shell text.
@@ -17,7 +17,7 @@ pub fn local_commands(job: &job::Job, profile: &Profile, per_task: bool) -> Vec<
         .map(|step| {
             let n = local::processes(step, per_task);
             let argv = local::argv(job, step, profile, 0, n);
-            let command = shell::join(&argv).unwrap_or_default();
+            let command = job::argv_line(&argv).unwrap_or_default();
             RoleCommand { role: step.role.clone(), command }
         })
         .collect()
@@ -118,7 +118,7 @@ pub fn first_failure(workdir: &Path) -> Option<(String, Vec<String>)> {
         .filter(|p| p.extension().is_some_and(|x| x == "failed"))
         .collect();
     markers.sort();
-    let marker = perfline::coord::first_failed(&coord, &markers)?;
+    let marker = perfline_slurm::coord::first_failed(&coord, &markers)?;
     let text = std::fs::read_to_string(marker).ok()?;
     let mut lines = text.lines().map(str::trim_end).filter(|l| !l.is_empty());
     let reason = lines.next()?.to_string();

@@ -5,8 +5,8 @@
 
 use crate::job::{Job, Step, StepKind, DRAIN_S};
 use perfline::cli::Result;
-use perfline::slurm::{self, Profile};
 use perfline::{Exit, Failure};
+use perfline_slurm::{self as slurm, Profile};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -217,7 +217,7 @@ fn failed(job: &Job, profile: &Profile, step: &Step, status: i32) -> Outcome {
     let workdir = Path::new(&job.prefix.workdir);
     let own = crate::jobdir::first_failure(workdir);
     let text = format!("{}: step exited with status {status}\n", step.role);
-    let _ = perfline::coord::mark_failed(&workdir.join("coord"), &step.role, &text);
+    let _ = perfline_slurm::coord::mark_failed(&workdir.join("coord"), &step.role, &text);
     finalize(job, profile);
     let (reason, tail) = match own {
         Some((why, tail)) => {

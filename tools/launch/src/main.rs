@@ -12,8 +12,8 @@ mod view;
 
 use clap::Parser;
 use perfline::cli::Result;
-use perfline::slurm;
 use perfline::{jsonl, Exit, Failure};
+use perfline_slurm as slurm;
 use std::path::PathBuf;
 
 /// Render, submit, or run locally the job of each planned test.

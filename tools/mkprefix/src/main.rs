@@ -4,10 +4,12 @@
 //! `cuda_visible_devices`, clients' `dataset_path`). `--write DIR` also writes the old
 //! `slurm_launch_prefix.sh` and `slurm_srun_args.txt` per test.
 
+mod oldfiles;
+
 use clap::Parser;
 use perfline::cli::Result;
-use perfline::slurm::{self, Options, Profile};
-use perfline::{fsutil, jsonl, Exit, Failure, Reporter};
+use perfline::{jsonl, Exit, Failure, Reporter};
+use perfline_slurm::{self as slurm, Options, Profile};
 
 use std::path::{Path, PathBuf};
 
@@ -84,7 +86,7 @@ fn add_prefix(
     let planned = slurm::resolve_record(&mut record, profile)?;
     let prefix = slurm::prefix(&planned, profile, opts)?;
     if let Some(dir) = write {
-        write_old_files(&dir.join(&planned.test.id), &prefix)?;
+        oldfiles::write_old_files(&dir.join(&planned.test.id), &prefix)?;
     }
     let obj = record.as_object_mut().ok_or_else(|| Failure::data("record is not a JSON object"))?;
     obj.insert("sbatch".into(), prefix.sbatch.into());
@@ -92,16 +94,6 @@ fn add_prefix(
     obj.insert("exports".into(), prefix.exports.into());
     obj.insert("workdir".into(), prefix.workdir.into());
     Ok(record)
-}
-
-/// The files of the old flow, for people used to them.
-fn write_old_files(dir: &Path, prefix: &slurm::Prefix) -> Result<()> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Failure::new(Exit::CantCreat, format!("{}: {e}", dir.display())))?;
-    let script = slurm::prefix_script(&prefix.sbatch, &prefix.exports)?;
-    fsutil::write_atomic_mode(&dir.join("slurm_launch_prefix.sh"), script.as_bytes(), 0o755)?;
-    let args = slurm::srun_args_text(&prefix.srun_args)?;
-    fsutil::write_atomic(&dir.join("slurm_srun_args.txt"), args.as_bytes())
 }
 
 #[cfg(test)]
@@ -120,21 +112,5 @@ mod tests {
         assert_eq!(out["workdir"], "/jobs/disagg-e2e-cfg_ctx1_tp1_gen1_tp8");
         let back: perfline::wire::job::PrefixedTest = serde_json::from_value(out).unwrap();
         assert_eq!(back.planned.plan.total_nodes, 3);
-    }
-
-    #[test]
-    fn writes_the_old_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let prefix = slurm::Prefix {
-            sbatch: vec!["#SBATCH --nodes=1".into()],
-            srun_args: vec!["--container-mounts=/a b:/b".into()],
-            exports: vec!["PERFLINE_JOB_DIR=/j".into()],
-            workdir: "/j".into(),
-        };
-        write_old_files(dir.path(), &prefix).unwrap();
-        let script = std::fs::read_to_string(dir.path().join("slurm_launch_prefix.sh")).unwrap();
-        assert_eq!(script, "#!/bin/bash\n#SBATCH --nodes=1\nexport PERFLINE_JOB_DIR=/j\n");
-        let args = std::fs::read_to_string(dir.path().join("slurm_srun_args.txt")).unwrap();
-        assert_eq!(args, "'--container-mounts=/a b:/b'\n");
     }
 }

@@ -50,7 +50,6 @@ pub fn show(value: &Value) -> String {
         }
         Value::Sequence(_) => "a list".into(),
         Value::Mapping(_) => "a mapping".into(),
-        Value::Tagged(t) => show(&t.value),
     }
 }
 
@@ -119,43 +118,41 @@ impl<'a> Section<'a> {
 
     /// An optional string (`null` counts as absent).
     pub fn opt_str(&self, key: &str) -> Result<Option<&'a str>> {
-        match self.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(ConfigError::new(
-                self.field(key),
-                format!("must be a string, got {}", show(other)),
-            )),
-        }
+        self.opt_as(key, "a string", |v| match v {
+            Value::String(s) => Some(s.as_str()),
+            _ => None,
+        })
     }
 
     /// An optional boolean (`null` counts as absent).
     pub fn opt_bool(&self, key: &str) -> Result<Option<bool>> {
-        match self.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(other) => Err(ConfigError::new(
-                self.field(key),
-                format!("must be true or false, got {}", show(other)),
-            )),
-        }
+        self.opt_as(key, "true or false", |v| match v {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        })
     }
 
     /// An optional number in `0..=1` (a ratio).
     pub fn opt_ratio(&self, key: &str) -> Result<Option<f64>> {
+        self.opt_as(key, "a number between 0 and 1", |v| match v {
+            Value::Number(n) => n.as_f64().filter(|r| (0.0..=1.0).contains(r)),
+            _ => None,
+        })
+    }
+
+    /// An optional value that `pick` takes (`null` counts as absent); any other is an error
+    /// saying it `must be {want}`.
+    fn opt_as<T>(
+        &self,
+        key: &str,
+        want: &str,
+        pick: impl FnOnce(&'a Value) -> Option<T>,
+    ) -> Result<Option<T>> {
         match self.get(key) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => match n.as_f64() {
-                Some(r) if (0.0..=1.0).contains(&r) => Ok(Some(r)),
-                _ => Err(ConfigError::new(
-                    self.field(key),
-                    format!("must be a number between 0 and 1, got {n}"),
-                )),
-            },
-            Some(other) => Err(ConfigError::new(
-                self.field(key),
-                format!("must be a number between 0 and 1, got {}", show(other)),
-            )),
+            Some(v) => pick(v).map(Some).ok_or_else(|| {
+                ConfigError::new(self.field(key), format!("must be {want}, got {}", show(v)))
+            }),
         }
     }
 
@@ -208,6 +205,39 @@ mod tests {
 
     fn doc(text: &str) -> Value {
         perfline::yaml::parse(text, "t.yaml").unwrap()
+    }
+
+    #[test]
+    fn optional_strings_booleans_and_ratios_name_what_they_must_be() {
+        let v = doc(
+            "s: x\nb: true\nr: 0.5\nn: null\nbad_s: 3\nbad_b: yes please\nbig_r: 2\nlist_r: [1]\n",
+        );
+        let s = Section::root(&v).unwrap();
+        assert_eq!(
+            (s.opt_str("s"), s.opt_bool("b"), s.opt_ratio("r")),
+            (Ok(Some("x")), Ok(Some(true)), Ok(Some(0.5)))
+        );
+        assert_eq!(
+            (s.opt_str("n"), s.opt_bool("n"), s.opt_ratio("n")),
+            (Ok(None), Ok(None), Ok(None))
+        );
+        assert_eq!(
+            (s.opt_str("zz"), s.opt_bool("zz"), s.opt_ratio("zz")),
+            (Ok(None), Ok(None), Ok(None))
+        );
+        assert_eq!(s.opt_str("bad_s").unwrap_err().to_string(), "bad_s: must be a string, got 3");
+        assert_eq!(
+            s.opt_bool("bad_b").unwrap_err().to_string(),
+            "bad_b: must be true or false, got \"yes please\""
+        );
+        assert_eq!(
+            s.opt_ratio("big_r").unwrap_err().to_string(),
+            "big_r: must be a number between 0 and 1, got 2"
+        );
+        assert_eq!(
+            s.opt_ratio("list_r").unwrap_err().reason,
+            "must be a number between 0 and 1, got a list"
+        );
     }
 
     #[test]

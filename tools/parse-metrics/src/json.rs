@@ -95,28 +95,31 @@ fn number(v: &Value, key: &str) -> Option<Result<f64, String>> {
     }
 }
 
+/// `obj[key]` as a number that passes `check` (a count, a metric value); else, when present,
+/// its text (at most 40 characters) and why it failed go into `b.invalid` under `name`.
+fn checked<T>(
+    b: &mut Block,
+    obj: &Value,
+    key: &str,
+    name: &str,
+    check: fn(f64) -> Result<T, &'static str>,
+) -> Option<T> {
+    let (text, why) = match number(obj, key)? {
+        Ok(x) => match check(x) {
+            Ok(x) => return Some(x),
+            Err(why) => (obj.get(key).map_or(String::new(), Value::to_string), why),
+        },
+        Err(text) => (text, "not a number"),
+    };
+    let text: String = text.chars().take(40).collect();
+    b.invalid.insert(name.to_string(), format!("{text} ({why})"));
+    None
+}
+
 /// One result object → a block.
 pub fn block(v: &Value) -> Block {
     let mut b = Block::default();
-    let invalid = |b: &mut Block, name: &str, text: String, why: &str| {
-        let text: String = text.chars().take(40).collect();
-        b.invalid.insert(name.to_string(), format!("{text} ({why})"));
-    };
-    let int = |b: &mut Block, key: &str, name: &str| -> Option<u64> {
-        match number(v, key)? {
-            Ok(x) => match text::count(x) {
-                Ok(n) => Some(n),
-                Err(why) => {
-                    invalid(b, name, v.get(key).map_or(String::new(), Value::to_string), why);
-                    None
-                }
-            },
-            Err(text) => {
-                invalid(b, name, text, "not a number");
-                None
-            }
-        }
-    };
+    let int = |b: &mut Block, key: &str, name: &str| checked(b, v, key, name, text::count);
     b.counts.successful_requests = int(&mut b, "completed", "successful_requests");
     b.counts.failed_requests = int(&mut b, "failed", "failed_requests").or_else(|| {
         v.get("errors").and_then(Value::as_array).map(|errs| {
@@ -129,20 +132,8 @@ pub fn block(v: &Value) -> Block {
     b.counts.num_prompts = int(&mut b, "num_prompts", "num_prompts");
     b.concurrency = int(&mut b, "max_concurrency", "concurrency");
     // A metric value from `obj[key]`, or its field in `invalid`.
-    let value = |b: &mut Block, obj: &Value, key: &str, name: &str| -> Option<f64> {
-        match number(obj, key)? {
-            Ok(x) => match text::metric_value(x) {
-                Ok(x) => Some(x),
-                Err(why) => {
-                    invalid(b, name, obj.get(key).map_or(String::new(), Value::to_string), why);
-                    None
-                }
-            },
-            Err(text) => {
-                invalid(b, name, text, "not a number");
-                None
-            }
-        }
+    let value = |b: &mut Block, obj: &Value, key: &str, name: &str| {
+        checked(b, obj, key, name, text::metric_value)
     };
     b.counts.duration_s = value(&mut b, v, "duration", "duration_s");
     let put = |b: &mut Block, name: String, unit: &'static str, value: Option<f64>| {

@@ -1,9 +1,11 @@
-//! JUnit XML: reading client output from `<system-out>`, and writing the report for Jenkins.
+//! JUnit XML: reading client output from `<system-out>`, and the report for Jenkins (written by
+//! `perfline::junit`).
 //!
 //! Reading is a small scanner, not a full XML parser: it finds each `<testcase>` (and the
 //! suite-level `<system-out>`), its `<failure>`/`<error>` messages, and decodes the usual
 //! entities and CDATA sections. pytest's `test_e2e[ID]` names give the test id.
 
+use perfline::junit::{self, Outcome};
 use perfline::wire::metrics::{MetricRecord, Status};
 
 /// One testcase of an input report.
@@ -172,24 +174,6 @@ pub fn decode(text: &str) -> String {
     out
 }
 
-/// Escapes text for XML, dropping characters XML 1.0 cannot hold.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// What the report keeps of one record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
@@ -220,39 +204,33 @@ pub fn report(summaries: &[Summary]) -> String {
             ids.push(&s.test_id);
         }
     }
-    let failed_ids =
-        ids.iter().filter(|id| summaries.iter().any(|s| s.test_id == **id && s.failed)).count();
-    let mut xml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"parse-metrics\" tests=\"{}\" failures=\"{failed_ids}\" errors=\"0\">\n",
-        ids.len()
-    );
-    for id in ids {
-        let runs: Vec<&Summary> = summaries.iter().filter(|s| s.test_id == id).collect();
-        xml += &format!("  <testcase classname=\"perfline\" name=\"{}\">\n", escape(id));
-        let label = |s: &Summary| s.client.clone().unwrap_or_else(|| "run".to_string());
-        let reasons: Vec<String> = runs
-            .iter()
-            .filter(|s| s.failed)
-            .map(|s| format!("{}: {}", label(s), s.reasons.join("; ")))
-            .collect();
-        if !reasons.is_empty() {
-            let message = reasons.join(" | ");
-            xml += &format!(
-                "    <failure type=\"failed\" message=\"{}\">{}</failure>\n",
-                escape(&message),
-                escape(&message)
-            );
-        }
-        let mut out = String::new();
-        for s in &runs {
-            out += &format!("[{}]\n", label(s));
-            for (k, v) in &s.metrics {
-                out += &format!("{k}: {v}\n");
+    let cases: Vec<junit::Case> = ids
+        .into_iter()
+        .map(|id| {
+            let runs: Vec<&Summary> = summaries.iter().filter(|s| s.test_id == id).collect();
+            let label = |s: &Summary| s.client.clone().unwrap_or_else(|| "run".to_string());
+            let reasons: Vec<String> = runs
+                .iter()
+                .filter(|s| s.failed)
+                .map(|s| format!("{}: {}", label(s), s.reasons.join("; ")))
+                .collect();
+            let outcome = if reasons.is_empty() {
+                Outcome::Passed
+            } else {
+                let message = reasons.join(" | ");
+                Outcome::Failure { kind: "failed".into(), text: message.clone(), message }
+            };
+            let mut out = String::new();
+            for s in &runs {
+                out += &format!("[{}]\n", label(s));
+                for (k, v) in &s.metrics {
+                    out += &format!("{k}: {v}\n");
+                }
             }
-        }
-        xml += &format!("    <system-out>{}</system-out>\n  </testcase>\n", escape(&out));
-    }
-    xml + "</testsuite>\n"
+            junit::Case { classname: "perfline".into(), name: id.into(), outcome, system_out: out }
+        })
+        .collect();
+    junit::write("parse-metrics", &cases)
 }
 
 #[cfg(test)]

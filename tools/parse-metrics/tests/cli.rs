@@ -254,7 +254,9 @@ fn junit_input_and_report() {
     assert_eq!(recs[1]["status"], "ok");
     let xml = std::fs::read_to_string(&report).unwrap();
     assert!(
-        xml.contains(r#"<testsuite name="parse-metrics" tests="2" failures="1" errors="0">"#),
+        xml.contains(
+            r#"<testsuite name="parse-metrics" tests="2" failures="1" errors="0" skipped="0">"#
+        ),
         "{xml}"
     );
     assert!(xml.contains(r#"<failure type="failed" message="con8_iter2_isl1024_osl1024: junit failure: RuntimeError: benchmark failed; 2 failed requests;"#), "{xml}");

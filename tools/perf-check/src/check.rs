@@ -4,9 +4,9 @@
 use crate::judge::{self, ChangePointRule, Day, Outcome};
 use perfline::cli::{Failure, Result};
 use perfline::metric::{self, Better};
-use perfline::store::read::{History, SeriesKey};
 use perfline::wire::metrics::{MetricRecord, Status};
 use perfline::wire::verdict::{Scope, Verdict, VerdictRecord};
+use perfline_store::read::{History, SeriesKey};
 use std::collections::HashMap;
 use std::io::BufRead;
 
@@ -41,7 +41,7 @@ pub struct Input {
     pub failed: Vec<FailedRecord>,
     /// Records read (ok and failed).
     pub count: usize,
-    /// The run key upload derives for these records ([`perfline::runkey::of_records`]).
+    /// The run key upload derives for these records ([`perfline_store::runkey::of_records`]).
     pub run_key: String,
 }
 
@@ -124,7 +124,7 @@ pub fn read_input(
     }
     if errors.is_empty() {
         input.count = records.len();
-        input.run_key = perfline::runkey::of_records(&records);
+        input.run_key = perfline_store::runkey::of_records(&records);
         Ok(input)
     } else {
         Err(errors)

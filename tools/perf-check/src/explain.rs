@@ -4,8 +4,8 @@
 
 use crate::check::{case_name, short, Current, Earlier};
 use crate::judge::Outcome;
-use perfline::store::read::SeriesKey;
 use perfline::wire::verdict::VerdictRecord;
+use perfline_store::read::SeriesKey;
 
 /// Whether `key` is named by `spec` (`TEST`, `TEST/CLIENT`, `TEST/CLIENT/METRIC`; the
 /// client part matches the client or `SERVER-CLIENT`).

@@ -4,9 +4,9 @@
 use crate::check::{self, Input};
 use crate::note;
 use perfline::cli::Result;
-use perfline::store::read::SeriesKey;
-use perfline::store::read::{Access, Query, Reader};
-use perfline::store::url::Store;
+use perfline_store::read::SeriesKey;
+use perfline_store::read::{Access, Query, Reader};
+use perfline_store::url::Store;
 use std::collections::HashSet;
 use std::path::Path;
 

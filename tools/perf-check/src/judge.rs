@@ -1,16 +1,16 @@
 //! The verdict rules, as pure functions of one series' history and current value.
 //!
 //! - [`judge_series`] (default, `change-point`): segments history + pending runs + current on
-//!   log values ([`perfline::changepoint`]), estimates the noise from residuals inside the
+//!   log values ([`perfline_stats::changepoint`]), estimates the noise from residuals inside the
 //!   segments (robust scale, serial correlation), and compares the current level with the
 //!   baseline level: a three-way answer (moved / no-change / undecided), `suspect` for a lone
 //!   run. [`benjamini_hochberg`] and [`apply_fdr`] control false discoveries over a batch.
 //!   ARCHITECTURE.md "Judging performance" gives the maths and its failure modes.
 //! - [`incumbent`]: the incumbent's threshold rule (reference/incumbent.md §9).
 
-use perfline::changepoint::{self, ChangePoint, Noise, Settings};
 use perfline::metric::Better;
 use perfline::wire::verdict::Verdict;
+use perfline_stats::changepoint::{self, ChangePoint, Noise, Settings};
 
 /// What a rule concluded about one series.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -595,18 +595,12 @@ pub fn incumbent(history: &[(f64, Day)], current: f64, better: Better, threshold
     }
 }
 
-/// The `q`th percentile of `values` with linear interpolation between closest ranks (numpy's
-/// default): rank `q/100 · (n − 1)`.
+/// The `q`th percentile of `values` (unsorted) by perfline's one definition,
+/// [`perfline_stats::percentile`] (numpy's linear); NaN for none.
 pub fn percentile(values: &[f64], q: f64) -> f64 {
     let mut v = values.to_vec();
     v.sort_unstable_by(f64::total_cmp);
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let rank = q / 100.0 * (v.len() - 1) as f64;
-    let lo = rank.floor() as usize;
-    let hi = rank.ceil() as usize;
-    v[lo] + (v[hi] - v[lo]) * (rank - lo as f64)
+    perfline_stats::percentile(&v, q).unwrap_or(f64::NAN)
 }
 
 #[cfg(test)]

@@ -3,26 +3,9 @@
 //! Jenkins counts cases and shows which regressed.
 
 use crate::check::{self, FailedRecord};
+use perfline::junit::{self, Outcome};
 use perfline::wire::verdict::{Verdict, VerdictRecord};
 use std::collections::HashMap;
-
-/// XML text and attribute escaping.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Control characters are not allowed in XML 1.0.
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 #[derive(Default)]
 struct Case {
@@ -74,58 +57,45 @@ pub fn report(
         let i = slot(&mut cases, &f.test_id, client);
         cases[i].failed.push(check::failed_line(f));
     }
-    let verdict_of = |c: &Case| c.verdict.as_ref().map(|v| v.verdict);
-    let failures = cases
-        .iter()
-        .filter(|c| verdict_of(c) == Some(Verdict::Regression) || !c.failed.is_empty())
-        .count();
-    let skipped = cases
-        .iter()
-        .filter(|c| verdict_of(c) == Some(Verdict::Undecided) && c.failed.is_empty())
-        .count();
-    let mut xml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"perf-check\" tests=\"{}\" \
-         failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">\n",
-        cases.len()
-    );
-    for c in &cases {
-        xml += &format!(
-            "  <testcase classname=\"{}\" name=\"{}\">\n",
-            escape(&c.test),
-            escape(&c.client)
-        );
-        if !c.failed.is_empty() {
-            xml += &format!(
-                "    <failure type=\"failed\" message=\"{}\"/>\n",
-                escape(&c.failed.join("\n"))
-            );
-        } else if let Some(v) = c.verdict.as_ref().filter(|v| v.verdict == Verdict::Regression) {
-            let lines = if c.regressions.is_empty() {
-                v.reason.clone().unwrap_or_default()
-            } else {
-                c.regressions.join("\n")
-            };
-            xml += &format!(
-                "    <failure type=\"regression\" message=\"{}\">{}</failure>\n",
-                escape(&format!("regression: {}", v.supporting.join(", "))),
-                escape(&lines)
-            );
-        } else if let Some(v) = c.verdict.as_ref().filter(|v| v.verdict == Verdict::Undecided) {
-            let why = v.reason.as_deref().unwrap_or("more runs needed");
-            let message = match v.runs_needed {
-                Some(n) => {
-                    format!("undecided: about {n} more run(s) at this level decide it ({why})")
+    let cases: Vec<junit::Case> = cases
+        .into_iter()
+        .map(|c| {
+            let verdict = c.verdict.as_ref();
+            let outcome = if !c.failed.is_empty() {
+                Outcome::Failure {
+                    kind: "failed".into(),
+                    message: c.failed.join("\n"),
+                    text: String::new(),
                 }
-                None => format!("undecided: {why}"),
+            } else if let Some(v) = verdict.filter(|v| v.verdict == Verdict::Regression) {
+                let text = if c.regressions.is_empty() {
+                    v.reason.clone().unwrap_or_default()
+                } else {
+                    c.regressions.join("\n")
+                };
+                let message = format!("regression: {}", v.supporting.join(", "));
+                Outcome::Failure { kind: "regression".into(), message, text }
+            } else if let Some(v) = verdict.filter(|v| v.verdict == Verdict::Undecided) {
+                let why = v.reason.as_deref().unwrap_or("more runs needed");
+                let message = match v.runs_needed {
+                    Some(n) => {
+                        format!("undecided: about {n} more run(s) at this level decide it ({why})")
+                    }
+                    None => format!("undecided: {why}"),
+                };
+                Outcome::Skipped { message }
+            } else {
+                Outcome::Passed
             };
-            xml += &format!("    <skipped message=\"{}\"/>\n", escape(&message));
-        }
-        xml += &format!(
-            "    <system-out>{}</system-out>\n  </testcase>\n",
-            escape(&c.lines.join("\n"))
-        );
-    }
-    xml + "</testsuite>\n"
+            junit::Case {
+                classname: c.test,
+                name: c.client,
+                outcome,
+                system_out: c.lines.join("\n"),
+            }
+        })
+        .collect();
+    junit::write("perf-check", &cases)
 }
 
 #[cfg(test)]

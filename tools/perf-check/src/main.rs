@@ -6,8 +6,8 @@ use clap::{Parser, ValueEnum};
 use perf_check::check::Method;
 use perf_check::run::{Numbers, Options};
 use perfline::cli::{Failure, Result};
-use perfline::store::{secret, url::Store};
 use perfline::Exit;
+use perfline_store::{secret, url::Store};
 use std::path::PathBuf;
 
 const AFTER_HELP: &str = "\

@@ -6,9 +6,9 @@ use crate::check::{self, Input, Method};
 use crate::judge::Rule;
 use crate::{explain, history, note};
 use perfline::cli::{Failure, Result};
-use perfline::store::read::SeriesKey;
-use perfline::store::url::Store;
 use perfline::Exit;
+use perfline_store::read::SeriesKey;
+use perfline_store::url::Store;
 use std::collections::HashSet;
 use std::path::PathBuf;
 

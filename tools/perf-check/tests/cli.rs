@@ -1,5 +1,5 @@
 //! perf-check's command line: exit codes, outputs, --junit, --accept, --baseline, and stores
-//! built with plain SQL in the schema upload writes (v3, with the `series` table).
+//! built by the schema's own DDL (`perfline_store::schema`), current or older.
 
 use assert_cmd::Command;
 use predicates::prelude::*;
@@ -30,35 +30,33 @@ struct Store {
 
 impl Store {
     fn new(runs: usize, from: usize, step: f64) -> Store {
+        Store::at(perfline_store::schema::SCHEMA_VERSION, runs, from, step)
+    }
+    /// [`Store::new`] in a store of schema `version` (before 2 no `run_cases`, before 3 no
+    /// `series`: the case is known by its incumbent name `srv-c1`).
+    fn at(version: i64, runs: usize, from: usize, step: f64) -> Store {
+        use perfline_store::schema;
         let dir = tempfile::tempdir().unwrap();
         let db = rusqlite::Connection::open(dir.path().join("perf.db")).unwrap();
+        schema::create_at(&mut schema::Sqlite(&db), version).unwrap();
         db.execute_batch(
-            "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, run_key TEXT UNIQUE,
-               job_id TEXT, tensorrt TEXT, trtllm TEXT, driver TEXT, gpu TEXT, cuda TEXT,
-               os TEXT, hostname TEXT, start_time TEXT, end_time TEXT, `commit` TEXT,
-               link TEXT, notes TEXT, uploaded_at TEXT);
-             CREATE TABLE cases (id INTEGER PRIMARY KEY AUTOINCREMENT, case_key TEXT UNIQUE,
-               network TEXT, batch_size INTEGER, `precision` TEXT, framework TEXT, command TEXT);
-             CREATE TABLE series (case_id INTEGER PRIMARY KEY, test_id TEXT NOT NULL,
-               server TEXT NOT NULL DEFAULT '', client TEXT NOT NULL DEFAULT '');
-             CREATE TABLE perf_result (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER,
-               case_id INTEGER, metric TEXT, value REAL, unit TEXT, status TEXT,
-               UNIQUE (run_id, case_id, metric));
-             CREATE TABLE run_cases (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER,
-               case_id INTEGER, status TEXT, reasons TEXT, log_tail TEXT, source TEXT,
-               UNIQUE (run_id, case_id));
-             INSERT INTO cases (id, case_key, network, command) VALUES (1, 'k', 't1', 'srv-c1');
-             INSERT INTO series VALUES (1, 't1', 'srv', 'c1');",
+            "INSERT INTO cases (id, case_key, network, batch_size, `precision`, framework, \
+             command) VALUES (1, 'k', 't1', 1, '', 'trtllm-serve', 'srv-c1')",
         )
         .unwrap();
+        if version >= 3 {
+            db.execute_batch("INSERT INTO series VALUES (1, 't1', 'srv', 'c1')").unwrap();
+        }
         for i in 1..=runs {
             db.execute("INSERT INTO runs (run_key) VALUES (?1)", [format!("r{i:02}")]).unwrap();
-            db.execute(
-                "INSERT INTO run_cases (run_id, case_id, status, reasons, log_tail) \
-                 VALUES (?1, 1, 'ok', '[]', '')",
-                [i],
-            )
-            .unwrap();
+            if version >= 2 {
+                db.execute(
+                    "INSERT INTO run_cases (run_id, case_id, status, reasons, log_tail) \
+                     VALUES (?1, 1, 'ok', '[]', '')",
+                    [i],
+                )
+                .unwrap();
+            }
             let n = NOISE[i % NOISE.len()].exp();
             let tput = 200.0 * n * if i >= from { step } else { 1.0 };
             for (metric, value) in [("token_throughput", tput), ("mean_ttft", 10.0 * n)] {
@@ -129,6 +127,56 @@ fn a_shared_step_is_a_regression_with_its_line_and_junit() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("tests=\"1\" failures=\"1\" errors=\"0\" skipped=\"0\""), "{xml}");
     assert!(xml.contains("<testcase classname=\"t1\" name=\"c1\">"), "{xml}");
+}
+
+/// Stores of every older version are judged from as they are (read-only: not migrated), and
+/// `--accept` migrates one to the current version first.
+#[test]
+fn older_stores_are_read_and_accept_migrates_them() {
+    use perfline_store::schema::SCHEMA_VERSION;
+    for version in 1..SCHEMA_VERSION {
+        let s = Store::at(version, 20, 16, 0.88);
+        let current = s.file("cur.jsonl", &record("t1", &[("token_throughput", 176.0)]));
+        let version_of = || -> i64 {
+            let db = rusqlite::Connection::open(s.dir.path().join("perf.db")).unwrap();
+            db.query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0)).unwrap()
+        };
+        perf_check()
+            .args(["--store", &s.url(), "--run-key", "r21", "-i"])
+            .arg(&current)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::starts_with(
+                "perf-check: regression: t1 srv-c1 token_throughput: 176.0 vs 199.4 (-11.7 %) \
+                 since r16\n",
+            ));
+        assert_eq!(version_of(), version, "a read is not a migration");
+        perf_check()
+            .args(["--store", &s.url(), "--accept", "r16", "-i"])
+            .arg(&current)
+            .assert()
+            .code(0);
+        assert_eq!(version_of(), SCHEMA_VERSION, "v{version}");
+    }
+}
+
+#[test]
+fn a_newer_store_is_refused() {
+    let s = Store::new(3, 99, 1.0);
+    let db = rusqlite::Connection::open(s.dir.path().join("perf.db")).unwrap();
+    db.execute("INSERT INTO schema_version VALUES (5)", []).unwrap();
+    let current = s.file("cur.jsonl", &record("t1", &[("token_throughput", 200.0)]));
+    perf_check()
+        .args(["--store", &s.url(), "-i"])
+        .arg(&current)
+        .assert()
+        .code(78)
+        .stdout("")
+        .stderr(format!(
+            "perf-check: error: {}: store schema version 5 is newer than this perfline's (4); \
+             upgrade perfline\n",
+            s.url()
+        ));
 }
 
 #[test]
@@ -393,7 +441,7 @@ fn pending_inputs_are_the_newest_history_and_empty_input_is_66() {
     // under (derived from its records).
     let a_record: perfline::wire::metrics::MetricRecord =
         perfline::jsonl::parse(std::fs::read_to_string(&a).unwrap().trim()).unwrap();
-    assert_eq!(v[0]["change_run"], perfline::runkey::of_records(&[a_record]), "{v:?}");
+    assert_eq!(v[0]["change_run"], perfline_store::runkey::of_records(&[a_record]), "{v:?}");
     // A confirmation input holding another test only: t1's current value is still c's.
     let other = s.file("d.jsonl", &record("t9", &[("token_throughput", 5.0)]));
     let out = perf_check()

@@ -153,10 +153,18 @@ fn padded(values: impl Iterator<Item = f64>, from_zero: bool) -> (f64, f64) {
 
 /// Draws a trend chart; returns the SVG document.
 pub fn trend_svg(t: &Trend) -> Result<String> {
+    render(TREND_SIZE, |root| draw_trend(root, t))
+}
+
+/// Draws with `draw` on a `size` canvas; returns the SVG document, [`compact`]ed.
+fn render(
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> DrawResult,
+) -> Result<String> {
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, TREND_SIZE).into_drawing_area();
-        draw_trend(&root, t).map_err(fail)?;
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        draw(&root).map_err(fail)?;
         root.present().map_err(fail)?;
     }
     Ok(compact(&svg))
@@ -277,13 +285,7 @@ fn draw_trend(root: &DrawingArea<SVGBackend<'_>, Shift>, t: &Trend) -> DrawResul
 
 /// Draws a Pareto chart; returns the SVG document.
 pub fn pareto_svg(p: &Pareto) -> Result<String> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, PARETO_SIZE).into_drawing_area();
-        draw_pareto(&root, p).map_err(fail)?;
-        root.present().map_err(fail)?;
-    }
-    Ok(compact(&svg))
+    render(PARETO_SIZE, |root| draw_pareto(root, p))
 }
 
 fn draw_pareto(root: &DrawingArea<SVGBackend<'_>, Shift>, p: &Pareto) -> DrawResult {

@@ -1,10 +1,10 @@
 //! `--store`: history from an SQLite or MySQL store through perfline's read-only history
-//! reader (`perfline::store::read`), into the same [`History`] the file inputs fill.
+//! reader (`perfline_store::read`), into the same [`History`] the file inputs fill.
 
 use crate::model::{CaseKey, History, Sample};
 use perfline::cli::Result;
-use perfline::store::read::{self, Access, Query, Reader};
-use perfline::store::{secret, url::Store};
+use perfline_store::read::{self, Access, Query, Reader};
+use perfline_store::{secret, url::Store};
 use std::path::Path;
 
 /// Opens `url` read-only (MySQL: password from `--password-file` or the environment) and adds
@@ -120,7 +120,7 @@ pub fn add(history: &mut History, stored: &read::History, failed: Vec<read::Fail
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfline::store::read::{FailedCase, Point, Run, Series, SeriesKey};
+    use perfline_store::read::{FailedCase, Point, Run, Series, SeriesKey};
 
     #[test]
     fn reader_history_becomes_samples() {

@@ -436,16 +436,6 @@ pub fn slug(s: &str) -> String {
     out
 }
 
-/// `p`-th quantile (0..=1) of sorted values, linear interpolation.
-fn quantile(sorted: &[f64], p: f64) -> f64 {
-    let pos = p * (sorted.len() - 1) as f64;
-    let (i, frac) = (pos.floor() as usize, pos.fract());
-    match sorted.get(i + 1) {
-        Some(next) => sorted[i] + (next - sorted[i]) * frac,
-        None => sorted[i],
-    }
-}
-
 /// Every run's readable name ([`Run::label`]); names that several runs share (runs uploaded
 /// in the same minute, or of one commit) get the key's first 8 characters: `… · #7b8e11ab`.
 pub fn run_labels(runs: &[Run]) -> Vec<String> {
@@ -545,7 +535,8 @@ impl Ctx<'_> {
                 t.points.iter().filter(|p| p.0 < end).map(|p| p.1).rev().take(keep).collect();
             base.sort_by(f64::total_cmp);
             if base.len() >= 2 {
-                t.band = Some((quantile(&base, 0.1), quantile(&base, 0.9)));
+                let p = |p| perfline_stats::percentile(&base, p);
+                t.band = p(10.0).zip(p(90.0));
             }
             if moved(v.verdict) {
                 caption = format!("{} {}", badge(v).text, fmt_delta(v.delta_pct));

@@ -143,16 +143,24 @@ fn window_and_run_key_choose_the_runs_shown() {
     ));
 }
 
-/// An SQLite store as upload writes it (schema v3): runs r1…r5 (no start time: upload order),
-/// one case with two metrics, its r5 result failed with reasons and a log tail.
+/// An SQLite store as upload writes it (schema `version`): runs r1…r5 (no start time: upload
+/// order), one case with two metrics, its r5 result failed with reasons and a log tail (from
+/// schema 2 on; before, r5 simply has no results).
 fn store(path: &Path) {
+    store_v(path, perfline_store::schema::SCHEMA_VERSION);
+}
+
+fn store_v(path: &Path, version: i64) {
+    common::store_at(path, version);
     let db = rusqlite::Connection::open(path).unwrap();
     db.execute_batch(
-        &(common::SCHEMA.to_string()
-            + "INSERT INTO cases (case_key, network, batch_size, command) VALUES ('k1', 'aggr-db', 4, 'srv-con4');
-         INSERT INTO series VALUES (1, 'aggr-db', 'srv', 'con4');"),
+        "INSERT INTO cases (case_key, network, batch_size, `precision`, framework, command) \
+         VALUES ('k1', 'aggr-db', 4, '', 'trtllm-serve', 'srv-con4');",
     )
     .unwrap();
+    if version >= 3 {
+        db.execute_batch("INSERT INTO series VALUES (1, 'aggr-db', 'srv', 'con4');").unwrap();
+    }
     for run in 1..=5i64 {
         db.execute(
             "INSERT INTO runs (run_key, gpu, driver, `commit`, notes, uploaded_at) \
@@ -166,11 +174,13 @@ fn store(path: &Path) {
         )
         .unwrap();
         let status = if run == 5 { "failed" } else { "ok" };
-        db.execute(
-            "INSERT INTO run_cases (run_id, case_id, status, reasons, log_tail) VALUES (?1, 1, ?2, ?3, ?4)",
-            rusqlite::params![run, status, if run == 5 { "[\"server <died>\"]" } else { "[]" }, "line 1\nOOM at step 3"],
-        )
-        .unwrap();
+        if version >= 2 {
+            db.execute(
+                "INSERT INTO run_cases (run_id, case_id, status, reasons, log_tail) VALUES (?1, 1, ?2, ?3, ?4)",
+                rusqlite::params![run, status, if run == 5 { "[\"server <died>\"]" } else { "[]" }, "line 1\nOOM at step 3"],
+            )
+            .unwrap();
+        }
         if run < 5 {
             for (metric, value, unit) in
                 [("token_throughput", 1000.0 + run as f64, "tok/s"), ("mean_tpot", 5.0, "ms")]
@@ -183,6 +193,55 @@ fn store(path: &Path) {
             }
         }
     }
+}
+
+/// Stores of every older version are read as they are (not migrated); a newer one is refused
+/// with one line, exit 78, and no report.
+#[test]
+fn older_stores_are_read_and_a_newer_one_refused() {
+    use perfline_store::schema::SCHEMA_VERSION;
+    let dir = tempfile::tempdir().unwrap();
+    for version in 1..SCHEMA_VERSION {
+        let db = dir.path().join(format!("v{version}.db"));
+        store_v(&db, version);
+        let out = dir.path().join(format!("v{version}.html"));
+        let url = format!("sqlite:{}", db.display());
+        let (code, stdout, stderr) = report(&["--store", &url, "-o", s(&out)]);
+        assert_eq!((code, stderr.as_str()), (0, ""), "v{version}");
+        let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        // Two charts (the case's two metrics); r5's failure is known from schema 2 on.
+        let failed = if version >= 2 { 1 } else { 0 };
+        assert_eq!(
+            (&summary["charts"], &summary["failed"]),
+            (&2.into(), &failed.into()),
+            "v{version}"
+        );
+        let db = rusqlite::Connection::open(&db).unwrap();
+        let found: i64 =
+            db.query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(found, version, "a read is not a migration");
+    }
+    let db = dir.path().join("newer.db");
+    store(&db);
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute("INSERT INTO schema_version VALUES (5)", [])
+        .unwrap();
+    let out = dir.path().join("newer.html");
+    let url = format!("sqlite:{}", db.display());
+    let (code, stdout, stderr) = report(&["--store", &url, "-o", s(&out)]);
+    assert_eq!(
+        (code, stdout.as_str(), stderr),
+        (
+            78,
+            "",
+            format!(
+                "report: error: {url}: store schema version 5 is newer than this perfline's (4); \
+                 upgrade perfline\n"
+            )
+        )
+    );
+    assert!(!out.exists());
 }
 
 #[test]

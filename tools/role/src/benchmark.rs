@@ -8,11 +8,11 @@ use crate::job::Job;
 use crate::process::{describe, render_with_raw, spawn, stop};
 use crate::server::{health_url, TICK};
 use perfline::cli::{Failure, Result};
-use perfline::slurm::Api;
-use perfline::wait::{tail_lines, Condition, Outcome, WaitSpec};
 use perfline::wire::metrics::{MetricRecord, Status};
 use perfline::wire::plan::{ClientRun, RoleKind};
 use perfline::Exit;
+use perfline_slurm::wait::{tail_lines, Condition, Outcome, WaitSpec};
+use perfline_slurm::Api;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -53,8 +53,8 @@ pub fn run_benchmark(job: &Job) -> Result<Exit> {
                 all_ok = false;
                 continue;
             }
-            let endpoint =
-                perfline::wait::read_addr(&job.addr_file(server)).map_err(|f| f.context(server))?;
+            let endpoint = perfline_slurm::wait::read_addr(&job.addr_file(server))
+                .map_err(|f| f.context(server))?;
             if let Some(why) = run_client(job, server_idx, client_idx, client, &endpoint)? {
                 all_ok = false;
                 reasons.push(why);
@@ -126,7 +126,7 @@ fn wait_for_server(job: &Job, server: &str) -> std::result::Result<(String, u16)
             timeout: job.ready_timeout.min(job.remaining()),
             interval: TICK,
         };
-        match perfline::wait::wait(&spec, &mut |_| {}) {
+        match perfline_slurm::wait::wait(&spec, &mut |_| {}) {
             Outcome::Ready { .. } => Ok(()),
             Outcome::TimedOut { pending, .. } => Err(format!(
                 "{server} not ready within {}s: {}",
@@ -137,7 +137,7 @@ fn wait_for_server(job: &Job, server: &str) -> std::result::Result<(String, u16)
         }
     };
     wait(Condition::FileHasContent(addr.clone()))?;
-    let (host, port) = perfline::wait::read_addr(&addr).map_err(|f| f.message)?;
+    let (host, port) = perfline_slurm::wait::read_addr(&addr).map_err(|f| f.message)?;
     wait(Condition::Http200(health_url(&host, port)))?;
     Ok((host, port))
 }
@@ -276,7 +276,7 @@ fn parse_metrics(
 fn client_template<'a>(job: &'a Job, client: &ClientRun) -> Result<&'a str> {
     match (&client.benchmark_client, trace_of(client)) {
         (Some(name), Some(_)) => {
-            perfline::slurm::client_command(&job.clients, name).ok_or_else(|| {
+            perfline_slurm::client_command(&job.clients, name).ok_or_else(|| {
                 Failure::config(format!(
                     "benchmark_client {name:?} (client {}): perfline cannot run this client; map it under `clients:` in the cluster profile",
                     client.name
@@ -483,10 +483,10 @@ fn recorded_clients(job: &Job) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The first peer to fail (perfline::coord's `first.failed`; later markers are usually roles
+/// The first peer to fail (perfline_slurm::coord's `first.failed`; later markers are usually roles
 /// stopping because of it): its reason (first marker line) and its log tail.
 fn peer_failure(job: &Job) -> Option<(String, Vec<String>)> {
-    let p = perfline::coord::first_failed(&job.coord, &job.peer_markers(ME))?;
+    let p = perfline_slurm::coord::first_failed(&job.coord, &job.peer_markers(ME))?;
     let lines = tail_lines(&p, 40);
     let why = lines.first().cloned().unwrap_or_else(|| format!("{} appeared", p.display()));
     Some((why, lines.into_iter().skip(1).collect()))
@@ -602,7 +602,7 @@ mod tests {
         );
         let job_clients = BTreeMap::new();
         assert_eq!(
-            perfline::slurm::client_command(&job_clients, "agentx"),
+            perfline_slurm::client_command(&job_clients, "agentx"),
             Some("{bin}/bench --agentic {client_args}")
         );
         // A ctx_only run of an agentx config has no trace: the standard client and flags.

@@ -3,9 +3,9 @@
 
 use perfline::cli::{Failure, Result};
 use perfline::fsutil::write_atomic;
-use perfline::slurm::{Api, Commands, Profile};
-use perfline::wait::{tail_lines, Watch};
 use perfline::wire::plan::{PlannedTest, Role};
+use perfline_slurm::wait::{tail_lines, Watch};
+use perfline_slurm::{Api, Commands, Profile};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -62,7 +62,7 @@ impl Job {
             Ok(text) => {
                 let p = serde_json::from_str::<Profile>(&text)
                     .map_err(|e| Failure::config(format!("{}: {e}", profile_path.display())))?;
-                perfline::slurm::parse_hung_after(&p.hung_after)
+                perfline_slurm::parse_hung_after(&p.hung_after)
                     .map_err(|e| Failure::config(format!("{}: {e}", profile_path.display())))?;
                 let hung_after = p.hung_after();
                 (p.commands, p.clients, p.api, hung_after)
@@ -120,7 +120,7 @@ impl Job {
     }
 
     pub fn failed_file(&self, role: &str) -> PathBuf {
-        perfline::coord::marker(&self.coord, role)
+        perfline_slurm::coord::marker(&self.coord, role)
     }
 
     /// Written by BENCHMARK when it is finished: every role then exits.
@@ -142,12 +142,12 @@ impl Job {
     pub fn mark_failed(&self, role: &str, reason: &str, log: Option<&Path>) {
         let mut text = format!("{role}: {}\n", perfline::cli::one_line(reason));
         if let Some(log) = log {
-            for line in tail_lines(log, perfline::wait::LOG_TAIL_LINES) {
+            for line in tail_lines(log, perfline_slurm::wait::LOG_TAIL_LINES) {
                 text.push_str(&line);
                 text.push('\n');
             }
         }
-        let _ = perfline::coord::mark_failed(&self.coord, role, &text);
+        let _ = perfline_slurm::coord::mark_failed(&self.coord, role, &text);
     }
 
     /// Failure markers of every role of the plan except `me`, plus the router's and the client's.

@@ -16,7 +16,7 @@
 //!   answer; an answer later than [`PROBE_TIMEOUT`] is slow (a server under full load may
 //!   answer `/health` late) but it is an answer: it ends the silence.
 //! - **Hung**: no answer of any kind (not even a refusal or a reset) for `hung_after` since the
-//!   last one (the profile's `hung_after`, default 10 s: `perfline::slurm::DEFAULT_HUNG_AFTER`)
+//!   last one (the profile's `hung_after`, default 10 s: `perfline_slurm::DEFAULT_HUNG_AFTER`)
 //!   **and** no progress: the server's log has not grown for `hung_after` either (a frozen
 //!   process writes nothing; an engine that still logs its iterations is busy). A server that
 //!   stays silent while its log keeps growing is failed only after [`STILL_LOGGING_FACTOR`] ×
@@ -30,7 +30,7 @@
 //! answer came before it; its last log growth is seen within a tick), and the role kills it
 //! without a grace period (it cannot act on SIGTERM while stopped).
 
-use perfline::wait::Probe;
+use perfline_slurm::wait::Probe;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
@@ -212,10 +212,10 @@ impl Poller {
         let url = url.to_string();
         let wait = limits.hung_after.max(PROBE_TIMEOUT);
         std::thread::spawn(move || {
-            let agent = perfline::wait::probe_agent(wait);
+            let agent = perfline_slurm::wait::probe_agent(wait);
             loop {
                 let started = Instant::now();
-                let probe = perfline::wait::http_probe(&agent, &url);
+                let probe = perfline_slurm::wait::http_probe(&agent, &url);
                 let next = match probe {
                     Probe::Status(200, _) | Probe::TimedOut => INTERVAL,
                     _ => CONFIRM_INTERVAL,

@@ -3,6 +3,7 @@
 //! (`results/metrics.jsonl`, `results/status.json`).
 
 mod benchmark;
+mod gpus;
 mod job;
 mod liveness;
 mod process;

@@ -6,11 +6,11 @@ use crate::job::{free_port, Job};
 use crate::liveness::{Dead, Limits, Poller};
 use crate::process::{describe, render, spawn, stop};
 use perfline::cli::{Failure, Result};
-use perfline::wait::{
-    Condition, LogStart, Outcome, Poll, WaitSpec, Waiter, Watch, DEFAULT_ERROR_KEYWORDS,
-};
 use perfline::wire::plan::RoleKind;
 use perfline::Exit;
+use perfline_slurm::wait::{
+    Condition, LogStart, Outcome, Poll, WaitSpec, Waiter, Watch, DEFAULT_ERROR_KEYWORDS,
+};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Child;
@@ -42,8 +42,7 @@ pub fn run_worker(job: &Job, name: &str) -> Result<Exit> {
     let label = role.name.clone().unwrap_or_else(|| name.to_string());
     let config = job.dir.join(format!("extra-llm-api-config.{kind}.{}.yml", file_safe(&label)));
     let llm = role.llm_config.clone().unwrap_or_else(|| serde_json::json!({}));
-    let yaml =
-        serde_yaml::to_string(&llm).map_err(|e| Failure::software(format!("llm_config: {e}")))?;
+    let yaml = perfline::yaml::to_string(&llm);
     perfline::fsutil::write_atomic(&config, yaml.as_bytes())?;
 
     let port = free_port()?;
@@ -67,7 +66,7 @@ pub fn run_worker(job: &Job, name: &str) -> Result<Exit> {
     if let Some(gpus) = &role.cuda_visible_devices {
         // Exactly the role's GPUs, out of those the step sees (Slurm may have set the list).
         let inherited = std::env::var("CUDA_VISIBLE_DEVICES").ok();
-        match perfline::slurm::visible_devices(gpus, inherited.as_deref()) {
+        match crate::gpus::visible_devices(gpus, inherited.as_deref()) {
             Ok(list) => env.push(format!("CUDA_VISIBLE_DEVICES={list}")),
             Err(why) => {
                 job.mark_failed(name, &why, None);
@@ -103,7 +102,7 @@ pub fn run_router(job: &Job) -> Result<Exit> {
         timeout: job.ready_timeout,
         interval: TICK,
     };
-    match perfline::wait::wait(&spec, &mut |_| {}) {
+    match perfline_slurm::wait::wait(&spec, &mut |_| {}) {
         Outcome::Ready { .. } => {}
         Outcome::TimedOut { pending, .. } => {
             let why = format!(
@@ -122,7 +121,9 @@ pub fn run_router(job: &Job) -> Result<Exit> {
     let urls = |names: &[&str]| -> Result<Vec<String>> {
         names
             .iter()
-            .map(|r| perfline::wait::read_addr(&job.addr_file(r)).map(|(h, p)| format!("{h}:{p}")))
+            .map(|r| {
+                perfline_slurm::wait::read_addr(&job.addr_file(r)).map(|(h, p)| format!("{h}:{p}"))
+            })
             .collect()
     };
     let port = free_port()?;
@@ -141,8 +142,7 @@ pub fn run_router(job: &Job) -> Result<Exit> {
         }
     }
     let config_path = job.dir.join("server_config.yaml");
-    let yaml = serde_yaml::to_string(&config)
-        .map_err(|e| Failure::software(format!("router config: {e}")))?;
+    let yaml = perfline::yaml::to_string(&config);
     perfline::fsutil::write_atomic(&config_path, yaml.as_bytes())?;
 
     let log = job.logs.join("trtllm-serve.DISAGG_SERVER.log");
@@ -171,7 +171,7 @@ fn base_values(job: &Job, role: &str, port: u16) -> BTreeMap<&'static str, Strin
 /// Where the server's log watch starts: the log's end before the server starts (a step
 /// started again in the same attempt must not fail on its earlier run's lines).
 fn log_start(log: &Path) -> LogStart {
-    LogStart::Offset(perfline::wait::regular_file_len(log).unwrap_or(0))
+    LogStart::Offset(perfline_slurm::wait::regular_file_len(log).unwrap_or(0))
 }
 
 pub fn health_url(host: &str, port: u16) -> String {
@@ -255,7 +255,7 @@ fn supervise(
                 }
             }
         }
-        let log_len = || perfline::wait::regular_file_len(log);
+        let log_len = || perfline_slurm::wait::regular_file_len(log);
         if let Some(dead) = liveness.as_mut().and_then(|p| p.check(log_len())) {
             let why = dead.reason();
             eprintln!("role: {name}: {why}");

@@ -84,7 +84,7 @@ pub fn gpu_ids(role: &Role) -> Option<String> {
 
 fn gpu_ids_within(role: &Role, inherited: Option<&str>) -> Option<String> {
     if let Some(gpus) = &role.cuda_visible_devices {
-        return perfline::slurm::visible_devices(gpus, inherited).ok();
+        return crate::gpus::visible_devices(gpus, inherited).ok();
     }
     let offset = role.gpu_offset?;
     let n = role.tasks_per_node.max(1);

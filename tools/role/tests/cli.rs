@@ -47,13 +47,14 @@ fn finalize_names_the_first_failed_role_once() {
     // GEN_0 fails first: its marker claims `first.failed` (a hard link, as roles do). CTX_0,
     // stopping because of it, fails later and must not be named, although it sorts first by
     // name: the order comes from the link, never from a sleep, clock or mtime.
-    perfline::coord::mark_failed(
+    perfline_slurm::coord::mark_failed(
         &coord,
         "GEN_0",
         "GEN_0: server exited with status 1 (log)\nTraceback: boom\n",
     )
     .unwrap();
-    perfline::coord::mark_failed(&coord, "CTX_0", "CTX_0: step exited with status 76\n").unwrap();
+    perfline_slurm::coord::mark_failed(&coord, "CTX_0", "CTX_0: step exited with status 76\n")
+        .unwrap();
 
     role(dir.path(), "FINALIZE").assert().success().stdout("");
     let got = records(dir.path());

@@ -253,12 +253,12 @@ pub fn fill_from_context(run: &mut RunInfo, records: &[MetricRecord]) {
     }
 }
 
-/// The run key ([`perfline::runkey::derive`], the one implementation perf-check shares): md5
+/// The run key ([`perfline_store::runkey::derive`], the one implementation perf-check shares): md5
 /// of the job id, the sorted test ids, the records' sorted launch attempts (when any has
 /// one), the start time and the commit; a digest of the records when neither a job id nor a
 /// start time is known.
 pub fn derive_run_key(run: &RunInfo, records: &[MetricRecord]) -> String {
-    perfline::runkey::derive(
+    perfline_store::runkey::derive(
         run.job_id.as_deref(),
         run.start_time.as_deref(),
         run.commit.as_deref(),

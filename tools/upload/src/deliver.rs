@@ -122,8 +122,9 @@ pub fn deliver(
         status: if present { "already-present" } else { "uploaded" },
     };
     let rows = sql::rows(batch);
+    let name = store.to_string();
     let into_sql = |conn: &mut dyn sql::Conn| {
-        sql::ensure_schema(conn)?;
+        sql::ensure_schema(conn, &name)?;
         sql::deliver(conn, &rows, link)
     };
     let done = match store {

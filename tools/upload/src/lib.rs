@@ -17,10 +17,8 @@ pub mod sqlite;
 pub mod sysinfo;
 
 // Store URLs and secrets live in the shared crate (perf-check and report read the same stores).
-pub use perfline::store::{secret, url as store};
+pub use perfline_store::{secret, url as store};
 
-/// md5 of `bytes` as 32 lowercase hex digits (run keys, case keys, document ids).
-pub fn md5_hex(bytes: &[u8]) -> String {
-    use md5::{Digest, Md5};
-    Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
+/// md5 of `bytes` as 32 lowercase hex digits (run keys, case keys, document ids): the store
+/// crate's one implementation.
+pub use perfline_store::runkey::md5_hex;

@@ -6,68 +6,14 @@ use crate::sql::{Conn, Dialect, Value};
 use mysql::prelude::Queryable;
 use perfline::cli::Failure;
 use perfline::Exit;
+use perfline_store::schema::Backend;
 use std::time::Duration;
 
 pub static DIALECT: Dialect = Dialect {
     name: "mysql",
+    backend: Backend::Mysql,
     insert_ignore: "INSERT IGNORE",
     begin: "START TRANSACTION",
-    ddl: &[
-        "CREATE TABLE IF NOT EXISTS schema_version (version INT NOT NULL PRIMARY KEY)
-            ENGINE=InnoDB",
-        "CREATE TABLE IF NOT EXISTS runs (
-            id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-            run_key VARCHAR(64) NOT NULL,
-            job_id TEXT, tensorrt TEXT, trtllm TEXT, driver TEXT, gpu TEXT, cuda TEXT, os TEXT,
-            hostname TEXT, start_time VARCHAR(64), end_time VARCHAR(64), `commit` TEXT,
-            link TEXT, notes TEXT,
-            uploaded_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
-            UNIQUE KEY run_key (run_key)
-        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-        "CREATE TABLE IF NOT EXISTS cases (
-            id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-            case_key CHAR(32) NOT NULL,
-            network TEXT NOT NULL, batch_size BIGINT NOT NULL, `precision` TEXT NOT NULL,
-            framework TEXT NOT NULL, command TEXT NOT NULL,
-            UNIQUE KEY case_key (case_key)
-        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-        "CREATE TABLE IF NOT EXISTS perf_result (
-            id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-            run_id BIGINT NOT NULL, case_id BIGINT NOT NULL,
-            metric VARCHAR(191) NOT NULL, value DOUBLE NOT NULL, unit VARCHAR(64),
-            status VARCHAR(16) NOT NULL,
-            UNIQUE KEY run_case_metric (run_id, case_id, metric),
-            KEY case_id (case_id),
-            CONSTRAINT perf_result_run FOREIGN KEY (run_id) REFERENCES runs (id),
-            CONSTRAINT perf_result_case FOREIGN KEY (case_id) REFERENCES cases (id)
-        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-    ],
-    migrations: &[
-        (
-            2,
-            &["CREATE TABLE IF NOT EXISTS run_cases (
-            id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-            run_id BIGINT NOT NULL, case_id BIGINT NOT NULL,
-            status VARCHAR(16) NOT NULL CHECK (status IN ('ok', 'failed')),
-            reasons MEDIUMTEXT NOT NULL,
-            log_tail MEDIUMTEXT NOT NULL, source TEXT,
-            UNIQUE KEY run_case (run_id, case_id),
-            KEY case_id (case_id),
-            CONSTRAINT run_cases_run FOREIGN KEY (run_id) REFERENCES runs (id),
-            CONSTRAINT run_cases_case FOREIGN KEY (case_id) REFERENCES cases (id)
-        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"],
-        ),
-        (
-            3,
-            &["CREATE TABLE IF NOT EXISTS series (
-            case_id BIGINT NOT NULL PRIMARY KEY,
-            test_id VARCHAR(1024) NOT NULL,
-            server VARCHAR(1024) NOT NULL DEFAULT '',
-            client VARCHAR(1024) NOT NULL DEFAULT '',
-            CONSTRAINT series_case FOREIGN KEY (case_id) REFERENCES cases (id)
-        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"],
-        ),
-    ],
     max_params: 65_535,
 };
 
@@ -108,15 +54,6 @@ impl Mysql {
     }
 }
 
-fn to_mysql(v: &Value) -> mysql::Value {
-    match v {
-        Value::Null => mysql::Value::NULL,
-        Value::Int(i) => mysql::Value::Int(*i),
-        Value::Real(f) => mysql::Value::Double(*f),
-        Value::Text(s) => mysql::Value::Bytes(s.as_bytes().to_vec()),
-    }
-}
-
 impl Conn for Mysql {
     fn dialect(&self) -> &'static Dialect {
         &DIALECT
@@ -126,31 +63,30 @@ impl Conn for Mysql {
             // DDL and transaction control go over the text protocol.
             self.conn.query_drop(sql).map_err(classify)?;
         } else {
-            let params: Vec<mysql::Value> = params.iter().map(to_mysql).collect();
-            self.conn.exec_drop(sql, mysql::Params::Positional(params)).map_err(classify)?;
+            self.conn.exec_drop(sql, Value::mysql_params(params)).map_err(classify)?;
         }
         Ok(i64::try_from(self.conn.last_insert_id()).unwrap_or(i64::MAX))
+    }
+    fn query_ints(&mut self, sql: &str, params: &[Value]) -> Result<Vec<i64>, StoreError> {
+        let rows: Vec<Option<i64>> =
+            self.conn.exec(sql, Value::mysql_params(params)).map_err(classify)?;
+        Ok(rows.into_iter().flatten().collect())
     }
     fn query_pairs(
         &mut self,
         sql: &str,
         params: &[Value],
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        let params: Vec<mysql::Value> = params.iter().map(to_mysql).collect();
-        let params = if params.is_empty() {
-            mysql::Params::Empty
-        } else {
-            mysql::Params::Positional(params)
-        };
-        self.conn.exec_map(sql, params, |(id, key): (i64, String)| (id, key)).map_err(classify)
+        self.conn
+            .exec_map(sql, Value::mysql_params(params), |(id, key): (i64, String)| (id, key))
+            .map_err(classify)
     }
     fn query_id_texts(
         &mut self,
         sql: &str,
         params: &[Value],
     ) -> Result<Vec<(i64, String, String, String)>, StoreError> {
-        let params: Vec<mysql::Value> = params.iter().map(to_mysql).collect();
-        self.conn.exec(sql, mysql::Params::Positional(params)).map_err(classify)
+        self.conn.exec(sql, Value::mysql_params(params)).map_err(classify)
     }
 }
 

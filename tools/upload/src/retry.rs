@@ -12,6 +12,13 @@ pub enum StoreError {
     Fatal(Failure),
 }
 
+/// A failure outside a store operation's retry classes (schema checks) is final.
+impl From<Failure> for StoreError {
+    fn from(f: Failure) -> StoreError {
+        StoreError::Fatal(f)
+    }
+}
+
 impl StoreError {
     pub fn transient(message: impl Into<String>) -> StoreError {
         StoreError::Transient(Failure::new(perfline::Exit::Unavailable, message))

@@ -1,58 +1,34 @@
-//! The SQL stores' shared part: the schema (incumbent names `runs`, `cases`, `perf_result`,
-//! plus `run_cases`, `series` and `schema_version`), the rows a batch becomes, and the one-transaction
-//! delivery that SQLite and MySQL both run through the small [`Conn`] trait.
+//! The SQL stores' shared part: the rows a batch becomes and the one-transaction delivery that
+//! SQLite and MySQL both run through the small [`Conn`] trait. The schema (tables, version,
+//! migrations) is `perfline_store::schema`'s, described in docs/SCHEMA.md; upload brings a
+//! store to it through [`ensure_schema`] before every delivery.
 
 use crate::batch::{case_of, series_of, Batch, Case, Series};
 use crate::retry::StoreError;
 use perfline::cli::Failure;
+use perfline_store::schema::{self, Backend, Session};
 use std::collections::HashMap;
 
-/// The schema this upload writes. A store with a newer version is refused; an older one is
-/// migrated (see [`Dialect::migrations`]).
-///
-/// 1: `runs`, `cases`, `perf_result`. 2: `run_cases` (one row per case of a run, failed
-/// cases included, with their reasons and log tails). 3: `series` (each case's series
-/// identity: the records' `test_id`, `server`, `client`; `''` where a record had none).
-pub const SCHEMA_VERSION: i64 = 3;
+pub use perfline_store::schema::SCHEMA_VERSION;
+/// A bound parameter or column value (the store crate's, shared with the reader).
+pub use perfline_store::Value;
 
-/// A bound parameter or column value.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    Null,
-    Int(i64),
-    Real(f64),
-    Text(String),
-}
-
-impl From<&Option<String>> for Value {
-    fn from(v: &Option<String>) -> Value {
-        v.as_ref().map_or(Value::Null, |s| Value::Text(s.clone()))
+fn json_of(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Null => serde_json::Value::Null,
+        Value::Int(i) => (*i).into(),
+        Value::Real(f) => (*f).into(),
+        Value::Text(s) => s.clone().into(),
     }
 }
 
-impl Value {
-    fn to_json(&self) -> serde_json::Value {
-        match self {
-            Value::Null => serde_json::Value::Null,
-            Value::Int(i) => (*i).into(),
-            Value::Real(f) => (*f).into(),
-            Value::Text(s) => s.clone().into(),
-        }
-    }
-}
-
-/// What differs between SQL dialects.
+/// What differs between SQL dialects when delivering (the DDL is the schema's).
 pub struct Dialect {
     pub name: &'static str,
+    pub backend: Backend,
     /// `INSERT OR IGNORE` / `INSERT IGNORE`.
     pub insert_ignore: &'static str,
     pub begin: &'static str,
-    /// The version-1 tables (`CREATE TABLE IF NOT EXISTS`).
-    pub ddl: &'static [&'static str],
-    /// (version, statements) in ascending order: what takes a store from the version before
-    /// to this one. Each statement must be idempotent (`IF NOT EXISTS`), since two uploaders
-    /// may migrate the same store at once.
-    pub migrations: &'static [(i64, &'static [&'static str])],
     /// Most bound parameters in one statement.
     pub max_params: usize,
 }
@@ -61,6 +37,8 @@ pub struct Dialect {
 pub trait Conn {
     fn dialect(&self) -> &'static Dialect;
     fn exec(&mut self, sql: &str, params: &[Value]) -> Result<i64, StoreError>;
+    /// The first column of each row as integers (`NULL` skipped).
+    fn query_ints(&mut self, sql: &str, params: &[Value]) -> Result<Vec<i64>, StoreError>;
     /// Rows of (integer, text) — ids and keys.
     fn query_pairs(
         &mut self,
@@ -191,7 +169,7 @@ pub fn rows(batch: &Batch) -> Rows {
 pub fn dry_run(rows: &Rows) -> Vec<serde_json::Value> {
     let mut out = Vec::new();
     let run: serde_json::Map<_, _> =
-        run_columns().iter().zip(&rows.run).map(|(c, v)| (c.to_string(), v.to_json())).collect();
+        run_columns().iter().zip(&rows.run).map(|(c, v)| (c.to_string(), json_of(v))).collect();
     out.push(serde_json::json!({"table": "runs", "row": run}));
     for case in &rows.cases {
         out.push(serde_json::json!({"table": "cases", "row": case}));
@@ -204,7 +182,7 @@ pub fn dry_run(rows: &Rows) -> Vec<serde_json::Value> {
     }
     for (case, rc) in rows.cases.iter().zip(&rows.run_cases) {
         out.push(serde_json::json!({"table": "run_cases", "row": {
-            "run_key": rows.run.first().map(Value::to_json), "case_key": case.case_key,
+            "run_key": rows.run.first().map(json_of), "case_key": case.case_key,
             "status": rc.status, "reasons": rc.reasons, "log_tail": rc.log_tail,
             "source": rc.source,
         }}));
@@ -212,39 +190,40 @@ pub fn dry_run(rows: &Rows) -> Vec<serde_json::Value> {
     for r in &rows.results {
         let case_key = rows.cases.get(r.case).map(|c| c.case_key.as_str());
         out.push(serde_json::json!({"table": "perf_result", "row": {
-            "run_key": rows.run.first().map(Value::to_json), "case_key": case_key,
+            "run_key": rows.run.first().map(json_of), "case_key": case_key,
             "metric": r.metric, "value": r.value, "unit": r.unit, "status": r.status,
         }}));
     }
     out
 }
 
-/// Creates the tables when missing, refuses a newer schema and migrates an older one. The
-/// store's version is the highest in `schema_version`; each migration applied adds its row.
-pub fn ensure_schema(conn: &mut dyn Conn) -> Result<(), StoreError> {
-    let d = conn.dialect();
-    for stmt in d.ddl {
-        conn.exec(stmt, &[])?;
+/// Brings the store `name` (its URL, for messages) to the current schema through
+/// [`schema::migrate`]: creates the tables when missing, refuses a newer schema (exit 78) and
+/// migrates an older one.
+pub fn ensure_schema(conn: &mut dyn Conn, name: &str) -> Result<(), StoreError> {
+    schema::migrate(&mut Schema { conn, name }).map(drop)
+}
+
+/// upload's connection as the schema sees it.
+struct Schema<'a> {
+    conn: &'a mut dyn Conn,
+    name: &'a str,
+}
+
+impl Session for Schema<'_> {
+    type Error = StoreError;
+    fn backend(&self) -> Backend {
+        self.conn.dialect().backend
     }
-    let versions = conn.query_pairs("SELECT version, '' FROM schema_version", &[])?;
-    // No row: a store created just now (or by hand), brought to the current version below.
-    let current = versions.iter().map(|(v, _)| *v).max().unwrap_or(0);
-    if current > SCHEMA_VERSION {
-        return Err(StoreError::Fatal(Failure::config(format!(
-            "store schema version {current} is newer than this upload's ({SCHEMA_VERSION})"
-        ))));
+    fn store_name(&self) -> String {
+        self.name.to_string()
     }
-    let insert = format!("{} INTO schema_version (version) VALUES (?)", d.insert_ignore);
-    for (version, statements) in d.migrations.iter().filter(|(v, _)| *v > current) {
-        for stmt in *statements {
-            conn.exec(stmt, &[])?;
-        }
-        conn.exec(&insert, &[Value::Int(*version)])?;
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<(), StoreError> {
+        self.conn.exec(sql, params).map(drop)
     }
-    if current < SCHEMA_VERSION {
-        conn.exec(&insert, &[Value::Int(SCHEMA_VERSION)])?;
+    fn query_ints(&mut self, sql: &str, params: &[Value]) -> Result<Vec<i64>, StoreError> {
+        self.conn.query_ints(sql, params)
     }
-    Ok(())
 }
 
 /// What a delivery did.

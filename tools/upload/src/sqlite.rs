@@ -4,55 +4,16 @@ use crate::retry::StoreError;
 use crate::sql::{Conn, Dialect, Value};
 use perfline::cli::Failure;
 use perfline::Exit;
-use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
+use perfline_store::schema::Backend;
 use std::path::Path;
 use std::time::Duration;
 
 pub static DIALECT: Dialect = Dialect {
     name: "sqlite",
+    backend: Backend::Sqlite,
     insert_ignore: "INSERT OR IGNORE",
     // IMMEDIATE takes the write lock at once: two uploaders never interleave a run.
     begin: "BEGIN IMMEDIATE",
-    ddl: &[
-        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)",
-        "CREATE TABLE IF NOT EXISTS runs (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            run_key TEXT NOT NULL UNIQUE,
-            job_id TEXT, tensorrt TEXT, trtllm TEXT, driver TEXT, gpu TEXT, cuda TEXT, os TEXT,
-            hostname TEXT, start_time TEXT, end_time TEXT, `commit` TEXT, link TEXT, notes TEXT,
-            uploaded_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)",
-        "CREATE TABLE IF NOT EXISTS cases (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            case_key TEXT NOT NULL UNIQUE,
-            network TEXT NOT NULL, batch_size INTEGER NOT NULL, `precision` TEXT NOT NULL,
-            framework TEXT NOT NULL, command TEXT NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS perf_result (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            run_id INTEGER NOT NULL REFERENCES runs(id),
-            case_id INTEGER NOT NULL REFERENCES cases(id),
-            metric TEXT NOT NULL, value REAL NOT NULL, unit TEXT, status TEXT NOT NULL,
-            UNIQUE (run_id, case_id, metric))",
-    ],
-    migrations: &[
-        (
-            2,
-            &["CREATE TABLE IF NOT EXISTS run_cases (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            run_id INTEGER NOT NULL REFERENCES runs(id),
-            case_id INTEGER NOT NULL REFERENCES cases(id),
-            status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
-            reasons TEXT NOT NULL, log_tail TEXT NOT NULL, source TEXT,
-            UNIQUE (run_id, case_id))"],
-        ),
-        (
-            3,
-            &["CREATE TABLE IF NOT EXISTS series (
-            case_id INTEGER PRIMARY KEY REFERENCES cases(id),
-            test_id TEXT NOT NULL,
-            server TEXT NOT NULL DEFAULT '',
-            client TEXT NOT NULL DEFAULT '')"],
-        ),
-    ],
     max_params: 32_766,
 };
 
@@ -70,16 +31,19 @@ impl Sqlite {
         conn.busy_timeout(busy_timeout).map_err(|e| classify(&path.display(), e))?;
         Ok(Sqlite { conn })
     }
-}
 
-impl ToSql for Value {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Borrowed(match self {
-            Value::Null => ValueRef::Null,
-            Value::Int(i) => ValueRef::Integer(*i),
-            Value::Real(f) => ValueRef::Real(*f),
-            Value::Text(s) => ValueRef::Text(s.as_bytes()),
-        }))
+    /// The rows `sql` with `params` selects, each read by `row`.
+    fn rows<T>(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| classify(&"sqlite", e))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(params), row)
+            .map_err(|e| classify(&"sqlite", e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| classify(&"sqlite", e))
     }
 }
 
@@ -92,29 +56,23 @@ impl Conn for Sqlite {
         stmt.execute(rusqlite::params_from_iter(params)).map_err(|e| classify(&"sqlite", e))?;
         Ok(self.conn.last_insert_rowid())
     }
+    fn query_ints(&mut self, sql: &str, params: &[Value]) -> Result<Vec<i64>, StoreError> {
+        let rows = self.rows(sql, params, |r| r.get::<_, Option<i64>>(0))?;
+        Ok(rows.into_iter().flatten().collect())
+    }
     fn query_pairs(
         &mut self,
         sql: &str,
         params: &[Value],
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| classify(&"sqlite", e))?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(params), |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(|e| classify(&"sqlite", e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| classify(&"sqlite", e))
+        self.rows(sql, params, |r| Ok((r.get(0)?, r.get(1)?)))
     }
     fn query_id_texts(
         &mut self,
         sql: &str,
         params: &[Value],
     ) -> Result<Vec<(i64, String, String, String)>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| classify(&"sqlite", e))?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(params), |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-            .map_err(|e| classify(&"sqlite", e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| classify(&"sqlite", e))
+        self.rows(sql, params, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
     }
 }
 
@@ -160,8 +118,8 @@ mod tests {
     fn delivers_once_and_shares_cases() {
         let dir = tempfile::tempdir().unwrap();
         let mut db = Sqlite::open(&dir.path().join("perf.db"), Duration::from_secs(1)).unwrap();
-        sql::ensure_schema(&mut db).unwrap();
-        sql::ensure_schema(&mut db).unwrap();
+        sql::ensure_schema(&mut db, "sqlite:perf.db").unwrap();
+        sql::ensure_schema(&mut db, "sqlite:perf.db").unwrap();
         let nasty = "x'); DROP TABLE runs; --\"SELECT`";
         let rows = sql::rows(&batch("k1", nasty));
         let first = sql::deliver(&mut db, &rows, Some("l/{run_id}")).unwrap();
@@ -198,10 +156,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut db = Sqlite::open(&dir.path().join("perf.db"), Duration::from_secs(1)).unwrap();
         // A store as upload's schema version 1 left it, with one run.
-        for stmt in DIALECT.ddl {
-            db.conn.execute(stmt, []).unwrap();
-        }
-        db.conn.execute("INSERT INTO schema_version VALUES (1)", []).unwrap();
+        perfline_store::schema::create_at(&mut perfline_store::schema::Sqlite(&db.conn), 1)
+            .unwrap();
         db.conn.execute("INSERT INTO runs (run_key) VALUES ('old')", []).unwrap();
         let tables = |db: &Sqlite| -> i64 {
             db.conn
@@ -214,8 +170,8 @@ mod tests {
                 .unwrap()
         };
         assert_eq!(tables(&db), 0);
-        sql::ensure_schema(&mut db).unwrap();
-        sql::ensure_schema(&mut db).unwrap();
+        sql::ensure_schema(&mut db, "sqlite:perf.db").unwrap();
+        sql::ensure_schema(&mut db, "sqlite:perf.db").unwrap();
         assert_eq!(tables(&db), 2);
         let versions: Vec<i64> = db
             .conn
@@ -225,7 +181,7 @@ mod tests {
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap();
-        assert_eq!(versions, [1, 2, 3]);
+        assert_eq!(versions, [1, 2, 3, 4]);
         let d = sql::deliver(&mut db, &sql::rows(&batch("k1", "n")), None).unwrap();
         assert_eq!(d, sql::Delivered { run_id: 2, rows: 3, already_present: false });
         assert_eq!((count(&db, "runs"), count(&db, "run_cases"), count(&db, "series")), (2, 1, 1));
@@ -235,7 +191,7 @@ mod tests {
     fn a_case_already_in_another_series_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let mut db = Sqlite::open(&dir.path().join("perf.db"), Duration::from_secs(1)).unwrap();
-        sql::ensure_schema(&mut db).unwrap();
+        sql::ensure_schema(&mut db, "sqlite:perf.db").unwrap();
         // Same test, concurrency and command `a-b-c`: one case, two series.
         let mut first = batch("k1", "n");
         first.records[0].server = Some("a-b".into());
@@ -263,10 +219,17 @@ mod tests {
     fn newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let mut db = Sqlite::open(&dir.path().join("perf.db"), Duration::from_secs(1)).unwrap();
-        sql::ensure_schema(&mut db).unwrap();
+        sql::ensure_schema(&mut db, "sqlite:perf.db").unwrap();
         db.conn.execute("INSERT INTO schema_version VALUES (99)", []).unwrap();
-        match sql::ensure_schema(&mut db) {
-            Err(StoreError::Fatal(f)) => assert_eq!(f.exit, Exit::Config),
+        match sql::ensure_schema(&mut db, "sqlite:perf.db") {
+            Err(StoreError::Fatal(f)) => assert_eq!(
+                (f.exit, f.message.as_str()),
+                (
+                    Exit::Config,
+                    "sqlite:perf.db: store schema version 99 is newer than this perfline's (4); \
+                     upgrade perfline"
+                )
+            ),
             other => panic!("{other:?}"),
         }
     }

@@ -70,7 +70,7 @@ fn sqlite_upload_prints_the_run_and_second_upload_adds_nothing() {
     assert_eq!(count(&db, "SELECT count(*) FROM cases"), 2);
     assert_eq!(count(&db, "SELECT count(*) FROM perf_result"), 3);
     assert_eq!(count(&db, "SELECT count(*) FROM run_cases WHERE status = 'ok'"), 2);
-    assert_eq!(count(&db, "SELECT max(version) FROM schema_version"), 3);
+    assert_eq!(count(&db, "SELECT max(version) FROM schema_version"), 4);
     assert_eq!(count(&db, "SELECT count(*) FROM series"), 2);
 }
 
@@ -153,17 +153,8 @@ fn a_version_1_store_is_migrated_in_place() {
     let db = dir.path().join("perf.db");
     {
         let conn = rusqlite::Connection::open(&db).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY);
-             INSERT INTO schema_version VALUES (1);
-             CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT,
-               run_key TEXT NOT NULL UNIQUE, job_id TEXT, tensorrt TEXT, trtllm TEXT,
-               driver TEXT, gpu TEXT, cuda TEXT, os TEXT, hostname TEXT, start_time TEXT,
-               end_time TEXT, `commit` TEXT, link TEXT, notes TEXT,
-               uploaded_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);
-             INSERT INTO runs (run_key) VALUES ('v1-run');",
-        )
-        .unwrap();
+        perfline_store::schema::create_at(&mut perfline_store::schema::Sqlite(&conn), 1).unwrap();
+        conn.execute("INSERT INTO runs (run_key) VALUES ('v1-run')", []).unwrap();
     }
     upload(dir.path())
         .args(["--run-key", "v2-run"])
@@ -172,12 +163,37 @@ fn a_version_1_store_is_migrated_in_place() {
         .code(0)
         .stdout(predicate::str::contains("\"run_id\":2,"));
     assert_eq!(count(&db, "SELECT count(*) FROM runs"), 2);
-    assert_eq!(count(&db, "SELECT count(*) FROM schema_version WHERE version IN (1, 2, 3)"), 3);
+    assert_eq!(count(&db, "SELECT count(*) FROM schema_version WHERE version IN (1, 2, 3, 4)"), 4);
     assert_eq!(count(&db, "SELECT count(*) FROM series"), 1);
     assert_eq!(
         count(&db, "SELECT count(*) FROM run_cases WHERE run_id = 2 AND status = 'failed'"),
         1
     );
+}
+
+#[test]
+fn a_newer_store_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("perf.db");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let current = perfline_store::schema::SCHEMA_VERSION;
+        perfline_store::schema::create_at(&mut perfline_store::schema::Sqlite(&conn), current)
+            .unwrap();
+        conn.execute("INSERT INTO schema_version VALUES (5)", []).unwrap();
+    }
+    upload(dir.path())
+        .args(["--run-key", "new-run"])
+        .write_stdin(failed_record("aggr-failed", 1))
+        .assert()
+        .code(78)
+        .stdout("")
+        .stderr(
+            "upload: error: sqlite:perf.db: store schema version 5 is newer than this \
+             perfline's (4); upgrade perfline\n",
+        );
+    assert_eq!(count(&db, "SELECT count(*) FROM runs"), 0);
+    assert!(!dir.path().join(".perfline").exists(), "a refused store is not spooled");
 }
 
 #[test]

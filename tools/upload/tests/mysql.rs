@@ -185,7 +185,7 @@ fn mysql_failed_record_without_metrics_gets_its_run_cases_row_once() {
     run("\"rows\":0,\"link\":null,\"status\":\"already-present\"}");
     assert_eq!(db.count(name, "SELECT count(*) FROM runs"), 1);
     assert_eq!(db.count(name, "SELECT count(*) FROM run_cases"), 2);
-    assert_eq!(db.count(name, "SELECT max(version) FROM schema_version"), 3);
+    assert_eq!(db.count(name, "SELECT max(version) FROM schema_version"), 4);
     let mut conn = db.conn(Some(name));
     let failed: Vec<(i64, i64, String, String, String, Option<String>)> = conn
         .query(
@@ -289,10 +289,8 @@ fn mysql_version_1_store_is_migrated_in_place() {
         let mut conn = db.conn(None);
         conn.query_drop(format!("CREATE DATABASE `{name}`")).unwrap();
         conn.select_db(name).unwrap();
-        for stmt in upload::mysql_store::DIALECT.ddl {
-            conn.query_drop(stmt).unwrap();
-        }
-        conn.query_drop("INSERT INTO schema_version VALUES (1)").unwrap();
+        perfline_store::schema::create_at(&mut perfline_store::schema::Mysql(&mut conn), 1)
+            .unwrap();
         conn.query_drop("INSERT INTO runs (run_key) VALUES ('v1-run')").unwrap();
     }
     assert_eq!(
@@ -312,12 +310,69 @@ fn mysql_version_1_store_is_migrated_in_place() {
         .code(0)
         .stdout(predicate::str::contains("\"run_id\":2,"));
     assert_eq!(db.count(name, "SELECT count(*) FROM runs"), 2);
-    assert_eq!(db.count(name, "SELECT count(*) FROM schema_version WHERE version IN (1, 2, 3)"), 3);
+    assert_eq!(
+        db.count(name, "SELECT count(*) FROM schema_version WHERE version IN (1, 2, 3, 4)"),
+        4
+    );
     assert_eq!(db.count(name, "SELECT count(*) FROM series"), 1);
     assert_eq!(
         db.count(name, "SELECT count(*) FROM run_cases WHERE run_id = 2 AND status = 'failed'"),
         1
     );
+}
+
+/// Stores of every older version, made by that version's DDL, are migrated to the current one
+/// by the next upload, keeping their runs; a newer store is refused with one line, exit 78.
+#[test]
+fn mysql_older_stores_are_migrated_and_a_newer_one_refused() {
+    use perfline_store::schema::{self, SCHEMA_VERSION};
+    let _shared = SERVER.read().unwrap();
+    let db = Instance::get();
+    let dir = tempfile::tempdir().unwrap();
+    for version in 1..SCHEMA_VERSION {
+        let name = format!("perfline_test_v{version}");
+        let url = db.fresh_url(&name);
+        {
+            let mut conn = db.conn(None);
+            conn.query_drop(format!("CREATE DATABASE `{name}`")).unwrap();
+            conn.select_db(&name).unwrap();
+            schema::create_at(&mut schema::Mysql(&mut conn), version).unwrap();
+            conn.query_drop("INSERT INTO runs (run_key) VALUES ('old-run')").unwrap();
+        }
+        upload(dir.path())
+            .args([url.as_str(), "--password-file", db.password_file(), "--run-key", "new-run"])
+            .write_stdin(failed_record("aggr-failed", 1))
+            .assert()
+            .code(0)
+            .stdout(predicate::str::contains("\"run_id\":2,"));
+        assert_eq!(db.count(&name, "SELECT max(version) FROM schema_version"), SCHEMA_VERSION);
+        assert_eq!(db.count(&name, "SELECT count(*) FROM runs"), 2, "v{version}");
+        let tables =
+            format!("SELECT count(*) FROM information_schema.tables WHERE table_schema = '{name}'");
+        assert_eq!(db.count(&name, &tables), schema::TABLES.len() as i64, "v{version}");
+    }
+    let name = "perfline_test_newer";
+    let url = db.fresh_url(name);
+    {
+        let mut conn = db.conn(None);
+        conn.query_drop(format!("CREATE DATABASE `{name}`")).unwrap();
+        conn.select_db(name).unwrap();
+        schema::create_at(&mut schema::Mysql(&mut conn), SCHEMA_VERSION).unwrap();
+        conn.query_drop("INSERT INTO schema_version VALUES (5)").unwrap();
+    }
+    let url_shown = url.clone();
+    upload(dir.path())
+        .args([url.as_str(), "--password-file", db.password_file(), "--run-key", "new-run"])
+        .write_stdin(failed_record("aggr-failed", 1))
+        .assert()
+        .code(78)
+        .stdout("")
+        .stderr(format!(
+            "upload: error: {url_shown}: store schema version 5 is newer than this perfline's \
+             (4); upgrade perfline\n"
+        ));
+    assert_eq!(db.count(name, "SELECT count(*) FROM runs"), 0);
+    assert!(!dir.path().join(".perfline").exists(), "a refused store is not spooled");
 }
 
 /// The uploader is stopped (SIGSTOP) while its transaction holds uncommitted rows (seen

@@ -8,8 +8,8 @@ mod spec;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
 use perfline::cli::Result;
-use perfline::wait::{self, Outcome};
 use perfline::{Exit, Failure};
+use perfline_slurm::wait::{self, Outcome};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 

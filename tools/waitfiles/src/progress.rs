@@ -1,7 +1,7 @@
 //! Progress on stderr while waiting: plain lines with --progress (for logs), or one line
 //! redrawn in place on a terminal.
 
-use perfline::wait::Progress;
+use perfline_slurm::wait::Progress;
 use std::io::Write;
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! The one JSON result waitfiles prints.
 
-use perfline::wait::Outcome;
+use perfline_slurm::wait::Outcome;
 use serde::Serialize;
 use std::time::Duration;
 

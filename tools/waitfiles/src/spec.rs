@@ -3,8 +3,8 @@
 use crate::Args;
 use clap::ArgMatches;
 use perfline::cli::Result;
-use perfline::wait::{self, Condition, LogStart, WaitSpec, Watch};
 use perfline::Failure;
+use perfline_slurm::wait::{self, Condition, LogStart, WaitSpec, Watch};
 use std::time::Duration;
 
 /// The longest wait: a week (a deadline past that is a typo, and overflows clocks).

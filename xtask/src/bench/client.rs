@@ -525,6 +525,62 @@ impl Client {
     }
 }
 
+impl Env {
+    /// A fresh, empty work folder for one run of `client` (`tag`: which run).
+    fn run_dir(&self, client: &str, tag: &str) -> anyhow::Result<PathBuf> {
+        let dir = self.work.join(format!("{client}-{tag}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+
+    /// Runs `args` (a client's command line) in `dir` under the CPU wrapper with the venv's
+    /// Python (else `python3`), its output into `dir/client.log`; `env` sets the client's
+    /// environment. The CPU seconds the client used.
+    fn run_client(
+        &self,
+        client: &str,
+        dir: &Path,
+        args: &[String],
+        env: impl FnOnce(&mut Command) -> anyhow::Result<()>,
+    ) -> anyhow::Result<f64> {
+        let cpu_file = dir.join("cpu_seconds");
+        let log_path = dir.join("client.log");
+        let log = std::fs::File::create(&log_path)?;
+        let python = if self.venv.join("bin/python").exists() {
+            self.venv.join("bin/python")
+        } else {
+            PathBuf::from("python3")
+        };
+        let mut cmd = Pin::command(&self.pin.client, &python);
+        cmd.args(["-c", CPU_WRAPPER])
+            .arg(&cpu_file)
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        env(&mut cmd)?;
+        let status = cmd.status().with_context(|| format!("running {client}"))?;
+        if !status.success() {
+            bail!("{client} exited with {status}; log: {}", log_path.display());
+        }
+        Ok(std::fs::read_to_string(&cpu_file)?.trim().parse()?)
+    }
+
+    /// `aiperf profile` of the test server at `url`: `input` (the dataset options), the
+    /// settings every run here shares, `tokenizer`, artifacts into `dir`.
+    fn aiperf_args(&self, url: &str, input: &[&str], tokenizer: &str, dir: &Path) -> Vec<String> {
+        let aiperf = self.venv.join("bin/aiperf").display().to_string();
+        let head = [&aiperf, "profile", "--model", "m", "--url", url];
+        let shared = ["--endpoint-type", "completions", "--streaming"];
+        let tail = ["--extra-inputs", "ignore_eos:true", "--ui", "none", "--random-seed", "0"];
+        let dir = dir.display().to_string();
+        let last = ["--tokenizer", tokenizer, "--artifact-dir", &dir];
+        [&head[..], &shared, input, &tail, &last].concat().into_iter().map(String::from).collect()
+    }
+}
+
 /// The hub repo id under which [`Env::hf_cache`] serves the local tokenizer.
 const HF_REPO: &str = "perfline/minilm";
 
@@ -554,9 +610,7 @@ impl Env {
 
     /// One trace replay run of `client` under the CPU wrapper.
     fn replay(&self, client: &str, tag: &str, addr: &str) -> anyhow::Result<TraceRun> {
-        let dir = self.work.join(format!("{client}-{tag}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)?;
+        let dir = self.run_dir(client, tag)?;
         let trace = write_trace(&dir)?.display().to_string();
         let url = format!("http://{addr}");
         let d = dir.display().to_string();
@@ -584,61 +638,28 @@ impl Env {
             ]
             .map(String::from)
             .to_vec(),
-            "aiperf" => [
-                &self.venv.join("bin/aiperf").display().to_string(),
-                "profile",
-                "--model",
-                "m",
-                "--url",
+            "aiperf" => self.aiperf_args(
                 &url,
-                "--endpoint-type",
-                "completions",
-                "--streaming",
-                "--input-file",
-                &trace,
-                "--custom-dataset-type",
-                "mooncake_trace",
-                "--fixed-schedule",
-                "--extra-inputs",
-                "ignore_eos:true",
-                "--ui",
-                "none",
-                "--random-seed",
-                "0",
-                "--tokenizer",
+                &[
+                    "--input-file",
+                    &trace,
+                    "--custom-dataset-type",
+                    "mooncake_trace",
+                    "--fixed-schedule",
+                ],
                 HF_REPO,
-                "--artifact-dir",
-                &d,
-            ]
-            .map(String::from)
-            .to_vec(),
+                &dir,
+            ),
             other => bail!("{other} has no Mooncake trace replay here"),
         };
-        let cpu_file = dir.join("cpu_seconds");
-        let log = std::fs::File::create(dir.join("client.log"))?;
-        let python = if self.venv.join("bin/python").exists() {
-            self.venv.join("bin/python")
-        } else {
-            PathBuf::from("python3")
-        };
-        let mut cmd = Pin::command(&self.pin.client, &python);
-        cmd.args(["-c", CPU_WRAPPER])
-            .arg(&cpu_file)
-            .args(&args)
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        if client == "aiperf" {
-            // aiperf's trace synthesis loads the tokenizer in worker processes that look a
-            // local path up as a hub repo id: give it a repo id served from a local cache.
-            cmd.env("HF_HOME", self.hf_cache()?).env("HF_HUB_OFFLINE", "1");
-        }
-        let status = cmd.status().with_context(|| format!("running {client}"))?;
-        if !status.success() {
-            bail!("{client} exited with {status}; log: {}", dir.join("client.log").display());
-        }
-        let cpu_s: f64 = std::fs::read_to_string(&cpu_file)?.trim().parse()?;
+        let cpu_s = self.run_client(client, &dir, &args, |cmd| {
+            if client == "aiperf" {
+                // aiperf's trace synthesis loads the tokenizer in worker processes that look a
+                // local path up as a hub repo id: give it a repo id served from a local cache.
+                cmd.env("HF_HOME", self.hf_cache()?).env("HF_HUB_OFFLINE", "1");
+            }
+            Ok(())
+        })?;
         let sent_ms: Vec<f64> = match client {
             "bench" => {
                 let v = read_json(&dir.join("result.json"))?;
@@ -745,9 +766,7 @@ fn find_tokenizer(venv: &Path) -> Option<PathBuf> {
 impl Env {
     /// Runs one client on one load under the CPU wrapper and reads its result files.
     fn measure(&self, client: &str, tag: &str, load: &Load) -> anyhow::Result<Measure> {
-        let dir = self.work.join(format!("{client}-{tag}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)?;
+        let dir = self.run_dir(client, tag)?;
         let url = format!("http://{}", load.addr);
         let n = load.requests.to_string();
         let osl = load.osl.to_string();
@@ -755,11 +774,6 @@ impl Env {
         let prompts = prompts.display().to_string();
         let mut args: Vec<String> = Vec::new();
         let mut hf_offline = true;
-        let python = if self.venv.join("bin/python").exists() {
-            self.venv.join("bin/python")
-        } else {
-            PathBuf::from("python3")
-        };
         match client {
             "bench" => {
                 args.push(self.bench.display().to_string());
@@ -805,35 +819,19 @@ impl Env {
                 // aiperf's offline mode looks a local tokenizer path up as a hub repo id and
                 // fails; a local path needs no network, so HF_HUB_OFFLINE stays unset here.
                 hf_offline = false;
-                args.push(self.venv.join("bin/aiperf").display().to_string());
-                args.extend(
-                    [
-                        "profile",
-                        "--model",
-                        "m",
-                        "--url",
-                        &url,
-                        "--endpoint-type",
-                        "completions",
-                        "--streaming",
+                args = self.aiperf_args(
+                    &url,
+                    &[
                         "--request-count",
                         &n,
                         "--input-file",
                         &prompts,
                         "--custom-dataset-type",
                         "single_turn",
-                        "--extra-inputs",
-                        "ignore_eos:true",
-                        "--ui",
-                        "none",
-                        "--random-seed",
-                        "0",
-                        "--tokenizer",
-                    ]
-                    .map(String::from),
+                    ],
+                    &self.tokenizer.display().to_string(),
+                    &dir,
                 );
-                args.push(self.tokenizer.display().to_string());
-                args.extend(["--artifact-dir".into(), dir.display().to_string()]);
                 if let Some(c) = load.concurrency {
                     args.extend(["--concurrency".into(), c.to_string()]);
                 }
@@ -869,27 +867,14 @@ impl Env {
             }
             other => bail!("unknown client {other:?} (bench, aiperf, guidellm)"),
         }
-        let cpu_file = dir.join("cpu_seconds");
-        let log = std::fs::File::create(dir.join("client.log"))?;
-        let mut cmd = Pin::command(&self.pin.client, &python);
-        cmd.args(["-c", CPU_WRAPPER])
-            .arg(&cpu_file)
-            .args(&args)
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        if hf_offline {
-            cmd.env("HF_HUB_OFFLINE", "1");
-        } else {
-            cmd.env_remove("HF_HUB_OFFLINE").env_remove("TRANSFORMERS_OFFLINE");
-        }
-        let status = cmd.status().with_context(|| format!("running {client}"))?;
-        let log_path = dir.join("client.log");
-        if !status.success() {
-            bail!("{client} exited with {status}; log: {}", log_path.display());
-        }
-        let cpu_s: f64 = std::fs::read_to_string(&cpu_file)?.trim().parse()?;
+        let cpu_s = self.run_client(client, &dir, &args, |cmd| {
+            if hf_offline {
+                cmd.env("HF_HUB_OFFLINE", "1");
+            } else {
+                cmd.env_remove("HF_HUB_OFFLINE").env_remove("TRANSFORMERS_OFFLINE");
+            }
+            Ok(())
+        })?;
         let mut m = match client {
             "bench" => {
                 let v = read_json(&dir.join("result.json"))?;
@@ -1032,11 +1017,9 @@ fn client_share(client: &str, dir: &Path, server: &Value) -> anyhow::Result<Shar
     Ok(Share { p50_ms, p99_ms, matched: ms.len(), client_rows: rows.len(), key, clock })
 }
 
-/// Linear-interpolated percentile of sorted values (numpy's default).
+/// [`perfline_stats::percentile`] of sorted values (numpy's linear); NaN for none.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let x = p / 100.0 * (sorted.len() - 1) as f64;
-    let (lo, hi) = (x.floor() as usize, x.ceil() as usize);
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (x - lo as f64)
+    perfline_stats::percentile(sorted, p).unwrap_or(f64::NAN)
 }
 
 fn read_json(path: &Path) -> anyhow::Result<Value> {
@@ -1114,5 +1097,49 @@ fn print_table(
             _ => None,
         };
         println!(" {:>8}", ratio.map_or(String::new(), |r| format!("{r:.1}x")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(work: &Path) -> Env {
+        Env {
+            root: PathBuf::from("/r"),
+            work: work.to_path_buf(),
+            bench: PathBuf::from("/r/bench"),
+            venv: work.join("no-venv"),
+            tokenizer: PathBuf::from("/tok"),
+            pin: Pin { server: Vec::new(), client: Vec::new() },
+        }
+    }
+
+    #[test]
+    fn aiperf_args_keep_the_shared_settings_around_the_input() {
+        let e = env(Path::new("/w"));
+        let got = e.aiperf_args("http://h:1", &["--input-file", "t.jsonl"], "tok", Path::new("/d"));
+        let want = "/w/no-venv/bin/aiperf profile --model m --url http://h:1 --endpoint-type \
+                    completions --streaming --input-file t.jsonl --extra-inputs ignore_eos:true \
+                    --ui none --random-seed 0 --tokenizer tok --artifact-dir /d";
+        assert_eq!(got.join(" "), want);
+    }
+
+    #[test]
+    fn run_client_reads_cpu_seconds_and_names_the_log_of_a_failed_client() {
+        let work = std::env::temp_dir().join(format!("xtask-run-client-{}", std::process::id()));
+        let e = env(&work);
+        let dir = e.run_dir("true", "t").unwrap();
+        assert_eq!(dir, work.join("true-t"));
+        let cpu = e.run_client("true", &dir, &["true".into()], |_| Ok(())).unwrap();
+        assert!(cpu >= 0.0 && dir.join("client.log").is_file());
+        let dir = e.run_dir("false", "t").unwrap();
+        let err = e.run_client("false", &dir, &["false".into()], |_| Ok(())).unwrap_err();
+        let log = dir.join("client.log");
+        assert_eq!(
+            err.to_string(),
+            format!("false exited with exit status: 1; log: {}", log.display())
+        );
+        std::fs::remove_dir_all(&work).unwrap();
     }
 }

@@ -496,16 +496,7 @@ impl Ctx {
         signal: &str,
     ) -> anyhow::Result<FaultRun> {
         let dir = &job.dir;
-        let addr_file = dir.join(format!("coord/{role}.addr"));
-        wait_for(
-            START_BOUND,
-            &format!("{} (job {} started?)", addr_file.display(), job.job_id),
-            || Ok(addr_file.exists()),
-        )?;
-        let addr = std::fs::read_to_string(&addr_file)?.trim().to_string();
-        wait_for(Duration::from_secs(20), &format!("http://{addr}/health answering 200"), || {
-            Ok(health_ok(&addr))
-        })?;
+        serving(job, role)?;
         let results = dir.join("results");
         wait_for(Duration::from_secs(20), "the benchmark's first client log", || {
             Ok(std::fs::read_dir(&results)?
@@ -545,16 +536,7 @@ impl Ctx {
     /// (`SIMSERVE_HEALTH_503_AFTER_REQUESTS`); the fault time is when this poll (every 50 ms)
     /// first sees its /health answer anything but 200.
     fn health_fault_and_watch(&self, job: &Job) -> anyhow::Result<FaultRun> {
-        let addr_file = job.dir.join("coord/GEN_0.addr");
-        wait_for(
-            START_BOUND,
-            &format!("{} (job {} started?)", addr_file.display(), job.job_id),
-            || Ok(addr_file.exists()),
-        )?;
-        let addr = std::fs::read_to_string(&addr_file)?.trim().to_string();
-        wait_for(Duration::from_secs(20), &format!("http://{addr}/health answering 200"), || {
-            Ok(health_ok(&addr))
-        })?;
+        let addr = serving(job, "GEN_0")?;
         wait_for(Duration::from_secs(60), &format!("http://{addr}/health turning bad"), || {
             Ok(!health_ok(&addr))
         })?;
@@ -720,6 +702,22 @@ fn seconds_between(from: SystemTime, to: SystemTime) -> f64 {
         Ok(d) => d.as_secs_f64(),
         Err(e) => -e.duration().as_secs_f64(),
     }
+}
+
+/// Waits until `role`'s server of `job` has written its address and answers `/health` with
+/// 200; its address.
+fn serving(job: &Job, role: &str) -> anyhow::Result<String> {
+    let addr_file = job.dir.join(format!("coord/{role}.addr"));
+    wait_for(
+        START_BOUND,
+        &format!("{} (job {} started?)", addr_file.display(), job.job_id),
+        || Ok(addr_file.exists()),
+    )?;
+    let addr = std::fs::read_to_string(&addr_file)?.trim().to_string();
+    wait_for(Duration::from_secs(20), &format!("http://{addr}/health answering 200"), || {
+        Ok(health_ok(&addr))
+    })?;
+    Ok(addr)
 }
 
 /// Polls `ready` every 50 ms for at most `bound`.

@@ -53,6 +53,24 @@ impl Bench {
     }
 }
 
+/// Builds `package` (whose binary has its name) in release mode and empties
+/// `target/bench-NAME`: (the binary, the folder).
+pub(crate) fn release_bin_and_dir(
+    sh: &xshell::Shell,
+    package: &str,
+    name: &str,
+) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {
+    {
+        let _s = crate::util::Section::new(format!("cargo build --release -p {package}"));
+        xshell::cmd!(sh, "cargo build --release -q -p {package}").run()?;
+    }
+    let root = crate::util::project_root();
+    let dir = root.join(format!("target/bench-{name}"));
+    sh.remove_path(&dir)?;
+    sh.create_dir(&dir)?;
+    Ok((root.join("target/release").join(package), dir))
+}
+
 /// Runs `cmd` under GNU time (`/usr/bin/time -f FORMAT`) with stdout to `out` (stderr kept
 /// unless `quiet`); returns the wall time, the exit status and the numbers of the format's
 /// last line (e.g. `%U %S`).

@@ -73,22 +73,23 @@ impl Parse {
         };
         let py = dir.join("baseline.py");
         let out = |name: &str| dir.join(name);
+        // One side: `cmd` with its stdout to `name` under `dir`.
+        let side = |name: &str, cmd: Vec<String>| measure(&dir, &out(name), &cmd, runs);
+        let rust = |args: &[&str], input: &Path| -> Vec<String> {
+            [p(&bin)]
+                .into_iter()
+                .chain(args.iter().map(|a| a.to_string()))
+                .chain([p(input)])
+                .collect()
+        };
+        let python =
+            |mode: &str, input: &Path| vec!["python3".into(), p(&py), mode.into(), p(input)];
 
         warm(&gen_log)?;
         warm(&client_log)?;
         let _s = Section::new(format!("gen-worker log scan (1 warm-up + {runs} runs each)"));
-        let rust_gen = measure(
-            &dir,
-            &out("rust-gen.jsonl"),
-            &[p(&bin), "--format".into(), "gen-log".into(), p(&gen_log)],
-            runs,
-        )?;
-        let py_gen = measure(
-            &dir,
-            &out("py-gen.json"),
-            &["python3".into(), p(&py), "gen".into(), p(&gen_log)],
-            runs,
-        )?;
+        let rust_gen = side("rust-gen.jsonl", rust(&["--format", "gen-log"], &gen_log))?;
+        let py_gen = side("py-gen.json", python("gen", &gen_log))?;
         let rust_value =
             first_number(&out("rust-gen.jsonl"), "\"mean_gen_worker_per_iter_device_step_time\":")?;
         let py_value =
@@ -100,24 +101,9 @@ impl Parse {
         drop(_s);
 
         let _s = Section::new(format!("client log, result blocks (1 warm-up + {runs} runs each)"));
-        let rust_client = measure(
-            &dir,
-            &out("rust-client.jsonl"),
-            &[p(&bin), "--test-id".into(), "bench".into(), p(&client_log)],
-            runs,
-        )?;
-        let dict_client = measure(
-            &dir,
-            &out("py-dict-client.jsonl"),
-            &["python3".into(), p(&py), "client-dict".into(), p(&client_log)],
-            runs,
-        )?;
-        let py_client = measure(
-            &dir,
-            &out("py-client.jsonl"),
-            &["python3".into(), p(&py), "client".into(), p(&client_log)],
-            runs,
-        )?;
+        let rust_client = side("rust-client.jsonl", rust(&["--test-id", "bench"], &client_log))?;
+        let dict_client = side("py-dict-client.jsonl", python("client-dict", &client_log))?;
+        let py_client = side("py-client.jsonl", python("client", &client_log))?;
         let rust_sum = sum_of(&out("rust-client.jsonl"), "\"seq_throughput\":")?;
         for name in ["py-dict-client.jsonl", "py-client.jsonl"] {
             let py_sum = sum_of(&out(name), "\"seq_throughput\": ")?;
@@ -424,19 +410,21 @@ CHECKS = {
     "num_prompts": r"num_prompts=(\d+)",
 }
 
+def emit(metrics, counts):
+    """Prints one block's result line (both client baselines)."""
+    failed = counts.get("failed_requests", 0) > 0 or counts.get("marker", False)
+    if counts.get("successful_requests", 0) < counts.get("num_prompts", 0):
+        failed = True
+    print(json.dumps({"metrics": metrics, "counts": counts, "failed": failed}))
+
 def client(path):
     queries = [(k, re.compile(v)) for k, v in QUERIES.items()]
     checks = [(k, re.compile(v)) for k, v in CHECKS.items()]
     metrics, counts = None, {}
-    def emit():
-        failed = counts.get("failed_requests", 0) > 0 or counts.get("marker", False)
-        if counts.get("successful_requests", 0) < counts.get("num_prompts", 0):
-            failed = True
-        print(json.dumps({"metrics": metrics, "counts": counts, "failed": failed}))
     with open(path, errors="replace") as f:
         for line in f:
             if "Namespace(" in line and metrics is not None:
-                emit()
+                emit(metrics, counts)
                 metrics, counts = None, {}
             if "Serving Benchmark Result" in line:
                 metrics = {}
@@ -453,7 +441,7 @@ def client(path):
                 if m and key not in metrics:
                     metrics[key] = float(m.group(1))
     if metrics is not None:
-        emit()
+        emit(metrics, counts)
 
 # The competent way: a result line is `LABEL:` padded to 40 columns, then the value, so the
 # label is everything up to the first colon and one dict lookup finds its metric.
@@ -463,16 +451,11 @@ NUM_PROMPTS = re.compile(r"num_prompts=(\d+)")
 
 def client_dict(path):
     metrics, counts = None, {}
-    def emit():
-        failed = counts.get("failed_requests", 0) > 0 or counts.get("marker", False)
-        if counts.get("successful_requests", 0) < counts.get("num_prompts", 0):
-            failed = True
-        print(json.dumps({"metrics": metrics, "counts": counts, "failed": failed}))
     with open(path, errors="replace") as f:
         for line in f:
             if line.startswith("Namespace("):
                 if metrics is not None:
-                    emit()
+                    emit(metrics, counts)
                     metrics, counts = None, {}
                 m = NUM_PROMPTS.search(line)
                 if m and "num_prompts" not in counts:
@@ -498,7 +481,7 @@ def client_dict(path):
                 except (ValueError, IndexError):
                     pass
     if metrics is not None:
-        emit()
+        emit(metrics, counts)
 
 {"gen": gen, "client": client, "client-dict": client_dict}[sys.argv[1]](sys.argv[2])
 "#;

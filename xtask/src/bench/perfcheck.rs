@@ -1,5 +1,5 @@
 //! `cargo xtask bench perfcheck`: 10,000 series (2,500 cases × 4 metrics) × 100 runs of
-//! history in SQLite (upload's schema v3, built by `perfcheck_store.py`), judged by the release
+//! history in SQLite (perfline's schema, filled by `perfcheck_store.py`), judged by the release
 //! `perf-check` (change-point method, window 30, 10 anchor runs) and, side by side in the same
 //! run, by a Python baseline doing the same judgement with sqlite3 (one query), numpy and
 //! scipy.special (`perfcheck.py`: robust noise with the effective-sample-size correction,
@@ -37,20 +37,14 @@ impl Perfcheck {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
         anyhow::ensure!(self.repeat >= 5, "--repeat must be at least 5 (medians of 5 or more)");
         apt_install_if_missing(sh, "/usr/bin/time", &["time"])?;
-        {
-            let _s = Section::new("cargo build --release -p perf-check");
-            cmd!(sh, "cargo build --release -q -p perf-check").run()?;
-        }
+        let (bin, dir) = super::release_bin_and_dir(sh, "perf-check", "perfcheck")?;
         let root = project_root();
-        let bin = root.join("target/release/perf-check");
-        let dir = root.join("target/bench-perfcheck");
-        sh.remove_path(&dir)?;
-        sh.create_dir(&dir)?;
         let (db, current) = (dir.join("perf.db"), dir.join("current.jsonl"));
         let (cases, runs) = (self.cases.to_string(), self.runs.to_string());
         let python = venv(sh, &root.join("target/bench-venv"))?;
         let series = {
             let _s = Section::new(format!("store: {cases} cases × 4 metrics × {runs} runs"));
+            create_store(&db)?;
             cmd!(sh, "{python} -c {STORE_PY} {db} {current} {cases} {runs}").read()?
         };
         let script = dir.join("perfcheck.py");
@@ -119,6 +113,15 @@ impl Perfcheck {
         );
         Ok(())
     }
+}
+
+/// Creates the empty store at `db` with perfline's schema (its one owner, perfline_store::schema)
+/// for `perfcheck_store.py` to fill.
+fn create_store(db: &Path) -> anyhow::Result<()> {
+    use perfline_store::schema::{self, SCHEMA_VERSION};
+    let conn = rusqlite::Connection::open(db).with_context(|| db.display().to_string())?;
+    schema::create_at(&mut schema::Sqlite(&conn), SCHEMA_VERSION)
+        .map_err(|f| anyhow::anyhow!(f.message))
 }
 
 /// The Python of a virtual environment at `dir` with numpy and scipy (the baseline's

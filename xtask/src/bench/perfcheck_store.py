@@ -1,5 +1,5 @@
-# Builds the store of `cargo xtask bench perfcheck`: upload's SQLite schema v3 (runs, cases,
-# series, run_cases, perf_result) with CASES cases x the 4 metrics below over RUNS runs, and
+# Fills the store of `cargo xtask bench perfcheck` (created empty by xtask with perfline's own
+# schema, perfline_store::schema): CASES cases x the 4 metrics below over RUNS runs, and
 # the current run's metric records. Log-normal noise of 1-4 %, 2 % outliers of +-15-20 %, a
 # 3-20 % step at a random run in one series of ten, 1 % failed cases.
 # Usage: python3 perfcheck_store.py STORE.db CURRENT.jsonl CASES RUNS
@@ -9,25 +9,6 @@ db_path, current_path, n_cases, n_runs = sys.argv[1], sys.argv[2], int(sys.argv[
 METRICS = ["token_throughput", "seq_throughput", "mean_ttft", "p99_itl"]
 rng = random.Random(20261129)
 db = sqlite3.connect(db_path)
-db.executescript("""
-CREATE TABLE schema_version (version INTEGER PRIMARY KEY);
-INSERT INTO schema_version VALUES (1), (2), (3);
-CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, run_key TEXT NOT NULL UNIQUE,
-  job_id TEXT, tensorrt TEXT, trtllm TEXT, driver TEXT, gpu TEXT, cuda TEXT, os TEXT,
-  hostname TEXT, start_time TEXT, end_time TEXT, `commit` TEXT, link TEXT, notes TEXT,
-  uploaded_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);
-CREATE TABLE cases (id INTEGER PRIMARY KEY AUTOINCREMENT, case_key TEXT NOT NULL UNIQUE,
-  network TEXT NOT NULL, batch_size INTEGER NOT NULL, `precision` TEXT NOT NULL,
-  framework TEXT NOT NULL, command TEXT NOT NULL);
-CREATE TABLE perf_result (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
-  case_id INTEGER NOT NULL, metric TEXT NOT NULL, value REAL NOT NULL, unit TEXT,
-  status TEXT NOT NULL, UNIQUE (run_id, case_id, metric));
-CREATE TABLE run_cases (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL,
-  case_id INTEGER NOT NULL, status TEXT NOT NULL, reasons TEXT NOT NULL, log_tail TEXT NOT NULL,
-  source TEXT, UNIQUE (run_id, case_id));
-CREATE TABLE series (case_id INTEGER PRIMARY KEY REFERENCES cases(id), test_id TEXT NOT NULL,
-  server TEXT NOT NULL DEFAULT '', client TEXT NOT NULL DEFAULT '');
-""")
 series = []
 for c in range(n_cases):
     test, client = f"bench-test-{c // 4}", f"con{2 ** (c % 4)}_isl1k_osl1k"

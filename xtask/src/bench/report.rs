@@ -5,7 +5,7 @@
 //! plain string formatting and `html.escape`. Median wall time of N runs per side after one
 //! warm-up run each; targets: < 2 s and < 5 MB.
 
-use crate::util::{project_root, which, Section};
+use crate::util::which;
 use std::fmt::Write as _;
 use std::process::Command;
 use std::time::Instant;
@@ -160,15 +160,7 @@ print(len(out))
 
 impl Report {
     pub fn run(self, sh: &xshell::Shell) -> anyhow::Result<()> {
-        {
-            let _s = Section::new("cargo build --release -p report");
-            xshell::cmd!(sh, "cargo build --release -q -p report").run()?;
-        }
-        let root = project_root();
-        let bin = root.join("target/release/report");
-        let dir = root.join("target/bench-report");
-        sh.remove_path(&dir)?;
-        sh.create_dir(&dir)?;
+        let (bin, dir) = super::release_bin_and_dir(sh, "report", "report")?;
         let (metrics, verdicts) = (dir.join("history.jsonl"), dir.join("verdicts.jsonl"));
         let (m, v) = input(self.tests, self.history);
         sh.write_file(&metrics, m)?;

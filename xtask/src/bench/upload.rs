@@ -6,7 +6,7 @@
 //! perfline time. Targets are printed as targets, never as a baseline.
 
 use crate::db::Instance;
-use crate::util::{project_root, which, Section};
+use crate::util::which;
 use std::fmt::Write as _;
 use std::time::Instant;
 use xshell::{cmd, Shell};
@@ -48,15 +48,7 @@ print(len(rows))
 
 impl Upload {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
-        {
-            let _s = Section::new("cargo build --release -p upload");
-            cmd!(sh, "cargo build --release -q -p upload").run()?;
-        }
-        let root = project_root();
-        let bin = root.join("target/release/upload");
-        let dir = root.join("target/bench-upload");
-        sh.remove_path(&dir)?;
-        sh.create_dir(&dir)?;
+        let (bin, dir) = super::release_bin_and_dir(sh, "upload", "upload")?;
         let input = dir.join("metrics.jsonl");
         sh.write_file(&input, records(self.records, self.metrics))?;
         let rows = self.records * self.metrics;

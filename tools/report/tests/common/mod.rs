@@ -8,23 +8,16 @@ use std::path::Path;
 
 pub const RUNS: usize = 8;
 
-/// The SQLite store's tables as upload writes them (schema v3), no rows: an empty store.
-pub const SCHEMA: &str = "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, run_key TEXT UNIQUE, job_id TEXT,
-           tensorrt TEXT, trtllm TEXT, driver TEXT, gpu TEXT, cuda TEXT, os TEXT, hostname TEXT,
-           start_time TEXT, end_time TEXT, `commit` TEXT, link TEXT, notes TEXT, uploaded_at TEXT);
-         CREATE TABLE cases (id INTEGER PRIMARY KEY AUTOINCREMENT, case_key TEXT UNIQUE, network TEXT,
-           batch_size INTEGER, `precision` TEXT, framework TEXT, command TEXT);
-         CREATE TABLE series (case_id INTEGER PRIMARY KEY, test_id TEXT NOT NULL,
-           server TEXT NOT NULL DEFAULT '', client TEXT NOT NULL DEFAULT '');
-         CREATE TABLE perf_result (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER, case_id INTEGER,
-           metric TEXT, value REAL, unit TEXT, status TEXT, UNIQUE (run_id, case_id, metric));
-         CREATE TABLE run_cases (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER, case_id INTEGER,
-           status TEXT, reasons TEXT, log_tail TEXT, source TEXT, UNIQUE (run_id, case_id));
-";
-
-/// Creates an empty store (tables, no runs) at `path`.
+/// Creates an empty store (the current schema's tables, made by its own DDL; no runs) at
+/// `path`.
 pub fn empty_store(path: &Path) {
-    rusqlite::Connection::open(path).unwrap().execute_batch(SCHEMA).unwrap();
+    store_at(path, perfline_store::schema::SCHEMA_VERSION);
+}
+
+/// Creates an empty store of schema `version` at `path`.
+pub fn store_at(path: &Path, version: i64) {
+    let db = rusqlite::Connection::open(path).unwrap();
+    perfline_store::schema::create_at(&mut perfline_store::schema::Sqlite(&db), version).unwrap();
 }
 
 pub const HOSTILE_SCRIPT: &str = "<script>document.title='pwned'</script>";

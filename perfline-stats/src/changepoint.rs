@@ -1,4 +1,4 @@
-//! Change-point detection for performance series (feature `changepoint`): E-divisive means
+//! Change-point detection for performance series: E-divisive means
 //! (Matteson & James 2014, energy statistic with α = 1) to place change points, and a pooled
 //! Student t-test between the segments on each side to keep only significant ones, as Apache
 //! Otava (hunter) does. perf-check judges with it; report draws the change points it finds.

@@ -7,8 +7,8 @@
 //! watches (a dead pid, an error keyword in a log, a failure marker a peer wrote). [`wait`]
 //! repeats polls until the deadline; every step, including the HTTP check, is bounded by it.
 
-use crate::cli::{Failure, Result};
-use crate::exit::Exit;
+use perfline::cli::{Failure, Result};
+use perfline::exit::Exit;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};

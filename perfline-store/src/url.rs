@@ -1,7 +1,7 @@
 //! Store URLs: `sqlite:PATH`, `mysql://USER@HOST[:PORT]/DB`, `opensearch+https://HOST[:PORT]/INDEX`
 //! (and `opensearch+http://` for local endpoints). Passwords never appear in a URL.
 
-use crate::cli::{Failure, Result};
+use perfline::cli::{Failure, Result};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -139,7 +139,7 @@ impl fmt::Display for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Exit;
+    use perfline::Exit;
 
     #[test]
     fn parses_the_three_kinds() {

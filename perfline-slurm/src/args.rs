@@ -1,9 +1,9 @@
 //! The options `mkprefix` and `launch` share.
 
-use super::{
+use crate::{
     bin_dir, job_root, Container, Options, Profile, CLUSTER_ENV, IMAGE_ENV, MODELS_ROOT_ENV,
 };
-use crate::cli::{Failure, Result};
+use perfline::cli::{Failure, Result};
 use std::path::PathBuf;
 
 /// The options `mkprefix` and `launch` share (each flattens them into its arguments).

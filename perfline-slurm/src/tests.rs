@@ -1,12 +1,12 @@
 //! Tests of profiles and prefixes.
 
 use super::*;
-use crate::exit::Exit;
-use crate::wire::plan::PlannedTest;
+use perfline::exit::Exit;
+use perfline::wire::plan::PlannedTest;
 use std::path::PathBuf;
 
 fn planned() -> PlannedTest {
-    serde_json::from_str(crate::wire::plan::EXAMPLE).unwrap()
+    serde_json::from_str(perfline::wire::plan::EXAMPLE).unwrap()
 }
 
 fn opts() -> Options {
@@ -160,9 +160,9 @@ fn time_and_templates() {
 }
 
 #[test]
-fn exports_are_quoted() {
-    let lines = export_lines(&["A=x y".into(), "B=$(id)".into()]).unwrap();
-    assert_eq!(lines, ["export A='x y'", "export B='$(id)'"]);
+fn sbatch_lines_are_quoted_and_export_names_checked() {
+    assert_eq!(sbatch_line("--comment=it's").unwrap(), r"#SBATCH '--comment=it'\''s'");
+    assert_eq!(export_pairs(&["1A=x".into()]).unwrap_err().exit, perfline::Exit::DataErr);
 }
 
 /// The placeholders the role runner fills in a server template (tools/role/src/server.rs).
@@ -191,7 +191,7 @@ fn every_example_profile_loads_and_resolves() {
         if path.extension().is_some_and(|e| e == "yaml") {
             let profile = Profile::load(&path).unwrap_or_else(|f| panic!("{}", f.message));
             let mut unknown = Vec::new();
-            crate::template::render(&profile.commands.server, |key| {
+            perfline::template::render(&profile.commands.server, |key| {
                 if !SERVER_PLACEHOLDERS.contains(&key) {
                     unknown.push(key.to_string());
                 }
@@ -201,7 +201,7 @@ fn every_example_profile_loads_and_resolves() {
             assert!(unknown.is_empty(), "{}: server template: {unknown:?}", path.display());
             // A plan whose model the profile knows resolves; each server gets its GPUs.
             let mut record: serde_json::Value =
-                serde_json::from_str(crate::wire::plan::EXAMPLE).unwrap();
+                serde_json::from_str(perfline::wire::plan::EXAMPLE).unwrap();
             if let Some(name) = profile.models.keys().next() {
                 for role in record["roles"].as_array_mut().unwrap() {
                     role["model"] = name.as_str().into();
@@ -230,9 +230,9 @@ fn every_example_profile_loads_and_resolves() {
 
 #[test]
 fn server_flavour_defaults_to_trtllm_and_is_checked() {
-    assert_eq!(Profile::default().api, crate::slurm::Api::Trtllm);
+    assert_eq!(Profile::default().api, crate::Api::Trtllm);
     let p = Profile::parse("api: openai-strict\n", "s.yaml").unwrap();
-    assert_eq!((p.api, p.api.name()), (crate::slurm::Api::OpenaiStrict, "openai-strict"));
+    assert_eq!((p.api, p.api.name()), (crate::Api::OpenaiStrict, "openai-strict"));
     let err = Profile::parse("api: tgi\n", "s.yaml").unwrap_err();
     assert_eq!(err.exit, Exit::Config);
     assert!(err.message.starts_with("s.yaml: "), "{}", err.message);

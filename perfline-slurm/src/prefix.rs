@@ -1,11 +1,13 @@
 //! The Slurm prefix of one planned test: sbatch header, srun arguments, exports, and the
 //! texts of the incumbent's prefix files.
 
-use super::profile::{check_env_name, no_control, GpuRequest, Profile};
-use crate::cli::{Failure, Result};
-use crate::shell;
-use crate::wire::plan::PlannedTest;
+use crate::profile::{check_env_name, no_control, GpuRequest, Profile};
+use perfline::cli::{Failure, Result};
+use perfline::shell;
+use perfline::template::Scripts;
+use perfline::wire::plan::PlannedTest;
 use std::path::PathBuf;
+use std::sync::LazyLock;
 
 /// Settings of one run that are not in the profile.
 #[derive(Clone, Debug, Default)]
@@ -14,7 +16,7 @@ pub struct Options {
     pub job_root: Option<PathBuf>,
     /// Pin the job to these nodes (`--nodelist`), in order.
     pub nodelist: Vec<String>,
-    /// The launch attempt (see [`crate::attempt`]): the job directory is
+    /// The launch attempt (see [`perfline::attempt`]): the job directory is
     /// `JOB_ROOT/ID/ATTEMPT`; `None` (mkprefix) gives the test's directory `JOB_ROOT/ID`.
     pub attempt: Option<String>,
 }
@@ -39,8 +41,7 @@ impl Prefix {
     pub fn set_workdir(&mut self, workdir: &str, attempt: Option<&str>) -> Result<()> {
         no_control("job directory", workdir).map_err(Failure::usage)?;
         for name in ["--output=", "--error="] {
-            let opt = format!("{name}{workdir}/logs/slurm-%j.out");
-            let line = format!("#SBATCH {}", shell::quote(&opt).map_err(Failure::data)?);
+            let line = sbatch_line(&format!("{name}{workdir}/logs/slurm-%j.out"))?;
             // In place, so a hand-edited header keeps its order (and its omissions: sbatch
             // runs in the job directory, where Slurm's default output file then lands).
             if let Some(l) = self.sbatch.iter_mut().find(|l| l.contains(name)) {
@@ -57,7 +58,7 @@ impl Prefix {
             format!("PERFLINE_COORD_DIR={workdir}/coord"),
         ];
         if let Some(a) = attempt {
-            head.push(format!("{}={a}", crate::attempt::ENV));
+            head.push(format!("{}={a}", perfline::attempt::ENV));
         }
         let at = self
             .exports
@@ -140,7 +141,8 @@ pub fn prefix(planned: &PlannedTest, profile: &Profile, opts: &Options) -> Resul
     }
     let mut workdir = job_root(profile, opts)?.join(id);
     if let Some(a) = &opts.attempt {
-        crate::attempt::check(a).map_err(|e| Failure::software(format!("attempt {a:?}: {e}")))?;
+        perfline::attempt::check(a)
+            .map_err(|e| Failure::software(format!("attempt {a:?}: {e}")))?;
         workdir.push(a);
     }
     let workdir = workdir.to_string_lossy().into_owned();
@@ -185,8 +187,7 @@ pub fn prefix(planned: &PlannedTest, profile: &Profile, opts: &Options) -> Resul
     options.push(format!("--error={workdir}/logs/slurm-%j.out"));
     let mut sbatch = Vec::with_capacity(options.len());
     for opt in options.iter().filter(|o| !profile.rejects(name_of(o))) {
-        let word = shell::quote(opt).map_err(|e| Failure::data(format!("{id}: {e}")))?;
-        sbatch.push(format!("#SBATCH {word}"));
+        sbatch.push(sbatch_line(opt).map_err(|e| Failure::data(format!("{id}: {}", e.message)))?);
     }
 
     let mut srun_args = Vec::new();
@@ -214,7 +215,7 @@ pub fn prefix(planned: &PlannedTest, profile: &Profile, opts: &Options) -> Resul
         format!("PERFLINE_COORD_DIR={workdir}/coord"),
     ];
     if let Some(a) = &opts.attempt {
-        exports.push(format!("{}={a}", crate::attempt::ENV));
+        exports.push(format!("{}={a}", perfline::attempt::ENV));
     }
     exports.push(format!("PERFLINE_BIN={}", bin_dir(profile)));
     exports.extend(profile.env.iter().map(|(k, v)| format!("{k}={v}")));
@@ -236,46 +237,39 @@ fn name_of(option: &str) -> &str {
     option.split('=').next().unwrap_or(option)
 }
 
-/// `export NAME=VALUE` lines, quoted.
-pub fn export_lines(exports: &[String]) -> Result<Vec<String>> {
+/// The sbatch header line template (shell, rendered by perfline::template::Scripts).
+static SCRIPTS: LazyLock<std::result::Result<Scripts, String>> =
+    LazyLock::new(|| Scripts::new(&[("sbatch.sh", include_str!("sbatch.sh"))]));
+
+/// One `#SBATCH` header line with `option` quoted as one word.
+pub fn sbatch_line(option: &str) -> Result<String> {
+    let scripts = SCRIPTS.as_ref().map_err(|e| Failure::software(format!("sbatch.sh: {e}")))?;
+    scripts.render_macro("sbatch.sh", "sbatch_line", option).map_err(Failure::data)
+}
+
+/// One export of a job script: `export NAME=VALUE` with VALUE quoted by the template.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Export<'a> {
+    pub name: &'a str,
+    pub value: &'a str,
+}
+
+/// `NAME=VALUE` exports split, each name checked.
+pub fn export_pairs(exports: &[String]) -> Result<Vec<Export<'_>>> {
     exports
         .iter()
         .map(|e| {
             let (name, value) = e.split_once('=').unwrap_or((e, ""));
             check_env_name(name).map_err(Failure::data)?;
-            Ok(format!("export {name}={}", shell::quote(value).map_err(Failure::data)?))
+            Ok(Export { name, value })
         })
         .collect()
-}
-
-/// The text of the old `slurm_launch_prefix.sh`: shebang, header and exports.
-pub fn prefix_script(sbatch: &[String], exports: &[String]) -> Result<String> {
-    let mut out = String::from("#!/bin/bash\n");
-    for line in sbatch {
-        out.push_str(line);
-        out.push('\n');
-    }
-    for line in export_lines(exports)? {
-        out.push_str(&line);
-        out.push('\n');
-    }
-    Ok(out)
-}
-
-/// The text of the old `slurm_srun_args.txt`: one quoted word per line.
-pub fn srun_args_text(srun_args: &[String]) -> Result<String> {
-    let mut out = String::new();
-    for a in srun_args {
-        out.push_str(&shell::quote(a).map_err(Failure::data)?);
-        out.push('\n');
-    }
-    Ok(out)
 }
 
 /// Expands `{bin} {role} {plan} {job_dir} {coord_dir} {id}` in a command template to shell
 /// words that read perfline's exported variables; `role` must be a checked id.
 pub fn expand(template: &str, role: &str) -> String {
-    crate::template::render_with(
+    perfline::template::render_with(
         template,
         &[
             ("bin", "\"$PERFLINE_BIN\""),

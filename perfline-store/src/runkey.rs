@@ -1,9 +1,9 @@
-//! The run key of a batch of metric records (feature `runkey`): one implementation for upload,
+//! The run key of a batch of metric records: one implementation for upload,
 //! which stores runs under it, and perf-check, which must never judge a run against its own
 //! stored copy — so both derive it from the input in exactly the same way.
 
-use crate::wire::metrics::MetricRecord;
 use md5::{Digest, Md5};
+use perfline::wire::metrics::MetricRecord;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Lower-case hex md5 of `bytes`.
@@ -74,7 +74,7 @@ mod tests {
 
     #[test]
     fn context_fields_key_the_run() {
-        let mut r: MetricRecord = crate::jsonl::parse(crate::wire::metrics::EXAMPLE).unwrap();
+        let mut r: MetricRecord = perfline::jsonl::parse(perfline::wire::metrics::EXAMPLE).unwrap();
         r.attempt = None;
         r.context.insert("job_id".into(), serde_json::json!(42));
         // The key upload's tests pin for job 42 without attempts.

@@ -1,11 +1,18 @@
-//! The history reader (feature `store`): what perf-check judges and report draws, read from
-//! an SQLite or MySQL/MariaDB store that upload wrote (schema v3, SCHEMA.md).
+//! The history reader: what perf-check judges and report draws, read from an SQLite or
+//! MySQL/MariaDB store that upload wrote (the schema is [`crate::schema`], described in
+//! docs/SCHEMA.md).
 //!
+//! - **Versions**: opening checks the store's `schema_version` ([`crate::schema::version`]):
+//!   a newer store is refused ([`crate::schema::newer`], exit 78). An older one is read as it
+//!   is, without writing: the tables its version has decide what is read (no `run_cases`
+//!   before 2: no failed cases, every case ok; no `series` before 3: see below). A reader
+//!   opened with [`Access::Accept`] may write, so it migrates the store to the current version
+//!   first.
 //! - A **series** is `(test_id, server, client, metric)`; the first three come from the
-//!   `series` table (one row per case), `''` when the record had none. A store written before
-//!   schema 3 has no `series` table: its cases are matched by upload's case names
-//!   (`cases.network` = test id, `cases.command` = `SERVER-CLIENT`) and listed as
-//!   `(network, "", command)`.
+//!   `series` table (one row per case), `''` when the record had none. A case without a
+//!   `series` row (a store before schema 3, or a case last uploaded before its migration to
+//!   3) is matched by upload's case names (`cases.network` = test id, `cases.command` =
+//!   `SERVER-CLIENT`) and listed as `(network, "", command)`.
 //! - **Runs** are ordered `(start_time IS NULL), start_time, id`: by start time (ISO text
 //!   order), runs without one after those with one, in upload order.
 //! - A series' **history** holds only `ok` values (`perf_result.status = 'ok'` and the case's
@@ -16,21 +23,22 @@
 //! [`Access::Accept`].
 //!
 //! ```no_run
-//! use perfline::store::{read::{Access, Query, Reader, SeriesKey}, url::Store};
-//! # fn f() -> perfline::cli::Result<()> {
+//! use perfline_store::{read::{Access, Query, Reader, SeriesKey}, url::Store};
+//! # fn f() -> perfline::cli::Result<Vec<(String, f64)>> {
 //! let store = Store::parse("sqlite:perf.db")?;
 //! let mut reader = Reader::open(&store, None, Access::ReadOnly)?;
 //! let key = SeriesKey::new("aggr-cfg-srv", "srv", "con4", "token_throughput");
 //! let history = reader.history(&Query { series: &[key], window: 30, exclude_run_key: None })?;
-//! for p in &history.series[0].points {
-//!     println!("{} {}", history.runs[p.run].run_key, p.value);
-//! }
-//! # Ok(()) }
+//! let points = history.series[0].points.iter();
+//! let values = points.map(|p| (history.runs[p.run].run_key.clone(), p.value)).collect();
+//! # Ok(values) }
 //! ```
 
-use crate::cli::{Failure, Result};
-use crate::store::url::Store;
-use crate::Exit;
+use crate::schema::{self, Backend, Session, SCHEMA_VERSION};
+use crate::url::Store;
+use crate::value::Value;
+use perfline::cli::{Failure, Result};
+use perfline::Exit;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -140,60 +148,6 @@ pub enum Access {
     Accept,
 }
 
-/// A column value, whatever the backend.
-#[derive(Clone, Debug, PartialEq)]
-enum Value {
-    Null,
-    Int(i64),
-    Real(f64),
-    Text(String),
-}
-
-impl Value {
-    fn int(&self) -> Option<i64> {
-        match self {
-            Value::Int(i) => Some(*i),
-            Value::Real(f) => Some(*f as i64),
-            Value::Text(s) => s.parse().ok(),
-            Value::Null => None,
-        }
-    }
-    fn real(&self) -> Option<f64> {
-        match self {
-            Value::Int(i) => Some(*i as f64),
-            Value::Real(f) => Some(*f),
-            Value::Text(s) => s.parse().ok(),
-            Value::Null => None,
-        }
-    }
-    fn text(&self) -> Option<String> {
-        match self {
-            Value::Text(s) => Some(s.clone()),
-            Value::Int(i) => Some(i.to_string()),
-            Value::Real(f) => Some(f.to_string()),
-            Value::Null => None,
-        }
-    }
-    fn str(&self) -> &str {
-        match self {
-            Value::Text(s) => s,
-            _ => "",
-        }
-    }
-}
-
-impl rusqlite::ToSql for Value {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        use rusqlite::types::{ToSqlOutput, ValueRef};
-        Ok(ToSqlOutput::Borrowed(match self {
-            Value::Null => ValueRef::Null,
-            Value::Int(i) => ValueRef::Integer(*i),
-            Value::Real(f) => ValueRef::Real(*f),
-            Value::Text(s) => ValueRef::Text(s.as_bytes()),
-        }))
-    }
-}
-
 enum Conn {
     Sqlite(rusqlite::Connection),
     Mysql(Box<mysql::Conn>),
@@ -203,12 +157,17 @@ enum Conn {
 pub struct Reader {
     conn: Conn,
     name: String,
+    access: Access,
+    /// The store's schema version (0: unversioned); the current one once migrated.
+    version: i64,
 }
 
 impl Reader {
     /// Opens `store` (SQLite or MySQL; `password` for MySQL). A missing SQLite file is
     /// `NoInput`; a server that cannot be reached is `Unavailable`; an OpenSearch URL is
-    /// `Config` (it holds no history to read).
+    /// `Config` (it holds no history to read); a store of a newer schema is `Config`
+    /// ([`schema::newer`]); one without perfline's tables is `DataErr`. [`Access::Accept`]
+    /// migrates an older store to [`SCHEMA_VERSION`].
     pub fn open(store: &Store, password: Option<&str>, access: Access) -> Result<Reader> {
         let name = store.to_string();
         let conn = match store {
@@ -234,14 +193,28 @@ impl Reader {
                 )))
             }
         };
-        let mut reader = Reader { conn, name };
-        if !reader.has_table("runs")? {
+        let mut reader = Reader { conn, name, access, version: 0 };
+        let found = schema::version(&mut reader)?;
+        schema::check(&reader.name, found)?;
+        if !schema::has_table(&mut reader, "runs")? {
             return Err(Failure::data(format!(
                 "{}: not a perfline store (no runs table)",
                 reader.name
             )));
         }
+        reader.version = match access {
+            Access::ReadOnly => found.unwrap_or(0),
+            Access::Accept => {
+                schema::migrate(&mut reader)?;
+                SCHEMA_VERSION
+            }
+        };
         Ok(reader)
+    }
+
+    /// The store's schema version as read (0: unversioned); after a migration, the current.
+    pub fn version(&self) -> i64 {
+        self.version
     }
 
     /// Every run, in history order (module docs).
@@ -302,33 +275,43 @@ impl Reader {
         let accepted = self.accepts()?;
         let all = query.series.is_empty();
 
-        // Which series each case holds (explicit mode) or may hold (all mode).
-        let mut by_case: HashMap<(String, String, String), Vec<(String, usize)>> = HashMap::new();
+        // Which series each case holds (explicit mode) or may hold (all mode). A case without
+        // a `series` row (a store before schema 3, or a case uploaded before its migration) is
+        // matched by its legacy identity.
+        type Slots = HashMap<(String, String, String), Vec<(String, usize)>>;
+        let mut by_case: Slots = HashMap::new();
+        let mut by_legacy: Slots = HashMap::new();
         let mut series: Vec<Series> = Vec::new();
         for key in query.series {
             let (t, s, c) = key.case();
-            let case =
-                if has_series { (t.into(), s.into(), c.into()) } else { legacy_case(t, s, c) };
-            let slot = by_case.entry(case).or_default();
+            let slot = by_case.entry((t.into(), s.into(), c.into())).or_default();
             if !slot.iter().any(|(m, _)| *m == key.metric) {
                 slot.push((key.metric.clone(), series.len()));
+                let legacy = by_legacy.entry(legacy_case(t, s, c)).or_default();
+                legacy.push((key.metric.clone(), series.len()));
                 series.push(new_series(key.clone(), &accepted));
             }
         }
         let mut cases: HashMap<i64, Vec<(String, usize)>> = HashMap::new();
         let mut identity: HashMap<i64, (String, String, String)> = HashMap::new();
         let sql = if has_series {
-            "SELECT case_id, test_id, server, client FROM series"
+            "SELECT c.id, s.test_id, s.server, s.client, c.network, c.command \
+             FROM cases c LEFT JOIN series s ON s.case_id = c.id"
         } else {
-            "SELECT id, network, '', command FROM cases"
+            "SELECT id, NULL, NULL, NULL, network, command FROM cases"
         };
         self.each(sql, &[], &mut |r| {
             let Some(id) = r.first().and_then(Value::int) else { return };
-            let case = (r[1].str().to_string(), r[2].str().to_string(), r[3].str().to_string());
+            let (case, slots) = if r[1] == Value::Null {
+                ((r[4].str().to_string(), String::new(), r[5].str().to_string()), &by_legacy)
+            } else {
+                let case = (r[1].str().to_string(), r[2].str().to_string(), r[3].str().to_string());
+                (case, &by_case)
+            };
             if all {
                 cases.insert(id, Vec::new());
                 identity.insert(id, case);
-            } else if let Some(slot) = by_case.get(&case) {
+            } else if let Some(slot) = slots.get(&case) {
                 cases.insert(id, slot.clone());
             }
         })?;
@@ -488,9 +471,15 @@ impl Reader {
     }
 
     /// Records that from `run_key` on, the level of each of `series` is the baseline
-    /// (`perf_accept`, created when missing). The run must be in the store. Returns the rows
-    /// written. Needs [`Access::Accept`].
+    /// (`perf_accept`, schema 4). The run must be in the store. Returns the rows written.
+    /// Needs [`Access::Accept`] (which migrated the store, so the table is there).
     pub fn accept(&mut self, series: &[SeriesKey], run_key: &str) -> Result<usize> {
+        if self.access != Access::Accept {
+            return Err(Failure::new(
+                Exit::NoPerm,
+                format!("{}: opened read-only; accepting writes the store", self.name),
+            ));
+        }
         let known = self.runs()?.iter().any(|r| r.run_key == run_key);
         if !known {
             return Err(Failure::data(format!(
@@ -498,25 +487,6 @@ impl Reader {
                 self.name
             )));
         }
-        let ddl = match self.conn {
-            Conn::Sqlite(_) => {
-                "CREATE TABLE IF NOT EXISTS perf_accept (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    test_id TEXT NOT NULL, server TEXT NOT NULL DEFAULT '',
-                    client TEXT NOT NULL DEFAULT '', metric TEXT NOT NULL,
-                    run_key TEXT NOT NULL,
-                    accepted_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
-            }
-            Conn::Mysql(_) => {
-                "CREATE TABLE IF NOT EXISTS perf_accept (
-                    id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-                    test_id TEXT NOT NULL, server TEXT NOT NULL, client TEXT NOT NULL,
-                    metric VARCHAR(191) NOT NULL, run_key VARCHAR(64) NOT NULL,
-                    accepted_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP
-                ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
-            }
-        };
-        self.exec(ddl, &[])?;
         let begin = match self.conn {
             Conn::Sqlite(_) => "BEGIN IMMEDIATE",
             Conn::Mysql(_) => "START TRANSACTION",
@@ -552,21 +522,14 @@ impl Reader {
         Ok(out)
     }
 
+    /// Whether the store holds `table`: decided by its schema version ([`schema::since`]),
+    /// except `perf_accept`, which perfline before schema 4 created on the first `--accept`.
     fn has_table(&mut self, table: &str) -> Result<bool> {
-        let sql = match self.conn {
-            Conn::Sqlite(_) => {
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
-            }
-            Conn::Mysql(_) => {
-                "SELECT count(*) FROM information_schema.tables \
-                 WHERE table_schema = DATABASE() AND table_name = ?"
-            }
-        };
-        let mut n = 0;
-        self.each(sql, &[Value::Text(table.into())], &mut |r| {
-            n = r.first().and_then(Value::int).unwrap_or(0);
-        })?;
-        Ok(n > 0)
+        match schema::since(table) {
+            Some(v) if v <= self.version.max(1) => Ok(true),
+            _ if table == "perf_accept" => schema::has_table(self, table),
+            _ => Ok(false),
+        }
     }
 
     fn has_column(&mut self, table: &str, column: &str) -> Result<bool> {
@@ -606,7 +569,7 @@ impl Reader {
             Conn::Mysql(conn) => {
                 use mysql::prelude::Queryable;
                 let fail = |e| mysql_failure(name, e);
-                let params = mysql_params(params);
+                let params = Value::mysql_params(params);
                 let result = conn.exec_iter(sql, params).map_err(fail)?;
                 let mut buf = Vec::new();
                 for row in result {
@@ -633,7 +596,7 @@ impl Reader {
                 if params.is_empty() {
                     conn.query_drop(sql).map_err(|e| mysql_failure(name, e))?;
                 } else {
-                    conn.exec_drop(sql, mysql_params(params))
+                    conn.exec_drop(sql, Value::mysql_params(params))
                         .map_err(|e| mysql_failure(name, e))?;
                 }
             }
@@ -705,21 +668,25 @@ fn from_mysql(v: mysql::Value) -> Value {
     }
 }
 
-fn mysql_params(params: &[Value]) -> mysql::Params {
-    if params.is_empty() {
-        return mysql::Params::Empty;
+impl Session for Reader {
+    type Error = Failure;
+    fn backend(&self) -> Backend {
+        match self.conn {
+            Conn::Sqlite(_) => Backend::Sqlite,
+            Conn::Mysql(_) => Backend::Mysql,
+        }
     }
-    mysql::Params::Positional(
-        params
-            .iter()
-            .map(|v| match v {
-                Value::Null => mysql::Value::NULL,
-                Value::Int(i) => mysql::Value::Int(*i),
-                Value::Real(f) => mysql::Value::Double(*f),
-                Value::Text(s) => mysql::Value::Bytes(s.as_bytes().to_vec()),
-            })
-            .collect(),
-    )
+    fn store_name(&self) -> String {
+        self.name.clone()
+    }
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<()> {
+        self.exec(sql, params)
+    }
+    fn query_ints(&mut self, sql: &str, params: &[Value]) -> Result<Vec<i64>> {
+        let mut out = Vec::new();
+        self.each(sql, params, &mut |r| out.extend(r.first().and_then(Value::int)))?;
+        Ok(out)
+    }
 }
 
 /// Busy or locked: unavailable (try later); not a database: bad data; cannot open or
@@ -759,8 +726,7 @@ fn mysql_failure(name: &str, e: mysql::Error) -> Failure {
 mod tests {
     use super::*;
 
-    /// A store as upload v3 writes it, built with plain SQL: `runs` (key, start time),
-    /// `cases`+`series`, `run_cases`, `perf_result`.
+    /// A store of the current schema or an older one, made by the schema's own DDL.
     pub(crate) struct Fixture {
         pub dir: tempfile::TempDir,
         conn: rusqlite::Connection,
@@ -768,26 +734,12 @@ mod tests {
 
     impl Fixture {
         pub fn new() -> Fixture {
+            Fixture::at(SCHEMA_VERSION)
+        }
+        pub fn at(version: i64) -> Fixture {
             let dir = tempfile::tempdir().unwrap();
             let conn = rusqlite::Connection::open(dir.path().join("perf.db")).unwrap();
-            conn.execute_batch(
-                "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, run_key TEXT UNIQUE,
-                   job_id TEXT, tensorrt TEXT, trtllm TEXT, driver TEXT, gpu TEXT, cuda TEXT,
-                   os TEXT, hostname TEXT, start_time TEXT, end_time TEXT, `commit` TEXT,
-                   link TEXT, notes TEXT, uploaded_at TEXT);
-                 CREATE TABLE cases (id INTEGER PRIMARY KEY AUTOINCREMENT, case_key TEXT UNIQUE,
-                   network TEXT, batch_size INTEGER, `precision` TEXT, framework TEXT,
-                   command TEXT);
-                 CREATE TABLE series (case_id INTEGER PRIMARY KEY, test_id TEXT NOT NULL,
-                   server TEXT NOT NULL DEFAULT '', client TEXT NOT NULL DEFAULT '');
-                 CREATE TABLE perf_result (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER,
-                   case_id INTEGER, metric TEXT, value REAL, unit TEXT, status TEXT,
-                   UNIQUE (run_id, case_id, metric));
-                 CREATE TABLE run_cases (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER,
-                   case_id INTEGER, status TEXT, reasons TEXT, log_tail TEXT, source TEXT,
-                   UNIQUE (run_id, case_id));",
-            )
-            .unwrap();
+            schema::create_at(&mut schema::Sqlite(&conn), version).unwrap();
             Fixture { dir, conn }
         }
         pub fn store(&self) -> Store {
@@ -796,7 +748,8 @@ mod tests {
         pub fn case(&self, test: &str, server: &str, client: &str) -> i64 {
             self.conn
                 .execute(
-                    "INSERT INTO cases (case_key, network, command) VALUES (?1, ?2, ?3)",
+                    "INSERT INTO cases (case_key, network, batch_size, `precision`, framework, \
+                     command) VALUES (?1, ?2, 1, '', 'trtllm', ?3)",
                     [
                         format!("{test}|{server}|{client}"),
                         test.into(),
@@ -805,13 +758,20 @@ mod tests {
                 )
                 .unwrap();
             let id = self.conn.last_insert_rowid();
-            self.conn
-                .execute(
-                    "INSERT INTO series VALUES (?1, ?2, ?3, ?4)",
-                    rusqlite::params![id, test, server, client],
-                )
-                .unwrap();
+            if schema::since("series") <= Some(self.version()) {
+                self.conn
+                    .execute(
+                        "INSERT INTO series VALUES (?1, ?2, ?3, ?4)",
+                        rusqlite::params![id, test, server, client],
+                    )
+                    .unwrap();
+            }
             id
+        }
+        fn version(&self) -> i64 {
+            self.conn
+                .query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0))
+                .unwrap()
         }
         pub fn run(&self, key: &str, start: Option<&str>) -> i64 {
             self.conn
@@ -824,13 +784,15 @@ mod tests {
         }
         /// One case of a run: its status and metric values (stored with the case's status).
         pub fn result(&self, run: i64, case: i64, status: &str, metrics: &[(&str, f64)]) {
-            self.conn
-                .execute(
-                    "INSERT INTO run_cases (run_id, case_id, status, reasons, log_tail) \
-                     VALUES (?1, ?2, ?3, '[\"server died\"]', 'tail')",
-                    rusqlite::params![run, case, status],
-                )
-                .unwrap();
+            if schema::since("run_cases") <= Some(self.version()) {
+                self.conn
+                    .execute(
+                        "INSERT INTO run_cases (run_id, case_id, status, reasons, log_tail) \
+                         VALUES (?1, ?2, ?3, '[\"server died\"]', 'tail')",
+                        rusqlite::params![run, case, status],
+                    )
+                    .unwrap();
+            }
             for (m, v) in metrics {
                 self.conn
                     .execute(
@@ -922,11 +884,14 @@ mod tests {
         f.conn
             .execute("UPDATE runs SET uploaded_at = '2026-12-06 10:13:06' WHERE id = ?1", [r1])
             .unwrap();
-        f.run("r2", None);
+        let r2 = f.run("r2", None);
+        f.conn
+            .execute("UPDATE runs SET uploaded_at = '2026-12-06 10:14:00' WHERE id = ?1", [r2])
+            .unwrap();
         let mut reader = Reader::open(&f.store(), None, Access::ReadOnly).unwrap();
         let times: Vec<Option<String>> =
             reader.runs().unwrap().into_iter().map(|r| r.uploaded_at).collect();
-        assert_eq!(times, [Some("2026-12-06 10:13:06".to_string()), None]);
+        assert_eq!(times, [Some("2026-12-06 10:13:06".into()), Some("2026-12-06 10:14:00".into())]);
         drop(reader);
         // A store without the column (not written by upload) still reads.
         f.conn.execute_batch("ALTER TABLE runs DROP COLUMN uploaded_at").unwrap();
@@ -976,9 +941,9 @@ mod tests {
 
     #[test]
     fn stores_without_the_series_table_match_upload_case_names() {
-        let f = Fixture::new();
+        // Schema 2: no `series` table.
+        let f = Fixture::at(2);
         let a = f.case("t1", "srv", "c1");
-        f.conn.execute("DROP TABLE series", []).unwrap();
         let r1 = f.run("r1", None);
         f.result(r1, a, "ok", &[("tput", 7.0)]);
         let mut reader = Reader::open(&f.store(), None, Access::ReadOnly).unwrap();
@@ -1000,11 +965,17 @@ mod tests {
         let err =
             Reader::open(&Store::Sqlite { path: junk }, None, Access::ReadOnly).err().unwrap();
         assert_eq!(err.exit, Exit::DataErr);
+        // A database without tables (the header written, nothing else).
         let empty = dir.path().join("empty.db");
-        rusqlite::Connection::open(&empty).unwrap().execute_batch("CREATE TABLE x (a)").unwrap();
-        let err =
-            Reader::open(&Store::Sqlite { path: empty }, None, Access::ReadOnly).err().unwrap();
-        assert_eq!(err.exit, Exit::DataErr);
+        rusqlite::Connection::open(&empty)
+            .unwrap()
+            .execute_batch("PRAGMA user_version = 1")
+            .unwrap();
+        let err = Reader::open(&Store::Sqlite { path: empty.clone() }, None, Access::ReadOnly)
+            .err()
+            .unwrap();
+        let want = format!("sqlite:{}: not a perfline store (no runs table)", empty.display());
+        assert_eq!((err.exit, err.message), (Exit::DataErr, want));
         let os = Store::parse("opensearch+https://h/idx").unwrap();
         assert_eq!(Reader::open(&os, None, Access::ReadOnly).err().unwrap().exit, Exit::Config);
         // Nothing listens on port 9 of localhost: unavailable, never a hang or a panic.
@@ -1015,5 +986,72 @@ mod tests {
         );
         assert_eq!(parse_reasons("a; b"), ["a", "b"]);
         assert_eq!(parse_reasons("[\"x; y\"]"), ["x; y"]);
+    }
+
+    #[test]
+    fn a_newer_store_is_refused_by_readers_and_acceptors() {
+        let f = Fixture::new();
+        f.conn.execute("INSERT INTO schema_version VALUES (5)", []).unwrap();
+        let want = format!(
+            "sqlite:{}: store schema version 5 is newer than this perfline's (4); upgrade \
+             perfline",
+            f.dir.path().join("perf.db").display()
+        );
+        for access in [Access::ReadOnly, Access::Accept] {
+            let err = Reader::open(&f.store(), None, access).err().unwrap();
+            assert_eq!((err.exit, err.message.as_str()), (Exit::Config, want.as_str()));
+        }
+    }
+
+    #[test]
+    fn older_stores_are_read_as_they_are_and_migrated_only_to_accept() {
+        let f = Fixture::at(1);
+        let a = f.case("t1", "srv", "c1");
+        for i in 1..=3 {
+            let r = f.run(&format!("r{i}"), None);
+            f.result(r, a, "ok", &[("tput", f64::from(i))]);
+        }
+        let mut reader = Reader::open(&f.store(), None, Access::ReadOnly).unwrap();
+        assert_eq!(reader.version(), 1);
+        // Schema 1: no series (legacy case names), no run_cases (no failed cases).
+        let key = SeriesKey::new("t1", "srv", "c1", "tput");
+        let q = Query { series: std::slice::from_ref(&key), window: 30, exclude_run_key: None };
+        let got: Vec<f64> =
+            reader.history(&q).unwrap().series[0].points.iter().map(|p| p.value).collect();
+        assert_eq!(got, [1.0, 2.0, 3.0]);
+        assert_eq!(reader.failed_cases(&["r1".into()]).unwrap(), []);
+        drop(reader);
+        assert_eq!(f.version(), 1, "a read-only reader never migrates");
+        let mut writer = Reader::open(&f.store(), None, Access::Accept).unwrap();
+        assert_eq!((writer.version(), f.version()), (SCHEMA_VERSION, SCHEMA_VERSION));
+        assert_eq!(writer.accept(std::slice::from_ref(&key), "r2").unwrap(), 1);
+        let h = writer.history(&q).unwrap();
+        assert_eq!(
+            (h.series[0].points.len(), h.series[0].accepted_from.as_deref()),
+            (2, Some("r2"))
+        );
+    }
+
+    #[test]
+    fn accepts_made_before_schema_4_are_read() {
+        // perfline before schema 4 created perf_accept on the first --accept, at version 3.
+        let f = Fixture::new();
+        f.conn.execute("DELETE FROM schema_version WHERE version = 4", []).unwrap();
+        let a = f.case("t1", "", "");
+        for i in 1..=3 {
+            let r = f.run(&format!("r{i}"), None);
+            f.result(r, a, "ok", &[("tput", f64::from(i))]);
+        }
+        f.conn
+            .execute(
+                "INSERT INTO perf_accept (test_id, metric, run_key) VALUES ('t1', 'tput', 'r3')",
+                [],
+            )
+            .unwrap();
+        let mut reader = Reader::open(&f.store(), None, Access::ReadOnly).unwrap();
+        assert_eq!(reader.version(), 3);
+        let key = SeriesKey::new("t1", "", "", "tput");
+        let q = Query { series: std::slice::from_ref(&key), window: 30, exclude_run_key: None };
+        assert_eq!(values(&reader.history(&q).unwrap(), 0), [("r3".to_string(), 3.0)]);
     }
 }

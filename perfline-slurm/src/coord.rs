@@ -18,7 +18,7 @@ pub fn marker(coord: &Path, role: &str) -> PathBuf {
 pub fn mark_failed(coord: &Path, role: &str, text: &str) -> std::io::Result<()> {
     let own = marker(coord, role);
     if !own.exists() {
-        crate::fsutil::write_atomic(&own, text.as_bytes())
+        perfline::fsutil::write_atomic(&own, text.as_bytes())
             .map_err(|f| std::io::Error::other(f.message))?;
     }
     claim_first(coord, &own)

@@ -18,11 +18,11 @@
 //!
 //! GPUs: a server role gets `gpu_offset..` (`--pack`) or `0..`, one per rank on its node
 //! (`tasks_per_node`), unless the profile says `gpu_isolation: false`. The role runner maps
-//! these indices onto the GPUs its step sees ([`visible_devices`]).
+//! these indices onto the GPUs its step sees (role's `gpus::visible_devices`).
 
-use super::{Profile, ServedModel};
-use crate::cli::{Failure, Result};
-use crate::wire::plan::{PlannedTest, Role};
+use crate::{Profile, ServedModel};
+use perfline::cli::{Failure, Result};
+use perfline::wire::plan::{PlannedTest, Role};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -124,33 +124,6 @@ pub fn role_gpus(role: &Role, gpus_per_node: u32) -> std::result::Result<Vec<u32
         )
     })?;
     Ok((first..end).collect())
-}
-
-/// `CUDA_VISIBLE_DEVICES` for a role's GPU `indices`, given the one its step inherited (Slurm
-/// sets it to the GPUs it allocated, which need not start at 0): the role's slice of that list,
-/// else the indices themselves.
-pub fn visible_devices(
-    indices: &[u32],
-    inherited: Option<&str>,
-) -> std::result::Result<String, String> {
-    let wanted = || indices.iter().map(u32::to_string).collect::<Vec<_>>();
-    let seen: Vec<&str> = match inherited.map(str::trim) {
-        None | Some("") => return Ok(wanted().join(",")),
-        Some(list) => list.split(',').map(str::trim).collect(),
-    };
-    indices
-        .iter()
-        .map(|&i| seen.get(i as usize).map(|s| s.to_string()))
-        .collect::<Option<Vec<String>>>()
-        .map(|list| list.join(","))
-        .ok_or_else(|| {
-            format!(
-                "the step sees CUDA_VISIBLE_DEVICES={} ({} GPUs) but the role's GPUs are {}; set gpu_isolation: false in the cluster profile when Slurm or the engine binds GPUs itself",
-                seen.join(","),
-                seen.len(),
-                wanted().join(",")
-            )
-        })
 }
 
 /// Whether `record` is a test record (classify's output: an id and a family, none of
@@ -297,7 +270,7 @@ fn resolve_into(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exit::Exit;
+    use perfline::exit::Exit;
 
     fn profile(yaml: &str) -> Profile {
         Profile::parse(yaml, "p.yaml").unwrap()
@@ -399,24 +372,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn visible_devices_follow_what_the_step_sees() {
-        assert_eq!(visible_devices(&[0], None).unwrap(), "0");
-        assert_eq!(visible_devices(&[2, 3], Some("")).unwrap(), "2,3");
-        // Slurm gave the job GPUs 4..7 of the node: the role's first two are 4 and 5.
-        assert_eq!(visible_devices(&[0, 1], Some("4,5,6,7")).unwrap(), "4,5");
-        assert_eq!(
-            visible_devices(&[2, 3], Some("GPU-a, GPU-b,GPU-c,GPU-d")).unwrap(),
-            "GPU-c,GPU-d"
-        );
-        assert_eq!(
-            visible_devices(&[0, 1], Some("3")).unwrap_err(),
-            "the step sees CUDA_VISIBLE_DEVICES=3 (1 GPUs) but the role's GPUs are 0,1; set gpu_isolation: false in the cluster profile when Slurm or the engine binds GPUs itself"
-        );
-    }
-
     fn record() -> Value {
-        let mut v: Value = serde_json::from_str(crate::wire::plan::EXAMPLE).unwrap();
+        let mut v: Value = serde_json::from_str(perfline::wire::plan::EXAMPLE).unwrap();
         v["clients"][0]["dataset_file"] = json!("datasets/d.json");
         v["roles"][0]["future"] = json!("kept");
         v
@@ -512,7 +469,7 @@ mod tests {
         let mut v = agentx_record("agentx", Some("trace"));
         resolve_record(&mut v, &prof).unwrap();
         assert_eq!(v["clients"][0]["dataset_path"], format!("{root}/trace.jsonl"));
-        assert_eq!(prof.client_command("agentx"), Some(super::super::DEFAULT_AGENTX_COMMAND));
+        assert_eq!(prof.client_command("agentx"), Some(crate::DEFAULT_AGENTX_COMMAND));
         assert_eq!(prof.client_command("locust"), None);
         let e = Profile::parse("clients: {\"a b\": x}\n", "p.yaml").unwrap_err();
         assert!(e.message.starts_with("p.yaml: clients: \"a b\": "), "{}", e.message);

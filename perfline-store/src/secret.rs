@@ -1,8 +1,8 @@
 //! Secrets come only from the environment or a file only its owner can read; never from a
 //! URL, never printed.
 
-use crate::cli::{Failure, Result};
-use crate::Exit;
+use perfline::cli::{Failure, Result};
+use perfline::Exit;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 

@@ -1,8 +1,8 @@
 //! Cluster profiles: the schema, the defaults, validation (unknown keys are errors) and lookup.
 
-use crate::cli::{Failure, Result};
-use crate::exit::Exit;
-use crate::shell;
+use perfline::cli::{Failure, Result};
+use perfline::exit::Exit;
+use perfline::shell;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -71,7 +71,7 @@ pub struct Profile {
     pub local: Local,
     /// Root of the model and dataset directories as the nodes see them (absolute);
     /// `LLM_MODELS_ROOT` overrides it. Model names and relative `dataset_file`s resolve under
-    /// it (see [`super::models`]).
+    /// it (see [`crate::models`]).
     pub models_root: Option<String>,
     /// Config model names (`model_name`) → model paths, relative ones under `models_root`: the
     /// incumbent's MODEL_PATH_DICT. When it has entries, a name missing from it is an error.
@@ -251,7 +251,7 @@ impl Profile {
 
     /// Loads and checks a profile file.
     pub fn load(path: &Path) -> Result<Profile> {
-        let value = crate::yaml::load(path).map_err(|f| match f.exit {
+        let value = perfline::yaml::load(path).map_err(|f| match f.exit {
             Exit::DataErr => Failure::config(f.message),
             Exit::NoInput if f.io_kind == Some(std::io::ErrorKind::NotFound) => {
                 let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
@@ -272,16 +272,16 @@ impl Profile {
 
     /// Parses a profile from YAML text; `source` names it in errors.
     pub fn parse(text: &str, source: &str) -> Result<Profile> {
-        let value = crate::yaml::parse(text, source).map_err(|f| Failure::config(f.message))?;
+        let value = perfline::yaml::parse(text, source).map_err(|f| Failure::config(f.message))?;
         Profile::from_yaml(value, source)
     }
 
-    fn from_yaml(value: crate::yaml::Value, source: &str) -> Result<Profile> {
+    fn from_yaml(value: perfline::yaml::Value, source: &str) -> Result<Profile> {
         // Whatever the file holds (a token, /etc/passwd) is never echoed: say what it is not.
         if !value.is_mapping() {
             let kind = match value {
-                crate::yaml::Value::Null => "empty",
-                crate::yaml::Value::Sequence(_) => "a list",
+                perfline::yaml::Value::Null => "empty",
+                perfline::yaml::Value::Sequence(_) => "a list",
                 _ => "a single value",
             };
             return Err(Failure::config(format!(
@@ -289,10 +289,11 @@ impl Profile {
             )));
         }
         // The field is named (`gpus_per_node: invalid value: integer `-1`, expected u32`).
-        let mut profile: Profile = serde_path_to_error::deserialize(value).map_err(|e| {
+        let json = perfline::yaml::to_json(&value);
+        let mut profile: Profile = serde_path_to_error::deserialize(json).map_err(|e| {
             let at = match e.path().to_string() {
                 p if p == "." || p == "?" => String::new(),
-                p => format!("{}: ", crate::cli::shorten(&p, crate::jsonl::PATH_SHOWN)),
+                p => format!("{}: ", perfline::cli::shorten(&p, perfline::jsonl::PATH_SHOWN)),
             };
             Failure::config(format!("{source}: {at}{}", e.into_inner()))
         })?;
@@ -338,7 +339,7 @@ impl Profile {
             check_env_name(name)?;
         }
         check_time(&self.time).map_err(|why| {
-            format!("time: {:?}: {why}", crate::cli::shorten(&self.time, crate::cli::SHOWN))
+            format!("time: {:?}: {why}", perfline::cli::shorten(&self.time, perfline::cli::SHOWN))
         })?;
         parse_hung_after(&self.hung_after)?;
         if self.gpus_per_node == Some(0) {
@@ -503,7 +504,7 @@ pub fn resolve(spec: &str) -> Result<PathBuf> {
     if spec.contains('/') || spec.ends_with(".yaml") || spec.ends_with(".yml") {
         return Ok(PathBuf::from(spec));
     }
-    let shown = crate::cli::shorten(spec, crate::cli::SHOWN);
+    let shown = perfline::cli::shorten(spec, perfline::cli::SHOWN);
     shell::check_id(spec).map_err(|e| Failure::usage(format!("--cluster {shown:?}: {e}")))?;
     let file = format!("{spec}.yaml");
     let mut dirs: Vec<PathBuf> = Vec::new();
