@@ -340,10 +340,30 @@ fn role_plans_and_perf_check_inputs_fail_in_one_line() {
     let cases: [(&str, Vec<&str>, i32, String); 6] = [
         ("bench", bench(leak(d)), 66, format!("{d}: is a directory; give a file")),
         ("bench", bench(leak(b)), 65, format!("{b}:1: not UTF-8 text")),
-        ("role", vec!["BENCHMARK", "--plan", d, "--job-dir", j], 66, format!("{d}: is a directory; give a file")),
-        ("role", vec!["BENCHMARK", "--plan", b, "--job-dir", j], 65, format!("{b}: not UTF-8 text (byte 2)")),
-        ("role", vec!["BENCHMARK", "--plan", e, "--job-dir", j], 65, format!("{e}: invalid record: EOF while parsing a value (column 0)")),
-        ("perf-check", vec!["--baseline", b, "-i", g], 65, format!("{b}:1: not UTF-8 text (byte 2 of the line); and 19 more bad line(s); nothing judged")),
+        (
+            "role",
+            vec!["BENCHMARK", "--plan", d, "--job-dir", j],
+            66,
+            format!("{d}: is a directory; give a file"),
+        ),
+        (
+            "role",
+            vec!["BENCHMARK", "--plan", b, "--job-dir", j],
+            65,
+            format!("{b}: not UTF-8 text (byte 2)"),
+        ),
+        (
+            "role",
+            vec!["BENCHMARK", "--plan", e, "--job-dir", j],
+            65,
+            format!("{e}: invalid record: EOF while parsing a value (column 0)"),
+        ),
+        (
+            "perf-check",
+            vec!["--baseline", b, "-i", g],
+            65,
+            format!("{b}:1: not UTF-8 text (byte 2 of the line); nothing judged"),
+        ),
     ];
     for (tool, args, want_code, want) in cases {
         let (out, err, code) = run_all(&bin(tool), &args, b"");

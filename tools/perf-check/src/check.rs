@@ -545,6 +545,26 @@ mod tests {
         read_input(Box::new(std::io::Cursor::new(text.to_string())), "in.jsonl")
     }
 
+    /// Every bad line makes one error line: the first, and how many more.
+    #[test]
+    fn bad_lines_are_one_error_line() {
+        let errors = input("not json\n{\n").err().unwrap();
+        let one = first_class(&errors[..1]).unwrap_err();
+        assert_eq!(
+            one.message,
+            "in.jsonl:1: invalid record: expected ident (column 2); nothing judged"
+        );
+        let all = first_class(&errors).unwrap_err();
+        assert_eq!(
+            (all.exit, all.message.as_str()),
+            (
+                perfline::Exit::DataErr,
+                "in.jsonl:1: invalid record: expected ident (column 2); and 1 more bad line(s); nothing judged"
+            )
+        );
+        assert!(first_class(&[]).is_ok());
+    }
+
     #[test]
     fn reads_ok_failed_and_rejects_bad_lines() {
         let text = format!(
