@@ -75,6 +75,10 @@ pub fn check_writable(path: &Path) -> Result<()> {
         }
         Err(e) => return Err(Failure::io(dir.display(), &e)),
     }
+    if path.is_dir() {
+        let why = format!("{}: is a directory; give a file path in it", path.display());
+        return Err(Failure::new(Exit::CantCreat, why));
+    }
     let (target, what) = if path.exists() {
         (path, format!("{} is", path.display()))
     } else {

@@ -482,3 +482,49 @@ fn every_number_of_a_plan_at_its_limits_is_handled() {
         }
     }
 }
+
+/// Store URLs and password files that cannot work: one line naming them, a classified code.
+#[test]
+fn unusable_stores_and_password_files_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().to_str().unwrap();
+    let m = tmp.path().join("m.jsonl");
+    std::fs::write(&m, "{\"test_id\":\"t\",\"status\":\"ok\",\"metrics\":{\"mean_ttft\":1}}\n")
+        .unwrap();
+    let m = m.to_str().unwrap();
+    let store = format!("sqlite:{d}");
+    let cases: [(&str, Vec<&str>, i32, String); 4] = [
+        (
+            "upload",
+            vec![&store, "-i", m],
+            73,
+            format!("sqlite:{d}: is a directory; give a file path in it"),
+        ),
+        (
+            "perf-check",
+            vec!["--store", &store, "-i", m],
+            66,
+            format!("sqlite:{d}: is a directory; give the database file"),
+        ),
+        (
+            "report",
+            vec!["--store", &store, "--metrics", m, "-o", "/dev/null"],
+            66,
+            format!("sqlite:{d}: is a directory; give the database file"),
+        ),
+        (
+            "upload",
+            vec!["mysql://u@127.0.0.1:1/db", "--password-file", d, "-i", m],
+            78,
+            format!("{d}: not a regular file; give the file holding the password"),
+        ),
+    ];
+    for (tool, args, want_code, want) in cases {
+        let (out, err, code) = run_all(&bin(tool), &args, b"");
+        assert_eq!(
+            (code, out.is_empty(), err),
+            (want_code, true, format!("{tool}: error: {want}\n")),
+            "{args:?}"
+        );
+    }
+}
