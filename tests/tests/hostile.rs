@@ -493,7 +493,11 @@ fn unusable_stores_and_password_files_are_named() {
         .unwrap();
     let m = m.to_str().unwrap();
     let store = format!("sqlite:{d}");
-    let cases: [(&str, Vec<&str>, i32, String); 4] = [
+    let junk = tmp.path().join("junk.db");
+    std::fs::write(&junk, vec![b'x'; 4096]).unwrap();
+    let junk = format!("sqlite:{}", junk.display());
+    let cases: [(&str, Vec<&str>, i32, String); 5] = [
+        ("upload", vec![&junk, "-i", m], 65, format!("{junk}: file is not a database")),
         (
             "upload",
             vec![&store, "-i", m],
