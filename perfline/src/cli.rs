@@ -5,6 +5,9 @@
 //! reader of stdout went away (`tool | head`), recognised by the error's kind
 //! ([`Failure::is_broken_pipe`]), and diagnostics go through [`diag`], which drops what a
 //! closed stderr cannot take instead of panicking as `eprintln!` does.
+//!
+//! This module is the one path to stderr ([`diag`], [`say`], [`say_raw`]) and holds the only
+//! print macros of non-test code (tidy rules `print-macro` and `stderr-path`).
 
 use crate::exit::Exit;
 use std::fmt;
@@ -132,9 +135,42 @@ impl Reporter {
 /// A message longer than [`LINE_MAX`] bytes (an echoed value of unbounded size) keeps its
 /// head and its tail (the reason) around a [`shorten`]ed middle.
 pub fn diag(tool: &str, level: &str, message: impl fmt::Display) {
-    let line = format!("{tool}: {level}: {}\n", cap_line(&one_line(&message.to_string())));
+    to_stderr(&format!("{tool}: {level}: {}\n", cap_line(&one_line(&message.to_string()))));
+}
+
+/// Writes `line` and a newline to stderr exactly as given (no prefix, no shortening): a
+/// progress or log line whose form its readers rely on (simserve's trtllm-like log lines,
+/// role's `role: NAME: …`, a quoted log tail). Like [`diag`], a closed stderr is ignored.
+pub fn say(line: impl fmt::Display) {
+    to_stderr(&format!("{line}\n"));
+}
+
+/// Writes `text` to stderr exactly as given, without a newline: a terminal progress line
+/// redrawn in place (`\r…\x1b[K`). A closed stderr is ignored.
+pub fn say_raw(text: impl fmt::Display) {
+    to_stderr(&text.to_string());
+}
+
+/// Whether stderr is a terminal (progress is then redrawn in place rather than logged).
+pub fn stderr_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    io::stderr().is_terminal()
+}
+
+/// The one path to stderr: the whole text in one locked write (lines of concurrent threads
+/// do not interleave), errors dropped (a diagnostic that cannot be shown must not panic).
+fn to_stderr(text: &str) {
     let mut err = io::stderr().lock();
-    let _ = err.write_all(line.as_bytes()).and_then(|()| err.flush());
+    let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
+}
+
+/// Writes `line` and a newline to stdout and flushes it: one line of data a parent process
+/// waits for (a listening address). The error is returned: a closed stdout is a broken pipe
+/// that [`main`] ends on quietly.
+pub fn out_line(line: impl fmt::Display) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(format!("{line}\n").as_bytes())?;
+    out.flush()
 }
 
 /// How many characters of an echoed value an error line shows ([`shorten`]).

@@ -1,18 +1,19 @@
 //! Helpers for the chain tests: locating the tools' binaries and the shared corpus.
 //!
-//! The binaries are those of the workspace's `target/` profile that runs the tests; the first
-//! [`bin`] call of a test process builds them all with `cargo build -p NAME…` (a no-op when
-//! fresh), since tools never depend on each other and this crate cannot name them as
-//! dependencies.
+//! The binaries are those of the `target/` profile that runs the tests. Nothing here builds
+//! them (no nested `cargo build`): `cargo test --workspace` builds every tool's binary before it
+//! runs any test, since every tool has integration tests of its own. [`bin`] panics, naming
+//! what to run, when a binary is missing or older than a source it is built from.
 
 pub mod pipes;
 pub mod tidy;
 
 pub use pipes::with_closed;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::Mutex;
+use std::time::SystemTime;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
@@ -31,8 +32,6 @@ pub fn corpus_root() -> PathBuf {
     workspace_root().join("../shared/corpus/trtllm")
 }
 
-static BUILT: OnceLock<()> = OnceLock::new();
-
 /// The tools of the workspace: the `tools/*` directories.
 pub fn tool_names() -> Vec<String> {
     let dir = workspace_root().join("tools");
@@ -46,31 +45,70 @@ pub fn tool_names() -> Vec<String> {
     names
 }
 
-/// Path of a perfline tool binary. The first call of a test process builds every tool
-/// (`cargo build -p …`, a no-op when they are fresh), so a test never runs a stale binary.
+/// What to run when a tool binary is missing or stale.
+pub const BUILD_FIRST: &str =
+    "build the tools first: cargo test --workspace --no-run (or run cargo test --workspace)";
+
+static FRESH: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+/// Path of a perfline tool binary in this test binary's profile (`target/<profile>/NAME`).
+///
+/// Panics with [`BUILD_FIRST`] when the binary is missing, or when it is older than a Rust
+/// source of its crate or of a workspace library it depends on (`src/**/*.rs`): a test never
+/// runs a stale tool silently. Cargo rebuilds from the same modification times, so after
+/// `cargo build` the check passes.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     // target/<profile>/deps/<test-binary> → target/<profile>/
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf();
-    BUILT.get_or_init(|| build_tools(&profile_dir));
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
     let path = profile_dir.join(name);
-    assert!(path.is_file(), "{}: no such tool binary", path.display());
+    let mut fresh = FRESH.lock().unwrap_or_else(|e| e.into_inner());
+    if !fresh.contains(name) {
+        let built = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .unwrap_or_else(|_| panic!("{}: no such tool binary: {BUILD_FIRST}", path.display()));
+        let crate_dir = workspace_root().join("tools").join(name);
+        if let Some(newer) = newer_source(&crate_dir, built, &mut BTreeSet::new()) {
+            panic!("{}: stale, older than {}: {BUILD_FIRST}", path.display(), newer.display());
+        }
+        fresh.insert(name.to_string());
+    }
     path
 }
 
-/// Builds every tool into `profile_dir`'s profile (`debug` is cargo's `dev`).
-fn build_tools(profile_dir: &Path) {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => "dev".to_string(),
-        Some(other) => other.to_string(),
-    };
-    let packages = tool_names().into_iter().flat_map(|t| ["-p".to_string(), t]);
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "--profile", &profile])
-        .args(packages)
-        .current_dir(workspace_root())
-        .status()
-        .expect("run cargo build");
-    assert!(status.success(), "cargo build of the tools failed");
+/// A `src/**/*.rs` file of the crate at `dir`, or of a path dependency of it (transitively),
+/// modified after `built`.
+fn newer_source(dir: &Path, built: SystemTime, seen: &mut BTreeSet<PathBuf>) -> Option<PathBuf> {
+    if !seen.insert(dir.to_path_buf()) {
+        return None;
+    }
+    if let Some(newer) = newest_rs_after(&dir.join("src"), built) {
+        return Some(newer);
+    }
+    let manifest: toml_edit::DocumentMut =
+        std::fs::read_to_string(dir.join("Cargo.toml")).ok()?.parse().ok()?;
+    let root = workspace_root();
+    let workspace: toml_edit::DocumentMut =
+        std::fs::read_to_string(root.join("Cargo.toml")).ok()?.parse().ok()?;
+    let deps = manifest.get("dependencies").and_then(|d| d.as_table_like())?;
+    let newer = deps.iter().find_map(|(dep, spec)| {
+        let path = match spec.get("path").and_then(|p| p.as_str()) {
+            Some(p) => dir.join(p),
+            None => {
+                root.join(workspace["workspace"]["dependencies"].get(dep)?.get("path")?.as_str()?)
+            }
+        };
+        newer_source(&path, built, seen)
+    });
+    newer
+}
+
+fn newest_rs_after(path: &Path, built: SystemTime) -> Option<PathBuf> {
+    if path.is_dir() {
+        let entries = std::fs::read_dir(path).ok()?;
+        return entries.filter_map(|e| e.ok()).find_map(|e| newest_rs_after(&e.path(), built));
+    }
+    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok()?;
+    let rs = path.extension().is_some_and(|e| e == "rs");
+    (rs && modified > built).then(|| path.to_path_buf())
 }

@@ -35,9 +35,29 @@
 //!   and is allowed.
 //! - `tool-lists`: every `tools/<name>/` is a package `<name>` with a `src/main.rs`, has a row in
 //!   the README's tool table, and every name in an xtask `TOOLS` list is a tool.
+//! - `nested-cargo`: test code (tests/ directories, `tests/src/`, `#[cfg(test)]` code) never runs
+//!   cargo (`Command::new("cargo")`, `$CARGO`, escargot): tests use the binaries cargo already
+//!   built (`CARGO_BIN_EXE_<name>`, `chain_tests::bin`).
+//! - `test-sleep`: every `sleep(` in test code sits in a polling loop with a deadline (a loop
+//!   that compares `Instant::now()` or `.elapsed()`): a sleep never orders events.
 //! - `create-table`: no Rust file but [`SCHEMA_RS`] says `CREATE TABLE` (any case), tests
 //!   included: the store schema has one owner (tables are added by a migration there and
 //!   described in docs/SCHEMA.md; tests build older stores with `schema::create_at`).
+//! - `print-macro`: no `print!`, `println!`, `eprint!`, `eprintln!` or `dbg!` in non-test code
+//!   outside `perfline/src/cli.rs`: diagnostics go through `cli::diag` / `cli::say`, stdout data
+//!   through a writer (`jsonl::stdout`, a locked stdout) or `cli::out_line`.
+//! - `stderr-path`: no `stderr()` handle in non-test code outside `perfline/src/cli.rs`: one
+//!   path to stderr, which never panics on a closed stderr and writes each line whole.
+//! - `atomic-write`: no `File::create`, `fs::write`, `OpenOptions::new` or `File::options` in
+//!   non-test code outside `perfline/src/fsutil.rs` (temp file + rename), unless the function is
+//!   on the allow-list [`Allow::atomic_write`] with its reason (appends under `flock`, logs
+//!   that stream).
+//!
+//! `print-macro`, `stderr-path` and `atomic-write` leave out test code (`tests/`, `tests.rs`,
+//! `#[cfg(test)]` modules; a `#[cfg(test)]` function does not exempt the code after it) and
+//! xtask: xtask is the developer's driver, not a tool; its progress lines go to a developer's
+//! terminal or a CI log that no program parses, and its files are scratch and fixtures in its
+//! own directories.
 
 use regex::Regex;
 use std::collections::BTreeSet;
@@ -59,7 +79,21 @@ pub struct Allow {
     pub shell_string: &'static [&'static str],
     pub shell_text: &'static [&'static str],
     pub clock_assert: &'static [&'static str],
+    pub test_sleep: &'static [&'static str],
     pub create_table: &'static [&'static str],
+    /// Functions that write a file in place, each with the reason it cannot be atomic.
+    pub atomic_write: &'static [InPlace],
+}
+
+/// A function allowed to write a file in place (rule `atomic-write`).
+#[derive(Debug, Clone, Copy)]
+pub struct InPlace {
+    /// Workspace-relative path, with `/`.
+    pub path: &'static str,
+    /// The function whose body opens the file (the nearest `fn` above the call).
+    pub function: &'static str,
+    /// Why temp + rename does not fit (must not be empty).
+    pub reason: &'static str,
 }
 
 /// The exceptions of this repository.
@@ -81,6 +115,39 @@ pub const ALLOW: Allow = Allow {
         "perfline/src/fsutil.rs",
     ],
     clock_assert: &[],
+    test_sleep: &[],
+    atomic_write: &[
+        InPlace {
+            path: "tools/launch/src/local.rs",
+            function: "spawn",
+            reason: "a step's log: its processes' stdout and stderr stream into it, appended, \
+                     while waitfiles and the failure tail read it",
+        },
+        InPlace {
+            path: "tools/launch/src/local.rs",
+            function: "finalize",
+            reason: "the finalize command's log: its output streams into it, appended",
+        },
+        InPlace {
+            path: "tools/role/src/benchmark.rs",
+            function: "append_record",
+            reason: "metrics.jsonl is shared by the job's roles: one whole record appended \
+                     under flock (read, check for a duplicate, append); a rename would drop \
+                     records appended by another role meanwhile",
+        },
+        InPlace {
+            path: "tools/role/src/process.rs",
+            function: "spawn",
+            reason: "a server's or client's log: the process's stdout and stderr stream into \
+                     it, appended, while role watches it for error keywords",
+        },
+        InPlace {
+            path: "tools/role/src/telemetry.rs",
+            function: "append",
+            reason: "GPU telemetry CSV grows while the job runs: one whole row set per write \
+                     (O_APPEND), readers skip a broken last line",
+        },
+    ],
     create_table: &[
         // The Python baseline `bench upload` races against: its own three-table store, not
         // perfline's schema.
@@ -122,14 +189,30 @@ pub fn check_with(root: &Path, allow: &Allow) -> Vec<Violation> {
     }
     for file in rust_files(root) {
         sources(root, &file, allow, &mut used, &mut out);
+        test_code(root, &file, allow, &mut used, &mut out);
     }
     tool_lists(root, &tools, &mut out);
-    let lists: [(&str, &[&str]); 6] = [
+    for e in allow.atomic_write {
+        let key = format!("{}:{}", e.path, e.function);
+        let problem = if e.reason.trim().is_empty() {
+            Some(format!("exception `{key}` gives no reason: say why it cannot be atomic"))
+        } else if !used.contains(&("atomic-write", key.clone())) {
+            Some(format!("exception `{key}` is no longer needed: remove it"))
+        } else {
+            None
+        };
+        if let Some(message) = problem {
+            let (path, rule) = ("tests/src/tidy.rs".into(), "atomic-write");
+            out.push(Violation { path, line: 0, rule, message });
+        }
+    }
+    let lists: [(&str, &[&str]); 7] = [
         ("workspace-deps", allow.workspace_deps),
         ("main-lines", allow.main_lines),
         ("shell-string", allow.shell_string),
         ("shell-text", allow.shell_text),
         ("clock-assert", allow.clock_assert),
+        ("test-sleep", allow.test_sleep),
         ("create-table", allow.create_table),
     ];
     for (rule, list) in lists {
@@ -354,6 +437,16 @@ static SHELL_FORMAT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"format!\(\s*"[^"]*\b(ba)?sh -c\b"#).unwrap());
 static DASH_C_FORMAT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#""-c"\s*(\)\s*\.\s*arg\s*\(|,)\s*&?format!\("#).unwrap());
+static PRINT_MACRO: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b(e?print(ln)?|dbg)!\s*[(\[{]").unwrap());
+static STDERR_HANDLE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(^|[^.\w])((std::)?io::)?stderr\(\)").unwrap());
+static IN_PLACE_WRITE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(File::create(_new)?|fs::write|OpenOptions::new|File::options)\b").unwrap()
+});
+static FN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*(pub(\([^)]*\))?\s+)?(const\s+)?(async\s+)?(unsafe\s+)?fn\s+(\w+)").unwrap()
+});
 static CREATE_TABLE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)\bcreate\s+table\b").unwrap());
 static STRING: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#""(?:[^"\\]|\\.)*""#).unwrap());
@@ -476,6 +569,14 @@ fn sources(
 
     let in_tests_dir = path.split('/').any(|c| c == "tests") && !path.starts_with("tests/src/");
     let cfg_test = lines.iter().position(|l| l.trim() == "#[cfg(test)]");
+    // For the shipped-code rules, only a test module (conventionally last in the file) starts
+    // test code: a `#[cfg(test)]` function in an impl does not make the code after it a test.
+    let test_mod = (0..lines.len()).find(|&i| {
+        lines[i].trim() == "#[cfg(test)]"
+            && lines[i + 1..].iter().map(|l| l.trim()).find(|l| !l.starts_with("#[")).is_some_and(
+                |l| l.trim_start_matches("pub ").starts_with("mod ") && l.ends_with('{'),
+            )
+    });
     let test_module = path.ends_with("/tests.rs");
     let is_test = |i: usize| in_tests_dir || test_module || cfg_test.is_some_and(|t| i > t);
     let script = shell_text(&path, &text, &is_test);
@@ -519,6 +620,58 @@ fn sources(
             }
         }
         let is_test = in_tests_dir || cfg_test.is_some_and(|t| i > t);
+        let shipped = !in_tests_dir
+            && !test_module
+            && test_mod.is_none_or(|t| i <= t)
+            && !path.starts_with("xtask/")
+            && !path.starts_with("tests/");
+        if shipped {
+            let bare = STRING.replace_all(code, "\"\"");
+            let bare = bare.split("//").next().unwrap_or_default();
+            if let Some(m) = PRINT_MACRO.captures(bare).filter(|_| path != "perfline/src/cli.rs") {
+                push(
+                    n,
+                    "print-macro",
+                    format!(
+                        "`{}!` outside perfline::cli: diagnostics through cli::diag or cli::say, \
+                         stdout data through a writer or cli::out_line",
+                        &m[1]
+                    ),
+                );
+            }
+            if STDERR_HANDLE.is_match(bare) && path != "perfline/src/cli.rs" {
+                push(
+                    n,
+                    "stderr-path",
+                    "stderr used outside perfline::cli: write through cli::diag, cli::say or \
+                     cli::say_raw (one path; a closed stderr never panics)"
+                        .into(),
+                );
+            }
+            if let Some(m) = IN_PLACE_WRITE.find(bare).filter(|_| path != "perfline/src/fsutil.rs")
+            {
+                let function = lines[..i]
+                    .iter()
+                    .rev()
+                    .find_map(|l| FN.captures(l).map(|c| c[6].to_string()))
+                    .unwrap_or_default();
+                let key = format!("{path}:{function}");
+                if allow.atomic_write.iter().any(|e| e.path == path && e.function == function) {
+                    used.insert(("atomic-write", key));
+                } else {
+                    push(
+                        n,
+                        "atomic-write",
+                        format!(
+                            "`{}` writes a file in place: use perfline::fsutil::write_atomic \
+                             (temp + rename), or allow-list `{key}` with a reason in \
+                             tests/src/tidy.rs",
+                            m.as_str()
+                        ),
+                    );
+                }
+            }
+        }
         if !is_test && path != JUNIT_WRITER && line.contains("<testsuite") {
             let message =
                 format!("JUnit XML written outside {JUNIT_WRITER}: build perfline::junit cases");
@@ -570,6 +723,124 @@ fn sources(
     }
     if clock_used {
         used.insert(("clock-assert", path));
+    }
+}
+
+static NESTED_CARGO: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"Command::new\(\s*"cargo"|env!\(\s*"CARGO"\s*\)|var(_os)?\(\s*"CARGO"\s*\)|\bescargot\b"#,
+    )
+    .unwrap()
+});
+static SLEEP: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\bsleep\(").unwrap());
+static LOOP_HEADER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(^|[^\w])(loop|while|for)([^\w]|$)").unwrap());
+static FN_HEADER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(^|[^\w])fn\s").unwrap());
+static CLOCK_BOUND: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(Instant::now\(\)|\.elapsed\(\))\s*[<>]|[<>]=?\s*(std::time::)?Instant::now\(\)")
+        .unwrap()
+});
+
+/// `text` with the contents of comments, string and char literals blanked (newlines kept), so
+/// braces and words inside them do not count as code.
+fn code_only(text: &str) -> String {
+    static LITERAL: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r###"(?s)//[^\n]*|r##".*?"##|r#".*?"#|b?"(?:[^"\\]|\\.)*"|'(?:\\.|[^\\'\n])'"###)
+            .unwrap()
+    });
+    LITERAL
+        .replace_all(text, |c: &regex::Captures| {
+            c[0].chars().map(|ch| if ch == '\n' { '\n' } else { ' ' }).collect::<String>()
+        })
+        .into_owned()
+}
+
+/// The loop around byte `at` of `code` (header start, closing brace), if `at` sits in one
+/// inside its function.
+fn enclosing_loop(code: &str, at: usize) -> Option<(usize, usize)> {
+    let bytes = code.as_bytes();
+    let mut depth = 0usize;
+    for open in (0..at).rev() {
+        match bytes[open] {
+            b'}' => depth += 1,
+            b'{' if depth > 0 => depth -= 1,
+            b'{' => {
+                let start = code[..open].rfind([';', '{', '}']).map_or(0, |p| p + 1);
+                let header = &code[start..open];
+                if FN_HEADER.is_match(header) {
+                    return None;
+                }
+                if LOOP_HEADER.is_match(header) {
+                    let mut d = 0usize;
+                    let close = (open..code.len()).find(|&i| {
+                        match bytes[i] {
+                            b'{' => d += 1,
+                            b'}' => d -= 1,
+                            _ => return false,
+                        }
+                        d == 0
+                    })?;
+                    return Some((start, close));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The rules on test code: `nested-cargo` and `test-sleep`.
+fn test_code(
+    root: &Path,
+    file: &Path,
+    allow: &Allow,
+    used: &mut BTreeSet<(&'static str, String)>,
+    out: &mut Vec<Violation>,
+) {
+    let path = rel(root, file);
+    let in_tests_dir = path.split('/').any(|c| c == "tests");
+    let text = read(file);
+    let code = code_only(&text);
+    let first_test_line = match text.lines().position(|l| l.trim() == "#[cfg(test)]") {
+        _ if in_tests_dir => 0,
+        Some(t) => t + 1,
+        None => return,
+    };
+    let line_of = |at: usize| code[..at].matches('\n').count() + 1;
+    for (i, line) in text.lines().enumerate().skip(first_test_line) {
+        if !line.trim_start().starts_with("//") && NESTED_CARGO.is_match(line) {
+            out.push(Violation {
+                path: path.clone(),
+                line: i + 1,
+                rule: "nested-cargo",
+                message: "test code runs cargo: use the binaries cargo built \
+                          (CARGO_BIN_EXE_<name>, chain_tests::bin)"
+                    .into(),
+            });
+        }
+    }
+    for m in SLEEP.find_iter(&code) {
+        let line = line_of(m.start());
+        if line <= first_test_line {
+            continue;
+        }
+        let bounded = enclosing_loop(&code, m.start())
+            .is_some_and(|(start, end)| CLOCK_BOUND.is_match(&code[start..end]));
+        if bounded {
+            continue;
+        }
+        if allow.test_sleep.contains(&path.as_str()) {
+            used.insert(("test-sleep", path.clone()));
+            continue;
+        }
+        out.push(Violation {
+            path: path.clone(),
+            line,
+            rule: "test-sleep",
+            message: "sleep outside a polling loop with a deadline: wait for the event itself \
+                      (poll it in a loop bounded by Instant::now()/elapsed())"
+                .into(),
+        });
     }
 }
 
@@ -916,6 +1187,171 @@ mod tests {
                 "tools/gamma/Cargo.toml:0: tool-lists",
                 "xtask/src/bench.rs:1: tool-lists",
             ]
+        );
+    }
+
+    /// The violations of `rule`, in full (`PATH:LINE: RULE: MESSAGE`).
+    fn messages(dir: &tempfile::TempDir, allow: &Allow, rule: &str) -> Vec<String> {
+        check_with(dir.path(), allow)
+            .into_iter()
+            .filter(|v| v.rule == rule)
+            .map(|v| v.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_print_macro_outside_cli_fails() {
+        let dir = clean_tree();
+        write(&dir, "tools/alpha/src/log.rs", "fn f(x: u32) {\n    println!(\"{x}\");\n    eprint!(\"a\");\n    let s = \"eprintln!(no)\"; // println!(in a comment)\n    dbg!(x);\n    writeln!(out, \"{x}\").unwrap();\n}\n#[cfg(test)]\nfn helper() {}\nfn after() {\n    print!(\"x\");\n}\n#[cfg(test)]\nmod tests {\n    fn t() { println!(\"in a test\"); }\n}\n");
+        write(&dir, "tools/alpha/examples/ex.rs", "fn main() {\n    eprintln!(\"example\");\n}\n");
+        write(&dir, "tools/alpha/tests/cli.rs", "fn t() { println!(\"a test\"); }\n");
+        write(&dir, "perfline/src/cli.rs", "pub fn say(l: &str) { eprintln!(\"{l}\"); }\n");
+        write(&dir, "perfline-stats/src/lib.rs", "pub fn f(x: u32) -> u32 {\n    dbg!(x)\n}\n");
+        write(&dir, "xtask/src/run.rs", "fn f() { println!(\"progress\"); }\n");
+        let tail = "outside perfline::cli: diagnostics through cli::diag or cli::say, stdout \
+                    data through a writer or cli::out_line";
+        assert_eq!(
+            messages(&dir, &Allow::default(), "print-macro"),
+            vec![
+                format!("perfline-stats/src/lib.rs:2: print-macro: `dbg!` {tail}"),
+                format!("tools/alpha/examples/ex.rs:2: print-macro: `eprintln!` {tail}"),
+                format!("tools/alpha/src/log.rs:2: print-macro: `println!` {tail}"),
+                format!("tools/alpha/src/log.rs:3: print-macro: `eprint!` {tail}"),
+                format!("tools/alpha/src/log.rs:5: print-macro: `dbg!` {tail}"),
+                format!("tools/alpha/src/log.rs:11: print-macro: `print!` {tail}"),
+            ]
+        );
+        assert_eq!(found(&dir, &Allow::default()).len(), 6);
+    }
+
+    #[test]
+    fn a_stderr_writer_outside_cli_fails() {
+        let dir = clean_tree();
+        write(&dir, "tools/alpha/src/err.rs", "use std::io::Write;\nfn f(e: clap::Error) {\n    let _ = writeln!(std::io::stderr(), \"x\");\n    let l = io::stderr().lock();\n    let t = stderr();\n    if e.use_stderr() {}\n    cmd.stderr(Stdio::null());\n    let tail = child.stderr.take();\n}\n");
+        write(
+            &dir,
+            "perfline/src/cli.rs",
+            "fn to_stderr(t: &str) { let _ = io::stderr().write_all(t.as_bytes()); }\n",
+        );
+        write(
+            &dir,
+            "xtask/src/run.rs",
+            "fn f() { let _ = writeln!(std::io::stderr(), \"progress\"); }\n",
+        );
+        let message = "stderr-path: stderr used outside perfline::cli: write through cli::diag, \
+                       cli::say or cli::say_raw (one path; a closed stderr never panics)";
+        assert_eq!(
+            messages(&dir, &Allow::default(), "stderr-path"),
+            vec![
+                format!("tools/alpha/src/err.rs:3: {message}"),
+                format!("tools/alpha/src/err.rs:4: {message}"),
+                format!("tools/alpha/src/err.rs:5: {message}"),
+            ]
+        );
+        assert_eq!(found(&dir, &Allow::default()).len(), 3);
+    }
+
+    #[test]
+    fn a_write_in_place_fails_unless_listed_with_a_reason() {
+        let dir = clean_tree();
+        write(&dir, "tools/alpha/src/out.rs", "fn save(p: &Path) {\n    std::fs::write(p, \"x\").unwrap();\n}\npub(crate) async fn log(p: &Path) -> File {\n    let f = tokio::fs::File::create(p);\n    OpenOptions::new().append(true).open(p)\n}\nfn ok(p: &Path) {\n    perfline::fsutil::write_atomic(p, b\"x\")\n}\n#[cfg(test)]\nmod tests {\n    fn t() { std::fs::write(\"a\", \"b\").unwrap(); }\n}\n");
+        write(&dir, "perfline/src/fsutil.rs", "pub fn write_atomic() {\n    let f = std::fs::OpenOptions::new().create_new(true);\n}\n");
+        write(&dir, "xtask/src/run.rs", "fn f() { std::fs::write(\"scratch\", \"\").unwrap(); }\n");
+        write(
+            &dir,
+            "tools/beta/tests/cli.rs",
+            "fn t() { std::fs::File::create(\"x\").unwrap(); }\n",
+        );
+        let message = |line: usize, call: &str, key: &str| {
+            format!(
+                "tools/alpha/src/out.rs:{line}: atomic-write: `{call}` writes a file in place: use \
+                 perfline::fsutil::write_atomic (temp + rename), or allow-list `{key}` with a \
+                 reason in tests/src/tidy.rs"
+            )
+        };
+        let save = "tools/alpha/src/out.rs:save";
+        let log = "tools/alpha/src/out.rs:log";
+        assert_eq!(
+            messages(&dir, &Allow::default(), "atomic-write"),
+            vec![
+                message(2, "fs::write", save),
+                message(5, "File::create", log),
+                message(6, "OpenOptions::new", log),
+            ]
+        );
+        assert_eq!(found(&dir, &Allow::default()).len(), 3);
+        // Listing `log` with a reason lets both of its writes pass; `save` still fails.
+        const STREAMS: InPlace =
+            InPlace { path: "tools/alpha/src/out.rs", function: "log", reason: "streams" };
+        let allow = Allow { atomic_write: &[STREAMS], ..Allow::default() };
+        assert_eq!(messages(&dir, &allow, "atomic-write"), vec![message(2, "fs::write", save)]);
+        // An entry without a reason, and one no longer needed, are reported.
+        const SILENT: InPlace = InPlace { reason: " ", ..STREAMS };
+        const GONE: InPlace = InPlace { function: "gone", ..STREAMS };
+        let allow = Allow { atomic_write: &[SILENT, GONE], ..Allow::default() };
+        assert_eq!(
+            messages(&dir, &allow, "atomic-write"),
+            vec![
+                "tests/src/tidy.rs:0: atomic-write: exception `tools/alpha/src/out.rs:gone` is \
+                 no longer needed: remove it"
+                    .to_string(),
+                "tests/src/tidy.rs:0: atomic-write: exception `tools/alpha/src/out.rs:log` gives \
+                 no reason: say why it cannot be atomic"
+                    .to_string(),
+                message(2, "fs::write", save),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_sleep_ordering_events_in_a_test_fails() {
+        let dir = clean_tree();
+        let order = "fn t() {\n    spawn();\n    std::thread::sleep(Duration::from_millis(200));\n    let s = \"loop { sleep(1) } {\";\n    for _ in 0..3 {\n        std::thread::sleep(Duration::from_millis(10));\n    }\n    let deadline = Instant::now() + DEADLINE;\n    while !ready() {\n        assert!(Instant::now() < deadline, \"not ready }\");\n        if busy() {\n            std::thread::sleep(Duration::from_millis(10));\n        }\n    }\n    let addr = loop {\n        if let Ok(a) = read() {\n            break a;\n        }\n        assert!(start.elapsed() < DEADLINE, \"no address\");\n        std::thread::sleep(Duration::from_millis(20)); // '{'\n    };\n}\n";
+        write(&dir, "tools/alpha/tests/order.rs", order);
+        write(&dir, "tools/alpha/src/run.rs", "fn f() {\n    std::thread::sleep(TICK);\n}\n#[cfg(test)]\nmod tests {\n    fn t() {\n        std::thread::sleep(D);\n    }\n}\n");
+        assert_eq!(
+            found(&dir, &Allow::default()),
+            vec![
+                "tools/alpha/src/run.rs:7: test-sleep",
+                "tools/alpha/tests/order.rs:3: test-sleep",
+                "tools/alpha/tests/order.rs:6: test-sleep",
+            ]
+        );
+        assert_eq!(
+            check_with(dir.path(), &Allow::default())[0].to_string(),
+            "tools/alpha/src/run.rs:7: test-sleep: sleep outside a polling loop with a deadline: \
+             wait for the event itself (poll it in a loop bounded by Instant::now()/elapsed())"
+        );
+        let allow = Allow { test_sleep: &["tools/alpha/tests/order.rs"], ..Allow::default() };
+        assert_eq!(found(&dir, &allow), vec!["tools/alpha/src/run.rs:7: test-sleep"]);
+    }
+
+    #[test]
+    fn a_test_running_cargo_fails() {
+        let dir = clean_tree();
+        write(&dir, "tests/src/lib.rs", "pub fn bin() {\n    let cargo = std::env::var(\"CARGO\").unwrap();\n    Command::new(\"cargo\").arg(\"build\");\n    // Command::new(\"cargo\") in a comment\n    let p = env!(\"CARGO_BIN_EXE_alpha\");\n}\n");
+        write(
+            &dir,
+            "tools/alpha/tests/cli.rs",
+            "fn t() {\n    let c = std::env::var_os(\"CARGO\");\n}\n",
+        );
+        write(
+            &dir,
+            "xtask/src/ci.rs",
+            "fn ci() {\n    Command::new(\"cargo\").arg(\"test\");\n}\n",
+        );
+        assert_eq!(
+            found(&dir, &Allow::default()),
+            vec![
+                "tests/src/lib.rs:2: nested-cargo",
+                "tests/src/lib.rs:3: nested-cargo",
+                "tools/alpha/tests/cli.rs:2: nested-cargo",
+            ]
+        );
+        assert_eq!(
+            check_with(dir.path(), &Allow::default())[0].to_string(),
+            "tests/src/lib.rs:2: nested-cargo: test code runs cargo: use the binaries cargo built \
+             (CARGO_BIN_EXE_<name>, chain_tests::bin)"
         );
     }
 

@@ -57,12 +57,13 @@ impl Ci {
 /// the current APIs.
 pub const FUZZ_CRATES: [&str; 3] = ["classify", "nodecount", "parse-metrics"];
 
-/// Builds every fuzz target into one shared target directory (`target/fuzz`), so the
-/// dependencies the three crates share are built once and later runs are incremental.
+/// Builds every fuzz target into the workspace's own `target/`: the fuzz crates copy the
+/// workspace's dev profile (and their lockfiles pin its versions), so the dependencies the
+/// test build already made are reused and only libfuzzer-sys and the fuzz crates compile.
 pub fn build_fuzz_targets(sh: &xshell::Shell) -> anyhow::Result<()> {
     for krate in FUZZ_CRATES {
         let manifest = format!("tools/{krate}/fuzz/Cargo.toml");
-        cmd!(sh, "cargo build --quiet --bins --manifest-path {manifest} --target-dir target/fuzz")
+        cmd!(sh, "cargo build --quiet --bins --manifest-path {manifest} --target-dir target")
             .run()?;
     }
     Ok(())

@@ -18,7 +18,7 @@ pub struct E2e {
     list: Option<PathBuf>,
 }
 
-/// The tools the chain runs, built before it starts.
+/// The tools the chain runs, checked present after the build.
 const TOOLS: [&str; 11] = [
     "classify",
     "nodecount",
@@ -40,10 +40,16 @@ impl E2e {
         let list = self.list.unwrap_or_else(|| root.join(format!("testlists/{name}.txt")));
         let out = root.join("target").join(name);
         {
-            let _s = Section::new("build the tools");
-            let packages: Vec<String> =
-                TOOLS.iter().flat_map(|t| ["-p".to_string(), t.to_string()]).collect();
-            cmd!(sh, "cargo build --quiet {packages...}").run()?;
+            // The tools exactly as `cargo test --workspace` builds them: the same packages and
+            // targets resolve the same dependency features, so after the tests (CI's order) this
+            // is a no-op. `cargo build -p TOOL…` resolves features differently and rebuilt
+            // perfline and every tool (CONTRIBUTING.md, "Build and test").
+            let _s = Section::new("build the tools (cargo test --workspace --no-run)");
+            cmd!(sh, "cargo test --workspace --no-run --quiet").run()?;
+            for t in TOOLS {
+                let path = root.join("target/debug").join(t);
+                anyhow::ensure!(path.is_file(), "{} missing after the build", path.display());
+            }
         }
         if self.slurm {
             let xtask = std::env::current_exe()?;

@@ -39,6 +39,17 @@ enum Task {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // `cargo run` (the `cargo xtask` alias) describes xtask in the environment (CARGO_PKG_*,
+    // CARGO_MANIFEST_DIR, …). Cargo records some of those as inputs of `ring`, so every cargo
+    // run from here would rebuild ring, ureq, the slurm layer and the tools, which a build from
+    // a shell then rebuilds back (CONTRIBUTING.md). Still one thread: nothing reads it meanwhile.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let run_set = ["CARGO_MANIFEST_", "CARGO_PKG_", "CARGO_CRATE_NAME", "CARGO_BIN_NAME"];
+        if run_set.iter().any(|p| key.starts_with(p)) || key == "CARGO_PRIMARY_PACKAGE" {
+            std::env::remove_var(&*key);
+        }
+    }
     let sh = xshell::Shell::new()?;
     sh.change_dir(util::project_root());
     match cli.task {

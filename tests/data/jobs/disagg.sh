@@ -17,7 +17,7 @@ export PERFLINE_TEST_ID=disagg-e2e-Qwen3-235B-A22B-FP4_1k1k_ctx2_gen1_dep16_bs12
 export PERFLINE_JOB_DIR=/shared/jobs/disagg-e2e-Qwen3-235B-A22B-FP4_1k1k_ctx2_gen1_dep16_bs128_eplb0_mtp1_ccb-NIXL/ATTEMPT
 export PERFLINE_COORD_DIR=/shared/jobs/disagg-e2e-Qwen3-235B-A22B-FP4_1k1k_ctx2_gen1_dep16_bs128_eplb0_mtp1_ccb-NIXL/ATTEMPT/coord
 export PERFLINE_ATTEMPT=ATTEMPT
-export PERFLINE_BIN=/work/wt-jobtpl/target/debug
+export PERFLINE_BIN=BIN_DIR
 if [ -z "${PERFLINE_SUBREAPER:-}" ] && [ -x "$PERFLINE_BIN/role" ]; then
   export PERFLINE_SUBREAPER=1
   exec "$PERFLINE_BIN/role" --exec-as-subreaper bash "$0" "$@"

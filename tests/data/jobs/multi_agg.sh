@@ -17,7 +17,7 @@ export PERFLINE_TEST_ID=aggr-deepseek_r1_fp4_v2_2_nodes_grace_blackwell
 export PERFLINE_JOB_DIR=/shared/jobs/aggr-deepseek_r1_fp4_v2_2_nodes_grace_blackwell/ATTEMPT
 export PERFLINE_COORD_DIR=/shared/jobs/aggr-deepseek_r1_fp4_v2_2_nodes_grace_blackwell/ATTEMPT/coord
 export PERFLINE_ATTEMPT=ATTEMPT
-export PERFLINE_BIN=/work/wt-jobtpl/target/debug
+export PERFLINE_BIN=BIN_DIR
 if [ -z "${PERFLINE_SUBREAPER:-}" ] && [ -x "$PERFLINE_BIN/role" ]; then
   export PERFLINE_SUBREAPER=1
   exec "$PERFLINE_BIN/role" --exec-as-subreaper bash "$0" "$@"

@@ -4,7 +4,6 @@
 //! Usage: sse_server [--port P] [--ttft-ms MS] [--itl-ms MS] [--fail-every N] [--threads N] [--record 0|1]
 
 use bench::testserver::{serve, Timing};
-use std::io::Write;
 use std::time::Duration;
 
 fn main() {
@@ -39,8 +38,7 @@ fn main() {
             .await
             .unwrap_or_else(|e| fail(&format!("bind 127.0.0.1:{port}: {e}")));
         let addr = listener.local_addr().unwrap_or_else(|e| fail(&e.to_string()));
-        println!("{addr}");
-        let _ = std::io::stdout().flush();
+        let _ = perfline::cli::out_line(addr);
         serve(listener, timing).await;
     });
 }
@@ -50,6 +48,6 @@ fn usage() -> ! {
 }
 
 fn fail(msg: &str) -> ! {
-    eprintln!("sse_server: error: {msg}");
+    perfline::cli::diag("sse_server", "error", msg);
     std::process::exit(64)
 }

@@ -6,7 +6,7 @@ use predicates::prelude::*;
 use std::path::PathBuf;
 
 fn classify() -> Command {
-    Command::cargo_bin("classify").expect("classify binary")
+    assert_cmd::cargo_bin_cmd!("classify")
 }
 
 fn corpus() -> PathBuf {
@@ -261,7 +261,7 @@ fn cmd_cases() {
 
 #[test]
 fn closed_stdout_or_stderr_ends_quietly_even_with_many_errors() {
-    let cmd = || std::process::Command::new(assert_cmd::cargo::cargo_bin("classify"));
+    let cmd = || std::process::Command::new(assert_cmd::cargo::cargo_bin!("classify"));
     let list: String = (0..20_000).map(|i| format!("aggr-cfg{i}\nbad id {i}\n")).collect();
     // `classify | head -0`: the first write fails, the tool stops with status 0 and says nothing.
     let (code, err) = with_closed(cmd(), list.clone().into_bytes(), true, false);

@@ -103,7 +103,7 @@ impl<'a> Launcher<'a> {
         let script = Path::new(&job.prefix.workdir).join("job.sh");
         match submit::sbatch(&script, Path::new(&job.prefix.workdir)) {
             Ok(id) => {
-                eprintln!("launch: {}: submitted job {id}", job.id);
+                perfline::cli::say(format_args!("launch: {}: submitted job {id}", job.id));
                 rec.job_id = Some(id);
                 if args.wait {
                     self.submitted.push((rec, timeout, Instant::now()));

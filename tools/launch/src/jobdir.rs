@@ -167,9 +167,10 @@ pub fn gather_metrics(
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                eprintln!(
-                    "launch: warning: {}: no metric records (the job never ran?)",
-                    path.display()
+                perfline::cli::diag(
+                    "launch",
+                    "warning",
+                    format_args!("{}: no metric records (the job never ran?)", path.display()),
                 );
             }
             Err(e) => return Err(Failure::io(path.display(), &e)),

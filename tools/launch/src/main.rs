@@ -119,7 +119,7 @@ fn run() -> Result<Exit> {
             let mode = record.get("mode").and_then(|m| m.as_str()).unwrap_or_default();
             if !args.mode.is_empty() && !args.mode.iter().any(|m| m == mode) {
                 let id = record.get("id").and_then(|m| m.as_str()).unwrap_or_default();
-                eprintln!("launch: {at}: {id}: skipped (mode {mode})");
+                perfline::cli::say(format_args!("launch: {at}: {id}: skipped (mode {mode})"));
                 continue;
             }
         }

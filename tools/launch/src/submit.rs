@@ -171,11 +171,11 @@ pub fn wait(id: &str, job_id: &str, poll: Duration, timeout: Duration) -> Result
     loop {
         let state = query(job_id)?;
         if state.state != last {
-            eprintln!(
+            perfline::cli::say(format_args!(
                 "launch: {id}: job {job_id} {} ({}s)",
                 state.state,
                 start.elapsed().as_secs()
-            );
+            ));
             last = state.state.clone();
         }
         if state.is_final() {

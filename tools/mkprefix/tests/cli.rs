@@ -7,7 +7,7 @@ use std::time::Duration;
 const ID: &str = "disagg-e2e-cfg_ctx1_tp1_gen1_tp8";
 
 fn mkprefix() -> Command {
-    let mut c = Command::cargo_bin("mkprefix").unwrap();
+    let mut c = assert_cmd::cargo_bin_cmd!("mkprefix");
     c.env_remove("PERFLINE_CLUSTER").timeout(Duration::from_secs(30));
     c
 }

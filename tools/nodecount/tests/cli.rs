@@ -11,7 +11,7 @@ fn data() -> &'static Path {
 }
 
 fn nodecount(args: &[&str]) -> Command {
-    let mut cmd = Command::cargo_bin("nodecount").unwrap();
+    let mut cmd = assert_cmd::cargo_bin_cmd!("nodecount");
     cmd.current_dir(data()).env_remove("PERFLINE_CONFIG_ROOTS").args(args);
     cmd
 }
@@ -328,7 +328,7 @@ fn unreadable_directory_and_looping_configs_keep_their_class() {
 #[test]
 fn closed_stdout_or_stderr_ends_quietly_even_with_many_errors() {
     let cmd = || {
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("nodecount"));
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("nodecount"));
         cmd.current_dir(data()).env_remove("PERFLINE_CONFIG_ROOTS").args(["--root", "root"]);
         cmd
     };

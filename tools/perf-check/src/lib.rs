@@ -10,6 +10,5 @@ pub mod run;
 
 /// One line on stderr, `perf-check: LINE`; a closed stderr is ignored.
 pub fn note(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "perf-check: {line}");
+    perfline::cli::say(format_args!("perf-check: {line}"));
 }

@@ -32,7 +32,7 @@ pub fn run_benchmark(job: &Job) -> Result<Exit> {
             "{ME}: the plan has no client run{}",
             only.as_deref().map(|t| format!(" for {t}")).unwrap_or_default()
         );
-        eprintln!("role: {why}");
+        perfline::cli::say(format_args!("role: {why}"));
         write_status(job, "status.json", false, std::slice::from_ref(&why))?;
         return Ok(Exit::Failed);
     }
@@ -172,7 +172,7 @@ fn run_client(
     }
     let joined = perfline::shell::join(&args).map_err(Failure::data)?;
     let command = render_with_raw(template, &values, &[("client_args", &joined)])?;
-    eprintln!("role: {ME}: {} → {command}", client.name);
+    perfline::cli::say(format_args!("role: {ME}: {} → {command}", client.name));
     let started_ms = crate::telemetry::now_ms();
     let mut child = spawn(&command, &client.env, &log)?;
     let status = loop {
@@ -197,7 +197,7 @@ fn run_client(
         Ok(status) => {
             let code = status.code().unwrap_or(-1);
             if status.code().is_none() {
-                eprintln!("role: {ME}: client {}", describe(status));
+                perfline::cli::say(format_args!("role: {ME}: client {}", describe(status)));
             }
             parse_metrics(job, client, code, &log, (started_ms, crate::telemetry::now_ms()))
         }

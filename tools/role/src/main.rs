@@ -47,7 +47,7 @@ fn main() {
 fn exec_as_subreaper(cmd: &[std::ffi::OsString]) -> ! {
     use std::os::unix::process::CommandExt;
     let Some((program, args)) = cmd.split_first() else {
-        eprintln!("role: error: --exec-as-subreaper needs a command");
+        perfline::cli::diag("role", "error", "--exec-as-subreaper needs a command");
         std::process::exit(Exit::Usage.code());
     };
     // SAFETY: prctl on this process only.
@@ -55,7 +55,7 @@ fn exec_as_subreaper(cmd: &[std::ffi::OsString]) -> ! {
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
     }
     let err = std::process::Command::new(program).args(args).exec();
-    eprintln!("role: error: {}: {err}", program.to_string_lossy());
+    perfline::cli::diag("role", "error", format_args!("{}: {err}", program.to_string_lossy()));
     std::process::exit(Exit::of_io(&err).code())
 }
 

@@ -31,7 +31,7 @@ pub fn run_worker(job: &Job, name: &str) -> Result<Exit> {
     // Only rank 0 of a multi-task step serves HTTP; the other ranks wait with it.
     let rank = std::env::var("SLURM_PROCID").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
     if rank != 0 {
-        eprintln!("role: {name}: rank {rank} waits for the benchmark");
+        perfline::cli::say(format_args!("role: {name}: rank {rank} waits for the benchmark"));
         return Ok(wait_until_done(job, name));
     }
     let kind = match role.kind {
@@ -75,8 +75,8 @@ pub fn run_worker(job: &Job, name: &str) -> Result<Exit> {
         }
     }
     match env.iter().find(|e| e.starts_with("CUDA_VISIBLE_DEVICES=")) {
-        Some(gpus) => eprintln!("role: {name}: {gpus} {command}"),
-        None => eprintln!("role: {name}: {command}"),
+        Some(gpus) => perfline::cli::say(format_args!("role: {name}: {gpus} {command}")),
+        None => perfline::cli::say(format_args!("role: {name}: {command}")),
     }
     let from = log_start(&log);
     let child = spawn(&command, &env, &log)?;
@@ -114,7 +114,7 @@ pub fn run_router(job: &Job) -> Result<Exit> {
             return Ok(Exit::TempFail);
         }
         Outcome::PeerFailed { reason, .. } => {
-            eprintln!("role: {ME}: peer failed: {reason}");
+            perfline::cli::say(format_args!("role: {ME}: peer failed: {reason}"));
             return Ok(Exit::PeerFailed);
         }
     }
@@ -150,7 +150,7 @@ pub fn run_router(job: &Job) -> Result<Exit> {
     values.insert("config", config_path.display().to_string());
     values.insert("timeout", job.ready_timeout.as_secs().to_string());
     let command = render(&job.commands.router, &values)?;
-    eprintln!("role: {ME}: {command}");
+    perfline::cli::say(format_args!("role: {ME}: {command}"));
     let from = log_start(&log);
     let child = spawn(&command, &job.planned.plan.router_env, &log)?;
     job.publish_addr(ME, port)?;
@@ -217,7 +217,7 @@ fn supervise(
     loop {
         if let Ok(Some(status)) = child.try_wait() {
             let why = format!("server {} ({})", describe(status), log.display());
-            eprintln!("role: {name}: {why}");
+            perfline::cli::say(format_args!("role: {name}: {why}"));
             job.mark_failed(name, &why, Some(log));
             return Exit::Failed;
         }
@@ -226,14 +226,20 @@ fn supervise(
             return Exit::Ok;
         }
         if let Some(peer) = peers.iter().find(|p| p.exists()) {
-            eprintln!("role: {name}: stopping, a peer failed: {}", peer.display());
+            perfline::cli::say(format_args!(
+                "role: {name}: stopping, a peer failed: {}",
+                peer.display()
+            ));
             stop(&mut child, STOP_GRACE);
             return Exit::PeerFailed;
         }
         if let Some(waiter) = readiness.as_mut() {
             match waiter.poll(TICK) {
                 Poll::Done(Outcome::Ready { .. }) => {
-                    eprintln!("role: {name}: ready after {:.1}s", started.elapsed().as_secs_f64());
+                    perfline::cli::say(format_args!(
+                        "role: {name}: ready after {:.1}s",
+                        started.elapsed().as_secs_f64()
+                    ));
                     readiness = None;
                     liveness = Some(Poller::start(health, limits));
                 }
@@ -258,7 +264,7 @@ fn supervise(
         let log_len = || perfline_slurm::wait::regular_file_len(log);
         if let Some(dead) = liveness.as_mut().and_then(|p| p.check(log_len())) {
             let why = dead.reason();
-            eprintln!("role: {name}: {why}");
+            perfline::cli::say(format_args!("role: {name}: {why}"));
             job.mark_failed(name, why, Some(log));
             // A hung (frozen) server cannot act on SIGTERM: no grace.
             let grace = if matches!(dead, Dead::Hung(_)) { Duration::ZERO } else { STOP_GRACE };

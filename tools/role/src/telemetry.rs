@@ -103,9 +103,9 @@ pub fn start_sampler(job: &Job, role: &Role, name: &str) {
         return;
     }
     let Some(program) = command() else {
-        eprintln!(
+        perfline::cli::say(format_args!(
             "role: {name}: no nvidia-smi ({ENV_COMMAND} unset, none on PATH): no GPU telemetry"
-        );
+        ));
         return;
     };
     let interval = std::env::var(ENV_INTERVAL_MS)
@@ -120,12 +120,12 @@ pub fn start_sampler(job: &Job, role: &Role, name: &str) {
         args.extend(["-i".to_string(), ids]);
     }
     let name = name.to_string();
-    eprintln!(
+    perfline::cli::say(format_args!(
         "role: {name}: GPU telemetry: {} {} → {}",
         program.display(),
         args.join(" "),
         file.display()
-    );
+    ));
     let mut failures = 0;
     // One sample now, before the server starts: every client run then has a sample before it.
     let sample = move |failures: &mut u32| -> bool {
@@ -141,9 +141,11 @@ pub fn start_sampler(job: &Job, role: &Role, name: &str) {
             }
             Err(why) => {
                 *failures += 1;
-                eprintln!("role: {name}: GPU telemetry: {why}");
+                perfline::cli::say(format_args!("role: {name}: GPU telemetry: {why}"));
                 if *failures >= MAX_FAILURES {
-                    eprintln!("role: {name}: GPU telemetry stopped after {failures} failures");
+                    perfline::cli::say(format_args!(
+                        "role: {name}: GPU telemetry stopped after {failures} failures"
+                    ));
                 }
                 *failures < MAX_FAILURES
             }
@@ -323,7 +325,7 @@ pub fn client_run_samples(
     let path =
         job.results.join(format!("gpu.{}.{}.csv", file_safe(server_name), file_safe(&client.name)));
     if let Err(f) = write_csv(&path, &samples) {
-        eprintln!("role: BENCHMARK: GPU telemetry: {}", f.message);
+        perfline::cli::say(format_args!("role: BENCHMARK: GPU telemetry: {}", f.message));
     }
     samples
 }

@@ -14,7 +14,7 @@ fn job_dir() -> tempfile::TempDir {
 }
 
 fn role(dir: &Path, name: &str) -> Command {
-    let mut cmd = Command::cargo_bin("role").unwrap();
+    let mut cmd = assert_cmd::cargo_bin_cmd!("role");
     cmd.arg(name).arg("--plan").arg(dir.join("plan.json")).arg("--job-dir").arg(dir);
     cmd.env_remove("PERFLINE_COORD_DIR").env_remove("PERFLINE_TARGET");
     cmd
@@ -37,7 +37,7 @@ fn unknown_roles_and_bad_arguments_are_usage_errors() {
         .stdout("")
         .stderr(predicate::str::starts_with("role: error: unknown role \"LEADER\""));
     role(dir.path(), "GEN_0;x").assert().code(64);
-    Command::cargo_bin("role").unwrap().arg("GEN_0").assert().code(64);
+    assert_cmd::cargo_bin_cmd!("role").arg("GEN_0").assert().code(64);
 }
 
 #[test]

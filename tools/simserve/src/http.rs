@@ -74,7 +74,7 @@ where
             Ok((stream, _)) => stream,
             Err(e) => {
                 // Out of descriptors, usually: back off instead of spinning.
-                eprintln!("simserve: warning: accept: {e}");
+                crate::log::note(format_args!("warning: accept: {e}"));
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }

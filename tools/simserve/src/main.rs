@@ -9,6 +9,7 @@
 mod args;
 mod http;
 mod kvcache;
+mod log;
 mod openai;
 mod router;
 mod serve;

@@ -311,7 +311,10 @@ impl Router {
 
     /// A backend is gone: log it, answer 502, and exit if asked to.
     fn lost(&self, role: &str, backend: &Backend, why: &str) -> Response<Body> {
-        eprintln!("simserve: error: router: {role} server {} is gone: {why}", backend.addr);
+        crate::log::note(format_args!(
+            "error: router: {role} server {} is gone: {why}",
+            backend.addr
+        ));
         if self.exit_on_backend_loss {
             let message =
                 format!("{role} server {} is gone (--exit-on-backend-loss)", backend.addr);

@@ -2,7 +2,7 @@
 
 use crate::args::{RouterArgs, ServeArgs};
 use crate::settings::{self, Knobs, Settings};
-use crate::{http, router, worker};
+use crate::{http, log, router, worker};
 use perfline::cli::Result;
 use perfline::{Exit, Failure};
 use std::path::Path;
@@ -18,7 +18,7 @@ pub async fn run_worker(args: ServeArgs, started: Instant) -> Result<Exit> {
     };
     engine.max_batch_size = args.max_batch_size.or(engine.max_batch_size);
     let settings = Settings::resolve(&args.knobs, &config, &engine).map_err(Failure::usage)?;
-    eprintln!("simserve: serving {model} (simulated trtllm-serve): {}", settings.describe());
+    log::note(format_args!("serving {model} (simulated trtllm-serve): {}", settings.describe()));
     if settings.fail_at_start {
         return Err(Failure::new(
             Exit::Failed,
@@ -37,10 +37,10 @@ pub async fn run_worker(args: ServeArgs, started: Instant) -> Result<Exit> {
 pub async fn run_router(args: RouterArgs) -> Result<Exit> {
     let config =
         router::RouterConfig::from_yaml(&args.config, &perfline::yaml::load(&args.config)?)?;
-    eprintln!(
-        "simserve: disaggregated router: context servers {:?} ({:?}), generation servers {:?}",
+    log::note(format_args!(
+        "disaggregated router: context servers {:?} ({:?}), generation servers {:?}",
         config.context_servers, config.ctx_routing, config.generation_servers
-    );
+    ));
     let listener = listen(&config.hostname, config.port, args.report_addr.as_deref()).await?;
     let router =
         Arc::new(router::Router::new(&config, args.exit_on_backend_loss, args.plain_backends));
@@ -59,7 +59,7 @@ async fn listen(host: &str, port: u16, report_addr: Option<&Path>) -> Result<Tcp
     if let Some(path) = report_addr {
         perfline::fsutil::write_atomic(path, reported.as_bytes())?;
     }
-    eprintln!("INFO:     Uvicorn running on http://{reported} (Press CTRL+C to quit)");
+    log::info(format_args!("Uvicorn running on http://{reported} (Press CTRL+C to quit)"));
     Ok(listener)
 }
 

@@ -67,14 +67,14 @@ impl Worker {
     pub fn start_timers(self: &Arc<Self>, started: Instant) {
         let s = &self.settings;
         if s.hang {
-            eprintln!("simserve: --hang: this server will never become healthy");
+            crate::log::note("--hang: this server will never become healthy");
         } else {
             let worker = self.clone();
             let at = tokio::time::Instant::now() + s.startup_delay;
             tokio::spawn(async move {
                 sleep_until(at).await;
                 worker.ready.store(true, Ordering::SeqCst);
-                eprintln!("INFO:     Application startup complete.");
+                crate::log::info("Application startup complete.");
             });
         }
         if let Some(crash_at) = s.crash_at {
@@ -87,7 +87,7 @@ impl Worker {
             let at = started + s.log_error_at;
             tokio::spawn(async move {
                 sleep_until(at.into()).await;
-                eprintln!("{keyword}: simulated error (--log-error-keyword)");
+                crate::log::raw(format_args!("{keyword}: simulated error (--log-error-keyword)"));
             });
         }
     }
@@ -228,10 +228,10 @@ impl Worker {
         if self.settings.health_503_after_requests == Some(done) {
             self.engine_dead.store(true, Ordering::SeqCst);
             // No error keyword: the role must notice by /health alone.
-            eprintln!(
-                "simserve: fault: the engine stopped after {done} requests; /health answers 503 \
-                 and new requests hang (--health-503-after-requests)"
-            );
+            crate::log::note(format_args!(
+                "fault: the engine stopped after {done} requests; /health answers 503 and new \
+                 requests hang (--health-503-after-requests)"
+            ));
         }
         if self.settings.crash_after_requests == Some(done) {
             tokio::spawn(async move {
@@ -274,7 +274,7 @@ impl Schedule {
 
 /// A simulated crash: a message in the log, then exit status 1 at once.
 pub fn crash(why: &str) -> ! {
-    eprintln!("simserve: fatal: {why}");
+    crate::log::note(format_args!("fatal: {why}"));
     std::process::exit(1)
 }
 

@@ -26,7 +26,7 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let addr_file = dir.path().join("server.addr");
         let log = dir.path().join("server.log");
-        let mut cmd = Command::new(cargo_bin("simserve"));
+        let mut cmd = Command::new(cargo_bin!("simserve"));
         cmd.args(args)
             .arg("--report-addr")
             .arg(&addr_file)
@@ -360,7 +360,7 @@ fn health_turns_503_after_requests_while_the_process_lives() {
 
 #[test]
 fn fail_at_start_exits_1_with_an_error_keyword_in_the_log() {
-    let out = Command::new(cargo_bin("simserve"))
+    let out = Command::new(cargo_bin!("simserve"))
         .args(["m", "--port", "0", "--fail-at-start"])
         .output()
         .unwrap();
@@ -387,14 +387,14 @@ fn log_error_keyword_is_written_to_the_log() {
 
 #[test]
 fn bad_usage_is_64() {
-    let out = Command::new(cargo_bin("simserve")).output().unwrap();
+    let out = Command::new(cargo_bin!("simserve")).output().unwrap();
     assert_eq!(out.status.code(), Some(64));
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
         "simserve: error: missing MODEL (or a subcommand)\n"
     );
     let out =
-        Command::new(cargo_bin("simserve")).args(["m", "--error-rate", "2"]).output().unwrap();
+        Command::new(cargo_bin!("simserve")).args(["m", "--error-rate", "2"]).output().unwrap();
     assert_eq!(out.status.code(), Some(64));
 }
 

@@ -1,10 +1,9 @@
 //! to-csv end to end: exact CSV text and exit codes.
 
-use assert_cmd::Command;
 use chain_tests::with_closed;
 
 fn to_csv(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let out = Command::cargo_bin("to-csv").unwrap().args(args).write_stdin(stdin).output().unwrap();
+    let out = assert_cmd::cargo_bin_cmd!("to-csv").args(args).write_stdin(stdin).output().unwrap();
     (
         out.status.code().unwrap(),
         String::from_utf8(out.stdout).unwrap(),
@@ -142,7 +141,7 @@ fn spreadsheet_formulas_are_neutralised() {
 
 #[test]
 fn closed_stdout_or_stderr_ends_quietly_even_with_many_errors() {
-    let cmd = || std::process::Command::new(assert_cmd::cargo::cargo_bin("to-csv"));
+    let cmd = || std::process::Command::new(assert_cmd::cargo::cargo_bin!("to-csv"));
     let input: String = (0..20_000).map(|_| format!("{OK}\nnot json\n")).collect();
     let (code, err) = with_closed(cmd(), input.clone().into_bytes(), true, false);
     // The bad lines were reported before the CSV was written, and that write found no reader.

@@ -10,7 +10,6 @@ use crate::store::Store;
 use crate::{opensearch, secret, spool, sql};
 use perfline::cli::{Failure, Result};
 use perfline::{Exit, Reporter};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -170,7 +169,7 @@ pub fn report(o: &Outcome) -> Result<()> {
 
 /// One human line on stderr; a closed stderr is not an error (and never a panic).
 fn note(line: std::fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stderr().lock(), "upload: {line}");
+    perfline::cli::say(format_args!("upload: {line}"));
 }
 
 /// `--flush`: delivers the spooled batches (only those for `only`, when given), deleting each

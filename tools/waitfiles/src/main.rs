@@ -10,7 +10,6 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use perfline::cli::Result;
 use perfline::{Exit, Failure};
 use perfline_slurm::wait::{self, Outcome};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 const EXAMPLES: &str = "\
@@ -94,8 +93,8 @@ fn run() -> Result<Exit> {
     let matches = match Args::command().try_get_matches() {
         Ok(matches) => matches,
         Err(e) if !e.use_stderr() => {
-            // --help, --version
-            print!("{e}");
+            // --help, --version: clap prints them to stdout
+            let _ = e.print();
             return Ok(Exit::Ok);
         }
         Err(e) => return Err(usage_error(&e)),
@@ -105,17 +104,17 @@ fn run() -> Result<Exit> {
     if std::env::var_os(perfline::cli::CHECK_ARGS_ENV).is_some_and(|v| v == "1") {
         return Ok(Exit::Ok); // parse only (perfline::cli::parse_args)
     }
-    let terminal = !args.quiet && !args.progress && std::io::stderr().is_terminal();
+    let terminal = !args.quiet && !args.progress && perfline::cli::stderr_is_terminal();
     let mut shown = progress::Shown::new(args.progress, terminal);
     let outcome = wait::wait(&spec, &mut |p| shown.show(p));
     shown.finish();
     let report = report::report(&outcome, spec.timeout);
     if let Some(reason) = &report.reason {
-        eprintln!("waitfiles: error: {}", perfline::cli::one_line(reason));
+        perfline::cli::diag("waitfiles", "error", reason);
     }
     if let Outcome::PeerFailed { log_tail, .. } = &outcome {
         for line in log_tail {
-            eprintln!("waitfiles: | {line}");
+            perfline::cli::say(format_args!("waitfiles: | {line}"));
         }
     }
     perfline::jsonl::stdout().write(&report)?;

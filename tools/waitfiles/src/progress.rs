@@ -2,7 +2,6 @@
 //! redrawn in place on a terminal.
 
 use perfline_slurm::wait::Progress;
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 /// How often --progress prints a line.
@@ -30,18 +29,18 @@ impl Shown {
         if self.lines && (self.printed == 0 || self.last.elapsed() >= PROGRESS_EVERY) {
             self.printed += 1;
             self.last = Instant::now();
-            let _ = writeln!(std::io::stderr(), "waitfiles: {}", line(p));
+            perfline::cli::say(format_args!("waitfiles: {}", line(p)));
         }
         if self.terminal && self.last.elapsed() >= REDRAW_EVERY {
             self.last = Instant::now();
-            let _ = write!(std::io::stderr(), "\rwaitfiles: {}\x1b[K", line(p));
+            perfline::cli::say_raw(format_args!("\rwaitfiles: {}\x1b[K", line(p)));
         }
     }
 
     /// Clears the terminal line.
     pub fn finish(&self) {
         if self.terminal {
-            let _ = write!(std::io::stderr(), "\r\x1b[K");
+            perfline::cli::say_raw("\r\x1b[K");
         }
     }
 }

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 fn waitfiles() -> Command {
-    let mut cmd = Command::cargo_bin("waitfiles").unwrap();
+    let mut cmd = assert_cmd::cargo_bin_cmd!("waitfiles");
     cmd.timeout(Duration::from_secs(30));
     cmd
 }

@@ -20,7 +20,7 @@ fn server() -> String {
 }
 
 fn bench(url: &str, extra: &[&str]) -> Command {
-    let mut cmd = Command::cargo_bin("bench").unwrap();
+    let mut cmd = assert_cmd::cargo_bin_cmd!("bench");
     cmd.args(["--model", "m", "--base-url", url, "--no-test-input", "--request-timeout", "30"]);
     cmd.args(extra);
     for k in ["AGENTX_DURATION", "AGENTX_WARMUP_PER_LANE", "AGENTX_MAX_CTX"] {
@@ -245,8 +245,7 @@ fn a_converted_qwen_bailian_trace_replays_with_its_sessions() {
 {"chat_id": 12, "parent_chat_id": 10, "timestamp": 0.01, "input_length": 70, "output_length": 2, "type": "text", "turn": 2, "hash_ids": [1, 2, 3, 4, 5]}
 "#,
     );
-    let out = Command::cargo_bin("bench")
-        .unwrap()
+    let out = assert_cmd::cargo_bin_cmd!("bench")
         .args(["--convert-trace", "qwen-bailian", "--dataset-path"])
         .arg(input.path())
         .output()
@@ -269,8 +268,7 @@ fn a_converted_qwen_bailian_trace_replays_with_its_sessions() {
     assert_eq!((p1.len(), p2.len()), (40, 70));
     assert_eq!(p2[..40], p1[..], "3 shared blocks of 16 tokens, the third cut at 40");
     let bad = trace_file("{\"chat_id\": 1}\n");
-    let out = Command::cargo_bin("bench")
-        .unwrap()
+    let out = assert_cmd::cargo_bin_cmd!("bench")
         .args(["--convert-trace", "qwen-bailian", "--dataset-path"])
         .arg(bad.path())
         .output()

@@ -6,7 +6,7 @@ use predicates::prelude::*;
 use std::path::{Path, PathBuf};
 
 fn perf_check() -> Command {
-    let mut c = Command::cargo_bin("perf-check").unwrap();
+    let mut c = assert_cmd::cargo_bin_cmd!("perf-check");
     c.env_remove("PERFLINE_MYSQL_PASSWORD");
     c
 }

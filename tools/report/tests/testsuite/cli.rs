@@ -1,12 +1,10 @@
 //! report end to end: the JSON summary, the page's content and escaping, chart files, exit codes.
 
-mod common;
-
-use assert_cmd::Command;
+use crate::common;
 use std::path::Path;
 
 fn report(args: &[&str]) -> (i32, String, String) {
-    let out = Command::cargo_bin("report").unwrap().args(args).output().unwrap();
+    let out = assert_cmd::cargo_bin_cmd!("report").args(args).output().unwrap();
     (
         out.status.code().unwrap(),
         String::from_utf8(out.stdout).unwrap(),
@@ -289,8 +287,7 @@ fn reads_history_from_the_store() {
     assert_eq!(code, 66);
     let (code, _, stderr) = report(&["--store", "postgres://x/y", "-o", s(&out)]);
     assert_eq!(code, 78, "{stderr}");
-    let cmd = Command::cargo_bin("report")
-        .unwrap()
+    let cmd = assert_cmd::cargo_bin_cmd!("report")
         .env_remove("PERFLINE_MYSQL_PASSWORD")
         .args(["--store", "mysql://u@127.0.0.1:1/db", "-o", s(&dir.path().join("m.html"))])
         .output()

@@ -28,7 +28,7 @@ fn pipe(program: &Path, args: &[&str], input: &[u8]) -> (i32, Vec<u8>, String) {
 fn every_corpus_case_renders_a_valid_script() {
     let root = corpus_root();
     // Every form the incumbent generates for every corpus config (one list for all corpus
-    // tests and benches; tests/tests/corpus_plan.rs checks it is complete and current).
+    // tests and benches; tests/tests/testsuite/corpus_plan.rs checks it is complete and current).
     let list_file = workspace_root().join("testlists/corpus/plan_forms.txt");
     let cases = std::fs::read_to_string(&list_file).unwrap().lines().count();
     assert!(cases >= 300, "only {cases} cases");
@@ -158,13 +158,21 @@ fn job_scripts_match_the_golden_files() {
         assert_eq!((code, err.as_str()), (0, ""), "{name}: launch");
         let job: serde_json::Value = serde_json::from_slice(&job).unwrap();
         let attempt = job["attempt"].as_str().unwrap();
-        let script = job["script"].as_str().unwrap().replace(attempt, "ATTEMPT");
+        // The default profile's PERFLINE_BIN is the directory of the launch binary: the
+        // checkout's, so the golden files name it BIN_DIR.
+        let bin_dir = bin("launch").parent().unwrap().to_str().unwrap().to_string();
+        let script = job["script"]
+            .as_str()
+            .unwrap()
+            .replace(attempt, "ATTEMPT")
+            .replace(&bin_dir, "BIN_DIR");
         let commands: String = job["commands"]
             .as_array()
             .unwrap()
             .iter()
             .map(|c| {
-                format!("{}\t{}\n", c["role"].as_str().unwrap(), c["command"].as_str().unwrap())
+                let command = c["command"].as_str().unwrap().replace(&bin_dir, "BIN_DIR");
+                format!("{}\t{}\n", c["role"].as_str().unwrap(), command)
             })
             .collect();
         for (file, text) in

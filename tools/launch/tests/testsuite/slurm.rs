@@ -2,10 +2,7 @@
 //! each). These tests fail, not skip, when the cluster is down. Jobs run one at a time so each
 //! test's job starts at once; every wait has a deadline.
 
-mod common;
-
-use assert_cmd::Command;
-use common::*;
+use crate::common::*;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -50,8 +47,7 @@ fn launch_wait(
     require_cluster();
     // Job directories must be visible to slurmd (same host here) and outlive the test's asserts.
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::cargo_bin("launch")
-        .unwrap()
+    let out = assert_cmd::cargo_bin_cmd!("launch")
         .env("SLURM_CONF", slurm_conf())
         .env_remove("PERFLINE_CLUSTER")
         .arg("--cluster")

@@ -1,19 +1,13 @@
 //! The held-out evaluation's shape, with the real upload: `upload STORE --run-key rNN
 //! --no-gather -i run_NN.jsonl` for r01…r24, then `perf-check --store STORE -i current.jsonl`,
 //! then the current run uploaded and perf-check again: both orders judge alike.
-//! Needs the debug upload binary: `cargo build -p upload`.
+//! Needs the upload binary of the same profile: `cargo test --workspace` builds it
+//! (`cargo build -p upload` before `cargo test -p perf-check`).
 
 use assert_cmd::Command;
-use std::path::PathBuf;
 
 /// Deterministic run-to-run noise of about 1 %, a different phase per series.
 const NOISE: [f64; 8] = [0.010, -0.012, 0.004, -0.003, 0.008, -0.009, 0.002, -0.006];
-
-fn upload_bin() -> PathBuf {
-    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/upload");
-    assert!(bin.exists(), "{} missing: run `cargo build -p upload` first", bin.display());
-    bin
-}
 
 /// (test, metric, base level, first run at the new level, factor)
 const SERIES: [(&str, &str, f64, usize, f64); 8] = [
@@ -60,7 +54,7 @@ fn uploaded_history_then_perf_check() {
     for i in 1..=24 {
         let file = dir.path().join(format!("run_{i:02}.jsonl"));
         std::fs::write(&file, run_records(i)).unwrap();
-        Command::new(upload_bin())
+        Command::new(chain_tests::bin("upload"))
             .args([&store, "--run-key", &format!("r{i:02}"), "--no-gather", "-i"])
             .arg(&file)
             .env("PERFLINE_UPLOAD_SPOOL_DIR", dir.path().join("spool"))
@@ -70,8 +64,7 @@ fn uploaded_history_then_perf_check() {
     let current = dir.path().join("current.jsonl");
     std::fs::write(&current, run_records(25)).unwrap();
     let check = || {
-        Command::cargo_bin("perf-check")
-            .unwrap()
+        assert_cmd::cargo_bin_cmd!("perf-check")
             .args(["--store", &store, "-i"])
             .arg(&current)
             .assert()
@@ -82,7 +75,7 @@ fn uploaded_history_then_perf_check() {
     let out = check();
     // Upload then perf-check: the run key perf-check derives is upload's, so the stored copy
     // of the current run is not its own history — the same verdicts.
-    Command::new(upload_bin())
+    Command::new(chain_tests::bin("upload"))
         .args([&store, "--no-gather", "-i"])
         .arg(&current)
         .env("PERFLINE_UPLOAD_SPOOL_DIR", dir.path().join("spool"))

@@ -21,7 +21,7 @@ fn server() -> String {
 }
 
 fn bench(url: &str, trace: &tempfile::NamedTempFile, extra: &[&str]) -> Command {
-    let mut cmd = Command::cargo_bin("bench").unwrap();
+    let mut cmd = assert_cmd::cargo_bin_cmd!("bench");
     cmd.args(["--model", "m", "--base-url", url, "--request-timeout", "30"]);
     cmd.args(["--dataset-name", "mooncake", "--block-size", "4", "--dataset-path"]);
     cmd.arg(trace.path());

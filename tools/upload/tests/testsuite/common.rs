@@ -129,7 +129,7 @@ pub fn wait_until(child: &mut std::process::Child, what: &str, mut ready: impl F
 
 /// The upload binary with fast retries and no host probing.
 pub fn upload(dir: &std::path::Path) -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::cargo_bin("upload").unwrap();
+    let mut cmd = assert_cmd::cargo_bin_cmd!("upload");
     cmd.current_dir(dir)
         .arg("--no-gather")
         .env_remove("PERFLINE_MYSQL_PASSWORD")

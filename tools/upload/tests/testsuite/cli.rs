@@ -1,9 +1,7 @@
 //! upload's command line against SQLite and a local HTTP endpoint standing in for OpenSearch
 //! (no live OpenSearch is tested).
 
-mod common;
-
-use common::{
+use crate::common::{
     big_input, bulk_reply, failed_record, http_server, mixed_expected, mixed_input, received,
     record, signal, upload, wait_until,
 };
@@ -334,7 +332,7 @@ fn closed_pipe() -> std::process::Stdio {
 
 /// The upload binary as a plain command (stdout and stderr set by the caller), no retries.
 fn upload_plain(dir: &std::path::Path) -> std::process::Command {
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("upload"));
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("upload"));
     cmd.current_dir(dir)
         .arg("--no-gather")
         .env_remove("PERFLINE_MYSQL_PASSWORD")
@@ -492,7 +490,7 @@ fn killed_mid_run_leaves_no_partial_run_in_sqlite() {
     let before = std::fs::metadata(&db).unwrap().len();
     assert!(!journal.exists());
     let big = big_input(100, 1000);
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("upload"))
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("upload"))
         .current_dir(dir.path())
         .args(["--no-gather", "--run-key", "big"])
         .stdin(std::process::Stdio::piped())

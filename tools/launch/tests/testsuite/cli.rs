@@ -1,15 +1,13 @@
 //! launch's command line: dry-run rendering, errors, quoting, secrets, and the local executor.
 
-mod common;
-
+use crate::common::*;
 use assert_cmd::Command;
-use common::*;
 use predicates::prelude::*;
 use std::path::Path;
 use std::time::Duration;
 
 fn launch() -> Command {
-    let mut c = Command::cargo_bin("launch").unwrap();
+    let mut c = assert_cmd::cargo_bin_cmd!("launch");
     c.env_remove("PERFLINE_CLUSTER").timeout(Duration::from_secs(60));
     c
 }

@@ -8,7 +8,7 @@
 //! series are called regression or improvement ≤ 3 % of the time. Flat AR(1) histories
 //! (φ 0.4–0.6, 8 % noise) are called regression/improvement ≤ 1 % of the time; a −16 % move in ±10 %
 //! noise after 2 runs is `undecided` with `runs_needed`; 30 % moves shared by 2 runs are
-//! found. The figures are printed (`cargo test -p perf-check --test eval -- --nocapture`).
+//! found. The figures are printed (`cargo test -p perf-check --test testsuite eval:: -- --nocapture`).
 //! The published accuracy on realistic and real data is `cargo xtask eval perf-check`.
 
 use perf_check::judge::{change_point, judge_series, ChangePointRule, Rule};

@@ -17,7 +17,7 @@ fn corpus_sample() -> String {
 }
 
 fn cmd() -> Command {
-    Command::cargo_bin("parse-metrics").unwrap()
+    assert_cmd::cargo_bin_cmd!("parse-metrics")
 }
 
 /// Runs and returns (exit code, records, stderr).
@@ -453,7 +453,7 @@ fn python_nan_in_save_result_json_is_a_named_reason_not_a_rejection() {
 #[test]
 fn closed_stdout_or_stderr_ends_quietly_even_with_many_errors() {
     let cmd = || {
-        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("parse-metrics"));
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin!("parse-metrics"));
         c.args(["--test-id", "t"]);
         c
     };

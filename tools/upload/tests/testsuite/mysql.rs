@@ -2,9 +2,7 @@
 //! Each test uses its own database; the outage test stops and restarts the server, so it
 //! holds the server lock exclusively.
 
-mod common;
-
-use common::{
+use crate::common::{
     big_input, failed_record, mixed_expected, mixed_input, record, signal, upload, wait_until,
 };
 use mysql::prelude::Queryable;
@@ -392,7 +390,7 @@ fn mysql_uploader_killed_mid_run_leaves_no_rows() {
         .assert()
         .code(0);
     let big = big_input(20, 1000);
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("upload"))
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("upload"))
         .current_dir(dir.path())
         .args(["--no-gather", "--run-key", "big", &url, "--password-file", &pw])
         .stdin(std::process::Stdio::piped())

@@ -1,9 +1,7 @@
 //! GPU telemetry metrics (role's `gpu_*` summary) reach the store as `perf_result` rows with
 //! their units, like every other metric.
 
-mod common;
-
-use common::upload;
+use crate::common::upload;
 
 #[test]
 fn gpu_metrics_become_perf_result_rows_with_units() {

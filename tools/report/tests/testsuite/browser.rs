@@ -7,9 +7,7 @@
 //! Without chromium this test fails when `CI` is set (to anything but "") and otherwise skips,
 //! saying how to install it: the rule is [`browser_rule`], tested on its own below.
 
-mod common;
-
-use assert_cmd::Command;
+use crate::common;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -141,8 +139,7 @@ fn report_renders_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let (m, v) = common::write_case_fixture(dir.path());
     let html_path = dir.path().join("report.html");
-    let run = Command::cargo_bin("report")
-        .unwrap()
+    let run = assert_cmd::cargo_bin_cmd!("report")
         .args(["--metrics", m.to_str().unwrap(), "--verdicts", v.to_str().unwrap()])
         .args(["-o", html_path.to_str().unwrap(), "--title", "perfline report"])
         .output()
@@ -245,8 +242,7 @@ fn report_explains_itself_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let (m, v) = common::write_case_fixture(dir.path());
     let html_path = dir.path().join("report.html");
-    let run = Command::cargo_bin("report")
-        .unwrap()
+    let run = assert_cmd::cargo_bin_cmd!("report")
         .args(["--metrics", m.to_str().unwrap(), "--verdicts", v.to_str().unwrap()])
         .args(["-o", html_path.to_str().unwrap()])
         .output()
@@ -299,8 +295,7 @@ fn report_explains_itself_in_chromium() {
     let db = dir.path().join("empty.db");
     common::empty_store(&db);
     let empty = dir.path().join("empty.html");
-    let run = Command::cargo_bin("report")
-        .unwrap()
+    let run = assert_cmd::cargo_bin_cmd!("report")
         .args(["--store", &format!("sqlite:{}", db.display()), "-o", empty.to_str().unwrap()])
         .output()
         .unwrap();

@@ -20,7 +20,7 @@ fn server(ttft_ms: u64, itl_ms: u64, fail_every: u64) -> String {
 }
 
 fn bench(url: &str, extra: &[&str]) -> Command {
-    let mut cmd = Command::cargo_bin("bench").unwrap();
+    let mut cmd = assert_cmd::cargo_bin_cmd!("bench");
     cmd.args(["--model", "m", "--base-url", url, "--no-test-input", "--request-timeout", "30"]);
     cmd.args(extra);
     cmd.timeout(Duration::from_secs(60));
@@ -168,8 +168,7 @@ fn unreachable_server() {
         .code(1)
         .stdout(predicate::str::contains("Failed requests:                         3"));
     // The test request fails first: the server is unavailable (69).
-    Command::cargo_bin("bench")
-        .unwrap()
+    assert_cmd::cargo_bin_cmd!("bench")
         .args(["--model", "m", "--base-url", &url, "--num-prompts", "3"])
         .assert()
         .code(69)
@@ -312,8 +311,7 @@ fn bad_command_lines_are_usage_errors() {
         &["--percentile-metrics", "ttft,latency"],
         &["--base-url", "https://x"],
     ] {
-        Command::cargo_bin("bench")
-            .unwrap()
+        assert_cmd::cargo_bin_cmd!("bench")
             .args(["--model", "m"])
             .args(bad)
             .assert()
@@ -452,8 +450,7 @@ fn absurd_sizes_bad_addresses_and_bad_metadata_are_usage_errors_up_front() {
              length)",
         ),
     ] {
-        Command::cargo_bin("bench")
-            .unwrap()
+        assert_cmd::cargo_bin_cmd!("bench")
             .args(["--model", "m", "--no-test-input"])
             .args(args)
             .timeout(Duration::from_secs(30))
@@ -468,7 +465,7 @@ fn absurd_sizes_bad_addresses_and_bad_metadata_are_usage_errors_up_front() {
 fn a_closed_stdout_ends_quietly_and_keeps_the_result_json() {
     let url = server(0, 0, 0);
     let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bench"))
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("bench"))
         .args(["--model", "m", "--base-url", &url, "--no-test-input", "--num-prompts", "2"])
         .args(RANDOM)
         .args(["--save-result", "--result-dir"])

@@ -1,0 +1,9 @@
+//! upload's integration tests.
+//! One test binary per crate (cargo's own `tests/testsuite` layout): one link instead of one
+//! per file, and one harness that runs every test of the crate in parallel. Run one module's
+//! tests with `cargo test -p upload --test testsuite MODULE::`.
+
+mod cli;
+mod common;
+mod gpu;
+mod mysql;
