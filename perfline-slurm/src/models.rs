@@ -329,7 +329,23 @@ mod tests {
         let e = Profile::parse("models: {a: \"x\\ny\"}\n", "p.yaml").unwrap_err();
         assert!(e.message.starts_with("p.yaml: models.a: "), "{}", e.message);
         let e = Profile::parse("served_model: alias\n", "p.yaml").unwrap_err();
-        assert!(e.message.starts_with("p.yaml: unknown variant `alias`"), "{}", e.message);
+        assert!(
+            e.message.starts_with("p.yaml: served_model: unknown variant `alias`"),
+            "{}",
+            e.message
+        );
+        let e = Profile::parse("models_root: /m\nmodels: {a: \"x/../../etc\"}\n", "p.yaml")
+            .unwrap_err();
+        assert_eq!(
+            e.message,
+            "p.yaml: models.a: \"x/../../etc\" leaves models_root (a `..` component); give an absolute path"
+        );
+        // A wrong type or value names its field.
+        let e = Profile::parse("name: x\ngpus_per_node: -1\n", "p.yaml").unwrap_err();
+        assert_eq!(
+            (e.exit, e.message.as_str()),
+            (Exit::Config, "p.yaml: gpus_per_node: invalid value: integer `-1`, expected u32")
+        );
         assert!(Profile::default().gpu_isolation);
         assert!(!profile("gpu_isolation: false\n").gpu_isolation);
     }

@@ -150,7 +150,7 @@ pub fn prefix(planned: &PlannedTest, profile: &Profile, opts: &Options) -> Resul
 
     let mut options: Vec<String> = vec![
         format!("--nodes={nodes}"),
-        format!("--ntasks={}", nodes * gpn),
+        format!("--ntasks={}", u64::from(nodes) * u64::from(gpn)),
         format!("--ntasks-per-node={gpn}"),
     ];
     let gpu_options = [format!("--gpus-per-node={gpn}"), format!("--gres=gpu:{gpn}")];
@@ -164,7 +164,7 @@ pub fn prefix(planned: &PlannedTest, profile: &Profile, opts: &Options) -> Resul
     {
         options.push(opt.clone());
     }
-    if profile.segment && nodes * gpn > 1 {
+    if profile.segment && u64::from(nodes) * u64::from(gpn) > 1 {
         options.push(format!("--segment={nodes}"));
     }
     options.extend(profile.sbatch_extra.iter().cloned());

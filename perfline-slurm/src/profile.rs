@@ -288,8 +288,15 @@ impl Profile {
                 "{source}: not a cluster profile (a YAML mapping of settings expected; the file is {kind})"
             )));
         }
-        let mut profile: Profile = perfline::yaml::from_value(&value)
-            .map_err(|e| Failure::config(format!("{source}: {e}")))?;
+        // The field is named (`gpus_per_node: invalid value: integer `-1`, expected u32`).
+        let json = perfline::yaml::to_json(&value);
+        let mut profile: Profile = serde_path_to_error::deserialize(json).map_err(|e| {
+            let at = match e.path().to_string() {
+                p if p == "." || p == "?" => String::new(),
+                p => format!("{}: ", perfline::cli::shorten(&p, perfline::jsonl::PATH_SHOWN)),
+            };
+            Failure::config(format!("{source}: {at}{}", e.into_inner()))
+        })?;
         if profile.name.is_empty() || profile.name == "default" {
             profile.name = Path::new(source)
                 .file_stem()
@@ -371,6 +378,12 @@ impl Profile {
             no_control(&format!("models.{name}"), path)?;
             if name.is_empty() || path.is_empty() {
                 return Err(format!("models: {name:?}: {path:?}: empty name or path"));
+            }
+            // A relative entry sits under models_root: `..` would leave it.
+            if !path.starts_with('/') && path.split('/').any(|c| c == "..") {
+                return Err(format!(
+                    "models.{name}: {path:?} leaves models_root (a `..` component); give an absolute path"
+                ));
             }
         }
         Ok(())

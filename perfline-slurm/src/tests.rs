@@ -82,7 +82,9 @@ fn container_flags_and_forwarded_names() {
 fn bad_profiles_and_plans_are_errors() {
     let err = Profile::parse("partiton: x\n", "typo.yaml").unwrap_err();
     assert_eq!(err.exit, Exit::Config);
-    assert!(err.message.starts_with("typo.yaml: unknown field `partiton`"), "{}", err.message);
+    // The path ends at the unknown key itself.
+    let want = "typo.yaml: partiton: unknown field `partiton`";
+    assert!(err.message.starts_with(want), "{}", err.message);
     let err = Profile::parse("account: \"a\\n#SBATCH --x\"\n", "nl.yaml").unwrap_err();
     assert!(err.message.contains("account"), "{}", err.message);
     let err = Profile::parse("env_forward: ['A;B']\n", "e.yaml").unwrap_err();

@@ -239,6 +239,9 @@ impl Waiter {
     }
 }
 
+/// The least time a glob scan is given, however close the deadline.
+const GLOB_SCAN_FLOOR: Duration = Duration::from_secs(1);
+
 /// Checks one condition: what matched, or why it is still pending.
 fn check(condition: &Condition, budget: Duration) -> std::result::Result<Vec<String>, String> {
     match condition {
@@ -248,9 +251,18 @@ fn check(condition: &Condition, budget: Duration) -> std::result::Result<Vec<Str
                 glob::MatchOptions { require_literal_leading_dot: true, ..Default::default() };
             let paths = glob::glob_with(pattern, options)
                 .map_err(|e| format!("glob {pattern}: invalid: {e}"))?;
-            let mut matched: Vec<String> =
-                paths.filter_map(|p| p.ok()).map(|p| p.display().to_string()).collect();
-            matched.sort();
+            // A broad pattern (`/**/x`) can walk a whole filesystem: the scan runs beside the
+            // wait and is given up at the deadline (at least 1 s), never waited for without end.
+            let (send, receive) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let mut matched: Vec<String> =
+                    paths.filter_map(|p| p.ok()).map(|p| p.display().to_string()).collect();
+                matched.sort();
+                let _ = send.send(matched);
+            });
+            let Ok(matched) = receive.recv_timeout(budget.max(GLOB_SCAN_FLOOR)) else {
+                return Err(format!("glob {pattern}: still scanning at the deadline (narrow it)"));
+            };
             if matched.len() >= *count {
                 Ok(matched)
             } else {

@@ -633,7 +633,11 @@ fn parse_reasons(text: &str) -> Vec<String> {
 fn open_sqlite(path: &Path, access: Access) -> Result<rusqlite::Connection> {
     use rusqlite::OpenFlags as F;
     // Opening never creates a store: a missing file is missing input.
-    std::fs::metadata(path).map_err(|e| Failure::io(path.display(), &e))?;
+    let meta = std::fs::metadata(path).map_err(|e| Failure::io(path.display(), &e))?;
+    if meta.is_dir() {
+        let why = format!("sqlite:{}: is a directory; give the database file", path.display());
+        return Err(Failure::new(Exit::NoInput, why));
+    }
     let mode = match access {
         Access::ReadOnly => F::SQLITE_OPEN_READ_ONLY,
         Access::Accept => F::SQLITE_OPEN_READ_WRITE,

@@ -12,10 +12,21 @@ pub const MYSQL_PASSWORD_ENV: &str = "PERFLINE_MYSQL_PASSWORD";
 pub const OPENSEARCH_USER_ENV: &str = "PERFLINE_OPENSEARCH_USER";
 pub const OPENSEARCH_PASSWORD_ENV: &str = "PERFLINE_OPENSEARCH_PASSWORD";
 
-/// Reads a secret file (first line, trailing newline dropped). It must not be readable or
+/// The most bytes of a secret file read (its first line is the secret).
+const SECRET_MAX: u64 = 64 * 1024;
+
+/// Reads a secret file (first line, trailing newline dropped; a regular file, its first
+/// 64 KiB read). It must not be readable or
 /// writable by group or others: `NoPerm` otherwise.
 pub fn read_file(path: &Path) -> Result<String> {
     let meta = std::fs::metadata(path).map_err(|e| Failure::io(path.display(), &e))?;
+    if !meta.is_file() {
+        // A directory, a FIFO (which would block the read), a device.
+        return Err(Failure::config(format!(
+            "{}: not a regular file; give the file holding the password",
+            path.display()
+        )));
+    }
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(Failure::new(
@@ -26,8 +37,25 @@ pub fn read_file(path: &Path) -> Result<String> {
             ),
         ));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Failure::io(path.display(), &e))?;
-    Ok(text.lines().next().unwrap_or("").to_string())
+    // The first line is the secret: read a bounded head, never a whole large file.
+    let mut head = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(
+            std::fs::File::open(path).map_err(|e| Failure::io(path.display(), &e))?,
+            SECRET_MAX,
+        ),
+        &mut head,
+    )
+    .map_err(|e| Failure::io(path.display(), &e))?;
+    let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    match std::str::from_utf8(line) {
+        Ok(text) => Ok(text.to_string()),
+        Err(_) => Err(Failure::config(format!(
+            "{}: the password (first line) is not UTF-8 text",
+            path.display()
+        ))),
+    }
 }
 
 /// The MySQL password: `--password-file` first, else the environment; none is a `Config` error.
@@ -71,5 +99,42 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert_eq!(read_file(&path).unwrap(), "s3cret");
         assert_eq!(read_file(&dir.path().join("none")).unwrap_err().exit, Exit::NoInput);
+    }
+
+    /// A directory, a FIFO or a non-UTF-8 password is a configuration error naming the file,
+    /// never a hang, an I/O error or an echo of the bytes.
+    #[test]
+    fn secret_file_must_be_a_regular_text_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("d");
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let fifo = dir.path().join("fifo");
+        let status = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(status.success());
+        for p in [&sub, &fifo] {
+            let err = read_file(p).unwrap_err();
+            assert_eq!(
+                (err.exit, err.message),
+                (
+                    Exit::Config,
+                    format!(
+                        "{}: not a regular file; give the file holding the password",
+                        p.display()
+                    )
+                )
+            );
+        }
+        let bin = dir.path().join("bin");
+        std::fs::write(&bin, b"s3\xffcret\r\nsecond").unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let err = read_file(&bin).unwrap_err();
+        assert_eq!(err.exit, Exit::Config);
+        assert_eq!(
+            err.message,
+            format!("{}: the password (first line) is not UTF-8 text", bin.display())
+        );
+        std::fs::write(&bin, b"s3cret\r\nsecond").unwrap();
+        assert_eq!(read_file(&bin).unwrap(), "s3cret");
     }
 }

@@ -111,6 +111,18 @@ impl Reporter {
     pub fn errors(&self) -> usize {
         self.errors
     }
+    /// An input with no record at all (`source`: a file, or `-` for stdin): an error (66,
+    /// `NoInput`) naming the likely cause (`hint`, e.g. "did nodecount fail?"), or with
+    /// `allow_empty` a warning.
+    pub fn no_records(&mut self, source: &str, what: &str, hint: &str, allow_empty: bool) {
+        let on = if source == "-" { "on stdin".to_string() } else { format!("in {source}") };
+        if allow_empty {
+            self.warn(format!("no {what} {on}; nothing to do (--allow-empty)"));
+        } else {
+            let why = format!("no {what} {on}; nothing done ({hint} --allow-empty exits 0)");
+            self.error(Exit::NoInput, why);
+        }
+    }
     /// `Exit::Ok` when nothing was reported, else the first error's class.
     pub fn exit(&self) -> Exit {
         self.first.unwrap_or(Exit::Ok)

@@ -1,5 +1,6 @@
 //! Atomic file writes: a temp file in the same directory, fsync, then rename, so readers on a
-//! shared filesystem see either nothing or the whole file.
+//! shared filesystem see either nothing or the whole file. And [`open_input`]: opening an
+//! input never hangs (a named pipe without a writer) and a directory is said to be one.
 
 use crate::cli::{Failure, Result};
 use std::io::Write;
@@ -74,6 +75,10 @@ pub fn check_writable(path: &Path) -> Result<()> {
         }
         Err(e) => return Err(Failure::io(dir.display(), &e)),
     }
+    if path.is_dir() {
+        let why = format!("{}: is a directory; give a file path in it", path.display());
+        return Err(Failure::new(Exit::CantCreat, why));
+    }
     let (target, what) = if path.exists() {
         (path, format!("{} is", path.display()))
     } else {
@@ -109,6 +114,86 @@ pub fn effective_user() -> String {
         .unwrap_or_else(|| format!("uid {uid}"))
 }
 
+/// The bytes of the input file `path`, at most `max` of them: [`open_input`] (never hangs on a
+/// FIFO; a directory is `NoInput`), then a bounded read; a larger file is `DataErr` naming it.
+pub fn read_input(path: &Path, max: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    open_input(path)?
+        .take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::io(path.display(), &e))?;
+    if bytes.len() as u64 > max {
+        let why = format!("{}: larger than {} MiB; not read", path.display(), max >> 20);
+        return Err(Failure::data(why));
+    }
+    Ok(bytes)
+}
+
+/// How long [`open_input`] waits for a named pipe's writer to send something (or close).
+pub const FIFO_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Opens an input file for reading. `open(2)` of a named pipe (FIFO) blocks until a writer
+/// comes, for ever if none does: it is opened non-blocking and waited for (its first bytes or
+/// its writer's close) at most [`FIFO_WAIT`], then read as usual. A directory, a missing or
+/// unreadable file or a FIFO without a writer is `NoInput` (66) naming the path (permission
+/// is `NoPerm`, 77).
+pub fn open_input(path: &Path) -> Result<std::fs::File> {
+    open_input_within(path, FIFO_WAIT)
+}
+
+fn open_input_within(path: &Path, wait: std::time::Duration) -> Result<std::fs::File> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    use std::os::unix::io::AsRawFd;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| Failure::io(path.display(), &e))?;
+    let kind = file.metadata().map_err(|e| Failure::io(path.display(), &e))?.file_type();
+    if kind.is_dir() {
+        let why = format!("{}: is a directory; give a file", path.display());
+        return Err(Failure::new(crate::Exit::NoInput, why));
+    }
+    let fd = file.as_raw_fd();
+    if kind.is_fifo() {
+        let until = std::time::Instant::now() + wait;
+        loop {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            let mut poll = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+            // SAFETY: one valid pollfd for the call's duration.
+            let n =
+                unsafe { libc::poll(&mut poll, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+            if n > 0 {
+                break;
+            }
+            let err = std::io::Error::last_os_error();
+            if n < 0 && err.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            if n < 0 {
+                return Err(Failure::io(path.display(), &err));
+            }
+            let why = format!(
+                "{}: a named pipe with no writer for {} s; nothing to read",
+                path.display(),
+                wait.as_secs()
+            );
+            return Err(Failure::new(crate::Exit::NoInput, why));
+        }
+    }
+    // Reads block again (a slow writer is waited for, as on stdin).
+    // SAFETY: fcntl on an open descriptor we own.
+    let cleared = unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) >= 0
+    };
+    if !cleared {
+        return Err(Failure::io(path.display(), &std::io::Error::last_os_error()));
+    }
+    Ok(file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +214,39 @@ mod tests {
     fn missing_directory_is_cant_create() {
         let err = write_atomic(Path::new("/nonexistent/dir/x"), b"").unwrap_err();
         assert_eq!(err.exit, crate::exit::Exit::CantCreat);
+    }
+
+    /// A FIFO without a writer fails within the bound (not for ever); one with a writer reads
+    /// whole; a directory is said to be one.
+    #[test]
+    fn open_input_never_hangs_on_a_fifo_and_names_a_directory() {
+        use std::io::Read;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let err = open_input_within(&fifo, std::time::Duration::from_millis(200)).unwrap_err();
+        assert_eq!(err.exit, crate::Exit::NoInput);
+        assert_eq!(
+            err.message,
+            format!("{}: a named pipe with no writer for 0 s; nothing to read", fifo.display())
+        );
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::write(fifo, "a\nb\n").unwrap())
+        };
+        let mut text = String::new();
+        open_input(&fifo).unwrap().read_to_string(&mut text).unwrap();
+        writer.join().unwrap();
+        assert_eq!(text, "a\nb\n");
+        let err = open_input(dir.path()).unwrap_err();
+        assert_eq!(
+            (err.exit, err.message),
+            (
+                crate::Exit::NoInput,
+                format!("{}: is a directory; give a file", dir.path().display())
+            )
+        );
+        let err = open_input(&dir.path().join("none")).unwrap_err();
+        assert_eq!(err.exit, crate::Exit::NoInput);
     }
 }

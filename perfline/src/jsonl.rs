@@ -1,10 +1,17 @@
 //! JSON Lines: one JSON object per line on stdin/stdout. Blank lines are skipped on input;
 //! each record is flushed as it is written so pipelines stream.
 //!
-//! Bad input is reported by line and field and the stream goes on: a line that is not UTF-8,
-//! longer than [`MAX_LINE`], not JSON, or not the record type (`-:3: invalid record:
+//! Bad input is reported by line and field and the stream goes on: a line longer than
+//! [`MAX_LINE`], not JSON, or not the record type (`-:3: invalid record:
 //! plan.total_nodes: invalid value: integer `-1`, expected u32 (column 20)`) is a
-//! `DataErr` (65) naming `SOURCE:LINE`; only a failing read is an I/O error.
+//! `DataErr` (65) naming `SOURCE:LINE`; only a failing read is an I/O error. A line that is
+//! not UTF-8 is reported too and ends the stream: it is binary or corrupt input, whose
+//! further "lines" would each be one more error line.
+//!
+//! A UTF-8 byte-order mark at the start of a line is skipped (editors on Windows write one;
+//! `cat a.jsonl b.jsonl` puts it mid-stream), as the YAML loader skips it. A field path in a
+//! message is capped at [`PATH_SHOWN`] characters (a deeply nested line would echo
+//! `[0][0][0]…` for hundreds of bytes).
 
 use crate::cli::{Failure, Result};
 use crate::exit::Exit;
@@ -20,6 +27,12 @@ pub struct Line<T> {
 
 /// The longest input line read (64 MiB): a longer one is reported, not held in memory.
 pub const MAX_LINE: usize = 64 << 20;
+
+/// The most characters of a field path shown in a message.
+pub const PATH_SHOWN: usize = 80;
+
+/// The UTF-8 encoding of U+FEFF, the byte-order mark.
+const BOM: &[u8] = b"\xef\xbb\xbf";
 
 /// Reads records from `reader`; `source` names the stream in errors (`-` for stdin).
 /// A line that is not a valid `T` (not UTF-8, too long, not JSON, a bad field) yields a
@@ -58,17 +71,23 @@ pub fn read<T: DeserializeOwned, R: BufRead + 'static>(
             }
             Ok(_) => {}
         }
-        let text = match std::str::from_utf8(&buf) {
+        let body = buf.strip_prefix(BOM).unwrap_or(&buf);
+        let text = match std::str::from_utf8(body) {
             Ok(text) => text,
             Err(e) => {
-                let why =
-                    format!("{at}: not UTF-8 text (byte {} of the line)", e.valid_up_to() + 1);
+                // JSON Lines are UTF-8: this is binary or corrupt input, and every further
+                // "line" of it would be one more error line. The stream ends here.
+                done = true;
+                let byte = e.valid_up_to() + 1 + (buf.len() - body.len());
+                let why = format!("{at}: not UTF-8 text (byte {byte} of the line)");
                 return Some(Line { line, record: Err(Failure::data(why)) });
             }
         };
         if text.trim().is_empty() {
             continue;
         }
+        // Without its line end: a truncated record ends on this line (`(column N)`).
+        let text = text.trim_end_matches(['\n', '\r']);
         let record = parse::<T>(text).map_err(|f| f.context(&at));
         return Some(Line { line, record });
     })
@@ -98,7 +117,7 @@ fn skip_line(reader: &mut impl BufRead) -> std::io::Result<()> {
 pub fn open(path: Option<&std::path::Path>) -> Result<(Box<dyn BufRead>, String)> {
     match path {
         Some(p) if p != std::path::Path::new("-") => {
-            let f = std::fs::File::open(p).map_err(|e| Failure::io(p.display(), &e))?;
+            let f = crate::fsutil::open_input(p)?;
             Ok((Box::new(std::io::BufReader::new(f)), p.display().to_string()))
         }
         _ => {
@@ -108,21 +127,36 @@ pub fn open(path: Option<&std::path::Path>) -> Result<(Box<dyn BufRead>, String)
     }
 }
 
-/// Parses one JSON Lines record; an error names the field path (`plan.total_nodes: …`).
-/// A non-finite number (Python's `NaN`, `Infinity`) is not JSON: its field is named too.
+/// The tokens Python's `json.dumps` writes for non-finite floats (not JSON).
+const NON_FINITE: [&str; 3] = ["NaN", "Infinity", "-Infinity"];
+
+/// Parses one JSON Lines record; an error names the field path (`plan.total_nodes: …`,
+/// capped at [`PATH_SHOWN`] characters) and the column. A non-finite number (Python's `NaN`,
+/// `Infinity`, or `1e999`) is not JSON: it is reported as `FIELD: not a finite number`.
 pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T> {
     let text = text.trim_start_matches('\u{feff}');
     let bad = |path: &str, e: serde_json::Error| {
-        let at = match path {
+        // `?` is a segment serde could not name (the end of a truncated line).
+        let at = match path.trim_end_matches(".?") {
             "" | "." | "?" => String::new(),
-            path => format!("{path}: "),
+            path => format!("{}: ", crate::cli::shorten(path, PATH_SHOWN)),
         };
+        let token = text
+            .lines()
+            .nth(e.line().saturating_sub(1))
+            .and_then(|l| l.get(e.column().saturating_sub(1)..))
+            .unwrap_or("");
+        let message = e.to_string();
+        let non_finite = NON_FINITE.iter().any(|t| token.starts_with(t))
+            || message.starts_with("number out of range");
         // The record is one line: its column is what locates the error.
-        let text = e.to_string();
         let suffix = format!(" at line {} column {}", e.line(), e.column());
-        let why = match text.strip_suffix(&suffix) {
-            Some(why) if e.line() == 1 => format!("{why} (column {})", e.column()),
-            _ => text,
+        let why = match message.strip_suffix(&suffix) {
+            Some(_) if non_finite && !at.is_empty() => {
+                format!("not a finite number (column {})", e.column())
+            }
+            Some(why) if e.line() <= 1 => format!("{why} (column {})", e.column()),
+            _ => message.clone(),
         };
         Failure::new(Exit::DataErr, format!("invalid record: {at}{why}"))
     };
@@ -209,20 +243,73 @@ mod tests {
             {\"plan\":{\"total_nodes\":-1}}\n\
             {\"plan\":{\"total_nodes\":2,\"metrics\":{\"mean_ttft\":NaN}}}\n\
             {\"plan\":{\"total_nodes\":1}} x\n\
-            {\"plan\":{\"total_nodes\":\"\xff\"}}\n\
             \n\
-            {\"plan\":{}}\n";
+            {\"plan\":{}}\n\
+            {\"plan\":{\"total_nodes\":1\r\n\
+            {\"plan\":{\"total_nodes\":\"\xff\"}}\n\
+            \xff\n\
+            {\"plan\":{\"total_nodes\":1}}\n";
         let got = errors(input);
         let want = [
             (2, "in.jsonl:2: invalid record: plan.total_nodes: invalid value: integer `-1`, expected u32 (column 25)"),
-            (3, "in.jsonl:3: invalid record: plan.metrics.mean_ttft: expected value (column 49)"),
+            (3, "in.jsonl:3: invalid record: plan.metrics.mean_ttft: not a finite number (column 49)"),
             (4, "in.jsonl:4: invalid record: trailing characters (column 28)"),
-            (5, "in.jsonl:5: not UTF-8 text (byte 25 of the line)"),
-            (7, "in.jsonl:7: invalid record: plan: missing field `total_nodes` (column 10)"),
+            (6, "in.jsonl:6: invalid record: plan: missing field `total_nodes` (column 10)"),
+            (7, "in.jsonl:7: invalid record: plan: EOF while parsing an object (column 24)"),
+            (8, "in.jsonl:8: not UTF-8 text (byte 25 of the line)"),
         ];
         let got_msgs: Vec<(usize, &str)> = got.iter().map(|(l, _, m)| (*l, m.as_str())).collect();
         assert_eq!(got_msgs, want);
         assert!(got.iter().all(|(_, e, _)| *e == Exit::DataErr));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped_on_any_line() {
+        let input = b"\xef\xbb\xbf{\"plan\":{\"total_nodes\":1}}\n\xef\xbb\xbf\n\
+            \xef\xbb\xbf{\"plan\":{\"total_nodes\":2}}\n\xef\xbb\xbf{\"plan\":{\"total_nodes\":\"\xff\"}}\n";
+        let got: Vec<_> = read::<Plan, _>(std::io::Cursor::new(input.to_vec()), "-")
+            .map(|l| (l.line, l.record.map(|p| p.plan.total_nodes).map_err(|f| f.message)))
+            .collect();
+        let want = vec![
+            (1, Ok(1)),
+            (3, Ok(2)),
+            (4, Err("-:4: not UTF-8 text (byte 28 of the line)".to_string())),
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[derive(Deserialize, Debug)]
+    struct Deep(#[allow(dead_code)] Vec<Deep>);
+
+    #[test]
+    fn a_deep_field_path_is_capped() {
+        let deep = format!("{}1{}\n", "[".repeat(120), "]".repeat(120));
+        let got: Vec<_> = read::<Deep, _>(std::io::Cursor::new(deep.into_bytes()), "in.jsonl")
+            .map(|l| l.record.unwrap_err().message)
+            .collect();
+        let path = format!("{}[0… (360 bytes)", "[0]".repeat(26));
+        let want = format!(
+            "in.jsonl:1: invalid record: {path}: invalid type: integer `1`, expected a sequence \
+             (column 121)"
+        );
+        assert_eq!(got, [want]);
+    }
+
+    #[test]
+    fn non_finite_numbers_are_named_by_field() {
+        for value in ["NaN", "Infinity", "-Infinity", "1e999"] {
+            let line =
+                format!("{{\"plan\":{{\"total_nodes\":1,\"metrics\":{{\"x\":{value}}}}}}}\n");
+            let got = errors(line.as_bytes());
+            assert_eq!(got.len(), 1, "{value}");
+            assert!(
+                got[0].2.starts_with(
+                    "in.jsonl:1: invalid record: plan.metrics.x: not a finite number (column "
+                ),
+                "{value}: {}",
+                got[0].2
+            );
+        }
     }
 
     #[test]

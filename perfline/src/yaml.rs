@@ -321,7 +321,8 @@ impl FromIterator<(Value, Value)> for Mapping {
 /// I/O failure of its kind (missing 66, permission 77, other 74); one that is not UTF-8 is bad
 /// data naming the line and column of the first bad byte.
 pub fn load(path: &Path) -> Result<Value> {
-    let bytes = std::fs::read(path).map_err(|e| Failure::io(path.display(), &e))?;
+    // Bounded, never hangs on a FIFO, a directory said (h-bad2: fsutil::read_input).
+    let bytes = crate::fsutil::read_input(path, 256 << 20)?;
     let source = path.display().to_string();
     parse(utf8(&bytes, &source)?, &source)
 }
@@ -933,7 +934,8 @@ x: {<<: *m, c: 3, d: 4, a: 0}
         assert_eq!(err.message, format!("{}:2:5: not UTF-8 text", file.display()));
         assert_eq!(err.exit, Exit::DataErr);
         let err = load(dir.path()).unwrap_err();
-        assert_ne!(err.exit, Exit::NoInput, "{}", err.message);
+        let want = format!("{}: is a directory; give a file", dir.path().display());
+        assert_eq!((err.exit, err.message), (Exit::NoInput, want));
     }
 
     #[test]

@@ -208,3 +208,327 @@ fn mkprefix_and_launch_reject_the_same_profile_time() {
         assert_eq!(mkprefix_err.strip_prefix("mkprefix"), launch_err.strip_prefix("launch"));
     }
 }
+
+/// One JSON Lines reader for every tool: stdin is `-`, a line that is not UTF-8 is bad data
+/// (65) at its byte, a column is `(column N)`, a byte-order mark is skipped and a deep field
+/// path is capped; each tool says it in one line.
+#[test]
+fn every_jsonl_reader_says_bad_lines_alike() {
+    let not_utf8 = b"{\"test_id\":\"\xff\"}\n".to_vec();
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path().to_str().unwrap();
+    let tools: [(&str, &[&str]); 5] = [
+        ("upload", &["--dry-run"]),
+        ("to-csv", &[]),
+        ("launch", &["--cluster", "local", "--dry-run", "--job-root", r]),
+        ("mkprefix", &["--cluster", "local", "--job-root", r]),
+        ("parse-metrics", &[]),
+    ];
+    for (tool, args) in tools {
+        let (out, err, code) = run_all(&bin(tool), args, &not_utf8);
+        assert_eq!(
+            (code, out.is_empty(), err.as_str()),
+            (65, true, &*format!("{tool}: error: -:1: not UTF-8 text (byte 13 of the line)\n")),
+            "{tool}"
+        );
+    }
+    // Binary input: one line (the first bad one), not one per "line" of it (parse-metrics
+    // reads a binary stdin as a client log: "no benchmark result block").
+    let binary = b"\xff\x00\n\xfe\n\xfd\n{}\n".to_vec();
+    for (tool, args) in tools[..4].iter().chain([("nodecount", &[][..])].iter()) {
+        let (out, err, code) = run_all(&bin(tool), args, &binary);
+        assert_eq!(
+            (code, out.is_empty(), err.as_str()),
+            (65, true, &*format!("{tool}: error: -:1: not UTF-8 text (byte 1 of the line)\n")),
+            "{tool}"
+        );
+    }
+    let deep = format!("{}{}\n", "[".repeat(200), "]".repeat(200));
+    for (tool, args) in tools {
+        let (out, err, code) = run_all(&bin(tool), args, deep.as_bytes());
+        assert_eq!((code, out.is_empty()), (65, true), "{tool}: {err}");
+        assert_eq!(err.lines().count(), 1, "{tool}: {err}");
+        assert!(longest_line(&err) <= 200, "{tool}: {err}");
+        assert!(err.starts_with(&format!("{tool}: error: -:1: invalid record: ")), "{tool}: {err}");
+    }
+    // A byte-order mark before the first record (and before a later one) is skipped.
+    let planned = planned_tiny();
+    let mut bom = b"\xef\xbb\xbf".to_vec();
+    bom.extend_from_slice(&planned);
+    bom.extend_from_slice(b"\xef\xbb\xbf\n");
+    for (tool, args) in &tools[2..4] {
+        let (with_bom, err, code) = run_all(&bin(tool), args, &bom);
+        assert_eq!((code, err.as_str()), (0, ""), "{tool}");
+        let records = |out: &[u8]| String::from_utf8_lossy(out).lines().count();
+        assert_eq!(records(&with_bom), 1, "{tool}");
+    }
+    let mkprefix = |input: &[u8]| run_all(&bin("mkprefix"), tools[3].1, input).0;
+    assert_eq!(mkprefix(&bom), mkprefix(&planned), "mkprefix: the same records");
+    // upload's columns are said like every tool's, not "at line 1 column 2".
+    let (_, err, code) = run_all(&bin("upload"), &["--dry-run"], b"not json\n");
+    assert_eq!(
+        (code, err.as_str()),
+        (65, "upload: error: -:1: invalid record: expected ident (column 2)\n")
+    );
+}
+
+/// launch and mkprefix given no planned record: exit 66 with one line naming the likely
+/// cause, as to-csv, upload and perf-check do; --allow-empty: a warning and exit 0.
+#[test]
+fn launch_and_mkprefix_refuse_an_empty_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path().join("jobs");
+    let r = r.to_str().unwrap();
+    for tool in ["launch", "mkprefix"] {
+        let mut args = vec!["--cluster", "local", "--job-root", r];
+        if tool == "launch" {
+            args.push("--dry-run");
+        }
+        for input in [&b""[..], b"\n  \n"] {
+            let (out, err, code) = run_all(&bin(tool), &args, input);
+            assert_eq!(
+                (code, out.is_empty(), err.as_str()),
+                (66, true, &*format!("{tool}: error: no planned records on stdin; nothing done (did nodecount fail? --allow-empty exits 0)\n")),
+            );
+        }
+        args.push("--allow-empty");
+        let (out, err, code) = run_all(&bin(tool), &args, b"");
+        assert_eq!(
+            (code, out.is_empty(), err.as_str()),
+            (
+                0,
+                true,
+                &*format!(
+                    "{tool}: warning: no planned records on stdin; nothing to do (--allow-empty)\n"
+                )
+            ),
+        );
+    }
+    // launch --local with no record does not create the job root either.
+    let (_, _, code) =
+        run_all(&bin("launch"), &["--cluster", "local", "--local", "--job-root", r], b"");
+    assert_eq!(code, 66);
+    assert!(!tmp.path().join("jobs").exists());
+}
+
+/// role's plan.json, bench's dataset and perf-check's inputs: a directory, a binary file, an empty file or a
+/// file of many bad lines is one error line naming the file, with a data or no-input code.
+#[test]
+fn role_plans_and_perf_check_inputs_fail_in_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin_file = tmp.path().join("bin.dat");
+    let mut junk: Vec<u8> = (0..4000u32).map(|i| (i * 7919 % 251) as u8).collect();
+    junk.extend_from_slice(b"\n\xff\n\xfe\n{\n");
+    std::fs::write(&bin_file, &junk).unwrap();
+    let empty = tmp.path().join("empty.json");
+    std::fs::write(&empty, "").unwrap();
+    let job = tmp.path().join("job");
+    let d = tmp.path().to_str().unwrap();
+    let j = job.to_str().unwrap();
+    let b = bin_file.to_str().unwrap();
+    let e = empty.to_str().unwrap();
+    let good = tmp.path().join("m.jsonl");
+    std::fs::write(&good, "{\"test_id\":\"t\",\"status\":\"ok\",\"metrics\":{\"mean_ttft\":1}}\n")
+        .unwrap();
+    let g = good.to_str().unwrap();
+    let bench = |path: &'static str| {
+        let mut args = vec!["--model", "m", "--base-url", "http://127.0.0.1:9", "--num-prompts"];
+        args.extend(["2", "--dataset-name", "trtllm_custom", "--dataset-path", path]);
+        args
+    };
+    let leak = |s: &str| -> &'static str { Box::leak(s.to_string().into_boxed_str()) };
+    let cases: [(&str, Vec<&str>, i32, String); 6] = [
+        ("bench", bench(leak(d)), 66, format!("{d}: is a directory; give a file")),
+        ("bench", bench(leak(b)), 65, format!("{b}:1: not UTF-8 text")),
+        (
+            "role",
+            vec!["BENCHMARK", "--plan", d, "--job-dir", j],
+            66,
+            format!("{d}: is a directory; give a file"),
+        ),
+        (
+            "role",
+            vec!["BENCHMARK", "--plan", b, "--job-dir", j],
+            65,
+            format!("{b}: not UTF-8 text (byte 2)"),
+        ),
+        (
+            "role",
+            vec!["BENCHMARK", "--plan", e, "--job-dir", j],
+            65,
+            format!("{e}: invalid record: EOF while parsing a value (column 0)"),
+        ),
+        (
+            "perf-check",
+            vec!["--baseline", b, "-i", g],
+            65,
+            format!("{b}:1: not UTF-8 text (byte 2 of the line); nothing judged"),
+        ),
+    ];
+    for (tool, args, want_code, want) in cases {
+        let (out, err, code) = run_all(&bin(tool), &args, b"");
+        assert_eq!(
+            (code, out.is_empty(), err),
+            (want_code, true, format!("{tool}: error: {want}\n"))
+        );
+    }
+}
+
+/// A 100 000-digit "number" in a client log: the failed record's reason and the error line
+/// show its first 40 characters, not the whole value.
+#[test]
+fn a_huge_number_in_a_log_is_not_carried_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("client.log");
+    let digits = "9".repeat(100_000);
+    std::fs::write(
+        &log,
+        format!("============ Serving Benchmark Result ============\nMean TTFT (ms): {digits}\n"),
+    )
+    .unwrap();
+    let (out, err, code) =
+        run_all(&bin("parse-metrics"), &["--test-id", "t", log.to_str().unwrap()], b"");
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(longest_line(&err) <= 500, "{err}");
+    let record: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert!(out.len() < 2000, "a {} byte record", out.len());
+    let shown = format!("invalid mean_ttft: {}… (100000 bytes) (not a number)", &digits[..40]);
+    assert!(record["reasons"].as_array().unwrap().contains(&shown.into()), "{record}");
+}
+
+/// Numbers past their range are usage errors before anything is submitted, never a
+/// conversion panic (`--poll 1e300` once panicked after submitting the job).
+#[test]
+fn out_of_range_numbers_are_refused_before_any_work() {
+    let planned = planned_tiny();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("jobs");
+    for poll in ["1e300", "inf", "0.01", "-1"] {
+        let poll_arg = format!("--poll={poll}");
+        let args =
+            ["--cluster", "local", "--wait", &poll_arg, "--job-root", root.to_str().unwrap()];
+        let (out, err, code) = run_all(&bin("launch"), &args, &planned);
+        assert_eq!(
+            (code, out.is_empty(), err.as_str()),
+            (64, true, "launch: error: --poll must be between 0.1 and 3600 seconds\n"),
+            "--poll {poll}"
+        );
+        assert!(!root.exists(), "--poll {poll}: nothing created");
+    }
+    let (_, err, code) = run_all(&bin("waitfiles"), &["--file", "x", "--timeout", "1e300"], b"");
+    assert_eq!(
+        (code, err.as_str()),
+        (64, "waitfiles: error: --timeout 1e300: at most 604800 seconds (7 days)\n")
+    );
+}
+
+/// Every number of a planned record set to u64::MAX, u32::MAX, 2^31, -1 and 0: launch
+/// --dry-run and mkprefix answer with a classified code and at most one line, never an
+/// overflow panic (total_nodes × gpus_per_node and first_node + nodes once overflowed).
+#[test]
+fn every_number_of_a_plan_at_its_limits_is_handled() {
+    fn leaves(
+        v: &serde_json::Value,
+        path: &mut Vec<serde_json::Value>,
+        out: &mut Vec<Vec<serde_json::Value>>,
+    ) {
+        match v {
+            serde_json::Value::Number(_) => out.push(path.clone()),
+            serde_json::Value::Object(m) => m.iter().for_each(|(k, x)| {
+                path.push(k.as_str().into());
+                leaves(x, path, out);
+                path.pop();
+            }),
+            serde_json::Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| {
+                path.push(i.into());
+                leaves(x, path, out);
+                path.pop();
+            }),
+            _ => {}
+        }
+    }
+    let plan: serde_json::Value =
+        serde_json::from_slice(planned_tiny().split(|b| *b == b'\n').next().unwrap()).unwrap();
+    let mut paths = Vec::new();
+    leaves(&plan, &mut Vec::new(), &mut paths);
+    assert!(paths.len() >= 10, "{paths:?}");
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path().to_str().unwrap();
+    let values: [serde_json::Value; 5] =
+        [u64::MAX.into(), u32::MAX.into(), (1u64 << 31).into(), (-1).into(), 0.into()];
+    for path in &paths {
+        for value in &values {
+            let mut bad = plan.clone();
+            let mut at = &mut bad;
+            for key in path {
+                at = match key {
+                    serde_json::Value::String(k) => &mut at[k.as_str()],
+                    k => &mut at[k.as_u64().unwrap() as usize],
+                };
+            }
+            *at = value.clone();
+            let input = format!("{bad}\n");
+            for (tool, args) in [
+                ("launch", vec!["--cluster", "local", "--dry-run", "--job-root", r]),
+                ("mkprefix", vec!["--cluster", "local", "--job-root", r]),
+            ] {
+                let (_, err, code) = run_all(&bin(tool), &args, input.as_bytes());
+                let what = format!("{tool}: {path:?} = {value}");
+                assert!([0, 65, 78].contains(&code), "{what}: exit {code}: {err}");
+                assert!(err.lines().count() <= 1, "{what}: {err}");
+                assert!(longest_line(&err) <= 500, "{what}: {err}");
+            }
+        }
+    }
+}
+
+/// Store URLs and password files that cannot work: one line naming them, a classified code.
+#[test]
+fn unusable_stores_and_password_files_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().to_str().unwrap();
+    let m = tmp.path().join("m.jsonl");
+    std::fs::write(&m, "{\"test_id\":\"t\",\"status\":\"ok\",\"metrics\":{\"mean_ttft\":1}}\n")
+        .unwrap();
+    let m = m.to_str().unwrap();
+    let store = format!("sqlite:{d}");
+    let junk = tmp.path().join("junk.db");
+    std::fs::write(&junk, vec![b'x'; 4096]).unwrap();
+    let junk = format!("sqlite:{}", junk.display());
+    let cases: [(&str, Vec<&str>, i32, String); 5] = [
+        ("upload", vec![&junk, "-i", m], 65, format!("{junk}: file is not a database")),
+        (
+            "upload",
+            vec![&store, "-i", m],
+            73,
+            format!("sqlite:{d}: is a directory; give a file path in it"),
+        ),
+        (
+            "perf-check",
+            vec!["--store", &store, "-i", m],
+            66,
+            format!("sqlite:{d}: is a directory; give the database file"),
+        ),
+        (
+            "report",
+            vec!["--store", &store, "--metrics", m, "-o", "/dev/null"],
+            66,
+            format!("sqlite:{d}: is a directory; give the database file"),
+        ),
+        (
+            "upload",
+            vec!["mysql://u@127.0.0.1:1/db", "--password-file", d, "-i", m],
+            78,
+            format!("{d}: not a regular file; give the file holding the password"),
+        ),
+    ];
+    for (tool, args, want_code, want) in cases {
+        let (out, err, code) = run_all(&bin(tool), &args, b"");
+        assert_eq!(
+            (code, out.is_empty(), err),
+            (want_code, true, format!("{tool}: error: {want}\n")),
+            "{args:?}"
+        );
+    }
+}

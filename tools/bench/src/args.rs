@@ -206,7 +206,8 @@ impl Args {
     /// the usage error `missing`.
     pub fn read_trace(&self, missing: &str) -> Result<(Vec<u8>, String), Failure> {
         let path = self.dataset_path.as_ref().ok_or_else(|| Failure::usage(missing))?;
-        let bytes = std::fs::read(path).map_err(|e| Failure::io(path.display(), &e))?;
+        // Bounded, never hangs on a named pipe; a directory is said to be one.
+        let bytes = perfline::fsutil::read_input(path, crate::plan::MAX_DATASET)?;
         Ok((bytes, path.display().to_string()))
     }
 }

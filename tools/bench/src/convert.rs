@@ -26,7 +26,7 @@ pub fn qwen_bailian(text: &str, source: &str) -> Result<String, Failure> {
             continue;
         }
         let at = |why: String| Failure::data(format!("{source}:{}: {why}", i + 1));
-        let v: Value = serde_json::from_str(line).map_err(|e| at(format!("bad JSON: {e}")))?;
+        let v: Value = perfline::jsonl::parse(line).map_err(|f| at(f.message))?;
         let field = |k: &str| {
             v.get(k).filter(|x| !x.is_null()).ok_or_else(|| at(format!("`{k}` is missing")))
         };
@@ -127,7 +127,7 @@ mod tests {
                 "{\"chat_id\":1,\"parent_chat_id\":-1,\"timestamp\":0,\"input_length\":1,\"output_length\":1,\"hash_ids\":[\"a\"]}",
                 "q.jsonl:1: `hash_ids[0]` is not a whole number >= 0: \"a\"",
             ),
-            ("nope", "q.jsonl:1: bad JSON: expected ident at line 1 column 2"),
+            ("nope", "q.jsonl:1: invalid record: expected ident (column 2)"),
         ] {
             let e = qwen_bailian(line, "q.jsonl").unwrap_err();
             assert_eq!((e.exit, e.message.as_str()), (perfline::Exit::DataErr, why));

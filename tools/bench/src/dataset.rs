@@ -107,9 +107,9 @@ pub fn from_file(
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
             .map(|(i, l)| {
-                serde_json::from_str(l)
+                perfline::jsonl::parse(l)
                     .map(|v| (i + 1, v))
-                    .map_err(|e| Failure::data(format!("{source}:{}: {e}", i + 1)))
+                    .map_err(|f| Failure::data(format!("{source}:{}: {}", i + 1, f.message)))
             })
             .collect::<Result<_, _>>()?,
     };

@@ -223,10 +223,10 @@ impl Plan {
                 let path = a.dataset_path.as_ref().ok_or_else(|| {
                     Failure::usage("--dataset-name trtllm_custom needs --dataset-path")
                 })?;
-                let text =
-                    std::fs::read_to_string(path).map_err(|e| Failure::io(path.display(), &e))?;
+                let bytes = perfline::fsutil::read_input(path, MAX_DATASET)?;
+                let text = trace::decode(&bytes, &path.display().to_string())?;
                 dataset::from_file(
-                    &text,
+                    text,
                     &path.display().to_string(),
                     a.prompts(),
                     a.random_output_len,
@@ -251,6 +251,9 @@ impl Plan {
         })
     }
 }
+
+/// The largest dataset or trace file read (1 GiB: public traces are tens of MB).
+pub const MAX_DATASET: u64 = 1 << 30;
 
 /// `--dataset-name mooncake`: the trace read and checked, its conversations, and how its
 /// prompts are written: token ids with --random-ids, or without --tokenizer where the flavour

@@ -63,7 +63,7 @@ pub fn parse(text: &str, source: &str, cap: Option<usize>) -> Result<Vec<Row>, F
             continue;
         }
         let at = |why: String| Failure::data(format!("{source}:{}: {why}", i + 1));
-        let v: Value = serde_json::from_str(line).map_err(|e| at(format!("bad JSON: {e}")))?;
+        let v: Value = perfline::jsonl::parse(line).map_err(|f| at(f.message))?;
         if !v.is_object() {
             return Err(at("not a JSON object".into()));
         }
@@ -371,7 +371,7 @@ mod tests {
         let rows = parse(floats, "t.jsonl", None).unwrap();
         assert_eq!(rows, [row(1, 1.5, 20, &[1, 2], Some("7")).with_output(3)]);
         for (bad, why) in [
-            ("{oops", "t.jsonl:1: bad JSON: key must be a string at line 1 column 2"),
+            ("{oops", "t.jsonl:1: invalid record: key must be a string (column 2)"),
             ("[1]", "t.jsonl:1: not a JSON object"),
             ("{\"input_length\":1,\"output_length\":1,\"hash_ids\":[]}", "t.jsonl:1: `timestamp` is missing"),
             ("{\"timestamp\":-1,\"input_length\":1,\"output_length\":1,\"hash_ids\":[]}", "t.jsonl:1: `timestamp` is negative: -1"),

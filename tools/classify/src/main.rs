@@ -89,18 +89,28 @@ fn run() -> Result<Exit> {
 }
 
 /// Usage errors exit 64 (the Exit table), not clap's 2; `--help` and `--version` exit 0.
+/// The largest test list read (64 MiB; the corpus's largest is a few KiB).
+const MAX_LIST: u64 = 64 << 20;
+
 /// A list's text; `-` is stdin. Unreadable is NoInput; not UTF-8 is bad data.
-fn read(path: &PathBuf) -> Result<String> {
+fn read(path: &std::path::Path) -> Result<String> {
     let source = path.display();
     let mut bytes = Vec::new();
     let read = if path.as_os_str() == "-" {
         perfline::cli::note_terminal_stdin("test ids");
-        std::io::stdin().read_to_end(&mut bytes).map(drop)
+        std::io::stdin().take(MAX_LIST + 1).read_to_end(&mut bytes).map(drop)
     } else {
-        std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map(drop)
+        // Never hangs on a named pipe; a directory is said to be one.
+        let file =
+            perfline::fsutil::open_input(path).map_err(|f| Failure { exit: Exit::NoInput, ..f })?;
+        file.take(MAX_LIST + 1).read_to_end(&mut bytes).map(drop)
     };
     // Whatever the cause (missing, a directory, permissions), the list cannot be read.
     read.map_err(|e| Failure { exit: Exit::NoInput, ..Failure::io(path.display(), &e) })?;
+    if bytes.len() as u64 > MAX_LIST {
+        let why = format!("{source}: a test list larger than {} MiB", MAX_LIST >> 20);
+        return Err(Failure::data(why));
+    }
     perfline::yaml::utf8(&bytes, &source.to_string())?;
     Ok(String::from_utf8(bytes).unwrap_or_default())
 }

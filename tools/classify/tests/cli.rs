@@ -92,9 +92,29 @@ fn unreadable_file_is_no_input_and_other_files_still_run() {
 fn a_directory_is_no_input() {
     let dir = tempfile::tempdir().unwrap();
     classify().arg(dir.path()).assert().code(66).stdout("").stderr(format!(
-        "classify: error: {}: Is a directory (os error 21)\n",
+        "classify: error: {}: is a directory; give a file\n",
         dir.path().display()
     ));
+}
+
+/// A named pipe is read like a file (`classify <(…)`, `mkfifo`); opening one never blocks
+/// for ever (perfline::fsutil::open_input bounds the wait for its writer).
+#[test]
+fn a_named_pipe_is_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("list");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(fifo, "aggr-x\n").unwrap())
+    };
+    classify()
+        .arg(&fifo)
+        .assert()
+        .code(0)
+        .stderr("")
+        .stdout(predicate::str::contains("\"id\":\"aggr-x\""));
+    writer.join().unwrap();
 }
 
 #[test]

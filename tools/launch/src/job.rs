@@ -48,8 +48,8 @@ pub struct Step {
 }
 
 impl Step {
-    pub fn ntasks(&self) -> u32 {
-        self.nodes * self.tasks_per_node
+    pub fn ntasks(&self) -> u64 {
+        u64::from(self.nodes) * u64::from(self.tasks_per_node)
     }
 }
 
@@ -154,14 +154,11 @@ pub fn plan_steps(planned: &PlannedTest, role_command: &str) -> Result<Vec<Vec<S
     for r in roles {
         perfline::shell::check_id(&r.role)
             .map_err(|e| Failure::data(format!("{id}: role {:?}: {e}", r.role)))?;
-        if r.nodes == 0 || r.tasks_per_node == 0 || r.first_node + r.nodes > plan.total_nodes {
+        let end = u64::from(r.first_node) + u64::from(r.nodes);
+        if r.nodes == 0 || r.tasks_per_node == 0 || end > u64::from(plan.total_nodes) {
             return Err(Failure::data(format!(
                 "{id}: role {} takes nodes {}..{} with {} tasks per node; the plan has {} nodes",
-                r.role,
-                r.first_node,
-                r.first_node + r.nodes,
-                r.tasks_per_node,
-                plan.total_nodes
+                r.role, r.first_node, end, r.tasks_per_node, plan.total_nodes
             )));
         }
         let server = |done: &str| Step {

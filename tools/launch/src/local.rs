@@ -48,11 +48,15 @@ pub struct Outcome {
 /// The processes of one step: one per role, or one per task with `per_task`.
 pub fn processes(step: &Step, per_task: bool) -> u32 {
     if per_task {
-        step.ntasks().max(1)
+        u32::try_from(step.ntasks()).unwrap_or(u32::MAX).max(1)
     } else {
         1
     }
 }
+
+/// The most processes `--local --per-task` starts for one step (a plan with a huge task count
+/// is refused, not forked).
+pub const MAX_LOCAL_TASKS: u32 = 256;
 
 /// The argv of one local process of a step.
 pub fn argv(job: &Job, step: &Step, profile: &Profile, task: u32, ntasks: u32) -> Vec<String> {
@@ -157,6 +161,13 @@ fn spawn<'a>(job: &Job, step: &'a Step, profile: &Profile, per_task: bool) -> Re
         .open(&log_path)
         .map_err(|e| Failure::new(Exit::CantCreat, format!("{}: {e}", log_path.display())))?;
     let n = processes(step, per_task);
+    if n > MAX_LOCAL_TASKS {
+        return Err(Failure::data(format!(
+            "{}: {} tasks; --local --per-task runs at most {MAX_LOCAL_TASKS} processes per step",
+            step.role,
+            step.ntasks()
+        )));
+    }
     let mut children = Vec::new();
     for task in 0..n {
         let args = argv(job, step, profile, task, n);

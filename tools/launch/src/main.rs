@@ -32,7 +32,7 @@ use std::path::PathBuf;
         Exit status: 0 all jobs submitted (or, with --wait/--local, COMPLETED); 1 a job failed\n\
         (its first failure and log tail on stderr); 64 bad usage; 65 a bad record (a test\n\
         record: pipe through nodecount first); 66 no such profile, an input file missing, or\n\
-        --metrics got no record; 69 Slurm unavailable; 73 a job directory cannot be created;\n\
+        --metrics got no record, or no planned record on the input (--allow-empty: 0); 69 Slurm unavailable; 73 a job directory cannot be created;\n\
         75 --wait timed out; 78 bad profile, or a model name the profile cannot resolve\n\
         (docs/profiles.md)."
 )]
@@ -75,9 +75,10 @@ struct Args {
     /// parses as a number or boolean, else text), e.g. `--context confirmation=1`.
     #[arg(long, value_name = "KEY=VALUE", requires = "metrics", value_parser = jobdir::context_pair)]
     context: Vec<(String, serde_json::Value)>,
-    /// With --metrics: write an empty FILE and exit 0 when no job wrote a metric record
-    /// (without it: exit 66, nothing written).
-    #[arg(long, requires = "metrics")]
+    /// Exit 0 (with a warning) when the input holds no planned record; with --metrics, write
+    /// an empty FILE and exit 0 when no job wrote a metric record (without it: exit 66,
+    /// nothing written).
+    #[arg(long)]
     allow_empty: bool,
     /// How jobs are shown on stdout: `auto` is a table (test, job, state, time) when stdout is
     /// a terminal and job records (JSON Lines) otherwise.
@@ -94,8 +95,8 @@ fn main() {
 
 fn run() -> Result<Exit> {
     let Some(args) = perfline::cli::parse_args::<Args>()? else { return Ok(Exit::Ok) };
-    if !(args.poll.is_finite() && args.poll >= 0.1) {
-        return Err(Failure::usage("--poll must be at least 0.1 seconds"));
+    if !(args.poll.is_finite() && (0.1..=3600.0).contains(&args.poll)) {
+        return Err(Failure::usage("--poll must be between 0.1 and 3600 seconds"));
     }
     let (profile, opts) = args.common.resolve(|profile| {
         if let Some(t) = &args.role_command {
@@ -110,7 +111,9 @@ fn run() -> Result<Exit> {
         local::install_signal_handlers();
     }
     let mut launcher = each::Launcher::new(&args, &profile, &opts);
+    let mut lines = 0;
     for line in jsonl::read::<serde_json::Value, _>(reader, &source) {
+        lines += 1;
         let at = format!("{source}:{}", line.line);
         if let Ok(record) = &line.record {
             let mode = record.get("mode").and_then(|m| m.as_str()).unwrap_or_default();
@@ -121,6 +124,14 @@ fn run() -> Result<Exit> {
             }
         }
         launcher.record(line.record, &at, &mut out)?;
+    }
+    // With --metrics, gathering says it (and removes an earlier FILE): no second line here.
+    if lines == 0 && args.metrics.is_none() {
+        let mut reporter = perfline::Reporter::new("launch");
+        reporter.no_records(&source, "planned records", "did nodecount fail?", args.allow_empty);
+        if reporter.exit() != Exit::Ok {
+            return Ok(reporter.exit());
+        }
     }
     launcher.finish(&mut out)
 }

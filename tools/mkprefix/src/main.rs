@@ -23,7 +23,8 @@ use std::path::{Path, PathBuf};
         mkprefix --cluster ci/clusters/gb200-pyxis.yaml --write old-files < planned.jsonl\n  \
         PERFLINE_CLUSTER=local mkprefix --nodes n1,n2,n3 < planned.jsonl\n\n\
         Exit status: 0 ok; 64 bad usage; 65 a bad record (a test record: pipe through nodecount\n\
-        first); 66 no such profile; 78 bad profile, or a model name the\n\
+        first); 66 no such profile, or no planned record on the input (--allow-empty: 0); 78 bad\n\
+        profile, or a model name the\n\
         profile cannot resolve (docs/profiles.md)."
 )]
 struct Args {
@@ -32,6 +33,9 @@ struct Args {
     /// Also write DIR/<id>/slurm_launch_prefix.sh and slurm_srun_args.txt.
     #[arg(long, value_name = "DIR")]
     write: Option<PathBuf>,
+    /// Exit 0 (with a warning) when the input holds no planned record (without it: exit 66).
+    #[arg(long)]
+    allow_empty: bool,
 }
 
 fn main() {
@@ -44,7 +48,9 @@ fn run() -> Result<Exit> {
     let (reader, source) = jsonl::open(args.common.input.as_deref())?;
     let mut out = jsonl::stdout();
     let mut reporter = Reporter::new("mkprefix");
+    let mut lines = 0;
     for line in jsonl::read::<serde_json::Value, _>(reader, &source) {
+        lines += 1;
         if let Ok(r) = &line.record {
             if slurm::models::is_test_record(r) {
                 // The pipe skipped nodecount: one line, not one per record.
@@ -61,6 +67,9 @@ fn run() -> Result<Exit> {
             Err(f) if f.is_broken_pipe() => return Err(f),
             Err(f) => reporter.failure(&f),
         }
+    }
+    if lines == 0 {
+        reporter.no_records(&source, "planned records", "did nodecount fail?", args.allow_empty);
     }
     Ok(reporter.exit())
 }

@@ -183,12 +183,9 @@ pub fn file<W: Write>(
     if name == "-" {
         return stdin(format, ctx, gen, sink);
     }
-    match std::fs::File::open(path) {
+    match perfline::fsutil::open_input(path) {
         Ok(f) => reader(f, &name, format, ctx, gen, sink),
-        Err(e) => {
-            let failure = Failure::io(&name, &e);
-            unreadable(&name, failure, ctx, sink)
-        }
+        Err(failure) => unreadable(&name, failure, ctx, sink),
     }
 }
 
@@ -222,12 +219,14 @@ pub fn stdin<W: Write>(
     let stdin = std::io::stdin().lock();
     let mut head = Vec::new();
     let mut input = stdin.take(64 * 1024);
-    input.read_to_end(&mut head).map_err(|e| Failure::io("stdin", &e))?;
+    input.read_to_end(&mut head).map_err(|e| Failure::io("-", &e))?;
     let rest = input.into_inner();
     let format = if format == Format::Auto { sniff(&head) } else { format };
     let all = std::io::Cursor::new(head).chain(rest);
     if format == Format::Json {
-        let text = read_all(all, "stdin")?;
+        let mut bytes = Vec::new();
+        { all }.read_to_end(&mut bytes).map_err(|e| Failure::io("-", &e))?;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         let is_results = serde_json::Deserializer::from_str(&json::python_literals(&text))
             .into_iter::<Value>()
             .next()
@@ -236,7 +235,8 @@ pub fn stdin<W: Write>(
                 json::is_result(&d) || d.as_array().is_some_and(|a| a.iter().any(json::is_result))
             });
         if !is_results {
-            return context_records(&text, ctx, gen, sink);
+            // Records are read as bytes: a line that is not UTF-8 is said so, by line.
+            return context_records(bytes, ctx, gen, sink);
         }
         return json_text(&text, "stdin", ctx, gen, sink);
     }
@@ -518,13 +518,12 @@ pub fn gen_only_record<W: Write>(
 
 /// JSON records on stdin: each gives the context and names the client log(s) to parse.
 fn context_records<W: Write>(
-    text: &str,
+    bytes: Vec<u8>,
     base: &Context,
     gen: &GenLog,
     sink: &mut Sink<W>,
 ) -> Result<()> {
-    let reader = std::io::Cursor::new(text.as_bytes().to_vec());
-    for line in jsonl::read::<Value, _>(reader, "stdin") {
+    for line in jsonl::read::<Value, _>(std::io::Cursor::new(bytes), "-") {
         let value = match line.record {
             Ok(v) => v,
             Err(f) => {
@@ -536,7 +535,7 @@ fn context_records<W: Write>(
         if ctx.test_id.is_none() {
             sink.problem(
                 Exit::DataErr,
-                format!("stdin:{}: record has no `id` or `test_id`", line.line),
+                format!("-:{}: record has no `id` or `test_id`", line.line),
             );
             continue;
         }
@@ -548,7 +547,7 @@ fn context_records<W: Write>(
         } else if let Ok(rec) = serde_json::from_value::<MetricRecord>(value.clone()) {
             let mut ctx = ctx;
             ctx.reasons.extend(rec.reasons.iter().cloned());
-            let source = rec.source.clone().unwrap_or_else(|| format!("stdin:{}", line.line));
+            let source = rec.source.clone().unwrap_or_else(|| format!("-:{}", line.line));
             let block = Block {
                 metrics: rec.metrics.into_iter().map(|(k, v)| (k.into(), v)).collect(),
                 units: rec.units.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
@@ -562,7 +561,7 @@ fn context_records<W: Write>(
         } else {
             let why = "no client log: the record names no `log`, `source` or `workdir` with one"
                 .to_string();
-            let at = format!("stdin:{}", line.line);
+            let at = format!("-:{}", line.line);
             sink.record(&record::no_result(&ctx, &at, why, Vec::new(), Vec::new()))?;
             sink.raise(Exit::NoInput);
         }

@@ -114,8 +114,10 @@ impl TextParser {
 
     /// The last lines seen (before the current one when called right after [`TextParser::line`]
     /// returned a block).
+    /// The last lines, each at most [`TAIL_LINE_SHOWN`] characters (a 100 KB line is not
+    /// carried whole into a record and the store).
     pub fn tail(&self) -> Vec<String> {
-        self.tail.iter().cloned().collect()
+        self.tail.iter().map(|l| perfline::cli::shorten(l, TAIL_LINE_SHOWN).into_owned()).collect()
     }
 
     /// Feeds one line (without its newline); returns a block when one is complete.
@@ -235,12 +237,13 @@ impl TextParser {
                     block.metrics.insert(name, v);
                 }
                 Err(why) => {
-                    block.invalid.insert(name.into_owned(), format!("{value} ({why})"));
+                    block.invalid.insert(name.into_owned(), format!("{} ({why})", shown(value)));
                 }
             },
             Key::Count(count) => {
                 if let Err(why) = count.set(&mut block.counts, number) {
-                    block.invalid.insert(count.name().to_string(), format!("{value} ({why})"));
+                    let shown = shown(value);
+                    block.invalid.insert(count.name().to_string(), format!("{shown} ({why})"));
                 }
             }
             Key::Concurrency => {}
@@ -582,6 +585,15 @@ pub fn parse_all(text: &str) -> (Vec<Block>, TextParser) {
     let mut blocks: Vec<Block> = text.lines().filter_map(|l| parser.line(l)).collect();
     blocks.extend(parser.finish());
     (blocks, parser)
+}
+
+/// The most characters of one log-tail line kept in a record.
+const TAIL_LINE_SHOWN: usize = 500;
+
+/// A value as echoed in a reason: at most 40 characters (as the JSON reader keeps), so a
+/// 100 000-digit "number" does not ride along in every record and error line.
+fn shown(value: &str) -> std::borrow::Cow<'_, str> {
+    perfline::cli::shorten(value, 40)
 }
 
 #[cfg(test)]

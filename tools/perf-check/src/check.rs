@@ -524,14 +524,16 @@ pub fn keys(input: &Input) -> Vec<SeriesKey> {
     input.series.iter().map(|c| c.key.clone()).collect()
 }
 
-/// Errors as one `Failure` for `run`: the first one's class, every message printed by the
-/// caller before.
+/// Errors as one `Failure` for `run`, one line: the first one (its class and message) and how
+/// many more there are (a binary file would print one line per "line" otherwise).
 pub fn first_class(errors: &[Failure]) -> Result<()> {
-    match errors.first() {
-        Some(f) => {
-            Err(Failure::new(f.exit, format!("{} bad input line(s); nothing judged", errors.len())))
-        }
-        None => Ok(()),
+    match errors {
+        [] => Ok(()),
+        [f] => Err(Failure::new(f.exit, format!("{}; nothing judged", f.message))),
+        [f, more @ ..] => Err(Failure::new(
+            f.exit,
+            format!("{}; and {} more bad line(s); nothing judged", f.message, more.len()),
+        )),
     }
 }
 
@@ -541,6 +543,26 @@ mod tests {
 
     fn input(text: &str) -> std::result::Result<Input, Vec<Failure>> {
         read_input(Box::new(std::io::Cursor::new(text.to_string())), "in.jsonl")
+    }
+
+    /// Every bad line makes one error line: the first, and how many more.
+    #[test]
+    fn bad_lines_are_one_error_line() {
+        let errors = input("not json\n{\n").err().unwrap();
+        let one = first_class(&errors[..1]).unwrap_err();
+        assert_eq!(
+            one.message,
+            "in.jsonl:1: invalid record: expected ident (column 2); nothing judged"
+        );
+        let all = first_class(&errors).unwrap_err();
+        assert_eq!(
+            (all.exit, all.message.as_str()),
+            (
+                perfline::Exit::DataErr,
+                "in.jsonl:1: invalid record: expected ident (column 2); and 1 more bad line(s); nothing judged"
+            )
+        );
+        assert!(first_class(&[]).is_ok());
     }
 
     #[test]

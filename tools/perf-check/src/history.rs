@@ -47,15 +47,11 @@ fn new_store(path: &std::path::Path) -> bool {
     !path.exists() && dir.is_none_or(|d| d.is_dir())
 }
 
-/// Reads metric records; every bad line is printed, then the first one's class ends the run.
+/// Reads metric records; the first bad line (and how many more) ends the run, in one line.
 pub fn read(path: &Path) -> Result<Input> {
     let (reader, source) = perfline::jsonl::open(Some(path))?;
-    check::read_input(reader, &source).or_else(|errors| {
-        for f in &errors {
-            note(&format!("error: {}", perfline::cli::one_line(&f.message)));
-        }
-        check::first_class(&errors).map(|()| Input::default())
-    })
+    check::read_input(reader, &source)
+        .or_else(|errors| check::first_class(&errors).map(|()| Input::default()))
 }
 
 /// Writes the verdicts (stdout: metric records, then case records), the JUnit file when

@@ -41,11 +41,22 @@ const DEFAULT_READY_TIMEOUT_S: u64 = 3600;
 /// Default whole-job timeout when neither the plan nor the environment says (incumbent: 10800 s).
 const DEFAULT_JOB_TIMEOUT_S: u64 = 10800;
 
+/// The largest plan.json read (64 MiB, as a JSON Lines line; launch writes a few KiB).
+const MAX_PLAN: u64 = 64 << 20;
+
+/// The planned test in `path`: never a hang (a FIFO), a directory or binary file is bad input
+/// naming the file, the JSON error names its field and column.
+fn read_plan(path: &Path) -> Result<PlannedTest> {
+    let bytes = perfline::fsutil::read_input(path, MAX_PLAN)?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        Failure::data(format!("{}: not UTF-8 text (byte {})", path.display(), e.valid_up_to() + 1))
+    })?;
+    perfline::jsonl::parse(text).map_err(|f| f.context(path.display()))
+}
+
 impl Job {
     pub fn load(plan: &Path, dir: &Path) -> Result<Job> {
-        let text = std::fs::read_to_string(plan).map_err(|e| Failure::io(plan.display(), &e))?;
-        let planned: PlannedTest =
-            perfline::jsonl::parse(&text).map_err(|f| f.context(plan.display()))?;
+        let planned: PlannedTest = read_plan(plan)?;
         let profile_path = dir.join("profile.json");
         let (commands, clients, api, hung_after) = match std::fs::read_to_string(&profile_path) {
             Ok(text) => {

@@ -60,11 +60,15 @@ fn run() -> Result<Exit> {
     let mut reporter = Reporter::new("to-csv");
     let mut records: Vec<MetricRecord> = Vec::new();
     perfline::cli::note_terminal_stdin("metric records");
-    for line in jsonl::read::<MetricRecord, _>(std::io::stdin().lock(), "stdin") {
+    for line in jsonl::read::<MetricRecord, _>(std::io::stdin().lock(), "-") {
         match line.record {
             Ok(r) => records.push(r),
             Err(f) => reporter.failure(&f),
         }
+    }
+    if records.is_empty() && reporter.errors() > 0 {
+        // Every line was bad, each said so: one line per problem, no summary besides.
+        return Ok(reporter.exit());
     }
     if records.is_empty() && !args.allow_empty {
         reporter.error(

@@ -82,8 +82,20 @@ fn bad_lines_are_reported_and_skipped() {
     let (code, csv, err) = to_csv(&["--columns", "throughput__qps"], &format!("not json\n{OK}\n"));
     assert_eq!(code, 65);
     assert_eq!(csv.lines().count(), 2);
-    assert!(err.starts_with("to-csv: error: stdin:1: invalid record"), "{err}");
+    assert!(err.starts_with("to-csv: error: -:1: invalid record"), "{err}");
     assert_eq!(err.lines().count(), 1);
+}
+
+/// Only bad lines: each is reported once (stdin is `-` as in every tool), exit 65, nothing
+/// written, no second "no metric records" line.
+#[test]
+fn only_bad_lines_give_one_line_each_and_no_output() {
+    let (code, csv, err) = to_csv(&[], "{\"test_id\":\"t\"\n");
+    assert_eq!((code, csv.as_str()), (65, ""));
+    assert_eq!(
+        err,
+        "to-csv: error: -:1: invalid record: EOF while parsing an object (column 14)\n"
+    );
 }
 
 #[test]

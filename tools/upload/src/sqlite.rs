@@ -19,6 +19,8 @@ pub static DIALECT: Dialect = Dialect {
 
 pub struct Sqlite {
     conn: rusqlite::Connection,
+    /// `sqlite:PATH`, naming the store in errors.
+    name: String,
 }
 
 impl Sqlite {
@@ -29,7 +31,7 @@ impl Sqlite {
         })?;
         let conn = rusqlite::Connection::open(path).map_err(|e| classify(&path.display(), e))?;
         conn.busy_timeout(busy_timeout).map_err(|e| classify(&path.display(), e))?;
-        Ok(Sqlite { conn })
+        Ok(Sqlite { conn, name: format!("sqlite:{}", path.display()) })
     }
 
     /// The rows `sql` with `params` selects, each read by `row`.
@@ -39,11 +41,11 @@ impl Sqlite {
         params: &[Value],
         row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| classify(&"sqlite", e))?;
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| classify(&self.name, e))?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(params), row)
-            .map_err(|e| classify(&"sqlite", e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| classify(&"sqlite", e))
+            .map_err(|e| classify(&self.name, e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| classify(&self.name, e))
     }
 }
 
@@ -52,8 +54,8 @@ impl Conn for Sqlite {
         &DIALECT
     }
     fn exec(&mut self, sql: &str, params: &[Value]) -> Result<i64, StoreError> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| classify(&"sqlite", e))?;
-        stmt.execute(rusqlite::params_from_iter(params)).map_err(|e| classify(&"sqlite", e))?;
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| classify(&self.name, e))?;
+        stmt.execute(rusqlite::params_from_iter(params)).map_err(|e| classify(&self.name, e))?;
         Ok(self.conn.last_insert_rowid())
     }
     fn query_ints(&mut self, sql: &str, params: &[Value]) -> Result<Vec<i64>, StoreError> {

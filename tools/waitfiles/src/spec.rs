@@ -29,17 +29,27 @@ pub fn count_per_glob(matches: &ArgMatches, args: &Args) -> Result<Vec<usize>> {
     Ok(counts.into_iter().map(|c| c.unwrap_or(1)).collect())
 }
 
+/// A number as given, short: `1e300` stays `1e300` (not 301 digits).
+fn shown(value: f64) -> String {
+    if value.abs() < 1e15 {
+        value.to_string()
+    } else {
+        format!("{value:e}")
+    }
+}
+
 /// The wait of `args`, whose n-th `--glob` needs `counts[n]` paths.
 pub fn spec(args: &Args, counts: &[usize]) -> Result<WaitSpec> {
     let seconds = |name: &str, value: f64| {
-        Duration::try_from_secs_f64(value)
-            .map_err(|_| Failure::usage(format!("--{name} {value}: not a number of seconds")))
+        Duration::try_from_secs_f64(value).map_err(|_| {
+            Failure::usage(format!("--{name} {}: not a number of seconds", shown(value)))
+        })
     };
-    let timeout = seconds("timeout", args.timeout)?;
+    let timeout = seconds("timeout", args.timeout.min(MAX_TIMEOUT.as_secs_f64() + 1.0))?;
     if timeout > MAX_TIMEOUT {
         return Err(Failure::usage(format!(
             "--timeout {}: at most {} seconds (7 days)",
-            args.timeout,
+            shown(args.timeout),
             MAX_TIMEOUT.as_secs()
         )));
     }
@@ -212,6 +222,8 @@ mod tests {
         assert_eq!(parse(&["w"]).unwrap_err().exit, Exit::Usage);
         assert_eq!(parse(&["w", "--file", "f", "--watch-pid", "0"]).unwrap_err().exit, Exit::Usage);
         assert_eq!(parse(&["w", "--file", "f", "--timeout=-1"]).unwrap_err().exit, Exit::Usage);
+        let huge = parse(&["w", "--file", "f", "--timeout", "1e300"]).unwrap_err();
+        assert_eq!(huge.message, "--timeout 1e300: at most 604800 seconds (7 days)");
         assert_eq!(parse(&["w", "--glob", "a[", "--count", "1"]).unwrap_err().exit, Exit::Usage);
         assert_eq!(parse(&["w", "--http", "https://x/health"]).unwrap_err().exit, Exit::Usage);
     }

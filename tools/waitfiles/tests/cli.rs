@@ -324,3 +324,14 @@ fn bad_usage_is_64() {
         .code(0)
         .stdout(predicate::str::contains("Exit status: 0 ready"));
 }
+
+/// A pattern that walks the whole filesystem still ends at the deadline (exit 75), never
+/// waits for its scan without end.
+#[test]
+fn a_filesystem_wide_glob_still_times_out() {
+    waitfiles()
+        .args(["--glob", "/**/**/no-such-perfline-file", "--timeout", "1", "--interval", "0.1"])
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .code(75);
+}

@@ -211,7 +211,7 @@ fn bad_traces_name_the_file_line_and_field() {
             "{\"timestamp\":0,\"input_length\":-4,\"output_length\":1,\"hash_ids\":[1]}\n",
             ":1: `input_length` is negative: -4",
         ),
-        ("{\"timestamp\":0,", ":1: bad JSON: "),
+        ("{\"timestamp\":0,", ":1: invalid record: "),
     ] {
         let f = trace_file(text);
         let out = bench(&url, &["--dataset-name", "mooncake"])

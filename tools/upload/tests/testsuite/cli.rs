@@ -250,8 +250,8 @@ fn one_bad_record_stores_nothing_and_the_corrected_input_stores_everything_once(
     let good = |c: u64| record("aggr-a", c, &[("mean_ttft", 1.0), ("seq_throughput", 2.0)]);
     let nan = good(3).replace("1.0", "NaN");
     let cases = [
-        ("not json".to_string(), "invalid record: expected ident at line 1 column 2"),
-        (nan, "metrics.mean_ttft: not a finite number"),
+        ("not json".to_string(), "invalid record: expected ident (column 2)"),
+        (nan, "invalid record: metrics.mean_ttft: not a finite number (column 105)"),
         (good(3).replace("2.0", "-2.0"), "metrics.seq_throughput: negative value -2"),
         (good(1), "aggr-a: same case and metric \"mean_ttft\" as line 1"),
     ];
