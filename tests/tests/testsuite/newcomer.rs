@@ -82,7 +82,8 @@ fn a_forgotten_config_dir_names_config_dir_and_root() {
     let list = root().join("testlists/e2e.txt");
     let r = sh(dir.path(), &format!("classify {} | nodecount", list.display()));
     let looked = "./tests/scripts/perf-sanity/aggregated, ./tests/scripts/perf/aggregated, 6 more";
-    let looked_disagg = "./tests/scripts/perf-sanity/disaggregated, ./tests/scripts/perf/disaggregated, 6 more";
+    let looked_disagg =
+        "./tests/scripts/perf-sanity/disaggregated, ./tests/scripts/perf/disaggregated, 6 more";
     let src = list.display();
     expect(&r, "nodecount", 66, &format!(
         "nodecount: error: {src}:3: aggr-local_agg_tiny: config local_agg_tiny.yaml not found (looked in: {looked}; none of them exists); use --config-dir DIR or --root CHECKOUT\n\

@@ -5,7 +5,7 @@
 //! text in document order ([`LineFinder`]).
 
 use crate::{glob, test_at, Filter, Item};
-use perfline::yaml::{self, Mapping, Value};
+use perfline::yaml::{self, Value};
 use perfline::Failure;
 
 /// True when a mapping is a grouped list: some key ends in `_tests` and holds tests, not
@@ -24,14 +24,10 @@ pub fn testdb(
     source: &str,
     filter: &Filter,
 ) -> Result<Vec<Item>, Failure> {
-    let map = top_mapping(doc, source, "a mapping of list names to {condition, tests} blocks")?;
+    let entries = top_entries(doc, source, "a mapping of list names to {condition, tests} blocks")?;
     let mut finder = LineFinder::new(text);
     let mut items = Vec::new();
-    for (key, blocks) in map {
-        let list = key_text(key);
-        if list == "version" {
-            continue;
-        }
+    for (list, blocks) in entries {
         let Some(blocks) = blocks.as_sequence() else {
             items.push(Err(layout(
                 source,
@@ -79,14 +75,10 @@ pub fn testdb(
 
 /// Grouped: every test of every `*_tests` key, keeping the key as `group`.
 pub fn grouped(doc: &Value, text: &str, source: &str) -> Result<Vec<Item>, Failure> {
-    let map = top_mapping(doc, source, "a mapping of `*_tests` keys to lists of tests")?;
+    let entries = top_entries(doc, source, "a mapping of `*_tests` keys to lists of tests")?;
     let mut finder = LineFinder::new(text);
     let mut items = Vec::new();
-    for (key, tests) in map {
-        let group = key_text(key);
-        if group == "version" {
-            continue;
-        }
+    for (group, tests) in entries {
         if !group.ends_with("_tests") {
             items.push(Err(layout(source, &finder, &group, "not a `*_tests` group")));
             continue;
@@ -109,11 +101,18 @@ pub fn grouped(doc: &Value, text: &str, source: &str) -> Result<Vec<Item>, Failu
     Ok(items)
 }
 
-fn top_mapping<'a>(doc: &'a Value, source: &str, expected: &str) -> Result<&'a Mapping, Failure> {
-    static EMPTY: std::sync::OnceLock<Mapping> = std::sync::OnceLock::new();
+/// The top-level entries of a list file as (key text, value), in order, without the
+/// `version` key; an empty document has none.
+fn top_entries<'a>(
+    doc: &'a Value,
+    source: &str,
+    expected: &str,
+) -> Result<Vec<(String, &'a Value)>, Failure> {
     match doc {
-        Value::Mapping(map) => Ok(map),
-        Value::Null => Ok(EMPTY.get_or_init(Mapping::new)),
+        Value::Mapping(map) => {
+            Ok(map.iter().map(|(k, v)| (key_text(k), v)).filter(|(k, _)| k != "version").collect())
+        }
+        Value::Null => Ok(Vec::new()),
         _ => Err(Failure::data(format!("{source}: not a test list: expected {expected}"))),
     }
 }
@@ -188,23 +187,29 @@ impl<'a> LineFinder<'a> {
         if needle.is_empty() {
             return None;
         }
-        for (idx, line) in self.lines.iter().enumerate().skip(self.line) {
-            if is_comment(line) {
-                continue;
-            }
-            let from = if idx == self.line { self.col } else { 0 };
-            if let Some(pos) = line.get(from..).and_then(|rest| rest.find(needle)) {
-                self.line = idx;
-                self.col = from + pos + needle.len();
-                return Some(idx + 1);
-            }
-        }
-        self.lines.iter().position(|line| !is_comment(line) && line.contains(needle)).map(|i| i + 1)
+        self.scan(needle, |rest| rest.find(needle)).or_else(|| {
+            self.lines
+                .iter()
+                .position(|line| !is_comment(line) && line.contains(needle))
+                .map(|i| i + 1)
+        })
     }
 
     /// The line of the next sequence item `- NEEDLE` (or a flow item `[NEEDLE`, `, NEEDLE`)
     /// at or after the cursor, which then moves past it.
     pub fn find_item(&mut self, needle: &str) -> Option<usize> {
+        self.scan(needle, |rest| {
+            rest.match_indices(needle).map(|(i, _)| i).find(|&i| {
+                let before = rest.get(..i).unwrap_or_default().trim_end();
+                before.ends_with('-') || before.ends_with('[') || before.ends_with(',')
+            })
+        })
+    }
+
+    /// The cursor walk both searches share: the first non-comment line at or after the cursor
+    /// (from the cursor's column on its own line) where `hit` finds `needle`'s byte offset;
+    /// the cursor then moves past it. `None` (cursor unmoved) when no line has one.
+    fn scan(&mut self, needle: &str, hit: impl Fn(&str) -> Option<usize>) -> Option<usize> {
         if needle.is_empty() {
             return None;
         }
@@ -214,13 +219,9 @@ impl<'a> LineFinder<'a> {
             }
             let from = if idx == self.line { self.col } else { 0 };
             let Some(rest) = line.get(from..) else { continue };
-            let hit = rest.match_indices(needle).find(|(i, _)| {
-                let before = rest.get(..*i).unwrap_or_default().trim_end();
-                before.ends_with('-') || before.ends_with('[') || before.ends_with(',')
-            });
-            if let Some((i, _)) = hit {
+            if let Some(pos) = hit(rest) {
                 self.line = idx;
-                self.col = from + i + needle.len();
+                self.col = from + pos + needle.len();
                 return Some(idx + 1);
             }
         }

@@ -238,7 +238,7 @@ pub fn stdin<W: Write>(
             // Records are read as bytes: a line that is not UTF-8 is said so, by line.
             return context_records(bytes, ctx, gen, sink);
         }
-        return json_text(&text, "stdin", ctx, gen, sink);
+        return json_text(Doc { text: &text, name: "stdin", ctx, gen }, sink);
     }
     dispatch(all, "stdin", format, ctx, gen, sink)
 }
@@ -266,8 +266,8 @@ fn dispatch<W: Write>(
     sink: &mut Sink<W>,
 ) -> Result<()> {
     match format {
-        Format::Json => json_text(&read_all(input, name)?, name, ctx, gen, sink),
-        Format::Junit => junit_text(&read_all(input, name)?, name, ctx, gen, sink),
+        Format::Json => json_text(Doc { text: &read_all(input, name)?, name, ctx, gen }, sink),
+        Format::Junit => junit_text(Doc { text: &read_all(input, name)?, name, ctx, gen }, sink),
         Format::GenLog => match genlog::scan(input) {
             Ok(scan) => {
                 let value = genlog::combine(&[scan]);
@@ -436,13 +436,16 @@ fn unparsed<W: Write>(
     Ok(())
 }
 
-fn json_text<W: Write>(
-    text: &str,
-    name: &str,
-    ctx: &Context,
-    gen: &GenLog,
-    sink: &mut Sink<W>,
-) -> Result<()> {
+/// A whole structured input (a `--save-result` JSON or a JUnit XML file) and its context.
+struct Doc<'a> {
+    text: &'a str,
+    name: &'a str,
+    ctx: &'a Context,
+    gen: &'a GenLog,
+}
+
+fn json_text<W: Write>(doc: Doc<'_>, sink: &mut Sink<W>) -> Result<()> {
+    let Doc { text, name, ctx, gen } = doc;
     match json::parse(text) {
         Ok(blocks) => {
             let verdict = Verdict::new(ctx, gen);
@@ -464,13 +467,8 @@ fn json_text<W: Write>(
     }
 }
 
-fn junit_text<W: Write>(
-    text: &str,
-    name: &str,
-    ctx: &Context,
-    gen: &GenLog,
-    sink: &mut Sink<W>,
-) -> Result<()> {
+fn junit_text<W: Write>(doc: Doc<'_>, sink: &mut Sink<W>) -> Result<()> {
+    let Doc { text, name, ctx, gen } = doc;
     let cases = junit::cases(text);
     if cases.is_empty() {
         return no_block_check(
