@@ -29,6 +29,9 @@ struct Args {
     /// The list format; `auto` detects it per file from the content.
     #[arg(long, value_enum, default_value_t = Format::Auto)]
     format: Format,
+    /// Exit 0 with a warning, not 66, when the lists hold no test (after --stage/--gpu).
+    #[arg(long)]
+    allow_empty: bool,
     /// Test lists to read, in order; none or `-` reads stdin.
     #[arg(value_name = "LIST")]
     lists: Vec<PathBuf>,
@@ -47,7 +50,8 @@ A `.yaml` suffix on CFG is dropped. ` TIMEOUT (N)` after a test is N minutes, 1.
 week). An id has at most 200 characters. `#` starts a comment. Any other line is an error `classify: error: FILE:LINE: ID: reason`; the other tests
 are still written.
 
-Exit status: 0 ok, 64 usage, 65 a bad test or list (DataErr), 66 a list cannot be read.
+Exit status: 0 ok, 64 usage, 65 a bad test or list (DataErr), 66 a list cannot be read or
+the lists hold no test (--allow-empty exits 0).
 
 Examples:
   classify tests/integration/test_lists/test-db/l0_gb200_multi_gpus_perf_sanity.yml
@@ -65,6 +69,7 @@ fn run() -> Result<Exit> {
     let lists = if args.lists.is_empty() { vec![PathBuf::from("-")] } else { args.lists };
     let mut out = perfline::jsonl::stdout();
     let mut reporter = Reporter::new("classify");
+    let mut written = 0usize;
     for path in &lists {
         let source = path.display().to_string();
         let classified = read(path).and_then(|text| classify(&text, &source, args.format, &filter));
@@ -80,10 +85,25 @@ fn run() -> Result<Exit> {
         }
         for item in classified.items {
             match item {
-                Ok(record) => out.write(&record)?,
+                Ok(record) => {
+                    out.write(&record)?;
+                    written += 1;
+                }
                 Err(failure) => reporter.failure(&failure),
             }
         }
+    }
+    if written == 0 && reporter.exit() == Exit::Ok {
+        let source = match lists.as_slice() {
+            [one] => one.display().to_string(),
+            many => format!("{} lists", many.len()),
+        };
+        let hint = if filter.stage.is_some() || filter.gpu.is_some() {
+            "did --stage/--gpu match no block?"
+        } else {
+            "is the list empty or all comments?"
+        };
+        reporter.no_records(&source, "tests", hint, args.allow_empty);
     }
     Ok(reporter.exit())
 }

@@ -165,6 +165,22 @@ fn usage_errors_exit_64_and_help_exits_0() {
 }
 
 #[test]
+fn a_list_without_tests_exits_66_unless_allowed() {
+    classify().write_stdin("# only a comment\n\n").assert().code(66).stdout("").stderr(
+        "classify: error: no tests on stdin; nothing done (is the list empty or all comments? --allow-empty exits 0)\n",
+    );
+    classify()
+        .arg("--allow-empty")
+        .write_stdin("")
+        .assert()
+        .success()
+        .stdout("")
+        .stderr("classify: warning: no tests on stdin; nothing to do (--allow-empty)\n");
+    // A bad line is the error to report, not the empty output.
+    classify().write_stdin("garbage\n").assert().code(65);
+}
+
+#[test]
 fn forced_text_format_reads_yaml_looking_lines_as_tests() {
     classify().args(["--format", "text"]).write_stdin("version: 1\n").assert().code(65).stderr(
         predicate::str::starts_with(
@@ -173,8 +189,31 @@ fn forced_text_format_reads_yaml_looking_lines_as_tests() {
     );
 }
 
-/// Runs classify on a corpus list and returns its records.
+/// Runs classify on a corpus list and returns its records. A filter that keeps no test exits
+/// 66 naming the filter; `--allow-empty` makes that a warning and exit 0.
 fn records(args: &[&str], list: &str) -> Vec<serde_json::Value> {
+    let plain = classify().args(args).arg(testdb(list)).output().unwrap();
+    if plain.stdout.is_empty() {
+        assert_eq!(plain.status.code(), Some(66), "{list} {args:?}");
+        let want = format!(
+            "classify: error: no tests in {}; nothing done (did --stage/--gpu match no block? --allow-empty exits 0)\n",
+            testdb(list).display()
+        );
+        assert_eq!(String::from_utf8_lossy(&plain.stderr), want);
+        let warned = format!(
+            "classify: warning: no tests in {}; nothing to do (--allow-empty)\n",
+            testdb(list).display()
+        );
+        classify()
+            .args(args)
+            .arg("--allow-empty")
+            .arg(testdb(list))
+            .assert()
+            .success()
+            .stdout("")
+            .stderr(warned);
+        return Vec::new();
+    }
     let out = classify().args(args).arg(testdb(list)).assert().success().stderr("");
     String::from_utf8(out.get_output().stdout.clone())
         .unwrap()
