@@ -53,9 +53,9 @@ static FRESH: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
 /// Path of a perfline tool binary in this test binary's profile (`target/<profile>/NAME`).
 ///
-/// Panics with [`BUILD_FIRST`] when the binary is missing, or when it is older than a Rust
-/// source of its crate or of a workspace library it depends on (`src/**/*.rs`): a test never
-/// runs a stale tool silently. Cargo rebuilds from the same modification times, so after
+/// Panics with [`BUILD_FIRST`] when the binary is missing, or when it is older than a source
+/// or embedded template of its crate or of a workspace library it depends on (`src/**`,
+/// `templates/**`): a test never runs a stale tool silently. Cargo rebuilds from the same modification times, so after
 /// `cargo build` the check passes.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
@@ -76,14 +76,17 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-/// A `src/**/*.rs` file of the crate at `dir`, or of a path dependency of it (transitively),
-/// modified after `built`.
+/// A file under `src/` or `templates/` of the crate at `dir`, or of a path dependency of it
+/// (transitively), modified after `built`.
 fn newer_source(dir: &Path, built: SystemTime, seen: &mut BTreeSet<PathBuf>) -> Option<PathBuf> {
     if !seen.insert(dir.to_path_buf()) {
         return None;
     }
-    if let Some(newer) = newest_rs_after(&dir.join("src"), built) {
-        return Some(newer);
+    // Sources and the files they embed (`include_str!` of templates/*, src/*.sh).
+    for sub in ["src", "templates"] {
+        if let Some(newer) = newest_after(&dir.join(sub), built) {
+            return Some(newer);
+        }
     }
     let manifest: toml_edit::DocumentMut =
         std::fs::read_to_string(dir.join("Cargo.toml")).ok()?.parse().ok()?;
@@ -103,12 +106,11 @@ fn newer_source(dir: &Path, built: SystemTime, seen: &mut BTreeSet<PathBuf>) -> 
     newer
 }
 
-fn newest_rs_after(path: &Path, built: SystemTime) -> Option<PathBuf> {
+fn newest_after(path: &Path, built: SystemTime) -> Option<PathBuf> {
     if path.is_dir() {
         let entries = std::fs::read_dir(path).ok()?;
-        return entries.filter_map(|e| e.ok()).find_map(|e| newest_rs_after(&e.path(), built));
+        return entries.filter_map(|e| e.ok()).find_map(|e| newest_after(&e.path(), built));
     }
     let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok()?;
-    let rs = path.extension().is_some_and(|e| e == "rs");
-    (rs && modified > built).then(|| path.to_path_buf())
+    (modified > built).then(|| path.to_path_buf())
 }
